@@ -1,0 +1,158 @@
+// CPU kernel of gamdss::reselect: the rise search over (onset, apex) pairs, then the fall
+// search from the chosen apex, each as one parallel pass over the candidate frames.
+#include <ATen/ops/empty.h>
+#include <ATen/ops/full.h>
+#include <torch/library.h>
+
+#include <limits>
+#include <tuple>
+
+#include "cpu/block_sums.h"
+#include "cpu/selection.h"
+#include "plan.h"
+
+namespace gamdss::cpu {
+namespace {
+
+using Outputs = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor,
+                           at::Tensor, at::Tensor>;
+
+template <typename Acc>
+void reselect_impl(const FrameView& view, Distance dist, const std::vector<ClipPlan>& plan,
+                   int64_t table_a, int64_t table_f, int64_t* onset, int64_t* apex,
+                   int64_t* offset, double* rise_d, double* fall_d, double* rise_table,
+                   double* fall_table, int64_t table_o) {
+  const int64_t n_clips = static_cast<int64_t>(plan.size());
+  const int64_t D = view.frame_numel;
+  const FrameBytes fb = frame_bytes(view);
+  const Blocks blocks = blocks_for(view);
+  const TileRunner<Acc> run{mode_of(dist), elem_of(view.holder.scalar_type())};
+
+  // Rise: slot (o - o_lo) * n_apexes + (a - a_lo) for o in O, a in A with o <= a.
+  std::vector<int64_t> rise_slots(n_clips);
+  for (int64_t c = 0; c < n_clips; ++c) rise_slots[c] = plan[c].n_onsets() * plan[c].n_apexes();
+  BlockPartials<Acc> rise(rise_slots, blocks.count);
+  for_each_clip_block(n_clips, blocks, D, [&](int64_t c, int64_t k0, int64_t n, int64_t blk) {
+    const ClipPlan& p = plan[c];
+    Acc* sq = rise.sq(c, blk);
+    Acc* lin = rise.lin(c, blk);
+    for (int64_t o = p.o_lo; o <= p.o_hi; ++o) {
+      const int64_t a_first = std::max(p.a_lo, o);
+      if (a_first > p.a_hi) break;
+      const int64_t slot = (o - p.o_lo) * p.n_apexes() + (a_first - p.a_lo);
+      row_against_range<Acc>(fb, run, false, p.start + o, p.start + a_first, p.start + p.a_hi,
+                             k0, n, sq + slot, lin + slot);
+    }
+  });
+
+  std::vector<int64_t> a_star(n_clips);
+  at::parallel_for(0, n_clips, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t c = begin; c < end; ++c) {
+      const ClipPlan& p = plan[c];
+      RiseBest<decltype(selection_key(Acc{}, Acc{}, dist, D))> best;
+      for (int64_t o = p.o_lo; o <= p.o_hi; ++o) {
+        for (int64_t a = std::max(p.a_lo, o); a <= p.a_hi; ++a) {
+          const int64_t slot = (o - p.o_lo) * p.n_apexes() + (a - p.a_lo);
+          const auto [s2, s1] = rise.total(c, slot);
+          const auto key = selection_key(s2, s1, dist, D);
+          best.offer(key, o, a, p);
+          if (rise_table != nullptr) {
+            rise_table[(c * table_o + (o - p.o_lo)) * table_a + (a - p.a_lo)] =
+                distance_from_key(key, dist, D);
+          }
+        }
+      }
+      onset[c] = best.o;
+      apex[c] = best.a;
+      a_star[c] = best.a;
+      rise_d[c] = distance_from_key(best.key, dist, D);
+    }
+  });
+
+  // Fall: offsets below the chosen apex become the apex, so the candidates are the frames
+  // [max(f_lo, a*), max(f_hi, a*)]; slot f - max(f_lo, a*).
+  std::vector<int64_t> fall_lo(n_clips), fall_slots(n_clips);
+  for (int64_t c = 0; c < n_clips; ++c) {
+    fall_lo[c] = std::max(plan[c].f_lo, a_star[c]);
+    fall_slots[c] = std::max(plan[c].f_hi, a_star[c]) - fall_lo[c] + 1;
+  }
+  BlockPartials<Acc> fall(fall_slots, blocks.count);
+  for_each_clip_block(n_clips, blocks, D, [&](int64_t c, int64_t k0, int64_t n, int64_t blk) {
+    const ClipPlan& p = plan[c];
+    // The wrap-around distance of the fall pair is apex minus offset.
+    row_against_range<Acc>(fb, run, true, p.start + a_star[c], p.start + fall_lo[c],
+                           p.start + fall_lo[c] + fall_slots[c] - 1, k0, n, fall.sq(c, blk),
+                           fall.lin(c, blk));
+  });
+  at::parallel_for(0, n_clips, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t c = begin; c < end; ++c) {
+      const ClipPlan& p = plan[c];
+      FallBest<decltype(selection_key(Acc{}, Acc{}, dist, D))> best;
+      std::vector<double> d_eff(fall_slots[c]);
+      for (int64_t s = 0; s < fall_slots[c]; ++s) {
+        const auto [s2, s1] = fall.total(c, s);
+        const auto key = selection_key(s2, s1, dist, D);
+        best.offer(key, fall_lo[c] + s, p);
+        d_eff[s] = distance_from_key(key, dist, D);
+      }
+      offset[c] = best.f;
+      fall_d[c] = distance_from_key(best.key, dist, D);
+      if (fall_table != nullptr) {
+        for (int64_t f = p.f_lo; f <= p.f_hi; ++f) {
+          fall_table[c * table_f + (f - p.f_lo)] = d_eff[std::max(f, a_star[c]) - fall_lo[c]];
+        }
+      }
+    }
+  });
+}
+
+Outputs reselect_cpu(const at::Tensor& frames, const at::Tensor& starts,
+                     const at::Tensor& lengths, const at::Tensor& annotations,
+                     const at::Tensor& windows, c10::string_view distance, int64_t table_o,
+                     int64_t table_a, int64_t table_f) {
+  check_frames(frames, "reselect");
+  TORCH_CHECK(frames.device().is_cpu(), "gamdss.reselect: CPU kernel called with frames on ",
+              frames.device());
+  const Distance dist = parse_distance(distance, frames.scalar_type());
+  const auto plan = make_reselect_plan(frames, starts, lengths, annotations, windows, table_o,
+                                       table_a, table_f);
+  const int64_t n_clips = static_cast<int64_t>(plan.size());
+  const auto i64 = frames.options().dtype(at::kLong);
+  const auto f64 = frames.options().dtype(at::kDouble);
+  at::Tensor onset = at::empty({n_clips}, i64), apex = at::empty({n_clips}, i64),
+             offset = at::empty({n_clips}, i64);
+  at::Tensor rise_d = at::empty({n_clips}, f64), fall_d = at::empty({n_clips}, f64);
+  const bool tables = table_o > 0 || table_a > 0 || table_f > 0;
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  at::Tensor rise_table = tables ? at::full({n_clips, table_o, table_a}, nan, f64)
+                                 : at::empty({n_clips, 0, 0}, f64);
+  at::Tensor fall_table = tables ? at::full({n_clips, table_f}, nan, f64)
+                                 : at::empty({n_clips, 0}, f64);
+  if (n_clips == 0) return {onset, apex, offset, rise_d, fall_d, rise_table, fall_table};
+
+  const FrameView view = make_frame_view(frames);
+  if (dist == Distance::kCentered && frames.scalar_type() == at::kByte) {
+    TORCH_CHECK(view.frame_numel <= kMaxCenteredU8FrameNumel, "gamdss.reselect: uint8 frames of ",
+                view.frame_numel, " elements exceed the ", kMaxCenteredU8FrameNumel,
+                " for which the exact centered distance fits in 64 bits");
+  }
+  double* rt = tables ? rise_table.data_ptr<double>() : nullptr;
+  double* ft = tables ? fall_table.data_ptr<double>() : nullptr;
+  auto go = [&](auto acc_tag) {
+    using Acc = decltype(acc_tag);
+    reselect_impl<Acc>(view, dist, plan, table_a, table_f, onset.data_ptr<int64_t>(),
+                       apex.data_ptr<int64_t>(), offset.data_ptr<int64_t>(),
+                       rise_d.data_ptr<double>(), fall_d.data_ptr<double>(), rt, ft, table_o);
+  };
+  if (frames.scalar_type() == at::kByte) {
+    go(int64_t{});
+  } else {
+    go(double{});
+  }
+  return {onset, apex, offset, rise_d, fall_d, rise_table, fall_table};
+}
+
+}  // namespace
+}  // namespace gamdss::cpu
+
+TORCH_LIBRARY_IMPL(gamdss, CPU, m) { m.impl("reselect", &gamdss::cpu::reselect_cpu); }

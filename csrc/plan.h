@@ -1,0 +1,64 @@
+// Host-side validation and planning shared by the CPU and CUDA kernels of
+// gamdss::reselect and gamdss::frame_distances.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+namespace gamdss {
+
+// The distance of reselection-semantics.md.
+enum class Distance : int {
+  kL2 = 0,        // sqrt(sum (x_i - x_j)^2)
+  kCentered = 1,  // the same after removing the pair's mean difference
+  kWrapped = 2,   // "released_uint8": ((x_later - x_earlier) mod 256)^2, uint8 only
+};
+
+Distance parse_distance(std::string_view name, at::ScalarType dtype);
+
+// One clip's frames and windows, all clip-relative and inclusive.
+struct ClipPlan {
+  int64_t start = 0;   // first frame of the clip in the packed frames (dim 0)
+  int64_t length = 0;  // number of frames T
+  int64_t n_o = 0, n_a = 0, n_f = 0;  // annotated onset, apex, offset
+  int64_t o_lo = 0, o_hi = 0, a_lo = 0, a_hi = 0, f_lo = 0, f_hi = 0;
+  int64_t n_onsets() const { return o_hi - o_lo + 1; }
+  int64_t n_apexes() const { return a_hi - a_lo + 1; }
+  int64_t n_offsets() const { return f_hi - f_lo + 1; }
+};
+
+// How the kernels address frames: frame i starts at `data + i * stride0` (elements) and
+// its `frame_numel` elements are dense in memory in an order that is the same for every
+// frame (row-major, channels-last, any permutation). `holder` keeps the memory alive; it
+// is a contiguous copy only when the input was not dense per frame.
+struct FrameView {
+  at::Tensor holder;
+  int64_t num_frames = 0;
+  int64_t stride0 = 0;
+  int64_t frame_numel = 0;
+};
+
+void check_frames(const at::Tensor& frames, const char* op);
+FrameView make_frame_view(const at::Tensor& frames);
+
+// Validates starts [B], lengths [B], annotations [B,3] and windows [B,6] (int64, any
+// device: they are read on the host) against the frames, naming the clip and values of
+// anything invalid. Table sizes must be 0 (no tables) or cover every clip's windows.
+std::vector<ClipPlan> make_reselect_plan(const at::Tensor& frames, const at::Tensor& starts,
+                                         const at::Tensor& lengths, const at::Tensor& annotations,
+                                         const at::Tensor& windows, int64_t table_o,
+                                         int64_t table_a, int64_t table_f);
+
+// Validates starts, lengths and reference [B] for frame_distances; returns the clips with
+// the reference frame stored in n_a.
+std::vector<ClipPlan> make_curve_plan(const at::Tensor& frames, const at::Tensor& starts,
+                                      const at::Tensor& lengths, const at::Tensor& reference,
+                                      int64_t max_length);
+
+// uint8 centered keys D * sum(d^2) - (sum d)^2 are exact in int64 up to this frame size.
+constexpr int64_t kMaxCenteredU8FrameNumel = 11909000;
+
+}  // namespace gamdss

@@ -1,0 +1,50 @@
+"""Thin package around the compiled core of gamdss.
+
+Importing it checks that the running torch is the one the extension was compiled
+against, loads the compiled module (which registers ``torch.ops.gamdss.reselect`` and
+``torch.ops.gamdss.frame_distances`` with their CPU and, when built, CUDA kernels) and
+registers their fake implementations so that both ops trace under ``torch.compile``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ._version_check import check_torch_version
+
+try:
+    from ._build_config import TORCH_VERSION as _BUILT_TORCH_VERSION
+except ImportError as exc:  # pragma: no cover - only in a source tree without a build
+    raise ImportError(
+        "gamdss_ext is not built: install the package with `pip install .` "
+        "(this source directory has no compiled extension)"
+    ) from exc
+
+check_torch_version(_BUILT_TORCH_VERSION, torch.__version__)
+
+from . import _C  # noqa: E402  (after the version check, on purpose)
+from . import _fake  # noqa: E402,F401  (registers fake implementations)
+
+
+def build_info() -> dict:
+    """Facts of this build.
+
+    Returns a dict with ``torch_version`` (the torch compiled against), ``cuda_kernels``
+    (bool), ``cuda_archs`` (e.g. ``["sm_80", "sm_90"]``), ``cxx_compiler``,
+    ``cpu_kernel_variants`` (inner CPU kernels compiled) and ``cpu_kernel`` (the one in use).
+    """
+    return dict(_C.build_info())
+
+
+def set_cpu_kernel(name: str) -> None:
+    """Choose the CPU inner kernels: ``"auto"`` (best this CPU supports), ``"baseline"``
+    (portable loops) or ``"avx512"``. Raises ``ValueError`` if unavailable here."""
+    _C.set_cpu_kernel(name)
+
+
+def cpu_kernel() -> str:
+    """Name of the CPU inner kernels in use."""
+    return _C.cpu_kernel()
+
+
+__all__ = ["build_info", "set_cpu_kernel", "cpu_kernel"]
