@@ -1,0 +1,146 @@
+"""Turning user input into the packed layout of the ops, with validation that names the
+culprit clip. Frames of a batch are packed along dim 0: clip ``b`` owns frames
+``starts[b] .. starts[b] + lengths[b] - 1``."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+
+SUPPORTED_DTYPES = (torch.uint8, torch.float16, torch.bfloat16, torch.float32, torch.float64)
+DISTANCES = ("l2", "centered", "released_uint8")
+
+
+@dataclass(frozen=True)
+class PackedClips:
+    """frames ``[N, *frame_shape]`` (any supported dtype, any device); starts and lengths
+    int64 ``[B]`` on the CPU."""
+
+    frames: torch.Tensor
+    starts: torch.Tensor
+    lengths: torch.Tensor
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.starts.shape[0])
+
+
+def clip_name(b: int, clip_ids: Sequence[str] | None) -> str:
+    return f"clip {b} ({clip_ids[b]!r})" if clip_ids is not None else f"clip {b}"
+
+
+def pack_clips(clips, lengths=None) -> PackedClips:
+    """Pack a list of ``[T_i, ...]`` tensors, or a ``[B, T, ...]`` tensor with optional
+    ``lengths`` (``[B]``, each ``<= T``), into :class:`PackedClips`.
+
+    A ``[B, T, ...]`` tensor is viewed without copying; a list is concatenated (a copy).
+    """
+    if isinstance(clips, torch.Tensor):
+        if clips.dim() < 3:
+            raise ValueError(f"clips tensor must be [B, T, ...] with at least one frame dimension, "
+                             f"got shape {tuple(clips.shape)}")
+        b, t = clips.shape[0], clips.shape[1]
+        frames = clips.reshape(b * t, *clips.shape[2:]) if b * t > 0 else clips.new_empty((0, *clips.shape[2:]))
+        starts = torch.arange(b, dtype=torch.int64) * t
+        if lengths is None:
+            lens = torch.full((b,), t, dtype=torch.int64)
+        else:
+            lens = _int_vector(lengths, "lengths", b)
+            for i, n in enumerate(lens.tolist()):
+                if not 1 <= n <= t:
+                    raise ValueError(f"lengths[{i}] = {n} is outside [1, {t}] (the clips tensor has T={t})")
+        _check_dtype(frames)
+        return PackedClips(frames, starts, lens)
+    if lengths is not None:
+        raise ValueError("lengths is only for a padded [B, T, ...] tensor; a list of clips carries its own lengths")
+    clips = list(clips)
+    if not clips:
+        raise ValueError("an empty list of clips has no frame shape; pass an empty [0, T, ...] tensor instead")
+    first = clips[0]
+    for i, c in enumerate(clips):
+        if not isinstance(c, torch.Tensor):
+            raise TypeError(f"clips[{i}] is a {type(c).__name__}, not a torch.Tensor")
+        if c.dim() < 2 or c.shape[0] < 1:
+            raise ValueError(f"clips[{i}] must be [T, ...] with T >= 1, got shape {tuple(c.shape)}")
+        if c.shape[1:] != first.shape[1:] or c.dtype != first.dtype or c.device != first.device:
+            raise ValueError(f"clips[{i}] has frames {tuple(c.shape[1:])} {c.dtype} on {c.device}, but clips[0] "
+                             f"has {tuple(first.shape[1:])} {first.dtype} on {first.device}")
+    _check_dtype(first)
+    lens = torch.tensor([c.shape[0] for c in clips], dtype=torch.int64)
+    starts = torch.cumsum(lens, 0) - lens
+    return PackedClips(torch.cat(clips, 0), starts, lens)
+
+
+def _check_dtype(frames: torch.Tensor) -> None:
+    if frames.dtype not in SUPPORTED_DTYPES:
+        raise TypeError(f"frames dtype {frames.dtype} is not supported; use one of "
+                        f"{', '.join(str(d) for d in SUPPORTED_DTYPES)}")
+
+
+def _int_vector(values, name: str, batch: int) -> torch.Tensor:
+    """Integer sequence or tensor -> int64 CPU ``[batch]``; rejects non-integers."""
+    if isinstance(values, torch.Tensor):
+        if values.is_floating_point() or values.is_complex() or values.dtype == torch.bool:
+            raise TypeError(f"{name} must hold integers, got a {values.dtype} tensor")
+        t = values.detach().to("cpu", torch.int64).reshape(-1)
+    else:
+        vals = list(values)
+        for i, v in enumerate(vals):
+            if isinstance(v, bool) or not hasattr(v, "__index__"):
+                raise TypeError(f"{name}[{i}] = {v!r} is not an integer frame index")
+        t = torch.tensor([int(v) for v in vals], dtype=torch.int64)
+    if t.numel() != batch:
+        raise ValueError(f"{name} has {t.numel()} values for a batch of {batch} clips")
+    return t
+
+
+def keyframes(onset, apex, offset, lengths: torch.Tensor,
+              clip_ids: Sequence[str] | None = None) -> torch.Tensor:
+    """Validated annotations: int64 CPU ``[B, 3]`` (onset, apex, offset).
+
+    Raises ``ValueError`` naming the clip and values unless
+    ``0 <= onset <= apex <= offset <= T-1``.
+    """
+    b = int(lengths.shape[0])
+    if clip_ids is not None and len(clip_ids) != b:
+        raise ValueError(f"clip_ids has {len(clip_ids)} entries for a batch of {b} clips")
+    o = _int_vector(onset, "onset", b)
+    a = _int_vector(apex, "apex", b)
+    f = _int_vector(offset, "offset", b)
+    bad = ~((0 <= o) & (o <= a) & (a <= f) & (f <= lengths - 1))
+    if bool(bad.any()):
+        i = int(bad.nonzero()[0, 0])
+        raise ValueError(f"{clip_name(i, clip_ids)}: onset={int(o[i])}, apex={int(a[i])}, offset={int(f[i])} "
+                         f"violates 0 <= onset <= apex <= offset <= T-1 with T={int(lengths[i])}"
+                         + (f" ({int(bad.sum())} clips are invalid)" if int(bad.sum()) > 1 else ""))
+    return torch.stack([o, a, f], dim=1)
+
+
+def frame_index(values, name: str, lengths: torch.Tensor,
+                clip_ids: Sequence[str] | None = None) -> torch.Tensor:
+    """Validated clip-relative frame indices: int64 CPU ``[B]`` inside ``[0, T-1]``."""
+    t = _int_vector(values, name, int(lengths.shape[0]))
+    bad = (t < 0) | (t > lengths - 1)
+    if bool(bad.any()):
+        i = int(bad.nonzero()[0, 0])
+        raise ValueError(f"{clip_name(i, clip_ids)}: {name}={int(t[i])} is outside [0, T-1] with T={int(lengths[i])}")
+    return t
+
+
+def check_scale(value: float, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def check_distance(distance: str, dtype: torch.dtype) -> None:
+    if distance not in DISTANCES:
+        raise ValueError(f"unknown distance {distance!r}; expected one of {DISTANCES}")
+    if distance == "released_uint8" and dtype != torch.uint8:
+        raise ValueError(f"distance 'released_uint8' reproduces the released code's uint8 wrap-around "
+                         f"and needs uint8 frames, got {dtype}")

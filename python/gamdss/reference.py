@@ -1,0 +1,133 @@
+"""Pure-PyTorch reference of keyframe reselection: the oracle the tests hold the compiled
+kernels to, and the baseline of the benchmarks.
+
+Everything is computed pair by pair, straight from reselection-semantics.md: uint8 frames
+in exact int64 arithmetic, floating frames in float64. Same signatures as
+:func:`gamdss.reselect`, :func:`gamdss.ops.reselect_windows` and
+:func:`gamdss.ops.frame_distances`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+
+from .batch import PackedClips, check_distance
+from .reselection import reselect_with
+from .results import Reselection
+
+
+def _flat(frames: torch.Tensor, index: torch.Tensor | list[int]) -> torch.Tensor:
+    """Frames at ``index`` as flat rows: int64 for uint8, float64 otherwise. ``[n, D]``."""
+    rows = frames[torch.as_tensor(index, dtype=torch.int64, device=frames.device)]
+    rows = rows.reshape(rows.shape[0], -1)
+    return rows.to(torch.int64) if frames.dtype == torch.uint8 else rows.to(torch.float64)
+
+
+def _keys(x: torch.Tensor, ys: torch.Tensor, distance: str, first_is_x: bool) -> list:
+    """Selection keys of frame ``x`` ``[D]`` against frames ``ys`` ``[n, D]``.
+
+    uint8: Python ints (exact); floating: Python floats, NaN ranked as -inf. For
+    ``released_uint8`` the element difference is ``(x - y) mod 256`` when ``first_is_x``
+    else ``(y - x) mod 256``.
+    """
+    d = ys - x
+    if distance == "released_uint8":
+        d = torch.remainder(-d if first_is_x else d, 256)
+    sq = (d * d).sum(dim=1)
+    lin = d.sum(dim=1)
+    n = x.numel()
+    if x.dtype == torch.int64:
+        if distance == "centered":
+            return [n * int(s) - int(l) * int(l) for s, l in zip(sq.tolist(), lin.tolist())]
+        return [int(s) for s in sq.tolist()]
+    keys = (sq - lin * lin / n) if distance == "centered" else sq
+    return [(-math.inf if math.isnan(k) else k) for k in keys.tolist()]
+
+
+def _distance(key, distance: str, n: int, exact: bool) -> float:
+    if exact:
+        return math.sqrt(float(key) / float(n)) if distance == "centered" else math.sqrt(float(key))
+    return math.sqrt(key) if key > 0 else 0.0
+
+
+def reselect_windows(packed: PackedClips, annotations: torch.Tensor, windows: torch.Tensor, *,
+                     distance: str = "l2", return_table: bool = False) -> Reselection:
+    """Reference of :func:`gamdss.ops.reselect_windows` (windows are trusted as valid)."""
+    check_distance(distance, packed.frames.dtype)
+    frames = packed.frames
+    exact = frames.dtype == torch.uint8
+    n_el = frames[0].numel() if frames.shape[0] else 0
+    ann = annotations.to("cpu", torch.int64).tolist()
+    win = windows.to("cpu", torch.int64).tolist()
+    b_count = packed.batch_size
+    size_o = max((w[1] - w[0] + 1 for w in win), default=0)
+    size_a = max((w[3] - w[2] + 1 for w in win), default=0)
+    size_f = max((w[5] - w[4] + 1 for w in win), default=0)
+    rise_t = torch.full((b_count, size_o, size_a), math.nan, dtype=torch.float64)
+    fall_t = torch.full((b_count, size_f), math.nan, dtype=torch.float64)
+    out = {k: [] for k in ("o", "a", "f", "rd", "fd")}
+    for b in range(b_count):
+        s = int(packed.starts[b])
+        n_o, n_a, n_f = ann[b]
+        o_lo, o_hi, a_lo, a_hi, f_lo, f_hi = win[b]
+        best = None  # (key, -cost, -o, -a)
+        for o in range(o_lo, o_hi + 1):
+            apexes = list(range(max(a_lo, o), a_hi + 1))
+            if not apexes:
+                continue
+            x = _flat(frames, [s + o])[0]
+            keys = _keys(x, _flat(frames, [s + a for a in apexes]), distance, first_is_x=False)
+            for a, k in zip(apexes, keys):
+                rise_t[b, o - o_lo, a - a_lo] = _distance(k, distance, n_el, exact)
+                cand = (k, -(abs(o - n_o) + abs(a - n_a)), -o, -a)
+                if best is None or cand > best:
+                    best = cand
+        key_r, _, o_star, a_star = best[0], best[1], -best[2], -best[3]
+        # Offsets before the chosen apex are replaced by it.
+        offsets = [max(f, a_star) for f in range(f_lo, f_hi + 1)]
+        x = _flat(frames, [s + a_star])[0]
+        keys = _keys(x, _flat(frames, [s + f for f in offsets]), distance, first_is_x=True)
+        best_f = None
+        for k_idx, (f, k) in enumerate(zip(offsets, keys)):
+            fall_t[b, k_idx] = _distance(k, distance, n_el, exact)
+            cand = (k, -abs(f - n_f), -f)
+            if best_f is None or cand > best_f:
+                best_f = cand
+        out["o"].append(o_star)
+        out["a"].append(a_star)
+        out["f"].append(-best_f[2])
+        out["rd"].append(_distance(key_r, distance, n_el, exact))
+        out["fd"].append(_distance(best_f[0], distance, n_el, exact))
+    dev = frames.device
+    idx = lambda v: torch.tensor(v, dtype=torch.int64, device=dev)  # noqa: E731
+    val = lambda v: torch.tensor(v, dtype=torch.float64, device=dev)  # noqa: E731
+    return Reselection(idx(out["o"]), idx(out["a"]), idx(out["f"]), val(out["rd"]), val(out["fd"]),
+                       windows.to("cpu", torch.int64),
+                       rise_t.to(dev) if return_table else None, fall_t.to(dev) if return_table else None)
+
+
+def reselect(clips, onset, apex, offset, *, lengths=None, lam_rise: float = 0.1,
+             lam_fall: float = 0.1, window: str = "paper", distance: str = "l2",
+             return_table: bool = False, clip_ids: Sequence[str] | None = None) -> Reselection:
+    """Reference of :func:`gamdss.reselect` (same arguments, same result)."""
+    return reselect_with(reselect_windows, clips, onset, apex, offset, lengths=lengths,
+                         lam_rise=lam_rise, lam_fall=lam_fall, window=window, distance=distance,
+                         return_table=return_table, clip_ids=clip_ids)
+
+
+def frame_distances(packed: PackedClips, reference: torch.Tensor, *, distance: str = "l2") -> torch.Tensor:
+    """Reference of :func:`gamdss.ops.frame_distances`."""
+    check_distance(distance, packed.frames.dtype)
+    frames = packed.frames
+    exact = frames.dtype == torch.uint8
+    lengths = packed.lengths.tolist()
+    out = torch.full((packed.batch_size, max(lengths, default=0)), math.nan, dtype=torch.float64)
+    n_el = frames[0].numel() if frames.shape[0] else 0
+    for b, (s, t) in enumerate(zip(packed.starts.tolist(), lengths)):
+        x = _flat(frames, [s + int(reference[b])])[0]
+        keys = _keys(x, _flat(frames, list(range(s, s + t))), distance, first_is_x=False)
+        out[b, :t] = torch.tensor([_distance(k, distance, n_el, exact) for k in keys], dtype=torch.float64)
+    return out.to(frames.device)

@@ -1,0 +1,73 @@
+"""``gamdss.reselect``: the GAMDSS keyframe reselection of a batch of clips."""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch
+
+from . import ops
+from .batch import check_distance, check_scale, frame_index, keyframes, pack_clips
+from .results import Reselection
+from .windows import PRESETS, preset_windows
+
+WindowsFn = Callable[..., Reselection]
+
+
+def reselect_with(backend: WindowsFn, clips, onset, apex, offset, *, lengths=None,
+                  lam_rise: float = 0.1, lam_fall: float = 0.1, window: str = "paper",
+                  distance: str = "l2", return_table: bool = False,
+                  clip_ids: Sequence[str] | None = None) -> Reselection:
+    """Validate, pack and compute the preset windows, then call ``backend`` (the op's
+    :func:`gamdss.ops.reselect_windows` or the reference's)."""
+    lam_rise = check_scale(lam_rise, "lam_rise")
+    lam_fall = check_scale(lam_fall, "lam_fall")
+    if window not in PRESETS:
+        raise ValueError(f"unknown window preset {window!r}; expected one of {PRESETS}")
+    packed = pack_clips(clips, lengths)
+    check_distance(distance, packed.frames.dtype)
+    ann = keyframes(onset, apex, offset, packed.lengths, clip_ids)
+    windows = preset_windows(window, ann[:, 0], ann[:, 1], ann[:, 2], packed.lengths, lam_rise, lam_fall)
+    return backend(packed, ann, windows, distance=distance, return_table=return_table)
+
+
+def reselect(clips, onset, apex, offset, *, lengths=None, lam_rise: float = 0.1,
+             lam_fall: float = 0.1, window: str = "paper", distance: str = "l2",
+             return_table: bool = False, clip_ids: Sequence[str] | None = None) -> Reselection:
+    """Re-select the onset, apex and offset of each clip near its annotation.
+
+    clips: a list of ``[T_i, ...]`` tensors or a ``[B, T, ...]`` tensor (then ``lengths``
+        ``[B]`` may give each clip's real length); frames uint8, float16, bfloat16, float32
+        or float64, any trailing shape (``3x224x224``, ``224x224x3``, channels-last...).
+    onset, apex, offset: ``B`` clip-relative 0-based frame indices (sequences or int tensors).
+    lam_rise, lam_fall: search scales (>= 0); ``R = int(lam * span)``.
+    window: ``"paper"`` (default), ``"released"`` or ``"symmetric"`` (see
+        :mod:`gamdss.windows`).
+    distance: ``"l2"`` (default), ``"centered"`` (ignores a global brightness change between
+        the two frames) or ``"released_uint8"`` (the released code's wrapped uint8
+        difference, for reproduction only).
+    return_table: also return every candidate pair's distance.
+    clip_ids: optional names used in error messages.
+
+    Returns a :class:`gamdss.results.Reselection`: the rise pair maximises d(onset, apex)
+    over the onset and apex windows, then the offset maximises d(apex, offset); exact ties
+    go to the candidate closest to the annotation.
+
+    Example::
+
+        >>> out = gamdss.reselect(frames, onset=[10], apex=[40], offset=[70])
+        >>> out.onset, out.apex, out.offset
+    """
+    return reselect_with(ops.reselect_windows, clips, onset, apex, offset, lengths=lengths,
+                         lam_rise=lam_rise, lam_fall=lam_fall, window=window, distance=distance,
+                         return_table=return_table, clip_ids=clip_ids)
+
+
+def frame_distance_curves(clips, reference, *, lengths=None, distance: str = "l2") -> torch.Tensor:
+    """The frame-difference curves of the paper's Fig. 2: float64 ``[B, max T]``, the
+    distance of every frame to each clip's ``reference`` frame (e.g. its onset), NaN past
+    each clip's length."""
+    packed = pack_clips(clips, lengths)
+    check_distance(distance, packed.frames.dtype)
+    ref = frame_index(reference, "reference", packed.lengths)
+    return ops.frame_distances(packed, ref, distance=distance)

@@ -1,0 +1,50 @@
+"""Candidate windows of keyframe reselection (reselection-semantics.md, "Search ranges").
+
+All indices are clip-relative, 0-based and inclusive. A window tensor is int64 ``[B, 6]``:
+``(onset_lo, onset_hi, apex_lo, apex_hi, offset_lo, offset_hi)``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+PRESETS = ("paper", "released", "symmetric")
+
+
+def search_ranges(onset: torch.Tensor, apex: torch.Tensor, offset: torch.Tensor,
+                  lam_rise: float, lam_fall: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """``R_rise = int(lam_rise * (apex - onset))`` and ``R_fall = int(lam_fall * (offset - apex))``.
+
+    The product is taken in IEEE double and truncated toward zero, exactly as Python's
+    ``int()`` does. Inputs are int64 ``[B]``; outputs int64 ``[B]``.
+    """
+    rise = torch.trunc(float(lam_rise) * (apex - onset).to(torch.float64)).to(torch.int64)
+    fall = torch.trunc(float(lam_fall) * (offset - apex).to(torch.float64)).to(torch.int64)
+    return rise, fall
+
+
+def preset_windows(preset: str, onset: torch.Tensor, apex: torch.Tensor, offset: torch.Tensor,
+                   lengths: torch.Tensor, lam_rise: float = 0.1, lam_fall: float = 0.1) -> torch.Tensor:
+    """Windows of a named preset, clamped into ``[0, T-1]``.
+
+    ``paper``: O = [n_o, n_o+R], A = [n_a-R, n_a+R], F = [n_f, n_f+R_f] (the paper's Eq. 1-4).
+    ``released``: O = [n_o, n_o+R], A = [n_a-R, n_a], F = [n_f-R_f, n_f] (the authors' code).
+    ``symmetric``: O = [n_o-R, n_o+R], A = [n_a-R, n_a+R], F = [n_f-R_f, n_f+R_f].
+
+    ``onset``, ``apex``, ``offset`` and ``lengths`` are int64 ``[B]`` (already validated);
+    returns int64 ``[B, 6]``.
+    """
+    if preset not in PRESETS:
+        raise ValueError(f"unknown window preset {preset!r}; expected one of {PRESETS}")
+    r, rf = search_ranges(onset, apex, offset, lam_rise, lam_fall)
+    zero = torch.zeros_like(r)
+    if preset == "paper":
+        spans = (zero, r, -r, r, zero, rf)
+    elif preset == "released":
+        spans = (zero, r, -r, zero, -rf, zero)
+    else:
+        spans = (-r, r, -r, r, -rf, rf)
+    centres = (onset, onset, apex, apex, offset, offset)
+    windows = torch.stack([c + s for c, s in zip(centres, spans)], dim=1)
+    last = (lengths - 1).unsqueeze(1)
+    return torch.minimum(windows.clamp_min(0), last)
