@@ -168,6 +168,13 @@ def run_released_loop(case) -> Selection:
     return released_loop_reselect(case.x, case.packed.lengths, case.ann, case.lam, case.lam)
 
 
+def check_same(selection: Selection, expected: Selection, method: str, label: str) -> None:
+    """Raise AssertionError unless ``method`` selected the op's keyframes on case ``label``."""
+    if not selection.equals(expected):
+        raise AssertionError(f"{method} selected other keyframes than the op on {label}: "
+                             f"{selection.first_difference(expected)}")
+
+
 METHODS: dict[str, Callable] = {
     "op": run_op,
     "reference": run_reference,

@@ -44,6 +44,12 @@ def cuda_bandwidth(scale) -> timing.Bandwidth:
     return timing.measure_read_bandwidth("cuda", timing.probe_bytes(scale))
 
 
+@pytest.fixture(scope="session")
+def cache_flusher(scale) -> timing.CacheFlusher:
+    """Untimed cache eviction before each "op_cold" round."""
+    return timing.CacheFlusher(timing.probe_bytes(scale))
+
+
 @pytest.fixture(scope="session", params=CASE_IDS)
 def case(request, scale, cpu_bandwidth) -> workloads.Case:
     """One workload in one dtype on the CPU, with the op's selection as ``case.expected``

@@ -1,9 +1,11 @@
 """pytest-benchmark suite of keyframe reselection.
 
 Parametrized over workload x dtype (the ``case`` fixture) x method, grouped by
-workload-dtype. Methods: the fused op (``op``), the pure-PyTorch reference, the careful
-plain-PyTorch implementation, the released-style per-pair loop, and the op with frames on
-CUDA (``op_cuda``; skipped without a GPU). Every method's selection is checked against the
+workload-dtype. Methods: the fused op (``op``: repeated calls, so frames a previous call
+read may still be in the caches), the op with the caches flushed before every round
+(``op_cold``: an untimed read of a buffer 4x the L3 size), the pure-PyTorch reference, the
+careful plain-PyTorch implementation, the released-style per-pair loop, and the op with
+frames on CUDA (``op_cuda``; skipped without a GPU). Every method's selection is checked against the
 op's once per case, outside the timed region.
 
     GAMDSS_BENCH_SCALE=small pytest benchmarks -q     # smoke test, seconds
@@ -12,6 +14,9 @@ op's once per case, outside the timed region.
 
 from __future__ import annotations
 
+import time
+import warnings
+
 import pytest
 import torch
 
@@ -19,7 +24,10 @@ import baselines
 import timing
 import workloads
 
-METHODS = ["op", "reference", "careful", "released_loop", "op_cuda"]
+# Warn when other processes used more than this share of the CPU during a measurement.
+OTHER_ACTIVITY_WARN = 0.1
+
+METHODS = ["op", "op_cold", "reference", "careful", "released_loop", "op_cuda"]
 
 
 def _cuda_skip_reason() -> str | None:
@@ -48,7 +56,8 @@ def test_reselect(benchmark, request, case, method, scale):
     run_case = case.subset(plan.clips)
     if device == "cuda":
         run_case = run_case.to("cuda")
-    runner = baselines.METHODS["op" if method == "op_cuda" else method]
+    runner = baselines.METHODS["op" if method in ("op_cold", "op_cuda") else method]
+    setup = request.getfixturevalue("cache_flusher") if method == "op_cold" else None
     sync = timing.synchronizer(device)
 
     def call():
@@ -57,12 +66,19 @@ def test_reselect(benchmark, request, case, method, scale):
         return out
 
     benchmark.group = case.label
-    selection = benchmark.pedantic(call, rounds=plan.rounds, warmup_rounds=plan.warmup, iterations=1)
+    activity = timing.OtherActivity()
+    cpu0, wall0 = timing.process_cpu_seconds(), time.perf_counter()
+    selection = benchmark.pedantic(call, setup=setup, rounds=plan.rounds, warmup_rounds=plan.warmup,
+                                   iterations=1)
+    # Cores kept busy over all rounds (warm-up included; not for op_cold, whose untimed
+    # cache flushes would count, nor for less than 0.2 s: CPU time is counted in ticks).
+    wall = time.perf_counter() - wall0
+    cores_used = None if (setup is not None or wall < 0.2) else (timing.process_cpu_seconds() - cpu0) / wall
+    other = activity.fraction()
 
     # Outside the timed region: the same keyframes as the op (on the CPU, computed once).
     expected = case.expected if run_case.batch == case.batch else case.subset(run_case.batch).expected
-    assert selection.equals(expected), (
-        f"{method} selected other keyframes than the op on {case.label}: {selection.first_difference(expected)}")
+    baselines.check_same(selection, expected, method, case.label)
 
     roof = timing.Roofline(workloads.unique_candidate_bytes(case), bandwidth)
     info = benchmark.extra_info
@@ -73,6 +89,8 @@ def test_reselect(benchmark, request, case, method, scale):
         device=device,
         scale=scale,
         threads=torch.get_num_threads(),
+        other_cpu_fraction=None if other is None else round(other, 3),
+        cores_used=None if cores_used is None else round(cores_used, 2),
         clips=case.batch,
         clips_timed=run_case.batch,
         timing=("full batch" if run_case.batch == case.batch else
@@ -91,3 +109,6 @@ def test_reselect(benchmark, request, case, method, scale):
         batch_median = stats.stats.median * case.batch / run_case.batch
         info["batch_median_ms"] = round(batch_median * 1e3, 3)
         info["roofline_fraction"] = round(roof.fraction(batch_median), 4)
+    if other is not None and other > OTHER_ACTIVITY_WARN:
+        warnings.warn(f"{case.label} {method}: other processes used {other:.0%} of the machine's CPU "
+                      f"while it was timed; its numbers are skewed")

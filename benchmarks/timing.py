@@ -3,6 +3,9 @@ per method, a timer, the read-bandwidth probe and the roofline arithmetic."""
 
 from __future__ import annotations
 
+import math
+import os
+import resource
 import statistics
 import time
 from dataclasses import dataclass
@@ -28,6 +31,7 @@ class Plan:
 _PLANS = {
     "full": {
         "op": Plan(rounds=15, warmup=2),
+        "op_cold": Plan(rounds=10, warmup=1),
         "op_cuda": Plan(rounds=30, warmup=3),
         "careful": Plan(rounds=5, warmup=1),
         "reference": Plan(rounds=1, warmup=0),
@@ -35,6 +39,7 @@ _PLANS = {
     },
     "small": {
         "op": Plan(rounds=3, warmup=1),
+        "op_cold": Plan(rounds=2, warmup=0),
         "op_cuda": Plan(rounds=3, warmup=1),
         "careful": Plan(rounds=2, warmup=0),
         "reference": Plan(rounds=1, warmup=0),
@@ -42,7 +47,8 @@ _PLANS = {
     },
 }
 
-# Bytes of the float32 tensor summed by the bandwidth probe, per scale.
+# Bytes of the float32 tensor summed by the bandwidth probe, and of the buffer read to
+# evict the caches before each "op_cold" round (full: 1 GiB, 4x this machine's 260 MiB L3).
 _PROBE_BYTES = {"full": 1 << 30, "small": 64 << 20}
 
 
@@ -57,22 +63,48 @@ def synchronizer(device: torch.device | str) -> Callable[[], None]:
     return lambda: None
 
 
+@dataclass
+class Timed:
+    """``times``: seconds of each timed call; ``result``: the last call's result;
+    ``cores_used``: process CPU time / wall time over the timed calls (how many cores the
+    method kept busy; setup excluded)."""
+
+    times: list[float]
+    result: object
+    cores_used: float
+
+
+def process_cpu_seconds() -> float:
+    """CPU time of this process (all threads, user + system)."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def time_call(fn: Callable[[], object], rounds: int, warmup: int = 0,
-              device: torch.device | str = "cpu") -> tuple[list[float], object]:
-    """Seconds of each of ``rounds`` calls of ``fn`` (after ``warmup`` untimed calls), and the
-    last call's result. On CUDA the device is synchronised around each call."""
+              device: torch.device | str = "cpu",
+              setup: Callable[[], None] | None = None) -> Timed:
+    """Time ``rounds`` calls of ``fn`` after ``warmup`` untimed ones. ``setup`` (untimed)
+    runs before every call. On CUDA the device is synchronised around each call."""
     sync = synchronizer(device)
     result = None
     for _ in range(warmup):
+        if setup is not None:
+            setup()
         result = fn()
     sync()
-    times = []
+    times, cpu = [], 0.0
     for _ in range(rounds):
+        if setup is not None:
+            setup()
+        c0 = process_cpu_seconds()
         t0 = time.perf_counter()
         result = fn()
         sync()
         times.append(time.perf_counter() - t0)
-    return times, result
+        cpu += process_cpu_seconds() - c0
+    # CPU time is accounted in scheduler ticks: too coarse for less than ~0.2 s of calls.
+    total = sum(times)
+    return Timed(times, result, cpu / total if total >= 0.2 else math.nan)
 
 
 def median(xs: list[float]) -> float:
@@ -101,7 +133,7 @@ def measure_read_bandwidth(device: torch.device | str = "cpu", nbytes: int = 1 <
     The tensor is freed afterwards."""
     dev = torch.device(device)
     t = torch.ones(nbytes // 4, dtype=torch.float32, device=dev)
-    times, _ = time_call(lambda: t.sum(), rounds=repeats, warmup=2, device=dev)
+    times = time_call(lambda: t.sum(), rounds=repeats, warmup=2, device=dev).times
     del t
     if dev.type == "cuda":
         torch.cuda.empty_cache()
@@ -110,6 +142,64 @@ def measure_read_bandwidth(device: torch.device | str = "cpu", nbytes: int = 1 <
 
 def probe_bytes(scale: str) -> int:
     return _PROBE_BYTES[scale]
+
+
+class CacheFlusher:
+    """Calling it reads a CPU buffer of ``nbytes`` (bigger than the last-level cache), which
+    evicts the frames a previous call left in the caches. Used untimed before "op_cold"
+    rounds."""
+
+    def __init__(self, nbytes: int):
+        self.buf = torch.ones(nbytes // 4, dtype=torch.float32)
+
+    def __call__(self) -> None:
+        self.buf.sum()
+
+
+def _busy_cpu_seconds() -> float | None:
+    """CPU seconds spent busy by the whole machine since boot (/proc/stat), or None."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+    except OSError:
+        return None
+    # cpu user nice system idle iowait irq softirq steal [guest guest_nice (inside user)]
+    v = [int(x) for x in fields[1:9]]
+    return (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / os.sysconf("SC_CLK_TCK")
+
+
+class OtherActivity:
+    """CPU time used by everything except this process (other processes, the kernel on their
+    behalf, hypervisor steal) between ``start()`` and ``fraction()``, as a fraction of the
+    machine's capacity over that interval (0.0 = the machine was ours alone). Work by other
+    users of a small machine skews every timing; this makes it visible."""
+
+    def __init__(self):
+        self.start()
+
+    def start(self) -> "OtherActivity":
+        self._t0, self._busy0, self._own0 = time.perf_counter(), _busy_cpu_seconds(), process_cpu_seconds()
+        return self
+
+    def fraction(self) -> float | None:
+        busy = _busy_cpu_seconds()
+        if busy is None or self._busy0 is None:
+            return None
+        wall = time.perf_counter() - self._t0
+        other = (busy - self._busy0) - (process_cpu_seconds() - self._own0)
+        return max(0.0, other) / (wall * (os.cpu_count() or 1)) if wall > 0 else 0.0
+
+
+def wait_until_quiet(max_wait_s: float, threshold: float = 0.1, window_s: float = 5.0) -> float | None:
+    """Wait (up to ``max_wait_s``) for a ``window_s`` window in which other processes use less
+    than ``threshold`` of the machine; returns the last window's fraction."""
+    deadline = time.perf_counter() + max_wait_s
+    while True:
+        act = OtherActivity()
+        time.sleep(window_s)
+        frac = act.fraction()
+        if frac is None or frac < threshold or time.perf_counter() >= deadline:
+            return frac
 
 
 @dataclass(frozen=True)

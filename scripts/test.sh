@@ -5,4 +5,4 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/install.sh"
 export HF_HUB_OFFLINE=1
 python -m pytest tests "$@"
-GAMDSS_BENCH_SCALE=small python -m pytest benchmarks -q --benchmark-disable -p no:randomly
+GAMDSS_BENCH_SCALE=small python -m pytest benchmarks -q --benchmark-disable

@@ -1,15 +1,17 @@
 // Implementation of pair_sums.h, included once per instruction set inside a namespace
-// (pair_sums_baseline.cpp, pair_sums_avx512.cpp). Plain loops with the summation order
-// written out as independent lanes, which the compiler vectorises without reassociation.
+// (pair_sums_baseline.cpp, pair_sums_avx512.cpp). The portable loops write the summation
+// order out as independent lanes, which the compiler vectorises without reassociation;
+// the AVX-512 intrinsics follow exactly the same order.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
-#if defined(__AVX512BW__) && defined(__AVX512VNNI__)
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
 #include <immintrin.h>
-#define GAMDSS_U8_INTRINSICS 1
+#define GAMDSS_AVX512 1
 #endif
 
 namespace gamdss::kernels::GAMDSS_KERNEL_NS {
@@ -41,6 +43,211 @@ inline float bf16_to_float(uint16_t h) {
   return out;
 }
 
+// ================================================================ uint8
+constexpr int kU8Lanes = 32;
+constexpr int64_t kU8Chunk = 8192;  // int32 lanes: 256 products of <= 65025 each
+
+inline void u8_stats_portable(const uint8_t* x, int64_t n, int64_t* sum, int64_t* sumsq) {
+  int64_t s1 = 0, s2 = 0;
+  for (int64_t c0 = 0; c0 < n; c0 += kU8Chunk) {
+    const int64_t c1 = std::min(n, c0 + kU8Chunk);
+    int32_t a1[kU8Lanes] = {}, a2[kU8Lanes] = {};
+    int64_t k = c0;
+    for (; k + kU8Lanes <= c1; k += kU8Lanes) {
+      for (int l = 0; l < kU8Lanes; ++l) {
+        const int32_t v = x[k + l];
+        a1[l] += v;
+        a2[l] += v * v;
+      }
+    }
+    for (; k < c1; ++k) {
+      a1[0] += x[k];
+      a2[0] += static_cast<int32_t>(x[k]) * x[k];
+    }
+    for (int l = 0; l < kU8Lanes; ++l) {
+      s1 += a1[l];
+      s2 += a2[l];
+    }
+  }
+  *sum += s1;
+  *sumsq += s2;
+}
+
+inline void u8_dots_portable(const uint8_t* x, const uint8_t* const* ys, const int64_t*, int ny,
+                             int64_t n, int64_t* dot) {
+  for (int j = 0; j < ny; ++j) {
+    const uint8_t* y = ys[j];
+    int64_t total = 0;
+    for (int64_t c0 = 0; c0 < n; c0 += kU8Chunk) {
+      const int64_t c1 = std::min(n, c0 + kU8Chunk);
+      int32_t acc[kU8Lanes] = {};
+      int64_t k = c0;
+      for (; k + kU8Lanes <= c1; k += kU8Lanes) {
+        for (int l = 0; l < kU8Lanes; ++l) acc[l] += static_cast<int32_t>(x[k + l]) * y[k + l];
+      }
+      for (; k < c1; ++k) acc[0] += static_cast<int32_t>(x[k]) * y[k];
+      for (int l = 0; l < kU8Lanes; ++l) total += acc[l];
+    }
+    dot[j] += total;
+  }
+}
+
+inline void u8_wrapped_portable(bool x_minus_y, const uint8_t* x, const uint8_t* const* ys, int ny,
+                                int64_t n, int64_t* sq) {
+  for (int j = 0; j < ny; ++j) {
+    const uint8_t* y = ys[j];
+    const uint8_t* p = x_minus_y ? x : y;  // delta = p - q mod 256
+    const uint8_t* q = x_minus_y ? y : x;
+    int64_t total = 0;
+    for (int64_t c0 = 0; c0 < n; c0 += kU8Chunk) {
+      const int64_t c1 = std::min(n, c0 + kU8Chunk);
+      int32_t acc[kU8Lanes] = {};
+      int64_t k = c0;
+      for (; k + kU8Lanes <= c1; k += kU8Lanes) {
+        for (int l = 0; l < kU8Lanes; ++l) {
+          const int32_t d = static_cast<uint8_t>(p[k + l] - q[k + l]);
+          acc[l] += d * d;
+        }
+      }
+      for (; k < c1; ++k) {
+        const int32_t d = static_cast<uint8_t>(p[k] - q[k]);
+        acc[0] += d * d;
+      }
+      for (int l = 0; l < kU8Lanes; ++l) total += acc[l];
+    }
+    sq[j] += total;
+  }
+}
+
+#ifdef GAMDSS_AVX512
+// Steps of 64 bytes between flushes of the int32 lanes to int64: each step adds at most
+// 4 products of magnitude <= 255 * 128 (dots) or 2 * 65025 (squares) per lane.
+constexpr int64_t kAvxSteps = 2048;
+
+inline void u8_stats_avx512(const uint8_t* x, int64_t n, int64_t* sum, int64_t* sumsq) {
+  const int64_t n_vec = n - n % 64;
+  const __m512i zero = _mm512_setzero_si512();
+  __m512i s1 = zero;  // 8 x int64 from vpsadbw
+  int64_t s2 = 0;
+  int64_t k = 0;
+  while (k < n_vec) {
+    const int64_t k_end = std::min(n_vec, k + 64 * kAvxSteps);
+    __m512i a2 = zero;
+    for (; k < k_end; k += 64) {
+      const __m512i v = _mm512_loadu_si512(x + k);
+      s1 = _mm512_add_epi64(s1, _mm512_sad_epu8(v, zero));
+      const __m512i lo = _mm512_cvtepu8_epi16(_mm512_castsi512_si256(v));
+      const __m512i hi = _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(v, 1));
+      a2 = _mm512_dpwssd_epi32(a2, lo, lo);
+      a2 = _mm512_dpwssd_epi32(a2, hi, hi);
+    }
+    s2 += _mm512_reduce_add_epi32(a2);
+  }
+  int64_t total1 = _mm512_reduce_add_epi64(s1);
+  for (; k < n; ++k) {
+    total1 += x[k];
+    s2 += static_cast<int64_t>(x[k]) * x[k];
+  }
+  *sum += total1;
+  *sumsq += s2;
+}
+
+// vpdpbusd multiplies unsigned bytes (the y) by signed bytes: x - 128 fits, and
+// sum y * (x - 128) + 128 * sum y = sum x * y.
+template <int NY>
+void u8_dots_avx512_tile(const uint8_t* x, const uint8_t* const* ys, const int64_t* y_sums,
+                         int64_t n, int64_t* dot) {
+  const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
+  const int64_t n_vec = n - n % 64;
+  int64_t biased[NY] = {};
+  int64_t k = 0;
+  while (k < n_vec) {
+    const int64_t k_end = std::min(n_vec, k + 64 * kAvxSteps);
+    __m512i acc[NY];
+    for (int j = 0; j < NY; ++j) acc[j] = _mm512_setzero_si512();
+    for (; k < k_end; k += 64) {
+      const __m512i xs = _mm512_xor_si512(_mm512_loadu_si512(x + k), bias);
+      for (int j = 0; j < NY; ++j) acc[j] = _mm512_dpbusd_epi32(acc[j], _mm512_loadu_si512(ys[j] + k), xs);
+    }
+    for (int j = 0; j < NY; ++j) biased[j] += _mm512_reduce_add_epi32(acc[j]);
+  }
+  for (int j = 0; j < NY; ++j) {
+    for (int64_t t = n_vec; t < n; ++t) biased[j] += static_cast<int64_t>(ys[j][t]) * (static_cast<int64_t>(x[t]) - 128);
+    dot[j] += biased[j] + 128 * y_sums[j];
+  }
+}
+
+inline void u8_dots_avx512(const uint8_t* x, const uint8_t* const* ys, const int64_t* y_sums, int ny,
+                           int64_t n, int64_t* dot) {
+  switch (ny) {
+    case 1: return u8_dots_avx512_tile<1>(x, ys, y_sums, n, dot);
+    case 2: return u8_dots_avx512_tile<2>(x, ys, y_sums, n, dot);
+    case 3: return u8_dots_avx512_tile<3>(x, ys, y_sums, n, dot);
+    case 4: return u8_dots_avx512_tile<4>(x, ys, y_sums, n, dot);
+    case 5: return u8_dots_avx512_tile<5>(x, ys, y_sums, n, dot);
+    case 6: return u8_dots_avx512_tile<6>(x, ys, y_sums, n, dot);
+    case 7: return u8_dots_avx512_tile<7>(x, ys, y_sums, n, dot);
+    default: return u8_dots_avx512_tile<8>(x, ys, y_sums, n, dot);
+  }
+}
+
+template <int NY, bool XMinusY>
+void u8_wrapped_avx512_tile(const uint8_t* x, const uint8_t* const* ys, int64_t n, int64_t* sq) {
+  const int64_t n_vec = n - n % 32;
+  int64_t total[NY] = {};
+  int64_t k = 0;
+  while (k < n_vec) {
+    const int64_t k_end = std::min(n_vec, k + 32 * kAvxSteps);
+    __m512i acc[NY];
+    for (int j = 0; j < NY; ++j) acc[j] = _mm512_setzero_si512();
+    for (; k < k_end; k += 32) {
+      const __m256i xb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + k));
+      for (int j = 0; j < NY; ++j) {
+        const __m256i yb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ys[j] + k));
+        const __m512i d = _mm512_cvtepu8_epi16(XMinusY ? _mm256_sub_epi8(xb, yb) : _mm256_sub_epi8(yb, xb));
+        acc[j] = _mm512_dpwssd_epi32(acc[j], d, d);
+      }
+    }
+    for (int j = 0; j < NY; ++j) total[j] += _mm512_reduce_add_epi32(acc[j]);
+  }
+  for (int j = 0; j < NY; ++j) {
+    for (int64_t t = n_vec; t < n; ++t) {
+      const int64_t d = static_cast<uint8_t>(XMinusY ? x[t] - ys[j][t] : ys[j][t] - x[t]);
+      total[j] += d * d;
+    }
+    sq[j] += total[j];
+  }
+}
+
+template <bool XMinusY>
+void u8_wrapped_avx512_dispatch(const uint8_t* x, const uint8_t* const* ys, int ny, int64_t n, int64_t* sq) {
+  switch (ny) {
+    case 1: return u8_wrapped_avx512_tile<1, XMinusY>(x, ys, n, sq);
+    case 2: return u8_wrapped_avx512_tile<2, XMinusY>(x, ys, n, sq);
+    case 3: return u8_wrapped_avx512_tile<3, XMinusY>(x, ys, n, sq);
+    case 4: return u8_wrapped_avx512_tile<4, XMinusY>(x, ys, n, sq);
+    case 5: return u8_wrapped_avx512_tile<5, XMinusY>(x, ys, n, sq);
+    case 6: return u8_wrapped_avx512_tile<6, XMinusY>(x, ys, n, sq);
+    case 7: return u8_wrapped_avx512_tile<7, XMinusY>(x, ys, n, sq);
+    default: return u8_wrapped_avx512_tile<8, XMinusY>(x, ys, n, sq);
+  }
+}
+
+inline void u8_wrapped_avx512(bool x_minus_y, const uint8_t* x, const uint8_t* const* ys, int ny,
+                              int64_t n, int64_t* sq) {
+  if (x_minus_y) {
+    u8_wrapped_avx512_dispatch<true>(x, ys, ny, n, sq);
+  } else {
+    u8_wrapped_avx512_dispatch<false>(x, ys, ny, n, sq);
+  }
+}
+#endif  // GAMDSS_AVX512
+
+// ================================================================ floating
+constexpr int64_t kFloatChunk = 1024;  // a multiple of both lane counts
+constexpr int kF32Lanes = 16;
+constexpr int kF64Lanes = 8;
+
 struct LoadF16 {
   using T = uint16_t;
   static float get(T v) { return half_to_float(v); }
@@ -53,144 +260,14 @@ struct LoadF32 {
   using T = float;
   static float get(T v) { return v; }
 };
+struct LoadF64 {
+  using T = double;
+  static double get(T v) { return v; }
+};
 
-// ---------------------------------------------------------------- uint8, portable
-constexpr int kU8Lanes = 32;
-constexpr int64_t kU8Chunk = 8192;  // int32 lanes: 256 squares of <= 65025 each
-
-inline int32_t u8_delta(Mode mode, bool x_minus_y, uint8_t x, uint8_t y) {
-  if (mode == Mode::kWrapped) {
-    return x_minus_y ? static_cast<uint8_t>(x - y) : static_cast<uint8_t>(y - x);
-  }
-  return static_cast<int32_t>(y) - static_cast<int32_t>(x);
-}
-
-template <Mode M, bool XMinusY>
-void u8_portable_one(const uint8_t* x, const uint8_t* y, int64_t n, int64_t* sq, int64_t* lin) {
-  int64_t s2 = 0, s1 = 0;
-  for (int64_t c0 = 0; c0 < n; c0 += kU8Chunk) {
-    const int64_t c1 = std::min(n, c0 + kU8Chunk);
-    int32_t a2[kU8Lanes] = {};
-    int32_t a1[kU8Lanes] = {};
-    int64_t k = c0;
-    for (; k + kU8Lanes <= c1; k += kU8Lanes) {
-      for (int l = 0; l < kU8Lanes; ++l) {
-        int32_t d;
-        if constexpr (M == Mode::kWrapped) {
-          d = XMinusY ? static_cast<uint8_t>(x[k + l] - y[k + l])
-                      : static_cast<uint8_t>(y[k + l] - x[k + l]);
-        } else {
-          d = static_cast<int32_t>(y[k + l]) - static_cast<int32_t>(x[k + l]);
-        }
-        a2[l] += d * d;
-        if constexpr (M == Mode::kCentered) a1[l] += d;
-      }
-    }
-    for (; k < c1; ++k) {
-      const int32_t d = u8_delta(M, XMinusY, x[k], y[k]);
-      a2[0] += d * d;
-      a1[0] += d;
-    }
-    for (int l = 0; l < kU8Lanes; ++l) {
-      s2 += a2[l];
-      s1 += a1[l];
-    }
-  }
-  sq[0] += s2;
-  if (M == Mode::kCentered) lin[0] += s1;
-}
-
-#ifdef GAMDSS_U8_INTRINSICS
-// AVX-512 VNNI: 32 elements widened to int16 per step; vpdpwssd adds two squares per
-// int32 lane. Flushed to int64 every kSteps steps (2 * 65025 * 4096 < 2^31).
-template <int NY, Mode M, bool XMinusY>
-void u8_avx512_tile(const uint8_t* x, const uint8_t* const* ys, int64_t n, int64_t* sq,
-                    int64_t* lin) {
-  constexpr int64_t kSteps = 4096;
-  const __m512i ones = _mm512_set1_epi16(1);
-  int64_t k = 0;
-  const int64_t n_vec = n - n % 32;
-  while (k < n_vec) {
-    const int64_t k_end = std::min(n_vec, k + 32 * kSteps);
-    __m512i a2[NY], a1[NY];
-    for (int j = 0; j < NY; ++j) {
-      a2[j] = _mm512_setzero_si512();
-      a1[j] = _mm512_setzero_si512();
-    }
-    for (; k < k_end; k += 32) {
-      const __m256i xb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + k));
-      const __m512i xw = _mm512_cvtepu8_epi16(xb);
-      for (int j = 0; j < NY; ++j) {
-        const __m256i yb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ys[j] + k));
-        __m512i d;
-        if constexpr (M == Mode::kWrapped) {
-          d = _mm512_cvtepu8_epi16(XMinusY ? _mm256_sub_epi8(xb, yb) : _mm256_sub_epi8(yb, xb));
-        } else {
-          d = _mm512_sub_epi16(_mm512_cvtepu8_epi16(yb), xw);
-        }
-        a2[j] = _mm512_dpwssd_epi32(a2[j], d, d);
-        if constexpr (M == Mode::kCentered) a1[j] = _mm512_dpwssd_epi32(a1[j], d, ones);
-      }
-    }
-    for (int j = 0; j < NY; ++j) {
-      sq[j] += _mm512_reduce_add_epi32(a2[j]);
-      if constexpr (M == Mode::kCentered) lin[j] += _mm512_reduce_add_epi32(a1[j]);
-    }
-  }
-  for (int j = 0; j < NY; ++j) {
-    for (int64_t t = n_vec; t < n; ++t) {
-      const int32_t d = u8_delta(M, XMinusY, x[t], ys[j][t]);
-      sq[j] += d * d;
-      if constexpr (M == Mode::kCentered) lin[j] += d;
-    }
-  }
-}
-
-template <Mode M, bool XMinusY>
-void u8_avx512(const uint8_t* x, const uint8_t* const* ys, int ny, int64_t n, int64_t* sq,
-               int64_t* lin) {
-  switch (ny) {
-    case 1: return u8_avx512_tile<1, M, XMinusY>(x, ys, n, sq, lin);
-    case 2: return u8_avx512_tile<2, M, XMinusY>(x, ys, n, sq, lin);
-    case 3: return u8_avx512_tile<3, M, XMinusY>(x, ys, n, sq, lin);
-    case 4: return u8_avx512_tile<4, M, XMinusY>(x, ys, n, sq, lin);
-    case 5: return u8_avx512_tile<5, M, XMinusY>(x, ys, n, sq, lin);
-    case 6: return u8_avx512_tile<6, M, XMinusY>(x, ys, n, sq, lin);
-    case 7: return u8_avx512_tile<7, M, XMinusY>(x, ys, n, sq, lin);
-    default: return u8_avx512_tile<8, M, XMinusY>(x, ys, n, sq, lin);
-  }
-}
-#endif
-
-template <Mode M, bool XMinusY>
-void u8_rows(const uint8_t* x, const uint8_t* const* ys, int ny, int64_t n, int64_t* sq,
-             int64_t* lin) {
-#ifdef GAMDSS_U8_INTRINSICS
-  u8_avx512<M, XMinusY>(x, ys, ny, n, sq, lin);
-#else
-  for (int j = 0; j < ny; ++j) u8_portable_one<M, XMinusY>(x, ys[j], n, sq + j, lin + j);
-#endif
-}
-
-inline void pair_sums_u8(Mode mode, bool x_minus_y, const uint8_t* x, const uint8_t* const* ys,
-                         int ny, int64_t n, int64_t* sq, int64_t* lin) {
-  switch (mode) {
-    case Mode::kL2: return u8_rows<Mode::kL2, false>(x, ys, ny, n, sq, lin);
-    case Mode::kCentered: return u8_rows<Mode::kCentered, false>(x, ys, ny, n, sq, lin);
-    case Mode::kWrapped:
-      return x_minus_y ? u8_rows<Mode::kWrapped, true>(x, ys, ny, n, sq, lin)
-                       : u8_rows<Mode::kWrapped, false>(x, ys, ny, n, sq, lin);
-  }
-}
-
-// ---------------------------------------------------------------- floating
-constexpr int64_t kFloatChunk = 1024;
-constexpr int kF32Lanes = 16;
-constexpr int kF64Lanes = 8;
-
-// float32 lanes within a chunk, each chunk's lane total added to a double in order.
+// kL2 for 16/32-bit floats: float32 lanes; each chunk's lanes summed in order into double.
 template <typename Load>
-void float_l2_f32acc(const typename Load::T* x, const typename Load::T* y, int64_t n, double* sq) {
+void float_l2_portable(const typename Load::T* x, const typename Load::T* y, int64_t n, double* sq) {
   double total = 0.0;
   for (int64_t c0 = 0; c0 < n; c0 += kFloatChunk) {
     const int64_t c1 = std::min(n, c0 + kFloatChunk);
@@ -213,77 +290,216 @@ void float_l2_f32acc(const typename Load::T* x, const typename Load::T* y, int64
   *sq += total;
 }
 
-// float64 lanes; used for kCentered on every floating dtype and for kL2 on float64.
-template <typename T, typename Get>
-void float_f64acc(const T* x, const T* y, int64_t n, bool centered, double* sq, double* lin,
-                  Get get) {
+// kCentered (any floating dtype) and kL2 for float64: float64 lanes.
+template <typename Load>
+void float_f64acc_portable(const typename Load::T* x, const typename Load::T* y, int64_t n,
+                           bool centered, double* sq, double* lin) {
   double t2 = 0.0, t1 = 0.0;
   for (int64_t c0 = 0; c0 < n; c0 += kFloatChunk) {
     const int64_t c1 = std::min(n, c0 + kFloatChunk);
-    double a2[kF64Lanes] = {};
-    double a1[kF64Lanes] = {};
+    double a2[kF64Lanes] = {}, a1[kF64Lanes] = {};
     int64_t k = c0;
     for (; k + kF64Lanes <= c1; k += kF64Lanes) {
       for (int l = 0; l < kF64Lanes; ++l) {
-        const double d = get(y[k + l]) - get(x[k + l]);
+        const double d = static_cast<double>(Load::get(y[k + l])) - static_cast<double>(Load::get(x[k + l]));
         a2[l] += d * d;
         a1[l] += d;
       }
     }
     for (int l = 0; k < c1; ++k, ++l) {
-      const double d = get(y[k]) - get(x[k]);
+      const double d = static_cast<double>(Load::get(y[k])) - static_cast<double>(Load::get(x[k]));
       a2[l] += d * d;
       a1[l] += d;
     }
-    double c2 = 0.0, c1s = 0.0;
+    double c2 = 0.0, cs1 = 0.0;
     for (int l = 0; l < kF64Lanes; ++l) {
       c2 += a2[l];
-      c1s += a1[l];
+      cs1 += a1[l];
     }
     t2 += c2;
-    t1 += c1s;
+    t1 += cs1;
   }
   *sq += t2;
   if (centered) *lin += t1;
 }
 
+#ifdef GAMDSS_AVX512
+// Vector loads of 16 (float32 lanes) or 8 (float64 lanes) elements, masked at the tail
+// (masked-off lanes read 0, so they add 0 * 0 and leave the lane unchanged).
+struct VecF32 {
+  using T = float;
+  static __m512 load16(const T* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
+  static __m512d load8(const T* p, __mmask8 m) { return _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, p)); }
+};
+struct VecF16 {
+  using T = uint16_t;
+  static __m512 load16(const T* p, __mmask16 m) { return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p)); }
+  static __m512d load8(const T* p, __mmask8 m) { return _mm512_cvtps_pd(_mm256_cvtph_ps(_mm_maskz_loadu_epi16(m, p))); }
+};
+struct VecBF16 {
+  using T = uint16_t;
+  static __m512 load16(const T* p, __mmask16 m) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p)), 16));
+  }
+  static __m512d load8(const T* p, __mmask8 m) {
+    return _mm512_cvtps_pd(_mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_maskz_loadu_epi16(m, p)), 16)));
+  }
+};
+struct VecF64 {
+  using T = double;
+  static __m512d load8(const T* p, __mmask8 m) { return _mm512_maskz_loadu_pd(m, p); }
+};
+
+template <int NY, typename V>
+void float_l2_avx512_tile(const typename V::T* x, const typename V::T* const* ys, int64_t n, double* sq) {
+  double total[NY] = {};
+  for (int64_t c0 = 0; c0 < n; c0 += kFloatChunk) {
+    const int64_t c1 = std::min(n, c0 + kFloatChunk);
+    __m512 acc[NY];
+    for (int j = 0; j < NY; ++j) acc[j] = _mm512_setzero_ps();
+    for (int64_t k = c0; k < c1; k += kF32Lanes) {
+      const int64_t left = c1 - k;
+      const __mmask16 m = left >= kF32Lanes ? static_cast<__mmask16>(0xffff)
+                                            : static_cast<__mmask16>((1u << left) - 1u);
+      const __m512 xv = V::load16(x + k, m);
+      for (int j = 0; j < NY; ++j) {
+        const __m512 d = _mm512_sub_ps(V::load16(ys[j] + k, m), xv);
+        acc[j] = _mm512_add_ps(acc[j], _mm512_mul_ps(d, d));
+      }
+    }
+    for (int j = 0; j < NY; ++j) {
+      alignas(64) float lanes[kF32Lanes];
+      _mm512_store_ps(lanes, acc[j]);
+      double chunk = 0.0;
+      for (int l = 0; l < kF32Lanes; ++l) chunk += static_cast<double>(lanes[l]);
+      total[j] += chunk;
+    }
+  }
+  for (int j = 0; j < NY; ++j) sq[j] += total[j];
+}
+
+template <int NY, typename V>
+void float_f64acc_avx512_tile(const typename V::T* x, const typename V::T* const* ys, int64_t n,
+                              bool centered, double* sq, double* lin) {
+  double t2[NY] = {}, t1[NY] = {};
+  for (int64_t c0 = 0; c0 < n; c0 += kFloatChunk) {
+    const int64_t c1 = std::min(n, c0 + kFloatChunk);
+    __m512d a2[NY], a1[NY];
+    for (int j = 0; j < NY; ++j) {
+      a2[j] = _mm512_setzero_pd();
+      a1[j] = _mm512_setzero_pd();
+    }
+    for (int64_t k = c0; k < c1; k += kF64Lanes) {
+      const int64_t left = c1 - k;
+      const __mmask8 m = left >= kF64Lanes ? static_cast<__mmask8>(0xff)
+                                           : static_cast<__mmask8>((1u << left) - 1u);
+      const __m512d xv = V::load8(x + k, m);
+      for (int j = 0; j < NY; ++j) {
+        const __m512d d = _mm512_sub_pd(V::load8(ys[j] + k, m), xv);
+        a2[j] = _mm512_add_pd(a2[j], _mm512_mul_pd(d, d));
+        a1[j] = _mm512_add_pd(a1[j], d);
+      }
+    }
+    for (int j = 0; j < NY; ++j) {
+      alignas(64) double l2[kF64Lanes], l1[kF64Lanes];
+      _mm512_store_pd(l2, a2[j]);
+      _mm512_store_pd(l1, a1[j]);
+      double c2 = 0.0, cs1 = 0.0;
+      for (int l = 0; l < kF64Lanes; ++l) {
+        c2 += l2[l];
+        cs1 += l1[l];
+      }
+      t2[j] += c2;
+      t1[j] += cs1;
+    }
+  }
+  for (int j = 0; j < NY; ++j) {
+    sq[j] += t2[j];
+    if (centered) lin[j] += t1[j];
+  }
+}
+
+template <typename V, bool kF32Acc>
+void float_avx512(const void* xv, const void* const* ysv, int ny, int64_t n, bool centered,
+                  double* sq, double* lin) {
+  using T = typename V::T;
+  const T* x = static_cast<const T*>(xv);
+  const T* const* ys = reinterpret_cast<const T* const*>(ysv);
+  auto run = [&](auto tile) {
+    constexpr int NY = decltype(tile)::value;
+    if constexpr (kF32Acc) {
+      float_l2_avx512_tile<NY, V>(x, ys, n, sq);
+    } else {
+      float_f64acc_avx512_tile<NY, V>(x, ys, n, centered, sq, lin);
+    }
+  };
+  switch (ny) {
+    case 1: return run(std::integral_constant<int, 1>{});
+    case 2: return run(std::integral_constant<int, 2>{});
+    case 3: return run(std::integral_constant<int, 3>{});
+    case 4: return run(std::integral_constant<int, 4>{});
+    case 5: return run(std::integral_constant<int, 5>{});
+    case 6: return run(std::integral_constant<int, 6>{});
+    case 7: return run(std::integral_constant<int, 7>{});
+    default: return run(std::integral_constant<int, 8>{});
+  }
+}
+#endif  // GAMDSS_AVX512
+
 template <typename Load>
-void float_rows(Mode mode, const void* xv, const void* const* ysv, int ny, int64_t n, double* sq,
-                double* lin) {
+void float_portable(Mode mode, const void* xv, const void* const* ysv, int ny, int64_t n, double* sq,
+                    double* lin) {
   using T = typename Load::T;
   const T* x = static_cast<const T*>(xv);
   for (int j = 0; j < ny; ++j) {
     const T* y = static_cast<const T*>(ysv[j]);
-    if (mode == Mode::kCentered) {
-      float_f64acc(x, y, n, true, sq + j, lin + j,
-                   [](T v) { return static_cast<double>(Load::get(v)); });
+    if constexpr (sizeof(T) == 8) {
+      float_f64acc_portable<Load>(x, y, n, mode == Mode::kCentered, sq + j, lin + j);
+    } else if (mode == Mode::kCentered) {
+      float_f64acc_portable<Load>(x, y, n, true, sq + j, lin + j);
     } else {
-      float_l2_f32acc<Load>(x, y, n, sq + j);
+      float_l2_portable<Load>(x, y, n, sq + j);
     }
   }
 }
 
 inline void pair_sums_float(Elem elem, Mode mode, const void* x, const void* const* ys, int ny,
                             int64_t n, double* sq, double* lin) {
+  const bool centered = mode == Mode::kCentered;
+#ifdef GAMDSS_AVX512
   switch (elem) {
-    case Elem::kF16: return float_rows<LoadF16>(mode, x, ys, ny, n, sq, lin);
-    case Elem::kBF16: return float_rows<LoadBF16>(mode, x, ys, ny, n, sq, lin);
-    case Elem::kF32: return float_rows<LoadF32>(mode, x, ys, ny, n, sq, lin);
-    case Elem::kF64: {
-      const double* xd = static_cast<const double*>(x);
-      for (int j = 0; j < ny; ++j) {
-        float_f64acc(xd, static_cast<const double*>(ys[j]), n, mode == Mode::kCentered, sq + j,
-                     lin + j, [](double v) { return v; });
-      }
-      return;
-    }
+    case Elem::kF16:
+      return centered ? float_avx512<VecF16, false>(x, ys, ny, n, true, sq, lin)
+                      : float_avx512<VecF16, true>(x, ys, ny, n, false, sq, lin);
+    case Elem::kBF16:
+      return centered ? float_avx512<VecBF16, false>(x, ys, ny, n, true, sq, lin)
+                      : float_avx512<VecBF16, true>(x, ys, ny, n, false, sq, lin);
+    case Elem::kF32:
+      return centered ? float_avx512<VecF32, false>(x, ys, ny, n, true, sq, lin)
+                      : float_avx512<VecF32, true>(x, ys, ny, n, false, sq, lin);
+    case Elem::kF64:
+      return float_avx512<VecF64, false>(x, ys, ny, n, centered, sq, lin);
     case Elem::kU8:
-      return;  // uint8 frames go through pair_sums_u8
+      return;  // uint8 frames use the integer kernels
   }
+#else
+  (void)centered;
+  switch (elem) {
+    case Elem::kF16: return float_portable<LoadF16>(mode, x, ys, ny, n, sq, lin);
+    case Elem::kBF16: return float_portable<LoadBF16>(mode, x, ys, ny, n, sq, lin);
+    case Elem::kF32: return float_portable<LoadF32>(mode, x, ys, ny, n, sq, lin);
+    case Elem::kF64: return float_portable<LoadF64>(mode, x, ys, ny, n, sq, lin);
+    case Elem::kU8: return;  // uint8 frames use the integer kernels
+  }
+#endif
 }
 
 inline KernelSet make_kernel_set(const char* name) {
-  return KernelSet{name, &pair_sums_u8, &pair_sums_float};
+#ifdef GAMDSS_AVX512
+  return KernelSet{name, &u8_stats_avx512, &u8_dots_avx512, &u8_wrapped_avx512, &pair_sums_float};
+#else
+  return KernelSet{name, &u8_stats_portable, &u8_dots_portable, &u8_wrapped_portable, &pair_sums_float};
+#endif
 }
 
 }  // namespace gamdss::kernels::GAMDSS_KERNEL_NS

@@ -26,7 +26,7 @@ void reselect_impl(const FrameView& view, Distance dist, const std::vector<ClipP
   const int64_t D = view.frame_numel;
   const FrameBytes fb = frame_bytes(view);
   const Blocks blocks = blocks_for(view);
-  const TileRunner<Acc> run{mode_of(dist), elem_of(view.holder.scalar_type())};
+  const PairSummer sums{mode_of(dist), elem_of(view.holder.scalar_type())};
 
   // Rise: slot (o - o_lo) * n_apexes + (a - a_lo) for o in O, a in A with o <= a.
   std::vector<int64_t> rise_slots(n_clips);
@@ -34,15 +34,9 @@ void reselect_impl(const FrameView& view, Distance dist, const std::vector<ClipP
   BlockPartials<Acc> rise(rise_slots, blocks.count);
   for_each_clip_block(n_clips, blocks, D, [&](int64_t c, int64_t k0, int64_t n, int64_t blk) {
     const ClipPlan& p = plan[c];
-    Acc* sq = rise.sq(c, blk);
-    Acc* lin = rise.lin(c, blk);
-    for (int64_t o = p.o_lo; o <= p.o_hi; ++o) {
-      const int64_t a_first = std::max(p.a_lo, o);
-      if (a_first > p.a_hi) break;
-      const int64_t slot = (o - p.o_lo) * p.n_apexes() + (a_first - p.a_lo);
-      row_against_range<Acc>(fb, run, false, p.start + o, p.start + a_first, p.start + p.a_hi,
-                             k0, n, sq + slot, lin + slot);
-    }
+    const PairBlock pb{p.start + p.o_lo, p.start + p.o_hi, p.start + p.a_lo, p.start + p.a_hi,
+                       /*upper=*/true, p.n_apexes()};
+    sums(fb, false, pb, k0, n, rise.sq(c, blk), rise.lin(c, blk));
   });
 
   std::vector<int64_t> a_star(n_clips);
@@ -78,11 +72,11 @@ void reselect_impl(const FrameView& view, Distance dist, const std::vector<ClipP
   }
   BlockPartials<Acc> fall(fall_slots, blocks.count);
   for_each_clip_block(n_clips, blocks, D, [&](int64_t c, int64_t k0, int64_t n, int64_t blk) {
-    const ClipPlan& p = plan[c];
+    const int64_t s = plan[c].start;
+    const PairBlock pb{s + a_star[c], s + a_star[c], s + fall_lo[c], s + fall_lo[c] + fall_slots[c] - 1,
+                       /*upper=*/false, 0};
     // The wrap-around distance of the fall pair is apex minus offset.
-    row_against_range<Acc>(fb, run, true, p.start + a_star[c], p.start + fall_lo[c],
-                           p.start + fall_lo[c] + fall_slots[c] - 1, k0, n, fall.sq(c, blk),
-                           fall.lin(c, blk));
+    sums(fb, true, pb, k0, n, fall.sq(c, blk), fall.lin(c, blk));
   });
   at::parallel_for(0, n_clips, 16, [&](int64_t begin, int64_t end) {
     for (int64_t c = begin; c < end; ++c) {

@@ -1,0 +1,177 @@
+"""Run the reselection comparisons directly (no pytest) and print a Markdown table.
+
+    python benchmarks/report.py [--scale full|small] [--device cpu|cuda]
+
+Same workloads, methods, repeat policy, checks and roofline as
+``benchmarks/test_bench_reselect.py`` (both use workloads.py, baselines.py and timing.py).
+With ``--device cuda`` the frames of the op, the reference and the careful implementation
+are on the GPU and the roofline uses the GPU's read bandwidth; the released-style loop is
+numpy code and always runs on the CPU frames.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import math
+import os
+import platform
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import torch  # noqa: E402
+
+import baselines  # noqa: E402
+import timing  # noqa: E402
+import workloads  # noqa: E402
+
+ORDER = ("op", "op_cold", "careful", "released_loop", "reference")
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def plan_key(method: str, device: str) -> str:
+    return "op_cuda" if (method == "op" and device == "cuda") else method
+
+
+def measure(case: workloads.Case, method: str, scale: str, device: str, setup=None) -> dict:
+    """Time ``method`` on ``case`` by its plan; returns batch median seconds, repeats, clips."""
+    plan = timing.plan_for(plan_key(method, device), scale)
+    run_case = case.subset(plan.clips)
+    runner = baselines.METHODS["op" if method == "op_cold" else method]
+    timed = timing.time_call(lambda: runner(run_case), plan.rounds, plan.warmup,
+                             device=run_case.device, setup=setup)
+    return dict(batch_s=timing.median(timed.times) * case.batch / run_case.batch, rounds=plan.rounds,
+                warmup=plan.warmup, clips=run_case.batch, selection=timed.result, cores=timed.cores_used)
+
+
+def fmt_ms(seconds: float) -> str:
+    ms = seconds * 1e3
+    return f"{ms:.3g}" if ms < 100 else f"{ms:,.0f}"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--scale", choices=workloads.SCALES, default=workloads.scale_from_env())
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    ap.add_argument("--workloads", nargs="*", choices=[w.name for w in workloads.WORKLOADS],
+                    default=[w.name for w in workloads.WORKLOADS])
+    ap.add_argument("--dtypes", nargs="*", choices=list(workloads.DTYPES), default=list(workloads.DTYPES))
+    ap.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
+                    help="first wait up to SECONDS for other processes to use < 10%% of the CPU")
+    args = ap.parse_args(argv)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("--device cuda: CUDA not available (torch.cuda.is_available() is False)", file=sys.stderr)
+        return 2
+
+    import gamdss_ext
+
+    if args.wait_quiet > 0:
+        timing.wait_until_quiet(args.wait_quiet)
+    run_activity = timing.OtherActivity()
+    bw_start = timing.measure_read_bandwidth(args.device, timing.probe_bytes(args.scale))
+    flusher = timing.CacheFlusher(timing.probe_bytes(args.scale)) if args.device == "cpu" else None
+    results, notes, activities, cores = [], [], [], []
+    for name in args.workloads:
+        for dtype_name in args.dtypes:
+            cpu_case = workloads.build_case(name, dtype_name, args.scale)
+            case = cpu_case if args.device == "cpu" else cpu_case.to(args.device)
+            activity = timing.OtherActivity()
+            res = {}
+            res["op"] = measure(case, "op", args.scale, args.device)
+            case.expected = cpu_case.expected = res["op"]["selection"]
+            if flusher is not None:
+                res["op_cold"] = measure(case, "op_cold", args.scale, args.device, setup=flusher)
+            for method in ORDER[2:]:
+                on = cpu_case if method == "released_loop" else case
+                res[method] = measure(on, method, args.scale, args.device)
+            for method, r in res.items():
+                baselines.check_same(r["selection"], case.subset(r["clips"]).expected, method, case.label)
+                if r["clips"] != case.batch:
+                    notes.append(f"{case.label} {method}: first {r['clips']} of {case.batch} clips timed, "
+                                 f"scaled per clip to the batch")
+            other = activity.fraction()
+            if other is not None:
+                activities.append(f"{case.label} {other:.0%}")
+            times = {m: r["batch_s"] for m, r in res.items()}
+            cores.append(f"{case.label} " + " / ".join(
+                "n/a" if math.isnan(res[m]["cores"]) else f"{res[m]['cores']:.2f}" for m in ("op", "careful")))
+            results.append((case.workload.name, dtype_name, f"{case.batch}x{case.workload.frames}",
+                            workloads.unique_candidate_bytes(case), times))
+            print(f"[done] {case.label}", file=sys.stderr, flush=True)
+            del case, cpu_case, res
+            gc.collect()
+            if args.device == "cuda":
+                torch.cuda.empty_cache()
+
+    del flusher
+    gc.collect()
+    bw_end = timing.measure_read_bandwidth(args.device, timing.probe_bytes(args.scale))
+    other_run = run_activity.fraction()
+    bandwidth = max(bw_start, bw_end, key=lambda b: b.bytes_per_s)
+
+    head = ["workload", "dtype", "clips x T", "candidate MB", "op (ms)", "reference (ms)", "careful (ms)",
+            "released loop (ms)", "op vs careful", "op vs released loop", "roofline bound (ms)",
+            "fraction of roofline"]
+    if args.device == "cpu":
+        head += ["op, cold cache (ms)", "fraction, cold"]
+    rows = []
+    for name, dtype_name, shape, nbytes, t in results:
+        roof = timing.Roofline(nbytes, bandwidth)
+        op_s = t["op"]
+        row = [name, dtype_name, shape, f"{nbytes / 1e6:.3g}", fmt_ms(op_s), fmt_ms(t["reference"]),
+               fmt_ms(t["careful"]), fmt_ms(t["released_loop"]), f"{t['careful'] / op_s:.1f}x",
+               f"{t['released_loop'] / op_s:.1f}x", f"{roof.bound_s * 1e3:.3g}", f"{roof.fraction(op_s):.0%}"]
+        if "op_cold" in t:
+            row += [fmt_ms(t["op_cold"]), f"{roof.fraction(t['op_cold']):.0%}"]
+        rows.append(row)
+    print(f"## gamdss reselection benchmark (scale {args.scale}, device {args.device})\n")
+    print(f"- CPU: {cpu_model()}, torch.get_num_threads() = {torch.get_num_threads()}, "
+          f"torch {torch.__version__}, gamdss CPU kernel {gamdss_ext.cpu_kernel()}")
+    if args.device == "cuda":
+        print(f"- GPU: {torch.cuda.get_device_name()}")
+    print(f"- read bandwidth: {bandwidth} (measured at the start: {bw_start.bytes_per_s / 1e9:.1f} GB/s, "
+          f"at the end: {bw_end.bytes_per_s / 1e9:.1f} GB/s; the better one is used)")
+    if other_run is not None:
+        print(f"- CPU share used by other processes (and steal) during the run: {other_run:.0%}; per case: "
+              f"{', '.join(activities)}" + (" (WARNING: other work skewed these numbers)"
+                                            if other_run > 0.1 else ""))
+    print(f"- frames {workloads.scaled(workloads.WORKLOADS[0], args.scale).frame_shape}, random uint8 "
+          f"(float32: the same values); paper windows, distance l2; all methods selected the same keyframes")
+    print("- roofline bound = bytes of the unique candidate frames (union of the onset, apex and offset "
+          "windows per clip, summed over clips) / read bandwidth; fraction = bound / op time")
+    reps = ", ".join(
+        f"{m}: {'median of ' + str(p.rounds) if p.rounds > 1 else str(p.rounds) + ' run'}"
+        f" after {p.warmup} warm-up" for m in ORDER if not (m == "op_cold" and args.device == "cuda")
+        for p in [timing.plan_for(plan_key(m, args.device), args.scale)])
+    print(f"- repeats: {reps}")
+    if args.device == "cpu":
+        print(f"- cores kept busy (process CPU time / wall time while timed), op / careful: {', '.join(cores)}")
+    if args.device == "cuda":
+        print("- released loop: numpy on the CPU frames")
+    else:
+        print("- op: repeated calls (frames may stay in the caches between calls); op, cold cache: an "
+              f"untimed read of a {timing.probe_bytes(args.scale) / 2**30:.3g} GiB buffer before each call "
+              "evicts them first")
+    for n in notes:
+        print(f"- {n}")
+    print()
+    print("| " + " | ".join(head) + " |")
+    print("|" + "|".join("---" if i < 3 else "---:" for i in range(len(head))) + "|")
+    for r in rows:
+        print("| " + " | ".join(r) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,297 @@
+// CUDA kernel of gamdss::reselect: same semantics and outputs as cpu/reselect_cpu.cpp
+// (reselection-semantics.md). Four launches on the current stream, no host synchronisation
+// after the plan upload:
+//   1. pair_partials_kernel, role kRise: partial sums of every rise pair (o, a) per slice;
+//   2. rise_select_kernel: one warp per clip adds the slices, applies the tie rules, writes
+//      onset, apex (= a*, read back by 3 and 4), rise_distance and the rise table;
+//   3. pair_partials_kernel, role kFall: partial sums of (a*, max(f, a*)) per slice;
+//   4. fall_select_kernel: one warp per clip, writes offset, fall_distance, fall table.
+// The work decomposition and summation order are described in cuda/common.cuh.
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/full.h>
+#include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#include <torch/library.h>
+
+#include <limits>
+#include <tuple>
+
+#include "cuda/common.cuh"
+#include "plan.h"
+
+namespace gamdss::gpu {
+namespace {
+
+using Outputs = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor,
+                           at::Tensor, at::Tensor>;
+
+// Tile shapes (rows x columns of frames per block) of the rise kernel, chosen to keep the
+// per-thread accumulators in registers: RT*CT uint32 / float accumulators, or RT*CT doubles
+// (float64 l2) or 2*RT*CT doubles (centered floating). Fall uses 1 x kFallCols.
+template <Elem E, Mode M>
+struct RiseTile {
+  static constexpr bool kCenteredFloat = M == Mode::kCentered && E != Elem::kU8;
+  static constexpr int kRows = kCenteredFloat ? 2 : 4;
+  static constexpr int kCols = (E == Elem::kU8 || (M == Mode::kL2 && E != Elem::kF64)) ? 8 : 4;
+};
+constexpr int kFallCols = 8;
+
+template <typename Out>
+struct RiseSelectArgs {
+  const DevClip* clips;
+  int64_t n_clips, n_slices, numel;
+  bool centered;
+  const Out* sq;   // rise partials [clip][slice][slot], slot (o - o_lo) * n_apexes + (a - a_lo)
+  const Out* lin;  // centered only
+  int64_t* onset;
+  int64_t* apex;
+  double* distance;
+  double* table;  // [B, table_o, table_a] or nullptr
+  int64_t table_o, table_a;
+};
+
+// Grid: warps of kThreads-thread blocks, grid-stride over clips (one warp per clip).
+// Lane l handles the slots l, l + 32, ... of its clip; every pair with o <= a gets its key
+// (slices added in slice order), its table entry, and competes for the clip's best pair.
+template <typename Out>
+__global__ void __launch_bounds__(kThreads) rise_select_kernel(RiseSelectArgs<Out> a) {
+  const int lane = static_cast<int>(threadIdx.x) & 31;
+  const int64_t first = (static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x) / 32;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * kWarps;
+  for (int64_t c = first; c < a.n_clips; c += stride) {  // uniform over the warp
+    const DevClip& p = a.clips[c];
+    const int64_t n_ap = p.a_hi - p.a_lo + 1;
+    const int64_t n_slots = (p.o_hi - p.o_lo + 1) * n_ap;
+    Candidate<Out> best;
+    for (int64_t slot = lane; slot < n_slots; slot += 32) {
+      const int64_t o = p.o_lo + slot / n_ap;
+      const int64_t ap = p.a_lo + slot % n_ap;
+      if (o > ap) continue;
+      const Out sq = slice_total(a.sq, p.rise_off, a.n_slices, n_slots, slot);
+      const Out lin = a.centered ? slice_total(a.lin, p.rise_off, a.n_slices, n_slots, slot) : Out(0);
+      const Out key = selection_key(sq, lin, a.centered, a.numel);
+      if (a.table != nullptr) {
+        a.table[(c * a.table_o + (o - p.o_lo)) * a.table_a + (ap - p.a_lo)] =
+            distance_from_key(key, a.centered, a.numel);
+      }
+      best.offer(key, abs64(o - p.n_o) + abs64(ap - p.n_a), o, ap);
+    }
+    best.warp_best();
+    if (lane == 0) {
+      a.onset[c] = best.i;
+      a.apex[c] = best.j;
+      a.distance[c] = distance_from_key(best.key, a.centered, a.numel);
+    }
+  }
+}
+
+template <typename Out>
+struct FallSelectArgs {
+  const DevClip* clips;
+  int64_t n_clips, n_slices, numel;
+  bool centered;
+  const Out* sq;  // fall partials [clip][slice][k], k = f - f_lo
+  const Out* lin;
+  const int64_t* apex;  // a*, written by rise_select_kernel
+  int64_t* offset;
+  double* distance;
+  double* table;  // [B, table_f] or nullptr
+  int64_t table_f;
+};
+
+// Grid as rise_select_kernel. Lane l handles k = l, l + 32, ... < n_offsets: the effective
+// offset max(f_lo + k, a*), whose distance goes to table column k and competes under the
+// fall tie rules (duplicates of a* are identical candidates).
+template <typename Out>
+__global__ void __launch_bounds__(kThreads) fall_select_kernel(FallSelectArgs<Out> a) {
+  const int lane = static_cast<int>(threadIdx.x) & 31;
+  const int64_t first = (static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x) / 32;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * kWarps;
+  for (int64_t c = first; c < a.n_clips; c += stride) {
+    const DevClip& p = a.clips[c];
+    const int64_t a_star = a.apex[c];
+    const int64_t n_off = p.f_hi - p.f_lo + 1;
+    Candidate<Out> best;
+    for (int64_t k = lane; k < n_off; k += 32) {
+      const int64_t f = p.f_lo + k;
+      const int64_t f_eff = f > a_star ? f : a_star;
+      const Out sq = slice_total(a.sq, p.fall_off, a.n_slices, n_off, k);
+      const Out lin = a.centered ? slice_total(a.lin, p.fall_off, a.n_slices, n_off, k) : Out(0);
+      const Out key = selection_key(sq, lin, a.centered, a.numel);
+      if (a.table != nullptr) a.table[c * a.table_f + k] = distance_from_key(key, a.centered, a.numel);
+      best.offer(key, abs64(f_eff - p.n_f), f_eff, 0);
+    }
+    best.warp_best();
+    if (lane == 0) {
+      a.offset[c] = best.i;
+      a.distance[c] = distance_from_key(best.key, a.centered, a.numel);
+    }
+  }
+}
+
+struct Context {
+  FrameArgs fa;
+  const DevClip* clips;
+  int64_t n_clips;
+  SlotTotals totals;
+  at::TensorOptions options;  // frames' device
+  int64_t *onset, *apex, *offset;
+  double *rise_d, *fall_d, *rise_table, *fall_table;
+  int64_t table_o, table_a, table_f;
+  cudaStream_t stream;
+};
+
+template <Elem E, Mode M>
+void run(const Context& ctx) {
+  using Out = std::conditional_t<E == Elem::kU8, int64_t, double>;
+  constexpr bool kCentered = M == Mode::kCentered;
+  constexpr int RT = RiseTile<E, M>::kRows;
+  constexpr int CT = RiseTile<E, M>::kCols;
+  const auto buf_options = ctx.options.dtype(E == Elem::kU8 ? at::kLong : at::kDouble);
+  const int64_t n_slices = ctx.fa.n_slices;
+
+  // 1-2: rise.
+  at::Tensor rise_sq = at::empty({ctx.totals.rise * n_slices}, buf_options);
+  at::Tensor rise_lin = kCentered ? at::empty({ctx.totals.rise * n_slices}, buf_options) : at::Tensor();
+  PairArgs<Out> rise;
+  rise.clips = ctx.clips;
+  rise.n_clips = ctx.n_clips;
+  rise.role = Role::kRise;
+  rise.a_star = nullptr;
+  rise.tiles_max = ((ctx.totals.max_onsets + RT - 1) / RT) * ((ctx.totals.max_apexes + CT - 1) / CT);
+  rise.sq = rise_sq.data_ptr<Out>();
+  rise.lin = kCentered ? rise_lin.data_ptr<Out>() : nullptr;
+  launch_pair_partials<E, M, false, RT, CT>(ctx.fa, rise, ctx.stream);
+
+  RiseSelectArgs<Out> rs;
+  rs.clips = ctx.clips;
+  rs.n_clips = ctx.n_clips;
+  rs.n_slices = n_slices;
+  rs.numel = ctx.fa.numel;
+  rs.centered = kCentered;
+  rs.sq = rise.sq;
+  rs.lin = rise.lin;
+  rs.onset = ctx.onset;
+  rs.apex = ctx.apex;
+  rs.distance = ctx.rise_d;
+  rs.table = ctx.rise_table;
+  rs.table_o = ctx.table_o;
+  rs.table_a = ctx.table_a;
+  rise_select_kernel<Out><<<warp_grid(ctx.n_clips), kThreads, 0, ctx.stream>>>(rs);
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+
+  // 3-4: fall, from a* in device memory. The wrap-around fall delta is apex minus offset,
+  // i.e. row minus column.
+  at::Tensor fall_sq = at::empty({ctx.totals.fall * n_slices}, buf_options);
+  at::Tensor fall_lin = kCentered ? at::empty({ctx.totals.fall * n_slices}, buf_options) : at::Tensor();
+  PairArgs<Out> fall;
+  fall.clips = ctx.clips;
+  fall.n_clips = ctx.n_clips;
+  fall.role = Role::kFall;
+  fall.a_star = ctx.apex;
+  fall.tiles_max = (ctx.totals.max_offsets + kFallCols - 1) / kFallCols;
+  fall.sq = fall_sq.data_ptr<Out>();
+  fall.lin = kCentered ? fall_lin.data_ptr<Out>() : nullptr;
+  launch_pair_partials<E, M, M == Mode::kWrapped, 1, kFallCols>(ctx.fa, fall, ctx.stream);
+
+  FallSelectArgs<Out> fs;
+  fs.clips = ctx.clips;
+  fs.n_clips = ctx.n_clips;
+  fs.n_slices = n_slices;
+  fs.numel = ctx.fa.numel;
+  fs.centered = kCentered;
+  fs.sq = fall.sq;
+  fs.lin = fall.lin;
+  fs.apex = ctx.apex;
+  fs.offset = ctx.offset;
+  fs.distance = ctx.fall_d;
+  fs.table = ctx.fall_table;
+  fs.table_f = ctx.table_f;
+  fall_select_kernel<Out><<<warp_grid(ctx.n_clips), kThreads, 0, ctx.stream>>>(fs);
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  // The temporary buffers are freed to the caching allocator on the current stream, which
+  // only reuses them for work ordered after these kernels.
+}
+
+template <Elem E>
+void run_mode(Mode mode, const Context& ctx) {
+  switch (mode) {
+    case Mode::kL2: return run<E, Mode::kL2>(ctx);
+    case Mode::kCentered: return run<E, Mode::kCentered>(ctx);
+    case Mode::kWrapped:
+      if constexpr (E == Elem::kU8) {
+        return run<E, Mode::kWrapped>(ctx);
+      } else {
+        TORCH_CHECK(false, "gamdss.reselect: distance 'released_uint8' needs uint8 frames");
+      }
+  }
+}
+
+Outputs reselect_cuda(const at::Tensor& frames, const at::Tensor& starts,
+                      const at::Tensor& lengths, const at::Tensor& annotations,
+                      const at::Tensor& windows, c10::string_view distance, int64_t table_o,
+                      int64_t table_a, int64_t table_f) {
+  check_frames(frames, "reselect");
+  TORCH_CHECK(frames.is_cuda(), "gamdss.reselect: CUDA kernel called with frames on ",
+              frames.device());
+  const Distance dist = parse_distance(distance, frames.scalar_type());
+  const c10::cuda::CUDAGuard guard(frames.device());
+  const auto plan = make_reselect_plan(frames, starts, lengths, annotations, windows, table_o,
+                                       table_a, table_f);
+  const int64_t n_clips = static_cast<int64_t>(plan.size());
+  const auto i64 = frames.options().dtype(at::kLong);
+  const auto f64 = frames.options().dtype(at::kDouble);
+  at::Tensor onset = at::empty({n_clips}, i64), apex = at::empty({n_clips}, i64),
+             offset = at::empty({n_clips}, i64);
+  at::Tensor rise_d = at::empty({n_clips}, f64), fall_d = at::empty({n_clips}, f64);
+  const bool tables = table_o > 0 || table_a > 0 || table_f > 0;
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  at::Tensor rise_table = tables ? at::full({n_clips, table_o, table_a}, nan, f64)
+                                 : at::empty({n_clips, 0, 0}, f64);
+  at::Tensor fall_table = tables ? at::full({n_clips, table_f}, nan, f64)
+                                 : at::empty({n_clips, 0}, f64);
+  if (n_clips == 0) return {onset, apex, offset, rise_d, fall_d, rise_table, fall_table};
+
+  const FrameView view = make_frame_view(frames);
+  if (dist == Distance::kCentered && frames.scalar_type() == at::kByte) {
+    TORCH_CHECK(view.frame_numel <= kMaxCenteredU8FrameNumel, "gamdss.reselect: uint8 frames of ",
+                view.frame_numel, " elements exceed the ", kMaxCenteredU8FrameNumel,
+                " for which the exact centered distance fits in 64 bits");
+  }
+
+  Context ctx;
+  ctx.fa = make_frame_args(view);
+  const at::Tensor dev_plan = upload_plan(plan, frames.options(), &ctx.totals);
+  ctx.clips = reinterpret_cast<const DevClip*>(dev_plan.const_data_ptr<int64_t>());
+  ctx.n_clips = n_clips;
+  ctx.options = frames.options();
+  ctx.onset = onset.data_ptr<int64_t>();
+  ctx.apex = apex.data_ptr<int64_t>();
+  ctx.offset = offset.data_ptr<int64_t>();
+  ctx.rise_d = rise_d.data_ptr<double>();
+  ctx.fall_d = fall_d.data_ptr<double>();
+  ctx.rise_table = tables ? rise_table.data_ptr<double>() : nullptr;
+  ctx.fall_table = tables ? fall_table.data_ptr<double>() : nullptr;
+  ctx.table_o = table_o;
+  ctx.table_a = table_a;
+  ctx.table_f = table_f;
+  ctx.stream = c10::cuda::getCurrentCUDAStream();
+
+  const Mode mode = mode_of(dist);
+  switch (frames.scalar_type()) {
+    case at::kByte: run_mode<Elem::kU8>(mode, ctx); break;
+    case at::kHalf: run_mode<Elem::kF16>(mode, ctx); break;
+    case at::kBFloat16: run_mode<Elem::kBF16>(mode, ctx); break;
+    case at::kFloat: run_mode<Elem::kF32>(mode, ctx); break;
+    case at::kDouble: run_mode<Elem::kF64>(mode, ctx); break;
+    default: TORCH_CHECK(false, "gamdss.reselect: unsupported dtype ", frames.scalar_type());
+  }
+  return {onset, apex, offset, rise_d, fall_d, rise_table, fall_table};
+}
+
+}  // namespace
+}  // namespace gamdss::gpu
+
+TORCH_LIBRARY_IMPL(gamdss, CUDA, m) { m.impl("reselect", &gamdss::gpu::reselect_cuda); }
