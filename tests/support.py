@@ -21,9 +21,15 @@ def available_cpu_variants() -> list[str]:
     return usable
 
 
+cuda_only = pytest.mark.skipif(not torch.cuda.is_available(),
+                               reason="no CUDA device on this machine; the CUDA kernels are compiled but cannot run")
+
+
 def devices() -> list[str]:
+    """Devices to run on now (for loops inside a test)."""
     return ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
 
 
-cuda_only = pytest.mark.skipif(not torch.cuda.is_available(),
-                               reason="no CUDA device on this machine; the CUDA kernels are compiled but cannot run")
+def device_params() -> list:
+    """For parametrize: cpu, and cuda skipped with a reason when there is no GPU."""
+    return ["cpu", pytest.param("cuda", marks=cuda_only)]

@@ -12,7 +12,7 @@ import gamdss
 from gamdss.batch import keyframes, pack_clips
 from gamdss.ops import frame_distances, reselect_windows
 
-from support import devices
+from support import device_params
 
 
 def clips(n=3, t=20, dtype=torch.uint8):
@@ -152,7 +152,7 @@ def test_frame_distances_rejects_bad_reference():
         gamdss.frame_distance_curves(clips(), [0, -1, 3])
 
 
-@pytest.mark.parametrize("device", devices())
+@pytest.mark.parametrize("device", device_params())
 def test_non_contiguous_and_channels_last_frames_give_the_same_result(device):
     g = torch.Generator().manual_seed(5)
     x = torch.randint(0, 256, (4, 30, 3, 8, 8), generator=g, dtype=torch.uint8)

@@ -7,7 +7,7 @@ import torch
 
 import gamdss  # noqa: F401
 
-from support import devices
+from support import device_params
 
 
 def samples(device: str):
@@ -26,13 +26,13 @@ def samples(device: str):
             yield (frames, starts, lengths, ann, win, distance, 3, 5, 3)
 
 
-@pytest.mark.parametrize("device", devices())
+@pytest.mark.parametrize("device", device_params())
 def test_opcheck_reselect(device):
     for args in samples(device):
         torch.library.opcheck(torch.ops.gamdss.reselect.default, args)
 
 
-@pytest.mark.parametrize("device", devices())
+@pytest.mark.parametrize("device", device_params())
 def test_opcheck_frame_distances(device):
     g = torch.Generator().manual_seed(1)
     frames = torch.randint(0, 256, (30, 3, 5, 5), generator=g, dtype=torch.uint8).to(device)
@@ -42,7 +42,7 @@ def test_opcheck_frame_distances(device):
         torch.library.opcheck(torch.ops.gamdss.frame_distances.default, args)
 
 
-@pytest.mark.parametrize("device", devices())
+@pytest.mark.parametrize("device", device_params())
 def test_torch_compile_fullgraph(device):
     g = torch.Generator().manual_seed(2)
     frames = torch.rand((30, 3, 5, 5), generator=g).to(device)

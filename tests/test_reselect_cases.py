@@ -11,7 +11,7 @@ import gamdss
 from gamdss.batch import keyframes, pack_clips
 from gamdss.ops import reselect_windows
 
-from support import devices
+from support import device_params
 
 # Scalar frames: d(i, j) = |v_i - v_j|.
 VALUES = [0, 0, 10, 3, 5, 0, 20, 30, 25, 1, 0, 50]
@@ -21,7 +21,7 @@ def scalar_clip(values, dtype=torch.float64, device="cpu"):
     return torch.tensor(values, dtype=torch.float64).reshape(-1, 1).to(dtype).to(device)
 
 
-@pytest.mark.parametrize("device", devices())
+@pytest.mark.parametrize("device", device_params())
 @pytest.mark.parametrize("dtype", [torch.uint8, torch.float32, torch.float64])
 @pytest.mark.parametrize("window, expected", [
     # onset 2, apex 6, offset 9, lambda 0.5: R_rise = int(0.5*4) = 2, R_fall = int(0.5*3) = 1.
