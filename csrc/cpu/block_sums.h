@@ -21,7 +21,7 @@ namespace gamdss::cpu {
 constexpr int64_t kBlockBytes = 32768;
 // Within a block, all pairs are summed over sub-blocks of this many bytes, so that the
 // sub-blocks of every frame involved stay in L1 while they are reused across pairs.
-constexpr int64_t kSubBlockBytes = 4096;
+constexpr int64_t kSubBlockBytes = 2048;
 
 inline kernels::Mode mode_of(Distance d) {
   switch (d) {
@@ -140,9 +140,9 @@ inline void block_pairs_float(const FrameBytes& fb, kernels::Mode mode, kernels:
                               const PairBlock& pb, int64_t k0, int64_t n_all, double* sq, double* lin) {
   const kernels::KernelSet& ks = kernels::active_kernels();
   const void* ys[kernels::kMaxTile];
-  // Sub-blocks are whole summation chunks of the float kernels (1024 elements of 4 bytes),
+  // Sub-blocks are whole summation chunks of the float kernels (512 elements of 4 bytes),
   // so the order of additions is the same as in one call over the block.
-  const int64_t sub = kSubBlockBytes / 4;
+  const int64_t sub = kSubBlockBytes / 4;  // == kFloatChunk
   for (int64_t s0 = 0; s0 < n_all; s0 += sub) {
     const int64_t k = k0 + s0, n = std::min(sub, n_all - s0);
     for (int64_t r = pb.r_lo; r <= pb.r_hi; ++r) {

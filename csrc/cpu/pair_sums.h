@@ -35,7 +35,7 @@ using WrappedU8 = void (*)(bool x_minus_y, const uint8_t* x, const uint8_t* cons
 
 // Floating frames (elem is kF16, kBF16, kF32 or kF64), delta = y_j - x added to double
 // outputs: sq[j] += sum delta^2, and for kCentered lin[j] += sum delta. kL2 accumulates
-// float32 lanes over 1024-element chunks (float64 lanes for kF64); kCentered accumulates in
+// float32 lanes over 512-element chunks (float64 lanes for kF64); kCentered accumulates in
 // float64. The summation order is fixed (lane = element index mod lane count within each
 // chunk, lanes then chunks added in order), identical in every variant, so equal inputs
 // give bit-identical sums whatever j, ny or instruction set.

@@ -244,7 +244,7 @@ inline void u8_wrapped_avx512(bool x_minus_y, const uint8_t* x, const uint8_t* c
 #endif  // GAMDSS_AVX512
 
 // ================================================================ floating
-constexpr int64_t kFloatChunk = 1024;  // a multiple of both lane counts
+constexpr int64_t kFloatChunk = 512;  // a multiple of both lane counts
 constexpr int kF32Lanes = 16;
 constexpr int kF64Lanes = 8;
 
