@@ -1,9 +1,12 @@
 #include "plan.h"
 
 #include <ATen/ops/contiguous.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/full.h>
 #include <c10/util/Exception.h>
 
 #include <algorithm>
+#include <limits>
 #include <utility>
 
 namespace gamdss {
@@ -91,7 +94,7 @@ void check_frames(const at::Tensor& frames, const char* op) {
               ": frames have no elements (shape ", frames.sizes(), ")");
 }
 
-FrameView make_frame_view(const at::Tensor& frames) {
+FrameView make_frame_view(const at::Tensor& frames, Distance dist, const char* op) {
   FrameView v;
   v.num_frames = frames.size(0);
   v.frame_numel = 1;
@@ -113,7 +116,28 @@ FrameView make_frame_view(const at::Tensor& frames) {
   }
   v.holder = dense ? frames : frames.contiguous();
   v.stride0 = v.num_frames > 1 ? v.holder.stride(0) : v.frame_numel;
+  TORCH_CHECK(dist != Distance::kCentered || frames.scalar_type() != at::kByte ||
+                  v.frame_numel <= kMaxCenteredU8FrameNumel,
+              "gamdss.", op, ": uint8 frames of ", v.frame_numel, " elements exceed the ",
+              kMaxCenteredU8FrameNumel, " for which the exact centered distance fits in 64 bits");
   return v;
+}
+
+ReselectOutputs allocate_reselect_outputs(const at::Tensor& frames, int64_t n_clips,
+                                          int64_t table_o, int64_t table_a, int64_t table_f) {
+  const auto i64 = frames.options().dtype(at::kLong);
+  const auto f64 = frames.options().dtype(at::kDouble);
+  const bool tables = table_o > 0 || table_a > 0 || table_f > 0;
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  ReselectOutputs out;
+  out.onset = at::empty({n_clips}, i64);
+  out.apex = at::empty({n_clips}, i64);
+  out.offset = at::empty({n_clips}, i64);
+  out.rise_distance = at::empty({n_clips}, f64);
+  out.fall_distance = at::empty({n_clips}, f64);
+  out.rise_table = tables ? at::full({n_clips, table_o, table_a}, nan, f64) : at::empty({n_clips, 0, 0}, f64);
+  out.fall_table = tables ? at::full({n_clips, table_f}, nan, f64) : at::empty({n_clips, 0}, f64);
+  return out;
 }
 
 std::vector<ClipPlan> make_reselect_plan(const at::Tensor& frames, const at::Tensor& starts,

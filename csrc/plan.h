@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 namespace gamdss {
@@ -42,7 +43,23 @@ struct FrameView {
 };
 
 void check_frames(const at::Tensor& frames, const char* op);
-FrameView make_frame_view(const at::Tensor& frames);
+// Also checks that uint8 frames are small enough for the exact centered key (distance
+// kCentered), naming `op` in the error.
+FrameView make_frame_view(const at::Tensor& frames, Distance dist, const char* op);
+
+// The outputs of gamdss::reselect on the frames' device: indices int64 [B], distances
+// float64 [B], NaN-filled tables [B, table_o, table_a] and [B, table_f] (or [B, 0, 0] and
+// [B, 0] when every table size is 0).
+struct ReselectOutputs {
+  at::Tensor onset, apex, offset, rise_distance, fall_distance, rise_table, fall_table;
+  bool has_tables() const { return fall_table.size(1) > 0 || rise_table.size(1) > 0; }
+  std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
+  as_tuple() const {
+    return {onset, apex, offset, rise_distance, fall_distance, rise_table, fall_table};
+  }
+};
+ReselectOutputs allocate_reselect_outputs(const at::Tensor& frames, int64_t n_clips,
+                                          int64_t table_o, int64_t table_a, int64_t table_f);
 
 // Validates starts [B], lengths [B], annotations [B,3] and windows [B,6] (int64, any
 // device: they are read on the host) against the frames, naming the clip and values of

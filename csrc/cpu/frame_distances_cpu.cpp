@@ -54,12 +54,7 @@ at::Tensor frame_distances_cpu(const at::Tensor& frames, const at::Tensor& start
   at::Tensor out = at::full({n_clips, max_length}, std::numeric_limits<double>::quiet_NaN(),
                             frames.options().dtype(at::kDouble));
   if (n_clips == 0) return out;
-  const FrameView view = make_frame_view(frames);
-  if (dist == Distance::kCentered && frames.scalar_type() == at::kByte) {
-    TORCH_CHECK(view.frame_numel <= kMaxCenteredU8FrameNumel, "gamdss.frame_distances: uint8 frames of ",
-                view.frame_numel, " elements exceed the ", kMaxCenteredU8FrameNumel,
-                " for which the exact centered distance fits in 64 bits");
-  }
+  const FrameView view = make_frame_view(frames, dist, "frame_distances");
   if (frames.scalar_type() == at::kByte) {
     curves_impl<int64_t>(view, dist, plan, max_length, out.data_ptr<double>());
   } else {

@@ -111,25 +111,13 @@ Outputs reselect_cpu(const at::Tensor& frames, const at::Tensor& starts,
   const auto plan = make_reselect_plan(frames, starts, lengths, annotations, windows, table_o,
                                        table_a, table_f);
   const int64_t n_clips = static_cast<int64_t>(plan.size());
-  const auto i64 = frames.options().dtype(at::kLong);
-  const auto f64 = frames.options().dtype(at::kDouble);
-  at::Tensor onset = at::empty({n_clips}, i64), apex = at::empty({n_clips}, i64),
-             offset = at::empty({n_clips}, i64);
-  at::Tensor rise_d = at::empty({n_clips}, f64), fall_d = at::empty({n_clips}, f64);
-  const bool tables = table_o > 0 || table_a > 0 || table_f > 0;
-  const double nan = std::numeric_limits<double>::quiet_NaN();
-  at::Tensor rise_table = tables ? at::full({n_clips, table_o, table_a}, nan, f64)
-                                 : at::empty({n_clips, 0, 0}, f64);
-  at::Tensor fall_table = tables ? at::full({n_clips, table_f}, nan, f64)
-                                 : at::empty({n_clips, 0}, f64);
-  if (n_clips == 0) return {onset, apex, offset, rise_d, fall_d, rise_table, fall_table};
+  const ReselectOutputs out = allocate_reselect_outputs(frames, n_clips, table_o, table_a, table_f);
+  const bool tables = out.has_tables();
+  if (n_clips == 0) return out.as_tuple();
+  at::Tensor onset = out.onset, apex = out.apex, offset = out.offset, rise_d = out.rise_distance,
+             fall_d = out.fall_distance, rise_table = out.rise_table, fall_table = out.fall_table;
 
-  const FrameView view = make_frame_view(frames);
-  if (dist == Distance::kCentered && frames.scalar_type() == at::kByte) {
-    TORCH_CHECK(view.frame_numel <= kMaxCenteredU8FrameNumel, "gamdss.reselect: uint8 frames of ",
-                view.frame_numel, " elements exceed the ", kMaxCenteredU8FrameNumel,
-                " for which the exact centered distance fits in 64 bits");
-  }
+  const FrameView view = make_frame_view(frames, dist, "reselect");
   double* rt = tables ? rise_table.data_ptr<double>() : nullptr;
   double* ft = tables ? fall_table.data_ptr<double>() : nullptr;
   auto go = [&](auto acc_tag) {
