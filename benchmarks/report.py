@@ -55,6 +55,20 @@ def measure(case: workloads.Case, method: str, scale: str, device: str, setup=No
                 warmup=plan.warmup, clips=run_case.batch, selection=timed.result, cores=timed.cores_used)
 
 
+def build_line() -> str:
+    """Which compiled extension this process loaded (it may be rebuilt between runs)."""
+    import datetime
+
+    import gamdss_ext
+    from gamdss_ext import _C
+
+    st = os.stat(_C.__file__)
+    when = datetime.datetime.fromtimestamp(st.st_mtime).isoformat(timespec="seconds")
+    info = gamdss_ext.build_info()
+    return (f"gamdss_ext {os.path.basename(_C.__file__)} ({st.st_size:,} bytes, installed {when}), CPU kernel "
+            f"{gamdss_ext.cpu_kernel()}, CUDA kernels {info.get('cuda_kernels')}")
+
+
 def fmt_ms(seconds: float) -> str:
     ms = seconds * 1e3
     return f"{ms:.3g}" if ms < 100 else f"{ms:,.0f}"
@@ -74,8 +88,7 @@ def main(argv=None) -> int:
         print("--device cuda: CUDA not available (torch.cuda.is_available() is False)", file=sys.stderr)
         return 2
 
-    import gamdss_ext
-
+    build = build_line()  # at import time, before anything is timed
     if args.wait_quiet > 0:
         timing.wait_until_quiet(args.wait_quiet)
     run_activity = timing.OtherActivity()
@@ -136,8 +149,9 @@ def main(argv=None) -> int:
             row += [fmt_ms(t["op_cold"]), f"{roof.fraction(t['op_cold']):.0%}"]
         rows.append(row)
     print(f"## gamdss reselection benchmark (scale {args.scale}, device {args.device})\n")
-    print(f"- CPU: {cpu_model()}, torch.get_num_threads() = {torch.get_num_threads()}, "
-          f"torch {torch.__version__}, gamdss CPU kernel {gamdss_ext.cpu_kernel()}")
+    print(f"- CPU: {cpu_model()} ({os.cpu_count()} logical CPUs), torch.get_num_threads() = "
+          f"{torch.get_num_threads()}, torch {torch.__version__}")
+    print(f"- build: {build}")
     if args.device == "cuda":
         print(f"- GPU: {torch.cuda.get_device_name()}")
     print(f"- read bandwidth: {bandwidth} (measured at the start: {bw_start.bytes_per_s / 1e9:.1f} GB/s, "

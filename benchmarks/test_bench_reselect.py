@@ -71,9 +71,10 @@ def test_reselect(benchmark, request, case, method, scale):
     selection = benchmark.pedantic(call, setup=setup, rounds=plan.rounds, warmup_rounds=plan.warmup,
                                    iterations=1)
     # Cores kept busy over all rounds (warm-up included; not for op_cold, whose untimed
-    # cache flushes would count, nor for less than 0.2 s: CPU time is counted in ticks).
+    # cache flushes would count, nor for very short runs; see timing.Timed).
     wall = time.perf_counter() - wall0
-    cores_used = None if (setup is not None or wall < 0.2) else (timing.process_cpu_seconds() - cpu0) / wall
+    cores_used = (None if (setup is not None or wall < timing.MIN_CORES_WALL_S)
+                  else (timing.process_cpu_seconds() - cpu0) / wall)
     other = activity.fraction()
 
     # Outside the timed region: the same keyframes as the op (on the CPU, computed once).
@@ -109,6 +110,7 @@ def test_reselect(benchmark, request, case, method, scale):
         batch_median = stats.stats.median * case.batch / run_case.batch
         info["batch_median_ms"] = round(batch_median * 1e3, 3)
         info["roofline_fraction"] = round(roof.fraction(batch_median), 4)
-    if other is not None and other > OTHER_ACTIVITY_WARN:
+    # /proc/stat counts in 10 ms ticks: only warn about windows long enough to mean something.
+    if other is not None and other > OTHER_ACTIVITY_WARN and wall >= 0.25:
         warnings.warn(f"{case.label} {method}: other processes used {other:.0%} of the machine's CPU "
                       f"while it was timed; its numbers are skewed")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import os
-import resource
 import statistics
 import time
 from dataclasses import dataclass
@@ -67,17 +66,20 @@ def synchronizer(device: torch.device | str) -> Callable[[], None]:
 class Timed:
     """``times``: seconds of each timed call; ``result``: the last call's result;
     ``cores_used``: process CPU time / wall time over the timed calls (how many cores the
-    method kept busy; setup excluded)."""
+    method kept busy), NaN when calls have a ``setup`` or last under ``MIN_CORES_WALL_S`` in
+    all (other threads' CPU time is only brought up to date at scheduler ticks)."""
 
     times: list[float]
     result: object
     cores_used: float
 
 
+MIN_CORES_WALL_S = 0.1
+
+
 def process_cpu_seconds() -> float:
-    """CPU time of this process (all threads, user + system)."""
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
+    """CPU time of this process, all threads (CLOCK_PROCESS_CPUTIME_ID)."""
+    return time.process_time()
 
 
 def time_call(fn: Callable[[], object], rounds: int, warmup: int = 0,
@@ -92,19 +94,18 @@ def time_call(fn: Callable[[], object], rounds: int, warmup: int = 0,
             setup()
         result = fn()
     sync()
-    times, cpu = [], 0.0
+    times = []
+    cpu0, wall0 = process_cpu_seconds(), time.perf_counter()
     for _ in range(rounds):
         if setup is not None:
             setup()
-        c0 = process_cpu_seconds()
         t0 = time.perf_counter()
         result = fn()
         sync()
         times.append(time.perf_counter() - t0)
-        cpu += process_cpu_seconds() - c0
-    # CPU time is accounted in scheduler ticks: too coarse for less than ~0.2 s of calls.
-    total = sum(times)
-    return Timed(times, result, cpu / total if total >= 0.2 else math.nan)
+    cpu, wall = process_cpu_seconds() - cpu0, time.perf_counter() - wall0
+    cores = cpu / wall if (setup is None and wall >= MIN_CORES_WALL_S) else math.nan
+    return Timed(times, result, cores)
 
 
 def median(xs: list[float]) -> float:
