@@ -124,7 +124,7 @@ def test_op_rejects_bad_layout_and_tables():
         low_level(w, lengths=(0,))
     with pytest.raises(RuntimeError, match=r"clip 0: annotation onset=7, apex=6, offset=9"):
         low_level(w, ann=(7, 6, 9))
-    with pytest.raises(RuntimeError, match=r"table sizes \(3, 5, 2\) are smaller than clip 0's windows \(3, 5, 2\)|smaller"):
+    with pytest.raises(RuntimeError, match=r"table sizes \(2, 5, 2\) are smaller than clip 0's windows \(3, 5, 2\)"):
         low_level(w, table=(2, 5, 2))
     frames = torch.zeros((12, 2))
     with pytest.raises(RuntimeError, match="annotations must have shape"):
