@@ -42,8 +42,9 @@ def test_opcheck_frame_distances(device):
         torch.library.opcheck(torch.ops.gamdss.frame_distances.default, args)
 
 
+@pytest.mark.parametrize("backend", ["aot_eager", "inductor"])
 @pytest.mark.parametrize("device", device_params())
-def test_torch_compile_fullgraph(device):
+def test_torch_compile_fullgraph(device, backend):
     g = torch.Generator().manual_seed(2)
     frames = torch.rand((30, 3, 5, 5), generator=g).to(device)
     starts, lengths = torch.tensor([0, 12]), torch.tensor([12, 18])
@@ -57,6 +58,6 @@ def test_torch_compile_fullgraph(device):
         return out[0], out[1], out[2], out[3] * 2, curves
 
     torch._dynamo.reset()
-    compiled = torch.compile(pipeline, fullgraph=True, backend="aot_eager")
+    compiled = torch.compile(pipeline, fullgraph=True, backend=backend)
     for got, want in zip(compiled(frames), pipeline(frames)):
         torch.testing.assert_close(got, want, equal_nan=True)
