@@ -54,6 +54,13 @@ def pack_clips(clips, lengths=None) -> PackedClips:
                     raise ValueError(f"lengths[{i}] = {n} is outside [1, {t}] (the clips tensor has T={t})")
         _check_dtype(frames)
         return PackedClips(frames, starts, lens)
+    clips = check_clip_list(clips, lengths)
+    lens = torch.tensor([c.shape[0] for c in clips], dtype=torch.int64)
+    return pack_spans(clips, torch.zeros_like(lens), lens - 1)
+
+
+def check_clip_list(clips, lengths=None) -> list[torch.Tensor]:
+    """Validate a list of ``[T_i, ...]`` clips: same frame shape, dtype and device, T_i >= 1."""
     if lengths is not None:
         raise ValueError("lengths is only for a padded [B, T, ...] tensor; a list of clips carries its own lengths")
     clips = list(clips)
@@ -69,9 +76,16 @@ def pack_clips(clips, lengths=None) -> PackedClips:
             raise ValueError(f"clips[{i}] has frames {tuple(c.shape[1:])} {c.dtype} on {c.device}, but clips[0] "
                              f"has {tuple(first.shape[1:])} {first.dtype} on {first.device}")
     _check_dtype(first)
-    lens = torch.tensor([c.shape[0] for c in clips], dtype=torch.int64)
+    return clips
+
+
+def pack_spans(clips: list[torch.Tensor], first: torch.Tensor, last: torch.Tensor) -> PackedClips:
+    """Concatenate frames ``first[b] .. last[b]`` (inclusive, int64 ``[B]``) of each clip of a
+    validated list: a copy of just those frames."""
+    spans = [c[int(lo):int(hi) + 1] for c, lo, hi in zip(clips, first.tolist(), last.tolist())]
+    lens = last - first + 1
     starts = torch.cumsum(lens, 0) - lens
-    return PackedClips(torch.cat(clips, 0), starts, lens)
+    return PackedClips(torch.cat(spans, 0), starts, lens)
 
 
 def _check_dtype(frames: torch.Tensor) -> None:

@@ -7,7 +7,7 @@ from typing import Callable, Sequence
 import torch
 
 from . import ops
-from .batch import check_distance, check_scale, frame_index, keyframes, pack_clips
+from .batch import check_clip_list, check_distance, check_scale, frame_index, keyframes, pack_clips, pack_spans
 from .results import Reselection
 from .windows import PRESETS, preset_windows
 
@@ -19,16 +19,34 @@ def reselect_with(backend: WindowsFn, clips, onset, apex, offset, *, lengths=Non
                   distance: str = "l2", return_table: bool = False,
                   clip_ids: Sequence[str] | None = None) -> Reselection:
     """Validate, pack and compute the preset windows, then call ``backend`` (the op's
-    :func:`gamdss.ops.reselect_windows` or the reference's)."""
+    :func:`gamdss.ops.reselect_windows` or the reference's).
+
+    A list of clips is packed as just the span of frames its windows cover (the op reads
+    nothing else), so only those frames are copied; indices are shifted back afterwards.
+    """
     lam_rise = check_scale(lam_rise, "lam_rise")
     lam_fall = check_scale(lam_fall, "lam_fall")
     if window not in PRESETS:
         raise ValueError(f"unknown window preset {window!r}; expected one of {PRESETS}")
-    packed = pack_clips(clips, lengths)
-    check_distance(distance, packed.frames.dtype)
-    ann = keyframes(onset, apex, offset, packed.lengths, clip_ids)
-    windows = preset_windows(window, ann[:, 0], ann[:, 1], ann[:, 2], packed.lengths, lam_rise, lam_fall)
-    return backend(packed, ann, windows, distance=distance, return_table=return_table)
+    if isinstance(clips, torch.Tensor):
+        packed, clip_list = pack_clips(clips, lengths), None
+        clip_lengths = packed.lengths
+    else:
+        clip_list = check_clip_list(clips, lengths)
+        clip_lengths = torch.tensor([c.shape[0] for c in clip_list], dtype=torch.int64)
+    check_distance(distance, (clips if clip_list is None else clip_list[0]).dtype)
+    ann = keyframes(onset, apex, offset, clip_lengths, clip_ids)
+    windows = preset_windows(window, ann[:, 0], ann[:, 1], ann[:, 2], clip_lengths, lam_rise, lam_fall)
+    if clip_list is None:
+        return backend(packed, ann, windows, distance=distance, return_table=return_table)
+    first = windows[:, 0::2].amin(dim=1)
+    last = windows[:, 1::2].amax(dim=1)
+    packed = pack_spans(clip_list, first, last)
+    out = backend(packed, ann - first[:, None], windows - first[:, None],
+                  distance=distance, return_table=return_table)
+    shift = first.to(out.onset.device)
+    return out._replace(onset=out.onset + shift, apex=out.apex + shift, offset=out.offset + shift,
+                        windows=windows)
 
 
 def reselect(clips, onset, apex, offset, *, lengths=None, lam_rise: float = 0.1,
