@@ -43,6 +43,22 @@ inline float bf16_to_float(uint16_t h) {
   return out;
 }
 
+// Calls f(std::integral_constant<int, ny>{}) so that a kernel can keep ny accumulators in
+// registers; ny in [1, kMaxTile].
+template <typename F>
+void with_tile(int ny, F&& f) {
+  switch (ny) {
+    case 1: return f(std::integral_constant<int, 1>{});
+    case 2: return f(std::integral_constant<int, 2>{});
+    case 3: return f(std::integral_constant<int, 3>{});
+    case 4: return f(std::integral_constant<int, 4>{});
+    case 5: return f(std::integral_constant<int, 5>{});
+    case 6: return f(std::integral_constant<int, 6>{});
+    case 7: return f(std::integral_constant<int, 7>{});
+    default: return f(std::integral_constant<int, 8>{});
+  }
+}
+
 // ================================================================ uint8
 constexpr int kU8Lanes = 32;
 constexpr int64_t kU8Chunk = 8192;  // int32 lanes: 256 products of <= 65025 each
@@ -179,16 +195,7 @@ void u8_dots_avx512_tile(const uint8_t* x, const uint8_t* const* ys, const int64
 
 inline void u8_dots_avx512(const uint8_t* x, const uint8_t* const* ys, const int64_t* y_sums, int ny,
                            int64_t n, int64_t* dot) {
-  switch (ny) {
-    case 1: return u8_dots_avx512_tile<1>(x, ys, y_sums, n, dot);
-    case 2: return u8_dots_avx512_tile<2>(x, ys, y_sums, n, dot);
-    case 3: return u8_dots_avx512_tile<3>(x, ys, y_sums, n, dot);
-    case 4: return u8_dots_avx512_tile<4>(x, ys, y_sums, n, dot);
-    case 5: return u8_dots_avx512_tile<5>(x, ys, y_sums, n, dot);
-    case 6: return u8_dots_avx512_tile<6>(x, ys, y_sums, n, dot);
-    case 7: return u8_dots_avx512_tile<7>(x, ys, y_sums, n, dot);
-    default: return u8_dots_avx512_tile<8>(x, ys, y_sums, n, dot);
-  }
+  with_tile(ny, [&](auto tile) { u8_dots_avx512_tile<decltype(tile)::value>(x, ys, y_sums, n, dot); });
 }
 
 template <int NY, bool XMinusY>
@@ -219,27 +226,16 @@ void u8_wrapped_avx512_tile(const uint8_t* x, const uint8_t* const* ys, int64_t 
   }
 }
 
-template <bool XMinusY>
-void u8_wrapped_avx512_dispatch(const uint8_t* x, const uint8_t* const* ys, int ny, int64_t n, int64_t* sq) {
-  switch (ny) {
-    case 1: return u8_wrapped_avx512_tile<1, XMinusY>(x, ys, n, sq);
-    case 2: return u8_wrapped_avx512_tile<2, XMinusY>(x, ys, n, sq);
-    case 3: return u8_wrapped_avx512_tile<3, XMinusY>(x, ys, n, sq);
-    case 4: return u8_wrapped_avx512_tile<4, XMinusY>(x, ys, n, sq);
-    case 5: return u8_wrapped_avx512_tile<5, XMinusY>(x, ys, n, sq);
-    case 6: return u8_wrapped_avx512_tile<6, XMinusY>(x, ys, n, sq);
-    case 7: return u8_wrapped_avx512_tile<7, XMinusY>(x, ys, n, sq);
-    default: return u8_wrapped_avx512_tile<8, XMinusY>(x, ys, n, sq);
-  }
-}
-
 inline void u8_wrapped_avx512(bool x_minus_y, const uint8_t* x, const uint8_t* const* ys, int ny,
                               int64_t n, int64_t* sq) {
-  if (x_minus_y) {
-    u8_wrapped_avx512_dispatch<true>(x, ys, ny, n, sq);
-  } else {
-    u8_wrapped_avx512_dispatch<false>(x, ys, ny, n, sq);
-  }
+  with_tile(ny, [&](auto tile) {
+    constexpr int NY = decltype(tile)::value;
+    if (x_minus_y) {
+      u8_wrapped_avx512_tile<NY, true>(x, ys, n, sq);
+    } else {
+      u8_wrapped_avx512_tile<NY, false>(x, ys, n, sq);
+    }
+  });
 }
 #endif  // GAMDSS_AVX512
 
@@ -425,24 +421,14 @@ void float_avx512(const void* xv, const void* const* ysv, int ny, int64_t n, boo
   using T = typename V::T;
   const T* x = static_cast<const T*>(xv);
   const T* const* ys = reinterpret_cast<const T* const*>(ysv);
-  auto run = [&](auto tile) {
+  with_tile(ny, [&](auto tile) {
     constexpr int NY = decltype(tile)::value;
     if constexpr (kF32Acc) {
       float_l2_avx512_tile<NY, V>(x, ys, n, sq);
     } else {
       float_f64acc_avx512_tile<NY, V>(x, ys, n, centered, sq, lin);
     }
-  };
-  switch (ny) {
-    case 1: return run(std::integral_constant<int, 1>{});
-    case 2: return run(std::integral_constant<int, 2>{});
-    case 3: return run(std::integral_constant<int, 3>{});
-    case 4: return run(std::integral_constant<int, 4>{});
-    case 5: return run(std::integral_constant<int, 5>{});
-    case 6: return run(std::integral_constant<int, 6>{});
-    case 7: return run(std::integral_constant<int, 7>{});
-    default: return run(std::integral_constant<int, 8>{});
-  }
+  });
 }
 #endif  // GAMDSS_AVX512
 

@@ -76,6 +76,34 @@ inline Mode mode_of(Distance d) {
   }
 }
 
+// Calls f(std::integral_constant<Elem, E>{}, std::integral_constant<Mode, M>{}) for the
+// frames' dtype and the distance, instantiating only the combinations that exist (the
+// wrap-around is uint8 only; parse_distance has already rejected anything else).
+template <typename F>
+void dispatch_elem_mode(at::ScalarType dtype, Distance dist, const char* op, F&& f) {
+  auto with_mode = [&](auto elem) {
+    constexpr Elem E = decltype(elem)::value;
+    switch (mode_of(dist)) {
+      case Mode::kL2: return f(elem, std::integral_constant<Mode, Mode::kL2>{});
+      case Mode::kCentered: return f(elem, std::integral_constant<Mode, Mode::kCentered>{});
+      case Mode::kWrapped:
+        if constexpr (E == Elem::kU8) {
+          return f(elem, std::integral_constant<Mode, Mode::kWrapped>{});
+        } else {
+          TORCH_CHECK(false, "gamdss.", op, ": distance 'released_uint8' needs uint8 frames");
+        }
+    }
+  };
+  switch (dtype) {
+    case at::kByte: return with_mode(std::integral_constant<Elem, Elem::kU8>{});
+    case at::kHalf: return with_mode(std::integral_constant<Elem, Elem::kF16>{});
+    case at::kBFloat16: return with_mode(std::integral_constant<Elem, Elem::kBF16>{});
+    case at::kFloat: return with_mode(std::integral_constant<Elem, Elem::kF32>{});
+    case at::kDouble: return with_mode(std::integral_constant<Elem, Elem::kF64>{});
+    default: TORCH_CHECK(false, "gamdss.", op, ": unsupported dtype ", dtype);
+  }
+}
+
 // ---------------------------------------------------------------------------------------
 // Plan data on the device: one DevClip (16 int64) per clip, copied from ClipPlan.
 struct DevClip {

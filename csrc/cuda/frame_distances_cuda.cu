@@ -95,20 +95,6 @@ void run(const Context& ctx) {
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
-template <Elem E>
-void run_mode(Mode mode, const Context& ctx) {
-  switch (mode) {
-    case Mode::kL2: return run<E, Mode::kL2>(ctx);
-    case Mode::kCentered: return run<E, Mode::kCentered>(ctx);
-    case Mode::kWrapped:
-      if constexpr (E == Elem::kU8) {
-        return run<E, Mode::kWrapped>(ctx);
-      } else {
-        TORCH_CHECK(false, "gamdss.frame_distances: distance 'released_uint8' needs uint8 frames");
-      }
-  }
-}
-
 at::Tensor frame_distances_cuda(const at::Tensor& frames, const at::Tensor& starts,
                                 const at::Tensor& lengths, const at::Tensor& reference,
                                 c10::string_view distance, int64_t max_length) {
@@ -135,15 +121,9 @@ at::Tensor frame_distances_cuda(const at::Tensor& frames, const at::Tensor& star
   ctx.out = out.data_ptr<double>();
   ctx.stream = c10::cuda::getCurrentCUDAStream();
 
-  const Mode mode = mode_of(dist);
-  switch (frames.scalar_type()) {
-    case at::kByte: run_mode<Elem::kU8>(mode, ctx); break;
-    case at::kHalf: run_mode<Elem::kF16>(mode, ctx); break;
-    case at::kBFloat16: run_mode<Elem::kBF16>(mode, ctx); break;
-    case at::kFloat: run_mode<Elem::kF32>(mode, ctx); break;
-    case at::kDouble: run_mode<Elem::kF64>(mode, ctx); break;
-    default: TORCH_CHECK(false, "gamdss.frame_distances: unsupported dtype ", frames.scalar_type());
-  }
+  dispatch_elem_mode(frames.scalar_type(), dist, "frame_distances", [&](auto elem, auto mode) {
+    run<decltype(elem)::value, decltype(mode)::value>(ctx);
+  });
   return out;
 }
 

@@ -215,20 +215,6 @@ void run(const Context& ctx) {
   // only reuses them for work ordered after these kernels.
 }
 
-template <Elem E>
-void run_mode(Mode mode, const Context& ctx) {
-  switch (mode) {
-    case Mode::kL2: return run<E, Mode::kL2>(ctx);
-    case Mode::kCentered: return run<E, Mode::kCentered>(ctx);
-    case Mode::kWrapped:
-      if constexpr (E == Elem::kU8) {
-        return run<E, Mode::kWrapped>(ctx);
-      } else {
-        TORCH_CHECK(false, "gamdss.reselect: distance 'released_uint8' needs uint8 frames");
-      }
-  }
-}
-
 Outputs reselect_cuda(const at::Tensor& frames, const at::Tensor& starts,
                       const at::Tensor& lengths, const at::Tensor& annotations,
                       const at::Tensor& windows, c10::string_view distance, int64_t table_o,
@@ -267,15 +253,9 @@ Outputs reselect_cuda(const at::Tensor& frames, const at::Tensor& starts,
   ctx.table_f = table_f;
   ctx.stream = c10::cuda::getCurrentCUDAStream();
 
-  const Mode mode = mode_of(dist);
-  switch (frames.scalar_type()) {
-    case at::kByte: run_mode<Elem::kU8>(mode, ctx); break;
-    case at::kHalf: run_mode<Elem::kF16>(mode, ctx); break;
-    case at::kBFloat16: run_mode<Elem::kBF16>(mode, ctx); break;
-    case at::kFloat: run_mode<Elem::kF32>(mode, ctx); break;
-    case at::kDouble: run_mode<Elem::kF64>(mode, ctx); break;
-    default: TORCH_CHECK(false, "gamdss.reselect: unsupported dtype ", frames.scalar_type());
-  }
+  dispatch_elem_mode(frames.scalar_type(), dist, "reselect", [&](auto elem, auto mode) {
+    run<decltype(elem)::value, decltype(mode)::value>(ctx);
+  });
   return {onset, apex, offset, rise_d, fall_d, rise_table, fall_table};
 }
 
