@@ -50,11 +50,12 @@ FrameView make_frame_view(const at::Tensor& frames, Distance dist, const char* o
 // The outputs of gamdss::reselect on the frames' device: indices int64 [B], distances
 // float64 [B], NaN-filled tables [B, table_o, table_a] and [B, table_f] (or [B, 0, 0] and
 // [B, 0] when every table size is 0).
+using ReselectTuple =
+    std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
 struct ReselectOutputs {
   at::Tensor onset, apex, offset, rise_distance, fall_distance, rise_table, fall_table;
   bool has_tables() const { return fall_table.size(1) > 0 || rise_table.size(1) > 0; }
-  std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
-  as_tuple() const {
+  ReselectTuple as_tuple() const {
     return {onset, apex, offset, rise_distance, fall_distance, rise_table, fall_table};
   }
 };

@@ -14,15 +14,21 @@
 namespace gamdss::cpu {
 namespace {
 
-using Outputs = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor,
-                           at::Tensor, at::Tensor>;
+using Outputs = ReselectTuple;
 
+// Sums with Acc = int64_t (uint8 frames, exact) or double (floating frames) and writes the
+// selections, distances and (when allocated) tables into `out`.
 template <typename Acc>
 void reselect_impl(const FrameView& view, Distance dist, const std::vector<ClipPlan>& plan,
-                   int64_t table_a, int64_t table_f, int64_t* onset, int64_t* apex,
-                   int64_t* offset, double* rise_d, double* fall_d, double* rise_table,
-                   double* fall_table, int64_t table_o) {
+                   const ReselectOutputs& out, int64_t table_o, int64_t table_a, int64_t table_f) {
   const int64_t n_clips = static_cast<int64_t>(plan.size());
+  int64_t* onset = out.onset.data_ptr<int64_t>();
+  int64_t* apex = out.apex.data_ptr<int64_t>();
+  int64_t* offset = out.offset.data_ptr<int64_t>();
+  double* rise_d = out.rise_distance.data_ptr<double>();
+  double* fall_d = out.fall_distance.data_ptr<double>();
+  double* rise_table = out.has_tables() ? out.rise_table.data_ptr<double>() : nullptr;
+  double* fall_table = out.has_tables() ? out.fall_table.data_ptr<double>() : nullptr;
   const int64_t D = view.frame_numel;
   const FrameBytes fb = frame_bytes(view);
   const Blocks blocks = blocks_for(view);
@@ -112,26 +118,15 @@ Outputs reselect_cpu(const at::Tensor& frames, const at::Tensor& starts,
                                        table_a, table_f);
   const int64_t n_clips = static_cast<int64_t>(plan.size());
   const ReselectOutputs out = allocate_reselect_outputs(frames, n_clips, table_o, table_a, table_f);
-  const bool tables = out.has_tables();
   if (n_clips == 0) return out.as_tuple();
-  at::Tensor onset = out.onset, apex = out.apex, offset = out.offset, rise_d = out.rise_distance,
-             fall_d = out.fall_distance, rise_table = out.rise_table, fall_table = out.fall_table;
 
   const FrameView view = make_frame_view(frames, dist, "reselect");
-  double* rt = tables ? rise_table.data_ptr<double>() : nullptr;
-  double* ft = tables ? fall_table.data_ptr<double>() : nullptr;
-  auto go = [&](auto acc_tag) {
-    using Acc = decltype(acc_tag);
-    reselect_impl<Acc>(view, dist, plan, table_a, table_f, onset.data_ptr<int64_t>(),
-                       apex.data_ptr<int64_t>(), offset.data_ptr<int64_t>(),
-                       rise_d.data_ptr<double>(), fall_d.data_ptr<double>(), rt, ft, table_o);
-  };
   if (frames.scalar_type() == at::kByte) {
-    go(int64_t{});
+    reselect_impl<int64_t>(view, dist, plan, out, table_o, table_a, table_f);
   } else {
-    go(double{});
+    reselect_impl<double>(view, dist, plan, out, table_o, table_a, table_f);
   }
-  return {onset, apex, offset, rise_d, fall_d, rise_table, fall_table};
+  return out.as_tuple();
 }
 
 }  // namespace

@@ -24,8 +24,7 @@
 namespace gamdss::gpu {
 namespace {
 
-using Outputs = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor,
-                           at::Tensor, at::Tensor>;
+using Outputs = ReselectTuple;
 
 // Tile shapes (rows x columns of frames per block) of the rise kernel, chosen to keep the
 // per-thread accumulators in registers: RT*CT uint32 / float accumulators, or RT*CT doubles
@@ -228,10 +227,7 @@ Outputs reselect_cuda(const at::Tensor& frames, const at::Tensor& starts,
                                        table_a, table_f);
   const int64_t n_clips = static_cast<int64_t>(plan.size());
   const ReselectOutputs out = allocate_reselect_outputs(frames, n_clips, table_o, table_a, table_f);
-  const bool tables = out.has_tables();
   if (n_clips == 0) return out.as_tuple();
-  at::Tensor onset = out.onset, apex = out.apex, offset = out.offset, rise_d = out.rise_distance,
-             fall_d = out.fall_distance, rise_table = out.rise_table, fall_table = out.fall_table;
 
   const FrameView view = make_frame_view(frames, dist, "reselect");
 
@@ -241,13 +237,13 @@ Outputs reselect_cuda(const at::Tensor& frames, const at::Tensor& starts,
   ctx.clips = reinterpret_cast<const DevClip*>(dev_plan.const_data_ptr<int64_t>());
   ctx.n_clips = n_clips;
   ctx.options = frames.options();
-  ctx.onset = onset.data_ptr<int64_t>();
-  ctx.apex = apex.data_ptr<int64_t>();
-  ctx.offset = offset.data_ptr<int64_t>();
-  ctx.rise_d = rise_d.data_ptr<double>();
-  ctx.fall_d = fall_d.data_ptr<double>();
-  ctx.rise_table = tables ? rise_table.data_ptr<double>() : nullptr;
-  ctx.fall_table = tables ? fall_table.data_ptr<double>() : nullptr;
+  ctx.onset = out.onset.data_ptr<int64_t>();
+  ctx.apex = out.apex.data_ptr<int64_t>();
+  ctx.offset = out.offset.data_ptr<int64_t>();
+  ctx.rise_d = out.rise_distance.data_ptr<double>();
+  ctx.fall_d = out.fall_distance.data_ptr<double>();
+  ctx.rise_table = out.has_tables() ? out.rise_table.data_ptr<double>() : nullptr;
+  ctx.fall_table = out.has_tables() ? out.fall_table.data_ptr<double>() : nullptr;
   ctx.table_o = table_o;
   ctx.table_a = table_a;
   ctx.table_f = table_f;
@@ -256,7 +252,7 @@ Outputs reselect_cuda(const at::Tensor& frames, const at::Tensor& starts,
   dispatch_elem_mode(frames.scalar_type(), dist, "reselect", [&](auto elem, auto mode) {
     run<decltype(elem)::value, decltype(mode)::value>(ctx);
   });
-  return {onset, apex, offset, rise_d, fall_d, rise_table, fall_table};
+  return out.as_tuple();
 }
 
 }  // namespace
