@@ -85,6 +85,16 @@ Distance parse_distance(std::string_view name, at::ScalarType dtype) {
   return d;
 }
 
+Elem elem_of(at::ScalarType dtype) {
+  switch (dtype) {
+    case at::kByte: return Elem::kU8;
+    case at::kHalf: return Elem::kF16;
+    case at::kBFloat16: return Elem::kBF16;
+    case at::kFloat: return Elem::kF32;
+    default: return Elem::kF64;
+  }
+}
+
 void check_frames(const at::Tensor& frames, const char* op) {
   TORCH_CHECK(frames.dim() >= 2, "gamdss.", op, ": frames must be [N, ...] with at least one "
               "dimension per frame, got shape ", frames.sizes());
@@ -183,6 +193,7 @@ std::vector<ClipPlan> make_reselect_plan(const at::Tensor& frames, const at::Ten
 std::vector<ClipPlan> make_curve_plan(const at::Tensor& frames, const at::Tensor& starts,
                                       const at::Tensor& lengths, const at::Tensor& reference,
                                       int64_t max_length) {
+  TORCH_CHECK(max_length >= 0, "gamdss.frame_distances: max_length must be >= 0, got ", max_length);
   auto plan = clips_from_layout(frames, starts, lengths);
   const int64_t batch = static_cast<int64_t>(plan.size());
   const auto ref = host_values(reference, "reference", batch, 0);

@@ -9,16 +9,13 @@
 #include <tuple>
 #include <vector>
 
+#include "distance.h"
+
 namespace gamdss {
 
-// The distance of reselection-semantics.md.
-enum class Distance : int {
-  kL2 = 0,        // sqrt(sum (x_i - x_j)^2)
-  kCentered = 1,  // the same after removing the pair's mean difference
-  kWrapped = 2,   // "released_uint8": ((x_later - x_earlier) mod 256)^2, uint8 only
-};
-
 Distance parse_distance(std::string_view name, at::ScalarType dtype);
+// The Elem of a supported frame dtype (check_frames has rejected the others).
+Elem elem_of(at::ScalarType dtype);
 
 // One clip's frames and windows, all clip-relative and inclusive.
 struct ClipPlan {
@@ -70,7 +67,7 @@ std::vector<ClipPlan> make_reselect_plan(const at::Tensor& frames, const at::Ten
                                          const at::Tensor& windows, int64_t table_o,
                                          int64_t table_a, int64_t table_f);
 
-// Validates starts, lengths and reference [B] for frame_distances; returns the clips with
+// Validates starts, lengths, reference [B] and max_length for frame_distances; returns the clips with
 // the reference frame stored in n_a.
 std::vector<ClipPlan> make_curve_plan(const at::Tensor& frames, const at::Tensor& starts,
                                       const at::Tensor& lengths, const at::Tensor& reference,

@@ -23,24 +23,6 @@ constexpr int64_t kBlockBytes = 32768;
 // sub-blocks of every frame involved stay in L1 while they are reused across pairs.
 constexpr int64_t kSubBlockBytes = 2048;
 
-inline kernels::Mode mode_of(Distance d) {
-  switch (d) {
-    case Distance::kCentered: return kernels::Mode::kCentered;
-    case Distance::kWrapped: return kernels::Mode::kWrapped;
-    default: return kernels::Mode::kL2;
-  }
-}
-
-inline kernels::Elem elem_of(at::ScalarType t) {
-  switch (t) {
-    case at::kByte: return kernels::Elem::kU8;
-    case at::kHalf: return kernels::Elem::kF16;
-    case at::kBFloat16: return kernels::Elem::kBF16;
-    case at::kFloat: return kernels::Elem::kF32;
-    default: return kernels::Elem::kF64;
-  }
-}
-
 // Byte addressing of frame elements (see FrameView).
 struct FrameBytes {
   const char* base;
@@ -86,12 +68,12 @@ struct PairBlock {
   int64_t first_col(int64_t r) const { return upper ? std::max(c_lo, r) : c_lo; }
 };
 
-inline void block_pairs_u8_sub(const FrameBytes& fb, kernels::Mode mode, bool x_minus_y, const PairBlock& pb,
+inline void block_pairs_u8_sub(const FrameBytes& fb, Distance mode, bool x_minus_y, const PairBlock& pb,
                                int64_t k0, int64_t n, int64_t* sq, int64_t* lin, int64_t* stats_buf) {
   const kernels::KernelSet& ks = kernels::active_kernels();
   auto ptr = [&](int64_t frame) { return reinterpret_cast<const uint8_t*>(fb.at(frame, k0)); };
   const uint8_t* ys[kernels::kMaxTile];
-  if (mode == kernels::Mode::kWrapped) {
+  if (mode == Distance::kWrapped) {
     for (int64_t r = pb.r_lo; r <= pb.r_hi; ++r) {
       for (int64_t c = pb.first_col(r); c <= pb.c_hi; c += kernels::kMaxTile) {
         const int ny = static_cast<int>(std::min<int64_t>(kernels::kMaxTile, pb.c_hi - c + 1));
@@ -127,7 +109,7 @@ inline void block_pairs_u8_sub(const FrameBytes& fb, kernels::Mode mode, bool x_
   }
 }
 
-inline void block_pairs_u8(const FrameBytes& fb, kernels::Mode mode, bool x_minus_y, const PairBlock& pb,
+inline void block_pairs_u8(const FrameBytes& fb, Distance mode, bool x_minus_y, const PairBlock& pb,
                            int64_t k0, int64_t n, int64_t* sq, int64_t* lin) {
   std::vector<int64_t> stats(2 * ((pb.r_hi - pb.r_lo + 1) + (pb.c_hi - pb.c_lo + 1)));
   for (int64_t s0 = 0; s0 < n; s0 += kSubBlockBytes) {
@@ -136,7 +118,7 @@ inline void block_pairs_u8(const FrameBytes& fb, kernels::Mode mode, bool x_minu
   }
 }
 
-inline void block_pairs_float(const FrameBytes& fb, kernels::Mode mode, kernels::Elem elem,
+inline void block_pairs_float(const FrameBytes& fb, Distance mode, Elem elem,
                               const PairBlock& pb, int64_t k0, int64_t n_all, double* sq, double* lin) {
   const kernels::KernelSet& ks = kernels::active_kernels();
   const void* ys[kernels::kMaxTile];
@@ -159,8 +141,8 @@ inline void block_pairs_float(const FrameBytes& fb, kernels::Mode mode, kernels:
 // The mode and element type of one op call, and the block-level entry point for both
 // accumulator types (int64 for uint8 frames, double for floating frames).
 struct PairSummer {
-  kernels::Mode mode;
-  kernels::Elem elem;
+  Distance mode;
+  Elem elem;
   void operator()(const FrameBytes& fb, bool x_minus_y, const PairBlock& pb, int64_t k0, int64_t n,
                   int64_t* sq, int64_t* lin) const {
     block_pairs_u8(fb, mode, x_minus_y, pb, k0, n, sq, lin);

@@ -20,7 +20,7 @@ void curves_impl(const FrameView& view, Distance dist, const std::vector<ClipPla
   const int64_t D = view.frame_numel;
   const FrameBytes fb = frame_bytes(view);
   const Blocks blocks = blocks_for(view);
-  const PairSummer pair_sums{mode_of(dist), elem_of(view.holder.scalar_type())};
+  const PairSummer pair_sums{dist, elem_of(view.holder.scalar_type())};
   std::vector<int64_t> slots(n_clips);
   for (int64_t c = 0; c < n_clips; ++c) slots[c] = plan[c].length;
   BlockPartials<Acc> sums(slots, blocks.count);
@@ -47,7 +47,6 @@ at::Tensor frame_distances_cpu(const at::Tensor& frames, const at::Tensor& start
   check_frames(frames, "frame_distances");
   TORCH_CHECK(frames.device().is_cpu(), "gamdss.frame_distances: CPU kernel called with frames on ",
               frames.device());
-  TORCH_CHECK(max_length >= 0, "gamdss.frame_distances: max_length must be >= 0, got ", max_length);
   const Distance dist = parse_distance(distance, frames.scalar_type());
   const auto plan = make_curve_plan(frames, starts, lengths, reference, max_length);
   const int64_t n_clips = static_cast<int64_t>(plan.size());

@@ -5,15 +5,9 @@
 
 #include <cstdint>
 
+#include "distance.h"
+
 namespace gamdss::kernels {
-
-enum class Mode : int {
-  kL2 = 0,        // sq += (y - x)^2
-  kCentered = 1,  // sq += (y - x)^2, lin += (y - x)
-  kWrapped = 2,   // uint8 only: sq += ((y - x) mod 256)^2, or ((x - y) mod 256)^2
-};
-
-enum class Elem : int { kU8 = 0, kF16 = 1, kBF16 = 2, kF32 = 3, kF64 = 4 };
 
 // Column frames handled per call; callers tile longer ranges.
 constexpr int kMaxTile = 8;
@@ -39,7 +33,7 @@ using WrappedU8 = void (*)(bool x_minus_y, const uint8_t* x, const uint8_t* cons
 // float64. The summation order is fixed (lane = element index mod lane count within each
 // chunk, lanes then chunks added in order), identical in every variant, so equal inputs
 // give bit-identical sums whatever j, ny or instruction set.
-using PairSumsFloat = void (*)(Elem elem, Mode mode, const void* x, const void* const* ys,
+using PairSumsFloat = void (*)(Elem elem, Distance mode, const void* x, const void* const* ys,
                                int ny, int64_t n, double* sq, double* lin);
 
 struct KernelSet {

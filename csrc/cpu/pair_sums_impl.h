@@ -433,15 +433,15 @@ void float_avx512(const void* xv, const void* const* ysv, int ny, int64_t n, boo
 #endif  // GAMDSS_AVX512
 
 template <typename Load>
-void float_portable(Mode mode, const void* xv, const void* const* ysv, int ny, int64_t n, double* sq,
+void float_portable(Distance mode, const void* xv, const void* const* ysv, int ny, int64_t n, double* sq,
                     double* lin) {
   using T = typename Load::T;
   const T* x = static_cast<const T*>(xv);
   for (int j = 0; j < ny; ++j) {
     const T* y = static_cast<const T*>(ysv[j]);
     if constexpr (sizeof(T) == 8) {
-      float_f64acc_portable<Load>(x, y, n, mode == Mode::kCentered, sq + j, lin + j);
-    } else if (mode == Mode::kCentered) {
+      float_f64acc_portable<Load>(x, y, n, mode == Distance::kCentered, sq + j, lin + j);
+    } else if (mode == Distance::kCentered) {
       float_f64acc_portable<Load>(x, y, n, true, sq + j, lin + j);
     } else {
       float_l2_portable<Load>(x, y, n, sq + j);
@@ -449,9 +449,9 @@ void float_portable(Mode mode, const void* xv, const void* const* ysv, int ny, i
   }
 }
 
-inline void pair_sums_float(Elem elem, Mode mode, const void* x, const void* const* ys, int ny,
+inline void pair_sums_float(Elem elem, Distance mode, const void* x, const void* const* ys, int ny,
                             int64_t n, double* sq, double* lin) {
-  const bool centered = mode == Mode::kCentered;
+  const bool centered = mode == Distance::kCentered;
 #ifdef GAMDSS_AVX512
   switch (elem) {
     case Elem::kF16:

@@ -32,7 +32,7 @@ void reselect_impl(const FrameView& view, Distance dist, const std::vector<ClipP
   const int64_t D = view.frame_numel;
   const FrameBytes fb = frame_bytes(view);
   const Blocks blocks = blocks_for(view);
-  const PairSummer sums{mode_of(dist), elem_of(view.holder.scalar_type())};
+  const PairSummer sums{dist, elem_of(view.holder.scalar_type())};
 
   // Rise: slot (o - o_lo) * n_apexes + (a - a_lo) for o in O, a in A with o <= a.
   std::vector<int64_t> rise_slots(n_clips);

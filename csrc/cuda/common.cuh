@@ -64,31 +64,21 @@ constexpr int kChunkBytes = 16;
 // 4 * 16 * 255^2 = 4.2e6 and a warp's to 1.3e8 (uint32 is safe), a block's to 1.1e9.
 constexpr int64_t kMaxSliceChunks = 4 * kThreads;
 
-enum class Elem : int { kU8 = 0, kF16 = 1, kBF16 = 2, kF32 = 3, kF64 = 4 };
-enum class Mode : int { kL2 = 0, kCentered = 1, kWrapped = 2 };
 enum class Role : int { kRise = 0, kFall = 1, kCurve = 2 };
 
-inline Mode mode_of(Distance d) {
-  switch (d) {
-    case Distance::kCentered: return Mode::kCentered;
-    case Distance::kWrapped: return Mode::kWrapped;
-    default: return Mode::kL2;
-  }
-}
-
-// Calls f(std::integral_constant<Elem, E>{}, std::integral_constant<Mode, M>{}) for the
+// Calls f(std::integral_constant<Elem, E>{}, std::integral_constant<Distance, M>{}) for the
 // frames' dtype and the distance, instantiating only the combinations that exist (the
 // wrap-around is uint8 only; parse_distance has already rejected anything else).
 template <typename F>
 void dispatch_elem_mode(at::ScalarType dtype, Distance dist, const char* op, F&& f) {
   auto with_mode = [&](auto elem) {
     constexpr Elem E = decltype(elem)::value;
-    switch (mode_of(dist)) {
-      case Mode::kL2: return f(elem, std::integral_constant<Mode, Mode::kL2>{});
-      case Mode::kCentered: return f(elem, std::integral_constant<Mode, Mode::kCentered>{});
-      case Mode::kWrapped:
+    switch (dist) {
+      case Distance::kL2: return f(elem, std::integral_constant<Distance, Distance::kL2>{});
+      case Distance::kCentered: return f(elem, std::integral_constant<Distance, Distance::kCentered>{});
+      case Distance::kWrapped:
         if constexpr (E == Elem::kU8) {
-          return f(elem, std::integral_constant<Mode, Mode::kWrapped>{});
+          return f(elem, std::integral_constant<Distance, Distance::kWrapped>{});
         } else {
           TORCH_CHECK(false, "gamdss.", op, ": distance 'released_uint8' needs uint8 frames");
         }
@@ -286,10 +276,10 @@ __device__ __forceinline__ unsigned sub_bytes_mod256(unsigned a, unsigned b) {
 
 // uint8: adds sum over the 4 bytes of delta^2 to acc. l2 / centered: |col - row| per byte;
 // wrapped: (col - row) mod 256, or (row - col) mod 256 when kRowMinusCol.
-template <Mode M, bool kRowMinusCol>
+template <Distance M, bool kRowMinusCol>
 __device__ __forceinline__ unsigned u8_word_sq(unsigned row, unsigned col, unsigned acc) {
   unsigned d;
-  if constexpr (M == Mode::kWrapped) {
+  if constexpr (M == Distance::kWrapped) {
     d = kRowMinusCol ? sub_bytes_mod256(row, col) : sub_bytes_mod256(col, row);
   } else {
     d = __vabsdiffu4(row, col);
@@ -297,7 +287,7 @@ __device__ __forceinline__ unsigned u8_word_sq(unsigned row, unsigned col, unsig
   return __dp4a(d, d, acc);
 }
 
-template <Mode M, bool kRowMinusCol>
+template <Distance M, bool kRowMinusCol>
 __device__ __forceinline__ unsigned u8_chunk_sq(const uint4& row, const uint4& col, unsigned acc) {
   acc = u8_word_sq<M, kRowMinusCol>(row.x, col.x, acc);
   acc = u8_word_sq<M, kRowMinusCol>(row.y, col.y, acc);
@@ -384,18 +374,18 @@ __device__ __forceinline__ Geometry geometry_of(const DevClip& c, Role role, con
 // of the clip's role geometry. Writes sq (and lin) for the nr * nc pairs of the tile:
 //     buffer[(slot_off * n_slices) + s * (n_rows * n_cols) + (row * n_cols + col)].
 // Out is int64_t for uint8 frames and double for floating frames.
-template <Elem E, Mode M, bool kRowMinusCol, int RT, int CT>
+template <Elem E, Distance M, bool kRowMinusCol, int RT, int CT>
 __global__ void __launch_bounds__(kThreads, E == Elem::kU8 ? 2 : 1)
     pair_partials_kernel(FrameArgs fa, PairArgs<std::conditional_t<E == Elem::kU8, int64_t, double>> pa) {
   constexpr bool kU8 = E == Elem::kU8;
-  constexpr bool kCentered = M == Mode::kCentered;
+  constexpr bool kCentered = M == Distance::kCentered;
   constexpr int V = ElemInfo<E>::kPerChunk;
   constexpr int kPairs = RT * CT;
   // Values reduced per block: uint8: pair sq sums, then (centered) row and column byte sums
   // (lin of pair (r, k) = colsum[k] - rowsum[r], exact); floating: pair sq, then pair lin.
   constexpr int kVals = kU8 ? kPairs + (kCentered ? RT + CT : 0) : kPairs * (kCentered ? 2 : 1);
   static_assert(kVals <= kThreads, "one thread per reduced value");
-  static_assert(!(M == Mode::kWrapped && !kU8), "wrapped distance is uint8 only");
+  static_assert(!(M == Distance::kWrapped && !kU8), "wrapped distance is uint8 only");
   using WarpT = std::conditional_t<kU8, unsigned, double>;                 // warp reduction
   using BlockT = std::conditional_t<kU8, unsigned long long, double>;      // block reduction
   using Out = std::conditional_t<kU8, int64_t, double>;
@@ -604,7 +594,7 @@ __global__ void __launch_bounds__(kThreads, E == Elem::kU8 ? 2 : 1)
 }
 
 // Launches pair_partials_kernel for every (clip, slice, tile) of a role on the current stream.
-template <Elem E, Mode M, bool kRowMinusCol, int RT, int CT, typename Out>
+template <Elem E, Distance M, bool kRowMinusCol, int RT, int CT, typename Out>
 void launch_pair_partials(const FrameArgs& fa, const PairArgs<Out>& pa, cudaStream_t stream) {
   const int64_t items = pa.n_clips * fa.n_slices * pa.tiles_max;
   if (items == 0) return;

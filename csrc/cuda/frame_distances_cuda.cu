@@ -62,10 +62,10 @@ struct Context {
   cudaStream_t stream;
 };
 
-template <Elem E, Mode M>
+template <Elem E, Distance M>
 void run(const Context& ctx) {
   using Out = std::conditional_t<E == Elem::kU8, int64_t, double>;
-  constexpr bool kCentered = M == Mode::kCentered;
+  constexpr bool kCentered = M == Distance::kCentered;
   const auto buf_options = ctx.options.dtype(E == Elem::kU8 ? at::kLong : at::kDouble);
   const int64_t n_slices = ctx.fa.n_slices;
   at::Tensor sq = at::empty({ctx.totals.curve * n_slices}, buf_options);
@@ -101,7 +101,6 @@ at::Tensor frame_distances_cuda(const at::Tensor& frames, const at::Tensor& star
   check_frames(frames, "frame_distances");
   TORCH_CHECK(frames.is_cuda(), "gamdss.frame_distances: CUDA kernel called with frames on ",
               frames.device());
-  TORCH_CHECK(max_length >= 0, "gamdss.frame_distances: max_length must be >= 0, got ", max_length);
   const Distance dist = parse_distance(distance, frames.scalar_type());
   const c10::cuda::CUDAGuard guard(frames.device());
   const auto plan = make_curve_plan(frames, starts, lengths, reference, max_length);

@@ -29,11 +29,11 @@ using Outputs = ReselectTuple;
 // Tile shapes (rows x columns of frames per block) of the rise kernel, chosen to keep the
 // per-thread accumulators in registers: RT*CT uint32 / float accumulators, or RT*CT doubles
 // (float64 l2) or 2*RT*CT doubles (centered floating). Fall uses 1 x kFallCols.
-template <Elem E, Mode M>
+template <Elem E, Distance M>
 struct RiseTile {
-  static constexpr bool kCenteredFloat = M == Mode::kCentered && E != Elem::kU8;
+  static constexpr bool kCenteredFloat = M == Distance::kCentered && E != Elem::kU8;
   static constexpr int kRows = kCenteredFloat ? 2 : 4;
-  static constexpr int kCols = (E == Elem::kU8 || (M == Mode::kL2 && E != Elem::kF64)) ? 8 : 4;
+  static constexpr int kCols = (E == Elem::kU8 || (M == Distance::kL2 && E != Elem::kF64)) ? 8 : 4;
 };
 constexpr int kFallCols = 8;
 
@@ -142,10 +142,10 @@ struct Context {
   cudaStream_t stream;
 };
 
-template <Elem E, Mode M>
+template <Elem E, Distance M>
 void run(const Context& ctx) {
   using Out = std::conditional_t<E == Elem::kU8, int64_t, double>;
-  constexpr bool kCentered = M == Mode::kCentered;
+  constexpr bool kCentered = M == Distance::kCentered;
   constexpr int RT = RiseTile<E, M>::kRows;
   constexpr int CT = RiseTile<E, M>::kCols;
   const auto buf_options = ctx.options.dtype(E == Elem::kU8 ? at::kLong : at::kDouble);
@@ -193,7 +193,7 @@ void run(const Context& ctx) {
   fall.tiles_max = (ctx.totals.max_offsets + kFallCols - 1) / kFallCols;
   fall.sq = fall_sq.data_ptr<Out>();
   fall.lin = kCentered ? fall_lin.data_ptr<Out>() : nullptr;
-  launch_pair_partials<E, M, M == Mode::kWrapped, 1, kFallCols>(ctx.fa, fall, ctx.stream);
+  launch_pair_partials<E, M, M == Distance::kWrapped, 1, kFallCols>(ctx.fa, fall, ctx.stream);
 
   FallSelectArgs<Out> fs;
   fs.clips = ctx.clips;
