@@ -1,0 +1,244 @@
+"""The frame cache: face-cropped clips on disk, read without touching JPEGs again.
+
+Layout of a cache folder::
+
+    CACHE/manifest.json           format, version, settings, one entry per finished clip
+    CACHE/clips/<name>.npy        uint8 [T, H, W, 3] RGB, one file per clip (memory-mappable)
+
+``manifest.json`` is rewritten atomically after every finished clip, so an interrupted
+preprocessing run leaves a consistent cache that lists exactly the clips that are complete;
+clip files are written atomically too. Frame numbers in an entry are the dataset's own;
+``*_index`` fields are clip-relative, 0-based positions in the clip file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from gamdss import atomic
+
+CACHE_FORMAT = "gamdss-frame-cache"
+CACHE_VERSION = 1
+MANIFEST = "manifest.json"
+
+
+def clip_file_name(clip_id: str) -> str:
+    """A file name for ``clip_id`` that is safe on every file system and unique
+    (a readable part plus a hash of the exact id)."""
+    readable = re.sub(r"[^A-Za-z0-9._-]+", "_", clip_id).strip("._")[:80] or "clip"
+    digest = hashlib.sha1(clip_id.encode("utf-8")).hexdigest()[:10]
+    return f"{readable}-{digest}.npy"
+
+
+@dataclass
+class CacheEntry:
+    """One clip of the cache (all JSON-serialisable).
+
+    ``frame_numbers``: dataset frame numbers of the T cached frames, ascending.
+    ``onset``/``apex``/``offset``: dataset frame numbers (after the reader's corrections);
+    ``onset_index``/``apex_index``/``offset_index``: their 0-based positions in the clip.
+    ``shape``: ``[T, H, W, 3]``; ``sha256``: of the clip file's array bytes.
+    ``sources``: the source image files, in frame order. ``box``: the face box
+    ``[x0, y0, x1, y1]`` in source pixels (``None`` when the full frame was used);
+    ``face_prob``: the detector's probability for it; ``box_method``: how it was chosen.
+    ``corrections``: the reader's corrections for this clip (``field``, ``original``,
+    ``corrected``, ``reason``, ``source``).
+    """
+
+    clip_id: str
+    dataset: str
+    subject: str
+    video: str
+    emotion: str
+    aus: list[str]
+    fps: float
+    row: int
+    frame_numbers: list[int]
+    onset: int
+    apex: int
+    offset: int
+    file: str
+    shape: list[int]
+    sha256: str
+    sources: list[str]
+    box: list[float] | None
+    face_prob: float | None
+    box_method: str
+    meta: dict[str, str] = field(default_factory=dict)
+    corrections: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def onset_index(self) -> int:
+        return self.frame_numbers.index(self.onset)
+
+    @property
+    def apex_index(self) -> int:
+        return self.frame_numbers.index(self.apex)
+
+    @property
+    def offset_index(self) -> int:
+        return self.frame_numbers.index(self.offset)
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.shape[0])
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "CacheEntry":
+        return cls(**data)
+
+
+def array_digest(frames: np.ndarray) -> str:
+    """sha256 of a C-contiguous array's bytes."""
+    return hashlib.sha256(np.ascontiguousarray(frames).data).hexdigest()
+
+
+def write_clip_file(root: str | Path, clip_id: str, frames: np.ndarray) -> tuple[str, str]:
+    """Atomically write one clip's frames; returns (file name relative to ``root``, sha256).
+
+    ``frames`` must be uint8 ``[T, H, W, 3]``. Safe to call from worker processes: it
+    touches only the clip's own file, never the manifest.
+    """
+    frames = np.ascontiguousarray(frames)
+    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"clip {clip_id}: frames must be uint8 [T, H, W, 3], got "
+                         f"{frames.dtype} {list(frames.shape)}")
+    rel = f"clips/{clip_file_name(clip_id)}"
+    with atomic.atomic_path(Path(root) / rel) as tmp:
+        np.save(tmp, frames, allow_pickle=False)
+    return rel, array_digest(frames)
+
+
+class FrameCache:
+    """A finished (or partly finished) frame cache, opened for reading.
+
+    ``header`` holds the settings it was made with (``dataset``, ``size`` as ``[H, W]``,
+    preprocessing options, gamdss version). Entries keep the order in which they were added.
+    """
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        path = self.root / MANIFEST
+        if not path.is_file():
+            raise FileNotFoundError(f"{self.root} is not a gamdss frame cache: {MANIFEST} is missing "
+                                    f"(make one with `gamdss preprocess`)")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}: not valid JSON ({exc})") from exc
+        if data.get("format") != CACHE_FORMAT:
+            raise ValueError(f"{path}: not a gamdss frame cache manifest (format={data.get('format')!r})")
+        if data.get("version") != CACHE_VERSION:
+            raise ValueError(f"{path}: cache version {data.get('version')} is not supported by this "
+                             f"gamdss (expects {CACHE_VERSION}); preprocess again into a new folder")
+        self.header: dict[str, Any] = data["header"]
+        self._entries = {e["clip_id"]: CacheEntry.from_json(e) for e in data["clips"]}
+
+    @property
+    def entries(self) -> list[CacheEntry]:
+        return list(self._entries.values())
+
+    @property
+    def dataset(self) -> str:
+        return str(self.header.get("dataset", ""))
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __iter__(self) -> Iterator[CacheEntry]:
+        return iter(self.entries)
+
+    def __contains__(self, clip_id: object) -> bool:
+        return clip_id in self._entries
+
+    def __getitem__(self, clip_id: str) -> CacheEntry:
+        try:
+            return self._entries[clip_id]
+        except KeyError:
+            raise KeyError(f"clip {clip_id!r} is not in the cache {self.root}") from None
+
+    def frames(self, clip: str | CacheEntry, mmap: bool = True) -> np.ndarray:
+        """The clip's frames, uint8 ``[T, H, W, 3]`` RGB (read-only memory map by default)."""
+        entry = clip if isinstance(clip, CacheEntry) else self[clip]
+        path = self.root / entry.file
+        if not path.is_file():
+            raise FileNotFoundError(f"clip {entry.clip_id}: cache file {path} is missing")
+        frames = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+        if list(frames.shape) != list(entry.shape) or frames.dtype != np.uint8:
+            raise ValueError(f"clip {entry.clip_id}: {path} holds {frames.dtype} {list(frames.shape)}, "
+                             f"the manifest says uint8 {entry.shape}")
+        return frames
+
+    def verify(self, clip: str | CacheEntry) -> bool:
+        """True when the clip file's content matches the digest in the manifest."""
+        entry = clip if isinstance(clip, CacheEntry) else self[clip]
+        return array_digest(self.frames(entry, mmap=False)) == entry.sha256
+
+
+class CacheWriter:
+    """Creates or resumes a cache folder; the only code that writes ``manifest.json``.
+
+    ``header`` records the settings that determine the cached pixels (dataset, size, box
+    method, ...). Resuming into a folder made with a different header raises, naming the
+    differing settings, unless ``overwrite=True`` (then earlier entries are dropped; their
+    files are replaced as clips are redone).
+    """
+
+    def __init__(self, root: str | Path, header: dict[str, Any], overwrite: bool = False):
+        self.root = Path(root)
+        self.header = dict(header)
+        self._entries: dict[str, CacheEntry] = {}
+        if (self.root / MANIFEST).is_file():
+            existing = FrameCache(self.root)
+            differing = sorted(k for k in set(existing.header) | set(self.header)
+                               if k not in _VOLATILE and existing.header.get(k) != self.header.get(k))
+            if differing and not overwrite:
+                details = ", ".join(f"{k}: {existing.header.get(k)!r} -> {self.header.get(k)!r}" for k in differing)
+                raise ValueError(f"{self.root} holds a cache made with other settings ({details}); "
+                                 f"choose another folder or pass overwrite=True (--overwrite)")
+            if not differing:
+                self._entries = {e.clip_id: e for e in existing.entries}
+        (self.root / "clips").mkdir(parents=True, exist_ok=True)
+        self._save()
+
+    def completed(self, clip_id: str) -> bool:
+        """True when the clip is in the manifest and its file exists with the recorded size."""
+        entry = self._entries.get(clip_id)
+        if entry is None:
+            return False
+        path = self.root / entry.file
+        if not path.is_file():
+            return False
+        try:
+            arr = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError):
+            return False
+        return list(arr.shape) == list(entry.shape)
+
+    def add(self, entry: CacheEntry) -> None:
+        """Record a finished clip (its file already written by :func:`write_clip_file`)."""
+        self._entries[entry.clip_id] = entry
+        self._save()
+
+    @property
+    def entries(self) -> list[CacheEntry]:
+        return list(self._entries.values())
+
+    def _save(self) -> None:
+        data = {"format": CACHE_FORMAT, "version": CACHE_VERSION, "header": self.header,
+                "clips": [e.to_json() for e in self._entries.values()]}
+        atomic.write_text(self.root / MANIFEST, json.dumps(data, indent=1))
+
+
+# Header keys that may differ between an interrupted run and its resumption.
+_VOLATILE = frozenset({"created", "gamdss_version", "workers"})
