@@ -12,7 +12,7 @@ fi
 source .venv/bin/activate
 echo "[gamdss] installing torch and the build tools into .venv ..."
 python -m pip install --quiet --disable-pip-version-check \
-  torch==2.14.1 "scikit-build-core>=0.10" "pybind11>=2.12" "ninja>=1.11" "cmake>=3.26"
+  torch==2.14.1 torchvision==0.29.1 "scikit-build-core>=0.10" "pybind11>=2.12" "ninja>=1.11" "cmake>=3.26"
 echo "[gamdss] building and installing gamdss (C++ op; CUDA kernels when a toolkit is present) ..."
 python -m pip install --quiet --disable-pip-version-check --no-build-isolation ".[test]"
 python -c "import gamdss_ext; print('[gamdss] build:', gamdss_ext.build_info())"

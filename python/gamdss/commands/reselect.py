@@ -1,0 +1,61 @@
+"""``gamdss reselect CACHE``: keyframe reselection of every clip of a frame cache.
+
+Writes into ``--out`` (default ``CACHE/reselection/<window>-r<lam_rise>-f<lam_fall>-<distance>/``):
+``reselection.csv`` (per clip: annotated and reselected keyframes as dataset frame numbers and
+clip-relative indices, displacements in frames, ms and percent of the clip, distances,
+settings), the corrected annotation file in the dataset's own schema (the originals in extra
+columns) and ``settings.yaml``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def default_out(cache_root: Path, settings) -> Path:
+    return Path(cache_root) / "reselection" / settings.run_name()
+
+
+def _run(args: argparse.Namespace) -> int:
+    from gamdss.data.cache import FrameCache
+    from gamdss.dataset_reselection import (ReselectionSettings, check_outputs_free, export_reselection,
+                                            planned_outputs, reselect_cache)
+
+    settings = ReselectionSettings(args.window, args.lam_rise, args.lam_fall, args.distance)
+    try:
+        cache = FrameCache(args.cache)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"gamdss reselect: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out else default_out(cache.root, settings)
+    try:
+        check_outputs_free(planned_outputs(cache, out), args.overwrite)
+    except FileExistsError as exc:
+        print(f"gamdss reselect: {exc}", file=sys.stderr)
+        return 1
+    results = reselect_cache(cache, window=settings.window, lam_rise=settings.lam_rise,
+                             lam_fall=settings.lam_fall, distance=settings.distance, device=args.device,
+                             max_batch_bytes=int(args.max_batch_mb * 2**20))
+    export = export_reselection(cache, results, out, settings, overwrite=args.overwrite,
+                                extra_settings={"device": args.device})
+    print(export.summary())
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("reselect", help="re-select onset/apex/offset of every clip of a frame cache and "
+                                        "write corrected annotation files",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("cache", help="frame cache folder (made by `gamdss preprocess`)")
+    p.add_argument("--window", default="paper", choices=["paper", "released", "symmetric"],
+                   help="candidate windows (default: paper, Eq. 1-4)")
+    p.add_argument("--lam-rise", type=float, default=0.1, help="rise search scale, R = int(lam * (apex - onset))")
+    p.add_argument("--lam-fall", type=float, default=0.1, help="fall search scale, R = int(lam * (offset - apex))")
+    p.add_argument("--distance", default="l2", choices=["l2", "centered", "released_uint8"])
+    p.add_argument("--out", help="output folder (default: CACHE/reselection/<window>-r<lam_rise>-f<lam_fall>-<distance>)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (results are identical)")
+    p.add_argument("--max-batch-mb", type=float, default=256.0, help="frames per batch, in MiB (default 256)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.set_defaults(func=_run)

@@ -1,0 +1,513 @@
+"""What every dataset reader shares: reading and validating an annotation file, applying the
+written corrections, finding the frames of each clip, and writing annotations back in the
+dataset's own schema.
+
+A dataset is a small class (:class:`Dataset` subclass) that declares its columns, file names,
+fps and folder layout; the machinery here does the rest.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Mapping, Sequence
+
+from gamdss import atomic
+from gamdss.data.records import (AnnotationRecord, AnnotationReport, ClipRecord, Correction,
+                                 ScanReport, SkippedRow)
+
+from . import tables
+from .corrections import CorrectionEntry, builtin_corrections, load_corrections_file, same_value
+from .frames import IMAGE_EXTENSIONS, DirIndex, FrameListError, missing_ranges
+
+#: File names (case-insensitive) of the optional per-subject metadata table next to the
+#: annotation file (our convention: a ``subject`` column plus any others, e.g. ``ethnicity``).
+SUBJECT_FILES = ("subjects.csv", "subjects.xlsx")
+_SUBJECT_META_HINTS = ("ethnicity", "ethnicgroup", "ethnic", "race", "gender", "sex", "age", "group")
+_MISSING_TOKENS = {"/", "-", "--", "n/a", "na", "none", "nan", "?"}
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a dataset's annotation schema.
+
+    ``field``: ``subject``, ``video``, ``onset``, ``apex``, ``offset``, ``aus``, ``emotion``,
+    ``meta:<key>`` (read into ``AnnotationRecord.meta[key]``) or ``None`` (an empty column,
+    kept when writing so the layout matches the official file). ``header``: the name written;
+    ``aliases``: other accepted names (any case, spacing or punctuation).
+    """
+
+    field: str | None
+    header: str | None
+    aliases: tuple[str, ...] = ()
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(tables.normalise_name(n) for n in (self.header, *self.aliases) if n)
+
+
+def parse_frame_number(value: Any) -> tuple[int | None, str | None]:
+    """(frame number, problem). ``None`` with a problem for empty cells, ``/``, ``-1`` and
+    anything that is not an integer."""
+    if value is None:
+        return None, "empty"
+    if isinstance(value, bool):
+        return None, f"{value!r} is not a frame number"
+    if isinstance(value, int):
+        return (None, "-1 (missing)") if value == -1 else (value, None)
+    if isinstance(value, float):
+        if value.is_integer():
+            return parse_frame_number(int(value))
+        return None, f"{value!r} is not an integer"
+    text = str(value).strip()
+    if text.lower() in _MISSING_TOKENS or text == "":
+        return None, f"{text!r} (missing)"
+    if re.fullmatch(r"[+-]?\d+(\.0*)?", text):
+        return parse_frame_number(int(float(text)))
+    return None, f"{text!r} is not a frame number"
+
+
+def split_aus(value: Any) -> tuple[str, ...]:
+    """Action units as written, split into items: ``'4+L10'`` -> ``('4', 'L10')``; commas
+    (also the Chinese comma) and ``+`` separate."""
+    if value is None:
+        return ()
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    items = re.split(r"[+,，、;]", str(value))
+    return tuple(i.strip() for i in items if i.strip())
+
+
+def _cell_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = str(value).strip()
+    return text or None
+
+
+def _meta_key(name: str) -> str:
+    norm = tables.normalise_name(name)
+    if norm in ("ethnicity", "ethnicgroup", "ethnic", "race"):
+        return "ethnicity"
+    return re.sub(r"[^0-9a-z]+", "_", str(name).strip().lower()).strip("_")
+
+
+class Dataset:
+    """A micro-expression dataset: its annotation schema, fps and folder layout.
+
+    Subclasses set the class attributes and override the layout hooks
+    (:meth:`normalise_subject`, :meth:`clip_dir_candidates`, :meth:`frame_name`).
+    """
+
+    name: ClassVar[str]
+    #: frames per second of the recordings.
+    fps: ClassVar[float]
+    #: annotation file names accepted when scanning a root (case-insensitive), preferred first.
+    annotation_names: ClassVar[tuple[str, ...]]
+    #: the dataset's own emotion classes (lower case).
+    emotions: ClassVar[tuple[str, ...]]
+    #: the annotation schema, in the official column order.
+    columns: ClassVar[tuple[Column, ...]]
+    #: fields the header row must name.
+    required: ClassVar[tuple[str, ...]] = ("subject", "video", "onset", "apex", "offset", "emotion")
+    #: preferred sheet names (the first one is used when writing).
+    sheets: ClassVar[tuple[str, ...]] = ("Sheet1",)
+    #: the official file has no header row (columns in :attr:`columns` order).
+    headerless: ClassVar[bool] = False
+    #: lines written above the header row (the official file's notes block).
+    header_notes: ClassVar[tuple[str, ...]] = ()
+    #: lowest frame number of a recording (frame numbers below it are reported), or None.
+    first_frame: ClassVar[int | None] = 1
+    #: one video may hold several expressions: the clip id includes the onset.
+    several_per_video: ClassVar[bool] = False
+    frame_extensions: ClassVar[tuple[str, ...]] = IMAGE_EXTENSIONS
+    #: folders under the root that hold the subjects' folders, preferred (and written) first.
+    containers: ClassVar[tuple[str, ...]] = ()
+    #: regular expressions (matched against lower-case file names) tried when none of
+    #: :attr:`annotation_names` is found.
+    annotation_patterns: ClassVar[tuple[str, ...]] = ()
+
+    # ----- layout hooks ---------------------------------------------------------------
+    def normalise_subject(self, value: Any, context: Mapping[str, Any]) -> str:
+        """The subject id from its cell (e.g. ``1`` -> ``sub01``)."""
+        return _cell_text(value) or ""
+
+    def subject_cell(self, record: AnnotationRecord) -> Any:
+        """The subject cell written for ``record`` (inverse of :meth:`normalise_subject`)."""
+        return record.subject
+
+    def emotion_cell(self, record: AnnotationRecord) -> str:
+        return record.emotion
+
+    def clip_rel(self, record: AnnotationRecord) -> tuple[str, ...]:
+        """The clip folder relative to the frames container (e.g. ``('sub01', 'EP02_01f')``)."""
+        raise NotImplementedError
+
+    def clip_dir_candidates(self, record: AnnotationRecord) -> list[tuple[str, ...]]:
+        """Folders, relative to the root, where the clip's frames may be (the first is where
+        :meth:`clip_dir` puts them); matched case-insensitively. Default: the clip folder
+        inside each of :attr:`containers`, then directly under the root."""
+        rel = self.clip_rel(record)
+        return [(*c.split("/"), *rel) for c in self.containers] + [rel]
+
+    def locate_clip_dir(self, index: DirIndex, root: Path, record: AnnotationRecord) -> tuple[Path | None, list[str]]:
+        """The clip folder on disk (``None`` if absent) and the places looked at. Tries
+        :meth:`clip_dir_candidates`, then the clip folder inside any folder under the root
+        (for containers with other names)."""
+        tried = []
+        for parts in self.clip_dir_candidates(record):
+            tried.append("/".join(parts))
+            p = index.resolve(root, parts)
+            if p is not None:
+                return p, tried
+        rel = self.clip_rel(record)
+        tried.append("*/" + "/".join(rel))
+        for d in index.subdirs(root):
+            p = index.resolve(d, rel)
+            if p is not None:
+                return p, tried
+        return None, tried
+
+    def frame_name(self, record: AnnotationRecord, frame_number: int) -> str:
+        """File name of a frame in the layout of :meth:`clip_dir`."""
+        return f"img{frame_number}.jpg"
+
+    def read_context(self, path: Path, book: Mapping[str, list[list[Any]]]) -> dict[str, Any]:
+        """Anything read from the workbook besides the annotation sheet (naming rules...)."""
+        return {}
+
+    # ----- public API -------------------------------------------------------------------
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}: {self.fps:g} fps>"
+
+    def clip_id(self, subject: str, video: str, onset: int) -> str:
+        return f"{subject}/{video}/{onset}" if self.several_per_video else f"{subject}/{video}"
+
+    def clip_dir(self, root: str | Path, record: AnnotationRecord) -> Path:
+        """Where the clip's frames live in this dataset's layout under ``root``."""
+        return Path(root).joinpath(*self.clip_dir_candidates(record)[0])
+
+    def frame_path(self, root: str | Path, record: AnnotationRecord, frame_number: int) -> Path:
+        """Path of frame ``frame_number`` (the dataset's own number) of ``record``."""
+        return self.clip_dir(root, record) / self.frame_name(record, frame_number)
+
+    def _aliases(self) -> dict[str, tuple[str, ...]]:
+        return {c.field: c.names() for c in self.columns if c.field}
+
+    def read_annotations(self, path: str | Path, *, corrections: str | Path | None = None) -> AnnotationReport:
+        """Read, correct and validate an annotation file (no frames needed).
+
+        Args:
+            path: the annotation file (.xlsx, .xls or .csv as distributed).
+            corrections: optional path of an extra corrections list (YAML, same format as the
+                shipped ones), applied after the shipped list.
+
+        Returns:
+            an :class:`AnnotationReport`: usable records (frame numbers as in the file, after
+            corrections) and every unusable row with its spreadsheet row number and reason.
+
+        Raises:
+            tables.TableError: the file cannot be read or has no recognisable header.
+        """
+        path = Path(path)
+        book = tables.read_sheets(path)
+        table = tables.read_table(path, self._aliases(), self.required, sheets=self.sheets,
+                                  headerless=[c.field for c in self.columns] if self.headerless else None,
+                                  all_sheets=book)
+        context = self.read_context(path, book)
+        entries = builtin_corrections(self.name)
+        if corrections is not None:
+            entries = entries + load_corrections_file(corrections)
+        subject_meta = self._subject_meta(path, book, table.sheet, context)
+        records: list[AnnotationRecord] = []
+        skipped: list[SkippedRow] = []
+        seen: dict[str, int] = {}
+        for row in table.rows:
+            if row.is_empty():
+                continue
+            result = self._row_to_record(row, entries, context, subject_meta)
+            if isinstance(result, SkippedRow):
+                skipped.append(result)
+                continue
+            if result.clip_id in seen:
+                skipped.append(SkippedRow(row.number, f"duplicate of row {seen[result.clip_id]} "
+                                          f"(same clip id {result.clip_id!r})", result.subject, result.video))
+                continue
+            seen[result.clip_id] = row.number
+            records.append(result)
+        return AnnotationReport(self.name, path, records, skipped)
+
+    def _row_to_record(self, row: tables.TableRow, entries: Sequence[CorrectionEntry],
+                       context: Mapping[str, Any], subject_meta: Mapping[str, Mapping[str, str]]
+                       ) -> AnnotationRecord | SkippedRow:
+        cells = dict(row.cells)
+        subject_raw = _cell_text(cells.get("subject"))
+        video = _cell_text(cells.get("video"))
+        if subject_raw is None:
+            return SkippedRow(row.number, "subject is empty", None, video)
+        try:
+            subject = self.normalise_subject(cells.get("subject"), context)
+        except ValueError as exc:
+            return SkippedRow(row.number, f"subject {subject_raw!r}: {exc}", subject_raw, video)
+        if video is None:
+            return SkippedRow(row.number, "filename (video) is empty", subject, None)
+        video = self.normalise_video(video, subject, context)
+        applied: list[Correction] = []
+        for e in entries:
+            if (e.subject.lower() != subject.lower() or e.video.lower() != video.lower()
+                    or e.field not in cells or not same_value(cells[e.field], e.original)):
+                continue
+            if e.onset is not None and not same_value(cells.get("onset"), e.onset):
+                continue
+            applied.append(Correction(e.field, cells[e.field], e.corrected, e.reason, e.source))
+            cells[e.field] = e.corrected
+        frames: dict[str, int] = {}
+        for name in ("onset", "apex", "offset"):
+            value, problem = parse_frame_number(cells.get(name))
+            if value is None:
+                return SkippedRow(row.number, f"{name} missing: {problem}", subject, video)
+            if name == "offset" and value == 0:
+                return SkippedRow(row.number, "offset is 0 (missing)", subject, video)
+            if self.first_frame is not None and value < self.first_frame:
+                return SkippedRow(row.number, f"{name} is {value} but frame numbers start at "
+                                  f"{self.first_frame}", subject, video)
+            frames[name] = value
+        onset, apex, offset = frames["onset"], frames["apex"], frames["offset"]
+        if onset > offset:
+            return SkippedRow(row.number, f"onset {onset} after offset {offset}", subject, video)
+        if apex < onset:
+            return SkippedRow(row.number, f"apex {apex} before onset {onset}", subject, video)
+        if apex > offset:
+            return SkippedRow(row.number, f"apex {apex} after offset {offset}", subject, video)
+        emotion = _cell_text(cells.get("emotion"))
+        if emotion is None:
+            return SkippedRow(row.number, "emotion is empty", subject, video)
+        meta = dict(subject_meta.get(subject, {}))
+        for col in self.columns:
+            if col.field and col.field.startswith("meta:"):
+                text = _cell_text(cells.get(col.field))
+                if text is not None:
+                    meta[col.field[5:]] = text
+        return AnnotationRecord(
+            dataset=self.name, subject=subject, clip_id=self.clip_id(subject, video, onset), video=video,
+            onset=onset, apex=apex, offset=offset, emotion=emotion.lower(), aus=split_aus(cells.get("aus")),
+            fps=float(self.fps), row=row.number, meta=meta, corrections=tuple(applied))
+
+    def normalise_video(self, video: str, subject: str, context: Mapping[str, Any]) -> str:
+        return video
+
+    # ----- subject metadata -----------------------------------------------------------
+    def _subject_meta(self, path: Path, book: Mapping[str, list[list[Any]]], annotation_sheet: str | None,
+                      context: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+        """Per-subject metadata from other sheets of the workbook that have a subject column
+        and a column such as ethnicity/gender/age, and from ``subjects.csv``/``subjects.xlsx``
+        next to the annotation file (later sources win)."""
+        out: dict[str, dict[str, str]] = {}
+        for sheet, rows in book.items():
+            if sheet != (annotation_sheet or "") and sheet is not None:
+                self._merge_subject_rows(rows, out, context, strict=False, origin=f"{path} sheet {sheet!r}")
+        index = DirIndex()
+        for name in SUBJECT_FILES:
+            f = index.child(path.parent, name, directory=False)
+            if f is not None:
+                sheets = tables.read_sheets(f)
+                first = next(iter(sheets.values()), [])
+                self._merge_subject_rows(first, out, context, strict=True, origin=str(f))
+        return out
+
+    def _merge_subject_rows(self, rows: list[list[Any]], out: dict[str, dict[str, str]],
+                            context: Mapping[str, Any], *, strict: bool, origin: str) -> None:
+        subject_names = {"subject", "sub", "subid", "subjectid", "participant"}
+        for r, row in enumerate(rows[: tables.HEADER_SEARCH_ROWS]):
+            names = [tables.normalise_name(c) for c in row]
+            if not any(n in subject_names for n in names):
+                continue
+            if not strict and not any(n in _SUBJECT_META_HINTS for n in names):
+                continue
+            s_idx = next(i for i, n in enumerate(names) if n in subject_names)
+            keys = {i: _meta_key(row[i]) for i, n in enumerate(names)
+                    if i != s_idx and n and not tables.is_ignored_column(row[i])}
+            for data in rows[r + 1:]:
+                if s_idx >= len(data) or data[s_idx] is None:
+                    continue
+                try:
+                    subject = self.normalise_subject(data[s_idx], context)
+                except ValueError:
+                    continue
+                entry = out.setdefault(subject, {})
+                for i, key in keys.items():
+                    text = _cell_text(data[i]) if i < len(data) else None
+                    if text is not None:
+                        entry[key] = text
+            return
+        if strict:
+            raise tables.TableError(f"subject metadata {origin}: no header row with a 'subject' column")
+
+    # ----- frames on disk -------------------------------------------------------------
+    def find_annotation_file(self, root: str | Path, max_depth: int = 3) -> Path:
+        """The annotation file under ``root`` (any of :attr:`annotation_names`, any case, up
+        to ``max_depth`` folders deep; preferred names first, then the shallowest)."""
+        root = Path(root)
+        wanted = [n.lower() for n in self.annotation_names]
+        found: list[tuple[int, int, str, Path]] = []
+        for dirpath, dirnames, filenames in os.walk(root):
+            depth = len(Path(dirpath).relative_to(root).parts)
+            if depth >= max_depth:
+                dirnames[:] = []
+            dirnames.sort()
+            for f in filenames:
+                if f.startswith("."):
+                    continue
+                if f.lower() in wanted:
+                    found.append((wanted.index(f.lower()), depth, f, Path(dirpath) / f))
+                elif any(re.search(p, f.lower()) for p in self.annotation_patterns):
+                    found.append((len(wanted), depth, f, Path(dirpath) / f))
+        if not found:
+            raise FileNotFoundError(
+                f"no {self.name} annotation file under {root}: looked for {list(self.annotation_names)}"
+                f"{' or names matching ' + str(list(self.annotation_patterns)) if self.annotation_patterns else ''} "
+                f"(any case, up to {max_depth} folders deep); give the file with annotations=... "
+                f"(or --annotations)")
+        return min(found)[3]
+
+    def scan(self, root: str | Path, *, annotations: str | Path | None = None, margin: float = 0.5,
+             corrections: str | Path | None = None) -> ScanReport:
+        """Read the annotations and find every clip's frames under ``root``.
+
+        A clip is usable when all frames onset..offset exist in its folder; its span is the
+        frames on disk within ``[onset - m, offset + m]`` with
+        ``m = ceil(margin * (offset - onset))``. Rows that cannot be used and clips with
+        missing frames are reported in ``ScanReport.skipped``.
+        """
+        root = Path(root)
+        if not root.is_dir():
+            raise FileNotFoundError(f"dataset root {root} is not a folder")
+        if margin < 0 or not math.isfinite(margin):
+            raise ValueError(f"margin must be a finite number >= 0, got {margin!r}")
+        ann_path = Path(annotations) if annotations is not None else self.find_annotation_file(root)
+        report = self.read_annotations(ann_path, corrections=corrections)
+        index = DirIndex()
+        clips: list[ClipRecord] = []
+        skipped = list(report.skipped)
+        for rec in report.records:
+            result = self._find_clip(index, root, rec, margin)
+            if isinstance(result, str):
+                skipped.append(SkippedRow(rec.row, result, rec.subject, rec.clip_id))
+            else:
+                clips.append(result)
+        skipped.sort(key=lambda s: s.row)
+        return ScanReport(self.name, root, report, clips, skipped)
+
+    def _find_clip(self, index: DirIndex, root: Path, rec: AnnotationRecord, margin: float) -> ClipRecord | str:
+        folder, tried = self.locate_clip_dir(index, root, rec)
+        if folder is None:
+            return f"frames missing on disk: no clip folder (looked for {', '.join(tried)} under {root})"
+        try:
+            frames = index.frames(folder, self.frame_extensions)
+        except FrameListError as exc:
+            return str(exc)
+        numbers = {n for n, _ in frames}
+        missing = [n for n in range(rec.onset, rec.offset + 1) if n not in numbers]
+        if missing:
+            return (f"frames missing on disk: {missing_ranges(missing)} ({len(missing)} of the "
+                    f"{rec.offset - rec.onset + 1} frames onset..offset) in {folder}")
+        m = math.ceil(margin * (rec.offset - rec.onset))
+        span = [(n, p) for n, p in frames if rec.onset - m <= n <= rec.offset + m]
+        return ClipRecord(rec, tuple(p for _, p in span), tuple(n for n, _ in span))
+
+    # ----- writing --------------------------------------------------------------------
+    def write_annotations(self, records: Sequence[AnnotationRecord], path: str | Path, *,
+                          extra_columns: Mapping[str, Sequence[Any]] | None = None,
+                          overwrite: bool = False) -> Path:
+        """Write ``records`` as an annotation file in this dataset's own schema.
+
+        ``.xlsx``: the official column names and order, the header where the official file
+        has it (after the notes block for SAMM; no header row for CAS(ME)^2, whose extra
+        columns then go to a second sheet ``gamdss_extra`` keyed by row); ``.csv``: the same
+        columns with a header row. ``extra_columns`` (name -> one value per record, e.g. the
+        original keyframes) are appended to the right. The file re-reads through
+        :meth:`read_annotations` to the same records. Written atomically.
+
+        Raises:
+            FileExistsError: ``path`` exists and ``overwrite`` is false.
+            ValueError: an extra column has the wrong length or a schema column's name.
+        """
+        path = Path(path)
+        if path.exists() and not overwrite:
+            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+        suffix = path.suffix.lower()
+        if suffix not in (".xlsx", ".csv"):
+            raise ValueError(f"write_annotations: {path} must end in .xlsx or .csv")
+        extra = dict(extra_columns or {})
+        schema_names = {n for c in self.columns for n in c.names()}
+        for name, values in extra.items():
+            if len(values) != len(records):
+                raise ValueError(f"extra column {name!r} has {len(values)} values for {len(records)} records")
+            if tables.normalise_name(name) in schema_names:
+                raise ValueError(f"extra column {name!r} clashes with a {self.name} schema column")
+        header = [c.header for c in self.columns]
+        body = [[self._cell_for(c, r) for c in self.columns] for r in records]
+        extra_names = list(extra)
+        extra_rows = [[extra[n][i] for n in extra_names] for i in range(len(records))]
+        if suffix == ".csv":
+            import csv
+            import io
+
+            buf = io.StringIO()
+            w = csv.writer(buf)
+            w.writerow([h or "" for h in header] + extra_names)
+            for b, x in zip(body, extra_rows):
+                w.writerow(["" if v is None else v for v in b + x])
+            return atomic.write_text(path, buf.getvalue())
+        import openpyxl
+
+        wb = openpyxl.Workbook()
+        ws = wb.active
+        ws.title = self.sheets[0]
+        for note in self.header_notes:
+            ws.append([note])
+        if self.headerless:
+            for b in body:
+                ws.append(b)
+            if extra_names:
+                ws2 = wb.create_sheet("gamdss_extra")
+                ws2.append(["row", "subject", "filename"] + extra_names)
+                for i, (r, x) in enumerate(zip(records, extra_rows)):
+                    ws2.append([i + 1, r.subject, r.video] + list(x))
+        else:
+            ws.append(header + extra_names)
+            for b, x in zip(body, extra_rows):
+                ws.append(b + list(x))
+        for name, rows in self.extra_sheets(records).items():
+            ws3 = wb.create_sheet(name)
+            for row in rows:
+                ws3.append(list(row))
+        with atomic.atomic_path(path) as tmp:
+            wb.save(tmp)
+        return path
+
+    def extra_sheets(self, records: Sequence[AnnotationRecord]) -> dict[str, list[Sequence[Any]]]:
+        """Further sheets written by :meth:`write_annotations` (e.g. naming rules)."""
+        return {}
+
+    def _cell_for(self, col: Column, record: AnnotationRecord) -> Any:
+        f = col.field
+        if f is None:
+            return None
+        if f == "subject":
+            return self.subject_cell(record)
+        if f == "video":
+            return record.video
+        if f in ("onset", "apex", "offset"):
+            return getattr(record, f)
+        if f == "aus":
+            return "+".join(record.aus) if record.aus else None
+        if f == "emotion":
+            return self.emotion_cell(record)
+        if f.startswith("meta:"):
+            return record.meta.get(f[5:])
+        raise AssertionError(f)

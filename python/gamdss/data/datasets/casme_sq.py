@@ -1,0 +1,133 @@
+"""CAS(ME)^2 (Qu et al. 2017): 30 fps, 22 subjects, long videos with macro- and
+micro-expressions (used mainly for spotting).
+
+Annotation file ``CAS(ME)^2code_final.xlsx``: sheet ``CASFEcode_final`` has **no header
+row**; its 9 columns are subject, clip, onset, apex, offset, AUs, emotion, expression type
+(``micro-expression``/``macro-expression``, kept in ``meta['expression_type']``) and
+self-report (``meta['self_report']``). Sheet ``naming rule1`` maps a subject number to its
+folder (``s15``); ``naming rule2`` maps a stimulus name to its 4-digit code (``0101``).
+Videos ``rawpic/s15/15_0101disgustingteeth/img{N}.jpg`` (or ``longVideoFaceCropped``): the
+clip folder is the one in the subject folder whose name starts with ``<number>_<code>``.
+An offset of 0 means missing. Clip ids include the onset (one video, several expressions).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Mapping
+
+from gamdss.data.records import AnnotationRecord
+
+from . import tables
+from ._subjects import subject_number
+from .base import Column, Dataset
+from .frames import DirIndex
+
+
+class CasmeSq(Dataset):
+    name = "casme_sq"
+    fps = 30.0
+    annotation_names = ("CAS(ME)^2code_final.xlsx", "CAS(ME)2code_final.xlsx", "CAS(ME)^2code_final.xls",
+                        "CAS(ME)^2code_final(Updated).xlsx")
+    annotation_patterns = (r"^cas\(me\)\^?2.*code.*\.(xlsx|xls|csv)$",)
+    emotions = ("positive", "negative", "surprise", "others")
+    columns = (
+        Column("subject", "subject", ("sub", "participant")),
+        Column("video", "clip", ("filename", "video")),
+        Column("onset", "onset"),
+        Column("apex", "apex"),
+        Column("offset", "offset"),
+        Column("aus", "AUs", ("AU", "action units")),
+        Column("emotion", "emotion", ("estimated emotion", "valence")),
+        Column("meta:expression_type", "type", ("expression type",)),
+        Column("meta:self_report", "self-report", ("self report", "selfreport")),
+    )
+    sheets = ("CASFEcode_final",)
+    headerless = True
+    several_per_video = True
+    containers = ("rawpic", "longVideoFaceCropped", "rawvideo")
+
+    def read_context(self, path: Path, book: Mapping[str, list[list[Any]]]) -> dict[str, Any]:
+        """Naming rules: subject number -> folder (rule 1), stimulus name -> code (rule 2)."""
+        folders: dict[int, str] = {}
+        codes: dict[str, str] = {}
+        for sheet, rows in book.items():
+            norm = tables.normalise_name(sheet)
+            for row in rows:
+                cells = [c for c in row if c is not None]
+                if norm == "namingrule1" and len(cells) >= 2:
+                    folder = next((str(c) for c in cells if re.fullmatch(r"s\d+", str(c).strip(), re.I)), None)
+                    num = next((c for c in cells if isinstance(c, int)), None)
+                    if folder is not None and num is not None:
+                        folders[num] = folder.strip()
+                elif norm == "namingrule2" and len(cells) >= 2:
+                    code = next((c for c in cells if re.fullmatch(r"\d{3,4}", str(c).strip())), None)
+                    names = [str(c).strip() for c in cells if c is not code]
+                    if code is not None:
+                        for n in names:
+                            codes[n.lower()] = f"{int(str(code).strip()):04d}"
+        return {"folders": folders, "codes": codes}
+
+    def normalise_subject(self, value: Any, context: Mapping[str, Any]) -> str:
+        if isinstance(value, str) and re.fullmatch(r"s\d+", value.strip(), re.I):
+            return f"s{int(value.strip()[1:]):02d}"
+        n = subject_number(value)
+        folder = context.get("folders", {}).get(n)
+        return folder if folder else f"s{n:02d}"
+
+    def subject_cell(self, record: AnnotationRecord) -> Any:
+        return subject_number(record.subject, ("s",))
+
+    def _code(self, record: AnnotationRecord) -> str | None:
+        code = record.meta.get("stimulus_code")
+        if code:
+            return code
+        if re.fullmatch(r"\d{4}", record.video):
+            return record.video
+        return None
+
+    def read_annotations(self, path, *, corrections=None):
+        report = super().read_annotations(path, corrections=corrections)
+        context = self.read_context(Path(path), tables.read_sheets(path)) if report.records else {}
+        codes = context.get("codes", {})
+        out = []
+        for r in report.records:
+            stimulus = re.sub(r"_\d+$", "", r.video).lower()
+            code = codes.get(r.video.lower()) or codes.get(stimulus)
+            if code and "stimulus_code" not in r.meta:
+                r = type(r)(**{**r.__dict__, "meta": {**r.meta, "stimulus_code": code}})
+            out.append(r)
+        report.records = out
+        return report
+
+    def extra_sheets(self, records):
+        """``naming rule2`` (stimulus -> code) so that a written file finds the same folders."""
+        pairs = sorted({(re.sub(r"_\d+$", "", r.video), r.meta["stimulus_code"]) for r in records
+                        if r.meta.get("stimulus_code")})
+        return {"naming rule2": [list(p) for p in pairs]} if pairs else {}
+
+    def clip_rel(self, record: AnnotationRecord) -> tuple[str, ...]:
+        code = self._code(record)
+        num = subject_number(record.subject, ("s",))
+        return (record.subject, f"{num}_{code}" if code else record.video)
+
+    def locate_clip_dir(self, index: DirIndex, root: Path, record: AnnotationRecord):
+        tried = []
+        code = self._code(record)
+        num = subject_number(record.subject, ("s",))
+        prefix = f"{num}_{code}".lower() if code else None
+        for container in (*self.containers, ""):
+            subject_dir = index.resolve(root, (container, record.subject))
+            tried.append(f"{container + '/' if container else ''}{record.subject}/"
+                         f"{prefix + '*' if prefix else record.video}")
+            if subject_dir is None:
+                continue
+            for d in index.subdirs(subject_dir):
+                name = d.name.lower()
+                if (prefix and name.startswith(prefix)) or name == record.video.lower():
+                    return d, tried
+        return None, tried
+
+    def frame_name(self, record: AnnotationRecord, frame_number: int) -> str:
+        return f"img{frame_number}.jpg"

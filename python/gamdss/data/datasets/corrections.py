@@ -1,0 +1,98 @@
+"""Written, versioned corrections lists of the datasets' annotation files.
+
+Each dataset has ``gamdss/data/corrections/<name>.yaml``::
+
+    dataset: casme3
+    version: 1
+    corrections:
+      - subject: spNO.216        # match key: subject + video + the field's value in the file
+        video: d
+        field: onset
+        original: 3647
+        corrected: 2647
+        reason: onset after offset 2694; digit typo
+        reference: meb (tvaranka/meb) sets 2647
+    known_not_applied:            # documented, not applied (no reliable match key or value)
+      - description: ...
+
+An entry applies to a row only when subject, video *and* the field's current value all match,
+never by row index (row order differs between file versions), so a file that has already been
+fixed is left alone. An optional ``onset`` key narrows the match when one video holds several
+expressions. The same format is accepted for a user's own list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+FIELDS = ("onset", "apex", "offset", "emotion", "aus")
+
+
+@dataclass(frozen=True)
+class CorrectionEntry:
+    subject: str
+    video: str
+    field: str
+    original: Any
+    corrected: Any
+    reason: str
+    source: str
+    onset: int | None = None
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Equal as integers when both read as integers, else equal as text ignoring case."""
+    try:
+        return int(str(a).strip()) == int(str(b).strip()) and float(str(a)) == float(str(b))
+    except (TypeError, ValueError):
+        return str(a).strip().lower() == str(b).strip().lower()
+
+
+def parse_corrections(data: Any, origin: str) -> list[CorrectionEntry]:
+    """Entries of a corrections list already loaded from YAML; ``origin`` names it in errors."""
+    if not isinstance(data, dict) or "corrections" not in data:
+        raise ValueError(f"corrections list {origin}: expected a mapping with a 'corrections' list")
+    version = data.get("version", "?")
+    name = data.get("dataset", Path(origin).stem)
+    source = f"{name}-corrections v{version}"
+    out = []
+    for i, e in enumerate(data.get("corrections") or []):
+        missing = [k for k in ("subject", "video", "field", "original", "corrected", "reason") if k not in e]
+        if missing:
+            raise ValueError(f"corrections list {origin}: entry {i + 1} lacks {missing}")
+        if e["field"] not in FIELDS:
+            raise ValueError(f"corrections list {origin}: entry {i + 1} has field {e['field']!r}; "
+                             f"expected one of {FIELDS}")
+        reason = str(e["reason"])
+        if e.get("reference"):
+            reason = f"{reason} ({e['reference']})"
+        out.append(CorrectionEntry(str(e["subject"]), str(e["video"]), e["field"], e["original"],
+                                   e["corrected"], reason, source,
+                                   int(e["onset"]) if e.get("onset") is not None else None))
+    return out
+
+
+def builtin_corrections(dataset: str) -> list[CorrectionEntry]:
+    """The corrections list shipped with gamdss for ``dataset`` (empty if none)."""
+    res = resources.files("gamdss.data").joinpath("corrections", f"{dataset}.yaml")
+    if not res.is_file():
+        return []
+    return parse_corrections(yaml.safe_load(res.read_text(encoding="utf-8")), f"gamdss/data/corrections/{dataset}.yaml")
+
+
+def builtin_corrections_document(dataset: str) -> dict[str, Any]:
+    """The whole shipped YAML document (version, entries, known issues not applied)."""
+    res = resources.files("gamdss.data").joinpath("corrections", f"{dataset}.yaml")
+    return yaml.safe_load(res.read_text(encoding="utf-8")) if res.is_file() else {}
+
+
+def load_corrections_file(path: str | Path) -> list[CorrectionEntry]:
+    """A user's corrections list in the same YAML format."""
+    path = Path(path)
+    with open(path, encoding="utf-8") as f:
+        return parse_corrections(yaml.safe_load(f), str(path))

@@ -1,0 +1,96 @@
+"""A small frame cache made directly from generated clips with known keyframes.
+
+Every clip is a fixed random texture (uint8 ``[T, size, size, 3]``) on which a Gaussian blob
+brightens linearly from the true onset to the true apex and fades linearly to the true
+offset, so the true apex is the frame farthest from the onset. Annotations are the truth plus
+integer errors, as a human annotator's would be. Frame numbers are the dataset's own: they
+start at a clip-specific number (``100 * (clip + 1) + 7``), so index and frame number differ.
+
+Use::
+
+    cache = make_cache(tmp_path / "cache", n_clips=4)
+    fixture_truth(cache)["sub01/EP00"]   # true (onset, apex, offset), clip-relative
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+from gamdss.data.cache import CacheEntry, CacheWriter, FrameCache, write_clip_file
+
+FPS = {"casme": 60.0, "casme2": 200.0, "samm": 200.0, "casme_sq": 30.0, "casme3": 30.0,
+       "mmew": 90.0, "4dme": 60.0, "synthetic": 100.0}
+
+
+def first_frame_number(clip: int) -> int:
+    """Dataset frame number of clip ``clip``'s first cached frame."""
+    return 100 * (clip + 1) + 7
+
+
+def make_cache(root: str | Path, *, n_clips: int = 6, n_subjects: int = 3, frames: int = 30,
+               size: int = 32, dataset: str = "casme2", annotation_error: int = 2, seed: int = 0,
+               meta: Mapping[str, Mapping[str, str]] | None = None, amplitude: float = 60.0,
+               fps: float | None = None) -> FrameCache:
+    """Write a cache of ``n_clips`` generated clips into ``root`` and open it.
+
+    Clips go round-robin to subjects ``sub01`` .. ``sub{n_subjects}``; clip ids are
+    ``<subject>/EP<clip:02d>``. True onset in [2, 4], apex 8-12 frames later, offset 6-10
+    frames after the apex (needs ``frames >= 27``). Annotated keyframes are the truth plus
+    errors in ``[-annotation_error, annotation_error]``, kept ordered and inside the clip.
+    ``meta`` maps a subject to its entry ``meta`` (e.g. ``{"sub01": {"ethnicity": "A"}}``).
+    ``fps`` defaults to the dataset's (:data:`FPS`). The true indices are stored in the
+    header (read them with :func:`fixture_truth`). Deterministic from ``seed``.
+    """
+    if frames < 27:
+        raise ValueError(f"frames={frames}: the fixture needs at least 27 frames per clip")
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
+    rate = FPS.get(dataset, 100.0) if fps is None else float(fps)
+    specs = []
+    for c in range(n_clips):
+        onset = int(rng.integers(2, 5))
+        apex = onset + int(rng.integers(8, 13))
+        offset = min(frames - 1, apex + int(rng.integers(6, 11)))
+        t = np.arange(frames, dtype=np.float64)
+        profile = np.where(t <= apex, (t - onset) / (apex - onset), (offset - t) / max(offset - apex, 1))
+        profile = np.clip(profile, 0.0, 1.0)
+        cy, cx = (rng.random(2) * 0.5 + 0.25) * size
+        blob = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * (size / 6) ** 2))
+        texture = 60 + 120 * rng.random((size, size, 3))
+        clip = texture[None] + amplitude * profile[:, None, None, None] * blob[None, :, :, None]
+        pixels = np.clip(np.rint(clip), 0, 255).astype(np.uint8)
+        err = rng.integers(-annotation_error, annotation_error + 1, size=3)
+        a_on = int(np.clip(onset + err[0], 0, frames - 1))
+        a_apex = int(np.clip(apex + err[1], a_on, frames - 1))
+        a_off = int(np.clip(offset + err[2], a_apex, frames - 1))
+        specs.append((pixels, (onset, apex, offset), (a_on, a_apex, a_off)))
+
+    subjects = [f"sub{s + 1:02d}" for s in range(n_subjects)]
+    header = {"dataset": dataset, "size": [size, size], "box_method": "fixture", "source": "tests/cache_fixtures.py",
+              "fixture_truth": {}}
+    ids = []
+    for c, (_, truth, _) in enumerate(specs):
+        clip_id = f"{subjects[c % n_subjects]}/EP{c:02d}"
+        ids.append(clip_id)
+        header["fixture_truth"][clip_id] = list(truth)
+    writer = CacheWriter(root, header)
+    for c, (pixels, _, ann) in enumerate(specs):
+        subject = subjects[c % n_subjects]
+        numbers = [first_frame_number(c) + i for i in range(frames)]
+        rel, digest = write_clip_file(root, ids[c], pixels)
+        writer.add(CacheEntry(
+            clip_id=ids[c], dataset=dataset, subject=subject, video=f"EP{c:02d}",
+            emotion=("happiness", "disgust", "surprise")[c % 3], aus=["4", "L10"][: 1 + c % 2],
+            fps=rate, row=c + 2, frame_numbers=numbers, onset=numbers[ann[0]], apex=numbers[ann[1]],
+            offset=numbers[ann[2]], file=rel, shape=list(pixels.shape), sha256=digest,
+            sources=[f"{subject}/EP{c:02d}/img{n}.jpg" for n in numbers], box=None, face_prob=None,
+            box_method="fixture", meta=dict((meta or {}).get(subject, {}))))
+    return FrameCache(root)
+
+
+def fixture_truth(cache: FrameCache) -> dict[str, tuple[int, int, int]]:
+    """True (onset, apex, offset) indices per clip id of a :func:`make_cache` cache."""
+    return {k: tuple(v) for k, v in cache.header["fixture_truth"].items()}

@@ -1,0 +1,125 @@
+"""The annotation audit: every file it lists exists, its numbers match hand-computed
+displacements, several caches and groups side by side, reuse of a reselection run."""
+
+from __future__ import annotations
+
+import csv
+import re
+
+import numpy as np
+import pytest
+
+from cache_fixtures import fixture_truth, make_cache
+from gamdss.audit import audit_cache, audit_caches
+from gamdss.cli import main
+from gamdss.dataset_reselection import reselect_cache
+
+
+def _rows(path):
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return make_cache(tmp_path_factory.mktemp("a") / "casme2", n_clips=4, seed=5)
+
+
+@pytest.fixture(scope="module")
+def tiny_report(tiny, tmp_path_factory):
+    return audit_cache(tiny, tmp_path_factory.mktemp("out") / "audit", lam_rise=0.3, lam_fall=0.3, progress=False)
+
+
+def test_every_listed_file_exists_and_report_links_them(tiny_report):
+    out = tiny_report.out
+    for name in tiny_report.files:
+        assert (out / name).is_file(), name
+    for required in ("displacements.csv", "summary.csv", "hist_frames.png", "hist_frames.csv", "hist_ms.png",
+                     "hist_ms.csv", "apex_vs_offset.png", "apex_vs_offset.csv", "groups_dataset.png",
+                     "groups_dataset.csv", "settings.yaml", "report.md"):
+        assert required in tiny_report.files
+    text = (out / "report.md").read_text()
+    links = re.findall(r"\]\(([^)]+)\)", text)
+    assert links and all((out / link).is_file() for link in links)
+    assert {f for f in tiny_report.files if f.endswith(".png")} <= set(links)
+    assert sum(f.startswith("curves/") and f.endswith(".png") for f in tiny_report.files) >= 2
+
+
+def test_displacements_match_hand_computed(tiny, tiny_report):
+    truth = fixture_truth(tiny)
+    rows = {r["clip_id"]: r for r in _rows(tiny_report.out / "displacements.csv")}
+    checked = 0
+    for e in tiny.entries:
+        row = rows[e.clip_id]
+        a = e.apex_index
+        reach = int(0.3 * (a - e.onset_index))
+        if abs(truth[e.clip_id][1] - a) <= reach:  # the true apex is a candidate: it wins
+            shift = truth[e.clip_id][1] - a
+            assert int(row["shift_apex_frames"]) == shift
+            assert float(row["shift_apex_ms"]) == pytest.approx(shift * 1000 / 200)
+            checked += 1
+        assert int(row["shift_onset_frames"]) >= 0  # paper windows: the onset only moves later
+    assert checked >= 2
+    summary = _rows(tiny_report.out / "summary.csv")
+    overall = summary[0]
+    assert overall["group"] == "all clips" and int(overall["clips"]) == 4
+    apex_ms = [abs(float(r["shift_apex_ms"])) for r in rows.values()]
+    assert float(overall["apex_mean_abs_ms"]) == pytest.approx(np.mean(apex_ms))
+    assert float(overall["apex_p90_abs_ms"]) == pytest.approx(np.percentile(apex_ms, 90))
+    hist = _rows(tiny_report.out / "hist_frames.csv")
+    for k in ("onset", "apex", "offset"):
+        counts = {int(h["shift_frames"]): int(h[k]) for h in hist}
+        assert sum(counts.values()) == 4
+        for r in rows.values():
+            assert counts[int(r[f"shift_{k}_frames"])] >= 1
+
+
+def test_curve_numbers_by_hand(tiny, tmp_path):
+    e = tiny.entries[1]
+    rep = audit_cache(tiny, tmp_path / "a", curves_for=[e.clip_id], progress=False)
+    curve_csv = [f for f in rep.files if f.startswith("curves/") and f.endswith(".csv")]
+    assert len(curve_csv) == 1
+    rows = _rows(rep.out / curve_csv[0])
+    frames = np.asarray(tiny.frames(e), dtype=np.int64)
+    for i in (0, e.apex_index, len(rows) - 1):
+        d_on = np.sqrt(((frames[i] - frames[e.onset_index]) ** 2).sum())
+        d_off = np.sqrt(((frames[i] - frames[e.offset_index]) ** 2).sum())
+        assert float(rows[i]["distance_to_annotated_onset"]) == pytest.approx(d_on)
+        assert float(rows[i]["distance_to_annotated_offset"]) == pytest.approx(d_off)
+        assert int(rows[i]["frame_number"]) == e.frame_numbers[i]
+    assert "annotated apex" in rows[e.apex_index]["keyframes"]
+    with pytest.raises(KeyError, match="nope"):
+        audit_cache(tiny, tmp_path / "b", curves_for=["nope"], progress=False)
+
+
+def test_several_caches_and_meta_groups_html(tmp_path):
+    a = make_cache(tmp_path / "casme2", n_clips=4, meta={"sub01": {"ethnicity": "A"}, "sub02": {"ethnicity": "B"}})
+    b = make_cache(tmp_path / "samm", n_clips=3, dataset="samm", seed=1, meta={"sub01": {"ethnicity": "C"}})
+    rep = audit_caches([a, b], tmp_path / "out", lam_rise=0.3, lam_fall=0.3, fmt="html", progress=False)
+    assert "groups_ethnicity.png" in rep.files and "groups_dataset.png" in rep.files
+    groups = _rows(rep.out / "groups_dataset.csv")
+    assert {(g["group"], int(g["clips"])) for g in groups} == {("casme2", 4), ("samm", 3)}
+    eth = {g["group"] for g in _rows(rep.out / "groups_ethnicity.csv")}
+    assert eth == {"A", "B", "C", "unknown"}
+    html = (rep.out / "report.html").read_text()
+    srcs = re.findall(r"(?:src|href)='([^']+)'", html)
+    assert "hist_ms.png" in srcs and all((rep.out / s).is_file() for s in srcs)
+
+
+def test_reuses_a_reselection_run_and_refuses_overwrite(tiny, tmp_path, capsys):
+    assert main(["reselect", str(tiny.root), "--lam-rise", "0.3", "--lam-fall", "0.3", "--out",
+                 str(tmp_path / "run")]) == 0
+    out = tmp_path / "audit"
+    assert main(["audit", str(tiny.root), "--reselection", str(tmp_path / "run" / "reselection.csv"),
+                 "--out", str(out)]) == 0
+    assert "report.md" in capsys.readouterr().out
+    got = _rows(out / "displacements.csv")
+    expected = reselect_cache(tiny, lam_rise=0.3, lam_fall=0.3, progress=False)  # the run's settings
+    assert [tuple(int(r[f"reselected_{k}_index"]) for k in ("onset", "apex", "offset")) for r in got] == \
+        [r.reselected for r in expected]
+    before = (out / "report.md").read_text()
+    assert main(["audit", str(tiny.root), "--out", str(out)]) == 1
+    assert "--overwrite" in capsys.readouterr().err
+    assert (out / "report.md").read_text() == before
+    assert main(["audit", str(tiny.root), "--out", str(out), "--overwrite", "--format", "html"]) == 0
+    assert (out / "report.html").is_file()

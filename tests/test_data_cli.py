@@ -1,0 +1,69 @@
+"""``gamdss data check`` on the fixtures: every planted bad row appears with its reason."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from dataset_fixtures import FIXTURE_NAMES, make_fixture
+
+from gamdss.cli import main
+
+
+@pytest.fixture(scope="module")
+def fixtures(tmp_path_factory):
+    base = tmp_path_factory.mktemp("cli_datasets")
+    return {n: make_fixture(n, base / n) for n in FIXTURE_NAMES}
+
+
+@pytest.mark.parametrize("name", FIXTURE_NAMES)
+def test_check_root_lists_planted_rows(fixtures, name, capsys):
+    info = fixtures[name]
+    assert main(["data", "check", str(info.root), "--dataset", name]) == 0
+    out = capsys.readouterr().out
+    assert f"annotation file: {info.annotation_path}" in out
+    lines = out.splitlines()
+    for row, reason in info.skipped_rows.items():
+        assert any(line.strip().startswith(f"row {row} ") and reason in line for line in lines), (row, reason)
+    for clip, row in info.missing_frames.items():
+        assert any(line.strip().startswith(f"row {row} {clip}: frames missing on disk") for line in lines), clip
+    assert f"{len(info.clip_ids)} clips found, {len(info.missing_frames)} with missing frames" in out
+    for proto in info.counts:
+        assert f"  {proto}: " in out
+
+
+def test_check_reports_corrections_and_counts(fixtures, capsys):
+    info = fixtures["casme3"]
+    assert main(["data", "check", "--annotations", str(info.annotation_path), "--dataset", "casme3"]) == 0
+    out = capsys.readouterr().out
+    assert "spNO.216/d/2647: onset 3647 -> 2647" in out and "spNO.216/e/1: apex 0 -> 1" in out
+    assert "frames under" not in out
+    assert "casme3-3: 6 samples, 3 subjects; positive 1, surprise 1, negative 4; dropped: others 1" in out
+    assert f"usable records: {len(info.record_clip_ids)}" in out
+
+
+def test_check_json(fixtures, tmp_path, capsys):
+    info = fixtures["samm"]
+    out = tmp_path / "report.json"
+    assert main(["data", "check", str(info.root), "--dataset", "samm", "--json", str(out)]) == 0
+    rep = json.loads(out.read_text())
+    assert {s["row"] for s in rep["skipped_rows"]} == set(info.skipped_rows) - set(info.missing_frames.values())
+    assert [s["clip"] for s in rep["frames"]["clips_missing_frames"]] == list(info.missing_frames)
+    assert rep["protocols"]["samm-5"]["samples"] == 4  # 009_3_5 (surprise) has no frames: counted over clips
+    assert rep["protocols"]["samm-5"]["classes"]["surprise"] == 0
+    capsys.readouterr()
+    assert main(["data", "check", str(info.root), "--dataset", "samm", "--json", str(out)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["data", "check", str(info.root), "--dataset", "samm", "--json", str(out), "--overwrite"]) == 0
+
+
+def test_check_bad_input(tmp_path, capsys):
+    bad = tmp_path / "broken.xlsx"
+    bad.write_text("not a workbook")
+    assert main(["data", "check", "--annotations", str(bad), "--dataset", "casme2"]) != 0
+    assert "broken.xlsx" in capsys.readouterr().err
+    assert main(["data", "check", str(tmp_path), "--dataset", "mmew"]) != 0
+    assert "MMEW_Micro_Exp.xlsx" in capsys.readouterr().err
+    assert main(["data", "check", str(tmp_path), "--dataset", "smic"]) != 0
+    assert "known datasets" in capsys.readouterr().err
+    assert main(["data", "check", "--dataset", "samm"]) == 2

@@ -1,0 +1,127 @@
+"""Reselection over a frame cache: against the pure-PyTorch reference on whole clips,
+batching, CSV round trip and frame-number conversion."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import gamdss.reference
+from cache_fixtures import first_frame_number, fixture_truth, make_cache
+from gamdss.data.cache import CacheEntry, CacheWriter, FrameCache, write_clip_file
+from gamdss.dataset_reselection import (ClipReselection, _batches, frame_numbers, load_reselection,
+                                        reselect_cache, save_reselection)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return make_cache(tmp_path_factory.mktemp("cache") / "c", n_clips=6, seed=3)
+
+
+@pytest.mark.parametrize("window,distance", [("paper", "l2"), ("symmetric", "centered"),
+                                             ("released", "released_uint8")])
+def test_equals_reference_on_whole_clips(cache, window, distance):
+    got = reselect_cache(cache, window=window, lam_rise=0.3, lam_fall=0.4, distance=distance, progress=False)
+    assert [r.clip_id for r in got] == [e.clip_id for e in cache.entries]
+    for r, e in zip(got, cache.entries):
+        clip = torch.from_numpy(np.array(cache.frames(e)))
+        ref = gamdss.reference.reselect([clip], [e.onset_index], [e.apex_index], [e.offset_index],
+                                        lam_rise=0.3, lam_fall=0.4, window=window, distance=distance)
+        assert r.annotated == (e.onset_index, e.apex_index, e.offset_index)
+        assert r.reselected == (int(ref.onset[0]), int(ref.apex[0]), int(ref.offset[0]))
+        assert r.rise_distance == float(ref.rise_distance[0])
+        assert r.fall_distance == float(ref.fall_distance[0])
+
+
+def test_recovers_true_apex_inside_window(cache):
+    truth = fixture_truth(cache)
+    got = reselect_cache(cache, lam_rise=0.3, lam_fall=0.3, progress=False)
+    checked = 0
+    for r in got:
+        o, a, f = r.annotated
+        reach = int(0.3 * (a - o))
+        if abs(truth[r.clip_id][1] - a) <= reach:
+            assert r.reselected[1] == truth[r.clip_id][1], r
+            checked += 1
+    assert checked >= 3
+
+
+def test_lambda_zero_keeps_annotation(cache):
+    got = reselect_cache(cache, lam_rise=0.0, lam_fall=0.0, progress=False)
+    assert all(r.reselected == r.annotated and not r.moved for r in got)
+
+
+def test_small_batches_give_the_same_results(cache):
+    one = reselect_cache(cache, lam_rise=0.3, lam_fall=0.3, progress=False)
+    frame = 32 * 32 * 3
+    for limit in (1, 5 * frame, 40 * frame):
+        assert reselect_cache(cache, lam_rise=0.3, lam_fall=0.3, progress=False, max_batch_bytes=limit) == one
+
+
+def test_batch_grouping():
+    # (span frames, bytes per frame); a padded batch costs clips x longest span x bytes.
+    sizes = [(10, 1), (10, 1), (10, 1), (30, 1), (5, 1)]
+    assert _batches(sizes, 30) == [[0, 1, 2], [3], [4]]
+    assert _batches(sizes, 60) == [[0, 1, 2], [3, 4]]  # 4 x 30 = 120 > 60; then 2 x 30 = 60 fits
+    assert _batches(sizes, 1000) == [[0, 1, 2, 3, 4]]
+    assert _batches([(50, 1)], 10) == [[0]]  # a clip over the limit goes alone
+    assert _batches([], 10) == []
+
+
+def test_batch_grouping_pairs_under_limit():
+    assert _batches([(10, 1), (30, 1), (5, 1)], 60) == [[0, 1], [2]]
+
+
+def test_subset_in_cache_order_and_unknown_id(cache):
+    ids = [e.clip_id for e in cache.entries]
+    got = reselect_cache(cache, clip_ids=[ids[4], ids[1]], progress=False)
+    assert [r.clip_id for r in got] == [ids[1], ids[4]]
+    with pytest.raises(KeyError, match="nope"):
+        reselect_cache(cache, clip_ids=["nope"], progress=False)
+    assert reselect_cache(cache, clip_ids=[], progress=False) == []
+
+
+def test_frame_numbers_by_hand(cache):
+    e = cache.entries[2]
+    first = first_frame_number(2)  # 307
+    assert frame_numbers(e, (0, 3, 29)) == (first, first + 3, first + 29)
+    assert frame_numbers(e, (e.onset_index, e.apex_index, e.offset_index)) == (e.onset, e.apex, e.offset)
+    with pytest.raises(IndexError, match=e.clip_id):
+        frame_numbers(e, (30,))
+
+
+def test_csv_round_trip(cache, tmp_path):
+    got = reselect_cache(cache, lam_rise=0.3, lam_fall=0.3, progress=False)
+    path = save_reselection(got, tmp_path / "r.csv")
+    assert load_reselection(path) == got
+    rich = save_reselection(got, tmp_path / "rich.csv", cache=cache)
+    assert load_reselection(rich) == got
+    with pytest.raises(FileExistsError):
+        save_reselection(got, path)
+    save_reselection(got[:1], path, overwrite=True)
+    assert load_reselection(path) == got[:1]
+
+
+def test_bad_csv_names_file_and_line(tmp_path):
+    r = ClipReselection("a/b", (1, 2, 3), (1, 2, 4), 1.5, 2.5)
+    path = save_reselection([r], tmp_path / "r.csv")
+    text = path.read_text().replace(",4,", ",x,")
+    path.write_text(text)
+    with pytest.raises(ValueError, match=r"r\.csv, line 2 \(clip 'a/b'\)"):
+        load_reselection(path)
+    (tmp_path / "other.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match="not a reselection results file"):
+        load_reselection(tmp_path / "other.csv")
+
+
+def test_annotation_not_among_frames_names_the_clip(tmp_path):
+    frames = np.zeros((8, 4, 4, 3), np.uint8)
+    writer = CacheWriter(tmp_path, {"dataset": "casme2"})
+    rel, digest = write_clip_file(tmp_path, "s1/bad", frames)
+    writer.add(CacheEntry(clip_id="s1/bad", dataset="casme2", subject="s1", video="bad", emotion="x", aus=[],
+                          fps=200.0, row=2, frame_numbers=list(range(10, 18)), onset=10, apex=12, offset=40,
+                          file=rel, shape=[8, 4, 4, 3], sha256=digest, sources=[], box=None,
+                          face_prob=None, box_method="fixture"))
+    with pytest.raises(ValueError, match="s1/bad"):
+        reselect_cache(FrameCache(tmp_path), progress=False)

@@ -1,0 +1,212 @@
+"""Dataset readers against tiny fixtures in each dataset's real layout (tests/dataset_fixtures.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+from dataset_fixtures import FIXTURE_NAMES, make_fixture
+
+from gamdss.data import DATASETS, get_dataset, read_annotations, scan_dataset
+from gamdss.data.datasets.frames import FrameListError, list_frames, trailing_int
+from gamdss.data.datasets.tables import TableError, normalise_name, read_table
+
+
+@pytest.fixture(scope="module")
+def fixtures(tmp_path_factory):
+    base = tmp_path_factory.mktemp("datasets")
+    return {n: make_fixture(n, base / n) for n in FIXTURE_NAMES}
+
+
+def _comparable(r):
+    d = dataclasses.asdict(r)
+    d.pop("row")
+    d.pop("corrections")
+    return d
+
+
+def test_registry_names():
+    assert set(DATASETS) == {"casme", "casme2", "samm", "casme_sq", "casme3", "mmew", "4dme"}
+    with pytest.raises(ValueError, match="known datasets: casme, casme2"):
+        get_dataset("smic")
+
+
+@pytest.mark.parametrize("name", FIXTURE_NAMES)
+def test_read_annotations_alone(fixtures, name):
+    info = fixtures[name]
+    rep = read_annotations(info.annotation_path, dataset=name)
+    assert [r.clip_id for r in rep.records] == info.record_clip_ids
+    assert {s.row: s.reason for s in rep.skipped}.keys() == info.skipped_rows.keys()
+    for s in rep.skipped:
+        assert info.skipped_rows[s.row] in s.reason
+    for r in rep.records:
+        assert r.onset <= r.apex <= r.offset and r.emotion == r.emotion.lower()
+        assert r.fps == get_dataset(name).fps and r.dataset == name
+
+
+@pytest.mark.parametrize("name", FIXTURE_NAMES)
+def test_scan_finds_frames_and_reports_missing(fixtures, name):
+    info = fixtures[name]
+    rep = scan_dataset(info.root, name)
+    assert rep.annotations.path == info.annotation_path
+    assert [c.clip_id for c in rep.clips] == info.clip_ids
+    frame_skips = {s.clip: s for s in rep.skipped if s.reason.startswith("frames missing on disk")}
+    assert {k: s.row for k, s in frame_skips.items()} == info.missing_frames
+    for c in rep.clips:
+        m = math.ceil(0.5 * (c.offset - c.onset))
+        assert list(c.frame_numbers) == sorted(c.frame_numbers)
+        assert all(c.onset - m <= n <= c.offset + m for n in c.frame_numbers)
+        assert set(range(c.onset, c.offset + 1)) <= set(c.frame_numbers)
+        assert c.frame_numbers[c.apex_index] == c.apex and all(p.is_file() for p in c.frame_paths)
+        assert [trailing_int(p.name) for p in c.frame_paths] == list(c.frame_numbers)
+
+
+def test_numeric_sort_and_span_casme2(fixtures):
+    rep = scan_dataset(fixtures["casme2"].root, "casme2", margin=0.5)
+    clip = next(c for c in rep.clips if c.clip_id == "sub01/EP02_01f")
+    # onset 95, offset 103: m = 4, span [91, 107] limited to the frames on disk 93..105
+    assert clip.frame_numbers == tuple(range(93, 106))
+    names = [p.name for p in clip.frame_paths]
+    assert names.index("img99.jpg") + 1 == names.index("img100.jpg")
+    assert (clip.onset_index, clip.apex_index, clip.offset_index) == (2, 5, 10)
+    narrow = scan_dataset(fixtures["casme2"].root, "casme2", margin=0.0)
+    assert next(c for c in narrow.clips if c.clip_id == "sub01/EP02_01f").frame_numbers == tuple(range(95, 104))
+
+
+def test_samm_padding_notes_block_and_subject_meta(fixtures):
+    rep = scan_dataset(fixtures["samm"].root, "samm")
+    by_id = {c.clip_id: c for c in rep.clips}
+    assert by_id["007/007_3_1"].frame_paths[0].name == "007_0018.jpg"     # 4-digit padding elsewhere 5
+    assert by_id["006/006_1_2"].frame_paths[0].name == "006_05560.jpg"
+    assert by_id["006/006_1_2"].meta["ethnicity"] == "White British"
+    assert by_id["006/006_1_2"].meta["objective_class"] == "I"
+    assert "ethnicity" not in by_id["011/011_2_3"].meta
+    emotions = {c.clip_id: c.emotion for c in rep.clips}
+    assert emotions["007/007_3_1"] == "other" and emotions["007/007_4_2"] == "others"
+
+
+def test_casme3_corrections_keep_originals(fixtures):
+    info = fixtures["casme3"]
+    rep = read_annotations(info.annotation_path, "casme3")
+    by_id = {r.clip_id: r for r in rep.records}
+    for clip, expected in info.corrections.items():
+        r = by_id[clip]
+        assert [(c.field, c.original, c.corrected) for c in r.corrections] == expected
+        for fld, original, corrected in expected:
+            assert getattr(r, fld) == corrected and r.original(fld) == original
+        assert all(c.source == "casme3-corrections v1" and c.reason for c in r.corrections)
+    assert all(not r.corrections for k, r in by_id.items() if k not in info.corrections)
+    # several expressions of one video get distinct ids; 'spNo.1' on disk matched to 'spNO.1'
+    assert {"spNO.1/a/10", "spNO.1/a/30"} <= set(by_id)
+
+
+def test_user_corrections_file(fixtures, tmp_path):
+    extra = tmp_path / "mine.yaml"
+    extra.write_text("dataset: casme2-local\nversion: 3\ncorrections:\n"
+                     "  - {subject: sub04, video: EP12_01f, field: apex, original: '/', corrected: 25,"
+                     " reason: read from the frames}\n", encoding="utf-8")
+    rep = read_annotations(fixtures["casme2"].annotation_path, "casme2", corrections=extra)
+    r = next(r for r in rep.records if r.clip_id == "sub04/EP12_01f")
+    assert r.apex == 25 and r.original("apex") == "/" and r.corrections[0].source == "casme2-local-corrections v3"
+    assert 5 not in {s.row for s in rep.skipped}
+
+
+@pytest.mark.parametrize("name", ["casme2", "casme3"])
+def test_xls_files(tmp_path, name):
+    info = make_fixture(name, tmp_path / name, fmt="xls")
+    assert info.annotation_path.suffix == ".xls"
+    rep = scan_dataset(info.root, name)
+    assert [r.clip_id for r in rep.annotations.records] == info.record_clip_ids
+    assert [c.clip_id for c in rep.clips] == info.clip_ids
+    assert {s.row for s in rep.annotations.skipped} == set(info.skipped_rows)
+
+
+@pytest.mark.parametrize("name", FIXTURE_NAMES)
+def test_written_annotations_reread_to_same_records(fixtures, tmp_path, name):
+    ds = get_dataset(name)
+    records = read_annotations(fixtures[name].annotation_path, name).records
+    out = tmp_path / "out" / "annotations.xlsx"
+    originals = [r.original("onset") for r in records]
+    ds.write_annotations(records, out, extra_columns={"original onset": originals})
+    again = read_annotations(out, name)
+    assert again.skipped == []
+    # SAMM's subject metadata comes from subjects.csv beside the original file, not the written one
+    strip = ("ethnicity", "gender")
+    assert ([{**_comparable(r), "meta": {k: v for k, v in r.meta.items() if k not in strip}} for r in again.records]
+            == [{**_comparable(r), "meta": {k: v for k, v in r.meta.items() if k not in strip}} for r in records])
+    with pytest.raises(FileExistsError):
+        ds.write_annotations(records, out)
+    ds.write_annotations(records[:1], out, overwrite=True)
+    assert len(read_annotations(out, name).records) == 1
+    with pytest.raises(ValueError, match="values for"):
+        ds.write_annotations(records, tmp_path / "x.xlsx", extra_columns={"bad": [1]})
+
+
+def test_samm_written_header_on_row_14(fixtures, tmp_path):
+    import openpyxl
+
+    records = read_annotations(fixtures["samm"].annotation_path, "samm").records
+    out = get_dataset("samm").write_annotations(records, tmp_path / "samm.xlsx")
+    ws = openpyxl.load_workbook(out).active
+    assert ws.cell(14, 1).value == "Subject" and ws.cell(15, 1).value == 6 and ws.cell(15, 10).value == "Happiness"
+    assert read_annotations(out, "samm").records[0].row == 15
+
+
+@pytest.mark.parametrize("name", FIXTURE_NAMES)
+def test_layout_written_through_frame_path_is_found(fixtures, tmp_path, name):
+    """What a synthetic-data writer does: frames at frame_path(), annotations through
+    write_annotations() under the first accepted name; the scan must find every clip."""
+    import numpy as np
+    from PIL import Image
+
+    ds = get_dataset(name)
+    records = read_annotations(fixtures[name].annotation_path, name).records
+    root = tmp_path / "synthetic"
+    img = Image.fromarray(np.zeros((8, 8, 3), np.uint8))
+    for r in records:
+        for n in range(r.onset, r.offset + 1):
+            p = ds.frame_path(root, r, n)
+            p.parent.mkdir(parents=True, exist_ok=True)
+            img.save(p)
+    ds.write_annotations(records, root / ds.annotation_names[0])
+    rep = scan_dataset(root, name)
+    assert [c.clip_id for c in rep.clips] == [r.clip_id for r in records] and rep.skipped == []
+    assert all(c.frame_paths[c.onset_index].parent == ds.clip_dir(root, c.annotation) for c in rep.clips)
+
+
+def test_missing_annotation_file_lists_names(tmp_path):
+    with pytest.raises(FileNotFoundError, match="SAMM_Micro_FACS_Codes_v2.xlsx"):
+        scan_dataset(tmp_path, "samm")
+    with pytest.raises(FileNotFoundError, match="not a folder"):
+        scan_dataset(tmp_path / "nope", "samm")
+
+
+def test_tables_header_by_content_and_errors(tmp_path):
+    p = tmp_path / "t.csv"
+    p.write_text("notes,,\nmore notes,,\n ON-SET frame ,Unnamed: 1,Subject\n5,,1\n,,\n7,x,2\n", encoding="utf-8")
+    t = read_table(p, {"onset": ("onsetframe",), "subject": ("subject",)}, ("onset", "subject"))
+    assert t.header_row == 3 and t.columns == {"onset": "ON-SET frame", "subject": "Subject"}
+    assert [(r.number, dict(r.cells)) for r in t.rows if not r.is_empty()] == [(4, {"onset": "5", "subject": "1"}),
+                                                                               (6, {"onset": "7", "subject": "2"})]
+    assert normalise_name("Estimated  Emotion") == normalise_name("estimated_emotion") == "estimatedemotion"
+    with pytest.raises(TableError, match="t.csv"):
+        read_table(p, {"apex": ("apex",)}, ("apex",))
+    with pytest.raises(TableError, match="does not exist"):
+        read_annotations(tmp_path / "missing.xlsx", "casme2")
+    bad = tmp_path / "bad.xlsx"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(TableError, match="bad.xlsx"):
+        read_annotations(bad, "casme2")
+
+
+def test_frames_trailing_int_and_duplicates(tmp_path):
+    assert trailing_int("reg_img046.jpg") == 46 and trailing_int("006_05562.JPG") == 5562
+    assert trailing_int("readme.txt") is None
+    for n in (100, 46, 5, 99):
+        (tmp_path / f"img{n}.jpg").write_bytes(b"")
+    (tmp_path / "notes.txt").write_text("x")
+    assert [n for n, _ in list_frames(tmp_path)] == [5, 46, 99, 100]
+    (tmp_path / "img0046.jpg").write_bytes(b"")
+    with pytest.raises(FrameListError, match="frame number 46"):
+        list_frames(tmp_path)

@@ -1,0 +1,89 @@
+"""``gamdss reselect CACHE``: results CSV, dataset-schema annotation file, settings, and
+refusal to overwrite."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+import yaml
+
+from cache_fixtures import first_frame_number, make_cache
+from gamdss.cli import main
+from gamdss.dataset_reselection import ORIGINAL_COLUMNS, load_reselection, reselect_cache
+
+
+@pytest.fixture()
+def cache(tmp_path):
+    return make_cache(tmp_path / "cache", n_clips=5, seed=2)
+
+
+def _rows(path):
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_writes_csv_settings_and_dataset_file(cache, capsys):
+    assert main(["reselect", str(cache.root), "--lam-rise", "0.3", "--lam-fall", "0.3"]) == 0
+    out = cache.root / "reselection" / "paper-r0.3-f0.3-l2"
+    expected = reselect_cache(cache, lam_rise=0.3, lam_fall=0.3, progress=False)
+    assert load_reselection(out / "reselection.csv") == expected
+    rows = _rows(out / "reselection.csv")
+    for c, (row, r) in enumerate(zip(rows, expected)):
+        first = first_frame_number(c)  # clip c's frame numbers start here
+        assert row["dataset"] == "casme2" and row["subject"] == f"sub0{c % 3 + 1}"
+        for j, k in enumerate(("onset", "apex", "offset")):
+            shift = r.reselected[j] - r.annotated[j]
+            assert int(row[f"annotated_{k}_frame"]) == first + r.annotated[j]
+            assert int(row[f"reselected_{k}_frame"]) == first + r.reselected[j]
+            assert int(row[f"shift_{k}_frames"]) == shift
+            assert float(row[f"shift_{k}_ms"]) == pytest.approx(shift * 5.0)  # 200 fps: 5 ms per frame
+            assert float(row[f"shift_{k}_percent"]) == pytest.approx(abs(shift) / 30 * 100)
+        assert (row["window"], row["lam_rise"], row["distance"]) == ("paper", "0.3", "l2")
+    settings = yaml.safe_load((out / "settings.yaml").read_text())
+    assert settings["reselection"] == {"window": "paper", "lam_rise": 0.3, "lam_fall": 0.3, "distance": "l2"}
+    assert settings["clips"] == 5
+    printed = capsys.readouterr().out
+    moved = sum(1 for r in expected if r.reselected[1] != r.annotated[1])
+    assert f"apex  : {moved:>5} of 5 moved" in printed
+
+
+def test_dataset_file_rereads_to_reselected_frames(cache):
+    datasets = pytest.importorskip("gamdss.data.datasets")
+    import openpyxl
+
+    assert main(["reselect", str(cache.root), "--lam-rise", "0.3", "--lam-fall", "0.3", "--out",
+                 str(cache.root / "run")]) == 0
+    files = list((cache.root / "run").glob("*_reselected.xlsx"))
+    assert len(files) == 1
+    report = datasets.read_annotations(files[0], "casme2")
+    assert report.skipped == []
+    rows = {r["clip_id"]: r for r in _rows(cache.root / "run" / "reselection.csv")}
+    assert len(report.records) == len(rows)
+    for rec in report.records:
+        row = rows[rec.clip_id]
+        assert (rec.onset, rec.apex, rec.offset) == tuple(int(row[f"reselected_{k}_frame"])
+                                                          for k in ("onset", "apex", "offset"))
+    sheet = openpyxl.load_workbook(files[0]).active
+    values = list(sheet.values)
+    header = list(values[0])
+    for name, k in zip(ORIGINAL_COLUMNS, ("onset", "apex", "offset")):
+        col = header.index(name)
+        assert sorted(v[col] for v in values[1:]) == sorted(int(r[f"annotated_{k}_frame"]) for r in rows.values())
+
+
+def test_refuses_to_overwrite(cache, capsys):
+    args = ["reselect", str(cache.root), "--window", "symmetric", "--distance", "centered"]
+    assert main(args) == 0
+    out = cache.root / "reselection" / "symmetric-r0.1-f0.1-centered"
+    (out / "reselection.csv").write_text("mine\n")
+    assert main(args) == 1
+    assert "--overwrite" in capsys.readouterr().err
+    assert (out / "reselection.csv").read_text() == "mine\n"
+    assert main(args + ["--overwrite"]) == 0
+    assert len(load_reselection(out / "reselection.csv")) == 5
+
+
+def test_not_a_cache(tmp_path, capsys):
+    assert main(["reselect", str(tmp_path)]) == 2
+    assert "manifest.json is missing" in capsys.readouterr().err
