@@ -15,7 +15,7 @@ def _report(args: argparse.Namespace) -> dict[str, Any]:
 
     ds = get_dataset(args.dataset)
     if args.root is not None:
-        scan = ds.scan(args.root, annotations=args.annotations, margin=args.margin, corrections=args.corrections)
+        scan = ds.scan(args.root, annotations=args.annotations, margin=args.clip_margin, corrections=args.corrections)
         ann = scan.annotations
     else:
         scan = None
@@ -100,7 +100,7 @@ def register(sub) -> None:
                        help="the annotation file (default: found under ROOT by its known names)")
     check.add_argument("--corrections", type=Path, default=None,
                        help="an extra corrections list (YAML) applied after the shipped one")
-    check.add_argument("--margin", type=float, default=0.5,
+    check.add_argument("--clip-margin", type=float, default=0.5,
                        help="frames kept around onset..offset, as a fraction of offset-onset (default 0.5)")
     check.add_argument("--json", type=Path, default=None, help="also write the report as JSON to this file")
     check.add_argument("--overwrite", action="store_true", help="replace an existing --json file")

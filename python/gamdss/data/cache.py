@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -192,11 +193,18 @@ class CacheWriter:
     method, ...). Resuming into a folder made with a different header raises, naming the
     differing settings, unless ``overwrite=True`` (then earlier entries are dropped; their
     files are replaced as clips are redone).
+
+    The manifest is rewritten at most every ``flush_seconds`` (and by :meth:`flush` /
+    leaving a ``with`` block), so a dataset of thousands of clips does not rewrite a
+    megabyte-sized manifest after every clip; an interruption costs at most the clips
+    finished since the last flush, which a resumed run redoes.
     """
 
-    def __init__(self, root: str | Path, header: dict[str, Any], overwrite: bool = False):
+    def __init__(self, root: str | Path, header: dict[str, Any], overwrite: bool = False,
+                 flush_seconds: float = 5.0):
         self.root = Path(root)
         self.header = dict(header)
+        self.flush_seconds = float(flush_seconds)
         self._entries: dict[str, CacheEntry] = {}
         if (self.root / MANIFEST).is_file():
             existing = FrameCache(self.root)
@@ -209,7 +217,7 @@ class CacheWriter:
             if not differing:
                 self._entries = {e.clip_id: e for e in existing.entries}
         (self.root / "clips").mkdir(parents=True, exist_ok=True)
-        self._save()
+        self.flush()
 
     def completed(self, clip_id: str) -> bool:
         """True when the clip is in the manifest and its file exists with the recorded size."""
@@ -228,16 +236,27 @@ class CacheWriter:
     def add(self, entry: CacheEntry) -> None:
         """Record a finished clip (its file already written by :func:`write_clip_file`)."""
         self._entries[entry.clip_id] = entry
-        self._save()
+        self._dirty = True
+        if time.monotonic() - self._last_flush >= self.flush_seconds:
+            self.flush()
 
     @property
     def entries(self) -> list[CacheEntry]:
         return list(self._entries.values())
 
-    def _save(self) -> None:
+    def __enter__(self) -> "CacheWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.flush()
+
+    def flush(self) -> None:
+        """Write the manifest now (atomically)."""
         data = {"format": CACHE_FORMAT, "version": CACHE_VERSION, "header": self.header,
                 "clips": [e.to_json() for e in self._entries.values()]}
         atomic.write_text(self.root / MANIFEST, json.dumps(data, indent=1))
+        self._dirty = False
+        self._last_flush = time.monotonic()
 
 
 # Header keys that may differ between an interrupted run and its resumption.

@@ -203,8 +203,8 @@ def preprocess_clips(clips: Sequence[ClipRecord], out: str | Path, *, dataset: s
     settings = _settings(config)
     from tqdm.auto import tqdm
 
-    with tqdm(total=len(clips), initial=len(clips) - len(todo), desc="preprocess", unit="clip",
-              disable=not progress) as bar:
+    with writer, tqdm(total=len(clips), initial=len(clips) - len(todo), desc="preprocess", unit="clip",
+                      disable=not progress) as bar:
         def finish(clip_id: str, result: CacheEntry | str) -> None:
             if isinstance(result, CacheEntry):
                 writer.add(result)

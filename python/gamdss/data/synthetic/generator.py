@@ -1,0 +1,337 @@
+"""Synthetic micro-expression clips with known keyframes, and datasets of them.
+
+A clip is a real face photograph (:mod:`.faces`) deformed by an action-unit field
+(:mod:`.action_units`) whose strength follows an intensity profile (:mod:`.profile`) from the
+true onset through the true apex to the true offset, filmed by a simulated camera
+(:mod:`.camera`: head motion, illumination flicker, sensor noise, JPEG). Everything is drawn
+from the seed: the same seed gives byte-identical frames.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from .action_units import CASME2_EMOTIONS, EMOTION_AUS, deformation_field
+from .bias import BiasModel, get_bias
+from .camera import add_sensor_noise, flicker_offsets, head_motion_path, jpeg_roundtrip
+from .faces import FaceImage, make_face
+from .profile import PROFILE_SHAPES, intensity_profile
+
+_RANGES = ("rise_ms", "fall_ms", "pad_before_ms", "pad_after_ms", "amplitude_px")
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    """How synthetic clips are made. Ranges ``(low, high)`` are drawn uniformly per clip.
+
+    Attributes:
+        fps: frame rate (CASME II and SAMM: 200; CASME 60; MMEW 90; CAS(ME)^3 30).
+        size: frame (H, W) in pixels.
+        rise_ms: onset-to-apex duration range, ms (at least one frame).
+        fall_ms: apex-to-offset duration range, ms (at least one frame).
+        pad_before_ms, pad_after_ms: neutral frames before the onset and after the offset, ms
+            (at least one frame each).
+        amplitude_px: largest skin displacement at the apex, px ("micro": 0.5-3).
+        profile: intensity shape, ``linear``, ``cosine`` or ``gamma`` (see :mod:`.profile`).
+        rise_power, fall_power: asymmetry exponents of the profile's halves.
+        noise_sd: sensor noise sd, grey levels (0: none).
+        jpeg_quality: JPEG quality 1-100 applied to every frame, or None (no compression).
+        head_motion_px: head wander, px after one second (random walk; 0: still head).
+        flicker_gl: illumination flicker amplitude, grey levels (0: none).
+        flicker_hz: light pulse frequency, Hz (100 for 50 Hz mains).
+    """
+
+    fps: float = 200.0
+    size: tuple[int, int] = (160, 160)
+    rise_ms: tuple[float, float] = (50.0, 150.0)
+    fall_ms: tuple[float, float] = (80.0, 250.0)
+    pad_before_ms: tuple[float, float] = (30.0, 100.0)
+    pad_after_ms: tuple[float, float] = (30.0, 100.0)
+    amplitude_px: tuple[float, float] = (1.0, 2.5)
+    profile: str = "cosine"
+    rise_power: float = 1.0
+    fall_power: float = 1.0
+    noise_sd: float = 1.0
+    jpeg_quality: int | None = 90
+    head_motion_px: float = 0.2
+    flicker_gl: float = 0.0
+    flicker_hz: float = 100.0
+
+    def __post_init__(self) -> None:
+        def fail(name: str, why: str) -> None:
+            raise ValueError(f"SyntheticConfig.{name}: {why}, got {getattr(self, name)!r}")
+
+        size = tuple(int(v) for v in self.size)
+        object.__setattr__(self, "size", size)
+        if len(size) != 2 or min(size) < 16:
+            fail("size", "must be (H, W) with both at least 16 px")
+        for name in _RANGES:
+            value = getattr(self, name)
+            try:
+                lo, hi = (float(v) for v in value)
+            except (TypeError, ValueError):
+                fail(name, "must be a (low, high) pair of numbers")
+            object.__setattr__(self, name, (lo, hi))
+            if not (np.isfinite(lo) and np.isfinite(hi) and 0 <= lo <= hi):
+                fail(name, "must satisfy 0 <= low <= high")
+        if not (np.isfinite(self.fps) and self.fps > 0):
+            fail("fps", "must be > 0")
+        if self.amplitude_px[0] <= 0:
+            fail("amplitude_px", "must be > 0")
+        if self.profile not in PROFILE_SHAPES:
+            fail("profile", f"must be one of {PROFILE_SHAPES}")
+        for name in ("rise_power", "fall_power"):
+            if not (np.isfinite(getattr(self, name)) and getattr(self, name) > 0):
+                fail(name, "must be > 0")
+        for name in ("noise_sd", "head_motion_px", "flicker_gl", "flicker_hz"):
+            if not (np.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
+                fail(name, "must be >= 0")
+        if self.jpeg_quality is not None:
+            object.__setattr__(self, "jpeg_quality", int(self.jpeg_quality))
+            if not 1 <= self.jpeg_quality <= 100:
+                fail("jpeg_quality", "must be in 1..100 or None")
+
+    def replace(self, **changes: Any) -> "SyntheticConfig":
+        """A copy with ``changes`` applied (validated)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "SyntheticConfig":
+        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"SyntheticConfig: unknown fields {sorted(unknown)}")
+        return cls(**data)
+
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Write as YAML (atomically); refuses to replace ``path`` unless ``overwrite``."""
+        import yaml
+
+        from gamdss import atomic
+
+        path = Path(path)
+        if path.exists() and not overwrite:
+            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+        return atomic.write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "SyntheticConfig":
+        """Read a YAML file written by :meth:`save` (missing fields take their defaults)."""
+        import yaml
+
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: expected a mapping of SyntheticConfig fields")
+        try:
+            return cls.from_dict(data)
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class SyntheticClip:
+    """One generated clip.
+
+    Attributes:
+        frames: uint8 ``[T, H, W, 3]`` RGB (torch).
+        truth: true (onset, apex, offset), clip-relative 0-based frame indices.
+        emotion: generator emotion (see :data:`~.action_units.EMOTION_AUS`).
+        aus: the action units animated.
+        fps: frame rate.
+        intensity: float64 ``[T]`` (numpy), expression intensity in [0, 1]; 1 only at the apex.
+        peak_displacement_px: float64 ``[T]``, the largest skin displacement of each frame
+            relative to the neutral face, px (head motion excluded): ``amplitude_px * intensity``.
+        head_motion_px: float64 ``[T, 2]``, rigid face translation (dx, dy), px.
+        flicker_gl: float64 ``[T]``, global brightness offset, grey levels.
+        amplitude_px: displacement at the apex, px.
+        subject: subject number (face, see :mod:`.faces`); photo: its photograph.
+        seed: the seed that made it; config: the config.
+    """
+
+    frames: torch.Tensor
+    truth: tuple[int, int, int]
+    emotion: str
+    aus: tuple[str, ...]
+    fps: float
+    intensity: np.ndarray
+    peak_displacement_px: np.ndarray
+    head_motion_px: np.ndarray
+    flicker_gl: np.ndarray
+    amplitude_px: float
+    subject: int
+    photo: str
+    seed: int
+    config: SyntheticConfig = field(repr=False)
+
+    def __len__(self) -> int:
+        return int(self.frames.shape[0])
+
+    @property
+    def onset(self) -> int:
+        return self.truth[0]
+
+    @property
+    def apex(self) -> int:
+        return self.truth[1]
+
+    @property
+    def offset(self) -> int:
+        return self.truth[2]
+
+
+@dataclass(frozen=True)
+class SyntheticSample:
+    """A clip of a synthetic dataset with its true and annotated keyframes.
+
+    ``subject`` is the dataset's subject id (``"01"``...), ``subject_index`` the 0-based subject
+    number (face), ``clip_id`` unique in the dataset; ``annotated`` the clip-relative keyframes
+    the bias model ``bias`` produced from ``clip.truth``.
+    """
+
+    subject: str
+    subject_index: int
+    clip_id: str
+    clip: SyntheticClip
+    annotated: tuple[int, int, int]
+    bias: str
+
+    @property
+    def truth(self) -> tuple[int, int, int]:
+        return self.clip.truth
+
+
+@lru_cache(maxsize=64)
+def _face(subject: int, size: tuple[int, int]) -> FaceImage:
+    return make_face(subject, size)
+
+
+def _frames(ms: float, fps: float) -> int:
+    return max(1, int(round(ms * fps / 1000.0)))
+
+
+def render_frames(face: np.ndarray, field_px: torch.Tensor, displacement: np.ndarray, head: np.ndarray) -> torch.Tensor:
+    """Warp ``face`` (uint8 ``[H, W, 3]``) once per frame: float32 ``[T, 3, H, W]``, grey levels.
+
+    Frame t shows the face with skin at ``x`` moved to ``x + displacement[t] * field_px(x) +
+    head[t]`` (backward warp with bicubic interpolation, border pixels repeated).
+    """
+    h, w = face.shape[:2]
+    img = torch.from_numpy(np.ascontiguousarray(face)).permute(2, 0, 1).to(torch.float32)[None]
+    t = len(displacement)
+    ys = torch.arange(h, dtype=torch.float32) + 0.5
+    xs = torch.arange(w, dtype=torch.float32) + 0.5
+    base = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)  # [H, W, 2] (x, y)
+    disp = torch.as_tensor(displacement, dtype=torch.float32)[:, None, None, None]
+    shift = torch.as_tensor(head, dtype=torch.float32)[:, None, None, :]
+    src = base[None] - disp * field_px[None] - shift  # [T, H, W, 2]
+    grid = torch.empty_like(src)
+    grid[..., 0] = src[..., 0] * (2.0 / w) - 1.0
+    grid[..., 1] = src[..., 1] * (2.0 / h) - 1.0
+    return torch.nn.functional.grid_sample(img.expand(t, -1, -1, -1), grid, mode="bicubic",
+                                           padding_mode="border", align_corners=False)
+
+
+def make_clip(config: SyntheticConfig, *, seed: int, subject: int = 0, emotion: str | None = None) -> SyntheticClip:
+    """Generate one clip.
+
+    Args:
+        config: a :class:`SyntheticConfig`.
+        seed: any integer >= 0; with ``subject`` it determines every draw (durations,
+            amplitude, emotion if not given, head motion, flicker, noise).
+        subject: subject number (which face; see :mod:`.faces`).
+        emotion: one of :data:`~.action_units.EMOTION_AUS` (CASME II or SAMM vocabulary); drawn
+            from CASME II's classes when None.
+
+    Returns:
+        a :class:`SyntheticClip`; ``truth`` satisfies ``1 <= onset < apex < offset <= T - 2``.
+    """
+    if not isinstance(config, SyntheticConfig):
+        raise TypeError(f"make_clip: config must be a SyntheticConfig, got {type(config).__name__}")
+    if int(seed) != seed or seed < 0:
+        raise ValueError(f"make_clip: seed must be an integer >= 0, got {seed!r}")
+    rng = np.random.default_rng([int(seed), int(subject)])
+    if emotion is None:
+        emotion = str(rng.choice(CASME2_EMOTIONS))
+    emotion = emotion.lower()
+    if emotion not in EMOTION_AUS:
+        raise ValueError(f"make_clip: unknown emotion {emotion!r}; known: {', '.join(EMOTION_AUS)}")
+    aus = EMOTION_AUS[emotion]
+    fps = float(config.fps)
+    rise, fall, pad_b, pad_a = (_frames(rng.uniform(*getattr(config, n)), fps)
+                                for n in ("rise_ms", "fall_ms", "pad_before_ms", "pad_after_ms"))
+    amplitude = float(rng.uniform(*config.amplitude_px))
+    onset = pad_b
+    apex = onset + rise
+    offset = apex + fall
+    n = offset + pad_a + 1
+    intensity = intensity_profile(n, onset, apex, offset, shape=config.profile,
+                                  rise_power=config.rise_power, fall_power=config.fall_power)
+    face = _face(int(subject), config.size)
+    field_px = deformation_field(aus, face.landmarks, config.size)
+    head = head_motion_path(n, fps, config.head_motion_px, rng)
+    flicker = flicker_offsets(n, fps, config.flicker_gl, rng, light_hz=config.flicker_hz)
+    displacement = amplitude * intensity
+    with torch.no_grad():
+        video = render_frames(face.image, field_px, displacement, head)
+    video = video.permute(0, 2, 3, 1).contiguous().numpy()  # [T, H, W, 3] float32
+    video += flicker.astype(np.float32)[:, None, None, None]
+    add_sensor_noise(video, config.noise_sd, rng)
+    frames = np.clip(np.rint(video), 0, 255).astype(np.uint8)
+    frames = jpeg_roundtrip(frames, config.jpeg_quality)
+    return SyntheticClip(frames=torch.from_numpy(frames), truth=(onset, apex, offset), emotion=emotion, aus=aus,
+                         fps=fps, intensity=intensity, peak_displacement_px=displacement, head_motion_px=head,
+                         flicker_gl=flicker, amplitude_px=amplitude, subject=int(subject), photo=face.photo,
+                         seed=int(seed), config=config)
+
+
+def make_dataset(config: SyntheticConfig, *, n_subjects: int, clips_per_subject: int, seed: int,
+                 bias: str | BiasModel = "typical", emotions: Sequence[str] | None = None,
+                 progress: bool = True) -> list[SyntheticSample]:
+    """A dataset of ``n_subjects * clips_per_subject`` clips with biased annotations.
+
+    Subject ``i`` (id ``f"{i + 1:02d}"``) uses face ``i``; its clip ``j`` (id
+    ``f"s{i + 1:02d}_{j + 1:02d}"``) shows emotion ``emotions[(i + j) % len(emotions)]``
+    (balanced classes, CASME II's by default) and is made by :func:`make_clip` with a seed
+    derived from ``(seed, i, j)``. The bias model (a preset name or a :class:`BiasModel`)
+    annotates each clip with its own generator derived from ``(seed, i, j)``, so changing the
+    bias model changes the annotations but not the clips.
+
+    Raises:
+        ValueError: non-positive counts, unknown emotion or bias preset.
+    """
+    if n_subjects < 1 or clips_per_subject < 1:
+        raise ValueError(f"make_dataset: n_subjects and clips_per_subject must be >= 1, got "
+                         f"{n_subjects} and {clips_per_subject}")
+    model = get_bias(bias)
+    emotions = tuple(e.lower() for e in (emotions if emotions is not None else CASME2_EMOTIONS))
+    if not emotions:
+        raise ValueError("make_dataset: emotions is empty")
+    for e in emotions:
+        if e not in EMOTION_AUS:
+            raise ValueError(f"make_dataset: unknown emotion {e!r}; known: {', '.join(EMOTION_AUS)}")
+    from tqdm.auto import tqdm
+
+    samples = []
+    bar = tqdm(total=n_subjects * clips_per_subject, desc="synthetic clips", unit="clip", disable=not progress,
+               leave=False)
+    with bar:
+        for i in range(n_subjects):
+            for j in range(clips_per_subject):
+                clip_seed = int(np.random.SeedSequence([int(seed), i, j]).generate_state(1)[0])
+                clip = make_clip(config, seed=clip_seed, subject=i, emotion=emotions[(i + j) % len(emotions)])
+                rng = np.random.default_rng([int(seed), i, j, 1])
+                annotated = model.annotate(clip.truth, clip.fps, rng, n_frames=len(clip))
+                samples.append(SyntheticSample(subject=f"{i + 1:02d}", subject_index=i,
+                                               clip_id=f"s{i + 1:02d}_{j + 1:02d}",
+                                               clip=clip, annotated=annotated, bias=model.name))
+                bar.update()
+    return samples
