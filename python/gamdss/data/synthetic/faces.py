@@ -15,12 +15,16 @@ Photographs used (nothing is downloaded):
 
 The five landmarks of each photograph (image-left eye, image-right eye, nose tip, image-left
 and image-right mouth corner; pixel coordinates with the image spanning ``[0, W] x [0, H]``)
-were measured once with facenet-pytorch's MTCNN (for the LFW crops on a 10x bicubic
-upscale) and are stored below; no detector runs at generation time. Measured once: MTCNN
-detects a face (p > 0.9) in every crop of subjects 0-35 at 64, 96, 160 and 224 px; on the
-produced crops its landmarks agree with the stored ones to 0.05 inter-ocular distances for
-the two photographs and to 0.35 (worst; MTCNN's own scatter on blurry faces) for the LFW
-crops. The tests re-check detection and eye positions for four subjects at 128 px.
+were measured once with facenet-pytorch's MTCNN (the two photographs at full size, the LFW
+crops on a 10x PIL-bicubic upscale) and are stored below; no detector runs at generation time.
+Repeating that measurement reproduces every row to 0.05 px, and every other LFW face's row is
+at least 0.58 px away, so each row belongs to the face it is listed under (all LFW indices are
+below 100: ``lfw_subset()`` holds 100 faces, then 100 non-faces). On the crops
+:func:`make_face` produces (subjects 0-53 at 64, 96, 128, 160 and 224 px) MTCNN finds the face
+with p > 0.99 and its landmarks agree with the stored ones to 0.09 inter-ocular distances for
+the two photographs and to 0.38 (worst; MTCNN's own scatter on blurry upscales, 0.11 for
+subjects 0-17 at 128 px) for the LFW crops. The tests re-check every photograph at 128 px and
+the LFW rows against their measurement.
 
 Subjects: subject ``s`` uses photograph ``s % n`` (``n = len(PHOTOS)``, 18). Subjects
 ``n .. 2n - 1``, ``2n ..`` reuse the same people with a deterministic variation per cycle
