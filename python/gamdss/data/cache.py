@@ -194,14 +194,15 @@ class CacheWriter:
     differing settings, unless ``overwrite=True`` (then earlier entries are dropped; their
     files are replaced as clips are redone).
 
-    The manifest is rewritten at most every ``flush_seconds`` (and by :meth:`flush` /
-    leaving a ``with`` block), so a dataset of thousands of clips does not rewrite a
-    megabyte-sized manifest after every clip; an interruption costs at most the clips
+    By default the manifest is rewritten after every :meth:`add`. Long runs pass
+    ``flush_seconds`` > 0 and use the writer in a ``with`` block (or call :meth:`flush`):
+    the manifest is then rewritten at most that often, so thousands of clips do not rewrite
+    a megabyte-sized manifest after each one; an interruption costs at most the clips
     finished since the last flush, which a resumed run redoes.
     """
 
     def __init__(self, root: str | Path, header: dict[str, Any], overwrite: bool = False,
-                 flush_seconds: float = 5.0):
+                 flush_seconds: float = 0.0):
         self.root = Path(root)
         self.header = dict(header)
         self.flush_seconds = float(flush_seconds)

@@ -180,7 +180,7 @@ def preprocess_clips(clips: Sequence[ClipRecord], out: str | Path, *, dataset: s
         previous = FrameCache(out).header
         if all(previous.get(k) == v for k, v in header.items() if k not in ("created", "gamdss_version")):
             header["created"] = previous.get("created", header["created"])
-    writer = CacheWriter(out, header, overwrite=overwrite)
+    writer = CacheWriter(out, header, overwrite=overwrite, flush_seconds=5.0)
     config.to_yaml(out / CONFIG_FILE)
 
     report = PreprocessReport(cache=out)

@@ -1,0 +1,92 @@
+"""Where folds run: in this process one after another, or as Ray tasks.
+
+An executor has ``run(fn, payloads, on_result)``: it calls ``fn(payload)`` for every payload,
+somewhere, and ``on_result(payload, output)`` **in this process** as each one finishes, so
+the results files are written by the same code whichever executor ran the folds.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Sequence
+
+
+class LocalExecutor:
+    """Folds in this process, in order (fold progress bars shown)."""
+
+    shows_fold_progress = True
+
+    def run(self, fn: Callable[[Any], Any], payloads: Sequence[Any], on_result: Callable[[Any, Any], None]) -> None:
+        for payload in payloads:
+            on_result(payload, fn(payload))
+
+
+class RayExecutor:
+    """Each fold a Ray remote task, on a local Ray instance or an existing cluster.
+
+    Args:
+        address: ``ray.init(address=...)`` of an existing cluster (``"auto"``, ``"ray://host:10001"``);
+            empty: start a local instance (or use the one this process already started).
+        num_gpus_per_fold: GPUs each task asks for; None: 1 when this machine has CUDA, else 0.
+        num_cpus_per_fold: CPUs each task asks for.
+        init_kwargs: extra ``ray.init`` arguments for a local instance (e.g. ``num_cpus=1``).
+
+    Workers must see the frame caches at the same paths (a shared file system) and import the
+    same gamdss; this process's ``PYTHONPATH`` is passed to local workers. Finished folds come
+    back to this process, which writes every results file (so they equal the local
+    executor's). Epoch progress bars are off in workers.
+    """
+
+    shows_fold_progress = False
+
+    def __init__(self, address: str = "", num_gpus_per_fold: float | None = None, num_cpus_per_fold: float = 1,
+                 init_kwargs: dict[str, Any] | None = None):
+        self.address = address
+        self.num_gpus_per_fold = num_gpus_per_fold
+        self.num_cpus_per_fold = num_cpus_per_fold
+        self.init_kwargs = dict(init_kwargs or {})
+
+    def _init(self):
+        try:
+            import ray
+        except ImportError as exc:  # pragma: no cover - ray is a dependency
+            raise RuntimeError("run.executor=ray needs the 'ray' package (pip install 'ray>=2.9')") from exc
+        if not ray.is_initialized():
+            kwargs = {"include_dashboard": False, "log_to_driver": True, **self.init_kwargs}
+            if self.address:
+                ray.init(address=self.address, **kwargs)
+            else:
+                env = {k: os.environ[k] for k in ("HF_HUB_OFFLINE",) if k in os.environ}
+                if os.environ.get("PYTHONPATH"):  # absolute: workers start in another directory
+                    env["PYTHONPATH"] = os.pathsep.join(os.path.abspath(p) for p in
+                                                        os.environ["PYTHONPATH"].split(os.pathsep) if p)
+                if env:
+                    kwargs.setdefault("runtime_env", {"env_vars": env})
+                ray.init(**kwargs)
+        return ray
+
+    def gpus_per_fold(self) -> float:
+        """GPUs each fold task requests: ``num_gpus_per_fold``, or 1 when CUDA is available here."""
+        if self.num_gpus_per_fold is not None:
+            return self.num_gpus_per_fold
+        import torch
+
+        return 1 if torch.cuda.is_available() else 0
+
+    def run(self, fn: Callable[[Any], Any], payloads: Sequence[Any], on_result: Callable[[Any, Any], None]) -> None:
+        if not payloads:
+            return
+        ray = self._init()
+        task = ray.remote(num_gpus=self.gpus_per_fold(), num_cpus=self.num_cpus_per_fold, max_retries=0)(fn)
+        pending = {task.remote(p): p for p in payloads}
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                on_result(pending.pop(ref), ray.get(ref))
+
+
+def make_executor(cfg) -> LocalExecutor | RayExecutor:
+    """The executor ``cfg.run.executor`` names."""
+    if cfg.run.executor == "ray":
+        return RayExecutor(address=cfg.run.ray_address)
+    return LocalExecutor()

@@ -1,0 +1,303 @@
+"""Training and evaluating one LOSO fold (one held-out subject).
+
+:func:`run_fold` takes a picklable :class:`FoldPayload` and returns a :class:`FoldOutput`; it
+touches no shared state, so the local and the Ray executor run exactly the same code. Its
+randomness comes only from the fold seed (model initialisation, shuffling, augmentation,
+drop-path), so a fold's result does not depend on which folds ran before it or where.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gamdss.train.config import RELEASED_NOTE, TrainConfig
+from gamdss.train.dataset import IMAGENET_MEAN, IMAGENET_STD, KeyframeDataset, Sample, collate
+from gamdss.train.metrics import confusion_matrix, metrics_from_confusion, released_fold_f1
+from gamdss.train.seeds import derive_seed
+
+FOLD_FORMAT = "gamdss-loso-fold"
+FOLD_VERSION = 1
+
+
+@dataclass
+class FoldPayload:
+    """Everything a fold needs, picklable (sent to Ray workers as is).
+
+    ``train``/``val``/``test``: the fold's samples (``val`` empty unless the protocol is
+    ``inner_val``). ``checkpoint``: path of the mid-fold checkpoint, or None.
+    """
+
+    config: dict[str, Any]
+    subject: str
+    seed: int
+    num_classes: int
+    cache_roots: list[str]
+    train: list[Sample]
+    test: list[Sample]
+    val: list[Sample] = field(default_factory=list)
+    checkpoint: str | None = None
+    progress: bool = True
+
+
+@dataclass
+class FoldOutput:
+    """``result``: the JSON-able fold record; ``features``: phase -> float32 [n_test, D]."""
+
+    result: dict[str, Any]
+    features: dict[str, np.ndarray]
+
+
+def resolve_device(spec: str) -> str:
+    import torch
+
+    if spec == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if spec.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"run.device={spec!r} but CUDA is not available here (use auto or cpu)")
+    return spec
+
+
+def _seed_everything(seed: int) -> None:
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _forward(model, frames, cfg: TrainConfig, device: str, autocast):
+    """Model output for a batch of keyframes from :class:`KeyframeDataset`."""
+    import torch
+
+    from gamdss.models.inputs import motion_inputs, still_inputs
+
+    frames = frames.to(device, non_blocking=True)
+    if cfg.data.input_kind == "difference":
+        onset, apex, offset = frames[:, 0], frames[:, 1], frames[:, 2]
+        rise_m, fall_m = motion_inputs(onset, apex, offset, kind="difference")
+    else:  # uint8 [N, 3, H, W, 3]
+        rise_m, fall_m = motion_inputs(frames[:, 0], frames[:, 1], frames[:, 2], kind="flow")
+        mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 1, 3, 1, 1)
+        std = torch.tensor(IMAGENET_STD, device=device).view(1, 1, 3, 1, 1)
+        normalised = (frames.permute(0, 1, 4, 2, 3).float() / 255.0 - mean) / std
+        onset, apex, offset = normalised[:, 0], normalised[:, 1], normalised[:, 2]
+    rise_s, fall_s = still_inputs(onset, apex, offset, fall_still=cfg.model.fall_still)
+    with autocast():
+        return model(rise_m, fall_m, rise_s, fall_s)
+
+
+def _evaluate(model, dataset: KeyframeDataset, cfg: TrainConfig, device: str, autocast,
+              with_features: bool = False) -> tuple[dict, dict, dict]:
+    """(pred per mode int64 [n], probs per mode float32 [n, C], features per phase [n, D])."""
+    import torch
+
+    from gamdss.models.gamdss import predict
+
+    loader = torch.utils.data.DataLoader(dataset, batch_size=cfg.optim.batch_size, shuffle=False,
+                                         collate_fn=collate, num_workers=cfg.data.num_workers)
+    model.eval()
+    preds: dict[str, list] = {m: [] for m in cfg.modes}
+    probs: dict[str, list] = {m: [] for m in cfg.modes}
+    feats: dict[str, list] = {}
+    with torch.no_grad():
+        for frames, _, _ in loader:
+            out = _forward(model, frames, cfg, device, autocast)
+            for m in cfg.modes:
+                p, pr = predict(out, m)
+                preds[m].append(p.cpu())
+                probs[m].append(pr.float().cpu())
+            if with_features:
+                for phase, f in (("rise", out.rise_features), ("fall", out.fall_features)):
+                    if f is not None:
+                        feats.setdefault(phase, []).append(f.float().cpu())
+    cat = lambda xs: torch.cat(xs).numpy() if xs else np.zeros((0,))  # noqa: E731
+    return ({m: cat(v).astype(np.int64) for m, v in preds.items()},
+            {m: cat(v).astype(np.float32) for m, v in probs.items()},
+            {k: cat(v).astype(np.float32) for k, v in feats.items()})
+
+
+def _score(labels: np.ndarray, pred: np.ndarray, num_classes: int, metric: str) -> float:
+    return float(metrics_from_confusion(confusion_matrix(labels, pred, num_classes))[metric])
+
+
+def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    import torch
+
+    from gamdss import atomic
+
+    with atomic.atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def run_fold(payload: FoldPayload) -> FoldOutput:
+    """Train a fresh model on ``payload.train`` and predict ``payload.test`` (see module doc)."""
+    import torch
+    from tqdm.auto import tqdm
+
+    from gamdss.models import build_model
+    from gamdss.models.gamdss import gamdss_loss
+
+    cfg = TrainConfig.from_dict(payload.config)
+    started = time.perf_counter()
+    device = resolve_device(cfg.run.device)
+    if cfg.run.num_threads:
+        torch.set_num_threads(cfg.run.num_threads)
+    if device.startswith("cuda"):
+        torch.backends.cudnn.deterministic = cfg.run.deterministic
+        torch.backends.cudnn.benchmark = not cfg.run.deterministic
+    use_amp = bool(cfg.run.amp and device.startswith("cuda"))
+    amp_dtype = torch.bfloat16 if (use_amp and torch.cuda.is_bf16_supported()) else torch.float16
+
+    def autocast():
+        return torch.autocast("cuda", dtype=amp_dtype, enabled=use_amp) if use_amp else _null()
+
+    seed = payload.seed
+    _seed_everything(seed)
+    kwargs = dict(cfg.model.kwargs)
+    kwargs.setdefault("img_size", cfg.data.image_size)
+    if not cfg.model.spatial:
+        kwargs["spatial"] = False
+    model = build_model(cfg.model.name, payload.num_classes, phases=tuple(cfg.model.phases),
+                        in_chans=3 if cfg.data.input_kind == "difference" else 2, **kwargs).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, betas=tuple(cfg.optim.betas),
+                            weight_decay=cfg.optim.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda k: cfg.optim.gamma ** min(k, cfg.optim.decay_epochs))
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
+
+    resel = cfg.reselection
+    common = dict(image_size=cfg.data.image_size, input_kind=cfg.data.input_kind, seed=seed)
+    train_ds = KeyframeDataset(payload.train, payload.cache_roots, use_reselected=resel.enabled,
+                               augment=cfg.data.augment, **common)
+    held_out_resel = resel.enabled and resel.apply_to_test
+    test_ds = KeyframeDataset(payload.test, payload.cache_roots, use_reselected=held_out_resel, **common)
+    val_ds = KeyframeDataset(payload.val, payload.cache_roots, use_reselected=held_out_resel, **common)
+    test_labels = np.array([s.label for s in payload.test], dtype=np.int64)
+    val_labels = np.array([s.label for s in payload.val], dtype=np.int64)
+    protocol = cfg.evaluation.protocol
+
+    history: list[dict[str, Any]] = []
+    released_preds: list[dict[str, np.ndarray]] = []  # per epoch, mode -> test predictions
+    best = {"score": -1.0, "epoch": 0, "state": None}
+    start_epoch = 1
+    ckpt = Path(payload.checkpoint) if payload.checkpoint else None
+    if ckpt is not None and ckpt.is_file():
+        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        if state.get("seed") == seed and state.get("config") == payload.config:
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            sched.load_state_dict(state["scheduler"])
+            scaler.load_state_dict(state["scaler"])
+            history = state["history"]
+            released_preds = [{m: np.asarray(v) for m, v in e.items()} for e in state["released_preds"]]
+            best = state["best"]
+            start_epoch = state["epoch"] + 1
+
+    stop_early = False
+    bar = tqdm(range(start_epoch, cfg.optim.epochs + 1), desc=f"fold {payload.subject}", unit="epoch",
+               leave=False, disable=not payload.progress, initial=start_epoch - 1, total=cfg.optim.epochs)
+    for epoch in bar:
+        # Reseeding per epoch makes a fold resumed from an epoch checkpoint continue identically.
+        torch.manual_seed(derive_seed("epoch", seed, epoch))
+        train_ds.set_epoch(epoch)
+        loader = torch.utils.data.DataLoader(
+            train_ds, batch_size=cfg.optim.batch_size, shuffle=True, collate_fn=collate,
+            num_workers=cfg.data.num_workers, pin_memory=device.startswith("cuda"),
+            generator=torch.Generator().manual_seed(derive_seed("shuffle", seed, epoch)))
+        model.train()
+        total, count = 0.0, 0
+        for frames, labels, _ in loader:
+            labels = labels.to(device)
+            out = _forward(model, frames, cfg, device, autocast)
+            loss = gamdss_loss(out, labels, fall_weight=cfg.model.fall_weight)
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            total += float(loss.detach()) * len(labels)
+            count += len(labels)
+        record: dict[str, Any] = {"epoch": epoch, "lr": opt.param_groups[0]["lr"], "train_loss": total / max(count, 1)}
+        sched.step()
+        if protocol == "inner_val":
+            preds, _, _ = _evaluate(model, val_ds, cfg, device, autocast)
+            score = _score(val_labels, preds[cfg.evaluation.select_mode], payload.num_classes,
+                           cfg.evaluation.select_metric)
+            record[f"val_{cfg.evaluation.select_metric}"] = score
+            if score > best["score"]:  # strict: the earliest best epoch
+                best = {"score": score, "epoch": epoch,
+                        "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
+        elif protocol == "released":
+            preds, _, _ = _evaluate(model, test_ds, cfg, device, autocast)
+            released_preds.append(preds)
+            stop_mode = "rise" if "rise" in preds else cfg.evaluation.select_mode
+            record["test_acc"] = float(np.mean(preds[stop_mode] == test_labels)) if len(test_labels) else 0.0
+            # The released code stops a fold once the held-out subject is classified perfectly.
+            stop_early = record["test_acc"] >= 1.0
+        history.append(record)
+        bar.set_postfix(loss=f"{record['train_loss']:.3f}")
+        if ckpt is not None:
+            _save_checkpoint(ckpt, {"seed": seed, "config": payload.config, "epoch": epoch,
+                                    "model": model.state_dict(), "optimizer": opt.state_dict(),
+                                    "scheduler": sched.state_dict(), "scaler": scaler.state_dict(),
+                                    "history": history, "best": best,
+                                    "released_preds": [{m: v.tolist() for m, v in e.items()} for e in released_preds]})
+        if stop_early:
+            break
+    bar.close()
+
+    selected: dict[str, Any] = {"epoch": len(history) and history[-1]["epoch"]}
+    if protocol == "inner_val" and best["state"] is not None:
+        model.load_state_dict(best["state"])
+        selected = {"epoch": best["epoch"], f"val_{cfg.evaluation.select_metric}": best["score"]}
+    preds, probs, feats = _evaluate(model, test_ds, cfg, device, autocast, with_features=True)
+
+    released: dict[str, Any] | None = None
+    if protocol == "released" and released_preds:
+        released = {"acc_epoch": {}, "uf1_epoch": {}, "acc_pred": {}}
+        for m in cfg.modes:
+            correct = [int(np.sum(e[m] == test_labels)) for e in released_preds]
+            acc_i = int(np.argmax(correct))  # strict '>' in the released code: the earliest best
+            f1s = [released_fold_f1(confusion_matrix(test_labels, e[m], payload.num_classes))
+                   for e in released_preds]
+            uf1_i = max(i for i, v in enumerate(f1s) if v == max(f1s))  # '>=': the latest best
+            released["acc_epoch"][m] = acc_i + 1
+            released["uf1_epoch"][m] = uf1_i + 1
+            released["acc_pred"][m] = released_preds[acc_i][m].tolist()
+            preds[m] = released_preds[uf1_i][m]
+        selected = {"acc_epoch": released["acc_epoch"], "uf1_epoch": released["uf1_epoch"]}
+
+    result = {
+        "format": FOLD_FORMAT, "version": FOLD_VERSION,
+        "subject": payload.subject, "seed": seed, "protocol": protocol,
+        "protocol_note": RELEASED_NOTE if protocol == "released" else "",
+        "num_train": len(payload.train), "num_val": len(payload.val), "num_test": len(payload.test),
+        "train_keys": [s.key for s in payload.train], "val_keys": [s.key for s in payload.val],
+        "train_keyframes": [list(train_ds.keyframes(i)) for i in range(len(train_ds))],
+        "val_subjects": sorted({s.subject for s in payload.val}),
+        "epochs_run": len(history), "selected": selected, "history": history,
+        "test": [{"key": s.key, "subject": s.subject, "dataset": s.dataset, "label": s.label,
+                  "keyframes": list(test_ds.keyframes(i)),
+                  "pred": {m: int(preds[m][i]) for m in cfg.modes},
+                  "probs": {m: [float(x) for x in probs[m][i]] for m in cfg.modes}}
+                 for i, s in enumerate(payload.test)],
+        "device": device, "amp": use_amp, "seconds": time.perf_counter() - started, "pid": os.getpid(),
+    }
+    if released is not None:
+        result["released"] = released
+        result["probs_note"] = "probs and features are the last epoch's; pred is each mode's best-test-F1 epoch's"
+    return FoldOutput(result=result, features=feats)
+
+
+class _null:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False

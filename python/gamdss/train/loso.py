@@ -1,0 +1,314 @@
+"""The LOSO runner: one fresh model per held-out subject, resumable, local or on Ray.
+
+::
+
+    from gamdss.train import load_config, run_loso
+    cfg = load_config("tiny-cpu", ["data.caches=[/data/casme2-cache]", "run.output_dir=runs/t"])
+    summary = run_loso(cfg)          # writes runs/t/{config.yaml, folds/, results.*}
+
+Output folder::
+
+    config.yaml          the config the run used (a rerun with another config is refused
+                         unless overwrite=True; the same config resumes)
+    plan.json            samples, labels, subjects, folds, dropped clips
+    reselection.csv      annotated and reselected keyframes of every clip (when enabled)
+    folds/<subject>.json          one finished fold (written atomically when it finishes)
+    folds/<subject>.features.npz  its held-out features (for t-SNE)
+    folds/<subject>.ckpt.pt       mid-fold checkpoint (run.epoch_checkpoints; removed when done)
+    results.json, predictions.csv, folds.csv, table.md, table.tex, per_class_<mode>.csv,
+    confusion_<mode>.png, tsne_<phase>.png/.csv      (see gamdss.train.results)
+
+Reselection is computed once for every clip before any fold starts and applied from that
+table: to the training subjects always (when enabled), to held-out subjects only with
+``reselection.apply_to_test``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from gamdss import atomic
+from gamdss.train.config import RELEASED_NOTE, TrainConfig
+from gamdss.train.dataset import Sample, build_samples
+from gamdss.train.fold import FOLD_FORMAT, FOLD_VERSION, FoldOutput, FoldPayload, resolve_device, run_fold
+from gamdss.train.seeds import derive_seed, fold_seed
+
+# Settings that change where or how fast a run goes, not its results: a run may resume with
+# other values of these.
+VOLATILE_KEYS = ("run.executor", "run.ray_address", "run.folds", "run.output_dir", "run.num_threads",
+                 "name", "description")
+
+
+class RunSetupError(ValueError):
+    """The run cannot start: no caches, no usable clips, unknown folds (the message says which)."""
+
+
+@dataclass
+class Fold:
+    """One held-out subject: indices into :attr:`RunPlan.samples`."""
+
+    subject: str
+    train: list[int]
+    test: list[int]
+    val: list[int]
+    seed: int
+
+
+@dataclass
+class RunPlan:
+    """What a run trains on, fixed before any fold starts."""
+
+    config: TrainConfig
+    samples: list[Sample]
+    dropped: list[dict[str, str]]
+    class_names: list[str]
+    folds: list[Fold]
+    reselection: list[dict[str, Any]]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+def safe_name(subject: str) -> str:
+    """A file-name-safe, unique name for a subject key."""
+    readable = re.sub(r"[^A-Za-z0-9._-]+", "_", subject).strip("._")[:60] or "subject"
+    return f"{readable}-{hashlib.sha1(subject.encode('utf-8')).hexdigest()[:8]}"
+
+
+def _reselection_table(cfg: TrainConfig, caches, progress: bool) -> tuple[dict, list[dict[str, Any]]]:
+    from gamdss.dataset_reselection import reselect_cache
+
+    device = resolve_device(cfg.run.device)
+    table, rows = {}, []
+    r = cfg.reselection
+    for ci, cache in enumerate(caches):
+        for res in reselect_cache(cache, window=r.window, lam_rise=r.lam_rise, lam_fall=r.lam_fall,
+                                  distance=r.distance, device=device, progress=progress):
+            table[(ci, res.clip_id)] = tuple(res.reselected)
+            rows.append({"cache": ci, "clip_id": res.clip_id,
+                         **{f"annotated_{k}": v for k, v in zip(("onset", "apex", "offset"), res.annotated)},
+                         **{f"reselected_{k}": v for k, v in zip(("onset", "apex", "offset"), res.reselected)},
+                         "rise_distance": res.rise_distance, "fall_distance": res.fall_distance})
+    return table, rows
+
+
+def _inner_val_split(cfg: TrainConfig, samples: list[Sample], train: list[int], seed: int,
+                     subject: str) -> tuple[list[int], list[int]]:
+    subjects = sorted({samples[i].subject for i in train})
+    if len(subjects) < 2:
+        raise RunSetupError(f"fold {subject}: evaluation.protocol=inner_val needs at least two training "
+                         f"subjects, got {subjects}")
+    rng = np.random.default_rng(derive_seed("inner_val", seed))
+    order = [subjects[i] for i in rng.permutation(len(subjects))]
+    n_val = min(len(subjects) - 1, max(1, round(cfg.evaluation.inner_val_fraction * len(subjects))))
+    val_subjects = set(order[:n_val])
+    return ([i for i in train if samples[i].subject not in val_subjects],
+            [i for i in train if samples[i].subject in val_subjects])
+
+
+def prepare_run(cfg: TrainConfig, progress: bool = True) -> RunPlan:
+    """Open the caches, label the clips, reselect keyframes and make the LOSO folds."""
+    from gamdss.data.cache import FrameCache
+    from gamdss.data.protocols import get_protocol, loso_folds
+
+    if not cfg.data.caches:
+        raise RunSetupError("data.caches is empty: give the frame cache folders made by `gamdss preprocess` "
+                         "(e.g. data.caches=[caches/casme2])")
+    caches = [FrameCache(p) for p in cfg.data.caches]
+    try:
+        protocol = get_protocol(cfg.data.protocol)
+    except (KeyError, ValueError) as exc:
+        raise RunSetupError(f"data.protocol: {exc}") from exc
+    table, rows = (None, [])
+    if cfg.reselection.enabled:
+        table, rows = _reselection_table(cfg, caches, progress)
+    try:
+        samples, dropped = build_samples(caches, protocol, table)
+    except ValueError as exc:
+        raise RunSetupError(str(exc)) from exc
+    empty = [str(c.root) for c in caches if len(c) == 0]
+    if empty:
+        raise RunSetupError(f"the frame cache {empty[0]} holds no finished clips")
+    if not samples:
+        raise RunSetupError(f"no clip of the caches {cfg.data.caches} has a class of protocol "
+                            f"{cfg.data.protocol!r} ({len(dropped)} clips dropped, e.g. emotion "
+                            f"{dropped[0]['emotion']!r})")
+    folds = []
+    for subject, train_idx, test_idx in loso_folds([s.subject for s in samples]):
+        train, test = [int(i) for i in train_idx], [int(i) for i in test_idx]
+        seed = fold_seed(cfg.run.seed, subject)
+        val: list[int] = []
+        if cfg.evaluation.protocol == "inner_val":
+            train, val = _inner_val_split(cfg, samples, train, seed, subject)
+        folds.append(Fold(subject=subject, train=train, test=test, val=val, seed=seed))
+    if cfg.run.folds:
+        by_subject = {f.subject: f for f in folds}
+        unknown = [s for s in cfg.run.folds if s not in by_subject]
+        if unknown:
+            raise RunSetupError(f"run.folds names subjects {unknown} that have no fold; subjects: {sorted(by_subject)}")
+        folds = [by_subject[s] for s in cfg.run.folds]
+    return RunPlan(config=cfg, samples=samples, dropped=dropped, class_names=list(protocol.classes),
+                   folds=folds, reselection=rows)
+
+
+def _comparable(cfg: TrainConfig) -> dict[str, Any]:
+    data = cfg.to_dict()
+    for key in VOLATILE_KEYS:
+        *parents, last = key.split(".")
+        node = data
+        for p in parents:
+            node = node[p]
+        node.pop(last, None)
+    return data
+
+
+def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in sorted(set(a) | set(b)):
+            out += _differences(a.get(k), b.get(k), f"{prefix}{k}.")
+        return out
+    return [] if a == b else [f"{prefix.rstrip('.')}: {a!r} -> {b!r}"]
+
+
+OWNED_FILES = ("config.yaml", "plan.json", "reselection.csv", "results.json", "predictions.csv", "folds.csv",
+               "table.md", "table.tex")
+OWNED_GLOBS = ("per_class_*.csv", "confusion_*.png", "tsne_*.png", "tsne_*.csv")
+
+
+def _prepare_output(out: Path, cfg: TrainConfig, overwrite: bool) -> None:
+    """Refuse to mix runs: the same config resumes; anything else needs ``overwrite``."""
+    if overwrite:
+        _remove_outputs(out)
+        return
+    saved = out / "config.yaml"
+    if saved.is_file():
+        diff = _differences(_comparable(TrainConfig.load(saved)), _comparable(cfg))
+        if diff:
+            raise FileExistsError(f"{out} holds a run with another config ({'; '.join(diff[:5])}); "
+                                  f"choose another run.output_dir or pass overwrite=True (--overwrite)")
+    elif out.exists() and any(out.iterdir()):
+        raise FileExistsError(f"{out} exists and is not a gamdss training run; choose another "
+                              f"run.output_dir or pass overwrite=True (--overwrite)")
+
+
+def _remove_outputs(out: Path) -> None:
+    """Delete only the files a run writes (never anything else in the folder)."""
+    for name in OWNED_FILES:
+        (out / name).unlink(missing_ok=True)
+    for pattern in OWNED_GLOBS:
+        for p in out.glob(pattern):
+            p.unlink()
+    if (out / "folds").is_dir():
+        shutil.rmtree(out / "folds")
+
+
+def fold_paths(out: Path, subject: str) -> dict[str, Path]:
+    base = out / "folds" / safe_name(subject)
+    return {"json": base.with_suffix(".json"), "features": Path(f"{base}.features.npz"),
+            "checkpoint": Path(f"{base}.ckpt.pt")}
+
+
+def load_fold(out: Path, subject: str, cfg: TrainConfig) -> dict[str, Any] | None:
+    """A finished fold's record, or None when the fold has not finished (or is unreadable)."""
+    path = fold_paths(out, subject)["json"]
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    if (data.get("format") != FOLD_FORMAT or data.get("version") != FOLD_VERSION or data.get("subject") != subject
+            or data.get("seed") != fold_seed(cfg.run.seed, subject)):
+        return None
+    return data
+
+
+def save_fold(out: Path, output: FoldOutput) -> None:
+    """Write features first, then the JSON (its presence marks the fold finished)."""
+    paths = fold_paths(out, output.result["subject"])
+    with atomic.atomic_path(paths["features"]) as tmp:
+        np.savez(tmp, **output.features)
+    atomic.write_text(paths["json"], json.dumps(output.result, indent=1))
+    paths["checkpoint"].unlink(missing_ok=True)
+
+
+def _payload(plan: RunPlan, fold: Fold, out: Path, progress: bool) -> FoldPayload:
+    cfg = plan.config
+    pick = lambda idx: [plan.samples[i] for i in idx]  # noqa: E731
+    return FoldPayload(config=cfg.to_dict(), subject=fold.subject, seed=fold.seed, num_classes=plan.num_classes,
+                       cache_roots=[str(Path(p).resolve()) for p in cfg.data.caches], train=pick(fold.train),
+                       test=pick(fold.test), val=pick(fold.val),
+                       checkpoint=str(fold_paths(out, fold.subject)["checkpoint"].resolve())
+                       if cfg.run.epoch_checkpoints else None, progress=progress)
+
+
+def _write_plan(out: Path, plan: RunPlan) -> None:
+    from gamdss.dataset_reselection import rows_to_csv
+
+    data = {"protocol": plan.config.evaluation.protocol, "class_names": plan.class_names,
+            "samples": [asdict(s) for s in plan.samples], "dropped": plan.dropped,
+            "folds": [asdict(f) for f in plan.folds]}
+    atomic.write_text(out / "plan.json", json.dumps(data, indent=1))
+    if plan.reselection:
+        atomic.write_text(out / "reselection.csv", rows_to_csv(plan.reselection))
+
+
+def run_loso(cfg: TrainConfig, *, overwrite: bool = False, progress: bool = True, executor=None,
+             on_fold_done: Callable[[str, dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Run (or resume) a LOSO training and write its results; returns the results dict.
+
+    Finished folds (``folds/<subject>.json``) are loaded, not trained again. ``executor``:
+    an object with ``run(fn, payloads, on_result)`` (default from ``run.executor``).
+    ``on_fold_done(subject, record)`` is called after each newly finished fold is saved.
+    """
+    from tqdm.auto import tqdm
+
+    from gamdss.train.executors import make_executor
+    from gamdss.train.results import write_results
+
+    if cfg.is_released_protocol:
+        print(f"WARNING: evaluation.protocol=released: per-fold epoch selection on the held-out subject, "
+              f"{RELEASED_NOTE}.")
+    out = Path(cfg.run.output_dir)
+    _prepare_output(out, cfg, overwrite)
+    plan = prepare_run(cfg, progress=progress)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "folds").mkdir(exist_ok=True)
+    cfg.save(out / "config.yaml")
+    _write_plan(out, plan)
+
+    records: dict[str, dict[str, Any]] = {}
+    todo = []
+    for fold in plan.folds:
+        done = load_fold(out, fold.subject, cfg)
+        if done is not None:
+            records[fold.subject] = done
+        else:
+            todo.append(fold)
+    executor = executor or make_executor(cfg)
+    bar = tqdm(total=len(plan.folds), initial=len(records), desc="LOSO folds", unit="fold", disable=not progress)
+
+    def finished(payload: FoldPayload, output: FoldOutput) -> None:
+        save_fold(out, output)
+        records[payload.subject] = output.result
+        bar.update(1)
+        if on_fold_done is not None:
+            on_fold_done(payload.subject, output.result)
+
+    try:
+        executor.run(run_fold, [_payload(plan, f, out, progress and executor.shows_fold_progress) for f in todo],
+                     finished)
+    finally:
+        bar.close()
+    ordered = [records[f.subject] for f in plan.folds]
+    return write_results(out, plan, ordered)

@@ -1,0 +1,258 @@
+"""Pooled LOSO results and the files that report them.
+
+Predictions of all folds are concatenated and scored once per prediction mode (``rise``,
+``fall``, ``fused``) with :func:`gamdss.train.metrics.pooled_metrics`. Files written into the
+run folder (every one names the protocol that made it; the ``released`` protocol's are marked
+"test-subject selection (optimistic; for comparison only)"):
+
+- ``results.json``: settings, pooled metrics per mode (and per dataset of a composite), per-fold table;
+- ``predictions.csv``: one row per held-out sample: fold, true label, keyframes used, the
+  prediction and class probabilities of each mode;
+- ``folds.csv``: one row per fold (per-fold scores are for inspection; the pooled ones are the result);
+- ``table.md`` / ``table.tex``: the layout of the paper's Tables II-III (rows: model and mode;
+  columns: dataset setting, ACC / UF1 / UAR in %);
+- ``per_class_<mode>.csv`` and ``confusion_<mode>.png``; ``tsne_<phase>.png`` / ``.csv``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from gamdss import atomic
+from gamdss.train.config import RELEASED_NOTE, TrainConfig
+from gamdss.train.metrics import confusion_matrix, metrics_from_confusion, pooled_metrics
+
+RESULTS_FORMAT = "gamdss-loso-results"
+MODE_LABELS = {"rise": "rise", "fall": "fall", "fused": "full"}
+SETTING_NAMES = {"casme2-5": "CASME II 5-class", "casme2-3": "CASME II 3-class", "samm-5": "SAMM 5-class",
+                 "samm-3": "SAMM 3-class", "casme3-7": "CAS(ME)3 7-class", "casme3-4": "CAS(ME)3 4-class",
+                 "casme3-3": "CAS(ME)3 3-class", "megc2019": "MEGC2019 composite 3-class"}
+
+
+def protocol_description(protocol: str) -> str:
+    """One line that every results file carries."""
+    if protocol == "honest":
+        return "LOSO, honest protocol: fixed epochs, last epoch's model (no selection on the held-out subject)"
+    if protocol == "inner_val":
+        return ("LOSO, honest protocol with an inner validation split of the training subjects for epoch "
+                "selection (no selection on the held-out subject)")
+    return f"LOSO, RELEASED protocol: per-fold best epoch chosen on the held-out subject, {RELEASED_NOTE}"
+
+
+def _csv_text(rows: Sequence[dict[str, Any]]) -> str:
+    columns: list[str] = []
+    for row in rows:
+        columns += [c for c in row if c not in columns]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in row.items()})
+    return buf.getvalue()
+
+
+def pool(records: Sequence[dict[str, Any]], modes: Sequence[str], num_classes: int,
+         class_names: Sequence[str], protocol: str) -> dict[str, Any]:
+    """Pooled metrics per mode from fold records (see module doc).
+
+    For the released protocol, ``acc`` comes from each fold's best-accuracy epoch and ``uf1``,
+    ``uar`` from its best-F1 epoch, as the released code reports them.
+    """
+    labels = np.array([t["label"] for r in records for t in r["test"]], dtype=np.int64)
+    out = {}
+    for m in modes:
+        pred = np.array([t["pred"][m] for r in records for t in r["test"]], dtype=np.int64)
+        metrics = pooled_metrics(labels, pred, num_classes, class_names)
+        if protocol == "released":
+            acc_pred = np.array([p for r in records for p in r["released"]["acc_pred"][m]], dtype=np.int64)
+            metrics["acc"] = float(np.mean(acc_pred == labels)) if len(labels) else float("nan")
+            metrics["acc_note"] = "from each fold's best-test-accuracy epoch; uf1/uar from its best-test-F1 epoch"
+        out[m] = metrics
+    return out
+
+
+def write_results(out: str | Path, plan, records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Write all results files of a finished run into ``out``; returns the results dict."""
+    out = Path(out)
+    cfg: TrainConfig = plan.config
+    protocol = cfg.evaluation.protocol
+    described = protocol_description(protocol)
+    modes = cfg.modes
+    pooled = pool(records, modes, plan.num_classes, plan.class_names, protocol)
+    datasets = sorted({t["dataset"] for r in records for t in r["test"]})
+    per_dataset = {}
+    if len(datasets) > 1:
+        for d in datasets:
+            sub = [{**r, "test": [t for t in r["test"] if t["dataset"] == d]} for r in records]
+            if protocol == "released":  # per-dataset released accuracy is not defined by the released code
+                per_dataset[d] = {m: {k: v for k, v in pooled_metrics(
+                    [t["label"] for s in sub for t in s["test"]], [t["pred"][m] for s in sub for t in s["test"]],
+                    plan.num_classes, plan.class_names).items() if k in ("uf1", "uar", "num_samples")} for m in modes}
+            else:
+                per_dataset[d] = pool(sub, modes, plan.num_classes, plan.class_names, protocol)
+    fold_rows = []
+    for r in records:
+        labels = [t["label"] for t in r["test"]]
+        row: dict[str, Any] = {"protocol": protocol, "subject": r["subject"], "seed": r["seed"],
+                               "num_train": r["num_train"], "num_val": r["num_val"], "num_test": r["num_test"],
+                               "epochs_run": r["epochs_run"], "selected": json.dumps(r["selected"])}
+        for m in modes:
+            fm = metrics_from_confusion(confusion_matrix(labels, [t["pred"][m] for t in r["test"]], plan.num_classes))
+            row[f"{m}_acc"], row[f"{m}_uf1"] = fm["acc"], fm["uf1"]
+        fold_rows.append(row)
+
+    results = {
+        "format": RESULTS_FORMAT, "version": 1, "protocol": protocol, "protocol_description": described,
+        "optimistic": protocol == "released", "name": cfg.name, "model": cfg.model.name,
+        "setting": cfg.data.protocol, "class_names": plan.class_names,
+        "num_samples": int(sum(r["num_test"] for r in records)), "num_folds": len(records),
+        "num_dropped": len(plan.dropped), "modes": pooled, "per_dataset": per_dataset,
+        "folds": fold_rows, "config": cfg.to_dict(),
+    }
+    if protocol == "released":
+        results["warning"] = RELEASED_NOTE
+    atomic.write_text(out / "results.json", json.dumps(results, indent=1))
+    atomic.write_text(out / "predictions.csv", _csv_text(_prediction_rows(records, modes, plan.class_names, protocol)))
+    atomic.write_text(out / "folds.csv", _csv_text(fold_rows))
+    md, tex = paper_tables([results])
+    atomic.write_text(out / "table.md", md)
+    atomic.write_text(out / "table.tex", tex)
+    for m in modes:
+        report = [{"protocol": protocol, **{k: v for k, v in row.items()}} for row in pooled[m]["per_class"]]
+        atomic.write_text(out / f"per_class_{m}.csv", _csv_text(report))
+        plot_confusion(np.array(pooled[m]["confusion_matrix"]), plan.class_names, out / f"confusion_{m}.png",
+                       title=f"{cfg.name}: {cfg.data.protocol}, {MODE_LABELS[m]}\n{_short(protocol)}")
+    _write_tsne(out, records, plan, cfg)
+    return results
+
+
+def _short(protocol: str) -> str:
+    return {"honest": "honest LOSO (last epoch)", "inner_val": "honest LOSO (inner validation)",
+            "released": f"released protocol: {RELEASED_NOTE}"}[protocol]
+
+
+def _prediction_rows(records, modes, class_names, protocol) -> list[dict[str, Any]]:
+    rows = []
+    for r in records:
+        for t in r["test"]:
+            row: dict[str, Any] = {"protocol": protocol, "fold": r["subject"], "key": t["key"],
+                                   "dataset": t["dataset"], "subject": t["subject"], "label": t["label"],
+                                   "label_name": class_names[t["label"]],
+                                   "onset": t["keyframes"][0], "apex": t["keyframes"][1], "offset": t["keyframes"][2]}
+            for m in modes:
+                row[f"pred_{m}"] = t["pred"][m]
+            for m in modes:
+                for c, p in enumerate(t["probs"][m]):
+                    row[f"p_{m}_{class_names[c]}"] = p
+            rows.append(row)
+    return rows
+
+
+def _pct(x: float) -> str:
+    return "-" if x is None or x != x else f"{100 * x:.2f}"
+
+
+def paper_tables(results: Sequence[dict[str, Any]]) -> tuple[str, str]:
+    """Markdown and LaTeX tables of one or more runs in the layout of the paper's Tables II-III.
+
+    Rows: ``<name> (<mode>)`` (``full`` is the fused prediction); columns: one group per
+    dataset setting with ACC, UF1 and UAR in %. Runs with the same name share rows. All runs
+    must share one protocol (the caption states it).
+    """
+    protocols = {r["protocol"] for r in results}
+    if len(protocols) != 1:
+        raise ValueError(f"cannot put runs of different protocols in one table: {sorted(protocols)}")
+    described = protocol_description(protocols.pop())
+    settings: list[str] = []
+    for r in results:
+        if r["setting"] not in settings:
+            settings.append(r["setting"])
+    rows: dict[str, dict[str, dict[str, Any]]] = {}
+    for r in results:
+        for m, metrics in r["modes"].items():
+            rows.setdefault(f"{r['name']} ({MODE_LABELS[m]})", {})[r["setting"]] = metrics
+    names = [SETTING_NAMES.get(s, s) for s in settings]
+
+    md = [f"{described}.", "",
+          "| Model | " + " | ".join(f"{n} ACC | {n} UF1 | {n} UAR" for n in names) + " |",
+          "|---|" + "---:|" * (3 * len(settings))]
+    for row, by in rows.items():
+        cells = []
+        for s in settings:
+            m = by.get(s, {})
+            cells += [_pct(m.get("acc")), _pct(m.get("uf1")), _pct(m.get("uar"))]
+        md.append(f"| {row} | " + " | ".join(cells) + " |")
+    md.append("")
+    md.append("ACC, UF1 (macro F1) and UAR (macro recall) in %, from predictions pooled over all LOSO folds.")
+
+    esc = lambda t: t.replace("&", r"\&").replace("%", r"\%").replace("_", r"\_")  # noqa: E731
+    tex = [f"% {described}.", r"\begin{table}[t]", r"\centering",
+           r"\caption{" + esc(described) + r". ACC, UF1 and UAR (\%) pooled over LOSO folds.}",
+           r"\begin{tabular}{l" + "ccc" * len(settings) + "}", r"\hline",
+           "Model & " + " & ".join(r"\multicolumn{3}{c}{" + esc(n) + "}" for n in names) + r" \\",
+           " & " + " & ".join(["ACC. & UF1 & UAR"] * len(settings)) + r" \\", r"\hline"]
+    for row, by in rows.items():
+        cells = []
+        for s in settings:
+            m = by.get(s, {})
+            cells += [_pct(m.get("acc")), _pct(m.get("uf1")), _pct(m.get("uar"))]
+        tex.append(esc(row) + " & " + " & ".join(cells) + r" \\")
+    tex += [r"\hline", r"\end{tabular}", r"\end{table}", ""]
+    return "\n".join(md) + "\n", "\n".join(tex)
+
+
+def plot_confusion(cm: np.ndarray, class_names: Sequence[str], path: str | Path, title: str = "") -> Path:
+    """Confusion matrix PNG (rows: true class, columns: predicted; counts in the cells)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(class_names)
+    fig, ax = plt.subplots(figsize=(1.2 + 0.8 * n, 1.0 + 0.8 * n))
+    ax.imshow(cm, cmap="Blues")
+    ax.set_xticks(range(n), class_names, rotation=45, ha="right")
+    ax.set_yticks(range(n), class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    top = cm.max() if cm.size else 0
+    for i in range(n):
+        for j in range(n):
+            ax.text(j, i, str(int(cm[i, j])), ha="center", va="center",
+                    color="white" if top and cm[i, j] > top / 2 else "black")
+    ax.set_title(title, fontsize=8)
+    fig.tight_layout()
+    with atomic.atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    return Path(path)
+
+
+def _write_tsne(out: Path, records, plan, cfg: TrainConfig) -> None:
+    from gamdss.train.loso import fold_paths
+    from gamdss.train.tsne import tsne_plot
+
+    feats: dict[str, list[np.ndarray]] = {}
+    keys, labels = [], []
+    for r in records:
+        path = fold_paths(out, r["subject"])["features"]
+        if not path.is_file():
+            return
+        with np.load(path) as data:
+            for phase in data.files:
+                feats.setdefault(phase, []).append(data[phase])
+        keys += [t["key"] for t in r["test"]]
+        labels += [t["label"] for t in r["test"]]
+    for phase, parts in feats.items():
+        x = np.concatenate(parts)
+        if len(x) != len(keys):
+            continue
+        tsne_plot(x, np.array(labels), plan.class_names, out / f"tsne_{phase}.png", out / f"tsne_{phase}.csv",
+                  keys=keys, protocol=cfg.evaluation.protocol,
+                  title=f"{cfg.name}: {cfg.data.protocol}, held-out {phase} features\n{_short(cfg.evaluation.protocol)}")

@@ -1,0 +1,98 @@
+"""TrainConfig: YAML round trip, presets, dotted overrides, clear errors, honest default."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import yaml
+
+from gamdss.train.config import (ConfigError, TrainConfig, apply_overrides, load_config, parse_override,
+                                 preset_names)
+
+PAPER_PRESETS = ["casme2-5", "casme2-3", "samm-5", "samm-3", "casme3-7", "casme3-4", "casme3-3", "megc2019"]
+
+
+def test_defaults_are_the_paper_settings_and_honest():
+    cfg = TrainConfig()
+    assert (cfg.optim.lr, cfg.optim.batch_size, cfg.optim.epochs) == (8e-4, 16, 200)
+    assert (cfg.optim.gamma, cfg.optim.decay_epochs, cfg.optim.weight_decay) == (0.987, 50, 0.6)
+    assert cfg.evaluation.protocol == "honest"
+    assert cfg.reselection.enabled and not cfg.reselection.apply_to_test
+    assert cfg.modes == ["rise", "fall", "fused"]
+
+
+@pytest.mark.parametrize("name", PAPER_PRESETS + ["tiny-cpu"])
+def test_every_preset_loads_and_is_never_the_released_protocol(name):
+    cfg = load_config(name)
+    assert cfg.evaluation.protocol != "released"
+    assert not cfg.is_released_protocol
+    if name != "tiny-cpu":
+        assert cfg.data.protocol == name and cfg.model.name == "gamdss"
+        assert cfg.optim.lr == 8e-4 and cfg.optim.batch_size == 16
+
+
+def test_all_presets_are_listed():
+    assert set(PAPER_PRESETS + ["tiny-cpu"]) <= set(preset_names())
+
+
+def test_yaml_round_trip(tmp_path):
+    cfg = apply_overrides(TrainConfig(), ["optim.epochs=7", "data.caches=[a, b/c]", "model.phases=[rise]",
+                                          "evaluation.select_mode=rise", "model.kwargs={drop_path_rate: 0.1}"])
+    path = cfg.save(tmp_path / "c.yaml")
+    again = TrainConfig.load(path)
+    assert again == cfg
+    assert dataclasses.asdict(again)["data"]["caches"] == ["a", "b/c"]
+    assert again.model.kwargs == {"drop_path_rate": 0.1}
+    assert again.modes == ["rise"]
+
+
+def test_overrides_parse_yaml_values():
+    assert load_config("tiny-cpu", ["optim.lr=1e-3"]).optim.lr == 1e-3  # YAML 1.1 reads 1e-3 as text
+    assert parse_override("run.amp=false") == (["run", "amp"], False)
+    cfg = load_config("tiny-cpu", ["optim.lr=0.001", "run.amp=false", "data.image_size=32",
+                                   "data.caches=[x]", "evaluation.protocol=inner_val"])
+    assert cfg.optim.lr == 0.001 and cfg.run.amp is False and cfg.data.image_size == 32
+    assert cfg.data.caches == ["x"] and cfg.evaluation.protocol == "inner_val"
+    # an int where a float is expected is accepted and converted
+    assert load_config("tiny-cpu", ["optim.lr=1"]).optim.lr == 1.0
+
+
+def test_unknown_key_in_file_is_an_error_naming_it(tmp_path):
+    p = tmp_path / "bad.yaml"
+    p.write_text(yaml.safe_dump({"optim": {"lr": 1e-3, "learning_rate": 2}}))
+    with pytest.raises(ConfigError, match=r"bad.yaml: unknown key optim.learning_rate"):
+        TrainConfig.load(p)
+    p.write_text(yaml.safe_dump({"optimiser": {}}))
+    with pytest.raises(ConfigError, match="unknown key optimiser"):
+        TrainConfig.load(p)
+
+
+@pytest.mark.parametrize("override, msg", [
+    ("optim.epoch=3", "unknown key optim.epoch"),
+    ("optimm.epochs=3", "unknown section optimm"),
+    ("optim.epochs=three", "optim.epochs must be an integer"),
+    ("run.amp=3", "run.amp must be true or false"),
+    ("evaluation.protocol=oracle", "evaluation.protocol: must be one of honest, inner_val, released"),
+    ("data.input_kind=rgb", "data.input_kind: must be 'difference' or 'flow'"),
+    ("model.phases=[up]", "model.phases"),
+    ("optim", "not of the form key=value"),
+])
+def test_bad_overrides_raise_clear_errors(override, msg):
+    with pytest.raises(ConfigError, match=msg):
+        load_config("tiny-cpu", [override])
+
+
+def test_fused_selection_needs_both_phases():
+    with pytest.raises(ConfigError, match="evaluation.select_mode"):
+        load_config("tiny-cpu", ["model.phases=[rise]"])
+
+
+def test_released_protocol_only_when_asked():
+    cfg = load_config("casme2-5", ["evaluation.protocol=released"])
+    assert cfg.is_released_protocol
+
+
+def test_unknown_preset_lists_the_presets():
+    with pytest.raises(FileNotFoundError, match="casme2-5"):
+        load_config("casme9-5")
