@@ -1,11 +1,15 @@
-"""The generated clips of the quick-start demo, and the demo command itself."""
+"""The toy clips used by fast tests, and the end-to-end demo in a reduced configuration."""
 
 from __future__ import annotations
 
+import json
+
+import pytest
 import torch
 
 import gamdss
 from gamdss.cli import main
+from gamdss.demo import MARKER, DemoConfig, keyframe_errors, prepare_output, run_demo
 from gamdss.toy_clips import make_toy_clips
 
 
@@ -32,8 +36,62 @@ def test_reselection_recovers_the_true_apex_of_toy_clips():
     assert bool(((out.apex - truth).abs() <= (ann[:, 1] - truth).abs()).all())
 
 
-def test_demo_command_prints_the_table(capsys):
-    assert main(["demo", "--clips", "2", "--frames", "50", "--size", "32", "--device", "cpu"]) == 0
-    printed = capsys.readouterr().out
-    assert "GENERATED data" in printed and "reselected" in printed
-    assert "mean |apex error|" in printed
+def test_demo_output_folder_policy(tmp_path):
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "notes.txt").write_text("keep me")
+    with pytest.raises(FileExistsError, match="not made by"):
+        prepare_output(theirs, overwrite=False)
+    assert (theirs / "notes.txt").read_text() == "keep me"
+    ours = tmp_path / "ours"
+    prepare_output(ours, overwrite=False)
+    (ours / "old-result.txt").write_text("from an earlier demo")
+    prepare_output(ours, overwrite=False)          # an earlier demo's folder is replaced
+    assert (ours / MARKER).is_file() and not (ours / "old-result.txt").exists()
+
+
+class _Row:
+    def __init__(self, truth):
+        self.truth = truth
+
+
+class _Entry:
+    def __init__(self, first, n):
+        self.frame_numbers = list(range(first, first + n))
+
+
+class _Result:
+    def __init__(self, clip_id, annotated, reselected):
+        self.clip_id, self.annotated, self.reselected = clip_id, annotated, reselected
+
+
+def test_keyframe_errors_hand_computed():
+    cache = {"a": _Entry(100, 30), "b": _Entry(7, 30)}
+    truth = {"a": _Row((105, 112, 120)), "b": _Row((10, 20, 25))}
+    results = [_Result("a", (5, 10, 20), (5, 12, 21)),      # frames 105,110,120 -> 105,112,121
+               _Result("b", (1, 13, 20), (3, 13, 18))]      # frames 8,20,27 -> 10,20,25
+    err = keyframe_errors(truth, cache, results)
+    assert err["annotated"] == {"onset": 1.0, "apex": 1.0, "offset": 1.0}
+    assert err["reselected"] == {"onset": 0.0, "apex": 0.0, "offset": 0.5}
+
+
+def test_demo_runs_every_step_in_a_reduced_configuration(tmp_path):
+    cfg = DemoConfig(out=tmp_path / "demo", subjects=2, clips_per_subject=3, frame_size=(128, 128),
+                     cache_size=(32, 32), epochs=1, seed=3)
+    result = run_demo(cfg, progress=False, log=lambda _: None)
+    assert (result.dataset / "ground_truth.csv").is_file()
+    manifest = json.loads((result.cache / "manifest.json").read_text())
+    assert len(manifest["clips"]) == 6 and manifest["header"]["size"] == [32, 32]
+    assert (result.reselection / "reselection.csv").is_file()
+    assert result.audit_report.is_file()
+    saved = json.loads((result.train_dir / "results.json").read_text())
+    assert saved["protocol"] == "honest" and saved["num_folds"] == 2 and saved["num_samples"] == 6
+    for kind in ("annotated", "reselected"):
+        assert set(result.keyframe_errors[kind]) == {"onset", "apex", "offset"}
+
+
+def test_demo_command_refuses_a_foreign_folder(tmp_path, capsys):
+    (tmp_path / "data.txt").write_text("user data")
+    assert main(["demo", "--out", str(tmp_path), "--quiet"]) == 2
+    assert "not made by" in capsys.readouterr().out
+    assert (tmp_path / "data.txt").read_text() == "user data"
