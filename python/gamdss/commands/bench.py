@@ -1,0 +1,57 @@
+"""``gamdss bench``: benchmarks on generated data with known answers.
+
+``gamdss bench keyframes``: error of annotated, reselected and spotted keyframes to the true
+keyframes (see :mod:`gamdss.bench.keyframes`). A group, so that more benchmarks can be
+added as further sub-subcommands.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _keyframes(args: argparse.Namespace) -> int:
+    import time
+
+    from gamdss.bench.keyframes import KeyframeBenchConfig, output_paths, run_keyframe_bench
+
+    if args.config is not None:
+        config = KeyframeBenchConfig.load(args.config)
+    else:
+        config = KeyframeBenchConfig.quick() if args.quick else KeyframeBenchConfig()
+    changes = {k: v for k, v in (("clips", args.clips), ("seed", args.seed)) if v is not None}
+    if changes:
+        config = config.replace(**changes)
+    existing = [str(p) for p in output_paths(args.out).values() if p.exists()]
+    if existing and not args.overwrite:
+        print(f"gamdss bench keyframes: {args.out} already holds results ({', '.join(existing)}); "
+              f"pass --overwrite to replace them or choose another --out")
+        return 1
+    print(f"GENERATED data: {config.clips} synthetic micro-expression clips ({config.size}x{config.size} px, "
+          f"fps {', '.join(f'{f:g}' for f in config.fps)}) with known keyframes, annotated by the bias models "
+          f"{', '.join(config.biases)}; flicker {', '.join(f'{f:g}' for f in config.flicker_gl)} grey levels; "
+          f"seed {config.seed}.")
+    start = time.perf_counter()
+    outputs = run_keyframe_bench(config, args.out, overwrite=args.overwrite, progress=not args.no_progress)
+    print()
+    print(outputs.table_text)
+    print(f"finished in {time.perf_counter() - start:.0f} s")
+    print(f"results (long-format CSV): {outputs.csv}")
+    print(f"config: {outputs.config}; table: {outputs.table}")
+    print("plots: " + ", ".join(str(p) for p in outputs.plots))
+    return 0
+
+
+def register(sub) -> None:
+    bench = sub.add_parser("bench", help="benchmarks on generated data with known answers")
+    kinds = bench.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
+    kf = kinds.add_parser("keyframes", help="error of annotated, reselected (GAMDSS) and spotted keyframes to the "
+                                            "true keyframes of generated clips")
+    kf.add_argument("--out", default="bench_keyframes", help="output folder (default: ./bench_keyframes)")
+    kf.add_argument("--clips", type=int, default=None, help="generated clips per condition (default 48; --quick 16)")
+    kf.add_argument("--quick", action="store_true", help="a small run of about a minute")
+    kf.add_argument("--seed", type=int, default=None, help="seed of clips and annotations (default 0)")
+    kf.add_argument("--config", default=None, help="a YAML KeyframeBenchConfig (e.g. a previous run's config.yaml)")
+    kf.add_argument("--overwrite", action="store_true", help="replace results already in --out")
+    kf.add_argument("--no-progress", action="store_true", help="no progress bar")
+    kf.set_defaults(func=_keyframes)
