@@ -39,6 +39,43 @@ Differences from the released MATLAB code (``apex_frame_spotting.m``):
 - The mask is centred on the zero frequency. The released code centres it one bin off in the
   two spatial axes (``fix(b/2)`` against fftshift's ``fix(b/2) + 1``, 1-based).
 - Every frame is scored; the released code skips the last one.
+
+What the score measures, and why it does not localise the apex (measured on clean clips: no
+noise, JPEG, head motion or flicker). The LBP code of a pixel is piecewise constant in time.
+Inside a window the DFT is circular, so one code change (a step, closed by the wrap-around)
+and a change that comes back (a pulse) both put about the same energy into the high temporal
+frequencies, wherever they lie in the window. The score of frame ``n`` is therefore close to
+the number of pixels whose code is *not constant* over ``[n - half, n + half]``: its
+correlation with that count over a clip is 0.95-0.99 (``tests/test_spotting.py``). Under
+smooth motion a pixel's code changes when the intensity crosses its threshold, so a window
+counts the pixels whose threshold lies in the intensity *range* it spans. Every window that
+contains the apex spans the top of that range, so the score is a plateau over them, not a
+peak at the apex; the argmax falls on one of those windows, ``|error| <= half``, decided by
+texture details. Measured errors of the first argmax (frames; midpoint for comparison):
+
+===========================================  ======  =====================  ================
+clips                                        half    this module            midpoint
+===========================================  ======  =====================  ================
+test's linear clip, 64 px, 60 fps            9       -4 (seed 0), -2 (4)    0
+5 linear clips, 64 px, 30-90 fps             5-14    -4, 7, -1, 3, 2        0, 5, -4, 6, 3
+generator, 96 px, 60 fps, 8 seeds            9       mean 3.9, max 8        mean 1.9, max 5
+generator, 96 px, 200 fps, 3 seeds           30      -15, 27, 0             1, 5, 1
+generator, 160 px, 200 fps, 4 seeds          30      -14, 25, 4, 14         1, 5, 1, 17
+same, paper's ``d0=31`` bins (26-px blocks)  30      17, 29, 8, 13          1, 5, 1, 17
+===========================================  ======  =====================  ================
+
+On the generator's faces the deformation reaches nearly every pixel, so almost every code
+changes inside any window that holds the expression: the score varies by about 1% over
+``[onset, offset]`` at 200 fps and the window of 61 frames spans most of a 30-60-frame
+expression. Other readings of the description do not help: half or twice the window (mean
+errors at 200 fps 8.3 and 7.3 frames at 96 px, 4.8 and 5.5 at 160 px; at best a third of the
+clips within one frame, against half or more for the midpoint), the paper's threshold in bins (above;
+with blocks under about 26 px at 200 fps, or at lower frame rates, its mask is empty and the
+score flat, so the onset is returned), or a true top-9 of the blocks (96 px: -15, 27, 2 at
+200 fps; mean 3.6 frames at 60 fps). Comparing the window with the onset, or scoring the
+difference to the onset, would be a different method (it is what :mod:`.frame_difference`
+does). The method is kept as published: a baseline for "high-pass
+LBP activity", which is largest around the expression but not at its apex frame.
 """
 
 from __future__ import annotations
