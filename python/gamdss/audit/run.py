@@ -140,8 +140,8 @@ def audit_caches(caches: Sequence[FrameCache | str | Path], out: str | Path, *, 
     apply). The folder gets ``displacements.csv`` (per clip), ``summary.csv`` (mean, median
     and p90 |displacement| per keyframe in frames and ms, for all clips and per group),
     displacement histograms in frames and ms, offset versus apex uncertainty, one
-    side-by-side comparison per ``group_by`` key (default: ``dataset`` and every meta key
-    with 2-12 groups, e.g. ``ethnicity``), Fig.-2 frame-difference curves under ``curves/``
+    side-by-side comparison per ``group_by`` key (default: ``dataset`` and the subject-group
+    metadata such as ``ethnicity`` or ``gender`` with 2-12 groups), Fig.-2 frame-difference curves under ``curves/``
     for ``curves_for`` (clip ids; default: the three clips that moved most and one that did
     not), each PNG with its CSV, ``settings.yaml`` and ``report.md`` or ``report.html``.
 

@@ -47,13 +47,19 @@ def group_value(row: dict[str, Any], key: str) -> str:
     return "unknown" if value in (None, "") else str(value)
 
 
+# Metadata that describes who the subject is (or the sample's coded class): the groups the
+# paper compares. Other metadata (durations, notes, inducement codes) are not groups; ask for
+# them by name with ``group_by``.
+GROUP_KEYS = ("ethnicity", "ethnic_group", "race", "gender", "sex", "age_group", "group", "objective_class")
+
+
 def default_group_keys(rows: Sequence[dict[str, Any]], max_groups: int = 12) -> list[str]:
-    """``dataset`` plus every meta key that splits the clips into 2..``max_groups`` groups."""
+    """``dataset`` plus each of :data:`GROUP_KEYS` that the clips' metadata has and that
+    splits them into 2..``max_groups`` groups."""
     keys = ["dataset"]
-    meta_keys = sorted({c[5:] for r in rows for c in r if c.startswith("meta_")})
-    for key in meta_keys:
-        values = {group_value(r, key) for r in rows}
-        if 2 <= len(values) <= max_groups:
+    meta_keys = {c[5:] for r in rows for c in r if c.startswith("meta_")}
+    for key in GROUP_KEYS:
+        if key in meta_keys and 2 <= len({group_value(r, key) for r in rows}) <= max_groups:
             keys.append(key)
     return keys
 

@@ -48,7 +48,7 @@ def register(sub) -> None:
     p.add_argument("--clips", nargs="+", metavar="ID", help="clip ids for the Fig.-2 curves (default: the three "
                                                            "that moved most and one that did not)")
     p.add_argument("--group-by", nargs="+", metavar="KEY",
-                   help="dataset, subject, cache or a meta key (default: dataset and every meta key with 2-12 groups)")
+                   help="dataset, subject, cache or a meta key (default: dataset and subject-group metadata such as ethnicity or gender)")
     p.add_argument("--format", default="markdown", choices=["markdown", "html"])
     p.add_argument("--device", default="cpu")
     p.add_argument("--overwrite", action="store_true", help="write into a folder that already holds files")
