@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from gamdss import atomic
+from gamdss import atomic, yaml_dataclass
 from gamdss.data.cache import CacheEntry, FrameCache
 
 KEYFRAMES = ("onset", "apex", "offset")
@@ -41,23 +41,18 @@ class ReselectionSettings:
         return f"{self.window}-r{self.lam_rise:g}-f{self.lam_fall:g}-{self.distance}"
 
     def to_yaml(self) -> str:
-        import yaml
-
-        return yaml.safe_dump(asdict(self), sort_keys=False)
+        return yaml_dataclass.dump(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "settings") -> "ReselectionSettings":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"{source}: unknown reselection settings {unknown}; expected {sorted(known)}")
-        return cls(**data)
+        """Settings from a mapping of fields; unknown keys raise ``ValueError`` naming ``source``."""
+        return yaml_dataclass.from_dict(cls, data, source)
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "ReselectionSettings":
-        import yaml
-
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        """Settings from a ``settings.yaml`` of ``gamdss reselect`` or of an audit (its
+        ``reselection`` mapping)."""
+        data = yaml_dataclass.read_mapping(path, "reselection settings")
         if "reselection" in data and isinstance(data["reselection"], dict):
             data = data["reselection"]
         return cls.from_dict(data, str(path))

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from gamdss import atomic
+from gamdss import atomic, yaml_dataclass
 from gamdss.audit import plots, report, tables
 from gamdss.data.cache import FrameCache, clip_file_name
 from gamdss.dataset_reselection import (KEYFRAMES, ClipReselection, ReselectionSettings, check_against_cache,
@@ -30,18 +30,14 @@ class AuditSettings:
     fmt: str = "markdown"
 
     def to_yaml(self) -> str:
-        import yaml
-
-        return yaml.safe_dump(asdict(self), sort_keys=False)
+        return yaml_dataclass.dump(self)
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "AuditSettings":
-        import yaml
-
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        data = yaml_dataclass.read_mapping(path, "audit settings")
         data.pop("created", None)
         data["reselection"] = ReselectionSettings.from_dict(data.get("reselection") or {}, str(path))
-        return cls(**data)
+        return yaml_dataclass.from_dict(cls, data, str(path))
 
 
 @dataclass

@@ -16,7 +16,6 @@ signed error, share of exact hits), per keyframe, over all clips and per frame r
 
 from __future__ import annotations
 
-import dataclasses
 import zlib
 from dataclasses import dataclass
 from functools import lru_cache
@@ -24,6 +23,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
+
+from gamdss.yaml_dataclass import YamlDataclass
 
 from .metrics import METRICS, error_stats
 
@@ -33,7 +34,7 @@ COLUMNS = CONDITION_COLUMNS + METRICS
 
 
 @dataclass(frozen=True)
-class KeyframeBenchConfig:
+class KeyframeBenchConfig(YamlDataclass):
     """What the benchmark runs.
 
     Attributes:
@@ -105,41 +106,6 @@ class KeyframeBenchConfig:
         base.update(changes)
         return cls(**base)
 
-    def replace(self, **changes: Any) -> "KeyframeBenchConfig":
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "KeyframeBenchConfig":
-        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise ValueError(f"KeyframeBenchConfig: unknown fields {sorted(unknown)}")
-        return cls(**data)
-
-    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
-        """Write as YAML (atomically); refuses to replace ``path`` unless ``overwrite``."""
-        import yaml
-
-        from gamdss import atomic
-
-        path = Path(path)
-        if path.exists() and not overwrite:
-            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
-        return atomic.write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
-
-    @classmethod
-    def load(cls, path: str | Path) -> "KeyframeBenchConfig":
-        import yaml
-
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: expected a mapping of KeyframeBenchConfig fields")
-        try:
-            return cls.from_dict(data)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{path}: {exc}") from None
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from gamdss.commands._common import add_reselection_arguments, add_run_flags
+
 
 def _run(args: argparse.Namespace) -> int:
     from gamdss.audit import audit_caches
@@ -39,10 +41,7 @@ def register(sub) -> None:
                        description=__doc__)
     p.add_argument("cache", nargs="+", help="frame cache folder(s); several are compared side by side")
     p.add_argument("--out", help="report folder (default: FIRST_CACHE/audit)")
-    p.add_argument("--window", default="paper", choices=["paper", "released", "symmetric"])
-    p.add_argument("--lam-rise", type=float, default=0.1)
-    p.add_argument("--lam-fall", type=float, default=0.1)
-    p.add_argument("--distance", default="l2", choices=["l2", "centered", "released_uint8"])
+    add_reselection_arguments(p)
     p.add_argument("--reselection", nargs="+", metavar="CSV",
                    help="reuse `gamdss reselect` results (reselection.csv, one per cache) instead of reselecting")
     p.add_argument("--clips", nargs="+", metavar="ID", help="clip ids for the Fig.-2 curves (default: the three "
@@ -50,6 +49,5 @@ def register(sub) -> None:
     p.add_argument("--group-by", nargs="+", metavar="KEY",
                    help="dataset, subject, cache or a meta key (default: dataset and subject-group metadata such as ethnicity or gender)")
     p.add_argument("--format", default="markdown", choices=["markdown", "html"])
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--overwrite", action="store_true", help="write into a folder that already holds files")
+    add_run_flags(p, device="cpu or cuda", overwrite="write into a folder that already holds files")
     p.set_defaults(func=_run)

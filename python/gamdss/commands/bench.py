@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 
+from gamdss.commands._common import add_run_flags
+
 
 def _keyframes(args: argparse.Namespace) -> int:
     import time
@@ -52,6 +54,5 @@ def register(sub) -> None:
     kf.add_argument("--quick", action="store_true", help="a small run of about a minute")
     kf.add_argument("--seed", type=int, default=None, help="seed of clips and annotations (default 0)")
     kf.add_argument("--config", default=None, help="a YAML KeyframeBenchConfig (e.g. a previous run's config.yaml)")
-    kf.add_argument("--overwrite", action="store_true", help="replace results already in --out")
-    kf.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_run_flags(kf, overwrite="replace results already in --out", progress_flag="--no-progress")
     kf.set_defaults(func=_keyframes)

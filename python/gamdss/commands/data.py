@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from gamdss.commands._common import add_dataset_arguments, add_run_flags
+
 
 def _report(args: argparse.Namespace) -> dict[str, Any]:
     from gamdss.data.datasets import get_dataset
@@ -93,15 +95,7 @@ def register(sub) -> None:
         description="Read a dataset's annotation file (found under ROOT, or given with --annotations) and print "
                     "the rows that cannot be used with their reasons, the corrections applied, the frames check "
                     "(when ROOT is given) and sample/subject/class counts of every protocol of the dataset.")
-    check.add_argument("root", nargs="?", type=Path, default=None, help="dataset folder in its original layout")
-    check.add_argument("--dataset", required=True,
-                       help="casme, casme2, samm, casme_sq, casme3, mmew or 4dme")
-    check.add_argument("--annotations", type=Path, default=None,
-                       help="the annotation file (default: found under ROOT by its known names)")
-    check.add_argument("--corrections", type=Path, default=None,
-                       help="an extra corrections list (YAML) applied after the shipped one")
-    check.add_argument("--clip-margin", type=float, default=0.5,
-                       help="frames kept around onset..offset, as a fraction of offset-onset (default 0.5)")
+    add_dataset_arguments(check, root_optional=True)
     check.add_argument("--json", type=Path, default=None, help="also write the report as JSON to this file")
-    check.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
+    add_run_flags(check, overwrite="replace an existing --json file")
     check.set_defaults(func=_check)

@@ -5,20 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from gamdss.commands._common import DISTANCES, add_run_flags, size_type
+
 BANNER = (
     "gamdss demo: SYNTHETIC data only. The clips are real face photographs shipped with\n"
     "scikit-image and matplotlib, moved by small generated action-unit deformations with known\n"
     "onset/apex/offset, and annotated by a model of human coding errors. They are not real\n"
     "micro-expressions, and the accuracy below says nothing about real data."
 )
-
-
-def _size(text: str) -> tuple[int, int]:
-    h, _, w = text.lower().partition("x")
-    try:
-        return int(h), int(w or h)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected N or HxW, got {text!r}") from None
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -71,16 +65,16 @@ def register(sub) -> None:
                       help="output folder (default ./gamdss-demo; a folder from an earlier demo is replaced)")
     demo.add_argument("--subjects", type=int, default=5)
     demo.add_argument("--clips-per-subject", type=int, default=6)
-    demo.add_argument("--frame-size", type=_size, default=(160, 160), help="generated frames, N or HxW pixels")
-    demo.add_argument("--cache-size", type=_size, default=(64, 64), help="face crops, N or HxW pixels")
+    demo.add_argument("--frame-size", type=size_type("--frame-size"), default=(160, 160),
+                      help="generated frames, N or HxW pixels")
+    demo.add_argument("--cache-size", type=size_type("--cache-size"), default=(64, 64),
+                      help="face crops, N or HxW pixels")
     demo.add_argument("--bias", default="typical", choices=["none", "careful", "typical", "multicultural"],
                       help="annotation-bias model playing the human coder")
     demo.add_argument("--lam", type=float, default=0.1, help="reselection lambda (rise and fall)")
-    demo.add_argument("--distance", default="l2", choices=["l2", "centered", "released_uint8"])
+    demo.add_argument("--distance", default="l2", choices=DISTANCES)
     demo.add_argument("--epochs", type=int, default=20, help="training epochs per LOSO fold")
-    demo.add_argument("--device", default="cpu", help="cpu or cuda")
     demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--overwrite", action="store_true",
-                      help="use --out even if it holds files not made by the demo")
-    demo.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_run_flags(demo, device="cpu or cuda", overwrite="use --out even if it holds files not made by the demo",
+                  progress_flag="--quiet")
     demo.set_defaults(func=_demo)

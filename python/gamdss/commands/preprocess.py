@@ -6,17 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from gamdss.commands._common import add_dataset_arguments, add_run_flags, size_type
 
-def _size(text: str) -> tuple[int, int]:
-    """``224`` (square) or ``HxW`` such as ``224x192``."""
-    parts = text.lower().split("x")
-    try:
-        values = [int(p) for p in parts]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--size must be N or HxW in pixels, got {text!r}") from None
-    if len(values) not in (1, 2) or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"--size must be N or HxW with positive sides, got {text!r}")
-    return (values[0], values[-1])
+_size = size_type("--size")
 
 
 def _preprocess(args: argparse.Namespace) -> int:
@@ -62,15 +54,8 @@ def register(sub) -> None:
                     "(facenet-pytorch, bundled weights, offline), crop and resize every frame and write a "
                     "frame cache (uint8 .npy per clip + manifest.json). Resumable: run it again after an "
                     "interruption and finished clips are kept.")
-    p.add_argument("root", type=Path, help="dataset folder in its original layout")
-    p.add_argument("--dataset", required=True, help="casme, casme2, samm, casme_sq, casme3, mmew or 4dme")
+    add_dataset_arguments(p)
     p.add_argument("--out", type=Path, required=True, help="cache folder (created; resumed when it exists)")
-    p.add_argument("--annotations", type=Path, default=None,
-                   help="the annotation file (default: found under ROOT by its known names)")
-    p.add_argument("--corrections", type=Path, default=None,
-                   help="an extra corrections list (YAML) applied after the shipped one")
-    p.add_argument("--clip-margin", type=float, default=0.5,
-                   help="frames kept around onset..offset, as a fraction of offset-onset (default 0.5)")
     p.add_argument("--size", type=_size, default=(224, 224), help="output frame size: N or HxW (default 224)")
     p.add_argument("--box-method", choices=["median", "onset"], default="median",
                    help="median: median box over onset, apex, offset and --detect-frames others (default); "
@@ -80,10 +65,8 @@ def register(sub) -> None:
     p.add_argument("--detect-frames", type=int, default=4,
                    help="evenly spaced frames tried besides onset, apex, offset (median only; default 4)")
     p.add_argument("--workers", type=int, default=None, help="processes (default: min(4, CPU count))")
-    p.add_argument("--device", default="cpu", help="where MTCNN runs: cpu, cuda or cuda:N (default cpu)")
     p.add_argument("--full-frame-fallback", action="store_true",
                    help="cache the whole frame for a clip without a face instead of failing it")
-    p.add_argument("--overwrite", action="store_true",
-                   help="redo every clip, and replace a cache made with other settings")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_run_flags(p, device="where MTCNN runs: cpu, cuda or cuda:N (default cpu)",
+                  overwrite="redo every clip, and replace a cache made with other settings", progress_flag="--no-progress")
     p.set_defaults(func=_preprocess)

@@ -13,6 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from gamdss.commands._common import add_reselection_arguments, add_run_flags
+
 
 def default_out(cache_root: Path, settings) -> Path:
     return Path(cache_root) / "reselection" / settings.run_name()
@@ -49,13 +51,8 @@ def register(sub) -> None:
                                         "write corrected annotation files",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("cache", help="frame cache folder (made by `gamdss preprocess`)")
-    p.add_argument("--window", default="paper", choices=["paper", "released", "symmetric"],
-                   help="candidate windows (default: paper, Eq. 1-4)")
-    p.add_argument("--lam-rise", type=float, default=0.1, help="rise search scale, R = int(lam * (apex - onset))")
-    p.add_argument("--lam-fall", type=float, default=0.1, help="fall search scale, R = int(lam * (offset - apex))")
-    p.add_argument("--distance", default="l2", choices=["l2", "centered", "released_uint8"])
+    add_reselection_arguments(p)
     p.add_argument("--out", help="output folder (default: CACHE/reselection/<window>-r<lam_rise>-f<lam_fall>-<distance>)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (results are identical)")
     p.add_argument("--max-batch-mb", type=float, default=256.0, help="frames per batch, in MiB (default 256)")
-    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    add_run_flags(p, device="cpu or cuda (results are identical)", overwrite="replace existing output files")
     p.set_defaults(func=_run)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from gamdss.commands._common import add_run_flags
+
 
 def summary_table(results: dict) -> str:
     """Plain-text table of pooled ACC / UF1 / UAR (%) per prediction mode."""
@@ -68,8 +70,7 @@ def register(sub) -> None:
     p.add_argument("--protocol", choices=["honest", "inner_val", "released"],
                    help="evaluation.protocol; 'released' selects epochs on the held-out subject "
                         "(optimistic; only to compare with published numbers)")
-    p.add_argument("--device", help="run.device: auto, cpu, cuda, cuda:N")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing run in the output folder")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_run_flags(p, device="run.device: auto, cpu, cuda, cuda:N", device_default=None,
+                  overwrite="replace an existing run in the output folder", progress_flag="--quiet")
     p.set_defaults(func=_train)

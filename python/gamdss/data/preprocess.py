@@ -20,13 +20,13 @@ import datetime as _dt
 import os
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from gamdss import atomic
+from gamdss import atomic, yaml_dataclass
 from gamdss.data.cache import MANIFEST, CacheEntry, CacheWriter, FrameCache, write_clip_file
 from gamdss.data.face import (BOX_METHODS, DEFAULT_DETECT_FRAMES, DEFAULT_MARGIN, FaceBox, FaceDetector,
                               NoFaceError, choose_box)
@@ -95,23 +95,13 @@ class PreprocessConfig:
                 "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
 
     def to_yaml(self, path: str | Path) -> Path:
-        import yaml
-
-        data = asdict(self)
-        data["size"] = list(self.size)
-        return atomic.write_text(path, yaml.safe_dump(data, sort_keys=False))
+        """Write the settings to ``path`` (atomically; replaces it: the cache's own record)."""
+        return atomic.write_text(path, yaml_dataclass.dump(self))
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "PreprocessConfig":
-        import yaml
-
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"{path}: unknown preprocess setting(s) {', '.join(unknown)}; "
-                             f"known: {', '.join(sorted(known))}")
-        return cls(**data)
+        """Settings from a YAML file; unknown keys raise ``ValueError`` naming the file."""
+        return yaml_dataclass.from_dict(cls, yaml_dataclass.read_mapping(path, "preprocess settings"), str(path))
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,9 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from timm.layers import DropPath, trunc_normal_
+from timm.layers import DropPath
+
+from .weight_init import init_transformer_weights
 
 __all__ = [
     "RMTConfig", "RMT_PRESETS", "rmt_config", "RMT", "AxialRetention", "WholeRetention",
@@ -439,7 +441,7 @@ class RMT(nn.Module):
                 downsample=i > 0))
             start += depth
         self.stages = nn.ModuleList(stages)
-        self.apply(_init_weights)
+        self.apply(init_transformer_weights)
         for module in self.modules():
             if isinstance(module, _Retention):
                 module.reset_qkv()
@@ -458,14 +460,3 @@ class RMT(nn.Module):
             raise ValueError(f"RMT input must be [N, {self.config.in_chans}, H, W], "
                              f"got {tuple(x.shape)}")
         return self.forward_stages(x)[-1].contiguous()
-
-
-def _init_weights(module: nn.Module) -> None:
-    if isinstance(module, nn.Linear):
-        trunc_normal_(module.weight, std=0.02)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.LayerNorm):
-        nn.init.ones_(module.weight)
-        nn.init.zeros_(module.bias)
-

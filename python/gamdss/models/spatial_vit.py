@@ -34,6 +34,8 @@ from torch import Tensor, nn
 from timm.layers import resample_abs_pos_embed, trunc_normal_
 from timm.models.vision_transformer import Block
 
+from .weight_init import init_transformer_weights
+
 __all__ = ["SpatialViT"]
 
 
@@ -77,7 +79,7 @@ class SpatialViT(nn.Module):
             for r in rates))
         self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
         trunc_normal_(self.pos_embed, std=0.02)
-        self.apply(_init_weights)
+        self.apply(init_transformer_weights)
 
     def position_embedding(self, size: tuple[int, int]) -> Tensor:
         """``[1, h·w, embed_dim]``: the learnt embedding, resampled if ``size != grid_size``."""
@@ -98,13 +100,3 @@ class SpatialViT(nn.Module):
         tokens = self.blocks(tokens + self.position_embedding((h, w)))
         tokens = self.norm(tokens)
         return tokens.transpose(1, 2).reshape(frame.shape[0], self.embed_dim, h, w)
-
-
-def _init_weights(module: nn.Module) -> None:
-    if isinstance(module, nn.Linear):
-        trunc_normal_(module.weight, std=0.02)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.LayerNorm):
-        nn.init.ones_(module.weight)
-        nn.init.zeros_(module.bias)

@@ -20,6 +20,7 @@ from gamdss.data.records import (AnnotationRecord, AnnotationReport, ClipRecord,
                                  ScanReport, SkippedRow)
 
 from . import tables
+from ._subjects import subject_number
 from .corrections import CorrectionEntry, builtin_corrections, load_corrections_file, same_value
 from .frames import IMAGE_EXTENSIONS, DirIndex, FrameListError, missing_ranges
 
@@ -130,22 +131,33 @@ class Dataset:
     #: regular expressions (matched against lower-case file names) tried when none of
     #: :attr:`annotation_names` is found.
     annotation_patterns: ClassVar[tuple[str, ...]] = ()
+    #: subject ids are this prefix and a zero-padded number (``sub01``; ``""``: ``006``), read
+    #: from a number or a prefixed cell and written back as the number; None: the cell's text.
+    subject_prefix: ClassVar[str | None] = None
+    #: digits of the subject number in ids with :attr:`subject_prefix`.
+    subject_digits: ClassVar[int] = 2
 
     # ----- layout hooks ---------------------------------------------------------------
     def normalise_subject(self, value: Any, context: Mapping[str, Any]) -> str:
         """The subject id from its cell (e.g. ``1`` -> ``sub01``)."""
-        return _cell_text(value) or ""
+        if self.subject_prefix is None:
+            return _cell_text(value) or ""
+        return f"{self.subject_prefix}{self._subject_number(value):0{self.subject_digits}d}"
 
     def subject_cell(self, record: AnnotationRecord) -> Any:
         """The subject cell written for ``record`` (inverse of :meth:`normalise_subject`)."""
-        return record.subject
+        return record.subject if self.subject_prefix is None else self._subject_number(record.subject)
+
+    def _subject_number(self, value: Any) -> int:
+        return subject_number(value, (self.subject_prefix,) if self.subject_prefix else ())
 
     def emotion_cell(self, record: AnnotationRecord) -> str:
         return record.emotion
 
     def clip_rel(self, record: AnnotationRecord) -> tuple[str, ...]:
-        """The clip folder relative to the frames container (e.g. ``('sub01', 'EP02_01f')``)."""
-        raise NotImplementedError
+        """The clip folder relative to the frames container. Default: ``(subject, video)``,
+        e.g. ``('sub01', 'EP02_01f')``."""
+        return (record.subject, record.video)
 
     def clip_dir_candidates(self, record: AnnotationRecord) -> list[tuple[str, ...]]:
         """Folders, relative to the root, where the clip's frames may be (the first is where

@@ -8,11 +8,8 @@ is the apex; ``ApexF2`` (a second apex, often empty) is kept in ``meta['apex2']`
 
 from __future__ import annotations
 
-from typing import Any, Mapping
-
 from gamdss.data.records import AnnotationRecord
 
-from ._subjects import subject_number
 from .base import Column, Dataset
 
 
@@ -36,15 +33,7 @@ class Casme(Dataset):
         Column("emotion", "Emotion", ("Estimated Emotion",)),
     )
     containers = ("CASME_raw_selected", "CASME_raw", "Cropped", "CASME_cropped")
-
-    def normalise_subject(self, value: Any, context: Mapping[str, Any]) -> str:
-        return f"sub{subject_number(value, ('sub',)):02d}"
-
-    def subject_cell(self, record: AnnotationRecord) -> Any:
-        return subject_number(record.subject, ("sub",))
-
-    def clip_rel(self, record: AnnotationRecord) -> tuple[str, ...]:
-        return (record.subject, record.video)
+    subject_prefix = "sub"
 
     def frame_name(self, record: AnnotationRecord, frame_number: int) -> str:
         return f"{record.video}-{frame_number}.jpg"

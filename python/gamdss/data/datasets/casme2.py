@@ -7,11 +7,6 @@ integer subjects). Frames ``CASME2_RAW_selected/subXX/<Filename>/img{N}.jpg`` or
 
 from __future__ import annotations
 
-from typing import Any, Mapping
-
-from gamdss.data.records import AnnotationRecord
-
-from ._subjects import subject_number
 from .base import Column, Dataset
 
 
@@ -35,15 +30,4 @@ class Casme2(Dataset):
         Column("emotion", "Estimated Emotion", ("Emotion",)),
     )
     containers = ("CASME2_RAW_selected", "CASME2-RAW", "CASME2_RAW", "Cropped", "CASME2_Cropped")
-
-    def normalise_subject(self, value: Any, context: Mapping[str, Any]) -> str:
-        return f"sub{subject_number(value, ('sub',)):02d}"
-
-    def subject_cell(self, record: AnnotationRecord) -> Any:
-        return subject_number(record.subject, ("sub",))
-
-    def clip_rel(self, record: AnnotationRecord) -> tuple[str, ...]:
-        return (record.subject, record.video)
-
-    def frame_name(self, record: AnnotationRecord, frame_number: int) -> str:
-        return f"img{frame_number}.jpg"
+    subject_prefix = "sub"

@@ -128,6 +128,3 @@ class CasmeSq(Dataset):
                 if (prefix and name.startswith(prefix)) or name == record.video.lower():
                     return d, tried
         return None, tried
-
-    def frame_name(self, record: AnnotationRecord, frame_number: int) -> str:
-        return f"img{frame_number}.jpg"

@@ -44,9 +44,3 @@ class FourDME(Dataset):
     def subject_cell(self, record: AnnotationRecord) -> Any:
         return int(record.subject) if re.fullmatch(r"\d+", record.subject) and not record.subject.startswith("0") \
             else record.subject
-
-    def clip_rel(self, record: AnnotationRecord) -> tuple[str, ...]:
-        return (record.subject, record.video)
-
-    def frame_name(self, record: AnnotationRecord, frame_number: int) -> str:
-        return f"img{frame_number}.jpg"

@@ -8,11 +8,8 @@ by emotion: ``Micro_Expression/{emotion}/{Filename}/{N}.jpg``, N from 1.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
-
 from gamdss.data.records import AnnotationRecord
 
-from ._subjects import subject_number
 from .base import Column, Dataset
 
 
@@ -33,12 +30,7 @@ class Mmew(Dataset):
         Column("meta:remarks", "remarks", ("remark", "notes")),
     )
     containers = ("Micro_Expression", "MMEW/Micro_Expression")
-
-    def normalise_subject(self, value: Any, context: Mapping[str, Any]) -> str:
-        return f"S{subject_number(value, ('S',)):02d}"
-
-    def subject_cell(self, record: AnnotationRecord) -> Any:
-        return subject_number(record.subject, ("S",))
+    subject_prefix = "S"
 
     def clip_rel(self, record: AnnotationRecord) -> tuple[str, ...]:
         return (record.emotion, record.video)

@@ -9,11 +9,8 @@ or from ``subjects.csv`` next to the annotation file.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
-
 from gamdss.data.records import AnnotationRecord
 
-from ._subjects import subject_number
 from .base import Column, Dataset
 
 
@@ -49,18 +46,11 @@ class Samm(Dataset):
     )
     first_frame = None
     containers = ("SAMM", "SAMM_CROP", "SAMM_cropped")
-
-    def normalise_subject(self, value: Any, context: Mapping[str, Any]) -> str:
-        return f"{subject_number(value):03d}"
-
-    def subject_cell(self, record: AnnotationRecord) -> Any:
-        return subject_number(record.subject)
+    subject_prefix = ""
+    subject_digits = 3
 
     def emotion_cell(self, record: AnnotationRecord) -> str:
         return record.emotion[:1].upper() + record.emotion[1:]
-
-    def clip_rel(self, record: AnnotationRecord) -> tuple[str, ...]:
-        return (record.subject, record.video)
 
     def frame_name(self, record: AnnotationRecord, frame_number: int) -> str:
         return f"{record.subject}_{frame_number:05d}.jpg"

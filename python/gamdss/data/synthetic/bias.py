@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from gamdss import yaml_dataclass
+
 
 @dataclass(frozen=True)
 class BiasModel:
@@ -129,25 +131,10 @@ def get_bias(bias: str | BiasModel) -> BiasModel:
 
 
 def load_bias(path: str | Path) -> BiasModel:
-    """A :class:`BiasModel` from a YAML mapping of its fields."""
-    import yaml
-
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a mapping of BiasModel fields")
-    unknown = set(data) - set(BiasModel.__dataclass_fields__)
-    if unknown:
-        raise ValueError(f"{path}: unknown BiasModel fields {sorted(unknown)}")
-    return BiasModel(**data)
+    """A :class:`BiasModel` from a YAML mapping of its fields (missing ones take their defaults)."""
+    return yaml_dataclass.load(BiasModel, path)
 
 
 def save_bias(model: BiasModel, path: str | Path, *, overwrite: bool = False) -> Path:
     """Write ``model`` as YAML (atomically); refuses to replace ``path`` unless ``overwrite``."""
-    import yaml
-
-    from gamdss import atomic
-
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
-    return atomic.write_text(path, yaml.safe_dump(model.to_dict(), sort_keys=False))
+    return yaml_dataclass.save(model, path, overwrite=overwrite)

@@ -9,14 +9,14 @@ from the seed: the same seed gives byte-identical frames.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
+
+from gamdss.yaml_dataclass import YamlDataclass
 
 from .action_units import CASME2_EMOTIONS, EMOTION_AUS, deformation_field
 from .bias import BiasModel, get_bias
@@ -28,7 +28,7 @@ _RANGES = ("rise_ms", "fall_ms", "pad_before_ms", "pad_after_ms", "amplitude_px"
 
 
 @dataclass(frozen=True)
-class SyntheticConfig:
+class SyntheticConfig(YamlDataclass):
     """How synthetic clips are made. Ranges ``(low, high)`` are drawn uniformly per clip.
 
     Attributes:
@@ -98,43 +98,6 @@ class SyntheticConfig:
             if not 1 <= self.jpeg_quality <= 100:
                 fail("jpeg_quality", "must be in 1..100 or None")
 
-    def replace(self, **changes: Any) -> "SyntheticConfig":
-        """A copy with ``changes`` applied (validated)."""
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "SyntheticConfig":
-        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise ValueError(f"SyntheticConfig: unknown fields {sorted(unknown)}")
-        return cls(**data)
-
-    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
-        """Write as YAML (atomically); refuses to replace ``path`` unless ``overwrite``."""
-        import yaml
-
-        from gamdss import atomic
-
-        path = Path(path)
-        if path.exists() and not overwrite:
-            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
-        return atomic.write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
-
-    @classmethod
-    def load(cls, path: str | Path) -> "SyntheticConfig":
-        """Read a YAML file written by :meth:`save` (missing fields take their defaults)."""
-        import yaml
-
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: expected a mapping of SyntheticConfig fields")
-        try:
-            return cls.from_dict(data)
-        except ValueError as exc:
-            raise ValueError(f"{path}: {exc}") from None
 
 
 @dataclass(frozen=True)
