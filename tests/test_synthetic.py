@@ -304,3 +304,21 @@ def test_make_dataset_ids_emotions_and_bias():
         assert 0 <= o <= a <= f <= len(s.clip) - 1
     assert len({s.clip.frames.shape for s in typical}) > 1 or any(
         not torch.equal(typical[0].clip.frames, s.clip.frames) for s in typical[1:])
+
+
+def test_flicker_changes_nothing_but_the_brightness():
+    from gamdss.data.synthetic import SyntheticConfig, make_clip
+
+    base = SyntheticConfig(fps=60.0, size=(64, 64), jpeg_quality=None, noise_sd=1.0)
+    plain = make_clip(base, seed=11, subject=2, emotion="surprise")
+    lit = make_clip(base.replace(flicker_gl=3.0), seed=11, subject=2, emotion="surprise")
+    assert plain.truth == lit.truth and np.array_equal(plain.head_motion_px, lit.head_motion_px)
+    assert np.abs(lit.flicker_gl).max() > 1.0
+    diff = lit.frames.double() - plain.frames.double()
+    # Same motion and same sensor noise: per frame the difference is the flicker offset, up to
+    # rounding to whole grey levels and clipping at 0 and 255.
+    inside = (plain.frames > 5) & (plain.frames < 250)
+    for t in range(len(plain)):
+        d = diff[t][inside[t]]
+        assert abs(float(d.mean()) - lit.flicker_gl[t]) < 0.6
+        assert float((d - lit.flicker_gl[t]).abs().max()) <= 1.0 + 1e-9

@@ -172,6 +172,9 @@ class SyntheticSample:
         return self.clip.truth
 
 
+_FLICKER_STREAM = 0xF11C
+
+
 @lru_cache(maxsize=64)
 def _face(subject: int, size: tuple[int, int]) -> FaceImage:
     return make_face(subject, size)
@@ -241,7 +244,10 @@ def make_clip(config: SyntheticConfig, *, seed: int, subject: int = 0, emotion: 
     face = _face(int(subject), config.size)
     field_px = deformation_field(aus, face.landmarks, config.size)
     head = head_motion_path(n, fps, config.head_motion_px, rng)
-    flicker = flicker_offsets(n, fps, config.flicker_gl, rng, light_hz=config.flicker_hz)
+    # Flicker has its own random stream, so a clip with flicker is the same clip (same motion,
+    # same sensor noise) as without it, plus the flicker: conditions differ only by the flicker.
+    flicker_rng = np.random.default_rng(np.random.SeedSequence([int(seed), _FLICKER_STREAM]))
+    flicker = flicker_offsets(n, fps, config.flicker_gl, flicker_rng, light_hz=config.flicker_hz)
     displacement = amplitude * intensity
     with torch.no_grad():
         video = render_frames(face.image, field_px, displacement, head)
