@@ -213,6 +213,34 @@ def test_changed_source_frames_are_not_silently_reused(tmp_path):
     assert redone.done == ["sub01/EP01"] and FrameCache(out)["sub01/EP01"].shape[0] == 4
 
 
+def test_a_changed_label_rewrites_the_entry_without_redoing_the_pixels(tmp_path):
+    import dataclasses
+
+    out = tmp_path / "cache"
+    clip = face_clip(tmp_path, "EP01", n=3)
+    preprocess_clips([clip], out, dataset="synthetic", size=OUT, workers=1, progress=False)
+    stamp = file_stamp(FrameCache(out), "sub01/EP01")
+    relabelled = dataclasses.replace(clip, annotation=dataclasses.replace(clip.annotation, emotion="disgust"))
+    report = preprocess_clips([relabelled], out, dataset="synthetic", size=OUT, workers=1, progress=False)
+    assert not report.done and not report.already_done
+    assert [u.clip_id for u in report.updated] == ["sub01/EP01"] and "emotion" in report.updated[0].reason
+    cache = FrameCache(out)
+    assert cache["sub01/EP01"].emotion == "disgust" and file_stamp(cache, "sub01/EP01") == stamp
+
+
+def test_changed_keyframes_redo_the_clip(tmp_path):
+    out = tmp_path / "cache"
+    preprocess_clips([face_clip(tmp_path, "EP01", n=4, keys=(0, 1, 3))], out, dataset="synthetic", size=OUT,
+                     workers=1, progress=False)
+    moved = face_clip(tmp_path, "EP01", n=4, keys=(0, 2, 3))
+    report = preprocess_clips([moved], out, dataset="synthetic", size=OUT, workers=1, progress=False)
+    assert report.done == ["sub01/EP01"] and "apex" in report.updated[0].reason
+    entry = FrameCache(out)["sub01/EP01"]
+    assert entry.apex == moved.apex and entry.apex_index == 2
+    again = preprocess_clips([moved], out, dataset="synthetic", size=OUT, workers=1, progress=False)
+    assert again.already_done == ["sub01/EP01"] and not again.updated
+
+
 def test_two_worker_processes_give_the_same_cache(tmp_path):
     clips = [face_clip(tmp_path, f"EP0{k}", n=3, seed=5 * k) for k in range(3)]
     report = preprocess_clips(clips, tmp_path / "cache", dataset="synthetic", size=OUT, workers=2,

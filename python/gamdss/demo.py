@@ -172,7 +172,11 @@ def run_demo(cfg: DemoConfig, *, overwrite: bool = False, progress: bool = True,
                   f"last-epoch predictions)")
     train_cfg = load_config("tiny-cpu", [f"data.caches=[{cache_dir}]", f"data.protocol={cfg.protocol}",
                                          f"optim.epochs={cfg.epochs}", f"run.output_dir={train_dir}",
-                                         f"run.device={cfg.device}", f"run.seed={cfg.seed}"])
+                                         f"run.device={cfg.device}", f"run.seed={cfg.seed}",
+                                         "reselection.enabled=true", f"reselection.window={cfg.window}",
+                                         f"reselection.lam_rise={cfg.lam_rise}",
+                                         f"reselection.lam_fall={cfg.lam_fall}",
+                                         f"reselection.distance={cfg.distance}"])
     train_results = run_loso(train_cfg, progress=progress)
     done("train")
     return DemoResult(out=out, dataset=dataset_dir, cache=cache_dir, reselection=resel_dir,

@@ -16,6 +16,7 @@ unreadable image, frames of different sizes) is reported and does not stop the o
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import os
 from collections import Counter
@@ -121,6 +122,9 @@ class PreprocessReport:
     already_done: list[str] = field(default_factory=list)
     failed: list[ClipFailure] = field(default_factory=list)
     full_frame: list[str] = field(default_factory=list)
+    # Clips found in the cache whose annotation changed since (keyframes: the clip was redone
+    # and is also in ``done``; labels or metadata only: its manifest entry was rewritten).
+    updated: list[ClipFailure] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -129,6 +133,7 @@ class PreprocessReport:
     def summary(self) -> str:
         lines = [f"frame cache {self.cache}: {len(self.done)} clip(s) written, "
                  f"{len(self.already_done)} already done, {len(self.failed)} failed"]
+        lines += [f"  annotation changed, updated {u.clip_id}: {u.reason}" for u in self.updated]
         if self.full_frame:
             lines.append(f"  full frame used (no face found): {', '.join(self.full_frame)}")
         lines += [f"  FAILED {f.clip_id}: {f.reason}" for f in self.failed]
@@ -176,11 +181,21 @@ def preprocess_clips(clips: Sequence[ClipRecord], out: str | Path, *, dataset: s
     report = PreprocessReport(cache=out)
     todo: list[ClipRecord] = []
     cached = {e.clip_id: e for e in writer.entries}
+    pending_updates: list[CacheEntry] = []
     for clip in clips:
         if not overwrite and writer.completed(clip.clip_id):
             entry = cached[clip.clip_id]
             if entry.sources == [str(p) for p in clip.frame_paths] and entry.frame_numbers == list(clip.frame_numbers):
-                report.already_done.append(clip.clip_id)
+                fields = annotation_fields(clip)
+                changed = sorted(k for k, v in fields.items() if getattr(entry, k) != v)
+                if not changed:
+                    report.already_done.append(clip.clip_id)
+                    continue
+                report.updated.append(ClipFailure(clip.clip_id, f"annotation changed: {', '.join(changed)}"))
+                if any(k in KEYFRAME_FIELDS for k in changed):
+                    todo.append(clip)  # the face box is detected on the keyframes: redo the pixels
+                else:
+                    pending_updates.append(dataclasses.replace(entry, **fields))
             else:
                 report.failed.append(ClipFailure(clip.clip_id, (
                     f"clip {clip.clip_id}: the cache holds it made from other source frames "
@@ -193,6 +208,8 @@ def preprocess_clips(clips: Sequence[ClipRecord], out: str | Path, *, dataset: s
     settings = _settings(config)
     from tqdm.auto import tqdm
 
+    for entry in pending_updates:  # same pixels, new labels: only the manifest entry changes
+        writer.add(entry)
     with writer, tqdm(total=len(clips), initial=len(clips) - len(todo), desc="preprocess", unit="clip",
                       disable=not progress) as bar:
         def finish(clip_id: str, result: CacheEntry | str) -> None:
@@ -326,13 +343,22 @@ def process_clip(clip: ClipRecord, out: str | Path, *, size: tuple[int, int] = (
     rel, digest = write_clip_file(out, clip.clip_id, frames)
     a = clip.annotation
     return CacheEntry(
-        clip_id=a.clip_id, dataset=a.dataset, subject=a.subject, video=a.video, emotion=a.emotion,
-        aus=[str(x) for x in a.aus], fps=float(a.fps), row=int(a.row),
-        frame_numbers=[int(n) for n in clip.frame_numbers], onset=int(a.onset), apex=int(a.apex),
-        offset=int(a.offset), file=rel, shape=list(frames.shape), sha256=digest,
-        sources=[str(p) for p in paths], box=None if face.box is None else [int(v) for v in face.box],
-        face_prob=face.prob, box_method=face.method, meta={str(k): str(v) for k, v in a.meta.items()},
-        corrections=[{k: _jsonable(v) for k, v in asdict(c).items()} for c in a.corrections])
+        clip_id=a.clip_id, frame_numbers=[int(n) for n in clip.frame_numbers], file=rel,
+        shape=list(frames.shape), sha256=digest, sources=[str(p) for p in paths],
+        box=None if face.box is None else [int(v) for v in face.box], face_prob=face.prob,
+        box_method=face.method, **annotation_fields(clip))
+
+
+KEYFRAME_FIELDS = ("onset", "apex", "offset")
+
+
+def annotation_fields(clip: ClipRecord) -> dict[str, Any]:
+    """The cache-entry fields that come from the clip's annotation (not from its pixels)."""
+    a = clip.annotation
+    return dict(dataset=a.dataset, subject=a.subject, video=a.video, emotion=a.emotion,
+                aus=[str(x) for x in a.aus], fps=float(a.fps), row=int(a.row), onset=int(a.onset),
+                apex=int(a.apex), offset=int(a.offset), meta={str(k): str(v) for k, v in a.meta.items()},
+                corrections=[{k: _jsonable(v) for k, v in asdict(c).items()} for c in a.corrections])
 
 
 def read_frame(path: str | Path, clip_id: str, expected_size: tuple[int, int] | None = None):
