@@ -217,3 +217,100 @@ def test_worker_processes_do_not_change_a_fold(toy, tmp_path):
         plan = prepare_run(cfg, progress=False)
         results.append(fold_module.run_fold(_payload(plan, plan.folds[0], tmp_path / f"w{workers}", False)).result)
     assert results[0]["test"] == results[1]["test"] and results[0]["history"] == results[1]["history"]
+
+
+def _small_run(tmp_path, *extra):
+    """A 2-subject toy cache and a 1-epoch config writing to tmp_path/run."""
+    make_toy_cache(tmp_path / "cache", n_subjects=2, clips_per_class=1, frames=16, size=16, seed=0)
+    return load_config("tiny-cpu", toy_overrides(tmp_path / "cache", tmp_path / "run", "optim.epochs=1",
+                                                 "data.image_size=16", *extra))
+
+
+def test_a_cache_rebuilt_with_other_clips_is_not_mixed_into_a_finished_run(tmp_path):
+    import shutil
+
+    from gamdss.train.loso import DataChangedError
+
+    cfg = _small_run(tmp_path)
+    first = run_loso(cfg, progress=False)
+    assert first["num_samples"] == 6
+    out = tmp_path / "run"
+    saved = {name: (out / name).read_text() for name in ("results.json", "predictions.csv", "plan.json")}
+    # the same path now holds another cache: more clips per subject, other pixels and annotations
+    shutil.rmtree(tmp_path / "cache")
+    make_toy_cache(tmp_path / "cache", n_subjects=2, clips_per_class=2, frames=16, size=16, seed=5)
+    # clip ids number clips across subjects: before sub01/EP00-02, sub02/EP03-05; now sub01/EP00-05,
+    # sub02/EP06-11 -> 9 added, 3 removed (sub02/EP03-05), 3 kept with other pixels (sub01/EP00-02)
+    with pytest.raises(DataChangedError, match=r"changed since this run started: 9 samples added, 3 removed, "
+                                               r"3 changed \(e\.g\. added casme2:sub01/EP03; removed "
+                                               r"casme2:sub02/EP03; changed casme2:sub01/EP00: ") as info:
+        run_loso(cfg, progress=False)
+    assert "--overwrite" in str(info.value) and "sha256" in str(info.value)
+    assert {name: (out / name).read_text() for name in saved} == saved  # nothing rewritten from mixed folds
+    # overwrite=True starts afresh on the new cache
+    assert run_loso(cfg, progress=False, overwrite=True)["num_samples"] == 12
+
+
+def test_a_changed_keyframe_annotation_refuses_to_resume(tmp_path):
+    from gamdss.train.loso import DataChangedError
+
+    cfg = _small_run(tmp_path, "run.folds=[casme2_sub01]")
+    run_loso(cfg, progress=False)
+    out = tmp_path / "run"
+    results = (out / "results.json").read_text()
+    # unchanged data resumes: the finished fold is loaded, not trained again
+    trained = []
+    run_loso(cfg, progress=False, on_fold_done=lambda s, r: trained.append(s))
+    assert trained == []
+    # correct one apex annotation in the manifest (same pixels)
+    manifest = tmp_path / "cache" / "manifest.json"
+    data = json.loads(manifest.read_text())
+    entry = next(e for e in data["clips"] if e["clip_id"] == "sub02/EP04")
+    numbers = entry["frame_numbers"]
+    i = numbers.index(entry["apex"])
+    new_i = i + 1 if entry["apex"] != entry["offset"] else i - 1
+    entry["apex"] = numbers[new_i]
+    manifest.write_text(json.dumps(data))
+    with pytest.raises(DataChangedError, match=rf"0 samples added, 0 removed, 1 changed \(e\.g\. changed "
+                                               rf"casme2:sub02/EP04: annotated \[\d+, {i}, \d+\] -> "
+                                               rf"\[\d+, {new_i}, \d+\]"):
+        run_loso(cfg, progress=False)
+    assert (out / "results.json").read_text() == results
+    # a plan.json without a fingerprint (an older run) still cannot mix: the fold record is checked
+    plan = json.loads((out / "plan.json").read_text())
+    del plan["fingerprint"]
+    (out / "plan.json").write_text(json.dumps(plan))
+    with pytest.raises(DataChangedError, match="fold casme2_sub01 was trained on other clips"):
+        run_loso(cfg, progress=False)
+    assert (out / "results.json").read_text() == results
+
+
+def test_an_epoch_checkpoint_of_other_data_is_not_continued(tmp_path, monkeypatch):
+    import dataclasses
+
+    from gamdss.train import fold as fold_module
+    from gamdss.train.loso import _payload
+
+    cfg = _small_run(tmp_path, "optim.epochs=3", "run.epoch_checkpoints=true")
+    plan = prepare_run(cfg, progress=False)
+    payload = _payload(plan, plan.folds[0], tmp_path / "run", progress=False)
+    (tmp_path / "run" / "folds").mkdir(parents=True)
+    real_save = fold_module._save_checkpoint
+
+    def save_then_die(path, state):
+        real_save(path, state)
+        if state["epoch"] == 2:
+            raise KeyboardInterrupt("simulated kill after epoch 2")
+
+    monkeypatch.setattr(fold_module, "_save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        fold_module.run_fold(payload)
+    epochs_seen = []
+    monkeypatch.setattr(fold_module, "_save_checkpoint", lambda p, s: (epochs_seen.append(s["epoch"]), real_save(p, s)))
+    # one training clip's pixels changed (another digest) while the fold was down
+    changed = dataclasses.replace(payload.train[0], sha256="0" * 64)
+    other = dataclasses.replace(payload, train=[changed, *payload.train[1:]])
+    with pytest.warns(UserWarning, match="data changed since it was written"):
+        result = fold_module.run_fold(other)
+    assert epochs_seen == [1, 2, 3]  # trained from scratch, not continued
+    assert result.result["data_fingerprint"] != fold_module.fold_fingerprint(payload.train, payload.val, payload.test)

@@ -44,7 +44,8 @@ class Sample:
     ``key``: ``<dataset>:<clip_id>``, unique across the run's caches. ``cache_index``: position of
     its cache in ``data.caches``. ``subject``: the protocol's subject key (the LOSO group).
     ``label``: protocol class id. ``annotated``/``reselected``: clip-relative (onset, apex,
-    offset) indices; ``reselected`` is None when reselection is off.
+    offset) indices; ``reselected`` is None when reselection is off. ``sha256``: the cache
+    entry's digest of the clip's pixels (part of the run's data fingerprint).
     """
 
     key: str
@@ -56,6 +57,7 @@ class Sample:
     label: int
     annotated: Keyframes
     reselected: Keyframes | None = None
+    sha256: str = ""
 
     def keyframes(self, use_reselected: bool) -> Keyframes:
         return self.reselected if (use_reselected and self.reselected is not None) else self.annotated
@@ -93,7 +95,8 @@ def build_samples(caches: Sequence[FrameCache], protocol: Any,
                 key=key, cache_index=ci, clip_id=e.clip_id, dataset=e.dataset,
                 subject=protocol.subject_key(e.dataset, e.subject), emotion=e.emotion, label=int(label),
                 annotated=(e.onset_index, e.apex_index, e.offset_index),
-                reselected=None if reselected is None else tuple(reselected[(ci, e.clip_id)])))
+                reselected=None if reselected is None else tuple(reselected[(ci, e.clip_id)]),
+                sha256=e.sha256))
     return samples, dropped
 
 

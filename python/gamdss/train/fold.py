@@ -4,6 +4,9 @@
 touches no shared state, so the local and the Ray executor run exactly the same code. Its
 randomness comes only from the fold seed (model initialisation, shuffling, augmentation,
 drop-path), so a fold's result does not depend on which folds ran before it or where.
+A mid-fold checkpoint is continued only when it was written for the same seed, config and
+data (:func:`gamdss.train.fingerprint.fold_fingerprint` of the fold's samples); the
+fingerprint is also stored in the fold's record (``data_fingerprint``).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import os
 import random
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,11 +23,12 @@ import numpy as np
 
 from gamdss.train.config import RELEASED_NOTE, TrainConfig
 from gamdss.train.dataset import IMAGENET_MEAN, IMAGENET_STD, KeyframeDataset, Sample, collate
+from gamdss.train.fingerprint import fold_fingerprint
 from gamdss.train.metrics import confusion_matrix, metrics_from_confusion, released_fold_f1
 from gamdss.train.seeds import derive_seed
 
 FOLD_FORMAT = "gamdss-loso-fold"
-FOLD_VERSION = 1
+FOLD_VERSION = 2  # 2: records carry ``data_fingerprint``
 
 
 @dataclass
@@ -159,6 +164,7 @@ def run_fold(payload: FoldPayload) -> FoldOutput:
         return torch.autocast("cuda", dtype=amp_dtype, enabled=use_amp) if use_amp else _null()
 
     seed = payload.seed
+    fingerprint = fold_fingerprint(payload.train, payload.val, payload.test)
     _seed_everything(seed)
     kwargs = dict(cfg.model.kwargs)
     kwargs.setdefault("img_size", cfg.data.image_size)
@@ -190,7 +196,12 @@ def run_fold(payload: FoldPayload) -> FoldOutput:
     ckpt = Path(payload.checkpoint) if payload.checkpoint else None
     if ckpt is not None and ckpt.is_file():
         state = torch.load(ckpt, map_location="cpu", weights_only=False)
-        if state.get("seed") == seed and state.get("config") == payload.config:
+        same_data = state.get("fingerprint") == fingerprint
+        if not same_data:
+            # Never continue weights trained on other clips, labels or keyframes: start over.
+            warnings.warn(f"fold {payload.subject}: ignoring the epoch checkpoint {ckpt} (the fold's data "
+                          f"changed since it was written); training the fold from epoch 1", stacklevel=2)
+        if same_data and state.get("seed") == seed and state.get("config") == payload.config:
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
             sched.load_state_dict(state["scheduler"])
@@ -243,7 +254,8 @@ def run_fold(payload: FoldPayload) -> FoldOutput:
         history.append(record)
         bar.set_postfix(loss=f"{record['train_loss']:.3f}")
         if ckpt is not None:
-            _save_checkpoint(ckpt, {"seed": seed, "config": payload.config, "epoch": epoch,
+            _save_checkpoint(ckpt, {"seed": seed, "config": payload.config, "fingerprint": fingerprint,
+                                    "epoch": epoch,
                                     "model": model.state_dict(), "optimizer": opt.state_dict(),
                                     "scheduler": sched.state_dict(), "scaler": scaler.state_dict(),
                                     "history": history, "best": best,
@@ -275,7 +287,7 @@ def run_fold(payload: FoldPayload) -> FoldOutput:
 
     result = {
         "format": FOLD_FORMAT, "version": FOLD_VERSION,
-        "subject": payload.subject, "seed": seed, "protocol": protocol,
+        "subject": payload.subject, "seed": seed, "data_fingerprint": fingerprint, "protocol": protocol,
         "protocol_note": RELEASED_NOTE if protocol == "released" else "",
         "num_train": len(payload.train), "num_val": len(payload.val), "num_test": len(payload.test),
         "train_keys": [s.key for s in payload.train], "val_keys": [s.key for s in payload.val],

@@ -10,7 +10,9 @@ Output folder::
 
     config.yaml          the config the run used (a rerun with another config is refused
                          unless overwrite=True; the same config resumes)
-    plan.json            samples, labels, subjects, folds, dropped clips
+    plan.json            samples, labels, subjects, folds, dropped clips, and the data
+                         fingerprint: a rerun whose caches now hold other clips, labels,
+                         keyframes or pixels is refused unless overwrite=True
     reselection.csv      annotated and reselected keyframes of every clip (when enabled)
     folds/<subject>.json          one finished fold (written atomically when it finishes)
     folds/<subject>.features.npz  its held-out features (for t-SNE)
@@ -38,6 +40,7 @@ import numpy as np
 from gamdss import atomic
 from gamdss.train.config import RELEASED_NOTE, TrainConfig
 from gamdss.train.dataset import Sample, build_samples
+from gamdss.train.fingerprint import describe_changes, fold_fingerprint, samples_fingerprint
 from gamdss.train.fold import FOLD_FORMAT, FOLD_VERSION, FoldOutput, FoldPayload, resolve_device, run_fold
 from gamdss.train.seeds import derive_seed, fold_seed
 
@@ -51,15 +54,21 @@ class RunSetupError(ValueError):
     """The run cannot start: no caches, no usable clips, unknown folds (the message says which)."""
 
 
+class DataChangedError(FileExistsError):
+    """The output folder holds a run (or folds) made from other data than the caches hold now."""
+
+
 @dataclass
 class Fold:
-    """One held-out subject: indices into :attr:`RunPlan.samples`."""
+    """One held-out subject: indices into :attr:`RunPlan.samples`; ``fingerprint``: sha256 hex
+    of its train/val/test samples (:func:`gamdss.train.fingerprint.fold_fingerprint`)."""
 
     subject: str
     train: list[int]
     test: list[int]
     val: list[int]
     seed: int
+    fingerprint: str = ""
 
 
 @dataclass
@@ -76,6 +85,11 @@ class RunPlan:
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 hex of all samples (keys, subjects, labels, keyframes, clip digests)."""
+        return samples_fingerprint(self.samples)
 
 
 def safe_name(subject: str) -> str:
@@ -149,7 +163,9 @@ def prepare_run(cfg: TrainConfig, progress: bool = True) -> RunPlan:
         val: list[int] = []
         if cfg.evaluation.protocol == "inner_val":
             train, val = _inner_val_split(cfg, samples, train, seed, subject)
-        folds.append(Fold(subject=subject, train=train, test=test, val=val, seed=seed))
+        pick = [samples[i] for i in train], [samples[i] for i in val], [samples[i] for i in test]
+        folds.append(Fold(subject=subject, train=train, test=test, val=val, seed=seed,
+                          fingerprint=fold_fingerprint(*pick)))
     if cfg.run.folds:
         by_subject = {f.subject: f for f in folds}
         unknown = [s for s in cfg.run.folds if s not in by_subject]
@@ -218,8 +234,10 @@ def fold_paths(out: Path, subject: str) -> dict[str, Path]:
             "checkpoint": Path(f"{base}.ckpt.pt")}
 
 
-def load_fold(out: Path, subject: str, cfg: TrainConfig) -> dict[str, Any] | None:
-    """A finished fold's record, or None when the fold has not finished (or is unreadable)."""
+def load_fold(out: Path, subject: str, cfg: TrainConfig, fingerprint: str | None = None) -> dict[str, Any] | None:
+    """A finished fold's record, or None when the fold has not finished (or is unreadable, or
+    from an older format). Raises :class:`DataChangedError` when ``fingerprint`` is given and
+    the fold was trained on other data (its ``data_fingerprint`` differs)."""
     path = fold_paths(out, subject)["json"]
     if not path.is_file():
         return None
@@ -230,6 +248,10 @@ def load_fold(out: Path, subject: str, cfg: TrainConfig) -> dict[str, Any] | Non
     if (data.get("format") != FOLD_FORMAT or data.get("version") != FOLD_VERSION or data.get("subject") != subject
             or data.get("seed") != fold_seed(cfg.run.seed, subject)):
         return None
+    if fingerprint is not None and data.get("data_fingerprint") != fingerprint:
+        raise DataChangedError(f"{path}: fold {subject} was trained on other clips, labels or keyframes than "
+                               f"the caches {cfg.data.caches} now give it; use --overwrite (overwrite=True) "
+                               f"or a new run.output_dir")
     return data
 
 
@@ -255,7 +277,8 @@ def _payload(plan: RunPlan, fold: Fold, out: Path, progress: bool) -> FoldPayloa
 def _write_plan(out: Path, plan: RunPlan) -> None:
     from gamdss.dataset_reselection import rows_to_csv
 
-    data = {"protocol": plan.config.evaluation.protocol, "class_names": plan.class_names,
+    data = {"protocol": plan.config.evaluation.protocol, "fingerprint": plan.fingerprint,
+            "class_names": plan.class_names,
             "samples": [asdict(s) for s in plan.samples], "dropped": plan.dropped,
             "folds": [asdict(f) for f in plan.folds]}
     atomic.write_text(out / "plan.json", json.dumps(data, indent=1))
@@ -263,11 +286,34 @@ def _write_plan(out: Path, plan: RunPlan) -> None:
         atomic.write_text(out / "reselection.csv", rows_to_csv(plan.reselection))
 
 
+def check_same_data(out: Path, plan: RunPlan) -> None:
+    """Refuse to resume a run whose caches changed since ``plan.json`` was written.
+
+    Raises :class:`DataChangedError` naming the samples added, removed or changed (their
+    label, subject, keyframes or clip digest). A ``plan.json`` without a fingerprint (older
+    runs) or an unreadable one is left to the per-fold check in :func:`load_fold`.
+    """
+    try:
+        saved = json.loads((out / "plan.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return
+    if not isinstance(saved, dict) or "fingerprint" not in saved or saved["fingerprint"] == plan.fingerprint:
+        return
+    changes = describe_changes(saved.get("samples", []), plan.samples) or "the data fingerprint differs"
+    raise DataChangedError(f"{out} holds a run that started from other data: the cache(s) "
+                           f"{plan.config.data.caches} changed since this run started: {changes}; its finished "
+                           f"folds are not mixed with new ones. Use --overwrite (overwrite=True) or a new "
+                           f"run.output_dir")
+
+
 def run_loso(cfg: TrainConfig, *, overwrite: bool = False, progress: bool = True, executor=None,
              on_fold_done: Callable[[str, dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Run (or resume) a LOSO training and write its results; returns the results dict.
 
-    Finished folds (``folds/<subject>.json``) are loaded, not trained again. ``executor``:
+    Finished folds (``folds/<subject>.json``) are loaded, not trained again, but only when the
+    caches still give the same samples, labels, keyframes and clip digests as when the run
+    started (else :class:`DataChangedError`, a ``FileExistsError``, naming what changed;
+    ``overwrite=True`` starts afresh). ``executor``:
     an object with ``run(fn, payloads, on_result)`` (default from ``run.executor``).
     ``on_fold_done(subject, record)`` is called after each newly finished fold is saved.
     """
@@ -282,19 +328,21 @@ def run_loso(cfg: TrainConfig, *, overwrite: bool = False, progress: bool = True
     out = Path(cfg.run.output_dir)
     _prepare_output(out, cfg, overwrite)
     plan = prepare_run(cfg, progress=progress)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "folds").mkdir(exist_ok=True)
-    cfg.save(out / "config.yaml")
-    _write_plan(out, plan)
-
+    if not overwrite:
+        check_same_data(out, plan)
+    # Finished folds are checked against the plan before anything is written.
     records: dict[str, dict[str, Any]] = {}
     todo = []
     for fold in plan.folds:
-        done = load_fold(out, fold.subject, cfg)
+        done = load_fold(out, fold.subject, cfg, fold.fingerprint)
         if done is not None:
             records[fold.subject] = done
         else:
             todo.append(fold)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "folds").mkdir(exist_ok=True)
+    cfg.save(out / "config.yaml")
+    _write_plan(out, plan)
     executor = executor or make_executor(cfg)
     bar = tqdm(total=len(plan.folds), initial=len(records), desc="LOSO folds", unit="fold", disable=not progress)
 
