@@ -210,3 +210,84 @@ def test_frames_trailing_int_and_duplicates(tmp_path):
     (tmp_path / "img0046.jpg").write_bytes(b"")
     with pytest.raises(FrameListError, match="frame number 46"):
         list_frames(tmp_path)
+
+
+def _moved(r):
+    """A 'reselected' (onset, apex, offset): onset one frame later and offset one frame
+    earlier where that keeps onset <= apex <= offset."""
+    return (r.onset + 1 if r.onset < r.apex else r.onset, r.apex, r.offset - 1 if r.offset > r.apex else r.offset)
+
+
+@pytest.mark.parametrize("name", ["casme3", "casme_sq", "4dme"])
+def test_reselect_export_rescans_to_same_clip_ids(fixtures, tmp_path, name):
+    """The file `gamdss reselect` exports (reselected keyframes in the schema's columns, the
+    annotated ones in 'Original ...' columns) identifies each clip by its annotated onset:
+    same clip ids and frames as the original file, reselected keyframes, and original()
+    giving the dataset file's values."""
+    from gamdss.data.datasets.base import ORIGINAL_KEYFRAME_COLUMNS
+    from gamdss.dataset_reselection import ORIGINAL_COLUMNS
+
+    assert tuple(ORIGINAL_KEYFRAME_COLUMNS.values()) == ORIGINAL_COLUMNS
+    info, ds = fixtures[name], get_dataset(name)
+    records = read_annotations(info.annotation_path, name).records
+    moved = [dataclasses.replace(r, **dict(zip(("onset", "apex", "offset"), _moved(r)))) for r in records]
+    assert any(m.onset != r.onset for m, r in zip(moved, records))
+    extra = {col: [getattr(r, k) for r in records] for col, k in zip(ORIGINAL_COLUMNS, ("onset", "apex", "offset"))}
+    out = ds.write_annotations(moved, tmp_path / "reselected.xlsx", extra_columns=extra)
+    rep = scan_dataset(info.root, name, annotations=out)
+    assert [c.clip_id for c in rep.clips] == info.clip_ids
+    assert [s.clip for s in rep.skipped] == list(info.missing_frames)
+    by_id = {r.clip_id: r for r in records}
+    for c in rep.clips:
+        r = by_id[c.clip_id]
+        assert (c.onset, c.apex, c.offset) == _moved(r)
+        for k in ("onset", "apex", "offset"):
+            assert c.annotation.original(k) == r.original(k)
+        resel = [x for x in c.annotation.corrections if x.source == "gamdss reselect export"]
+        assert [(x.field, x.original, x.corrected) for x in resel] == [
+            (k, getattr(r, k), getattr(c, k)) for k in ("onset", "apex", "offset") if getattr(r, k) != getattr(c, k)]
+        assert all("Original " + x.field.capitalize() in x.reason for x in resel)
+
+
+def test_casme3_reselect_export_finds_me_clip_folders(tmp_path):
+    """CAS(ME)^3 ME-clip release: folders are named by the onset of the official file
+    (before corrections), also when the exported file moves the onset."""
+    import numpy as np
+    from PIL import Image
+
+    from gamdss.dataset_reselection import ORIGINAL_COLUMNS
+
+    ds = get_dataset("casme3")
+    for folder, first, last in (("spNO.1_a_10", 10, 20), ("spNO.216_d_3647", 2640, 2700)):
+        d = tmp_path / "Part_A_ME_clip" / "frame" / folder
+        d.mkdir(parents=True)
+        for n in range(first, last + 1):
+            Image.fromarray(np.full((4, 4, 3), n % 256, np.uint8)).save(d / f"{n}.jpg")
+    original = tmp_path / "label.csv"
+    original.write_text("Subject,Filename,Onset,Apex,Offset,AU,Objective class,emotion\n"
+                        "spNO.1,a,10,15,20,12,I,happy\nspNO.216,d,3647,2650,2694,4+5,V,anger\n", encoding="utf-8")
+    first = ds.scan(tmp_path, annotations=original)
+    assert [c.clip_id for c in first.clips] == ["spNO.1/a/10", "spNO.216/d/2647"] and first.skipped == []
+    # what `gamdss reselect` writes: onset 10 -> 11 and 2647 -> 2649 (the corrected onset is the original)
+    exported = tmp_path / "label_reselected.csv"
+    exported.write_text("Subject,Filename,Onset,Apex,Offset,AU,Objective class,emotion,"
+                        + ",".join(ORIGINAL_COLUMNS) + "\n"
+                        "spNO.1,a,11,15,20,12,I,happy,10,15,20\nspNO.216,d,2649,2650,2694,4+5,V,anger,2647,2650,2694\n",
+                        encoding="utf-8")
+    again = ds.scan(tmp_path, annotations=exported)
+    assert again.skipped == []
+    assert [(c.clip_id, c.onset, c.annotation.original("onset")) for c in again.clips] == [
+        ("spNO.1/a/10", 11, 10), ("spNO.216/d/2647", 2649, 3647)]
+    assert [c.frame_paths[0].parent.name for c in again.clips] == ["spNO.1_a_10", "spNO.216_d_3647"]
+    assert [(x.field, x.original, x.corrected, x.source) for x in again.clips[1].annotation.corrections] == [
+        ("onset", 3647, 2647, "casme3-corrections v1"), ("onset", 2647, 2649, "gamdss reselect export")]
+
+
+def test_bad_original_keyframe_cell_is_reported(tmp_path):
+    p = tmp_path / "label.csv"
+    p.write_text("Subject,Filename,Onset,Apex,Offset,AU,Objective class,emotion,Original Onset\n"
+                 "spNO.1,a,11,15,20,12,I,happy,ten\nspNO.1,b,5,6,8,12,I,happy,\n", encoding="utf-8")
+    rep = read_annotations(p, "casme3")
+    assert [(s.row, s.reason) for s in rep.skipped] == [(2, "'Original Onset': 'ten' is not a frame number")]
+    # an empty 'Original' cell: the row was not reselected
+    assert [(r.clip_id, r.onset, r.corrections) for r in rep.records] == [("spNO.1/b/5", 5, ())]

@@ -457,6 +457,8 @@ def export_reselection(cache: FrameCache, results: Sequence[ClipReselection], ou
     - per dataset in the cache, the corrected annotation file in the dataset's own schema
       (reselected keyframes as onset/apex/offset, originals in ``Original Onset`` ...
       columns), written by the dataset's reader (``get_dataset(name).write_annotations``);
+      the readers identify its clips by the ``Original Onset`` (same clip ids and clip
+      folders as the cache's source file) and read the reselected keyframes;
     - ``settings.yaml``: the settings, the cache, clip count, gamdss version.
     """
     import datetime

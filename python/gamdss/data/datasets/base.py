@@ -30,6 +30,16 @@ SUBJECT_FILES = ("subjects.csv", "subjects.xlsx")
 _SUBJECT_META_HINTS = ("ethnicity", "ethnicgroup", "ethnic", "race", "gender", "sex", "age", "group")
 _MISSING_TOKENS = {"/", "-", "--", "n/a", "na", "none", "nan", "?"}
 
+#: Columns that ``gamdss reselect`` appends to the annotation file it exports (the annotated
+#: keyframes, beside the reselected ones in the schema's onset/apex/offset columns), and the
+#: field each one is read into. Headerless files (CAS(ME)^2) carry them on the sheet
+#: :data:`EXTRA_SHEET`, one row per annotation row.
+ORIGINAL_KEYFRAME_COLUMNS = {"original_onset": "Original Onset", "original_apex": "Original Apex",
+                             "original_offset": "Original Offset"}
+#: The sheet of a written headerless file that holds the extra columns (keyed by ``row``).
+EXTRA_SHEET = "gamdss_extra"
+RESELECT_SOURCE = "gamdss reselect export"
+
 
 @dataclass(frozen=True)
 class Column:
@@ -208,7 +218,33 @@ class Dataset:
         return self.clip_dir(root, record) / self.frame_name(record, frame_number)
 
     def _aliases(self) -> dict[str, tuple[str, ...]]:
-        return {c.field: c.names() for c in self.columns if c.field}
+        aliases = {c.field: c.names() for c in self.columns if c.field}
+        for fld, header in ORIGINAL_KEYFRAME_COLUMNS.items():
+            aliases[fld] = (tables.normalise_name(header),)
+        return aliases
+
+    def _extra_sheet_cells(self, path: Path, book: Mapping[str, list[list[Any]]]) -> dict[int, dict[str, Any]]:
+        """Original-keyframe cells of a headerless file, from its :data:`EXTRA_SHEET` sheet
+        (header ``row, subject, filename, Original Onset...``): annotation row number ->
+        ``{"original_onset": ..., "_subject": ..., "_video": ...}``."""
+        sheet = next((s for s in book if tables.normalise_name(s) == tables.normalise_name(EXTRA_SHEET)), None)
+        if sheet is None or not book[sheet]:
+            return {}
+        header = [tables.normalise_name(c) for c in book[sheet][0]]
+        wanted = {tables.normalise_name(h): f for f, h in ORIGINAL_KEYFRAME_COLUMNS.items()}
+        wanted.update(subject="_subject", filename="_video")
+        if "row" not in header:
+            raise tables.TableError(f"annotation file {path}: sheet {sheet!r} has no 'row' column")
+        row_col = header.index("row")
+        out: dict[int, dict[str, Any]] = {}
+        for k, cells in enumerate(book[sheet][1:], start=2):
+            if row_col >= len(cells) or cells[row_col] is None:
+                continue
+            number, problem = parse_frame_number(cells[row_col])
+            if number is None:
+                raise tables.TableError(f"annotation file {path}: sheet {sheet!r} row {k}: 'row' is {problem}")
+            out[number] = {wanted[h]: cells[i] for i, h in enumerate(header) if h in wanted and i < len(cells)}
+        return out
 
     def read_annotations(self, path: str | Path, *, corrections: str | Path | None = None) -> AnnotationReport:
         """Read, correct and validate an annotation file (no frames needed).
@@ -221,6 +257,10 @@ class Dataset:
         Returns:
             an :class:`AnnotationReport`: usable records (frame numbers as in the file, after
             corrections) and every unusable row with its spreadsheet row number and reason.
+            A file exported by ``gamdss reselect`` (``Original Onset``/``Apex``/``Offset``
+            columns, :data:`ORIGINAL_KEYFRAME_COLUMNS`) gives the reselected keyframes; its
+            clips keep the ids and folders of their annotated onset, and each moved keyframe
+            is a :class:`Correction` with source :data:`RESELECT_SOURCE`.
 
         Raises:
             tables.TableError: the file cannot be read or has no recognisable header.
@@ -235,12 +275,24 @@ class Dataset:
         if corrections is not None:
             entries = entries + load_corrections_file(corrections)
         subject_meta = self._subject_meta(path, book, table.sheet, context)
+        extra_cells = self._extra_sheet_cells(path, book) if self.headerless else {}
         records: list[AnnotationRecord] = []
         skipped: list[SkippedRow] = []
         seen: dict[str, int] = {}
         for row in table.rows:
             if row.is_empty():
                 continue
+            extra = extra_cells.get(row.number)
+            if extra:
+                extra_video = _cell_text(extra.get("_video"))
+                row_video = _cell_text(row.cells.get("video"))
+                if extra_video is not None and row_video is not None and extra_video.lower() != row_video.lower():
+                    skipped.append(SkippedRow(row.number, f"sheet {EXTRA_SHEET!r} names filename {extra_video!r} "
+                                              f"for this row, the annotation sheet {row_video!r}",
+                                              _cell_text(row.cells.get("subject")), row_video))
+                    continue
+                row = tables.TableRow(row.number, {**row.cells, **{k: v for k, v in extra.items()
+                                                                  if not k.startswith("_")}})
             result = self._row_to_record(row, entries, context, subject_meta)
             if isinstance(result, SkippedRow):
                 skipped.append(result)
@@ -268,12 +320,37 @@ class Dataset:
         if video is None:
             return SkippedRow(row.number, "filename (video) is empty", subject, None)
         video = self.normalise_video(video, subject, context)
+        # A file exported by `gamdss reselect`: the schema's keyframe columns hold reselected
+        # frames, the annotated ones are in 'Original ...' columns.
+        originals: dict[str, int] = {}
+        for name in ("onset", "apex", "offset"):
+            cell = cells.get(f"original_{name}")
+            if _cell_text(cell) is None:
+                continue
+            value, problem = parse_frame_number(cell)
+            if value is None:
+                return SkippedRow(row.number, f"{ORIGINAL_KEYFRAME_COLUMNS['original_' + name]!r}: {problem}",
+                                  subject, video)
+            originals[name] = value
         applied: list[Correction] = []
         for e in entries:
-            if (e.subject.lower() != subject.lower() or e.video.lower() != video.lower()
-                    or e.field not in cells or not same_value(cells[e.field], e.original)):
+            if e.subject.lower() != subject.lower() or e.video.lower() != video.lower():
                 continue
-            if e.onset is not None and not same_value(cells.get("onset"), e.onset):
+            if e.field in originals:
+                # Corrections concern the annotated keyframe, never a reselected frame (which
+                # may equal a typo by chance). The 'Original' column holds either the value
+                # before the correction (correct it) or after it (gamdss reselect writes the
+                # corrected annotation): either way keep the provenance, so that original()
+                # gives the value of the dataset's own file, as it does for that file.
+                if same_value(originals[e.field], e.original):
+                    originals[e.field] = int(e.corrected)
+                elif not same_value(originals[e.field], e.corrected):
+                    continue
+                applied.append(Correction(e.field, e.original, e.corrected, e.reason, e.source))
+                continue
+            if e.field not in cells or not same_value(cells[e.field], e.original):
+                continue
+            if e.onset is not None and not same_value(originals.get("onset", cells.get("onset")), e.onset):
                 continue
             applied.append(Correction(e.field, cells[e.field], e.corrected, e.reason, e.source))
             cells[e.field] = e.corrected
@@ -295,6 +372,13 @@ class Dataset:
             return SkippedRow(row.number, f"apex {apex} before onset {onset}", subject, video)
         if apex > offset:
             return SkippedRow(row.number, f"apex {apex} after offset {offset}", subject, video)
+        for name, value in originals.items():
+            if value != frames[name]:
+                applied.append(Correction(name, value, frames[name],
+                                          f"reselected keyframe; original annotation kept in "
+                                          f"{ORIGINAL_KEYFRAME_COLUMNS['original_' + name]!r}", RESELECT_SOURCE))
+        # The clip is identified (id, ME-clip folder) by its annotated onset, not a reselected one.
+        id_onset = originals.get("onset", onset)
         emotion = _cell_text(cells.get("emotion"))
         if emotion is None:
             return SkippedRow(row.number, "emotion is empty", subject, video)
@@ -305,7 +389,7 @@ class Dataset:
                 if text is not None:
                     meta[col.field[5:]] = text
         return AnnotationRecord(
-            dataset=self.name, subject=subject, clip_id=self.clip_id(subject, video, onset), video=video,
+            dataset=self.name, subject=subject, clip_id=self.clip_id(subject, video, id_onset), video=video,
             onset=onset, apex=apex, offset=offset, emotion=emotion.lower(), aus=split_aus(cells.get("aus")),
             fps=float(self.fps), row=row.number, meta=meta, corrections=tuple(applied))
 
