@@ -31,6 +31,24 @@ def _folds(out: Path) -> dict[str, dict]:
     return {json.loads(p.read_text())["subject"]: json.loads(p.read_text()) for p in (out / "folds").glob("*.json")}
 
 
+
+def _kill_after_epoch(monkeypatch, payload, epoch: int):
+    """Run the fold until its checkpoint of ``epoch`` is saved, then simulate a kill; returns
+    the real checkpoint writer (restore it with monkeypatch to go on)."""
+    from gamdss.train import fold as fold_module
+
+    real_save = fold_module._save_checkpoint
+
+    def save_then_die(path, state):
+        real_save(path, state)
+        if state["epoch"] == epoch:
+            raise KeyboardInterrupt(f"simulated kill after epoch {epoch}")
+
+    monkeypatch.setattr(fold_module, "_save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        fold_module.run_fold(payload)
+    return real_save
+
 def test_learns_a_separable_toy_problem(toy):
     res = toy["results"]
     assert res["protocol"] == "honest" and not res["optimistic"]
@@ -187,16 +205,7 @@ def test_a_fold_killed_mid_way_resumes_from_its_epoch_checkpoint(toy, tmp_path, 
     uninterrupted = fold_module.run_fold(payload)
     Path(payload.checkpoint).unlink()
 
-    real_save = fold_module._save_checkpoint
-
-    def save_then_die(path, state):
-        real_save(path, state)
-        if state["epoch"] == 2:
-            raise KeyboardInterrupt("simulated kill after epoch 2")
-
-    monkeypatch.setattr(fold_module, "_save_checkpoint", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        fold_module.run_fold(payload)
+    real_save = _kill_after_epoch(monkeypatch, payload, 2)
     monkeypatch.setattr(fold_module, "_save_checkpoint", real_save)
     epochs_seen = []
     monkeypatch.setattr(fold_module, "_save_checkpoint", lambda p, s: (epochs_seen.append(s["epoch"]), real_save(p, s)))
@@ -295,16 +304,7 @@ def test_an_epoch_checkpoint_of_other_data_is_not_continued(tmp_path, monkeypatc
     plan = prepare_run(cfg, progress=False)
     payload = _payload(plan, plan.folds[0], tmp_path / "run", progress=False)
     (tmp_path / "run" / "folds").mkdir(parents=True)
-    real_save = fold_module._save_checkpoint
-
-    def save_then_die(path, state):
-        real_save(path, state)
-        if state["epoch"] == 2:
-            raise KeyboardInterrupt("simulated kill after epoch 2")
-
-    monkeypatch.setattr(fold_module, "_save_checkpoint", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        fold_module.run_fold(payload)
+    real_save = _kill_after_epoch(monkeypatch, payload, 2)
     epochs_seen = []
     monkeypatch.setattr(fold_module, "_save_checkpoint", lambda p, s: (epochs_seen.append(s["epoch"]), real_save(p, s)))
     # one training clip's pixels changed (another digest) while the fold was down
