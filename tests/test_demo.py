@@ -46,8 +46,31 @@ def test_demo_output_folder_policy(tmp_path):
     ours = tmp_path / "ours"
     prepare_output(ours, overwrite=False)
     (ours / "old-result.txt").write_text("from an earlier demo")
-    prepare_output(ours, overwrite=False)          # an earlier demo's folder is replaced
-    assert (ours / MARKER).is_file() and not (ours / "old-result.txt").exists()
+    (ours / "cache").mkdir()
+    (ours / "cache" / "old.npy").write_text("from an earlier demo")
+    (ours / "my-notes.txt").write_text("the user's")
+    prepare_output(ours, overwrite=False)          # an earlier demo's outputs are replaced
+    assert (ours / MARKER).is_file() and not (ours / "cache").exists()
+    assert (ours / "my-notes.txt").read_text() == "the user's"
+
+
+def test_demo_overwrite_never_deletes_the_users_files(tmp_path):
+    (tmp_path / "thesis.tex").write_text("precious")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "data.csv").write_text("x")
+    (tmp_path / "train").mkdir()                   # a name the demo uses: replaced
+    prepare_output(tmp_path, overwrite=True)
+    assert (tmp_path / "thesis.tex").read_text() == "precious"
+    assert (tmp_path / "sub" / "data.csv").read_text() == "x"
+    assert not (tmp_path / "train").exists() and (tmp_path / MARKER).is_file()
+
+
+@pytest.mark.parametrize("change, culprit", [(dict(subjects=1), "subjects"), (dict(epochs=0), "epochs"),
+                                             (dict(lam_rise=-0.1), "lam_rise"), (dict(device="tpu"), "device")])
+def test_demo_settings_are_checked_before_anything_runs(tmp_path, change, culprit):
+    with pytest.raises(ValueError, match=culprit):
+        DemoConfig(out=tmp_path / "demo", **change)
+    assert not (tmp_path / "demo").exists()
 
 
 class _Row:
@@ -93,5 +116,7 @@ def test_demo_runs_every_step_in_a_reduced_configuration(tmp_path):
 def test_demo_command_refuses_a_foreign_folder(tmp_path, capsys):
     (tmp_path / "data.txt").write_text("user data")
     assert main(["demo", "--out", str(tmp_path), "--quiet"]) == 2
-    assert "not made by" in capsys.readouterr().out
+    assert "not made by" in capsys.readouterr().err
     assert (tmp_path / "data.txt").read_text() == "user data"
+    assert main(["demo", "--out", str(tmp_path / "new"), "--epochs", "0", "--quiet"]) == 2
+    assert "epochs" in capsys.readouterr().err and not (tmp_path / "new").exists()

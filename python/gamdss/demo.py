@@ -50,6 +50,35 @@ class DemoConfig:
     seed: int = 0
     device: str = "cpu"
 
+    def __post_init__(self) -> None:
+        import math
+
+        problems = []
+        if self.subjects < 2:
+            problems.append(f"subjects must be >= 2 (LOSO needs a held-out and a training subject), got {self.subjects}")
+        if self.clips_per_subject < 1:
+            problems.append(f"clips_per_subject must be >= 1, got {self.clips_per_subject}")
+        if self.epochs < 1:
+            problems.append(f"epochs must be >= 1, got {self.epochs}")
+        for name in ("lam_rise", "lam_fall"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                problems.append(f"{name} must be a finite number >= 0, got {value}")
+        if min(self.frame_size) < 64:
+            problems.append(f"frame_size must be at least 64x64 for face detection, got {self.frame_size}")
+        if min(self.cache_size) < 16:
+            problems.append(f"cache_size must be at least 16x16, got {self.cache_size}")
+        try:
+            import torch
+
+            device = torch.device(self.device)
+            if device.type == "cuda" and not torch.cuda.is_available():
+                problems.append(f"device {self.device!r}: CUDA is not available on this machine")
+        except RuntimeError:
+            problems.append(f"device must be cpu or cuda[:N], got {self.device!r}")
+        if problems:
+            raise ValueError("demo settings: " + "; ".join(problems))
+
 
 @dataclass
 class DemoResult:
@@ -66,20 +95,34 @@ class DemoResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
+OUTPUTS = ("dataset", "cache", "reselection", "audit", "train")
+
+
 def prepare_output(out: Path, overwrite: bool) -> None:
-    """Create ``out`` for the demo. A folder made by an earlier demo (it holds the marker
-    file) is replaced; any other non-empty folder is refused unless ``overwrite``."""
+    """Create ``out`` for the demo.
+
+    The demo's own entries (:data:`OUTPUTS` and the marker file) from an earlier demo are
+    replaced. Anything else in the folder is never deleted: a non-empty folder without the
+    marker is refused unless ``overwrite``, and then only the demo's entries are replaced
+    (the user's other files stay).
+    """
     out = Path(out)
     if out.exists():
         if not out.is_dir():
             raise FileExistsError(f"demo output {out} exists and is not a folder")
-        if any(out.iterdir()):
-            if not (out / MARKER).is_file() and not overwrite:
-                raise FileExistsError(f"demo output folder {out} is not empty and was not made by "
-                                      f"`gamdss demo`; choose another --out or pass --overwrite")
-            shutil.rmtree(out)
+        if any(out.iterdir()) and not (out / MARKER).is_file() and not overwrite:
+            raise FileExistsError(f"demo output folder {out} is not empty and was not made by "
+                                  f"`gamdss demo`; choose another --out or pass --overwrite "
+                                  f"(which replaces only the demo's own {', '.join(OUTPUTS)} folders)")
+        for name in OUTPUTS:
+            target = out / name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            elif target.exists() or target.is_symlink():
+                target.unlink()
     out.mkdir(parents=True, exist_ok=True)
-    (out / MARKER).write_text("made by `gamdss demo`; the next demo run replaces this folder\n")
+    (out / MARKER).write_text("made by `gamdss demo`; the next demo run replaces its "
+                              + ", ".join(OUTPUTS) + " folders here\n")
 
 
 def keyframe_errors(ground_truth: dict, cache, results) -> dict[str, dict[str, float]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from gamdss.commands._common import DISTANCES, add_run_flags, size_type
@@ -24,14 +25,18 @@ def _demo(args: argparse.Namespace) -> int:
     print(BANNER)
     print(f"\ngamdss {gamdss.__version__}, torch {info['torch_version']}, CPU kernel {info['cpu_kernel']}, "
           f"CUDA kernels compiled: {info['cuda_kernels']}; running on {args.device}")
-    cfg = DemoConfig(out=args.out, subjects=args.subjects, clips_per_subject=args.clips_per_subject,
-                     frame_size=args.frame_size, cache_size=args.cache_size, bias=args.bias, epochs=args.epochs,
-                     lam_rise=args.lam, lam_fall=args.lam, distance=args.distance, seed=args.seed,
-                     device=args.device)
+    try:
+        cfg = DemoConfig(out=args.out, subjects=args.subjects, clips_per_subject=args.clips_per_subject,
+                         frame_size=args.frame_size, cache_size=args.cache_size, bias=args.bias, epochs=args.epochs,
+                         lam_rise=args.lam, lam_fall=args.lam, distance=args.distance, seed=args.seed,
+                         device=args.device)
+    except ValueError as exc:
+        print(f"gamdss demo: {exc}", file=sys.stderr)
+        return 2
     try:
         result = run_demo(cfg, overwrite=args.overwrite, progress=not args.quiet)
     except FileExistsError as exc:
-        print(f"error: {exc}")
+        print(f"gamdss demo: {exc}", file=sys.stderr)
         return 2
 
     err = result.keyframe_errors

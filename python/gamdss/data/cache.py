@@ -137,13 +137,26 @@ class FrameCache:
             data = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise ValueError(f"{path}: not valid JSON ({exc})") from exc
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: not a gamdss frame cache manifest (a JSON {type(data).__name__}, "
+                             f"expected an object)")
         if data.get("format") != CACHE_FORMAT:
             raise ValueError(f"{path}: not a gamdss frame cache manifest (format={data.get('format')!r})")
         if data.get("version") != CACHE_VERSION:
             raise ValueError(f"{path}: cache version {data.get('version')} is not supported by this "
                              f"gamdss (expects {CACHE_VERSION}); preprocess again into a new folder")
+        if not isinstance(data.get("header"), dict) or not isinstance(data.get("clips"), list):
+            raise ValueError(f"{path}: the manifest lacks its 'header' object or 'clips' list")
         self.header: dict[str, Any] = data["header"]
-        self._entries = {e["clip_id"]: CacheEntry.from_json(e) for e in data["clips"]}
+        self._entries = {}
+        for k, e in enumerate(data["clips"]):
+            try:
+                entry = CacheEntry.from_json(e)
+            except (TypeError, AttributeError) as exc:
+                name = e.get("clip_id", "?") if isinstance(e, dict) else "?"
+                raise ValueError(f"{path}: clip {k} ({name}) is not a valid entry ({exc}); "
+                                 f"preprocess again into a new folder") from None
+            self._entries[entry.clip_id] = entry
 
     @property
     def entries(self) -> list[CacheEntry]:
@@ -174,7 +187,11 @@ class FrameCache:
         path = self.root / entry.file
         if not path.is_file():
             raise FileNotFoundError(f"clip {entry.clip_id}: cache file {path} is missing")
-        frames = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+        try:
+            frames = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise ValueError(f"clip {entry.clip_id}: {path} is truncated or not a .npy file ({exc}); "
+                             f"run `gamdss preprocess` again to redo it") from None
         if list(frames.shape) != list(entry.shape) or frames.dtype != np.uint8:
             raise ValueError(f"clip {entry.clip_id}: {path} holds {frames.dtype} {list(frames.shape)}, "
                              f"the manifest says uint8 {entry.shape}")

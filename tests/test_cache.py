@@ -1,0 +1,66 @@
+"""The frame cache's reading side on damaged caches, and the mode of atomically written files."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import numpy as np
+import pytest
+
+from gamdss import atomic
+from gamdss.data.cache import CacheEntry, CacheWriter, FrameCache, write_clip_file
+
+
+def _cache(root):
+    frames = np.arange(3 * 4 * 4 * 3, dtype=np.uint8).reshape(3, 4, 4, 3)
+    rel, digest = write_clip_file(root, "sub01/EP01", frames)
+    with CacheWriter(root, {"dataset": "casme2", "size": [4, 4]}) as writer:
+        writer.add(CacheEntry("sub01/EP01", "casme2", "sub01", "EP01", "happiness", ["12"], 200.0, 2,
+                              [10, 11, 12], 10, 11, 12, rel, [3, 4, 4, 3], digest, ["a", "b", "c"], None, None,
+                              "full-frame"))
+    return frames
+
+
+def test_round_trip_and_digest(tmp_path):
+    frames = _cache(tmp_path)
+    cache = FrameCache(tmp_path)
+    assert np.array_equal(cache.frames("sub01/EP01"), frames) and cache.verify("sub01/EP01")
+    assert cache["sub01/EP01"].apex_index == 1
+
+
+def test_a_truncated_clip_file_names_the_clip(tmp_path):
+    _cache(tmp_path)
+    path = tmp_path / FrameCache(tmp_path)["sub01/EP01"].file
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(ValueError, match=r"clip sub01/EP01: .* truncated or not a \.npy file"):
+        FrameCache(tmp_path).frames("sub01/EP01")
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda m: [1, 2], "a JSON list, expected an object"),
+    (lambda m: {**m, "clips": {}}, "'clips' list"),
+    (lambda m: {**m, "clips": [{k: v for k, v in m["clips"][0].items() if k != "onset"}]},
+     r"clip 0 \(sub01/EP01\) is not a valid entry"),
+])
+def test_a_damaged_manifest_is_named(tmp_path, damage, message):
+    _cache(tmp_path)
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps(damage(json.loads(manifest.read_text()))))
+    with pytest.raises(ValueError, match=message):
+        FrameCache(tmp_path)
+
+
+def test_atomic_files_get_the_umask_mode_and_keep_an_existing_mode(tmp_path):
+    old = os.umask(0o027)
+    try:
+        new_file = atomic.write_text(tmp_path / "a.txt", "x")
+        assert stat.S_IMODE(new_file.stat().st_mode) == 0o640
+        existing = tmp_path / "b.txt"
+        existing.write_text("old")
+        existing.chmod(0o604)
+        atomic.write_text(existing, "new")
+        assert stat.S_IMODE(existing.stat().st_mode) == 0o604 and existing.read_text() == "new"
+    finally:
+        os.umask(old)
