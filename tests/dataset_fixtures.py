@@ -226,8 +226,9 @@ def _casme_sq(root: Path, w: _Writer, fmt: str) -> FixtureInfo:
     w.frames("rawpic/s15/15_0401girlcrashing", 1, 12, img)
     w.frames("rawpic/s16/16_0101disgustingteeth", 15, 30, img)
     path = root / "CAS(ME)^2code_final.xlsx"
-    _write_xlsx(path, {"CASFEcode_final": rows, "naming rule1": [[1, "s15"], [2, "s16"]],
-                       "naming rule2": [["disgust1", "0101"], ["anger1", "0401"]]})
+    # public layout: rule1 = (folder number, folder, subject id), rule2 = (code as a number, stimulus)
+    _write_xlsx(path, {"CASFEcode_final": rows, "naming rule1": [[15, "s15", 1], [16, "s16", 2]],
+                       "naming rule2": [[101, "disgust1"], [401, "anger1"]]})
     ids = ["s15/disgust1_1/10", "s15/disgust1_2/40", "s16/disgust1_1/20", "s16/anger1_1/8"]
     return FixtureInfo(
         "casme_sq", root, path, ids, ids[:-1], {3: "offset is 0", 6: "apex missing"}, {"s16/anger1_1/8": 5},

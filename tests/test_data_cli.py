@@ -67,3 +67,23 @@ def test_check_bad_input(tmp_path, capsys):
     assert main(["data", "check", str(tmp_path), "--dataset", "smic"]) != 0
     assert "known datasets" in capsys.readouterr().err
     assert main(["data", "check", "--dataset", "samm"]) == 2
+
+
+def test_check_prints_unmatched_corrections_and_missing_datasets(fixtures, tmp_path, capsys):
+    info = fixtures["casme2"]
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("dataset: mine\nversion: 1\ncorrections:\n"
+                    "  - {subject: 1, video: EP03_02, field: offset, original: 15, corrected: 14, reason: a}\n"
+                    "  - {subject: 1, video: EP99_99, field: offset, original: 15, corrected: 14, reason: b}\n",
+                    encoding="utf-8")
+    out_json = tmp_path / "r.json"
+    assert main(["data", "check", "--annotations", str(info.annotation_path), "--dataset", "casme2",
+                 "--corrections", str(mine), "--json", str(out_json)]) == 0
+    out = capsys.readouterr().out
+    assert "row 3 sub01/EP03_02: offset 15 -> 14" in out
+    assert "corrections not applied (matched no row): 1" in out
+    assert "sub01/EP99_99 offset 15 -> 14 (mine-corrections v1): no row with subject 'sub01'" in out
+    assert "megc2019: " in out and "no records of: samm, smic" in out
+    rep = json.loads(out_json.read_text())
+    assert [u["video"] for u in rep["unmatched_corrections"]] == ["EP99_99"]
+    assert rep["protocols"]["megc2019"]["missing_datasets"] == ["samm", "smic"]

@@ -97,3 +97,20 @@ def test_loso_folds():
         assert not {keys[i] for i in train} & {keys[i] for i in test}
     assert sum(len(t) for _, _, t in folds) == len(keys)
     assert loso_folds([]) == []
+
+
+def test_megc2019_excludes_meb_casme2_clips_and_reports_missing_datasets():
+    p = get_protocol("megc2019")
+    recs = [AnnotationRecord("casme2", s, f"{s}/{v}", v, 1, 2, 3, e, (), 200.0, i + 2)
+            for i, (s, v, e) in enumerate([("sub04", "EP12_01f", "disgust"), ("sub05", "EP12_03f", "disgust"),
+                                           ("sub24", "EP02_07", "happiness"), ("sub01", "EP02_01f", "happiness"),
+                                           ("sub04", "EP12_02f", "disgust")])]
+    c = protocol_counts(p, recs)
+    assert c["classes"] == {"negative": 1, "positive": 1, "surprise": 0}
+    assert c["dropped"] == {"excluded": 3} and c["subjects"] == 2
+    assert c["missing_datasets"] == ["samm", "smic"]
+    assert [p.sample_label(r.dataset, r.clip_id, r.emotion) for r in recs] == [None, None, None, 1, 0]
+    # label_of stays per emotion; the exclusion is per clip and per dataset
+    assert p.label_of("casme2", "disgust") == 0 and not p.excludes("samm", "sub04/EP12_01f")
+    assert protocol_counts("casme2-3", recs)["missing_datasets"] == []
+    assert protocol_counts("casme2-3", recs)["samples"] == 5

@@ -291,3 +291,127 @@ def test_bad_original_keyframe_cell_is_reported(tmp_path):
     assert [(s.row, s.reason) for s in rep.skipped] == [(2, "'Original Onset': 'ten' is not a frame number")]
     # an empty 'Original' cell: the row was not reselected
     assert [(r.clip_id, r.onset, r.corrections) for r in rep.records] == [("spNO.1/b/5", 5, ())]
+
+
+def _xlsx(path, sheets):
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    wb.remove(wb.active)
+    for name, rows in sheets.items():
+        ws = wb.create_sheet(name)
+        for row in rows:
+            ws.append(row)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wb.save(path)
+
+
+def test_casme_sq_naming_rule1_keys_on_subject_id(tmp_path):
+    """Public layout (folder number, folder, subject id): subject 15 is folder s40, not s15."""
+    rows = [[1, "disgust1_1", 10, 12, 15, "4", "negative", "micro-expression", None],
+            [15, "disgust1_1", 20, 22, 25, "4", "negative", "micro-expression", None]]
+    path = tmp_path / "CAS(ME)^2code_final.xlsx"
+    _xlsx(path, {"CASFEcode_final": rows, "naming rule1": [[15, "s15", 1], [40, "s40", 15]],
+                 "naming rule2": [[101, "disgust1"]]})
+    rep = read_annotations(path, "casme_sq")
+    assert [(r.subject, r.clip_id, r.meta["stimulus_code"]) for r in rep.records] == [
+        ("s15", "s15/disgust1_1/10", "0101"), ("s40", "s40/disgust1_1/20", "0101")]
+    # a subject whose id equals its folder number, and the two-cell form (subject, folder)
+    _xlsx(path, {"CASFEcode_final": rows, "naming rule1": [["s15", 15, 15], [1, "s16"]],
+                 "naming rule2": [["0101", "disgust1"]]})
+    assert [r.subject for r in read_annotations(path, "casme_sq").records] == ["s16", "s15"]
+    _xlsx(path, {"CASFEcode_final": rows, "naming rule1": [[15, "s15", 1], [15, "s15", 2]]})
+    with pytest.raises(ValueError, match=r"subjects 1 and 2 to one folder 's15'"):
+        read_annotations(path, "casme_sq")
+
+
+def test_casme_sq_fixture_subject_ids_map_to_folders(fixtures):
+    # fixture naming rule1: (15, s15, 1), (16, s16, 2)
+    rep = read_annotations(fixtures["casme_sq"].annotation_path, "casme_sq")
+    assert {r.row: r.subject for r in rep.records} == {1: "s15", 2: "s15", 4: "s16", 5: "s16"}
+
+
+def test_split_aus_unknown_cells():
+    from gamdss.data.datasets.base import split_aus
+
+    for cell in ("?", " / ", "-", "n/a", None):
+        assert split_aus(cell) == ()
+    assert split_aus("R12 or 14") == ("R12 or 14",)
+    assert split_aus("4+L10") == ("4", "L10") and split_aus(12.0) == ("12",)
+
+
+def test_casme2_fixture_question_mark_aus(fixtures):
+    rep = read_annotations(fixtures["casme2"].annotation_path, "casme2")
+    assert {r.clip_id: r.aus for r in rep.records}["sub03/EP07_01"] == ()
+
+
+def _user_list(path, entry):
+    path.write_text(f"dataset: mine\nversion: 1\ncorrections:\n  - {{{entry}, reason: test}}\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("subject", ["'006'", "6", "006"])
+def test_user_corrections_unquoted_names(fixtures, tmp_path, subject):
+    """YAML reads unquoted 006_1_3 as 395 and 006 as 6: the written text is kept."""
+    y = _user_list(tmp_path / "mine.yaml", f"subject: {subject}, video: 006_1_3, field: offset, original: 110,"
+                                           f" corrected: 109")
+    rep = read_annotations(fixtures["samm"].annotation_path, "samm", corrections=y)
+    r = next(r for r in rep.records if r.video == "006_1_3")
+    assert (r.offset, [(c.field, c.original, c.corrected) for c in r.corrections]) == (109, [("offset", 110, 109)])
+    assert type(r.corrections[0].original) is int and rep.unmatched_corrections == []
+
+
+@pytest.mark.parametrize("subject", ["sub01", "1", "'01'"])
+def test_user_corrections_subject_normalised(fixtures, tmp_path, subject):
+    y = _user_list(tmp_path / "mine.yaml", f"subject: {subject}, video: EP03_02, field: offset, original: 15,"
+                                           f" corrected: 14")
+    rep = read_annotations(fixtures["casme2"].annotation_path, "casme2", corrections=y)
+    assert next(r for r in rep.records if r.video == "EP03_02").offset == 14
+
+
+def test_user_corrections_refused_and_unmatched(fixtures, tmp_path):
+    from gamdss.data.datasets.corrections import parse_corrections
+
+    y = _user_list(tmp_path / "bad.yaml", "subject: 6, video: 1.5, field: offset, original: 1, corrected: 2")
+    with pytest.raises(ValueError, match=r"bad.yaml: entry 1 has video 1.5 .*quote it"):
+        read_annotations(fixtures["samm"].annotation_path, "samm", corrections=y)
+    # an already-loaded list whose video YAML turned into a number cannot be trusted
+    with pytest.raises(ValueError, match=r"x.yaml: entry 1 has video 395"):
+        parse_corrections({"corrections": [{"subject": 6, "video": 395, "field": "offset", "original": 1,
+                                            "corrected": 2, "reason": "r"}]}, "x.yaml")
+    y = tmp_path / "mine.yaml"
+    y.write_text("dataset: mine\nversion: 2\ncorrections:\n"
+                 "  - {subject: 6, video: '006_1_3', field: offset, original: 111, corrected: 109, reason: a}\n"
+                 "  - {subject: 6, video: '006_9_9', field: offset, original: 110, corrected: 109, reason: b}\n"
+                 "  - {subject: 7, video: '007_3_1', field: apex, original: 25, corrected: 24, reason: c}\n",
+                 encoding="utf-8")
+    rep = read_annotations(fixtures["samm"].annotation_path, "samm", corrections=y)
+    got = [(u.entry.video, u.entry.source, u.reason) for u in rep.unmatched_corrections]
+    assert got == [("006_1_3", "mine-corrections v2", "row 16: offset is 110, not 111"),
+                   ("006_9_9", "mine-corrections v2", "no row with subject '006' and filename '006_9_9'")]
+    assert next(r for r in rep.records if r.video == "007_3_1").apex == 24
+
+
+def test_mmew_emotion_correction_keeps_frame_folder(fixtures, tmp_path):
+    info = fixtures["mmew"]
+    y = _user_list(tmp_path / "mine.yaml", "subject: S01, video: S01-01-001, field: emotion, original: happiness,"
+                                           " corrected: surprise")
+    rep = scan_dataset(info.root, "mmew", corrections=y)
+    clip = next(c for c in rep.clips if c.clip_id == "S01/S01-01-001")
+    assert clip.emotion == "surprise" and clip.frame_paths[0].parent.parent.name == "Happiness"
+    assert [c.clip_id for c in rep.clips] == info.clip_ids
+
+
+def test_mmew_clip_in_another_emotion_folder(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    d = tmp_path / "Micro_Expression" / "fear" / "S02-04-001"
+    d.mkdir(parents=True)
+    for n in range(1, 8):
+        Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(d / f"{n}.jpg")
+    (tmp_path / "MMEW_Micro_Exp.csv").write_text(
+        "Subject,Filename,OnsetFrame,ApexFrame,OffsetFrame,Action Units,Estimated Emotion\n"
+        "2,S02-04-001,1,3,6,4,disgust\n", encoding="utf-8")
+    rep = scan_dataset(tmp_path, "mmew", annotations=tmp_path / "MMEW_Micro_Exp.csv")
+    assert rep.skipped == [] and rep.clips[0].frame_paths[0].parent == d

@@ -30,6 +30,10 @@ def _report(args: argparse.Namespace) -> dict[str, Any]:
         "corrections": [{"row": r.row, "clip": r.clip_id, "field": c.field, "original": c.original,
                          "corrected": c.corrected, "reason": c.reason, "source": c.source}
                         for r in ann.records for c in r.corrections],
+        "unmatched_corrections": [{"subject": u.entry.subject, "video": u.entry.video, "field": u.entry.field,
+                                   "original": u.entry.original, "corrected": u.entry.corrected,
+                                   "source": u.entry.source, "reason": u.reason}
+                                  for u in ann.unmatched_corrections],
     }
     if scan is not None:
         frame_skips = [s for s in scan.skipped if s not in ann.skipped]
@@ -52,6 +56,11 @@ def _print(rep: dict[str, Any]) -> None:
     for c in rep["corrections"]:
         print(f"  row {c['row']} {c['clip']}: {c['field']} {c['original']!r} -> {c['corrected']!r} "
               f"({c['reason']}; {c['source']})")
+    if rep["unmatched_corrections"]:
+        print(f"corrections not applied (matched no row): {len(rep['unmatched_corrections'])}")
+        for u in rep["unmatched_corrections"]:
+            print(f"  {u['subject']}/{u['video']} {u['field']} {u['original']!r} -> {u['corrected']!r} "
+                  f"({u['source']}): {u['reason']}")
     if "frames" in rep:
         f = rep["frames"]
         print(f"frames under {f['root']}: {f['clips_found']} clips found, {len(f['clips_missing_frames'])} with "
@@ -62,7 +71,8 @@ def _print(rep: dict[str, Any]) -> None:
     for name, c in rep["protocols"].items():
         classes = ", ".join(f"{k} {v}" for k, v in c["classes"].items())
         dropped = ", ".join(f"{k} {v}" for k, v in c["dropped"].items()) or "none"
-        print(f"  {name}: {c['samples']} samples, {c['subjects']} subjects; {classes}; dropped: {dropped}")
+        missing = f"; no records of: {', '.join(c['missing_datasets'])}" if c["missing_datasets"] else ""
+        print(f"  {name}: {c['samples']} samples, {c['subjects']} subjects; {classes}; dropped: {dropped}{missing}")
 
 
 def _check(args: argparse.Namespace) -> int:

@@ -34,6 +34,8 @@ class Protocol:
         mapping: dataset -> (normalised emotion -> class name); emotions not listed are dropped.
         keep: optional filter on a record's ``meta`` (e.g. micro-expressions only).
         description: one line for reports.
+        exclude: dataset -> clip ids the setting leaves out whatever their emotion (e.g.
+            MEGC2019's three CASME II clips); use :meth:`sample_label` to apply it.
     """
 
     name: str
@@ -42,6 +44,19 @@ class Protocol:
     mapping: Mapping[str, Mapping[str, str]] = field(repr=False)
     keep: Callable[[Mapping[str, str]], bool] | None = field(default=None, repr=False, compare=False)
     description: str = ""
+    exclude: Mapping[str, frozenset[str]] = field(default_factory=dict, repr=False)
+
+    def excludes(self, dataset: str, clip_id: str) -> bool:
+        """Whether the setting leaves clip ``clip_id`` of ``dataset`` out (:attr:`exclude`)."""
+        return clip_id in self.exclude.get(dataset, ())
+
+    def sample_label(self, dataset: str, clip_id: str, emotion: str,
+                     meta: Mapping[str, str] = {}) -> int | None:  # noqa: B006
+        """Class index of a clip, or ``None`` when the setting drops it: :meth:`label_of`, and
+        the clip is not in :attr:`exclude`. Use this where samples are selected."""
+        if self.excludes(dataset, clip_id):
+            return None
+        return self.label_of(dataset, emotion, meta)
 
     def label_of(self, dataset: str, emotion: str, meta: Mapping[str, str] = {}) -> int | None:  # noqa: B006
         """Class index of a sample, or ``None`` when this setting drops it (its emotion is not
@@ -72,6 +87,8 @@ def _is_micro(meta: Mapping[str, str]) -> bool:
 _CASME2_MEGC = _table({"negative": ("disgust", "repression"), "positive": ("happiness",), "surprise": ("surprise",)})
 _SAMM_MEGC = _table({"negative": ("anger", "contempt", "disgust", "fear", "sadness"), "positive": ("happiness",),
                      "surprise": ("surprise",)})
+#: CASME II clips that MEGC2019 leaves out (as meb's loader does), so that CASME II gives 145.
+_CASME2_MEGC_EXCLUDE = frozenset({"sub04/EP12_01f", "sub05/EP12_03f", "sub24/EP02_07"})
 _SMIC = _table({"negative": ("negative",), "positive": ("positive",), "surprise": ("surprise",)})
 
 
@@ -112,7 +129,8 @@ def _build() -> dict[str, Protocol]:
                  description="CAS(ME)^3 Part A 3 classes (others dropped)"),
         Protocol("megc2019", ("casme2", "samm", "smic"), ("negative", "positive", "surprise"),
                  {"casme2": _CASME2_MEGC, "samm": _SAMM_MEGC, "smic": _SMIC},
-                 description="MEGC2019 composite: CASME II + SAMM (+ SMIC records if supplied)"),
+                 description="MEGC2019 composite: CASME II + SAMM (+ SMIC records if supplied)",
+                 exclude={"casme2": _CASME2_MEGC_EXCLUDE}),
     ]
     for name, cls in DATASETS.items():
         if name == "casme_sq":
@@ -155,16 +173,22 @@ def protocol_counts(protocol: Protocol | str, records: Sequence[Any]) -> dict[st
     Returns a JSON-serialisable dict: ``protocol``, ``classes`` (class -> samples, in index
     order), ``samples``, ``subjects`` (distinct subject keys with a kept sample),
     ``per_dataset`` (dataset -> samples), ``dropped`` (emotion -> samples of the protocol's
-    datasets that it drops; ``macro-expression`` for rows its filter rejects). Records of
-    other datasets are ignored.
+    datasets that it drops; ``macro-expression`` for rows its filter rejects, ``excluded``
+    for clips in :attr:`Protocol.exclude`), ``missing_datasets`` (the protocol's datasets of
+    which no record was given, e.g. ``smic``). Records of other datasets are ignored.
     """
     p = get_protocol(protocol) if isinstance(protocol, str) else protocol
     classes: Counter[str] = Counter()
     dropped: Counter[str] = Counter()
     per_dataset: Counter[str] = Counter()
     subjects = set()
+    given = set()
     for r in records:
         if r.dataset not in p.datasets:
+            continue
+        given.add(r.dataset)
+        if p.excludes(r.dataset, r.clip_id):
+            dropped["excluded"] += 1
             continue
         if p.keep is not None and not p.keep(r.meta):
             dropped["macro-expression"] += 1
@@ -178,4 +202,5 @@ def protocol_counts(protocol: Protocol | str, records: Sequence[Any]) -> dict[st
         subjects.add(p.subject_key(r.dataset, r.subject))
     return {"protocol": p.name, "classes": {c: classes[c] for c in p.classes}, "samples": sum(classes.values()),
             "subjects": len(subjects), "per_dataset": dict(sorted(per_dataset.items())),
-            "dropped": dict(sorted(dropped.items()))}
+            "dropped": dict(sorted(dropped.items())),
+            "missing_datasets": [d for d in p.datasets if d not in given]}

@@ -87,12 +87,15 @@ class AnnotationRecord:
 
 @dataclass
 class AnnotationReport:
-    """Result of reading one annotation file: usable records and reported rows."""
+    """Result of reading one annotation file: usable records, reported rows, and corrections
+    that matched nothing."""
 
     dataset: str
     path: Path
     records: list[AnnotationRecord]
     skipped: list[SkippedRow]
+    # Entries of the corrections lists that changed no row, each with the reason.
+    unmatched_corrections: list[Any] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

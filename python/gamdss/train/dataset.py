@@ -87,7 +87,7 @@ def build_samples(caches: Sequence[FrameCache], protocol: Any,
             if key in seen:
                 raise ValueError(f"cache {cache.root}: clip {key} is also in an earlier cache")
             seen.add(key)
-            label = protocol.label_of(e.dataset, e.emotion, e.meta)
+            label = protocol.sample_label(e.dataset, e.clip_id, e.emotion, e.meta)
             if label is None:
                 dropped.append({"key": key, "emotion": e.emotion, "reason": "not in the protocol's classes"})
                 continue

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar, Mapping, Sequence
 
@@ -21,7 +21,8 @@ from gamdss.data.records import (AnnotationRecord, AnnotationReport, ClipRecord,
 
 from . import tables
 from ._subjects import subject_number
-from .corrections import CorrectionEntry, builtin_corrections, load_corrections_file, same_value
+from .corrections import (CorrectionEntry, UnmatchedCorrection, builtin_corrections, load_corrections_file,
+                          same_value)
 from .frames import IMAGE_EXTENSIONS, DirIndex, FrameListError, missing_ranges
 
 #: File names (case-insensitive) of the optional per-subject metadata table next to the
@@ -82,11 +83,14 @@ def parse_frame_number(value: Any) -> tuple[int | None, str | None]:
 
 def split_aus(value: Any) -> tuple[str, ...]:
     """Action units as written, split into items: ``'4+L10'`` -> ``('4', 'L10')``; commas
-    (also the Chinese comma) and ``+`` separate."""
+    (also the Chinese comma) and ``+`` separate. A cell that marks the AUs as unknown
+    (``?``, ``/``, ``-``, ``n/a``...) gives ``()``; ``'R12 or 14'`` stays one item."""
     if value is None:
         return ()
     if isinstance(value, float) and value.is_integer():
         value = int(value)
+    if str(value).strip().lower() in _MISSING_TOKENS:
+        return ()
     items = re.split(r"[+,，、;]", str(value))
     return tuple(i.strip() for i in items if i.strip())
 
@@ -274,6 +278,9 @@ class Dataset:
         entries = builtin_corrections(self.name)
         if corrections is not None:
             entries = entries + load_corrections_file(corrections)
+        entries = [self._normalised_entry(e, context) for e in entries]
+        # entry index -> None (applied to a row) or why a row of its clip was left alone
+        outcome: dict[int, str | None] = {}
         subject_meta = self._subject_meta(path, book, table.sheet, context)
         extra_cells = self._extra_sheet_cells(path, book) if self.headerless else {}
         records: list[AnnotationRecord] = []
@@ -293,7 +300,7 @@ class Dataset:
                     continue
                 row = tables.TableRow(row.number, {**row.cells, **{k: v for k, v in extra.items()
                                                                   if not k.startswith("_")}})
-            result = self._row_to_record(row, entries, context, subject_meta)
+            result = self._row_to_record(row, entries, context, subject_meta, outcome)
             if isinstance(result, SkippedRow):
                 skipped.append(result)
                 continue
@@ -303,11 +310,32 @@ class Dataset:
                 continue
             seen[result.clip_id] = row.number
             records.append(result)
-        return AnnotationReport(self.name, path, records, skipped)
+        unmatched = [
+            UnmatchedCorrection(e, outcome.get(i) or f"no row with subject {e.subject!r} and filename {e.video!r}")
+            for i, e in enumerate(entries) if i not in outcome or outcome[i] is not None]
+        report = AnnotationReport(self.name, path, records, skipped, unmatched)
+        return report
+
+    def _normalised_entry(self, entry: CorrectionEntry, context: Mapping[str, Any]) -> CorrectionEntry:
+        """``entry`` with its subject written as the reader writes subjects (``1`` -> ``sub01``)."""
+        try:
+            subject = self.normalise_subject(entry.subject, context)
+        except ValueError:
+            return entry
+        return replace(entry, subject=subject)
 
     def _row_to_record(self, row: tables.TableRow, entries: Sequence[CorrectionEntry],
-                       context: Mapping[str, Any], subject_meta: Mapping[str, Mapping[str, str]]
-                       ) -> AnnotationRecord | SkippedRow:
+                       context: Mapping[str, Any], subject_meta: Mapping[str, Mapping[str, str]],
+                       outcome: dict[int, str | None] | None = None) -> AnnotationRecord | SkippedRow:
+        """One row as a record (or why it is skipped). ``outcome`` collects, per index of
+        ``entries``, ``None`` once the entry changed a row, else why a row of its clip was
+        left alone."""
+        outcome = {} if outcome is None else outcome
+
+        def left_alone(i: int, why: str) -> None:
+            if outcome.get(i, "") is not None:
+                outcome[i] = f"row {row.number}: {why}"
+
         cells = dict(row.cells)
         subject_raw = _cell_text(cells.get("subject"))
         video = _cell_text(cells.get("video"))
@@ -333,7 +361,7 @@ class Dataset:
                                   subject, video)
             originals[name] = value
         applied: list[Correction] = []
-        for e in entries:
+        for i, e in enumerate(entries):
             if e.subject.lower() != subject.lower() or e.video.lower() != video.lower():
                 continue
             if e.field in originals:
@@ -345,13 +373,20 @@ class Dataset:
                 if same_value(originals[e.field], e.original):
                     originals[e.field] = int(e.corrected)
                 elif not same_value(originals[e.field], e.corrected):
+                    left_alone(i, f"annotated {e.field} is {originals[e.field]!r}, not {e.original!r}")
                     continue
                 applied.append(Correction(e.field, e.original, e.corrected, e.reason, e.source))
-                continue
-            if e.field not in cells or not same_value(cells[e.field], e.original):
+                outcome[i] = None
                 continue
             if e.onset is not None and not same_value(originals.get("onset", cells.get("onset")), e.onset):
+                left_alone(i, f"onset is {originals.get('onset', cells.get('onset'))!r}, not {e.onset!r}")
                 continue
+            if e.field not in cells or not same_value(cells[e.field], e.original):
+                value = cells.get(e.field)
+                already = " (already the corrected value)" if same_value(value, e.corrected) else ""
+                left_alone(i, f"{e.field} is {value!r}, not {e.original!r}{already}")
+                continue
+            outcome[i] = None
             applied.append(Correction(e.field, cells[e.field], e.corrected, e.reason, e.source))
             cells[e.field] = e.corrected
         frames: dict[str, int] = {}

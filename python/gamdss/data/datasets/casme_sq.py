@@ -4,8 +4,9 @@ micro-expressions (used mainly for spotting).
 Annotation file ``CAS(ME)^2code_final.xlsx``: sheet ``CASFEcode_final`` has **no header
 row**; its 9 columns are subject, clip, onset, apex, offset, AUs, emotion, expression type
 (``micro-expression``/``macro-expression``, kept in ``meta['expression_type']``) and
-self-report (``meta['self_report']``). Sheet ``naming rule1`` maps a subject number to its
-folder (``s15``); ``naming rule2`` maps a stimulus name to its 4-digit code (``0101``).
+self-report (``meta['self_report']``). Sheet ``naming rule1`` has rows (folder number,
+folder, subject id), e.g. ``15, s15, 1``: subject 1 of the annotation sheet is folder ``s15``;
+``naming rule2`` maps a stimulus name to its code (``101, disgust1`` -> ``0101``).
 Videos ``rawpic/s15/15_0101disgustingteeth/img{N}.jpg`` (or ``longVideoFaceCropped``): the
 clip folder is the one in the subject folder whose name starts with ``<number>_<code>``.
 An offset of 0 means missing. Clip ids include the onset (one video, several expressions).
@@ -23,6 +24,25 @@ from . import tables
 from ._subjects import subject_number
 from .base import Column, Dataset
 from .frames import DirIndex
+
+
+def _integer(cell: Any) -> int | None:
+    """The integer of a number cell or a text cell of digits, else ``None``."""
+    if isinstance(cell, bool):
+        return None
+    if isinstance(cell, int):
+        return cell
+    if isinstance(cell, float):
+        return int(cell) if cell.is_integer() else None
+    text = str(cell).strip()
+    return int(text) if re.fullmatch(r"\d+", text) else None
+
+
+def _stimulus_code(cell: Any) -> int | None:
+    """The stimulus code of a ``naming rule2`` cell: 3-4 digits (``'0101'`` or ``101``)."""
+    n = _integer(cell)
+    digits = cell.strip() if isinstance(cell, str) else str(n)
+    return n if n is not None and re.fullmatch(r"\d{3,4}", digits) else None
 
 
 class CasmeSq(Dataset):
@@ -49,24 +69,52 @@ class CasmeSq(Dataset):
     containers = ("rawpic", "longVideoFaceCropped", "rawvideo")
 
     def read_context(self, path: Path, book: Mapping[str, list[list[Any]]]) -> dict[str, Any]:
-        """Naming rules: subject number -> folder (rule 1), stimulus name -> code (rule 2)."""
+        """Naming rules: subject id -> folder (rule 1), stimulus name -> code (rule 2).
+
+        ``naming rule1`` rows are (folder number, folder name, subject id), e.g.
+        ``[15, 's15', 1]``: the subject id is the one used in ``CASFEcode_final``. The folder
+        name is the ``s<N>`` cell; the subject id is the last integer once the folder's own
+        number is set aside (a two-cell row ``[1, 's15']`` gives subject 1). ``naming rule2``
+        rows hold a stimulus name and its code, stored as text or as a number
+        (``[101, 'disgust1']`` -> ``'0101'``).
+
+        Raises:
+            ValueError: two subject ids map to one folder, or one subject id to two folders.
+        """
         folders: dict[int, str] = {}
+        where: dict[int, int] = {}
         codes: dict[str, str] = {}
         for sheet, rows in book.items():
             norm = tables.normalise_name(sheet)
-            for row in rows:
-                cells = [c for c in row if c is not None]
+            for r, row in enumerate(rows, start=1):
+                cells = [c for c in row if c is not None and str(c).strip() != ""]
                 if norm == "namingrule1" and len(cells) >= 2:
-                    folder = next((str(c) for c in cells if re.fullmatch(r"s\d+", str(c).strip(), re.I)), None)
-                    num = next((c for c in cells if isinstance(c, int)), None)
-                    if folder is not None and num is not None:
-                        folders[num] = folder.strip()
+                    folder = next((str(c).strip() for c in cells
+                                   if isinstance(c, str) and re.fullmatch(r"s\d+", c.strip(), re.I)), None)
+                    numbers = [n for n in (_integer(c) for c in cells) if n is not None]
+                    if folder is None or not numbers:
+                        continue   # a header or note row
+                    own = int(folder[1:])
+                    if len(numbers) >= 2 and own in numbers:
+                        numbers.remove(own)
+                    subject = numbers[-1]
+                    if subject in folders and folders[subject].lower() != folder.lower():
+                        raise ValueError(f"annotation file {path}: sheet {sheet!r} row {r} maps subject {subject} to "
+                                         f"{folder!r}, row {where[subject]} to {folders[subject]!r}")
+                    clash = next((s for s, f in folders.items() if f.lower() == folder.lower() and s != subject), None)
+                    if clash is not None:
+                        raise ValueError(f"annotation file {path}: sheet {sheet!r} rows {where[clash]} and {r} map "
+                                         f"subjects {clash} and {subject} to one folder {folder!r}")
+                    folders[subject] = folder
+                    where[subject] = r
                 elif norm == "namingrule2" and len(cells) >= 2:
-                    code = next((c for c in cells if re.fullmatch(r"\d{3,4}", str(c).strip())), None)
-                    names = [str(c).strip() for c in cells if c is not code]
-                    if code is not None:
-                        for n in names:
-                            codes[n.lower()] = f"{int(str(code).strip()):04d}"
+                    code_cell = next((c for c in cells if _stimulus_code(c) is not None), None)
+                    if code_cell is None:
+                        continue
+                    code = f"{_stimulus_code(code_cell):04d}"
+                    for c in cells:
+                        if c is not code_cell and isinstance(c, str):
+                            codes[c.strip().lower()] = code
         return {"folders": folders, "codes": codes}
 
     def normalise_subject(self, value: Any, context: Mapping[str, Any]) -> str:

@@ -19,6 +19,14 @@ An entry applies to a row only when subject, video *and* the field's current val
 never by row index (row order differs between file versions), so a file that has already been
 fixed is left alone. An optional ``onset`` key narrows the match when one video holds several
 expressions. The same format is accepted for a user's own list.
+
+``subject`` and ``video`` are names: quote them when they look like numbers
+(``video: '006_1_3'``; unquoted, YAML 1.1 reads ``006_1_3`` as the octal number 395). Files
+read here keep the text of an unquoted integer as written, so ``subject: 006`` is ``'006'``;
+a ``video`` that YAML turned into any other non-text value (float, date, bool) is refused
+with an error naming the entry. The subject is then normalised like the annotation file's
+subject cells (CASME II ``1`` = ``sub01``). Entries that match no row are reported
+(:class:`UnmatchedCorrection`).
 """
 
 from __future__ import annotations
@@ -33,6 +41,30 @@ import yaml
 FIELDS = ("onset", "apex", "offset", "emotion", "aus")
 
 
+class _WrittenInt(int):
+    """An integer read from YAML that remembers its text as written (``006_1_3`` -> 395)."""
+
+    text: str
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe YAML loader whose integers keep their written text (see :class:`_WrittenInt`)."""
+
+
+def _construct_int(loader: yaml.SafeLoader, node: yaml.Node) -> int:
+    value = _WrittenInt(yaml.SafeLoader.construct_yaml_int(loader, node))
+    value.text = str(node.value)
+    return value
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+
+
+def load_yaml(text: str) -> Any:
+    """YAML as :func:`yaml.safe_load` reads it, except that integers remember their text."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+
+
 @dataclass(frozen=True)
 class CorrectionEntry:
     subject: str
@@ -43,6 +75,31 @@ class CorrectionEntry:
     reason: str
     source: str
     onset: int | None = None
+
+
+@dataclass(frozen=True)
+class UnmatchedCorrection:
+    """An entry of a corrections list that changed no row, and why (``reason``)."""
+
+    entry: CorrectionEntry
+    reason: str
+
+
+def _name(value: Any, key: str, origin: str, i: int, *, allow_int: bool) -> str:
+    """The ``subject``/``video`` of entry ``i`` as text."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, _WrittenInt):
+        return value.text
+    if allow_int and isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise ValueError(f"corrections list {origin}: entry {i + 1} has {key} {value!r} "
+                     f"({type(value).__name__}), which YAML read from an unquoted value; quote it "
+                     f"(e.g. {key}: '006_1_3') so that it is read as written")
+
+
+def _plain(value: Any) -> Any:
+    return int(value) if isinstance(value, _WrittenInt) else value
 
 
 def same_value(a: Any, b: Any) -> bool:
@@ -62,6 +119,8 @@ def parse_corrections(data: Any, origin: str) -> list[CorrectionEntry]:
     source = f"{name}-corrections v{version}"
     out = []
     for i, e in enumerate(data.get("corrections") or []):
+        if not isinstance(e, dict):
+            raise ValueError(f"corrections list {origin}: entry {i + 1} is not a mapping")
         missing = [k for k in ("subject", "video", "field", "original", "corrected", "reason") if k not in e]
         if missing:
             raise ValueError(f"corrections list {origin}: entry {i + 1} lacks {missing}")
@@ -71,8 +130,10 @@ def parse_corrections(data: Any, origin: str) -> list[CorrectionEntry]:
         reason = str(e["reason"])
         if e.get("reference"):
             reason = f"{reason} ({e['reference']})"
-        out.append(CorrectionEntry(str(e["subject"]), str(e["video"]), e["field"], e["original"],
-                                   e["corrected"], reason, source,
+        subject = _name(e["subject"], "subject", origin, i, allow_int=True)
+        video = _name(e["video"], "video", origin, i, allow_int=False)
+        out.append(CorrectionEntry(subject, video, e["field"], _plain(e["original"]),
+                                   _plain(e["corrected"]), reason, source,
                                    int(e["onset"]) if e.get("onset") is not None else None))
     return out
 
@@ -82,7 +143,7 @@ def builtin_corrections(dataset: str) -> list[CorrectionEntry]:
     res = resources.files("gamdss.data").joinpath("corrections", f"{dataset}.yaml")
     if not res.is_file():
         return []
-    return parse_corrections(yaml.safe_load(res.read_text(encoding="utf-8")), f"gamdss/data/corrections/{dataset}.yaml")
+    return parse_corrections(load_yaml(res.read_text(encoding="utf-8")), f"gamdss/data/corrections/{dataset}.yaml")
 
 
 def builtin_corrections_document(dataset: str) -> dict[str, Any]:
@@ -95,4 +156,4 @@ def load_corrections_file(path: str | Path) -> list[CorrectionEntry]:
     """A user's corrections list in the same YAML format."""
     path = Path(path)
     with open(path, encoding="utf-8") as f:
-        return parse_corrections(yaml.safe_load(f), str(path))
+        return parse_corrections(load_yaml(f.read()), str(path))
