@@ -87,3 +87,28 @@ def test_check_prints_unmatched_corrections_and_missing_datasets(fixtures, tmp_p
     rep = json.loads(out_json.read_text())
     assert [u["video"] for u in rep["unmatched_corrections"]] == ["EP99_99"]
     assert rep["protocols"]["megc2019"]["missing_datasets"] == ["samm", "smic"]
+
+
+def test_check_names_bad_paths_and_values(tmp_path, capsys):
+    from dataset_fixtures import make_fixture
+
+    from gamdss.cli import main
+
+    root = tmp_path / "samm"
+    make_fixture("samm", root)
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    bad_yaml = tmp_path / "bad.yaml"
+    bad_yaml.write_text("a: [\n")
+    cases = [
+        (["--corrections", str(bad_yaml)], "is not valid YAML"),
+        (["--corrections", str(folder)], "is a folder, not a file"),
+        (["--json", str(folder), "--overwrite"], "is a folder; give a file name"),
+        (["--clip-margin", "-3"], "--clip-margin must be >= 0"),
+    ]
+    for extra, message in cases:
+        assert main(["data", "check", str(root), "--dataset", "samm", *extra]) != 0
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
+    assert main(["data", "check", "--annotations", str(folder), "--dataset", "samm"]) != 0
+    assert "is a folder, not a file" in capsys.readouterr().err

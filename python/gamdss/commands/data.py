@@ -82,6 +82,12 @@ def _check(args: argparse.Namespace) -> int:
     if args.root is None and args.annotations is None:
         print("gamdss data check: give a dataset ROOT, or --annotations FILE", file=sys.stderr)
         return 2
+    if args.json is not None and Path(args.json).is_dir():
+        print(f"gamdss data check: --json {args.json} is a folder; give a file name", file=sys.stderr)
+        return 2
+    if args.clip_margin is not None and not args.clip_margin >= 0:
+        print(f"gamdss data check: --clip-margin must be >= 0, got {args.clip_margin}", file=sys.stderr)
+        return 2
     if args.json is not None and Path(args.json).exists() and not args.overwrite:
         print(f"gamdss data check: {args.json} exists; pass --overwrite to replace it", file=sys.stderr)
         return 2

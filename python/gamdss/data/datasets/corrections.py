@@ -155,5 +155,11 @@ def builtin_corrections_document(dataset: str) -> dict[str, Any]:
 def load_corrections_file(path: str | Path) -> list[CorrectionEntry]:
     """A user's corrections list in the same YAML format."""
     path = Path(path)
-    with open(path, encoding="utf-8") as f:
-        return parse_corrections(load_yaml(f.read()), str(path))
+    if not path.is_file():
+        raise FileNotFoundError(f"corrections list {path} "
+                                f"{'is a folder, not a file' if path.is_dir() else 'does not exist'}")
+    try:
+        data = load_yaml(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ValueError(f"corrections list {path} is not valid YAML: {' '.join(str(exc).split())}") from None
+    return parse_corrections(data, str(path))

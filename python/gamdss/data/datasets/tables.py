@@ -77,7 +77,8 @@ def read_sheets(path: str | Path) -> dict[str, list[list[Any]]]:
     of rows of cleaned cells; row ``i`` of a list is spreadsheet row ``i + 1``."""
     path = Path(path)
     if not path.is_file():
-        raise TableError(f"annotation file {path} does not exist")
+        raise TableError(f"annotation file {path} "
+                         f"{'is a folder, not a file' if path.is_dir() else 'does not exist'}")
     suffix = path.suffix.lower()
     try:
         if suffix in (".xlsx", ".xlsm"):
