@@ -177,7 +177,7 @@ def test_gamdss_train_command_prints_the_summary(toy, tmp_path, capsys):
     # a second start with another config is refused with a clear message, not a traceback
     status = main(["train", "tiny-cpu", *toy_overrides(toy["root"] / "cache", tmp_path / "cli"),
                    "optim.epochs=2", "run.folds=[casme2_sub01]", "--quiet"])
-    assert status == 2 and "--overwrite" in capsys.readouterr().out
+    assert status == 2 and "--overwrite" in capsys.readouterr().err
 
 
 def test_bad_cache_dataset_is_named(toy, tmp_path):

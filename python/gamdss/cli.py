@@ -1,7 +1,10 @@
 """The ``gamdss`` command: one subcommand per module in :mod:`gamdss.commands`.
 
 Each command module defines ``register(subparsers)``, which adds its parser and sets
-``func`` (called with the parsed arguments; returns the exit status).
+``func`` (called with the parsed arguments; returns the exit status). A command whose last
+positional takes any number of values (``gamdss train CONFIG key=value ...``) may set
+``trailing_positionals`` to that argument's ``dest``: values given after its flags are then
+added to it instead of being refused.
 """
 
 from __future__ import annotations
@@ -28,7 +31,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    # argparse's parse_intermixed_args does not support subparsers, so positionals given after a
+    # command's flags come back as unknown and are handed to the command that collects them.
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        dest = getattr(args, "trailing_positionals", None)
+        if dest is None or any(e.startswith("-") for e in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        setattr(args, dest, [*(getattr(args, dest) or []), *extra])
     return int(args.func(args) or 0)
 
 

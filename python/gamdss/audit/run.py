@@ -143,12 +143,18 @@ def audit_caches(caches: Sequence[FrameCache | str | Path], out: str | Path, *, 
 
     Refuses to write into a folder that already holds files unless ``overwrite``.
     """
+    # Every argument is checked (and the reselection files read) before anything is written,
+    # so that a mistake leaves no partial report behind to block the corrected rerun.
     if fmt not in FORMATS:
         raise ValueError(f"unknown report format {fmt!r}; expected one of {FORMATS}")
+    if isinstance(curves_for, str):
+        raise TypeError("curves_for must be a sequence of clip ids, not one string")
     caches = [_open(c) for c in caches]
     if not caches:
         raise ValueError("audit_caches needs at least one cache")
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"the report folder {out} is a file; choose another --out")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         raise FileExistsError(f"{out} already holds files; pass overwrite=True (--overwrite) or choose another --out")
     if reselection_csv is not None and len(reselection_csv) != len(caches):
@@ -156,6 +162,23 @@ def audit_caches(caches: Sequence[FrameCache | str | Path], out: str | Path, *, 
                          f"give one per cache, in the same order")
     names = _cache_names(caches)
     settings = ReselectionSettings(window, float(lam_rise), float(lam_fall), distance)
+    loaded: list[list[ClipReselection] | None] = [None] * len(caches)
+    if reselection_csv is not None:
+        for i, cache in enumerate(caches):
+            path = Path(reselection_csv[i])
+            if not path.is_file():
+                raise FileNotFoundError(f"reselection file {path} does not exist")
+            loaded[i] = load_reselection(path)
+            check_against_cache(loaded[i], cache, str(path))
+    if reselection_csv is None and not any(len(cache) for cache in caches):
+        raise ValueError("nothing to audit: the caches hold no clips")
+    if curves_for is not None:
+        known = ({r.clip_id for results in loaded for r in results} if reselection_csv is not None
+                 else {e.clip_id for cache in caches for e in cache.entries})
+        unknown = [c for c in curves_for if c not in known]
+        if unknown:
+            raise KeyError(f"curves_for: clip {unknown[0]!r} is not among the audited clips"
+                           + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""))
     per_cache: list[tuple[FrameCache, list[ClipReselection], ReselectionSettings]] = []
     files: list[str] = []
     for i, cache in enumerate(caches):
@@ -167,10 +190,7 @@ def audit_caches(caches: Sequence[FrameCache | str | Path], out: str | Path, *, 
             files.append(name)
             per_cache.append((cache, results, settings))
         else:
-            path = Path(reselection_csv[i])
-            results = load_reselection(path)
-            check_against_cache(results, cache, str(path))
-            per_cache.append((cache, results, _settings_from_csv(path, settings)))
+            per_cache.append((cache, loaded[i], _settings_from_csv(Path(reselection_csv[i]), settings)))
     used = {s for _, _, s in per_cache}
     if len(used) > 1:
         raise ValueError(f"the reselection files were made with different settings: {sorted(map(str, used))}")

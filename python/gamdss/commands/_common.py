@@ -48,8 +48,10 @@ def add_reselection_arguments(p: argparse.ArgumentParser) -> None:
     """``--window``, ``--lam-rise``, ``--lam-fall`` and ``--distance`` of :func:`gamdss.reselect`."""
     p.add_argument("--window", default="paper", choices=WINDOWS,
                    help="candidate-window preset (default paper)")
-    p.add_argument("--lam-rise", type=float, default=0.1, help="rise search scale, R = int(lam * (apex - onset))")
-    p.add_argument("--lam-fall", type=float, default=0.1, help="fall search scale, R = int(lam * (offset - apex))")
+    p.add_argument("--lam-rise", type=number_type("--lam-rise"), default=0.1,
+                   help="rise search scale, R = int(lam * (apex - onset))")
+    p.add_argument("--lam-fall", type=number_type("--lam-fall"), default=0.1,
+                   help="fall search scale, R = int(lam * (offset - apex))")
     p.add_argument("--distance", default="l2", choices=DISTANCES)
 
 
@@ -62,3 +64,71 @@ def add_run_flags(p: argparse.ArgumentParser, *, overwrite: str, device: str | N
     p.add_argument("--overwrite", action="store_true", help=overwrite)
     if progress_flag is not None:
         p.add_argument(progress_flag, action="store_true", help="no progress bars")
+
+
+def number_type(flag: str, *, minimum: float = 0.0, strict: bool = False, integer: bool = False):
+    """An argparse ``type`` for ``flag``: a finite number ``>= minimum`` (``> minimum`` when
+    ``strict``; an int when ``integer``); its errors name ``flag``."""
+    import math
+
+    bound = f"{'>' if strict else '>='} {minimum:g}"
+
+    def parse(text: str):
+        try:
+            value = int(text) if integer else float(text)
+        except ValueError:
+            kind = "an integer" if integer else "a number"
+            raise argparse.ArgumentTypeError(f"{flag} must be {kind} {bound}, got {text!r}") from None
+        if not math.isfinite(value) or value < minimum or (strict and value == minimum):
+            kind = "an integer" if integer else "a finite number"
+            raise argparse.ArgumentTypeError(f"{flag} must be {kind} {bound}, got {text!r}")
+        return value
+
+    return parse
+
+
+def error_text(exc: BaseException) -> str:
+    """An exception's message for the command line (a ``KeyError``'s without its quotes)."""
+    if isinstance(exc, KeyError) and exc.args:
+        return str(exc.args[0])
+    return str(exc) or type(exc).__name__
+
+
+def fail(command: str, message: str | BaseException, status: int = 2) -> int:
+    """Print ``gamdss <command>: <message>`` on one line to stderr and return ``status``."""
+    import sys
+
+    text = error_text(message) if isinstance(message, BaseException) else message
+    print(f"gamdss {command}: {' '.join(text.split())}", file=sys.stderr)
+    return status
+
+
+def check_device(text: str, flag: str = "--device") -> str:
+    """``text`` if it names a torch device this machine has; else ``ValueError`` naming ``flag``."""
+    import torch
+
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError, TypeError):
+        raise ValueError(f"{flag} {text!r} is not a device (use cpu, cuda or cuda:N)") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"{flag} {text}: CUDA is not available on this machine")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"{flag} {text}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    elif device.type != "cpu":
+        raise ValueError(f"{flag} {text!r}: only cpu and cuda are supported")
+    return text
+
+
+def check_out_folder(path: str | Path, flag: str = "--out") -> Path:
+    """``path`` as a ``Path`` if it is a folder or can become one; ``NotADirectoryError``
+    naming ``flag`` when it, or the nearest existing folder above it, is a file."""
+    path = Path(path)
+    for p in (path, *path.parents):
+        if p.exists():
+            if not p.is_dir():
+                where = "is a file" if p == path else f"cannot be made: {p} is a file"
+                raise NotADirectoryError(f"{flag} {path} {where}; give a folder")
+            break
+    return path

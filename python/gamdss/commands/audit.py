@@ -8,7 +8,38 @@ import argparse
 import sys
 from pathlib import Path
 
-from gamdss.commands._common import add_reselection_arguments, add_run_flags
+from gamdss.commands._common import (add_reselection_arguments, add_run_flags, check_device, check_out_folder,
+                                     fail)
+
+
+# Row columns an audit can group by besides the entries' metadata keys.
+ROW_GROUP_KEYS = ("dataset", "subject", "cache", "clip_id", "fps", "num_frames")
+
+
+def _check_inputs(args: argparse.Namespace, caches) -> None:
+    """Raise ``ValueError``/``OSError`` naming the first bad argument, before anything runs."""
+    check_device(args.device)
+    if args.out:
+        check_out_folder(args.out)
+    for path in args.reselection or ():
+        if not Path(path).is_file():
+            what = "is a folder, not a reselection.csv" if Path(path).is_dir() else "does not exist"
+            raise FileNotFoundError(f"--reselection {path} {what}")
+    if args.clips and not args.reselection:
+        known = {e.clip_id for cache in caches for e in cache.entries}
+        unknown = [c for c in args.clips if c not in known]
+        if unknown:
+            raise ValueError(f"--clips: {', '.join(map(repr, unknown))} "
+                             f"{'is' if len(unknown) == 1 else 'are'} not in the cache(s) "
+                             f"{', '.join(str(c.root) for c in caches)}")
+
+
+def _warn_unknown_group_keys(keys, caches) -> None:
+    meta = {k for cache in caches for e in cache.entries for k in (e.meta or {})}
+    for key in keys or ():
+        if key not in ROW_GROUP_KEYS and key not in meta and key.removeprefix("meta_") not in meta:
+            print(f"gamdss audit: warning: --group-by {key!r} is in no clip's metadata; all clips fall in "
+                  f"group 'unknown' (metadata keys: {', '.join(sorted(meta)) or 'none'})", file=sys.stderr)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -17,21 +48,23 @@ def _run(args: argparse.Namespace) -> int:
 
     try:
         caches = [FrameCache(c) for c in args.cache]
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"gamdss audit: {exc}", file=sys.stderr)
-        return 2
+    except (FileNotFoundError, ValueError, OSError) as exc:
+        return fail("audit", exc)
     if args.reselection and len(args.reselection) != len(caches):
-        print(f"gamdss audit: --reselection gives {len(args.reselection)} files for {len(caches)} caches; "
-              f"give one per cache, in the same order", file=sys.stderr)
-        return 2
+        return fail("audit", f"--reselection gives {len(args.reselection)} files for {len(caches)} caches; "
+                             f"give one per cache, in the same order")
+    try:
+        _check_inputs(args, caches)
+    except (ValueError, OSError) as exc:
+        return fail("audit", exc)
+    _warn_unknown_group_keys(args.group_by, caches)
     out = Path(args.out) if args.out else caches[0].root / "audit"
     try:
         rep = audit_caches(caches, out, window=args.window, lam_rise=args.lam_rise, lam_fall=args.lam_fall,
                            distance=args.distance, reselection_csv=args.reselection, curves_for=args.clips,
                            group_by=args.group_by, fmt=args.format, overwrite=args.overwrite, device=args.device)
-    except (FileExistsError, KeyError, ValueError) as exc:
-        print(f"gamdss audit: {exc.args[0] if exc.args else exc}", file=sys.stderr)
-        return 1
+    except (KeyError, ValueError, OSError, RuntimeError) as exc:
+        return fail("audit", exc, 1)
     print(f"audited {len(rep.rows)} clips; report: {rep.report} ({len(rep.files)} files in {rep.out})")
     return 0
 

@@ -8,8 +8,9 @@ added as further sub-subcommands.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from gamdss.commands._common import add_run_flags
+from gamdss.commands._common import add_run_flags, check_out_folder, fail, number_type
 
 
 def _keyframes(args: argparse.Namespace) -> int:
@@ -17,24 +18,35 @@ def _keyframes(args: argparse.Namespace) -> int:
 
     from gamdss.bench.keyframes import KeyframeBenchConfig, output_paths, run_keyframe_bench
 
-    if args.config is not None:
-        config = KeyframeBenchConfig.load(args.config)
-    else:
-        config = KeyframeBenchConfig.quick() if args.quick else KeyframeBenchConfig()
-    changes = {k: v for k, v in (("clips", args.clips), ("seed", args.seed)) if v is not None}
-    if changes:
-        config = config.replace(**changes)
+    import yaml
+
+    try:
+        check_out_folder(args.out)
+        if args.config is not None:
+            if not Path(args.config).is_file():
+                what = "is a folder" if Path(args.config).is_dir() else "does not exist"
+                raise FileNotFoundError(f"--config {args.config} {what}; give a YAML KeyframeBenchConfig")
+            config = KeyframeBenchConfig.load(args.config)
+        else:
+            config = KeyframeBenchConfig.quick() if args.quick else KeyframeBenchConfig()
+        changes = {k: v for k, v in (("clips", args.clips), ("seed", args.seed)) if v is not None}
+        if changes:
+            config = config.replace(**changes)
+    except (ValueError, OSError, yaml.YAMLError) as exc:
+        return fail("bench keyframes", exc)
     existing = [str(p) for p in output_paths(args.out).values() if p.exists()]
     if existing and not args.overwrite:
-        print(f"gamdss bench keyframes: {args.out} already holds results ({', '.join(existing)}); "
-              f"pass --overwrite to replace them or choose another --out")
-        return 1
+        return fail("bench keyframes", f"{args.out} already holds results ({', '.join(existing)}); "
+                                       f"pass --overwrite to replace them or choose another --out", 1)
     print(f"GENERATED data: {config.clips} synthetic micro-expression clips ({config.size}x{config.size} px, "
           f"fps {', '.join(f'{f:g}' for f in config.fps)}) with known keyframes, annotated by the bias models "
           f"{', '.join(config.biases)}; flicker {', '.join(f'{f:g}' for f in config.flicker_gl)} grey levels; "
           f"seed {config.seed}.")
     start = time.perf_counter()
-    outputs = run_keyframe_bench(config, args.out, overwrite=args.overwrite, progress=not args.no_progress)
+    try:
+        outputs = run_keyframe_bench(config, args.out, overwrite=args.overwrite, progress=not args.no_progress)
+    except (ValueError, OSError, yaml.YAMLError) as exc:
+        return fail("bench keyframes", exc)
     print()
     print(outputs.table_text)
     print(f"finished in {time.perf_counter() - start:.0f} s")
@@ -50,9 +62,9 @@ def register(sub) -> None:
     kf = kinds.add_parser("keyframes", help="error of annotated, reselected (GAMDSS) and spotted keyframes to the "
                                             "true keyframes of generated clips")
     kf.add_argument("--out", default="bench_keyframes", help="output folder (default: ./bench_keyframes)")
-    kf.add_argument("--clips", type=int, default=None, help="generated clips per condition (default 48; --quick 16)")
+    kf.add_argument("--clips", type=number_type("--clips", minimum=1, integer=True), default=None, help="generated clips per condition (default 48; --quick 16)")
     kf.add_argument("--quick", action="store_true", help="a small run of about a minute")
-    kf.add_argument("--seed", type=int, default=None, help="seed of clips and annotations (default 0)")
+    kf.add_argument("--seed", type=number_type("--seed", integer=True), default=None, help="seed of clips and annotations (default 0)")
     kf.add_argument("--config", default=None, help="a YAML KeyframeBenchConfig (e.g. a previous run's config.yaml)")
     add_run_flags(kf, overwrite="replace results already in --out", progress_flag="--no-progress")
     kf.set_defaults(func=_keyframes)

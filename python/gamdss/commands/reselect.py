@@ -10,10 +10,10 @@ columns) and ``settings.yaml``.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from gamdss.commands._common import add_reselection_arguments, add_run_flags
+from gamdss.commands._common import (add_reselection_arguments, add_run_flags, check_device, check_out_folder, fail,
+                                     number_type)
 
 
 def default_out(cache_root: Path, settings) -> Path:
@@ -25,23 +25,34 @@ def _run(args: argparse.Namespace) -> int:
     from gamdss.dataset_reselection import (ReselectionSettings, check_outputs_free, export_reselection,
                                             planned_outputs, reselect_cache)
 
+    # Every argument is checked before any frame is read or any file written.
+    try:
+        check_device(args.device)
+        if args.out:
+            check_out_folder(args.out)
+    except (ValueError, OSError) as exc:
+        return fail("reselect", exc)
     settings = ReselectionSettings(args.window, args.lam_rise, args.lam_fall, args.distance)
     try:
         cache = FrameCache(args.cache)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"gamdss reselect: {exc}", file=sys.stderr)
-        return 2
+    except (FileNotFoundError, ValueError, OSError) as exc:
+        return fail("reselect", exc)
     out = Path(args.out) if args.out else default_out(cache.root, settings)
     try:
+        check_out_folder(out)
         check_outputs_free(planned_outputs(cache, out), args.overwrite)
     except FileExistsError as exc:
-        print(f"gamdss reselect: {exc}", file=sys.stderr)
-        return 1
-    results = reselect_cache(cache, window=settings.window, lam_rise=settings.lam_rise,
-                             lam_fall=settings.lam_fall, distance=settings.distance, device=args.device,
-                             max_batch_bytes=int(args.max_batch_mb * 2**20))
-    export = export_reselection(cache, results, out, settings, overwrite=args.overwrite,
-                                extra_settings={"device": args.device})
+        return fail("reselect", exc, 1)
+    except OSError as exc:
+        return fail("reselect", exc)
+    try:
+        results = reselect_cache(cache, window=settings.window, lam_rise=settings.lam_rise,
+                                 lam_fall=settings.lam_fall, distance=settings.distance, device=args.device,
+                                 max_batch_bytes=max(1, int(args.max_batch_mb * 2**20)))
+        export = export_reselection(cache, results, out, settings, overwrite=args.overwrite,
+                                    extra_settings={"device": args.device})
+    except (FileNotFoundError, ValueError, OSError, RuntimeError) as exc:
+        return fail("reselect", exc)
     print(export.summary())
     return 0
 
@@ -53,6 +64,6 @@ def register(sub) -> None:
     p.add_argument("cache", help="frame cache folder (made by `gamdss preprocess`)")
     add_reselection_arguments(p)
     p.add_argument("--out", help="output folder (default: CACHE/reselection/<window>-r<lam_rise>-f<lam_fall>-<distance>)")
-    p.add_argument("--max-batch-mb", type=float, default=256.0, help="frames per batch, in MiB (default 256)")
+    p.add_argument("--max-batch-mb", type=number_type("--max-batch-mb", strict=True), default=256.0, help="frames per batch, in MiB (default 256)")
     add_run_flags(p, device="cpu or cuda (results are identical)", overwrite="replace existing output files")
     p.set_defaults(func=_run)

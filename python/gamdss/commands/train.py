@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from gamdss.commands._common import add_run_flags
+from gamdss.commands._common import add_run_flags, check_out_folder, fail
 
 
 def summary_table(results: dict) -> str:
@@ -22,11 +22,32 @@ def summary_table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def _config_file(name_or_path: str):
+    """The YAML file of a preset name or path; ``FileNotFoundError``/``IsADirectoryError``/
+    ``ValueError`` naming CONFIG when it is missing, a folder or empty."""
+    from pathlib import Path
+
+    import yaml
+
+    from gamdss.train.config import resolve_config_path
+
+    if Path(name_or_path).is_dir():
+        raise IsADirectoryError(f"CONFIG {name_or_path} is a folder, not a YAML config file or a preset name")
+    path = resolve_config_path(name_or_path)
+    try:
+        empty = yaml.safe_load(path.read_text(encoding="utf-8")) is None
+    except yaml.YAMLError:
+        empty = False  # load_config names the YAML error
+    if empty:
+        raise ValueError(f"{path}: empty config file (write the settings to change, or use a preset such as tiny-cpu)")
+    return path
+
+
 def _train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from gamdss.train.config import ConfigError, load_config
-    from gamdss.train.loso import RunSetupError, run_loso
+    from gamdss.train.config import load_config
+    from gamdss.train.loso import run_loso
 
     overrides = list(args.overrides)
     for flag, key in ((args.output, "run.output_dir"), (args.executor, "run.executor"),
@@ -35,19 +56,18 @@ def _train(args: argparse.Namespace) -> int:
         if flag is not None:
             overrides.append(f"{key}={flag}")
     try:
-        cfg = load_config(args.config, overrides)
-    except (ConfigError, FileNotFoundError) as exc:
-        print(f"gamdss train: {exc}")
-        return 2
+        cfg = load_config(_config_file(args.config), overrides)
+    except (ValueError, OSError) as exc:  # ConfigError is a ValueError
+        return fail("train", exc)
     if args.print_config:
         print(cfg.to_yaml())
         return 0
-    try:
-        results = run_loso(cfg, overwrite=args.overwrite, progress=not args.quiet)
-    except (FileExistsError, FileNotFoundError, RunSetupError) as exc:
-        print(f"gamdss train: {exc}")
-        return 2
     out = Path(cfg.run.output_dir)
+    try:
+        check_out_folder(out, "run.output_dir")
+        results = run_loso(cfg, overwrite=args.overwrite, progress=not args.quiet)
+    except (ValueError, OSError) as exc:  # RunSetupError is a ValueError, DataChangedError an OSError
+        return fail("train", exc)
     print(f"\n{cfg.name} on {cfg.data.protocol}: {results['protocol_description']}")
     print(summary_table(results))
     print(f"results: {out / 'results.json'}, {out / 'table.md'}, {out / 'predictions.csv'}")
@@ -73,4 +93,4 @@ def register(sub) -> None:
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     add_run_flags(p, device="run.device: auto, cpu, cuda, cuda:N", device_default=None,
                   overwrite="replace an existing run in the output folder", progress_flag="--quiet")
-    p.set_defaults(func=_train)
+    p.set_defaults(func=_train, trailing_positionals="overrides")

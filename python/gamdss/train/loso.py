@@ -201,31 +201,52 @@ OWNED_FILES = ("config.yaml", "plan.json", "reselection.csv", "results.json", "p
 OWNED_GLOBS = ("per_class_*.csv", "confusion_*.png", "tsne_*.png", "tsne_*.csv")
 
 
+RUN_MARKERS = ("config.yaml", "plan.json")
+FOLD_GLOBS = ("*.json", "*.features.npz", "*.ckpt.pt")
+
+
+def _is_run(out: Path) -> bool:
+    """Whether ``out`` holds a training run (its ``config.yaml`` or ``plan.json``)."""
+    return any((out / name).is_file() for name in RUN_MARKERS)
+
+
 def _prepare_output(out: Path, cfg: TrainConfig, overwrite: bool) -> None:
-    """Refuse to mix runs: the same config resumes; anything else needs ``overwrite``."""
-    if overwrite:
-        _remove_outputs(out)
+    """Refuse to mix runs: the same config resumes; another config needs ``overwrite``. A
+    folder that holds files but no run is refused even with ``overwrite`` (it is not ours to
+    clear). Checks only: :func:`_remove_outputs` clears a run once the new one is set up."""
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"run.output_dir {out} is a file; choose a folder")
+    if not out.is_dir() or not any(p.is_file() for p in out.rglob("*")):
         return
+    if not _is_run(out):
+        raise FileExistsError(f"{out} holds files but is not a gamdss training run (no config.yaml or plan.json); "
+                              f"--overwrite only replaces a previous run: choose another run.output_dir")
     saved = out / "config.yaml"
-    if saved.is_file():
+    if not overwrite and saved.is_file():
         diff = _differences(_comparable(TrainConfig.load(saved)), _comparable(cfg))
         if diff:
             raise FileExistsError(f"{out} holds a run with another config ({'; '.join(diff[:5])}); "
                                   f"choose another run.output_dir or pass overwrite=True (--overwrite)")
-    elif out.exists() and any(out.iterdir()):
-        raise FileExistsError(f"{out} exists and is not a gamdss training run; choose another "
-                              f"run.output_dir or pass overwrite=True (--overwrite)")
 
 
 def _remove_outputs(out: Path) -> None:
-    """Delete only the files a run writes (never anything else in the folder)."""
+    """Delete only the files a run writes (never anything else in the folder), and only when
+    ``out`` is a run."""
+    if not _is_run(out):
+        return
     for name in OWNED_FILES:
         (out / name).unlink(missing_ok=True)
     for pattern in OWNED_GLOBS:
         for p in out.glob(pattern):
             p.unlink()
-    if (out / "folds").is_dir():
-        shutil.rmtree(out / "folds")
+    folds = out / "folds"
+    if folds.is_dir():
+        for pattern in FOLD_GLOBS:
+            for p in folds.glob(pattern):
+                if p.is_file():
+                    p.unlink()
+        if not any(folds.iterdir()):
+            folds.rmdir()
 
 
 def fold_paths(out: Path, subject: str) -> dict[str, Path]:
@@ -328,7 +349,10 @@ def run_loso(cfg: TrainConfig, *, overwrite: bool = False, progress: bool = True
     out = Path(cfg.run.output_dir)
     _prepare_output(out, cfg, overwrite)
     plan = prepare_run(cfg, progress=progress)
-    if not overwrite:
+    # The old run is cleared only now that the new one is set up: a config or data error keeps it.
+    if overwrite:
+        _remove_outputs(out)
+    else:
         check_same_data(out, plan)
     # Finished folds are checked against the plan before anything is written.
     records: dict[str, dict[str, Any]] = {}
