@@ -314,3 +314,52 @@ def test_an_epoch_checkpoint_of_other_data_is_not_continued(tmp_path, monkeypatc
         result = fold_module.run_fold(other)
     assert epochs_seen == [1, 2, 3]  # trained from scratch, not continued
     assert result.result["data_fingerprint"] != fold_module.fold_fingerprint(payload.train, payload.val, payload.test)
+
+
+def _fake_run(out: Path, cfg) -> dict[Path, str]:
+    """A run folder as an earlier run leaves it, plus files of the user's."""
+    (out / "folds").mkdir(parents=True)
+    cfg.save(out / "config.yaml")
+    files = {out / "plan.json": "{}", out / "results.json": "{}", out / "table.md": "t",
+             out / "folds" / "s1-0.json": "{}", out / "folds" / "s1-0.features.npz": "npz",
+             out / "notes.txt": "mine", out / "folds" / "notes.txt": "mine too"}
+    for path, text in files.items():
+        path.write_text(text)
+    return files
+
+
+def test_overwrite_keeps_the_old_run_when_the_new_one_cannot_start(tmp_path):
+    out = tmp_path / "run"
+    cfg = load_config("tiny-cpu", toy_overrides(tmp_path / "cache", out))
+    files = _fake_run(out, cfg)
+    bad = load_config("tiny-cpu", toy_overrides(tmp_path / "no-such-cache", out))
+    with pytest.raises(FileNotFoundError):
+        run_loso(bad, overwrite=True, progress=False)
+    assert all(p.read_text() == t for p, t in files.items()) and (out / "config.yaml").is_file()
+
+
+def test_remove_outputs_deletes_only_the_runs_own_files(tmp_path):
+    from gamdss.train.loso import _remove_outputs
+
+    out = tmp_path / "run"
+    _fake_run(out, load_config("tiny-cpu", toy_overrides(tmp_path / "cache", out)))
+    _remove_outputs(out)
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == ["folds", "folds/notes.txt", "notes.txt"]
+
+
+def test_overwrite_refuses_a_folder_that_is_not_a_run(tmp_path):
+    from gamdss.train.loso import _prepare_output, _remove_outputs
+
+    out = tmp_path / "mine"
+    (out / "folds").mkdir(parents=True)
+    (out / "reselection.csv").write_text("my table")
+    (out / "folds" / "a.json").write_text("{}")
+    cfg = load_config("tiny-cpu", toy_overrides(tmp_path / "cache", out))
+    with pytest.raises(FileExistsError, match="not a gamdss training run"):
+        _prepare_output(out, cfg, overwrite=True)
+    _remove_outputs(out)  # a no-op outside a run
+    assert (out / "reselection.csv").read_text() == "my table" and (out / "folds" / "a.json").is_file()
+    # an empty folder (or one with only empty folders) is fine
+    empty = tmp_path / "empty"
+    (empty / "folds").mkdir(parents=True)
+    _prepare_output(empty, cfg, overwrite=False)

@@ -26,7 +26,10 @@ def _keyframes(args: argparse.Namespace) -> int:
             if not Path(args.config).is_file():
                 what = "is a folder" if Path(args.config).is_dir() else "does not exist"
                 raise FileNotFoundError(f"--config {args.config} {what}; give a YAML KeyframeBenchConfig")
-            config = KeyframeBenchConfig.load(args.config)
+            try:
+                config = KeyframeBenchConfig.load(args.config)
+            except yaml.YAMLError as exc:
+                raise ValueError(f"--config {args.config}: not valid YAML ({exc})") from None
         else:
             config = KeyframeBenchConfig.quick() if args.quick else KeyframeBenchConfig()
         changes = {k: v for k, v in (("clips", args.clips), ("seed", args.seed)) if v is not None}
