@@ -51,7 +51,8 @@ class DemoConfig:
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        import math
+        from gamdss.batch import check_scale
+        from gamdss.devices import check_device
 
         problems = []
         if self.subjects < 2:
@@ -61,21 +62,18 @@ class DemoConfig:
         if self.epochs < 1:
             problems.append(f"epochs must be >= 1, got {self.epochs}")
         for name in ("lam_rise", "lam_fall"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0):
-                problems.append(f"{name} must be a finite number >= 0, got {value}")
+            try:
+                check_scale(getattr(self, name), name)
+            except (TypeError, ValueError) as exc:
+                problems.append(str(exc))
         if min(self.frame_size) < 64:
             problems.append(f"frame_size must be at least 64x64 for face detection, got {self.frame_size}")
         if min(self.cache_size) < 16:
             problems.append(f"cache_size must be at least 16x16, got {self.cache_size}")
         try:
-            import torch
-
-            device = torch.device(self.device)
-            if device.type == "cuda" and not torch.cuda.is_available():
-                problems.append(f"device {self.device!r}: CUDA is not available on this machine")
-        except RuntimeError:
-            problems.append(f"device must be cpu or cuda[:N], got {self.device!r}")
+            check_device(self.device)
+        except ValueError as exc:
+            problems.append(str(exc))
         if problems:
             raise ValueError("demo settings: " + "; ".join(problems))
 

@@ -105,20 +105,9 @@ def fail(command: str, message: str | BaseException, status: int = 2) -> int:
 
 def check_device(text: str, flag: str = "--device") -> str:
     """``text`` if it names a torch device this machine has; else ``ValueError`` naming ``flag``."""
-    import torch
+    from gamdss.devices import check_device as check
 
-    try:
-        device = torch.device(text)
-    except (RuntimeError, ValueError, TypeError):
-        raise ValueError(f"{flag} {text!r} is not a device (use cpu, cuda or cuda:N)") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"{flag} {text}: CUDA is not available on this machine")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ValueError(f"{flag} {text}: this machine has {torch.cuda.device_count()} CUDA device(s)")
-    elif device.type != "cpu":
-        raise ValueError(f"{flag} {text!r}: only cpu and cuda are supported")
-    return text
+    return check(text, flag)
 
 
 def check_out_folder(path: str | Path, flag: str = "--out") -> Path:

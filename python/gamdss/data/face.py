@@ -101,8 +101,9 @@ class FaceDetector:
         import torch
         from facenet_pytorch import MTCNN
 
-        if str(device).startswith("cuda") and not torch.cuda.is_available():
-            raise ValueError(f"device={device!r}: CUDA is not available on this machine; use device='cpu'")
+        from gamdss.devices import check_device
+
+        check_device(str(device))
         if threads is not None and threads < 1:
             raise ValueError(f"threads must be >= 1 or None, got {threads!r}")
         self.device = str(device)

@@ -28,6 +28,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from gamdss import atomic, yaml_dataclass
+from gamdss.devices import check_device
 from gamdss.data.cache import MANIFEST, CacheEntry, CacheWriter, FrameCache, write_clip_file
 from gamdss.data.face import (BOX_METHODS, DEFAULT_DETECT_FRAMES, DEFAULT_MARGIN, FaceBox, FaceDetector,
                               NoFaceError, choose_box)
@@ -158,7 +159,7 @@ def preprocess_clips(clips: Sequence[ClipRecord], out: str | Path, *, dataset: s
     config = PreprocessConfig(size=size, box_method=box_method, margin=margin, detect_frames=detect_frames,
                               min_face_size=min_face_size, device=device, workers=workers,
                               full_frame_fallback=full_frame_fallback)
-    _check_device(config.device)
+    check_device(config.device)
     out = Path(out)
     ids = [c.clip_id for c in clips]
     dupes = sorted(i for i, n in Counter(ids).items() if n > 1)
@@ -257,19 +258,6 @@ def _run_pool(todo, out, settings, config, finish) -> None:
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
-
-
-def _check_device(device: str) -> None:
-    import torch
-
-    try:
-        dev = torch.device(device)
-    except RuntimeError as exc:
-        raise ValueError(f"device={device!r} is not a torch device ({exc})") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r}: CUDA is not available on this machine; use device='cpu'")
-    if dev.type not in ("cpu", "cuda"):
-        raise ValueError(f"device={device!r}: MTCNN runs on cpu or cuda")
 
 
 def _init_worker(threads: int) -> None:
