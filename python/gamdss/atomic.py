@@ -12,7 +12,7 @@ import stat
 import tempfile
 import threading
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 
 _UMASK_LOCK = threading.Lock()
@@ -24,6 +24,21 @@ def _umask() -> int:
         mask = os.umask(0o022)
         os.umask(mask)
     return mask
+
+
+def refuse_existing(path: str | os.PathLike, overwrite: bool) -> Path:
+    """``path`` as a Path; ``FileExistsError`` if it exists and ``overwrite`` is false."""
+    refuse_any_existing([path], overwrite)
+    return Path(path)
+
+
+def refuse_any_existing(paths: Iterable[str | os.PathLike], overwrite: bool) -> None:
+    """``FileExistsError`` listing those of ``paths`` that exist, unless ``overwrite``: checked
+    before any work, so a run never stops half-way on an output it may not replace."""
+    existing = [str(p) for p in paths if Path(p).exists()]
+    if existing and not overwrite:
+        raise FileExistsError(f"output file(s) exist: {', '.join(existing)}; pass overwrite=True "
+                              f"(--overwrite) to replace them or write elsewhere")
 
 
 @contextlib.contextmanager

@@ -310,9 +310,7 @@ def save_reselection(results: Sequence[ClipReselection], path: str | Path, *,
 
     Refuses to replace an existing file unless ``overwrite=True``.
     """
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True (--overwrite) to replace it")
+    path = atomic.refuse_existing(path, overwrite)
     return atomic.write_text(path, rows_to_csv(reselection_rows(results, cache, settings)))
 
 
@@ -439,14 +437,6 @@ def planned_outputs(cache: FrameCache, out: str | Path) -> list[Path]:
     return [out / RESULTS_CSV, *(out / annotation_file_name(d) for d in datasets), out / SETTINGS_YAML]
 
 
-def check_outputs_free(paths: Iterable[Path], overwrite: bool) -> None:
-    """Raise ``FileExistsError`` listing the paths that exist, unless ``overwrite``."""
-    existing = [str(p) for p in paths if Path(p).exists()]
-    if existing and not overwrite:
-        raise FileExistsError(f"output files exist: {', '.join(existing)}; pass --overwrite "
-                              f"(overwrite=True) to replace them or choose another --out")
-
-
 def export_reselection(cache: FrameCache, results: Sequence[ClipReselection], out: str | Path,
                        settings: ReselectionSettings, *, overwrite: bool = False,
                        extra_settings: dict[str, Any] | None = None) -> ReselectionExport:
@@ -468,7 +458,7 @@ def export_reselection(cache: FrameCache, results: Sequence[ClipReselection], ou
     import gamdss
 
     out = Path(out)
-    check_outputs_free(planned_outputs(cache, out), overwrite)
+    atomic.refuse_any_existing(planned_outputs(cache, out), overwrite)
     check_against_cache(results, cache, "reselection results")
     rows = reselection_rows(results, cache, settings)
     results_csv = atomic.write_text(out / RESULTS_CSV, rows_to_csv(rows))

@@ -47,10 +47,7 @@ def save(obj: Any, path: str | Path, *, overwrite: bool = False) -> Path:
     ``path`` unless ``overwrite``. Returns ``path``."""
     from gamdss import atomic
 
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
-    return atomic.write_text(path, dump(obj))
+    return atomic.write_text(atomic.refuse_existing(path, overwrite), dump(obj))
 
 
 def read_mapping(path: str | Path, what: str = "settings") -> dict[str, Any]:

@@ -298,19 +298,17 @@ def run_keyframe_bench(config: KeyframeBenchConfig, out: str | Path, *, overwrit
 
     Raises FileExistsError (before any work) if one of these files exists and not ``overwrite``.
     """
+    from gamdss import atomic
+
     from .report import format_table, plot_error_vs_lambda
 
     paths = output_paths(out)
-    existing = [str(p) for p in paths.values() if p.exists()]
-    if existing and not overwrite:
-        raise FileExistsError(f"{', '.join(existing)} exist(s); pass overwrite=True (--overwrite) to replace them")
+    atomic.refuse_any_existing(paths.values(), overwrite)
     rows = run_benchmark(config, progress=progress)
     Path(out).mkdir(parents=True, exist_ok=True)
     config.save(paths["config"], overwrite=True)
     write_csv(rows, paths["csv"])
     table = format_table(rows, config)
-    from gamdss import atomic
-
     atomic.write_text(paths["table"], table + "\n")
     plots = tuple(plot_error_vs_lambda(rows, config, paths[f"plot_{k}"], k) for k in KEYFRAMES)
     return BenchOutputs(paths["csv"], paths["config"], paths["table"], plots, table)

@@ -16,6 +16,7 @@ from gamdss.commands._common import add_run_flags, check_out_folder, fail, numbe
 def _keyframes(args: argparse.Namespace) -> int:
     import time
 
+    from gamdss import atomic
     from gamdss.bench.keyframes import KeyframeBenchConfig, output_paths, run_keyframe_bench
 
     import yaml
@@ -37,10 +38,10 @@ def _keyframes(args: argparse.Namespace) -> int:
             config = config.replace(**changes)
     except (ValueError, OSError, yaml.YAMLError) as exc:
         return fail("bench keyframes", exc)
-    existing = [str(p) for p in output_paths(args.out).values() if p.exists()]
-    if existing and not args.overwrite:
-        return fail("bench keyframes", f"{args.out} already holds results ({', '.join(existing)}); "
-                                       f"pass --overwrite to replace them or choose another --out", 1)
+    try:  # before the banner and before any clip is generated
+        atomic.refuse_any_existing(output_paths(args.out).values(), args.overwrite)
+    except FileExistsError as exc:
+        return fail("bench keyframes", exc, 1)
     print(f"GENERATED data: {config.clips} synthetic micro-expression clips ({config.size}x{config.size} px, "
           f"fps {', '.join(f'{f:g}' for f in config.fps)}) with known keyframes, annotated by the bias models "
           f"{', '.join(config.biases)}; flicker {', '.join(f'{f:g}' for f in config.flicker_gl)} grey levels; "

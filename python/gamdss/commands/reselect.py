@@ -21,8 +21,9 @@ def default_out(cache_root: Path, settings) -> Path:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from gamdss import atomic
     from gamdss.data.cache import FrameCache
-    from gamdss.dataset_reselection import (ReselectionSettings, check_outputs_free, export_reselection,
+    from gamdss.dataset_reselection import (ReselectionSettings, export_reselection,
                                             planned_outputs, reselect_cache)
 
     # Every argument is checked before any frame is read or any file written.
@@ -40,7 +41,7 @@ def _run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else default_out(cache.root, settings)
     try:
         check_out_folder(out)
-        check_outputs_free(planned_outputs(cache, out), args.overwrite)
+        atomic.refuse_any_existing(planned_outputs(cache, out), args.overwrite)
     except FileExistsError as exc:
         return fail("reselect", exc, 1)
     except OSError as exc:

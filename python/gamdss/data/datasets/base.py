@@ -567,9 +567,7 @@ class Dataset:
             FileExistsError: ``path`` exists and ``overwrite`` is false.
             ValueError: an extra column has the wrong length or a schema column's name.
         """
-        path = Path(path)
-        if path.exists() and not overwrite:
-            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+        path = atomic.refuse_existing(path, overwrite)
         suffix = path.suffix.lower()
         if suffix not in (".xlsx", ".csv"):
             raise ValueError(f"write_annotations: {path} must end in .xlsx or .csv")
