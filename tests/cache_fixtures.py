@@ -20,9 +20,21 @@ from typing import Mapping
 import numpy as np
 
 from gamdss.data.cache import CacheEntry, CacheWriter, FrameCache, write_clip_file
+from gamdss.data.synthetic.profile import intensity_profile
 
 FPS = {"casme": 60.0, "casme2": 200.0, "samm": 200.0, "casme_sq": 30.0, "casme3": 30.0,
        "mmew": 90.0, "4dme": 60.0, "synthetic": 100.0}
+
+
+def annotate_with_errors(truth: tuple[int, int, int], error: int, frames: int,
+                         rng: np.random.Generator) -> tuple[int, int, int]:
+    """The true (onset, apex, offset) plus integer errors in ``[-error, error]``, as a human
+    annotator's, kept ordered and inside ``[0, frames - 1]``."""
+    err = rng.integers(-error, error + 1, size=3)
+    onset = int(np.clip(truth[0] + err[0], 0, frames - 1))
+    apex = int(np.clip(truth[1] + err[1], onset, frames - 1))
+    offset = int(np.clip(truth[2] + err[2], apex, frames - 1))
+    return onset, apex, offset
 
 
 def first_frame_number(clip: int) -> int:
@@ -54,19 +66,14 @@ def make_cache(root: str | Path, *, n_clips: int = 6, n_subjects: int = 3, frame
         onset = int(rng.integers(2, 5))
         apex = onset + int(rng.integers(8, 13))
         offset = min(frames - 1, apex + int(rng.integers(6, 11)))
-        t = np.arange(frames, dtype=np.float64)
-        profile = np.where(t <= apex, (t - onset) / (apex - onset), (offset - t) / max(offset - apex, 1))
-        profile = np.clip(profile, 0.0, 1.0)
+        profile = intensity_profile(frames, onset, apex, offset, shape="linear")
         cy, cx = (rng.random(2) * 0.5 + 0.25) * size
         blob = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * (size / 6) ** 2))
         texture = 60 + 120 * rng.random((size, size, 3))
         clip = texture[None] + amplitude * profile[:, None, None, None] * blob[None, :, :, None]
         pixels = np.clip(np.rint(clip), 0, 255).astype(np.uint8)
-        err = rng.integers(-annotation_error, annotation_error + 1, size=3)
-        a_on = int(np.clip(onset + err[0], 0, frames - 1))
-        a_apex = int(np.clip(apex + err[1], a_on, frames - 1))
-        a_off = int(np.clip(offset + err[2], a_apex, frames - 1))
-        specs.append((pixels, (onset, apex, offset), (a_on, a_apex, a_off)))
+        specs.append((pixels, (onset, apex, offset),
+                      annotate_with_errors((onset, apex, offset), annotation_error, frames, rng)))
 
     subjects = [f"sub{s + 1:02d}" for s in range(n_subjects)]
     header = {"dataset": dataset, "size": [size, size], "box_method": "fixture", "source": "tests/cache_fixtures.py",

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from cache_fixtures import annotate_with_errors
 from gamdss.data.cache import CacheEntry, CacheWriter, FrameCache, write_clip_file
+from gamdss.data.synthetic.profile import intensity_profile
 
 EMOTIONS = ("happiness", "surprise", "disgust")
 
@@ -39,16 +41,11 @@ def make_toy_cache(root: str | Path, *, n_subjects: int = 3, clips_per_class: in
                 onset = int(rng.integers(3, 6))
                 apex = onset + int(rng.integers(6, 9))
                 offset = min(frames - 1, apex + int(rng.integers(5, 8)))
-                t = np.arange(frames, dtype=np.float64)
-                profile = np.clip(np.where(t <= apex, (t - onset) / (apex - onset),
-                                           (offset - t) / max(offset - apex, 1)), 0.0, 1.0)
+                profile = intensity_profile(frames, onset, apex, offset, shape="linear")
                 video = texture[None] + amplitude * profile[:, None, None, None] * masks[label][None, :, :, None]
                 video = video + rng.normal(0, 3, video.shape)
                 pixels = np.clip(np.rint(video), 0, 255).astype(np.uint8)
-                err = rng.integers(-annotation_error, annotation_error + 1, size=3)
-                a_on = int(np.clip(onset + err[0], 0, frames - 1))
-                a_apex = int(np.clip(apex + err[1], a_on, frames - 1))
-                a_off = int(np.clip(offset + err[2], a_apex, frames - 1))
+                a_on, a_apex, a_off = annotate_with_errors((onset, apex, offset), annotation_error, frames, rng)
                 clip_id = f"{subject}/EP{clip:02d}"
                 numbers = [1000 + 50 * clip + i for i in range(frames)]
                 rel, digest = write_clip_file(root, clip_id, pixels)

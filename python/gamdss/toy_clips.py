@@ -1,8 +1,8 @@
-"""Small generated clips with known keyframes, for the quick-start demo and smoke tests.
+"""Small generated clips with known keyframes, for fast tests of the op.
 
 Each clip is a static random texture on which a smooth blob brightens from the true onset
 to the true apex and fades out by the true offset. They are not faces: the realistic
-synthetic micro-expressions are a separate, larger generator.
+synthetic micro-expressions are :mod:`gamdss.data.synthetic`.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+
+from gamdss.data.synthetic.profile import intensity_profile
 
 
 @dataclass(frozen=True)
@@ -39,8 +41,7 @@ def make_toy_clips(n_clips: int = 4, length: int = 60, size: int = 64, seed: int
         onset = int(torch.randint(5, 11, (1,), generator=g))
         apex = onset + int(torch.randint(15, 26, (1,), generator=g))
         offset = min(length - 1, apex + int(torch.randint(12, 21, (1,), generator=g)))
-        t = torch.arange(length, dtype=torch.float32)
-        profile = torch.where(t <= apex, (t - onset) / (apex - onset), (offset - t) / (offset - apex)).clamp(0, 1)
+        profile = torch.from_numpy(intensity_profile(length, onset, apex, offset, shape="linear")).float()
         cy, cx = (torch.rand(2, generator=g) * 0.5 + 0.25) * size
         blob = torch.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * (size / 8) ** 2))
         texture = 60 + 120 * torch.rand((3, size, size), generator=g)
