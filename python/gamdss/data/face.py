@@ -134,16 +134,35 @@ class FaceDetector:
             found.append(Detection(box=b[best], prob=float(p[best])))
         return found
 
+    def eye_centres(self, images: Sequence[np.ndarray]) -> list[np.ndarray | None]:
+        """Eye landmarks of the most probable face of each image: float64 ``[2, 2]`` (x, y) in
+        pixels, image-left eye first; ``None`` where there is no face. Images of different
+        sizes are detected in one batch per size."""
+        out: list[np.ndarray | None] = [None] * len(images)
+        by_shape: dict[tuple[int, ...], list[int]] = {}
+        for i, im in enumerate(images):
+            by_shape.setdefault(tuple(np.shape(im)), []).append(i)
+        for shape, members in by_shape.items():
+            if len(shape) != 3 or shape[2] != 3:
+                raise ValueError(f"eye_centres needs RGB [H, W, 3] images, got shape {shape}")
+            boxes, probs, points = self._detect(np.stack([images[i] for i in members]), landmarks=True)
+            for i, frame_probs, frame_points in zip(members, probs, points):
+                if frame_points is None or frame_probs is None:
+                    continue
+                p = np.asarray(list(frame_probs), dtype=np.float64).reshape(-1)
+                pts = np.asarray(list(frame_points), dtype=np.float64).reshape(-1, 5, 2)
+                out[i] = pts[int(np.argmax(p))][:2].copy()
+        return out
 
-    def _detect(self, batch: np.ndarray):
+    def _detect(self, batch: np.ndarray, landmarks: bool = False):
         import torch
 
         if self.threads is None or not self.device.startswith("cpu"):
-            return self._mtcnn.detect(batch)
+            return self._mtcnn.detect(batch, landmarks=landmarks)
         before = torch.get_num_threads()
         torch.set_num_threads(self.threads)
         try:
-            return self._mtcnn.detect(batch)
+            return self._mtcnn.detect(batch, landmarks=landmarks)
         finally:
             torch.set_num_threads(before)
 

@@ -1,4 +1,5 @@
-"""Camera and recording effects: head motion, illumination flicker, sensor noise, JPEG.
+"""Camera and recording effects: head motion (translation, rotation, scale drift), illumination
+flicker, sensor noise, JPEG.
 
 All draws come from a numpy ``Generator`` passed in, so a clip is reproducible from its seed.
 """
@@ -21,6 +22,29 @@ def head_motion_path(n_frames: int, fps: float, wander_px_per_s: float, rng: np.
         return np.zeros((n_frames, 2))
     steps = rng.standard_normal((n_frames - 1, 2)) * (wander_px_per_s / np.sqrt(fps))
     return np.concatenate([np.zeros((1, 2)), np.cumsum(steps, axis=0)])
+
+
+def pose_drift_path(n_frames: int, fps: float, rotation_deg_per_s: float, scale_per_s: float,
+                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Slow head rotation (in the image plane) and scale drift (towards or away from the camera).
+
+    Both are random walks like :func:`head_motion_path`: after one second the angle has sd
+    ``rotation_deg_per_s`` degrees and the relative scale sd ``scale_per_s`` (0.01: 1%).
+    Returns float64 ``[T]`` angles in degrees (frame 0: 0) and ``[T]`` scales (frame 0: 1).
+    Draws are consumed only for the non-zero parts.
+    """
+    for name, value in (("rotation drift", rotation_deg_per_s), ("scale drift", scale_per_s)):
+        if not (np.isfinite(value) and value >= 0):
+            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    angle, scale = np.zeros(n_frames), np.ones(n_frames)
+    if n_frames <= 1:
+        return angle, scale
+    if rotation_deg_per_s > 0:
+        angle[1:] = np.cumsum(rng.standard_normal(n_frames - 1)) * (rotation_deg_per_s / np.sqrt(fps))
+    if scale_per_s > 0:
+        scale = np.exp(np.concatenate([[0.0], np.cumsum(rng.standard_normal(n_frames - 1))])
+                       * (scale_per_s / np.sqrt(fps)))
+    return angle, scale
 
 
 def flicker_offsets(n_frames: int, fps: float, amplitude_gl: float, rng: np.random.Generator, *,

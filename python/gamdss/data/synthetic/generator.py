@@ -3,8 +3,10 @@
 A clip is a real face photograph (:mod:`.faces`) deformed by an action-unit field
 (:mod:`.action_units`) whose strength follows an intensity profile (:mod:`.profile`) from the
 true onset through the true apex to the true offset, filmed by a simulated camera
-(:mod:`.camera`: head motion, illumination flicker, sensor noise, JPEG). Everything is drawn
-from the seed: the same seed gives byte-identical frames.
+(:mod:`.camera`: head motion, illumination flicker, sensor noise, JPEG), with eye blinks
+(:mod:`.blinks`). Everything is drawn from the seed: the same seed gives byte-identical
+frames. Each confounder (flicker, blinks, rotation and scale drift) draws from its own random
+stream, so switching one on changes nothing else about the clip.
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ from gamdss.yaml_dataclass import YamlDataclass
 
 from .action_units import CASME2_EMOTIONS, EMOTION_AUS, deformation_field
 from .bias import BiasModel, get_bias
-from .camera import add_sensor_noise, flicker_offsets, head_motion_path, jpeg_roundtrip
+from .blinks import blink_closure, draw_blink, lid_colours
+from .camera import add_sensor_noise, flicker_offsets, head_motion_path, jpeg_roundtrip, pose_drift_path
 from .faces import FaceImage, make_face
 from .profile import PROFILE_SHAPES, intensity_profile
 
-_RANGES = ("rise_ms", "fall_ms", "pad_before_ms", "pad_after_ms", "amplitude_px")
+_RANGES = ("rise_ms", "fall_ms", "pad_before_ms", "pad_after_ms", "amplitude_px", "blink_ms")
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,12 @@ class SyntheticConfig(YamlDataclass):
         head_motion_px: head wander, px after one second (random walk; 0: still head).
         flicker_gl: illumination flicker amplitude, grey levels (0: none).
         flicker_hz: light pulse frequency, Hz (100 for 50 Hz mains).
+        head_rotation_deg: in-plane head rotation drift, degrees after one second (random walk).
+        head_scale: scale drift (head towards/away from the camera), relative sd after one
+            second (0.01: 1%).
+        blink_probability: chance that a clip has one eye blink (0: never), starting anywhere
+            from the first to the last frame (so also inside candidate windows).
+        blink_ms: blink duration range (lids closing and reopening), ms.
     """
 
     fps: float = 200.0
@@ -63,6 +72,10 @@ class SyntheticConfig(YamlDataclass):
     head_motion_px: float = 0.2
     flicker_gl: float = 0.0
     flicker_hz: float = 100.0
+    head_rotation_deg: float = 0.0
+    head_scale: float = 0.0
+    blink_probability: float = 0.0
+    blink_ms: tuple[float, float] = (100.0, 150.0)
 
     def __post_init__(self) -> None:
         def fail(name: str, why: str) -> None:
@@ -90,7 +103,11 @@ class SyntheticConfig(YamlDataclass):
         for name in ("rise_power", "fall_power"):
             if not (np.isfinite(getattr(self, name)) and getattr(self, name) > 0):
                 fail(name, "must be > 0")
-        for name in ("noise_sd", "head_motion_px", "flicker_gl", "flicker_hz"):
+        if not 0.0 <= self.blink_probability <= 1.0:
+            fail("blink_probability", "must be in [0, 1]")
+        if self.blink_ms[0] <= 0:
+            fail("blink_ms", "must be > 0")
+        for name in ("noise_sd", "head_motion_px", "flicker_gl", "flicker_hz", "head_rotation_deg", "head_scale"):
             if not (np.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
                 fail(name, "must be >= 0")
         if self.jpeg_quality is not None:
@@ -115,6 +132,9 @@ class SyntheticClip:
             relative to the neutral face, px (head motion excluded): ``amplitude_px * intensity``.
         head_motion_px: float64 ``[T, 2]``, rigid face translation (dx, dy), px.
         flicker_gl: float64 ``[T]``, global brightness offset, grey levels.
+        head_rotation_deg: float64 ``[T]``, in-plane rotation about the image centre, degrees.
+        head_scale: float64 ``[T]``, scale about the image centre (1: none).
+        blink_closure: float64 ``[T]``, eyelid closure in ``[0, 1]`` (0: open, no blink).
         amplitude_px: displacement at the apex, px.
         subject: subject number (face, see :mod:`.faces`); photo: its photograph.
         seed: the seed that made it; config: the config.
@@ -134,6 +154,25 @@ class SyntheticClip:
     photo: str
     seed: int
     config: SyntheticConfig = field(repr=False)
+    head_rotation_deg: np.ndarray | None = field(default=None, repr=False)
+    head_scale: np.ndarray | None = field(default=None, repr=False)
+    blink_closure: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def blink_frames(self) -> tuple[int, int] | None:
+        """First and last frame with the lids moving (closure > 0), or None without a blink."""
+        if self.blink_closure is None or not (self.blink_closure > 0).any():
+            return None
+        idx = np.flatnonzero(self.blink_closure > 0)
+        return int(idx[0]), int(idx[-1])
+
+    def confounders(self) -> dict[str, object]:
+        """What was switched on for this clip, as plain values (for result tables and YAML)."""
+        c = self.config
+        return {"noise_sd": c.noise_sd, "jpeg_quality": c.jpeg_quality, "flicker_gl": c.flicker_gl,
+                "head_motion_px": c.head_motion_px, "head_rotation_deg": c.head_rotation_deg,
+                "head_scale": c.head_scale, "rise_power": c.rise_power, "fall_power": c.fall_power,
+                "blink_frames": self.blink_frames}
 
     def __len__(self) -> int:
         return int(self.frames.shape[0])
@@ -173,6 +212,8 @@ class SyntheticSample:
 
 
 _FLICKER_STREAM = 0xF11C
+_POSE_STREAM = 0x9053
+_BLINK_STREAM = 0xB11C
 
 
 @lru_cache(maxsize=64)
@@ -184,11 +225,14 @@ def _frames(ms: float, fps: float) -> int:
     return max(1, int(round(ms * fps / 1000.0)))
 
 
-def render_frames(face: np.ndarray, field_px: torch.Tensor, displacement: np.ndarray, head: np.ndarray) -> torch.Tensor:
+def render_frames(face: np.ndarray, field_px: torch.Tensor, displacement: np.ndarray, head: np.ndarray,
+                  angle_deg: np.ndarray | None = None, scale: np.ndarray | None = None) -> torch.Tensor:
     """Warp ``face`` (uint8 ``[H, W, 3]``) once per frame: float32 ``[T, 3, H, W]``, grey levels.
 
     Frame t shows the face with skin at ``x`` moved to ``x + displacement[t] * field_px(x) +
-    head[t]`` (backward warp with bicubic interpolation, border pixels repeated).
+    head[t]`` (backward warp with bicubic interpolation, border pixels repeated); with
+    ``angle_deg`` / ``scale`` (``[T]``) the face is also rotated and scaled about the image
+    centre, before the translation.
     """
     h, w = face.shape[:2]
     img = torch.from_numpy(np.ascontiguousarray(face)).permute(2, 0, 1).to(torch.float32)[None]
@@ -198,7 +242,16 @@ def render_frames(face: np.ndarray, field_px: torch.Tensor, displacement: np.nda
     base = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)  # [H, W, 2] (x, y)
     disp = torch.as_tensor(displacement, dtype=torch.float32)[:, None, None, None]
     shift = torch.as_tensor(head, dtype=torch.float32)[:, None, None, :]
-    src = base[None] - disp * field_px[None] - shift  # [T, H, W, 2]
+    if angle_deg is None and scale is None:
+        src = base[None] - disp * field_px[None] - shift  # [T, H, W, 2]
+    else:
+        centre = torch.tensor([w / 2.0, h / 2.0], dtype=torch.float32)
+        theta = torch.as_tensor(np.zeros(t) if angle_deg is None else np.deg2rad(angle_deg), dtype=torch.float32)
+        s = torch.as_tensor(np.ones(t) if scale is None else scale, dtype=torch.float32)
+        rel = base[None] - shift - centre  # [T, H, W, 2]: undo the translation, then the rotation and scale
+        cos, sin = (torch.cos(theta) / s)[:, None, None], (torch.sin(theta) / s)[:, None, None]
+        unrotated = torch.stack([cos * rel[..., 0] + sin * rel[..., 1], -sin * rel[..., 0] + cos * rel[..., 1]], -1)
+        src = unrotated + centre - disp * field_px[None]
     grid = torch.empty_like(src)
     grid[..., 0] = src[..., 0] * (2.0 / w) - 1.0
     grid[..., 1] = src[..., 1] * (2.0 / h) - 1.0
@@ -248,10 +301,19 @@ def make_clip(config: SyntheticConfig, *, seed: int, subject: int = 0, emotion: 
     # same sensor noise) as without it, plus the flicker: conditions differ only by the flicker.
     flicker_rng = np.random.default_rng(np.random.SeedSequence([int(seed), _FLICKER_STREAM]))
     flicker = flicker_offsets(n, fps, config.flicker_gl, flicker_rng, light_hz=config.flicker_hz)
+    pose_rng = np.random.default_rng(np.random.SeedSequence([int(seed), _POSE_STREAM]))
+    angle, scale = pose_drift_path(n, fps, config.head_rotation_deg, config.head_scale, pose_rng)
+    drifting = config.head_rotation_deg > 0 or config.head_scale > 0
+    closure = _blink(config, n, fps, seed)
     displacement = amplitude * intensity
     with torch.no_grad():
-        video = render_frames(face.image, field_px, displacement, head)
+        video = render_frames(face.image, field_px, displacement, head,
+                              *((angle, scale) if drifting else (None, None)))
     video = video.permute(0, 2, 3, 1).contiguous().numpy()  # [T, H, W, 3] float32
+    if closure.any():
+        eyes = _moved_points(face.landmarks[:2], head, angle, scale, config.size)
+        draw_blink(video, closure, eyes, face.interocular_px, lid_colours(face.image, face.landmarks[:2],
+                                                                          face.interocular_px))
     video += flicker.astype(np.float32)[:, None, None, None]
     add_sensor_noise(video, config.noise_sd, rng)
     frames = np.clip(np.rint(video), 0, 255).astype(np.uint8)
@@ -259,7 +321,32 @@ def make_clip(config: SyntheticConfig, *, seed: int, subject: int = 0, emotion: 
     return SyntheticClip(frames=torch.from_numpy(frames), truth=(onset, apex, offset), emotion=emotion, aus=aus,
                          fps=fps, intensity=intensity, peak_displacement_px=displacement, head_motion_px=head,
                          flicker_gl=flicker, amplitude_px=amplitude, subject=int(subject), photo=face.photo,
-                         seed=int(seed), config=config)
+                         seed=int(seed), config=config, head_rotation_deg=angle, head_scale=scale,
+                         blink_closure=closure)
+
+
+def _blink(config: SyntheticConfig, n: int, fps: float, seed: int) -> np.ndarray:
+    """Lid closure ``[T]`` of the clip's blink (zeros without one), from its own random stream."""
+    if config.blink_probability <= 0:
+        return np.zeros(n)
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), _BLINK_STREAM]))
+    happens = rng.uniform() < config.blink_probability
+    duration_s = rng.uniform(*config.blink_ms) / 1000.0
+    start_s = rng.uniform(-0.5 * duration_s, (n - 1) / fps - 0.5 * duration_s)
+    return blink_closure(n, fps, start_s, duration_s) if happens else np.zeros(n)
+
+
+def _moved_points(points: np.ndarray, head: np.ndarray, angle_deg: np.ndarray, scale: np.ndarray,
+                  size: tuple[int, int]) -> np.ndarray:
+    """Where ``points`` (``[P, 2]`` (x, y) px of the still face) are in every frame: float64
+    ``[T, P, 2]`` after the rotation and scale about the image centre and the translation."""
+    h, w = size
+    centre = np.array([w / 2.0, h / 2.0])
+    rad = np.deg2rad(angle_deg)[:, None]
+    rel = points[None] - centre  # [1, P, 2]
+    x = np.cos(rad) * rel[..., 0] - np.sin(rad) * rel[..., 1]
+    y = np.sin(rad) * rel[..., 0] + np.cos(rad) * rel[..., 1]
+    return np.stack([x, y], -1) * scale[:, None, None] + centre + head[:, None, :]
 
 
 def make_dataset(config: SyntheticConfig, *, n_subjects: int, clips_per_subject: int, seed: int,
