@@ -13,6 +13,9 @@ from cache_fixtures import fixture_truth, make_cache
 from gamdss.audit import audit_cache, audit_caches
 from gamdss.cli import main
 from gamdss.dataset_reselection import reselect_cache
+from gamdss.reselection_settings import ReselectionSettings
+
+PAPER_03 = ReselectionSettings(lam_rise=0.3, lam_fall=0.3)
 
 
 def _rows(path):
@@ -27,7 +30,7 @@ def tiny(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tiny_report(tiny, tmp_path_factory):
-    return audit_cache(tiny, tmp_path_factory.mktemp("out") / "audit", lam_rise=0.3, lam_fall=0.3, progress=False)
+    return audit_cache(tiny, tmp_path_factory.mktemp("out") / "audit", settings=PAPER_03, progress=False)
 
 
 def test_every_listed_file_exists_and_report_links_them(tiny_report):
@@ -95,7 +98,7 @@ def test_curve_numbers_by_hand(tiny, tmp_path):
 def test_several_caches_and_meta_groups_html(tmp_path):
     a = make_cache(tmp_path / "casme2", n_clips=4, meta={"sub01": {"ethnicity": "A"}, "sub02": {"ethnicity": "B"}})
     b = make_cache(tmp_path / "samm", n_clips=3, dataset="samm", seed=1, meta={"sub01": {"ethnicity": "C"}})
-    rep = audit_caches([a, b], tmp_path / "out", lam_rise=0.3, lam_fall=0.3, fmt="html", progress=False)
+    rep = audit_caches([a, b], tmp_path / "out", settings=PAPER_03, fmt="html", progress=False)
     assert "groups_ethnicity.png" in rep.files and "groups_dataset.png" in rep.files
     groups = _rows(rep.out / "groups_dataset.csv")
     assert {(g["group"], int(g["clips"])) for g in groups} == {("casme2", 4), ("samm", 3)}
@@ -107,14 +110,14 @@ def test_several_caches_and_meta_groups_html(tmp_path):
 
 
 def test_reuses_a_reselection_run_and_refuses_overwrite(tiny, tmp_path, capsys):
-    assert main(["reselect", str(tiny.root), "--lam-rise", "0.3", "--lam-fall", "0.3", "--out",
+    assert main(["reselect", str(tiny.root), "--preset", "paper", "--lam-rise", "0.3", "--lam-fall", "0.3", "--out",
                  str(tmp_path / "run")]) == 0
     out = tmp_path / "audit"
     assert main(["audit", str(tiny.root), "--reselection", str(tmp_path / "run" / "reselection.csv"),
                  "--out", str(out)]) == 0
     assert "report.md" in capsys.readouterr().out
     got = _rows(out / "displacements.csv")
-    expected = reselect_cache(tiny, lam_rise=0.3, lam_fall=0.3, progress=False)  # the run's settings
+    expected = reselect_cache(tiny, PAPER_03, progress=False)  # the run's settings
     assert [tuple(int(r[f"reselected_{k}_index"]) for k in ("onset", "apex", "offset")) for r in got] == \
         [r.reselected for r in expected]
     before = (out / "report.md").read_text()

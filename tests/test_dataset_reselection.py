@@ -10,6 +10,7 @@ import torch
 import gamdss.reference
 from cache_fixtures import first_frame_number, fixture_truth, make_cache
 from gamdss.data.cache import CacheEntry, CacheWriter, FrameCache, write_clip_file
+from gamdss.reselection_settings import ReselectionSettings
 from gamdss.dataset_reselection import (ClipReselection, _batches, frame_numbers, load_reselection,
                                         reselect_cache, save_reselection)
 
@@ -22,7 +23,7 @@ def cache(tmp_path_factory):
 @pytest.mark.parametrize("window,distance", [("paper", "l2"), ("symmetric", "centered"),
                                              ("released", "released_uint8")])
 def test_equals_reference_on_whole_clips(cache, window, distance):
-    got = reselect_cache(cache, window=window, lam_rise=0.3, lam_fall=0.4, distance=distance, progress=False)
+    got = reselect_cache(cache, ReselectionSettings(window=window, lam_rise=0.3, lam_fall=0.4, distance=distance), progress=False)
     assert [r.clip_id for r in got] == [e.clip_id for e in cache.entries]
     for r, e in zip(got, cache.entries):
         clip = torch.from_numpy(np.array(cache.frames(e)))
@@ -36,7 +37,7 @@ def test_equals_reference_on_whole_clips(cache, window, distance):
 
 def test_recovers_true_apex_inside_window(cache):
     truth = fixture_truth(cache)
-    got = reselect_cache(cache, lam_rise=0.3, lam_fall=0.3, progress=False)
+    got = reselect_cache(cache, ReselectionSettings(lam_rise=0.3, lam_fall=0.3), progress=False)
     checked = 0
     for r in got:
         o, a, f = r.annotated
@@ -48,15 +49,15 @@ def test_recovers_true_apex_inside_window(cache):
 
 
 def test_lambda_zero_keeps_annotation(cache):
-    got = reselect_cache(cache, lam_rise=0.0, lam_fall=0.0, progress=False)
+    got = reselect_cache(cache, ReselectionSettings(lam_rise=0.0, lam_fall=0.0), progress=False)
     assert all(r.reselected == r.annotated and not r.moved for r in got)
 
 
 def test_small_batches_give_the_same_results(cache):
-    one = reselect_cache(cache, lam_rise=0.3, lam_fall=0.3, progress=False)
+    one = reselect_cache(cache, ReselectionSettings(lam_rise=0.3, lam_fall=0.3), progress=False)
     frame = 32 * 32 * 3
     for limit in (1, 5 * frame, 40 * frame):
-        assert reselect_cache(cache, lam_rise=0.3, lam_fall=0.3, progress=False, max_batch_bytes=limit) == one
+        assert reselect_cache(cache, ReselectionSettings(lam_rise=0.3, lam_fall=0.3), progress=False, max_batch_bytes=limit) == one
 
 
 def test_batch_grouping():
@@ -75,11 +76,11 @@ def test_batch_grouping_pairs_under_limit():
 
 def test_subset_in_cache_order_and_unknown_id(cache):
     ids = [e.clip_id for e in cache.entries]
-    got = reselect_cache(cache, clip_ids=[ids[4], ids[1]], progress=False)
+    got = reselect_cache(cache, ReselectionSettings(), clip_ids=[ids[4], ids[1]], progress=False)
     assert [r.clip_id for r in got] == [ids[1], ids[4]]
     with pytest.raises(KeyError, match="nope"):
-        reselect_cache(cache, clip_ids=["nope"], progress=False)
-    assert reselect_cache(cache, clip_ids=[], progress=False) == []
+        reselect_cache(cache, ReselectionSettings(), clip_ids=["nope"], progress=False)
+    assert reselect_cache(cache, ReselectionSettings(), clip_ids=[], progress=False) == []
 
 
 def test_frame_numbers_by_hand(cache):
@@ -92,7 +93,7 @@ def test_frame_numbers_by_hand(cache):
 
 
 def test_csv_round_trip(cache, tmp_path):
-    got = reselect_cache(cache, lam_rise=0.3, lam_fall=0.3, progress=False)
+    got = reselect_cache(cache, ReselectionSettings(lam_rise=0.3, lam_fall=0.3), progress=False)
     path = save_reselection(got, tmp_path / "r.csv")
     assert load_reselection(path) == got
     rich = save_reselection(got, tmp_path / "rich.csv", cache=cache)
@@ -124,4 +125,4 @@ def test_annotation_not_among_frames_names_the_clip(tmp_path):
                           file=rel, shape=[8, 4, 4, 3], sha256=digest, sources=[], box=None,
                           face_prob=None, box_method="fixture"))
     with pytest.raises(ValueError, match="s1/bad"):
-        reselect_cache(FrameCache(tmp_path), progress=False)
+        reselect_cache(FrameCache(tmp_path), ReselectionSettings(), progress=False)

@@ -11,6 +11,7 @@ import yaml
 from cache_fixtures import first_frame_number, make_cache
 from gamdss.cli import main
 from gamdss.dataset_reselection import ORIGINAL_COLUMNS, load_reselection, reselect_cache
+from gamdss.reselection_settings import ReselectionSettings
 
 
 @pytest.fixture()
@@ -24,9 +25,9 @@ def _rows(path):
 
 
 def test_writes_csv_settings_and_dataset_file(cache, capsys):
-    assert main(["reselect", str(cache.root), "--lam-rise", "0.3", "--lam-fall", "0.3"]) == 0
+    assert main(["reselect", str(cache.root), "--preset", "paper", "--lam-rise", "0.3", "--lam-fall", "0.3"]) == 0
     out = cache.root / "reselection" / "paper-r0.3-f0.3-l2"
-    expected = reselect_cache(cache, lam_rise=0.3, lam_fall=0.3, progress=False)
+    expected = reselect_cache(cache, ReselectionSettings(lam_rise=0.3, lam_fall=0.3), progress=False)
     assert load_reselection(out / "reselection.csv") == expected
     rows = _rows(out / "reselection.csv")
     for c, (row, r) in enumerate(zip(rows, expected)):
@@ -41,7 +42,8 @@ def test_writes_csv_settings_and_dataset_file(cache, capsys):
             assert float(row[f"shift_{k}_percent"]) == pytest.approx(abs(shift) / 30 * 100)
         assert (row["window"], row["lam_rise"], row["distance"]) == ("paper", "0.3", "l2")
     settings = yaml.safe_load((out / "settings.yaml").read_text())
-    assert settings["reselection"] == {"window": "paper", "lam_rise": 0.3, "lam_fall": 0.3, "distance": "l2"}
+    assert ReselectionSettings.from_dict(settings["reselection"]) == ReselectionSettings(
+        method="max_distance", window="paper", lam_rise=0.3, lam_fall=0.3, distance="l2")
     assert settings["clips"] == 5
     printed = capsys.readouterr().out
     moved = sum(1 for r in expected if r.reselected[1] != r.annotated[1])
@@ -52,7 +54,7 @@ def test_dataset_file_rereads_to_reselected_frames(cache):
     datasets = pytest.importorskip("gamdss.data.datasets")
     import openpyxl
 
-    assert main(["reselect", str(cache.root), "--lam-rise", "0.3", "--lam-fall", "0.3", "--out",
+    assert main(["reselect", str(cache.root), "--preset", "paper", "--lam-rise", "0.3", "--lam-fall", "0.3", "--out",
                  str(cache.root / "run")]) == 0
     files = list((cache.root / "run").glob("*_reselected.xlsx"))
     assert len(files) == 1
@@ -73,7 +75,7 @@ def test_dataset_file_rereads_to_reselected_frames(cache):
 
 
 def test_refuses_to_overwrite(cache, capsys):
-    args = ["reselect", str(cache.root), "--window", "symmetric", "--distance", "centered"]
+    args = ["reselect", str(cache.root), "--preset", "paper", "--window", "symmetric", "--distance", "centered"]
     assert main(args) == 0
     out = cache.root / "reselection" / "symmetric-r0.1-f0.1-centered"
     (out / "reselection.csv").write_text("mine\n")

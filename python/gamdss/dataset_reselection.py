@@ -1,15 +1,17 @@
 """Keyframe reselection over a whole frame cache, and its results file.
 
-:func:`reselect_cache` runs :func:`gamdss.reselect` on every clip of a
+:func:`reselect_cache` runs the method of a
+:class:`~gamdss.reselection_settings.ReselectionSettings` (the paper's :func:`gamdss.reselect`
+or the noise-aware :func:`gamdss.correction.correct_keyframes`) on every clip of a
 :class:`~gamdss.data.cache.FrameCache`, batched under a byte limit, reading from the
-memory-mapped clip files only the frames each clip's candidate windows cover. Results are
+memory-mapped clip files only the frames the method looks at. Results are
 :class:`ClipReselection` records with clip-relative, 0-based indices; :func:`frame_numbers`
 turns indices back into the dataset's frame numbers (``CacheEntry.frame_numbers``).
 
 :func:`save_reselection` / :func:`load_reselection` write and read the results as CSV (the
 ``reselection.csv`` of ``gamdss reselect``). With the cache at hand the file also holds the
 dataset, subject, dataset frame numbers, displacements in frames, milliseconds and percent of
-the clip length, and the settings.
+the clip length, each keyframe's confidence, and the settings.
 """
 
 from __future__ import annotations
@@ -20,42 +22,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from gamdss import atomic, yaml_dataclass
+from gamdss import atomic
 from gamdss.data.cache import CacheEntry, FrameCache
+from gamdss.reselection_settings import ReselectionSettings, preset
 
 KEYFRAMES = ("onset", "apex", "offset")
 DEFAULT_MAX_BATCH_BYTES = 256 * 2**20
-
-
-@dataclass(frozen=True)
-class ReselectionSettings:
-    """What a reselection run used (saved as ``settings.yaml`` next to its results)."""
-
-    window: str = "paper"
-    lam_rise: float = 0.1
-    lam_fall: float = 0.1
-    distance: str = "l2"
-
-    def run_name(self) -> str:
-        """Folder name of a run with these settings, e.g. ``paper-r0.1-f0.1-l2``."""
-        return f"{self.window}-r{self.lam_rise:g}-f{self.lam_fall:g}-{self.distance}"
-
-    def to_yaml(self) -> str:
-        return yaml_dataclass.dump(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "settings") -> "ReselectionSettings":
-        """Settings from a mapping of fields; unknown keys raise ``ValueError`` naming ``source``."""
-        return yaml_dataclass.from_dict(cls, data, source)
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> "ReselectionSettings":
-        """Settings from a ``settings.yaml`` of ``gamdss reselect`` or of an audit (its
-        ``reselection`` mapping)."""
-        data = yaml_dataclass.read_mapping(path, "reselection settings")
-        if "reselection" in data and isinstance(data["reselection"], dict):
-            data = data["reselection"]
-        return cls.from_dict(data, str(path))
 
 
 @dataclass(frozen=True)
@@ -64,14 +36,27 @@ class ClipReselection:
 
     ``annotated`` and ``reselected`` are clip-relative, 0-based (onset, apex, offset) indices
     into the cached clip; ``rise_distance`` = d(onset, apex) and ``fall_distance`` =
-    d(apex, offset) of the reselected frames, in grey levels (L2 over all uint8 elements).
+    d(apex, offset) of the reselected frames, in grey levels (L2 over all uint8 elements;
+    ``max_distance`` method only, NaN for ``noise_aware``). ``confidence`` per keyframe: the
+    evidence for its move in noise-floor sds (``noise_aware``; NaN where not assessed, and for
+    ``max_distance``, which has no noise model).
     """
 
     clip_id: str
     annotated: tuple[int, int, int]
     reselected: tuple[int, int, int]
-    rise_distance: float
-    fall_distance: float
+    rise_distance: float = float("nan")
+    fall_distance: float = float("nan")
+    confidence: tuple[float, float, float] = (float("nan"), float("nan"), float("nan"))
+
+    def __eq__(self, other: object) -> bool:  # NaN confidences compare equal
+        if not isinstance(other, ClipReselection):
+            return NotImplemented
+        return (self.clip_id, self.annotated, self.reselected) == (other.clip_id, other.annotated, other.reselected) \
+            and all(_same(a, b) for a, b in zip((self.rise_distance, self.fall_distance, *self.confidence),
+                                                (other.rise_distance, other.fall_distance, *other.confidence)))
+
+    __hash__ = None  # type: ignore[assignment]
 
     @property
     def displacement(self) -> tuple[int, int, int]:
@@ -81,6 +66,10 @@ class ClipReselection:
     @property
     def moved(self) -> bool:
         return self.reselected != self.annotated
+
+
+def _same(a: float, b: float) -> bool:
+    return a == b or (a != a and b != b)
 
 
 def frame_numbers(entry: CacheEntry, indices: Iterable[int]) -> tuple[int, ...]:
@@ -118,9 +107,10 @@ def _select_entries(cache: FrameCache, clip_ids: Sequence[str] | None) -> list[C
 
 
 def _spans(entries: list[CacheEntry], settings: ReselectionSettings) -> list[tuple[int, int]]:
-    """First and last frame (inclusive, clip-relative) that each clip's windows cover."""
+    """First and last frame (inclusive, clip-relative) that each clip's reselection reads."""
     import torch
 
+    from gamdss.correction import frames_needed
     from gamdss.windows import preset_windows
 
     if not entries:
@@ -131,6 +121,8 @@ def _spans(entries: list[CacheEntry], settings: ReselectionSettings) -> list[tup
         if not 0 <= o <= a <= f <= e.num_frames - 1:
             raise ValueError(f"clip {e.clip_id}: onset={o}, apex={a}, offset={f} violates "
                              f"0 <= onset <= apex <= offset <= T-1 with T={e.num_frames}")
+    if settings.method == "noise_aware":
+        return [frames_needed(o, a, f, e.fps, e.num_frames, settings) for e, (o, a, f) in zip(entries, ann.tolist())]
     win = preset_windows(settings.window, ann[:, 0], ann[:, 1], ann[:, 2], lengths,
                          settings.lam_rise, settings.lam_fall)
     first = win[:, 0::2].amin(dim=1).tolist()
@@ -157,32 +149,28 @@ def _batches(span_bytes: list[tuple[int, int]], limit: int) -> list[list[int]]:
     return batches
 
 
-def reselect_cache(cache: FrameCache, *, window: str = "paper", lam_rise: float = 0.1,
-                   lam_fall: float = 0.1, distance: str = "l2", clip_ids: Sequence[str] | None = None,
-                   device: str = "cpu", max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
-                   progress: bool = True) -> list[ClipReselection]:
+def reselect_cache(cache: FrameCache, settings: ReselectionSettings | None = None, *,
+                   clip_ids: Sequence[str] | None = None, device: str = "cpu",
+                   max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES, progress: bool = True) -> list[ClipReselection]:
     """Re-select the onset, apex and offset of every clip in ``cache`` (or of ``clip_ids``).
 
-    Clips are read from their memory-mapped files, only the frames their candidate windows
-    cover (uint8 ``[span, H, W, 3]``), and grouped into padded batches of at most
-    ``max_batch_bytes`` bytes (a clip alone larger than that is a batch of its own) that go
-    to :func:`gamdss.reselect` on ``device`` (``"cpu"``, ``"cuda"``...). Clips of different
-    frame sizes never share a batch. Results come back in cache order; each is identical to
-    reselecting that whole clip on its own (the windows do not depend on frames outside
-    them).
+    ``settings``: a :class:`~gamdss.reselection_settings.ReselectionSettings` (default: the
+    ``recommended`` preset). Clips are read from their memory-mapped files, only the frames
+    the method looks at (uint8 ``[span, H, W, 3]``), and grouped into batches of at most
+    ``max_batch_bytes`` bytes (a clip alone larger than that is a batch of its own; clips of
+    different frame sizes never share a batch). ``max_distance`` batches go to
+    :func:`gamdss.reselect` on ``device`` (``"cpu"``, ``"cuda"``...); ``noise_aware`` batches
+    to :func:`gamdss.correction.correct_keyframes` (CPU). Results come back in cache order;
+    each is identical to reselecting that whole clip on its own.
 
     Raises ``ValueError`` naming the clip when its annotation is not valid for its frames.
     """
     import numpy as np
-    import torch
     from tqdm.auto import tqdm
 
-    import gamdss
-    from gamdss.windows import PRESETS
-
-    settings = ReselectionSettings(window, float(lam_rise), float(lam_fall), distance)
-    if window not in PRESETS:
-        raise ValueError(f"unknown window preset {window!r}; expected one of {PRESETS}")
+    settings = preset("recommended") if settings is None else settings
+    if not isinstance(settings, ReselectionSettings):
+        raise TypeError(f"settings must be a ReselectionSettings, got {type(settings).__name__}")
     if int(max_batch_bytes) <= 0:
         raise ValueError(f"max_batch_bytes must be positive, got {max_batch_bytes}")
     entries = _select_entries(cache, clip_ids)
@@ -198,38 +186,68 @@ def reselect_cache(cache: FrameCache, *, window: str = "paper", lam_rise: float 
         sizes = [(spans[i][1] - spans[i][0] + 1, frame_bytes) for i in members]
         plan += [[members[j] for j in batch] for batch in _batches(sizes, int(max_batch_bytes))]
 
+    run_batch = _noise_aware_batch if settings.method == "noise_aware" else _max_distance_batch
     bar = tqdm(total=len(entries), desc=f"reselect ({cache.root.name})", unit="clip", disable=not progress)
     try:
         for batch in plan:
-            lens = [spans[i][1] - spans[i][0] + 1 for i in batch]
-            frame_shape = tuple(entries[batch[0]].shape[1:])
-            padded = torch.zeros((len(batch), max(lens), *frame_shape), dtype=torch.uint8)
-            ann = []
-            for row, i in enumerate(batch):
-                first, last = spans[i]
-                frames = cache.frames(entries[i])  # memory map: only these pages are read
-                padded[row, :lens[row]] = torch.from_numpy(np.array(frames[first:last + 1]))
-                ann.append([k - first for k in annotated_indices(entries[i])])
-            ann_t = torch.tensor(ann, dtype=torch.int64)
-            out = gamdss.reselect(padded.to(device), ann_t[:, 0], ann_t[:, 1], ann_t[:, 2],
-                                  lengths=torch.tensor(lens, dtype=torch.int64),
-                                  lam_rise=settings.lam_rise, lam_fall=settings.lam_fall,
-                                  window=window, distance=distance,
-                                  clip_ids=[entries[i].clip_id for i in batch])
-            picked = torch.stack([out.onset, out.apex, out.offset], dim=1).cpu().tolist()
-            rise = out.rise_distance.cpu().tolist()
-            fall = out.fall_distance.cpu().tolist()
-            for row, i in enumerate(batch):
-                first = spans[i][0]
-                results[i] = ClipReselection(
-                    clip_id=entries[i].clip_id,
-                    annotated=annotated_indices(entries[i]),
-                    reselected=tuple(int(k) + first for k in picked[row]),  # type: ignore[arg-type]
-                    rise_distance=float(rise[row]), fall_distance=float(fall[row]))
+            for i, result in zip(batch, run_batch(cache, [entries[i] for i in batch], [spans[i] for i in batch],
+                                                  settings, device)):
+                results[i] = result
             bar.update(len(batch))
     finally:
         bar.close()
     return [r for r in results if r is not None]
+
+
+def _span_frames(cache: FrameCache, entry: CacheEntry, span: tuple[int, int]):
+    """uint8 torch ``[last - first + 1, H, W, 3]``: the span's frames, read from the memory map."""
+    import numpy as np
+    import torch
+
+    first, last = span
+    return torch.from_numpy(np.array(cache.frames(entry)[first:last + 1]))
+
+
+def _max_distance_batch(cache: FrameCache, entries: list[CacheEntry], spans: list[tuple[int, int]],
+                        settings: ReselectionSettings, device: str) -> list[ClipReselection]:
+    import torch
+
+    from gamdss.reselection import reselect
+
+    lens = [last - first + 1 for first, last in spans]
+    padded = torch.zeros((len(entries), max(lens), *entries[0].shape[1:]), dtype=torch.uint8)
+    ann = []
+    for row, (entry, span) in enumerate(zip(entries, spans)):
+        padded[row, :lens[row]] = _span_frames(cache, entry, span)
+        ann.append([k - span[0] for k in annotated_indices(entry)])
+    ann_t = torch.tensor(ann, dtype=torch.int64)
+    out = reselect(padded.to(device), ann_t[:, 0], ann_t[:, 1], ann_t[:, 2],
+                   lengths=torch.tensor(lens, dtype=torch.int64), lam_rise=settings.lam_rise,
+                   lam_fall=settings.lam_fall, window=settings.window, distance=settings.distance,
+                   clip_ids=[e.clip_id for e in entries])
+    picked = torch.stack([out.onset, out.apex, out.offset], dim=1).cpu().tolist()
+    rise, fall = out.rise_distance.cpu().tolist(), out.fall_distance.cpu().tolist()
+    return [ClipReselection(clip_id=e.clip_id, annotated=annotated_indices(e),
+                            reselected=tuple(int(k) + span[0] for k in picked[row]),  # type: ignore[arg-type]
+                            rise_distance=float(rise[row]), fall_distance=float(fall[row]))
+            for row, (e, span) in enumerate(zip(entries, spans))]
+
+
+def _noise_aware_batch(cache: FrameCache, entries: list[CacheEntry], spans: list[tuple[int, int]],
+                       settings: ReselectionSettings, device: str) -> list[ClipReselection]:
+    import torch
+
+    from gamdss.correction import correct_keyframes
+
+    clips = [_span_frames(cache, e, span) for e, span in zip(entries, spans)]
+    ann = [[k - span[0] for k in annotated_indices(e)] for e, span in zip(entries, spans)]
+    out = correct_keyframes(clips, [a[0] for a in ann], [a[1] for a in ann], [a[2] for a in ann],
+                            [e.fps for e in entries], settings=settings, clip_ids=[e.clip_id for e in entries])
+    picked = torch.stack([out.onset, out.apex, out.offset], dim=1).tolist()
+    return [ClipReselection(clip_id=e.clip_id, annotated=annotated_indices(e),
+                            reselected=tuple(int(k) + span[0] for k in picked[row]),  # type: ignore[arg-type]
+                            confidence=tuple(float(c) for c in out.confidence[row].tolist()))  # type: ignore[arg-type]
+            for row, (e, span) in enumerate(zip(entries, spans))]
 
 
 # ---------------------------------------------------------------- CSV -----------------
@@ -248,8 +266,9 @@ def reselection_rows(results: Sequence[ClipReselection], cache: FrameCache | Non
     ``annotated_<k>_frame``/``reselected_<k>_frame`` (dataset frame numbers), ``fps``,
     ``num_frames``, ``shift_<k>_ms`` (frames x 1000 / fps) and ``shift_<k>_percent``
     (|frames| / num_frames x 100, the paper's Eq. 15 with the cached clip length), and the
-    entry's ``meta`` as ``meta_<key>``. With ``settings``: ``window``, ``lam_rise``,
-    ``lam_fall``, ``distance``.
+    entry's ``meta`` as ``meta_<key>``. ``confidence_<k>``: evidence for the move in
+    noise-floor sds (empty where not assessed). With ``settings``: its fields and ``preset``
+    (the preset's name, empty for custom settings).
     """
     rows = []
     for r in results:
@@ -275,7 +294,10 @@ def reselection_rows(results: Sequence[ClipReselection], cache: FrameCache | Non
                 row[f"shift_{k}_percent"] = abs(d) * 100.0 / entry.num_frames
         row["rise_distance"] = r.rise_distance
         row["fall_distance"] = r.fall_distance
+        for k, c in zip(KEYFRAMES, r.confidence):
+            row[f"confidence_{k}"] = "" if c != c else round(float(c), 3)
         if settings is not None:
+            row["preset"] = settings.preset_name() or ""
             row.update(asdict(settings))
         if entry is not None:
             for key, value in sorted(entry.meta.items()):
@@ -329,10 +351,15 @@ def load_reselection(path: str | Path) -> list[ClipReselection]:
                     clip_id=row["clip_id"],
                     annotated=tuple(int(row[f"annotated_{k}_index"]) for k in KEYFRAMES),  # type: ignore[arg-type]
                     reselected=tuple(int(row[f"reselected_{k}_index"]) for k in KEYFRAMES),  # type: ignore[arg-type]
-                    rise_distance=float(row["rise_distance"]), fall_distance=float(row["fall_distance"])))
+                    rise_distance=float(row["rise_distance"]), fall_distance=float(row["fall_distance"]),
+                    confidence=tuple(_float_or_nan(row.get(f"confidence_{k}")) for k in KEYFRAMES)))  # type: ignore[arg-type]
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"{path}, line {line} (clip {row.get('clip_id')!r}): {exc}") from None
     return out
+
+
+def _float_or_nan(text: str | None) -> float:
+    return float("nan") if text in (None, "") else float(text)
 
 
 def check_against_cache(results: Sequence[ClipReselection], cache: FrameCache, source: str = "results") -> None:
@@ -369,15 +396,20 @@ def corrected_records(cache: FrameCache, results: Sequence[ClipReselection]) -> 
 
 
 ORIGINAL_COLUMNS = ("Original Onset", "Original Apex", "Original Offset")
+CONFIDENCE_COLUMNS = ("Onset Confidence", "Apex Confidence", "Offset Confidence")
 
 
-def original_columns(cache: FrameCache, results: Sequence[ClipReselection]) -> dict[str, list[int]]:
-    """The annotated (pre-reselection) dataset frame numbers, one list per extra column
-    (``Original Onset``, ``Original Apex``, ``Original Offset``), in the order of ``results``."""
-    cols: dict[str, list[int]] = {name: [] for name in ORIGINAL_COLUMNS}
+def original_columns(cache: FrameCache, results: Sequence[ClipReselection]) -> dict[str, list[Any]]:
+    """The extra columns of an exported annotation file, in the order of ``results``: the
+    annotated (pre-reselection) dataset frame numbers (``Original Onset``, ``Original Apex``,
+    ``Original Offset``) and each keyframe's confidence in noise-floor sds (``Onset
+    Confidence``...; empty where not assessed)."""
+    cols: dict[str, list[Any]] = {name: [] for name in ORIGINAL_COLUMNS + CONFIDENCE_COLUMNS}
     for r in results:
         for name, fn in zip(ORIGINAL_COLUMNS, frame_numbers(cache[r.clip_id], r.annotated)):
             cols[name].append(fn)
+        for name, c in zip(CONFIDENCE_COLUMNS, r.confidence):
+            cols[name].append(None if c != c else round(float(c), 2))
     return cols
 
 
@@ -399,7 +431,8 @@ class ReselectionExport:
     rows: list[dict[str, Any]]
 
     def summary(self) -> str:
-        """Clips, how many moved per keyframe, mean |displacement| in frames and ms."""
+        """Clips, how many moved per keyframe, mean |displacement| in frames and ms, and the
+        median confidence of the moves (noise-floor sds) where the method has one."""
         n = len(self.rows)
         lines = [f"reselected {n} clips; results in {self.out}"]
         for k in KEYFRAMES:
@@ -408,8 +441,11 @@ class ReselectionExport:
             ms = [abs(r[f"shift_{k}_ms"]) for r in self.rows]
             mean_f = sum(frames) / n if n else float("nan")
             mean_ms = sum(ms) / n if n else float("nan")
+            conf = [r[f"confidence_{k}"] for r in self.rows if r[f"shift_{k}_frames"] != 0
+                    and r.get(f"confidence_{k}", "") != ""]
+            detail = f"; median confidence of the moves {sorted(conf)[len(conf) // 2]:.1f} sd" if conf else ""
             lines.append(f"  {k:<6}: {moved:>5} of {n} moved; mean |displacement| {mean_f:.2f} frames, "
-                         f"{mean_ms:.2f} ms")
+                         f"{mean_ms:.2f} ms{detail}")
         for path in [self.results_csv, *self.annotation_files, self.settings_yaml]:
             lines.append(f"  wrote {path}")
         lines += [f"  not written: {why}" for why in self.skipped_exports]

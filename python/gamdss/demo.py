@@ -154,7 +154,8 @@ def run_demo(cfg: DemoConfig, *, overwrite: bool = False, progress: bool = True,
     from gamdss.data.datasets import scan_dataset
     from gamdss.data.preprocess import preprocess_clips
     from gamdss.data.synthetic import SyntheticConfig, make_dataset, read_ground_truth, write_dataset
-    from gamdss.dataset_reselection import ReselectionSettings, export_reselection, reselect_cache
+    from gamdss.dataset_reselection import export_reselection, reselect_cache
+    from gamdss.reselection_settings import ReselectionSettings
     from gamdss.train.config import load_config
     from gamdss.train.loso import run_loso
 
@@ -198,10 +199,9 @@ def run_demo(cfg: DemoConfig, *, overwrite: bool = False, progress: bool = True,
 
     step("reselect", f"reselecting keyframes (window={cfg.window}, lambda={cfg.lam_rise}/{cfg.lam_fall}, "
                      f"distance={cfg.distance}) and auditing the annotations")
-    settings = ReselectionSettings(window=cfg.window, lam_rise=cfg.lam_rise, lam_fall=cfg.lam_fall,
-                                   distance=cfg.distance)
-    results = reselect_cache(cache, window=cfg.window, lam_rise=cfg.lam_rise, lam_fall=cfg.lam_fall,
-                             distance=cfg.distance, device=cfg.device, progress=progress)
+    settings = ReselectionSettings(method="max_distance", window=cfg.window, lam_rise=cfg.lam_rise,
+                                   lam_fall=cfg.lam_fall, distance=cfg.distance)
+    results = reselect_cache(cache, settings, device=cfg.device, progress=progress)
     export = export_reselection(cache, results, resel_dir, settings)
     audit = audit_caches([cache], audit_dir, reselection_csv=[resel_dir / "reselection.csv"], progress=progress)
     errors = keyframe_errors(read_ground_truth(dataset_dir), cache, results)

@@ -90,6 +90,18 @@ class ReselectionSettings:
             return f"noise-aware-w{self.apex_window_ms:g}-z{self.move_z:g}"
         return f"{self.window}-r{self.lam_rise:g}-f{self.lam_fall:g}-{self.distance}"
 
+    def describe(self) -> str:
+        """One line for reports, e.g. ``preset recommended: noise_aware, apex within 60 ms,
+        moves above 6 noise sds; onset and offset kept``."""
+        name = self.preset_name()
+        head = f"preset {name}: " if name else "custom settings: "
+        if self.method == "noise_aware":
+            return (head + f"noise_aware, apex within {self.apex_window_ms:g} ms, moves above {self.move_z:g} "
+                    f"noise sds (ties within {self.tie_z:g}), eyes {'masked' if self.mask_eyes else 'not masked'}; "
+                    "onset and offset kept")
+        return (head + f"max_distance, window={self.window}, λ_rise={self.lam_rise:g}, λ_fall={self.lam_fall:g}, "
+                f"distance={self.distance}")
+
     def preset_name(self) -> str | None:
         """The name of the preset these settings equal, or None."""
         return next((name for name, s in PRESETS.items() if s == self), None)

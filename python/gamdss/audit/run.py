@@ -12,8 +12,9 @@ from typing import Any, Sequence
 from gamdss import atomic, yaml_dataclass
 from gamdss.audit import plots, report, tables
 from gamdss.data.cache import FrameCache, clip_file_name
-from gamdss.dataset_reselection import (KEYFRAMES, ClipReselection, ReselectionSettings, check_against_cache,
-                                        load_reselection, reselect_cache, rows_to_csv, save_reselection)
+from gamdss.dataset_reselection import (KEYFRAMES, ClipReselection, check_against_cache, load_reselection,
+                                        reselect_cache, rows_to_csv, save_reselection)
+from gamdss.reselection_settings import ReselectionSettings, preset
 
 FORMATS = ("markdown", "html")
 
@@ -22,7 +23,7 @@ FORMATS = ("markdown", "html")
 class AuditSettings:
     """What an audit used (saved as ``settings.yaml`` in its folder)."""
 
-    reselection: ReselectionSettings = field(default_factory=ReselectionSettings)
+    reselection: ReselectionSettings = field(default_factory=lambda: preset("recommended"))
     caches: list[str] = field(default_factory=list)
     reselection_csv: list[str] | None = None
     curves_for: list[str] | None = None
@@ -68,9 +69,12 @@ def _settings_from_csv(path: Path, fallback: ReselectionSettings) -> Reselection
             pass
     with path.open(newline="", encoding="utf-8") as fh:
         first = next(csv.DictReader(fh), None)
-    if first and all(first.get(k) for k in ("window", "lam_rise", "lam_fall", "distance")):
-        return ReselectionSettings(first["window"], float(first["lam_rise"]), float(first["lam_fall"]),
-                                   first["distance"])
+    fields = {k: v for k, v in (first or {}).items() if k in ReselectionSettings.__dataclass_fields__ and v != ""}
+    if fields.get("window"):
+        numbers = {k: float(v) for k, v in fields.items() if k not in ("method", "window", "distance", "mask_eyes")}
+        flags = {"mask_eyes": fields["mask_eyes"] == "True"} if "mask_eyes" in fields else {}
+        text = {k: fields[k] for k in ("method", "window", "distance") if k in fields}
+        return ReselectionSettings(**text, **numbers, **flags)
     return fallback
 
 
@@ -99,8 +103,14 @@ def _curve(cache: FrameCache, result: ClipReselection, settings: ReselectionSett
     o, a, f = result.annotated
     curves = gamdss.frame_distance_curves([clip, clip], [o, f], distance=distance)
     ann = torch.tensor([result.annotated], dtype=torch.int64)
-    win = preset_windows(settings.window, ann[:, 0], ann[:, 1], ann[:, 2],
-                         torch.tensor([entry.num_frames]), settings.lam_rise, settings.lam_fall)
+    if settings.method == "noise_aware":  # the apex window; onset and offset are not searched
+        from gamdss.correction import apex_window_frames
+
+        w = apex_window_frames(entry.fps, settings)
+        win = torch.tensor([[o, o, max(o, a - w), min(f, a + w), f, f]])
+    else:
+        win = preset_windows(settings.window, ann[:, 0], ann[:, 1], ann[:, 2],
+                             torch.tensor([entry.num_frames]), settings.lam_rise, settings.lam_fall)
     return {"clip_id": entry.clip_id, "dataset": entry.dataset, "fps": entry.fps,
             "frame_numbers": list(entry.frame_numbers), "to_onset": curves[0].tolist(),
             "to_offset": curves[1].tolist(), "annotated": list(result.annotated),
@@ -124,14 +134,14 @@ def audit_cache(cache: FrameCache | str | Path, out: str | Path, **kwargs) -> Au
     return audit_caches([cache], out, reselection_csv=None if csv is None else [csv], **kwargs)
 
 
-def audit_caches(caches: Sequence[FrameCache | str | Path], out: str | Path, *, window: str = "paper",
-                 lam_rise: float = 0.1, lam_fall: float = 0.1, distance: str = "l2",
-                 reselection_csv: Sequence[str | Path] | None = None, curves_for: Sequence[str] | None = None,
+def audit_caches(caches: Sequence[FrameCache | str | Path], out: str | Path, *,
+                 settings: ReselectionSettings | None = None, reselection_csv: Sequence[str | Path] | None = None, curves_for: Sequence[str] | None = None,
                  group_by: Sequence[str] | None = None, fmt: str = "markdown", overwrite: bool = False,
                  device: str = "cpu", progress: bool = True) -> AuditReport:
     """Write an annotation audit of one or more frame caches into ``out``.
 
-    Keyframes are reselected with the given settings, or read from ``reselection_csv`` (one
+    Keyframes are reselected with ``settings`` (default: the ``recommended`` preset), or read
+    from ``reselection_csv`` (one
     ``reselection.csv`` of ``gamdss reselect`` per cache, whose recorded settings then
     apply). The folder gets ``displacements.csv`` (per clip), ``summary.csv`` (mean, median
     and p90 |displacement| per keyframe in frames and ms, for all clips and per group),
@@ -161,7 +171,7 @@ def audit_caches(caches: Sequence[FrameCache | str | Path], out: str | Path, *, 
         raise ValueError(f"reselection_csv gives {len(reselection_csv)} files for {len(caches)} caches; "
                          f"give one per cache, in the same order")
     names = _cache_names(caches)
-    settings = ReselectionSettings(window, float(lam_rise), float(lam_fall), distance)
+    settings = preset("recommended") if settings is None else settings
     loaded: list[list[ClipReselection] | None] = [None] * len(caches)
     if reselection_csv is not None:
         for i, cache in enumerate(caches):
@@ -183,8 +193,7 @@ def audit_caches(caches: Sequence[FrameCache | str | Path], out: str | Path, *, 
     files: list[str] = []
     for i, cache in enumerate(caches):
         if reselection_csv is None:
-            results = reselect_cache(cache, window=window, lam_rise=lam_rise, lam_fall=lam_fall, distance=distance,
-                                     device=device, progress=progress)
+            results = reselect_cache(cache, settings, device=device, progress=progress)
             name = "reselection.csv" if len(caches) == 1 else f"reselection_{names[i]}.csv"
             save_reselection(results, out / name, cache=cache, settings=settings, overwrite=True)
             files.append(name)
@@ -201,9 +210,8 @@ def audit_caches(caches: Sequence[FrameCache | str | Path], out: str | Path, *, 
     if not rows:
         raise ValueError("nothing to audit: the caches (or reselection files) hold no clips")
     keys = list(group_by) if group_by is not None else tables.default_group_keys(rows)
-    summary = tables.summary_rows(rows, keys)
-    subtitle = (f"{len(rows)} clips of {', '.join(sorted({r['dataset'] for r in rows}))}; window={settings.window}, "
-                f"λ_rise={settings.lam_rise:g}, λ_fall={settings.lam_fall:g}, distance={settings.distance}")
+    summary = tables.summary_rows(rows, keys, settings.move_z)
+    subtitle = f"{len(rows)} clips of {', '.join(sorted({r['dataset'] for r in rows}))}; {settings.describe()}"
 
     def csv_file(name: str, data: Sequence[dict[str, Any]]) -> str:
         atomic.write_text(out / name, rows_to_csv(data))
@@ -225,10 +233,7 @@ def audit_caches(caches: Sequence[FrameCache | str | Path], out: str | Path, *, 
         f"A displacement is the reselected minus the annotated keyframe: in frames, in milliseconds "
         f"(frames × 1000 / fps, the paper's Eq. 16) and as |frames| in percent of the cached clip length "
         f"(Eq. 15, in displacements.csv). The last column is Eq. 17, the mean |displacement| over onset, apex "
-        f"and offset. With window={settings.window!r} the onset can only move "
-        f"{'later' if settings.window in ('paper', 'released') else 'either way'}, and each keyframe at most its "
-        f"search range R = int(λ × span) (rise_range, fall_range in displacements.csv): larger spans allow larger "
-        f"moves, so compare groups at equal λ."],
+        f"and offset. Settings: {settings.describe()}. " + _method_note(settings)],
         "table": report.summary_table(summary), "links": [("summary.csv", "summary.csv"),
                                                           ("displacements.csv (one row per clip)", "displacements.csv")]})
     sections.append({"heading": "Displacement histograms", "text": [
@@ -242,7 +247,8 @@ def audit_caches(caches: Sequence[FrameCache | str | Path], out: str | Path, *, 
     sections.append({"heading": "Offset versus apex uncertainty", "text": [
         "The paper reports that offset annotations are more uncertain than apex annotations, especially in "
         "multicultural datasets. Left: each clip's |offset displacement| against its |apex displacement|; points "
-        "above the diagonal are clips whose offset moved more. Right: the distributions per keyframe."],
+        "above the diagonal are clips whose offset moved more. Right: the distributions per keyframe. "
+        + _apex_offset_note(settings, summary)],
         "images": [png_file("apex_vs_offset.png", plots.apex_vs_offset, rows)],
         "links": [("apex_vs_offset.csv", csv_file("apex_vs_offset.csv", joint))]})
     group_images, group_links = [], []
@@ -282,14 +288,40 @@ def audit_caches(caches: Sequence[FrameCache | str | Path], out: str | Path, *, 
         {**asdict(audit), "created": datetime.datetime.now().isoformat(timespec="seconds")}, sort_keys=False))
     files.append("settings.yaml")
     sections.append({"heading": "Settings and files", "text": [
-        f"window={settings.window}, lam_rise={settings.lam_rise:g}, lam_fall={settings.lam_fall:g}, "
-        f"distance={settings.distance}; caches: {', '.join(str(c.root) for c in caches)}; reselection "
+        f"{settings.describe()}; caches: {', '.join(str(c.root) for c in caches)}; reselection "
         f"{'computed by this audit' if reselection_csv is None else 'read from ' + ', '.join(map(str, reselection_csv))}."],
         "links": [(f, f) for f in files]})
     name = "report.md" if fmt == "markdown" else "report.html"
     atomic.write_text(out / name, report.render(sections, "Annotation audit: GAMDSS keyframe reselection", fmt))
     files.append(name)
     return AuditReport(out, out / name, files, rows, summary)
+
+
+def _method_note(settings: ReselectionSettings) -> str:
+    """What a displacement means under ``settings``' method, for the report's summary."""
+    if settings.method == "noise_aware":
+        return (f"Every move is a confident one: an apex moved only where its evidence exceeded the clip's own "
+                f"noise floor by more than {settings.move_z:g} sds (confidence_apex in displacements.csv; "
+                f"<k>_confident_moves in summary.csv). Onset and offset are kept as annotated (not assessed), "
+                f"so their displacements are 0 by construction, not a sign of accurate annotation.")
+    onset_dir = "later" if settings.window in ("paper", "released") else "either way"
+    return (f"With window={settings.window!r} the onset can only move {onset_dir}, and each keyframe at most its "
+            f"search range R = int(λ × span) (rise_range, fall_range in displacements.csv): larger spans allow "
+            f"larger moves, so compare groups at equal λ. These moves are NOT tested against noise: on generated "
+            f"clips with known keyframes the max-distance rule also moves accurate annotations (README, keyframe "
+            f"benchmark), so part of every displacement here is noise.")
+
+
+def _apex_offset_note(settings: ReselectionSettings, summary: Sequence[dict[str, Any]]) -> str:
+    if settings.method == "noise_aware":
+        total = summary[0] if summary else {}
+        return (f"With the noise-aware method this comparison uses confident moves only ({total.get('apex_confident_moves', 0)} "
+                f"apexes of {total.get('clips', 0)} clips moved); offsets are not assessed from the frames, so the "
+                f"offset side is empty here: judge offset looseness from the annotation file itself (durations), "
+                f"not from these plots.")
+    return ("These displacements come from the max-distance rule, which also moves keyframes by noise: a "
+            "difference between groups can be an artifact of the method; rerun with the recommended preset to "
+            "see how many moves are confident.")
 
 
 def _cache_names(caches: Sequence[FrameCache]) -> list[str]:

@@ -14,7 +14,8 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from gamdss.data.cache import FrameCache
-from gamdss.dataset_reselection import KEYFRAMES, ClipReselection, ReselectionSettings, reselection_rows
+from gamdss.dataset_reselection import KEYFRAMES, ClipReselection, reselection_rows
+from gamdss.reselection_settings import ReselectionSettings
 
 ALL = "all clips"
 
@@ -22,8 +23,9 @@ ALL = "all clips"
 def displacement_rows(cache: FrameCache, results: Sequence[ClipReselection], settings: ReselectionSettings,
                       cache_name: str) -> list[dict[str, Any]]:
     """One row per clip: :func:`gamdss.dataset_reselection.reselection_rows` plus ``cache``,
-    the search ranges ``rise_range``/``fall_range`` (frames) and ``mean_abs_ms`` (the mean
-    |displacement| over the three keyframes, the paper's Eq. 17)."""
+    the search ranges ``rise_range``/``fall_range`` (frames; ``max_distance`` only, empty for
+    ``noise_aware``) and ``mean_abs_ms`` (the mean |displacement| over the three keyframes,
+    the paper's Eq. 17)."""
     from gamdss.windows import search_ranges
     import torch
 
@@ -33,8 +35,10 @@ def displacement_rows(cache: FrameCache, results: Sequence[ClipReselection], set
     ann = torch.tensor([r.annotated for r in results], dtype=torch.int64)
     rise, fall = search_ranges(ann[:, 0], ann[:, 1], ann[:, 2], settings.lam_rise, settings.lam_fall)
     out = []
+    ranged = settings.method == "max_distance"
     for row, r_rise, r_fall in zip(rows, rise.tolist(), fall.tolist()):
-        row = {"cache": cache_name, **row, "rise_range": r_rise, "fall_range": r_fall}
+        row = {"cache": cache_name, **row, "rise_range": r_rise if ranged else "",
+               "fall_range": r_fall if ranged else ""}
         row["mean_abs_ms"] = sum(abs(row[f"shift_{k}_ms"]) for k in KEYFRAMES) / len(KEYFRAMES)
         out.append(row)
     return out
@@ -71,9 +75,21 @@ def _stats(values: Sequence[float]) -> dict[str, float]:
     return {"mean": float(arr.mean()), "median": float(np.median(arr)), "p90": float(np.percentile(arr, 90))}
 
 
-def summary_rows(rows: Sequence[dict[str, Any]], group_keys: Iterable[str]) -> list[dict[str, Any]]:
+def confident_moves(rows: Sequence[dict[str, Any]], keyframe: str, confident_z: float) -> int | str:
+    """How many of ``rows`` moved ``keyframe`` with confidence >= ``confident_z``; ``""``
+    when no row has a confidence for it."""
+    rated = [r for r in rows if r.get(f"confidence_{keyframe}", "") != ""]
+    if not rated:
+        return ""
+    return sum(1 for r in rated if r[f"shift_{keyframe}_frames"] != 0 and float(r[f"confidence_{keyframe}"]) >= confident_z)
+
+
+def summary_rows(rows: Sequence[dict[str, Any]], group_keys: Iterable[str],
+                 confident_z: float = 6.0) -> list[dict[str, Any]]:
     """Mean, median and 90th percentile of |displacement| per keyframe, in frames and ms,
-    the share of clips whose keyframe moved, and the mean of Eq. 17, for all clips and for
+    the share of clips whose keyframe moved, the number of moves with a confidence of at
+    least ``confident_z`` noise sds (``<k>_confident_moves``; empty when the method gives no
+    confidence, as the paper's does not), and the mean of Eq. 17, for all clips and for
     every group of every key in ``group_keys``."""
     groups: list[tuple[str, str, list[dict[str, Any]]]] = [("", ALL, list(rows))]
     for key in group_keys:
@@ -86,6 +102,7 @@ def summary_rows(rows: Sequence[dict[str, Any]], group_keys: Iterable[str]) -> l
             frames = [abs(r[f"shift_{k}_frames"]) for r in members]
             ms = [abs(r[f"shift_{k}_ms"]) for r in members]
             row[f"{k}_moved_share"] = (sum(1 for f in frames if f) / len(frames)) if frames else math.nan
+            row[f"{k}_confident_moves"] = confident_moves(members, k, confident_z)
             for unit, vals in (("frames", frames), ("ms", ms)):
                 for stat, v in _stats(vals).items():
                     row[f"{k}_{stat}_abs_{unit}"] = v

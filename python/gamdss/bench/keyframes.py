@@ -1,17 +1,27 @@
 """Keyframe-recovery benchmark: how far annotated, reselected and spotted keyframes lie from
 the true ones, on generated micro-expressions (:mod:`gamdss.data.synthetic`).
 
-For every bias model (how a human coder errs) and every illumination-flicker level, the same
-generated clips are annotated by the bias model, and then compared with the truth:
+Conditions: every bias model (how a human coder errs, :mod:`gamdss.data.synthetic.bias`)
+times every confounder (:data:`CONFOUNDERS`: what, besides the camera's noise, JPEG and head
+translation, disturbs the clip: ``clean``, ``flicker``, ``blink``, ``head``, ``gentle``,
+``all``). The same clips (same seeds, faces and true keyframes) serve every condition; a
+confounder changes the frames, never the truth nor the annotation. Methods:
 
 - ``annotation``: the biased annotation itself;
-- ``gamdss``: :func:`gamdss.reselect` from the annotation, for every window preset, distance
-  and ``lam`` (``lam_rise = lam_fall``), one batched call per combination;
-- the apex-spotting baselines of :mod:`gamdss.spotting` (apex only; they take the annotated
-  onset and offset, so their onset and offset are the annotation's).
+- ``preset:<name>``: each named preset of :data:`gamdss.reselection_settings.PRESETS`
+  (``noise_aware`` presets through :func:`gamdss.correction.correct_keyframes`,
+  ``max_distance`` presets through :func:`gamdss.reselect` with the preset's window, lams and
+  distance);
+- ``gamdss``: :func:`gamdss.reselect` for every window x distance x ``lam``
+  (``lam_rise = lam_fall``) of the config, one batched call per combination;
+- the apex-spotting baselines of :mod:`gamdss.spotting` (apex rows only; they take the
+  annotated onset and offset).
 
-Errors are in frames and milliseconds (mean, median and 90th percentile of ``|error|``, mean
-signed error, share of exact hits), per keyframe, over all clips and per frame rate.
+Results are long-format rows (:data:`COLUMNS`), per condition, method, keyframe and frame-rate
+group (``fps`` ``"all"`` or one rate such as ``"200"``): errors to the truth in frames and
+milliseconds (``|error|`` mean, median, 90th percentile; mean signed error), the share of
+exact hits and ``moved_rate``, the share of clips where the method changed the annotated
+keyframe (:func:`gamdss.bench.metrics.error_stats`).
 """
 
 from __future__ import annotations
@@ -29,8 +39,24 @@ from gamdss.yaml_dataclass import YamlDataclass
 from .metrics import METRICS, error_stats
 
 KEYFRAMES = ("onset", "apex", "offset")
-CONDITION_COLUMNS = ("bias", "flicker_gl", "method", "window", "distance", "lam", "keyframe", "fps")
+CONDITION_COLUMNS = ("bias", "confounder", "method", "window", "distance", "lam", "keyframe", "fps")
 COLUMNS = CONDITION_COLUMNS + METRICS
+#: method name of a reselection preset: ``preset:<name>``
+PRESET_PREFIX = "preset:"
+
+_CONFOUNDER_PARTS: dict[str, dict[str, Any]] = {
+    "flicker": {"flicker_gl": 1.5},  # illumination flicker, grey levels
+    "blink": {"blink_probability": 0.5},  # one eye blink in half the clips
+    "head": {"head_rotation_deg": 0.5, "head_scale": 0.005},  # rotation (deg) and scale drift after 1 s
+    "gentle": {"rise_power": 2.0, "fall_power": 2.0},  # onset and offset motion below the noise
+}
+#: confounder name -> changes to the generator's :class:`~gamdss.data.synthetic.SyntheticConfig`
+#: (on top of the benchmark's camera settings: noise, JPEG, head translation).
+CONFOUNDERS: dict[str, dict[str, Any]] = {
+    "clean": {},
+    **_CONFOUNDER_PARTS,
+    "all": {k: v for part in _CONFOUNDER_PARTS.values() for k, v in part.items()},
+}
 
 
 @dataclass(frozen=True)
@@ -39,15 +65,19 @@ class KeyframeBenchConfig(YamlDataclass):
 
     Attributes:
         clips: generated clips per condition, spread evenly over ``fps`` (clip ``i`` has
-            ``fps[i % len(fps)]``); the same clips serve every bias model.
+            ``fps[i % len(fps)]``); the same clips serve every bias model and confounder.
         fps: frame rates of the clips.
         size: frame height and width, px.
         biases: bias-model presets of :mod:`gamdss.data.synthetic.bias`.
-        flicker_gl: illumination flicker amplitudes, grey levels (0: none).
-        windows, distances, lams: reselection settings (``lam_rise = lam_fall = lam``).
+        confounders: names of :data:`CONFOUNDERS`.
+        presets: reselection presets (:data:`gamdss.reselection_settings.PRESETS`), each run
+            as method ``preset:<name>``.
+        windows, distances, lams: the ``gamdss`` grid of :func:`gamdss.reselect` settings
+            (``lam_rise = lam_fall = lam``); an empty ``lams`` skips the grid.
         spotters: apex-spotting baselines (:data:`gamdss.spotting.SPOTTERS`).
-        noise_sd, jpeg_quality, head_motion_px: camera settings of the generator.
-        table_lams: the ``lam`` values shown in the printed table.
+        noise_sd, jpeg_quality, head_motion_px: camera settings of the generator (sensor noise
+            sd in grey levels, JPEG quality or None, head translation in px after 1 s).
+        table_lams: the grid's ``lam`` values shown in the printed table.
         seed: everything (clips, annotations) is deterministic from it.
     """
 
@@ -55,10 +85,11 @@ class KeyframeBenchConfig(YamlDataclass):
     fps: tuple[float, ...] = (30.0, 60.0, 90.0, 200.0)
     size: int = 96
     biases: tuple[str, ...] = ("none", "careful", "typical", "multicultural")
-    flicker_gl: tuple[float, ...] = (0.0, 2.0)
+    confounders: tuple[str, ...] = tuple(CONFOUNDERS)
+    presets: tuple[str, ...] = ("recommended", "paper", "released")
     windows: tuple[str, ...] = ("paper", "released", "symmetric")
-    distances: tuple[str, ...] = ("l2", "centered", "released_uint8")
-    lams: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5)
+    distances: tuple[str, ...] = ("l2", "centered")
+    lams: tuple[float, ...] = (0.1, 0.3)
     spotters: tuple[str, ...] = ("midpoint", "frame_difference", "frequency", "optical_flow")
     noise_sd: float = 1.0
     jpeg_quality: int | None = 90
@@ -68,44 +99,52 @@ class KeyframeBenchConfig(YamlDataclass):
 
     def __post_init__(self) -> None:
         from gamdss.data.synthetic import BIAS_PRESETS
+        from gamdss.reselection_settings import PRESETS as RESELECTION_PRESETS
         from gamdss.spotting import SPOTTERS
         from gamdss.windows import PRESETS
 
         def fail(name: str, why: str) -> None:
             raise ValueError(f"KeyframeBenchConfig.{name}: {why}, got {getattr(self, name)!r}")
 
-        for name in ("fps", "biases", "flicker_gl", "windows", "distances", "lams", "spotters", "table_lams"):
+        lists = ("fps", "biases", "confounders", "presets", "windows", "distances", "lams", "spotters",
+                 "table_lams")
+        for name in lists:
             value = getattr(self, name)
             if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
                 fail(name, "must be a list")
             object.__setattr__(self, name, tuple(value))
-        for name in ("fps", "flicker_gl", "lams", "table_lams"):
-            object.__setattr__(self, name, tuple(float(v) for v in getattr(self, name)))
+        for name in ("fps", "lams", "table_lams"):
+            try:
+                object.__setattr__(self, name, tuple(float(v) for v in getattr(self, name)))
+            except (TypeError, ValueError):
+                fail(name, "must be a list of numbers")
         if int(self.clips) < 1:
             fail("clips", "must be >= 1")
-        if not self.fps or min(self.fps) <= 0:
+        if not self.fps or min(self.fps) <= 0 or not all(np.isfinite(self.fps)):
             fail("fps", "must be a non-empty list of positive frame rates")
         if int(self.size) < 16:
             fail("size", "must be at least 16 px")
-        for name, known in (("biases", BIAS_PRESETS), ("windows", PRESETS), ("spotters", SPOTTERS),
+        for name, known in (("biases", BIAS_PRESETS), ("confounders", CONFOUNDERS),
+                            ("presets", RESELECTION_PRESETS), ("windows", PRESETS), ("spotters", SPOTTERS),
                             ("distances", ("l2", "centered", "released_uint8"))):
             unknown = [v for v in getattr(self, name) if v not in known]
             if unknown:
                 fail(name, f"unknown {unknown}; expected some of {list(known)}")
-        if not self.biases or not self.flicker_gl:
-            fail("biases" if not self.biases else "flicker_gl", "must not be empty")
-        if min(self.flicker_gl) < 0 or (self.lams and min(self.lams) < 0):
-            fail("flicker_gl" if min(self.flicker_gl) < 0 else "lams", "must be >= 0")
+        for name in ("biases", "confounders"):
+            if not getattr(self, name):
+                fail(name, "must not be empty")
+        for name in ("lams", "table_lams"):
+            if getattr(self, name) and min(getattr(self, name)) < 0:
+                fail(name, "must be >= 0")
         if int(self.seed) < 0:
             fail("seed", "must be >= 0")
 
     @classmethod
     def quick(cls, **changes: Any) -> "KeyframeBenchConfig":
-        """A small configuration that runs in about a minute on 2 CPU cores."""
-        base = dict(clips=16, size=64, lams=(0.0, 0.1, 0.3, 0.5), table_lams=(0.1, 0.3))
+        """A small configuration (16 clips of 64x64 px) that runs in 1-2 minutes on 2 CPU cores."""
+        base: dict[str, Any] = dict(clips=16, size=64)
         base.update(changes)
         return cls(**base)
-
 
 
 @dataclass(frozen=True)
@@ -130,19 +169,25 @@ def clip_specs(config: KeyframeBenchConfig) -> list[ClipSpec]:
     return specs
 
 
-def synthetic_config(config: KeyframeBenchConfig, fps: float, flicker_gl: float):
-    """The generator's :class:`~gamdss.data.synthetic.SyntheticConfig` of one clip."""
+def synthetic_config(config: KeyframeBenchConfig, fps: float, confounder: str = "clean"):
+    """The generator's :class:`~gamdss.data.synthetic.SyntheticConfig` of one clip: the
+    benchmark's size and camera settings plus the changes of ``CONFOUNDERS[confounder]``.
+
+    Raises ValueError naming ``confounder`` when it is not in :data:`CONFOUNDERS`.
+    """
     from gamdss.data.synthetic import SyntheticConfig
 
+    if confounder not in CONFOUNDERS:
+        raise ValueError(f"unknown confounder {confounder!r}; expected one of {', '.join(CONFOUNDERS)}")
     return SyntheticConfig(fps=fps, size=(int(config.size), int(config.size)), noise_sd=config.noise_sd,
                            jpeg_quality=config.jpeg_quality, head_motion_px=config.head_motion_px,
-                           flicker_gl=flicker_gl)
+                           **CONFOUNDERS[confounder])
 
 
 @lru_cache(maxsize=256)
 def generated_clip(synthetic, seed: int, subject: int):
     """:func:`gamdss.data.synthetic.make_clip`, cached per (config, seed, subject) so every
-    condition (and a repeated run in the same process) reuses the same clips."""
+    bias model (and a repeated run in the same process) reuses the same clips."""
     from gamdss.data.synthetic import make_clip
 
     return make_clip(synthetic, seed=seed, subject=subject)
@@ -152,7 +197,7 @@ def annotate(clips, specs: list[ClipSpec], bias: str, seed: int) -> np.ndarray:
     """int64 ``[B, 3]`` annotated (onset, apex, offset) of every clip by bias model ``bias``.
 
     Each clip's coder draws from a generator seeded by ``(seed, clip index, bias name)``,
-    independent of the flicker level, so flicker changes the frames but not the annotation.
+    independent of the confounder, so a confounder changes the frames but not the annotation.
     """
     from gamdss.data.synthetic import get_bias
 
@@ -166,50 +211,99 @@ def annotate(clips, specs: list[ClipSpec], bias: str, seed: int) -> np.ndarray:
 
 
 def stat_rows(condition: dict[str, Any], predicted: np.ndarray, truth: np.ndarray, fps: np.ndarray,
-              keyframes: Iterable[str] = KEYFRAMES) -> list[dict[str, Any]]:
+              keyframes: Iterable[str] = KEYFRAMES, annotated: np.ndarray | None = None) -> list[dict[str, Any]]:
     """Rows of :data:`COLUMNS`: ``condition`` plus :func:`error_stats` per keyframe, over all
-    clips (``fps = "all"``) and per frame rate. ``predicted``, ``truth``: int ``[B, 3]``."""
+    clips (``fps = "all"``) and per frame rate. ``predicted``, ``truth``, ``annotated``: int
+    ``[B, 3]`` frame indices (``annotated``, for ``moved_rate``, may be None); ``fps``: ``[B]``."""
     rows = []
     groups = [("all", np.ones(len(fps), dtype=bool))]
     groups += [(f"{rate:g}", fps == rate) for rate in sorted(set(fps.tolist()))]
     for keyframe in keyframes:
         k = KEYFRAMES.index(keyframe)
         for name, sel in groups:
-            stats = error_stats(predicted[sel, k], truth[sel, k], fps[sel])
+            stats = error_stats(predicted[sel, k], truth[sel, k], fps[sel],
+                                annotated=None if annotated is None else annotated[sel, k])
             rows.append({**condition, "keyframe": keyframe, "fps": name, **stats})
     return rows
 
 
-def _condition(bias: str, flicker: float, method: str, window: str = "", distance: str = "",
+def _condition(bias: str, confounder: str, method: str, window: str = "", distance: str = "",
                lam: float | str = "") -> dict[str, Any]:
-    return {"bias": bias, "flicker_gl": flicker, "method": method, "window": window, "distance": distance,
+    return {"bias": bias, "confounder": confounder, "method": method, "window": window, "distance": distance,
             "lam": lam}
+
+
+def _stack(out) -> np.ndarray:
+    """int64 ``[B, 3]`` (onset, apex, offset) of a :func:`gamdss.reselect` or
+    :func:`gamdss.correction.correct_keyframes` result."""
+    import torch
+
+    return torch.stack([out.onset, out.apex, out.offset], dim=1).cpu().numpy().astype(np.int64)
+
+
+def run_preset(name: str, frames, ann: np.ndarray, fps: np.ndarray, eyes=None) -> np.ndarray:
+    """int64 ``[B, 3]`` keyframes of reselection preset ``name`` from the annotation ``ann``
+    (int ``[B, 3]``) of clips ``frames`` (uint8 ``[T, H, W, 3]`` tensors) at frame rates ``fps``
+    ``[B]``. ``eyes``: per clip ``[2, 2]`` eye centres or None, for ``noise_aware`` presets
+    (None: :func:`~gamdss.correction.correct_keyframes` finds them)."""
+    import torch
+
+    import gamdss
+    from gamdss.correction import correct_keyframes
+    from gamdss.reselection_settings import preset
+
+    settings = preset(name)
+    on, ap, off = (torch.from_numpy(np.ascontiguousarray(ann[:, k])) for k in range(3))
+    if settings.method == "noise_aware":
+        return _stack(correct_keyframes(frames, on, ap, off, fps, settings=settings, eyes=eyes))
+    return _stack(gamdss.reselect(frames, on, ap, off, lam_rise=settings.lam_rise, lam_fall=settings.lam_fall,
+                                  window=settings.window, distance=settings.distance))
+
+
+def _preset_condition(bias: str, confounder: str, name: str) -> dict[str, Any]:
+    from gamdss.reselection_settings import preset
+
+    s = preset(name)
+    if s.method == "noise_aware":
+        return _condition(bias, confounder, PRESET_PREFIX + name)
+    return _condition(bias, confounder, PRESET_PREFIX + name, s.window, s.distance,
+                      s.lam_rise if s.lam_rise == s.lam_fall else "")
+
+
+def _eyes_at_onset(frames, ann: np.ndarray) -> list:
+    """Eye centres on each clip's frame at its annotated onset (what
+    :func:`~gamdss.correction.correct_keyframes` would detect), found once for all presets."""
+    from gamdss.correction import detect_eyes
+
+    return detect_eyes([f[int(a[0])].numpy() for f, a in zip(frames, ann)])
 
 
 def run_benchmark(config: KeyframeBenchConfig, *, progress: bool = True) -> list[dict[str, Any]]:
     """Run every condition; returns the result rows (dicts with the keys of :data:`COLUMNS`).
 
-    Methods: ``annotation``, ``gamdss`` (with ``window``, ``distance``, ``lam``) and the
-    spotters' names (apex rows only). ``flicker_gl`` is the generator's flicker amplitude.
+    Methods: ``annotation``, ``preset:<name>`` per preset, ``gamdss`` (with ``window``,
+    ``distance``, ``lam``) and the spotters' names (apex rows only).
     """
     import torch
     from tqdm.auto import tqdm
 
     import gamdss
     from gamdss import spotting
+    from gamdss.reselection_settings import preset
     from gamdss.spotting import frequency
 
     specs = clip_specs(config)
     n_reselect = len(config.windows) * len(config.distances) * len(config.lams)
-    steps_per_bias = n_reselect + len(config.spotters) + 1
-    total = len(config.flicker_gl) * (len(specs) + len(config.biases) * steps_per_bias)
+    steps_per_bias = 1 + len(config.presets) + n_reselect + len(config.spotters)
+    total = len(config.confounders) * (len(specs) + len(config.biases) * steps_per_bias)
+    masks_eyes = any(preset(p).method == "noise_aware" and preset(p).mask_eyes for p in config.presets)
     rows: list[dict[str, Any]] = []
     with tqdm(total=total, desc="bench keyframes", unit="step", disable=not progress) as bar:
-        for flicker in config.flicker_gl:
+        for confounder in config.confounders:
             clips = []
+            bar.set_postfix_str(f"{confounder}: generating clips")
             for spec in specs:
-                bar.set_postfix_str(f"flicker {flicker:g} gl: generating clips")
-                clips.append(generated_clip(synthetic_config(config, spec.fps, flicker), spec.seed, spec.subject))
+                clips.append(generated_clip(synthetic_config(config, spec.fps, confounder), spec.seed, spec.subject))
                 bar.update()
             frames = [c.frames for c in clips]  # uint8 [T, H, W, 3]
             truth = np.array([c.truth for c in clips], dtype=np.int64)
@@ -218,19 +312,23 @@ def run_benchmark(config: KeyframeBenchConfig, *, progress: bool = True) -> list
             freq_curves = ([frequency.score_curve(f.numpy(), fps=c.fps) for f, c in zip(frames, clips)]
                            if "frequency" in config.spotters else None)
             for bias in config.biases:
-                bar.set_postfix_str(f"flicker {flicker:g} gl, bias {bias}")
+                bar.set_postfix_str(f"{confounder}, bias {bias}")
                 ann = annotate(clips, specs, bias, config.seed)
-                rows += stat_rows(_condition(bias, flicker, "annotation"), ann, truth, fps)
+                rows += stat_rows(_condition(bias, confounder, "annotation"), ann, truth, fps, annotated=ann)
                 bar.update()
+                eyes = _eyes_at_onset(frames, ann) if masks_eyes else None
+                for name in config.presets:
+                    pred = run_preset(name, frames, ann, fps, eyes=eyes if preset(name).mask_eyes else None)
+                    rows += stat_rows(_preset_condition(bias, confounder, name), pred, truth, fps, annotated=ann)
+                    bar.update()
                 on, ap, off = (torch.from_numpy(ann[:, k].copy()) for k in range(3))
                 for window in config.windows:
                     for distance in config.distances:
                         for lam in config.lams:
                             out = gamdss.reselect(frames, on, ap, off, lam_rise=lam, lam_fall=lam, window=window,
                                                   distance=distance)
-                            pred = torch.stack([out.onset, out.apex, out.offset], dim=1).cpu().numpy()
-                            rows += stat_rows(_condition(bias, flicker, "gamdss", window, distance, lam),
-                                              pred, truth, fps)
+                            rows += stat_rows(_condition(bias, confounder, "gamdss", window, distance, lam),
+                                              _stack(out), truth, fps, annotated=ann)
                             bar.update()
                 for method in config.spotters:
                     pred = ann.copy()
@@ -240,7 +338,8 @@ def run_benchmark(config: KeyframeBenchConfig, *, progress: bool = True) -> list
                             pred[b, 1] = spotting.apex_from_curve(freq_curves[b], o, off_b)
                         else:
                             pred[b, 1] = spotting.spot_apex(method, f.numpy(), o, off_b, fps=c.fps)
-                    rows += stat_rows(_condition(bias, flicker, method), pred, truth, fps, keyframes=("apex",))
+                    rows += stat_rows(_condition(bias, confounder, method), pred, truth, fps, keyframes=("apex",),
+                                      annotated=ann)
                     bar.update()
     return rows
 
@@ -264,7 +363,7 @@ def read_csv(path: str | Path) -> list[dict[str, Any]]:
     """Rows of a CSV written by :func:`write_csv` (numbers parsed back, empty cells as "")."""
     import csv
 
-    numeric = set(METRICS) | {"flicker_gl", "lam"}
+    numeric = set(METRICS) | {"lam"}
     rows = []
     with open(path, newline="", encoding="utf-8") as handle:
         for row in csv.DictReader(handle):
@@ -293,14 +392,15 @@ def output_paths(out: str | Path) -> dict[str, Path]:
 
 def run_keyframe_bench(config: KeyframeBenchConfig, out: str | Path, *, overwrite: bool = False,
                        progress: bool = True) -> BenchOutputs:
-    """Run the benchmark and write ``keyframes.csv``, ``config.yaml``, ``table.txt`` and one
-    ``error_vs_lambda_<keyframe>.png`` per keyframe into ``out``.
+    """Run the benchmark and write ``keyframes.csv``, ``config.yaml``, ``table.txt`` (the
+    summary table, then the full tables) and one ``error_vs_lambda_<keyframe>.png`` per
+    keyframe into ``out``. ``table_text`` of the result is what ``table.txt`` holds.
 
     Raises FileExistsError (before any work) if one of these files exists and not ``overwrite``.
     """
     from gamdss import atomic
 
-    from .report import format_table, plot_error_vs_lambda
+    from .report import format_summary, format_table, plot_error_vs_lambda
 
     paths = output_paths(out)
     atomic.refuse_any_existing(paths.values(), overwrite)
@@ -308,7 +408,7 @@ def run_keyframe_bench(config: KeyframeBenchConfig, out: str | Path, *, overwrit
     Path(out).mkdir(parents=True, exist_ok=True)
     config.save(paths["config"], overwrite=True)
     write_csv(rows, paths["csv"])
-    table = format_table(rows, config)
+    table = format_summary(rows, config) + "\n\n" + format_table(rows, config)
     atomic.write_text(paths["table"], table + "\n")
     plots = tuple(plot_error_vs_lambda(rows, config, paths[f"plot_{k}"], k) for k in KEYFRAMES)
     return BenchOutputs(paths["csv"], paths["config"], paths["table"], plots, table)

@@ -45,14 +45,36 @@ def add_dataset_arguments(p: argparse.ArgumentParser, *, root_optional: bool = F
 
 
 def add_reselection_arguments(p: argparse.ArgumentParser) -> None:
-    """``--window``, ``--lam-rise``, ``--lam-fall`` and ``--distance`` of :func:`gamdss.reselect`."""
-    p.add_argument("--window", default="paper", choices=WINDOWS,
-                   help="candidate-window preset (default paper)")
-    p.add_argument("--lam-rise", type=number_type("--lam-rise"), default=0.1,
-                   help="rise search scale, R = int(lam * (apex - onset))")
-    p.add_argument("--lam-fall", type=number_type("--lam-fall"), default=0.1,
-                   help="fall search scale, R = int(lam * (offset - apex))")
-    p.add_argument("--distance", default="l2", choices=DISTANCES)
+    """``--preset`` and the overrides ``--window``, ``--lam-rise``, ``--lam-fall``,
+    ``--distance`` (paper-style presets) of :class:`gamdss.reselection_settings.ReselectionSettings`;
+    :func:`reselection_settings` turns them into settings."""
+    p.add_argument("--preset", default="recommended", choices=["recommended", "paper", "released"],
+                   help="recommended (default): move the apex only where the evidence exceeds the clip's noise, "
+                        "keep onset and offset, report a confidence per keyframe; paper: the paper's max-distance "
+                        "rule (paper windows, lam 0.1, l2); released: the authors' released code")
+    p.add_argument("--window", default=None, choices=WINDOWS,
+                   help="candidate windows of the paper/released presets (default: the preset's)")
+    p.add_argument("--lam-rise", type=number_type("--lam-rise"), default=None,
+                   help="rise search scale of the paper/released presets, R = int(lam * (apex - onset))")
+    p.add_argument("--lam-fall", type=number_type("--lam-fall"), default=None,
+                   help="fall search scale of the paper/released presets, R = int(lam * (offset - apex))")
+    p.add_argument("--distance", default=None, choices=DISTANCES,
+                   help="frame distance of the paper/released presets: l2, centered (ignores a global brightness "
+                        "change) or released_uint8 (the released code's wrapped difference)")
+
+
+def reselection_settings(args: argparse.Namespace):
+    """The :class:`~gamdss.reselection_settings.ReselectionSettings` of ``--preset`` with the
+    given overrides; ``ValueError`` naming the flag when an override does not apply."""
+    from gamdss.reselection_settings import preset
+
+    changes = {name: getattr(args, name) for name in ("window", "lam_rise", "lam_fall", "distance")
+               if getattr(args, name) is not None}
+    base = preset(args.preset)
+    if changes and base.method != "max_distance":
+        flags = ", ".join("--" + n.replace("_", "-") for n in changes)
+        raise ValueError(f"{flags} apply to the max-distance presets; add --preset paper (or released)")
+    return base.replace(**changes) if changes else base
 
 
 def add_run_flags(p: argparse.ArgumentParser, *, overwrite: str, device: str | None = None,

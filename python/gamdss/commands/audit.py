@@ -8,7 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from gamdss.commands._common import (add_reselection_arguments, add_run_flags, check_device, check_out_folder,
+from gamdss.commands._common import (add_reselection_arguments, reselection_settings, add_run_flags, check_device, check_out_folder,
                                      fail)
 
 
@@ -19,6 +19,7 @@ ROW_GROUP_KEYS = ("dataset", "subject", "cache", "clip_id", "fps", "num_frames")
 def _check_inputs(args: argparse.Namespace, caches) -> None:
     """Raise ``ValueError``/``OSError`` naming the first bad argument, before anything runs."""
     check_device(args.device)
+    reselection_settings(args)
     if args.out:
         check_out_folder(args.out)
     for path in args.reselection or ():
@@ -60,9 +61,8 @@ def _run(args: argparse.Namespace) -> int:
     _warn_unknown_group_keys(args.group_by, caches)
     out = Path(args.out) if args.out else caches[0].root / "audit"
     try:
-        rep = audit_caches(caches, out, window=args.window, lam_rise=args.lam_rise, lam_fall=args.lam_fall,
-                           distance=args.distance, reselection_csv=args.reselection, curves_for=args.clips,
-                           group_by=args.group_by, fmt=args.format, overwrite=args.overwrite, device=args.device)
+        rep = audit_caches(caches, out, settings=reselection_settings(args), reselection_csv=args.reselection,
+                           curves_for=args.clips, group_by=args.group_by, fmt=args.format, overwrite=args.overwrite, device=args.device)
     except (KeyError, ValueError, OSError, RuntimeError) as exc:
         return fail("audit", exc, 1)
     print(f"audited {len(rep.rows)} clips; report: {rep.report} ({len(rep.files)} files in {rep.out})")

@@ -1,10 +1,15 @@
 """``gamdss reselect CACHE``: keyframe reselection of every clip of a frame cache.
 
-Writes into ``--out`` (default ``CACHE/reselection/<window>-r<lam_rise>-f<lam_fall>-<distance>/``):
-``reselection.csv`` (per clip: annotated and reselected keyframes as dataset frame numbers and
-clip-relative indices, displacements in frames, ms and percent of the clip, distances,
-settings), the corrected annotation file in the dataset's own schema (the originals in extra
-columns) and ``settings.yaml``.
+The default (``--preset recommended``) moves an apex only where the clip's evidence exceeds
+its own noise floor (after removing head motion, flicker and blinks), keeps onset and offset
+as annotated, and gives every keyframe a confidence in noise-floor sds. ``--preset paper``
+reproduces the paper's max-distance rule exactly, ``--preset released`` the authors' code.
+
+Writes into ``--out`` (default ``CACHE/reselection/<run name>/``, e.g. ``noise-aware-w60-z6``
+or ``paper-r0.1-f0.1-l2``): ``reselection.csv`` (per clip: annotated and reselected keyframes
+as dataset frame numbers and clip-relative indices, displacements in frames, ms and percent of
+the clip, confidences, distances, settings), the corrected annotation file in the dataset's
+own schema (the originals and the confidences in extra columns) and ``settings.yaml``.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import argparse
 from pathlib import Path
 
 from gamdss.commands._common import (add_reselection_arguments, add_run_flags, check_device, check_out_folder, fail,
-                                     number_type)
+                                     number_type, reselection_settings)
 
 
 def default_out(cache_root: Path, settings) -> Path:
@@ -23,17 +28,16 @@ def default_out(cache_root: Path, settings) -> Path:
 def _run(args: argparse.Namespace) -> int:
     from gamdss import atomic
     from gamdss.data.cache import FrameCache
-    from gamdss.dataset_reselection import (ReselectionSettings, export_reselection,
-                                            planned_outputs, reselect_cache)
+    from gamdss.dataset_reselection import export_reselection, planned_outputs, reselect_cache
 
     # Every argument is checked before any frame is read or any file written.
     try:
         check_device(args.device)
         if args.out:
             check_out_folder(args.out)
+        settings = reselection_settings(args)
     except (ValueError, OSError) as exc:
         return fail("reselect", exc)
-    settings = ReselectionSettings(args.window, args.lam_rise, args.lam_fall, args.distance)
     try:
         cache = FrameCache(args.cache)
     except (FileNotFoundError, ValueError, OSError) as exc:
@@ -47,8 +51,7 @@ def _run(args: argparse.Namespace) -> int:
     except OSError as exc:
         return fail("reselect", exc)
     try:
-        results = reselect_cache(cache, window=settings.window, lam_rise=settings.lam_rise,
-                                 lam_fall=settings.lam_fall, distance=settings.distance, device=args.device,
+        results = reselect_cache(cache, settings, device=args.device,
                                  max_batch_bytes=max(1, int(args.max_batch_mb * 2**20)))
         export = export_reselection(cache, results, out, settings, overwrite=args.overwrite,
                                     extra_settings={"device": args.device})
@@ -64,7 +67,7 @@ def register(sub) -> None:
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("cache", help="frame cache folder (made by `gamdss preprocess`)")
     add_reselection_arguments(p)
-    p.add_argument("--out", help="output folder (default: CACHE/reselection/<window>-r<lam_rise>-f<lam_fall>-<distance>)")
+    p.add_argument("--out", help="output folder (default: CACHE/reselection/<run name of the settings>)")
     p.add_argument("--max-batch-mb", type=number_type("--max-batch-mb", strict=True), default=256.0, help="frames per batch, in MiB (default 256)")
     add_run_flags(p, device="cpu or cuda (results are identical)", overwrite="replace existing output files")
     p.set_defaults(func=_run)

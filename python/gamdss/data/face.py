@@ -108,6 +108,7 @@ class FaceDetector:
             raise ValueError(f"threads must be >= 1 or None, got {threads!r}")
         self.device = str(device)
         self.threads = threads
+        self.min_face_size = int(min_face_size)
         self._mtcnn = MTCNN(keep_all=True, select_largest=False, min_face_size=min_face_size,
                             device=torch.device(device))
 
@@ -137,7 +138,8 @@ class FaceDetector:
     def eye_centres(self, images: Sequence[np.ndarray]) -> list[np.ndarray | None]:
         """Eye landmarks of the most probable face of each image: float64 ``[2, 2]`` (x, y) in
         pixels, image-left eye first; ``None`` where there is no face. Images of different
-        sizes are detected in one batch per size."""
+        sizes are detected in one batch per size; images smaller than the detector's smallest
+        face (``min_face_size``) have none."""
         out: list[np.ndarray | None] = [None] * len(images)
         by_shape: dict[tuple[int, ...], list[int]] = {}
         for i, im in enumerate(images):
@@ -145,6 +147,8 @@ class FaceDetector:
         for shape, members in by_shape.items():
             if len(shape) != 3 or shape[2] != 3:
                 raise ValueError(f"eye_centres needs RGB [H, W, 3] images, got shape {shape}")
+            if min(shape[:2]) < self.min_face_size:  # MTCNN has no image pyramid level for these
+                continue
             boxes, probs, points = self._detect(np.stack([images[i] for i in members]), landmarks=True)
             for i, frame_probs, frame_points in zip(members, probs, points):
                 if frame_points is None or frame_probs is None:

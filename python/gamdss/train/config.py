@@ -63,14 +63,28 @@ class ReselectionConfig:
     ``apply_to_test`` is False by default: held-out clips keep their annotated keyframes, as in
     the released code, so the test input does not depend on the method being evaluated.
     Reselection uses no labels, so True is also leak-free; it is a documented choice.
+    ``method``: ``max_distance`` (the paper's rule, what the paper's tables used; the default
+    of every shipped config) or ``noise_aware`` (the ``recommended`` preset of ``gamdss
+    reselect``: apex moved only on evidence above the noise, onset and offset kept; window,
+    lam and distance are then unused).
     """
 
     enabled: bool = True
+    method: str = "max_distance"
     window: str = "paper"
     lam_rise: float = 0.1
     lam_fall: float = 0.1
     distance: str = "l2"
     apply_to_test: bool = False
+
+    def settings(self):
+        """The :class:`~gamdss.reselection_settings.ReselectionSettings` this section asks for."""
+        from gamdss.reselection_settings import ReselectionSettings, preset
+
+        if self.method == "noise_aware":
+            return preset("recommended")
+        return ReselectionSettings(method="max_distance", window=self.window, lam_rise=self.lam_rise,
+                                   lam_fall=self.lam_fall, distance=self.distance)
 
 
 @dataclass
@@ -217,6 +231,8 @@ class TrainConfig:
         check(self.data.num_workers >= 0, "data.num_workers", f"must be >= 0, got {self.data.num_workers}")
         check(self.data.input_kind in ("difference", "flow"), "data.input_kind",
               f"must be 'difference' or 'flow', got {self.data.input_kind!r}")
+        check(self.reselection.method in ("max_distance", "noise_aware"), "reselection.method",
+              f"must be max_distance or noise_aware, got {self.reselection.method!r}")
         check(self.reselection.window in ("paper", "released", "symmetric"), "reselection.window",
               f"must be paper, released or symmetric, got {self.reselection.window!r}")
         check(self.reselection.distance in ("l2", "centered", "released_uint8"), "reselection.distance",

@@ -105,8 +105,7 @@ def _reselection_table(cfg: TrainConfig, caches, progress: bool) -> tuple[dict, 
     table, rows = {}, []
     r = cfg.reselection
     for ci, cache in enumerate(caches):
-        for res in reselect_cache(cache, window=r.window, lam_rise=r.lam_rise, lam_fall=r.lam_fall,
-                                  distance=r.distance, device=device, progress=progress):
+        for res in reselect_cache(cache, r.settings(), device=device, progress=progress):
             table[(ci, res.clip_id)] = tuple(res.reselected)
             rows.append({"cache": ci, "clip_id": res.clip_id,
                          **{f"annotated_{k}": v for k, v in zip(("onset", "apex", "offset"), res.annotated)},
