@@ -28,9 +28,20 @@ Per clip (frames uint8 ``[T, H, W, 3]`` RGB or ``[T, H, W]`` grey):
    nearest the annotation wins. It replaces the annotation only when its evidence exceeds
    the annotated apex's by more than ``move_z sigma``.
 
-Confidence (per keyframe, in noise-floor sds): ``(E(best) - E(annotated)) / sigma``, the
-evidence a move had (>= ``move_z`` for a move; below it the apex stays). Onset and offset
-are kept as annotated; their confidence is NaN (not assessed).
+7. Offset (one-sided): with a neutral reference from the clip's last ``reference_ms`` (the
+   clip must extend past the expression, as cached clips with a margin do), the same evidence
+   ``E_end(t)``; its neutral level ``L`` is the median over the frames just before that
+   reference. An annotated offset whose evidence exceeds ``L`` by more than ``offset_z``
+   sigma is still inside the expression: it moves later, to the first frame whose evidence
+   is back within ``tie_z`` sigma of ``L``. An offset marked too late cannot be told from one
+   marked right (the end of a gentle decay is below the noise), so it is never moved earlier.
+8. Onset: kept as annotated. On the benchmark every onset rule tried (plateau edges of the
+   evidence, in both directions) did worse than the annotation: a gentle rise stays below
+   the noise for several frames after the true onset.
+
+Confidence (per keyframe, in noise-floor sds): apex ``(E(best) - E(annotated)) / sigma``,
+the evidence a move had (>= ``move_z`` for a move); offset ``(E_end(f) - L) / sigma`` (>=
+``offset_z`` for a move); onset NaN (not assessed).
 """
 
 from __future__ import annotations
@@ -56,7 +67,8 @@ class Correction(NamedTuple):
 
     onset, apex, offset: int64 ``[B]``, clip-relative frame indices.
     confidence: float64 ``[B, 3]`` (onset, apex, offset): evidence for the move in noise-floor
-        sds; NaN where the keyframe was not assessed (onset and offset).
+        sds; NaN where the keyframe was not assessed (onset; offset without neutral frames
+        after it, or with ``move_offset`` off).
     noise_floor: float64 ``[B]``, sigma of each clip's evidence (squared grey levels).
     eyes_found: bool ``[B]``, whether the eye regions were found and left out.
     evidence: per clip a float64 ``[T]`` tensor of ``E(t)`` (NaN outside the frames used), or
@@ -77,7 +89,8 @@ def frames_needed(onset: int, apex: int, offset: int, fps: float, n_frames: int,
     """First and last frame (inclusive) that :func:`correct_keyframes` reads for one clip."""
     k = reference_frames(fps, settings)
     w = apex_window_frames(fps, settings)
-    return max(0, onset - k + 1), min(n_frames - 1, max(offset, apex + w))
+    last = n_frames - 1 if settings.move_offset else min(n_frames - 1, max(offset, apex + w))
+    return max(0, onset - k + 1), last
 
 
 def reference_frames(fps: float, settings: ReselectionSettings) -> int:
@@ -155,27 +168,55 @@ def select_apex(evidence: np.ndarray, annotated: int, lo: int, hi: int, sigma: f
     return (pick if gain > settings.move_z else annotated), float(max(gain, 0.0))
 
 
+def evidence_curve(x: torch.Tensor, ref: torch.Tensor, weights: torch.Tensor) -> np.ndarray:
+    """float64 ``[T]``: the weighted residual energy of each frame of ``x`` (``[T, h, w]``)
+    against ``ref`` after :func:`registered_residual`, squared grey levels."""
+    resid = registered_residual(x, ref, weights)
+    return (resid.square() * weights[None]).flatten(1).sum(dim=1).to(torch.float64).numpy()
+
+
+def correct_offset(x: torch.Tensor, apex: int, offset: int, k: int, weights: torch.Tensor,
+                   settings: ReselectionSettings) -> tuple[int, float]:
+    """Step 7 of the module docstring on grey frames ``x`` (``[T, h, w]``, indices relative to
+    ``x``): the offset and its confidence (NaN when the clip has too few frames after it)."""
+    n = int(x.shape[0])
+    m = max(2, k)
+    if n - 1 - offset < k + m:
+        return offset, float("nan")
+    curve = evidence_curve(x[apex:], x[n - k:].mean(dim=0), weights)
+    sigma = noise_floor(curve)
+    level = float(np.median(curve[-k - m:-k]))
+    confidence = max(0.0, (curve[offset - apex] - level) / sigma)
+    if confidence <= settings.offset_z:
+        return offset, confidence
+    back = np.flatnonzero(curve[offset - apex:n - k - apex] <= level + settings.tie_z * sigma)
+    return (offset + int(back[0]) if back.size else offset), confidence
+
+
 def correct_clip(frames: torch.Tensor, onset: int, apex: int, offset: int, fps: float,
                  settings: ReselectionSettings, eyes_px: np.ndarray | None = None
-                 ) -> tuple[tuple[int, int, int], float, float, np.ndarray]:
-    """One clip: (onset, apex, offset), apex confidence, noise floor and the evidence curve
-    ``[T]`` (NaN outside the frames used). ``frames`` need only hold up to the last frame of
-    :func:`frames_needed` (indices are the clip's)."""
+                 ) -> tuple[tuple[int, int, int], tuple[float, float, float], float, np.ndarray]:
+    """One clip: (onset, apex, offset), their confidences, the apex noise floor and the apex
+    evidence curve ``[T]`` (NaN outside the frames used). ``frames`` need only hold up to the
+    last frame of :func:`frames_needed` (indices are the clip's)."""
     n = int(frames.shape[0])
     first, last = frames_needed(onset, apex, offset, fps, n, settings)
     x, factor = grey_pooled(frames[first:last + 1])
     k = reference_frames(fps, settings)
     ref = x[max(0, onset - k + 1) - first:onset - first + 1].mean(dim=0)
     weights = eye_weights(tuple(ref.shape), eyes_px, factor)
-    resid = registered_residual(x, ref, weights)
-    curve = (resid.square() * weights[None]).flatten(1).sum(dim=1).to(torch.float64).numpy()
+    curve = evidence_curve(x, ref, weights)
     evidence = np.full(n, np.nan)
     evidence[first:last + 1] = curve
     sigma = noise_floor(curve)
     w = apex_window_frames(fps, settings)
     lo, hi = max(onset, apex - w), min(offset, apex + w)
-    new_apex, confidence = select_apex(evidence, apex, lo, hi, sigma, settings)
-    return (onset, new_apex, offset), confidence, sigma, evidence
+    new_apex, apex_conf = select_apex(evidence, apex, lo, hi, sigma, settings)
+    new_offset, offset_conf = offset, float("nan")
+    if settings.move_offset and last == n - 1:
+        new_offset, offset_conf = correct_offset(x, new_apex - first, offset - first, k, weights, settings)
+        new_offset += first
+    return (onset, new_apex, new_offset), (float("nan"), apex_conf, offset_conf), sigma, evidence
 
 
 def detect_eyes(images: Sequence[np.ndarray]) -> list[np.ndarray | None]:
@@ -229,7 +270,7 @@ def correct_keyframes(clips: Sequence[torch.Tensor], onset, apex, offset, fps, *
     for b, (clip, (o, a, f)) in enumerate(zip(clips, ann.tolist())):
         keys, c, s, ev = correct_clip(clip.cpu(), o, a, f, float(rates[b]), settings, eyes[b])
         out[b] = torch.tensor(keys)
-        conf[b, 1], sigma[b] = c, s
+        conf[b], sigma[b] = torch.tensor(c, dtype=torch.float64), s
         curves.append(torch.from_numpy(ev))
     found = torch.tensor([e is not None for e in eyes], dtype=torch.bool)
     return Correction(out[:, 0], out[:, 1], out[:, 2], conf, sigma, found, curves if return_evidence else None)

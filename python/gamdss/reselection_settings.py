@@ -7,10 +7,11 @@ Two methods share it:
   ``window``, ``lam_rise``, ``lam_fall``, ``distance``.
 - ``noise_aware``: :func:`gamdss.correction.correct_keyframes`: the apex is moved to the frame
   most different from the neutral onset after removing global head motion, flicker and the
-  eye regions, only when that evidence exceeds the clip's own noise floor; onset and offset
-  are kept as annotated (no method found here localises them better than a human; see the
-  README's benchmark). Fields used: ``apex_window_ms``, ``reference_ms``, ``move_z``,
-  ``tie_z``, ``mask_eyes``.
+  eye regions, only when that evidence exceeds the clip's own noise floor; an offset that is
+  demonstrably still inside the expression moves later; the onset is kept (no onset rule
+  tried here beat the annotation; see the README's benchmark). Fields used:
+  ``apex_window_ms``, ``reference_ms``, ``move_z``, ``tie_z``, ``mask_eyes``,
+  ``move_offset``, ``offset_z``.
 
 Presets (:data:`PRESETS`): ``recommended`` (``noise_aware``, the default of ``gamdss
 reselect``, chosen on benchmark seeds 0 and reported on seed 1), ``paper`` (the paper's Eq.
@@ -51,6 +52,9 @@ class ReselectionSettings:
             annotation.
         mask_eyes: leave the eye regions (found by MTCNN on the reference frame) out of the
             evidence, so that blinks are not taken for the apex.
+        move_offset: move an offset later when the frames after it are clearly more neutral
+            than it (needs neutral frames at the clip's end).
+        offset_z: how clearly: the offset's evidence above the neutral level, in noise sds.
     """
 
     method: str = "max_distance"
@@ -63,6 +67,8 @@ class ReselectionSettings:
     move_z: float = 6.0
     tie_z: float = 1.0
     mask_eyes: bool = True
+    move_offset: bool = True
+    offset_z: float = 10.0
 
     def __post_init__(self) -> None:
         def fail(name: str, why: str) -> None:
@@ -71,7 +77,7 @@ class ReselectionSettings:
         for name, known in (("method", METHODS), ("window", WINDOWS), ("distance", DISTANCES)):
             if getattr(self, name) not in known:
                 fail(name, f"must be one of {', '.join(known)}")
-        for name in ("lam_rise", "lam_fall", "apex_window_ms", "reference_ms", "move_z", "tie_z"):
+        for name in ("lam_rise", "lam_fall", "apex_window_ms", "reference_ms", "move_z", "tie_z", "offset_z"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 fail(name, "must be a number")
@@ -80,8 +86,9 @@ class ReselectionSettings:
                 fail(name, "must be a finite number >= 0")
         if self.tie_z > self.move_z:
             fail("tie_z", f"must not exceed move_z ({self.move_z:g})")
-        if not isinstance(self.mask_eyes, bool):
-            fail("mask_eyes", "must be true or false")
+        for name in ("mask_eyes", "move_offset"):
+            if not isinstance(getattr(self, name), bool):
+                fail(name, "must be true or false")
 
     def run_name(self) -> str:
         """Folder name of a run with these settings: ``paper-r0.1-f0.1-l2`` for
@@ -98,7 +105,8 @@ class ReselectionSettings:
         if self.method == "noise_aware":
             return (head + f"noise_aware, apex within {self.apex_window_ms:g} ms, moves above {self.move_z:g} "
                     f"noise sds (ties within {self.tie_z:g}), eyes {'masked' if self.mask_eyes else 'not masked'}; "
-                    "onset and offset kept")
+                    + (f"offset moved later only above {self.offset_z:g} sds; " if self.move_offset else "offset kept; ")
+                    + "onset kept")
         return (head + f"max_distance, window={self.window}, λ_rise={self.lam_rise:g}, λ_fall={self.lam_fall:g}, "
                 f"distance={self.distance}")
 
@@ -118,6 +126,20 @@ class ReselectionSettings:
         :class:`ReselectionSettings`, i.e. the paper's method); unknown keys raise
         ``ValueError`` naming ``source``."""
         return yaml_dataclass.from_dict(cls, data, source)
+
+    @classmethod
+    def from_csv_row(cls, row: dict[str, str]) -> "ReselectionSettings":
+        """Settings from the text cells of a ``reselection.csv`` row (its settings columns;
+        other columns are ignored, missing ones take the defaults)."""
+        defaults = cls()
+        values: dict[str, Any] = {}
+        for name in cls.__dataclass_fields__:
+            text = row.get(name)
+            if text in (None, ""):
+                continue
+            kind = type(getattr(defaults, name))
+            values[name] = text == "True" if kind is bool else kind(text)
+        return cls(**values)
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "ReselectionSettings":

@@ -69,12 +69,8 @@ def _settings_from_csv(path: Path, fallback: ReselectionSettings) -> Reselection
             pass
     with path.open(newline="", encoding="utf-8") as fh:
         first = next(csv.DictReader(fh), None)
-    fields = {k: v for k, v in (first or {}).items() if k in ReselectionSettings.__dataclass_fields__ and v != ""}
-    if fields.get("window"):
-        numbers = {k: float(v) for k, v in fields.items() if k not in ("method", "window", "distance", "mask_eyes")}
-        flags = {"mask_eyes": fields["mask_eyes"] == "True"} if "mask_eyes" in fields else {}
-        text = {k: fields[k] for k in ("method", "window", "distance") if k in fields}
-        return ReselectionSettings(**text, **numbers, **flags)
+    if first and first.get("window"):
+        return ReselectionSettings.from_csv_row(first)
     return fallback
 
 
