@@ -89,3 +89,53 @@ def test_refuses_to_overwrite(cache, capsys):
 def test_not_a_cache(tmp_path, capsys):
     assert main(["reselect", str(tmp_path)]) == 2
     assert "manifest.json is missing" in capsys.readouterr().err
+
+
+def test_default_is_the_recommended_preset_with_confidences_that_reread(cache):
+    """``gamdss reselect CACHE`` runs the noise-aware preset; its CSV carries a confidence per
+    keyframe (apex and offset assessed, onset not), the exported file has the confidence
+    columns and still re-reads through the reader to the reselected frames."""
+    datasets = pytest.importorskip("gamdss.data.datasets")
+    import openpyxl
+
+    from gamdss.dataset_reselection import CONFIDENCE_COLUMNS
+    from gamdss.reselection_settings import preset
+
+    assert main(["reselect", str(cache.root), "--out", str(cache.root / "run")]) == 0
+    rows = {r["clip_id"]: r for r in _rows(cache.root / "run" / "reselection.csv")}
+    expected = reselect_cache(cache, preset("recommended"), progress=False)
+    assert load_reselection(cache.root / "run" / "reselection.csv") == expected
+    for r in expected:
+        row = rows[r.clip_id]
+        assert row["preset"] == "recommended" and row["method"] == "noise_aware"
+        assert row["confidence_onset"] == "" and row["confidence_apex"] != ""
+        assert r.reselected[0] == r.annotated[0]  # the onset is never moved
+        assert r.reselected[2] >= r.annotated[2]  # the offset only ever moves later
+        if r.reselected[1] != r.annotated[1]:
+            assert float(row["confidence_apex"]) > preset("recommended").move_z
+    files = list((cache.root / "run").glob("*_reselected.xlsx"))
+    report = datasets.read_annotations(files[0], "casme2")
+    assert report.skipped == [] and len(report.records) == len(rows)
+    for rec in report.records:
+        assert (rec.onset, rec.apex, rec.offset) == tuple(int(rows[rec.clip_id][f"reselected_{k}_frame"])
+                                                          for k in ("onset", "apex", "offset"))
+    values = list(openpyxl.load_workbook(files[0]).active.values)
+    header = list(values[0])
+    apex_col = header.index(CONFIDENCE_COLUMNS[1])
+    onset_col = header.index(CONFIDENCE_COLUMNS[0])
+    assert all(v[onset_col] is None for v in values[1:])
+    assert sorted(round(float(v[apex_col]), 2) for v in values[1:]) == \
+        sorted(round(float(r["confidence_apex"]), 2) for r in rows.values())
+
+
+def test_paper_flags_need_a_paper_style_preset(cache, capsys):
+    assert main(["reselect", str(cache.root), "--lam-rise", "0.3"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--lam-rise" in err and "--preset paper" in err
+    assert not (cache.root / "reselection").exists()
+
+
+def test_released_preset_reproduces_the_released_code_settings(cache):
+    assert main(["reselect", str(cache.root), "--preset", "released", "--out", str(cache.root / "rel")]) == 0
+    expected = reselect_cache(cache, ReselectionSettings(window="released", distance="released_uint8"), progress=False)
+    assert load_reselection(cache.root / "rel" / "reselection.csv") == expected

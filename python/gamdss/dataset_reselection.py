@@ -295,7 +295,7 @@ def reselection_rows(results: Sequence[ClipReselection], cache: FrameCache | Non
         row["rise_distance"] = r.rise_distance
         row["fall_distance"] = r.fall_distance
         for k, c in zip(KEYFRAMES, r.confidence):
-            row[f"confidence_{k}"] = "" if c != c else round(float(c), 3)
+            row[f"confidence_{k}"] = "" if c != c else float(c)
         if settings is not None:
             row["preset"] = settings.preset_name() or ""
             row.update(asdict(settings))
