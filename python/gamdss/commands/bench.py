@@ -1,8 +1,9 @@
 """``gamdss bench``: benchmarks on generated data with known answers.
 
-``gamdss bench keyframes``: error of annotated, reselected and spotted keyframes to the true
-keyframes (see :mod:`gamdss.bench.keyframes`). A group, so that more benchmarks can be
-added as further sub-subcommands.
+``gamdss bench keyframes``: error of annotated, reselected (presets and the GAMDSS grid) and
+spotted keyframes to the true keyframes of generated clips, per bias model and confounder
+(see :mod:`gamdss.bench.keyframes`); ``--fps`` and ``--confounders`` narrow the run. A group,
+so that more benchmarks can be added as further sub-subcommands.
 """
 
 from __future__ import annotations
@@ -11,6 +12,46 @@ import argparse
 from pathlib import Path
 
 from gamdss.commands._common import add_run_flags, check_out_folder, fail, number_type
+
+
+def _list_values(flag: str, values: list[str] | None) -> list[str] | None:
+    """The items of a list flag given as ``a b`` or ``a,b`` (None when not given)."""
+    if values is None:
+        return None
+    items = [v.strip() for text in values for v in text.split(",") if v.strip()]
+    if not items:
+        raise ValueError(f"{flag} needs at least one value")
+    return items
+
+
+def _fps_values(values: list[str] | None) -> tuple[float, ...] | None:
+    import math
+
+    items = _list_values("--fps", values)
+    if items is None:
+        return None
+    out = []
+    for text in items:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not math.isfinite(value) or value <= 0:
+            raise ValueError(f"--fps must be positive frame rates, got {text!r}")
+        out.append(value)
+    return tuple(out)
+
+
+def _confounder_values(values: list[str] | None) -> tuple[str, ...] | None:
+    from gamdss.bench.keyframes import CONFOUNDERS
+
+    items = _list_values("--confounders", values)
+    if items is None:
+        return None
+    unknown = [v for v in items if v not in CONFOUNDERS]
+    if unknown:
+        raise ValueError(f"--confounders: unknown {', '.join(unknown)}; expected some of {', '.join(CONFOUNDERS)}")
+    return tuple(items)
 
 
 def _keyframes(args: argparse.Namespace) -> int:
@@ -33,7 +74,8 @@ def _keyframes(args: argparse.Namespace) -> int:
                 raise ValueError(f"--config {args.config}: not valid YAML ({exc})") from None
         else:
             config = KeyframeBenchConfig.quick() if args.quick else KeyframeBenchConfig()
-        changes = {k: v for k, v in (("clips", args.clips), ("seed", args.seed)) if v is not None}
+        changes = {k: v for k, v in (("clips", args.clips), ("seed", args.seed), ("fps", _fps_values(args.fps)),
+                                     ("confounders", _confounder_values(args.confounders))) if v is not None}
         if changes:
             config = config.replace(**changes)
     except (ValueError, OSError, yaml.YAMLError) as exc:
@@ -44,7 +86,7 @@ def _keyframes(args: argparse.Namespace) -> int:
         return fail("bench keyframes", exc, 1)
     print(f"GENERATED data: {config.clips} synthetic micro-expression clips ({config.size}x{config.size} px, "
           f"fps {', '.join(f'{f:g}' for f in config.fps)}) with known keyframes, annotated by the bias models "
-          f"{', '.join(config.biases)}; flicker {', '.join(f'{f:g}' for f in config.flicker_gl)} grey levels; "
+          f"{', '.join(config.biases)}; confounders {', '.join(config.confounders)}; "
           f"seed {config.seed}.")
     start = time.perf_counter()
     try:
@@ -67,7 +109,11 @@ def register(sub) -> None:
                                             "true keyframes of generated clips")
     kf.add_argument("--out", default="bench_keyframes", help="output folder (default: ./bench_keyframes)")
     kf.add_argument("--clips", type=number_type("--clips", minimum=1, integer=True), default=None, help="generated clips per condition (default 48; --quick 16)")
-    kf.add_argument("--quick", action="store_true", help="a small run of about a minute")
+    kf.add_argument("--quick", action="store_true", help="a small run of 1-2 minutes")
+    kf.add_argument("--fps", nargs="+", default=None, metavar="FPS",
+                    help="frame rates of the clips, e.g. --fps 200 or --fps 60 200 (default 30 60 90 200)")
+    kf.add_argument("--confounders", nargs="+", default=None, metavar="NAME",
+                    help="confounders: clean, flicker, blink, head, gentle, all (default: all six)")
     kf.add_argument("--seed", type=number_type("--seed", integer=True), default=None, help="seed of clips and annotations (default 0)")
     kf.add_argument("--config", default=None, help="a YAML KeyframeBenchConfig (e.g. a previous run's config.yaml)")
     add_run_flags(kf, overwrite="replace results already in --out", progress_flag="--no-progress")
