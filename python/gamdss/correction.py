@@ -11,7 +11,7 @@ and offsets worse.
 Per clip (frames uint8 ``[T, H, W, 3]`` RGB or ``[T, H, W]`` grey):
 
 1. Grey levels, box-averaged to about 48 px (less sensor noise and JPEG blocking).
-2. Neutral reference ``N``: the mean of the frames of the last ``reference_ms`` up to the
+2. Neutral reference ``N``: the mean of the frames of the ``reference_ms`` before the
    annotated onset.
 3. Each frame minus ``N``, less what a global similarity motion (shift, rotation, scale)
    and a global brightness gain and offset explain: the least-squares fit of
@@ -57,6 +57,9 @@ from gamdss.reselection_settings import ReselectionSettings
 
 #: working resolution of the evidence, px (frames are box-averaged down to about this)
 WORKING_SIZE = 48
+#: Gaussian blur at the working size, px: a first-order registration follows sub-pixel head
+#: motion only on image structure wider than a pixel
+BLUR_SD = 1.0
 #: half-axes of the eye ellipse left out of the evidence, in inter-ocular distances
 EYE_HALF_WIDTH = 0.52
 EYE_HALF_HEIGHT = 0.33
@@ -90,7 +93,17 @@ def frames_needed(onset: int, apex: int, offset: int, fps: float, n_frames: int,
     k = reference_frames(fps, settings)
     w = apex_window_frames(fps, settings)
     last = n_frames - 1 if settings.move_offset else min(n_frames - 1, max(offset, apex + w))
-    return max(0, onset - k + 1), last
+    return reference_span(onset, k)[0], last
+
+
+def reference_span(onset: int, k: int) -> tuple[int, int]:
+    """First and last frame (inclusive) of the neutral reference: the ``k`` frames just before
+    the onset (frame 0 alone for an onset at 0). The onset itself is left out so that its
+    evidence is a frame's like any other (a frame inside the reference is closer to it than
+    an independent frame by the noise alone)."""
+    if onset == 0:
+        return 0, 0
+    return max(0, onset - k), onset - 1
 
 
 def reference_frames(fps: float, settings: ReselectionSettings) -> int:
@@ -110,7 +123,20 @@ def grey_pooled(frames: torch.Tensor) -> tuple[torch.Tensor, int]:
     factor = max(1, int(round(min(x.shape[1:]) / WORKING_SIZE)))
     if factor > 1:
         x = F.avg_pool2d(x[:, None], factor)[:, 0]
+    if BLUR_SD > 0:
+        x = gaussian_blur(x, BLUR_SD)
     return x, factor
+
+
+def gaussian_blur(x: torch.Tensor, sd: float) -> torch.Tensor:
+    """``x`` float32 ``[T, h, w]`` blurred by a separable Gaussian of ``sd`` px (edges repeated)."""
+    radius = max(1, int(math.ceil(3 * sd)))
+    t = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    k = torch.exp(-0.5 * (t / sd) ** 2)
+    k = k / k.sum()
+    y = F.pad(x[:, None], (radius, radius, radius, radius), mode="replicate")
+    y = F.conv2d(y, k.view(1, 1, 1, -1))
+    return F.conv2d(y, k.view(1, 1, -1, 1))[:, 0]
 
 
 def eye_weights(shape: tuple[int, int], eyes_px: np.ndarray | None, factor: int) -> torch.Tensor:
@@ -203,7 +229,8 @@ def correct_clip(frames: torch.Tensor, onset: int, apex: int, offset: int, fps: 
     first, last = frames_needed(onset, apex, offset, fps, n, settings)
     x, factor = grey_pooled(frames[first:last + 1])
     k = reference_frames(fps, settings)
-    ref = x[max(0, onset - k + 1) - first:onset - first + 1].mean(dim=0)
+    ref_first, ref_last = reference_span(onset, k)
+    ref = x[ref_first - first:ref_last - first + 1].mean(dim=0)
     weights = eye_weights(tuple(ref.shape), eyes_px, factor)
     curve = evidence_curve(x, ref, weights)
     evidence = np.full(n, np.nan)
@@ -267,10 +294,17 @@ def correct_keyframes(clips: Sequence[torch.Tensor], onset, apex, offset, fps, *
     conf = torch.full((len(clips), 3), float("nan"), dtype=torch.float64)
     sigma = torch.empty(len(clips), dtype=torch.float64)
     curves = []
-    for b, (clip, (o, a, f)) in enumerate(zip(clips, ann.tolist())):
-        keys, c, s, ev = correct_clip(clip.cpu(), o, a, f, float(rates[b]), settings, eyes[b])
-        out[b] = torch.tensor(keys)
-        conf[b], sigma[b] = torch.tensor(c, dtype=torch.float64), s
-        curves.append(torch.from_numpy(ev))
+    # The per-clip tensors are small (48 px frames): extra intra-op threads cost more than they
+    # give, several times over on a busy machine, so the loop runs on one.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for b, (clip, (o, a, f)) in enumerate(zip(clips, ann.tolist())):
+            keys, c, s, ev = correct_clip(clip.cpu(), o, a, f, float(rates[b]), settings, eyes[b])
+            out[b] = torch.tensor(keys)
+            conf[b], sigma[b] = torch.tensor(c, dtype=torch.float64), s
+            curves.append(torch.from_numpy(ev))
+    finally:
+        torch.set_num_threads(before)
     found = torch.tensor([e is not None for e in eyes], dtype=torch.bool)
     return Correction(out[:, 0], out[:, 1], out[:, 2], conf, sigma, found, curves if return_evidence else None)

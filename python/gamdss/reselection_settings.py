@@ -44,8 +44,8 @@ class ReselectionSettings:
         distance: ``l2``, ``centered`` or ``released_uint8`` (``max_distance``).
         apex_window_ms: ``noise_aware`` searches the apex within this many ms of the
             annotated apex (and within the annotated onset..offset).
-        reference_ms: the neutral reference is the mean of the frames in the last
-            ``reference_ms`` up to the annotated onset (at least one frame).
+        reference_ms: the neutral reference is the mean of the frames in the
+            ``reference_ms`` before the annotated onset (at least one frame).
         move_z: the apex moves only when the best candidate's evidence exceeds the annotated
             apex's by more than ``move_z`` noise-floor sds.
         tie_z: candidates within ``tie_z`` sds of the best are ties, resolved toward the

@@ -5,7 +5,7 @@ A clip is a real face photograph (:mod:`.faces`) deformed by an action-unit fiel
 true onset through the true apex to the true offset, filmed by a simulated camera
 (:mod:`.camera`: head motion, illumination flicker, sensor noise, JPEG), with eye blinks
 (:mod:`.blinks`). Everything is drawn from the seed: the same seed gives byte-identical
-frames. Each confounder (flicker, blinks, rotation and scale drift) draws from its own random
+frames. Each confounder (flicker, blinks, rotation drift, scale drift) draws from its own random
 stream, so switching one on changes nothing else about the clip.
 """
 
@@ -213,6 +213,7 @@ class SyntheticSample:
 
 _FLICKER_STREAM = 0xF11C
 _POSE_STREAM = 0x9053
+_SCALE_STREAM = 0x5CA1
 _BLINK_STREAM = 0xB11C
 
 
@@ -301,8 +302,10 @@ def make_clip(config: SyntheticConfig, *, seed: int, subject: int = 0, emotion: 
     # same sensor noise) as without it, plus the flicker: conditions differ only by the flicker.
     flicker_rng = np.random.default_rng(np.random.SeedSequence([int(seed), _FLICKER_STREAM]))
     flicker = flicker_offsets(n, fps, config.flicker_gl, flicker_rng, light_hz=config.flicker_hz)
-    pose_rng = np.random.default_rng(np.random.SeedSequence([int(seed), _POSE_STREAM]))
-    angle, scale = pose_drift_path(n, fps, config.head_rotation_deg, config.head_scale, pose_rng)
+    angle, _ = pose_drift_path(n, fps, config.head_rotation_deg, 0.0,
+                               np.random.default_rng(np.random.SeedSequence([int(seed), _POSE_STREAM])))
+    _, scale = pose_drift_path(n, fps, 0.0, config.head_scale,
+                               np.random.default_rng(np.random.SeedSequence([int(seed), _SCALE_STREAM])))
     drifting = config.head_rotation_deg > 0 or config.head_scale > 0
     closure = _blink(config, n, fps, seed)
     displacement = amplitude * intensity
