@@ -5,7 +5,7 @@
 
 namespace gamdss {
 
-// The distance of reselection-semantics.md.
+// The distance of docs/reselection.md.
 enum class Distance : int {
   kL2 = 0,        // sqrt(sum (x_i - x_j)^2)
   kCentered = 1,  // the same after removing the pair's mean difference

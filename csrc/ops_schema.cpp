@@ -1,5 +1,5 @@
 // The schemas of the gamdss ops, declared once; each backend registers its kernels in its
-// own file (cpu/*.cpp, cuda/*.cu). Semantics: shared/reference/reselection-semantics.md and
+// own file (cpu/*.cpp, cuda/*.cu). Semantics: docs/reselection.md and
 // the docstrings of python/gamdss/ops.py.
 #include <torch/library.h>
 

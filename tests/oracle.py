@@ -1,4 +1,4 @@
-"""Checks of an op result against the float64 / exact reference (reselection-semantics.md)."""
+"""Checks of an op result against the float64 / exact reference (docs/reselection.md)."""
 
 from __future__ import annotations
 

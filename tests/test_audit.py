@@ -126,3 +126,29 @@ def test_reuses_a_reselection_run_and_refuses_overwrite(tiny, tmp_path, capsys):
     assert (out / "report.md").read_text() == before
     assert main(["audit", str(tiny.root), "--out", str(out), "--overwrite", "--format", "html"]) == 0
     assert (out / "report.html").is_file()
+
+
+def test_recommended_audit_counts_confident_moves(tiny, tmp_path):
+    """With the recommended preset every move is a confident one: the summary's
+    ``<k>_confident_moves`` equal the moves, the onset never moves, and the report says that
+    the offset-versus-apex comparison uses confident moves only."""
+    from gamdss.reselection_settings import preset
+
+    rep = audit_cache(tiny, tmp_path / "rec", settings=preset("recommended"), progress=False)
+    rows = _rows(rep.out / "displacements.csv")
+    total = next(r for r in _rows(rep.out / "summary.csv") if r["group"] == "all clips")
+    for k in ("onset", "apex", "offset"):
+        moved = sum(1 for r in rows if int(r[f"shift_{k}_frames"]) != 0)
+        if k == "onset":
+            assert moved == 0 and total["onset_confident_moves"] == ""  # not assessed
+        else:
+            assert int(total[f"{k}_confident_moves"]) == moved
+    assert sum(1 for r in rows if int(r["shift_apex_frames"]) != 0) > 0  # the fixture's apexes are off
+    text = (rep.out / "report.md").read_text()
+    assert "confident moves only" in text and "preset recommended" in text
+
+
+def test_paper_audit_has_no_confidences(tiny_report):
+    total = next(r for r in _rows(tiny_report.out / "summary.csv") if r["group"] == "all clips")
+    assert total["apex_confident_moves"] == ""
+    assert "NOT tested against noise" in (tiny_report.out / "report.md").read_text()

@@ -1,5 +1,5 @@
 // Turning accumulated sums into selection keys and distances, and the tie rules of
-// reselection-semantics.md, for the CPU kernels.
+// docs/reselection.md, for the CPU kernels.
 #pragma once
 
 #include <cmath>

@@ -633,7 +633,7 @@ __device__ __forceinline__ Out slice_total(const Out* __restrict__ buf, int64_t 
   return acc;
 }
 
-// A candidate under the tie rules of reselection-semantics.md: larger key, then smaller cost,
+// A candidate under the tie rules of docs/reselection.md: larger key, then smaller cost,
 // then smaller i, then smaller j. This is a total order over distinct (i, j), so the warp
 // reduction below gives the same winner whatever the order in which candidates meet.
 template <typename Key>

@@ -1,5 +1,5 @@
 // CUDA kernel of gamdss::reselect: same semantics and outputs as cpu/reselect_cpu.cpp
-// (reselection-semantics.md). Four launches on the current stream, no host synchronisation
+// (docs/reselection.md). Four launches on the current stream, no host synchronisation
 // after the plan upload:
 //   1. pair_partials_kernel, role kRise: partial sums of every rise pair (o, a) per slice;
 //   2. rise_select_kernel: one warp per clip adds the slices, applies the tie rules, writes

@@ -1,7 +1,7 @@
 """Pure-PyTorch reference of keyframe reselection: the oracle the tests hold the compiled
 kernels to, and the baseline of the benchmarks.
 
-Everything is computed pair by pair, straight from reselection-semantics.md: uint8 frames
+Everything is computed pair by pair, straight from docs/reselection.md: uint8 frames
 in exact int64 arithmetic, floating frames in float64. Same signatures as
 :func:`gamdss.reselect`, :func:`gamdss.ops.reselect_windows` and
 :func:`gamdss.ops.frame_distances`.

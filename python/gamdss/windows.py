@@ -1,4 +1,4 @@
-"""Candidate windows of keyframe reselection (reselection-semantics.md, "Search ranges").
+"""Candidate windows of keyframe reselection (docs/reselection.md, "Ranges" and "Windows").
 
 All indices are clip-relative, 0-based and inclusive. A window tensor is int64 ``[B, 6]``:
 ``(onset_lo, onset_hi, apex_lo, apex_hi, offset_lo, offset_hi)``.
