@@ -66,7 +66,7 @@ def test_demo_overwrite_never_deletes_the_users_files(tmp_path):
 
 
 @pytest.mark.parametrize("change, culprit", [(dict(subjects=1), "subjects"), (dict(epochs=0), "epochs"),
-                                             (dict(lam_rise=-0.1), "lam_rise"), (dict(device="tpu"), "device")])
+                                             (dict(preset="best"), "preset"), (dict(device="tpu"), "device")])
 def test_demo_settings_are_checked_before_anything_runs(tmp_path, change, culprit):
     with pytest.raises(ValueError, match=culprit):
         DemoConfig(out=tmp_path / "demo", **change)

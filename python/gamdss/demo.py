@@ -30,7 +30,9 @@ class DemoConfig:
     """Sizes of the demo run; the defaults finish in a few minutes on a 2-core CPU.
 
     ``frame_size``: generated frames (H, W) in pixels; ``cache_size``: face crops (H, W);
-    ``epochs``: training epochs per LOSO fold; ``emotions``: generated classes (CASME II
+    ``epochs``: training epochs per LOSO fold; ``preset``: the reselection preset of
+    :mod:`gamdss.reselection_settings` used for the corrected annotations and for training
+    (``recommended`` by default); ``emotions``: generated classes (CASME II
     vocabulary; the ``casme2-3`` protocol maps them to positive / surprise / negative).
     """
 
@@ -40,10 +42,7 @@ class DemoConfig:
     frame_size: tuple[int, int] = (160, 160)
     cache_size: tuple[int, int] = (64, 64)
     bias: str = "typical"
-    window: str = "paper"
-    lam_rise: float = 0.1
-    lam_fall: float = 0.1
-    distance: str = "l2"
+    preset: str = "recommended"
     protocol: str = "casme2-3"
     epochs: int = 20
     emotions: tuple[str, ...] = ("happiness", "surprise", "disgust", "repression")
@@ -51,8 +50,8 @@ class DemoConfig:
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        from gamdss.batch import check_scale
         from gamdss.devices import check_device
+        from gamdss.reselection_settings import preset as reselection_preset
 
         problems = []
         if self.subjects < 2:
@@ -61,11 +60,10 @@ class DemoConfig:
             problems.append(f"clips_per_subject must be >= 1, got {self.clips_per_subject}")
         if self.epochs < 1:
             problems.append(f"epochs must be >= 1, got {self.epochs}")
-        for name in ("lam_rise", "lam_fall"):
-            try:
-                check_scale(getattr(self, name), name)
-            except (TypeError, ValueError) as exc:
-                problems.append(str(exc))
+        try:
+            reselection_preset(self.preset)
+        except ValueError as exc:
+            problems.append(str(exc))
         if min(self.frame_size) < 64:
             problems.append(f"frame_size must be at least 64x64 for face detection, got {self.frame_size}")
         if min(self.cache_size) < 16:
@@ -155,7 +153,7 @@ def run_demo(cfg: DemoConfig, *, overwrite: bool = False, progress: bool = True,
     from gamdss.data.preprocess import preprocess_clips
     from gamdss.data.synthetic import SyntheticConfig, make_dataset, read_ground_truth, write_dataset
     from gamdss.dataset_reselection import export_reselection, reselect_cache
-    from gamdss.reselection_settings import ReselectionSettings
+    from gamdss.reselection_settings import preset as reselection_preset
     from gamdss.train.config import load_config
     from gamdss.train.loso import run_loso
 
@@ -197,10 +195,8 @@ def run_demo(cfg: DemoConfig, *, overwrite: bool = False, progress: bool = True,
     done("preprocess")
     log(f"      {len(cache)} clips cached in {cache_dir}")
 
-    step("reselect", f"reselecting keyframes (window={cfg.window}, lambda={cfg.lam_rise}/{cfg.lam_fall}, "
-                     f"distance={cfg.distance}) and auditing the annotations")
-    settings = ReselectionSettings(method="max_distance", window=cfg.window, lam_rise=cfg.lam_rise,
-                                   lam_fall=cfg.lam_fall, distance=cfg.distance)
+    settings = reselection_preset(cfg.preset)
+    step("reselect", f"reselecting keyframes ({settings.describe()}) and auditing the annotations")
     results = reselect_cache(cache, settings, device=cfg.device, progress=progress)
     export = export_reselection(cache, results, resel_dir, settings)
     audit = audit_caches([cache], audit_dir, reselection_csv=[resel_dir / "reselection.csv"], progress=progress)
@@ -214,10 +210,11 @@ def run_demo(cfg: DemoConfig, *, overwrite: bool = False, progress: bool = True,
     train_cfg = load_config("tiny-cpu", [f"data.caches=[{cache_dir}]", f"data.protocol={cfg.protocol}",
                                          f"optim.epochs={cfg.epochs}", f"run.output_dir={train_dir}",
                                          f"run.device={cfg.device}", f"run.seed={cfg.seed}",
-                                         "reselection.enabled=true", f"reselection.window={cfg.window}",
-                                         f"reselection.lam_rise={cfg.lam_rise}",
-                                         f"reselection.lam_fall={cfg.lam_fall}",
-                                         f"reselection.distance={cfg.distance}"])
+                                         "reselection.enabled=true", f"reselection.method={settings.method}",
+                                         f"reselection.window={settings.window}",
+                                         f"reselection.lam_rise={settings.lam_rise}",
+                                         f"reselection.lam_fall={settings.lam_fall}",
+                                         f"reselection.distance={settings.distance}"])
     train_results = run_loso(train_cfg, progress=progress)
     done("train")
     return DemoResult(out=out, dataset=dataset_dir, cache=cache_dir, reselection=resel_dir,

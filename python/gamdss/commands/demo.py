@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from gamdss.commands._common import DISTANCES, add_run_flags, size_type
+from gamdss.commands._common import add_run_flags, size_type
 
 BANNER = (
     "gamdss demo: SYNTHETIC data only. The clips are real face photographs shipped with\n"
@@ -28,7 +28,7 @@ def _demo(args: argparse.Namespace) -> int:
     try:
         cfg = DemoConfig(out=args.out, subjects=args.subjects, clips_per_subject=args.clips_per_subject,
                          frame_size=args.frame_size, cache_size=args.cache_size, bias=args.bias, epochs=args.epochs,
-                         lam_rise=args.lam, lam_fall=args.lam, distance=args.distance, seed=args.seed,
+                         preset=args.preset, seed=args.seed,
                          device=args.device)
     except ValueError as exc:
         print(f"gamdss demo: {exc}", file=sys.stderr)
@@ -76,8 +76,8 @@ def register(sub) -> None:
                       help="face crops, N or HxW pixels")
     demo.add_argument("--bias", default="typical", choices=["none", "careful", "typical", "multicultural"],
                       help="annotation-bias model playing the human coder")
-    demo.add_argument("--lam", type=float, default=0.1, help="reselection lambda (rise and fall)")
-    demo.add_argument("--distance", default="l2", choices=DISTANCES)
+    demo.add_argument("--preset", default="recommended", choices=["recommended", "paper", "released"],
+                      help="reselection preset for the corrected annotations and for training (default recommended)")
     demo.add_argument("--epochs", type=int, default=20, help="training epochs per LOSO fold")
     demo.add_argument("--seed", type=int, default=0)
     add_run_flags(demo, device="cpu or cuda", overwrite="use --out even if it holds files not made by the demo",
