@@ -139,3 +139,27 @@ def test_released_preset_reproduces_the_released_code_settings(cache):
     assert main(["reselect", str(cache.root), "--preset", "released", "--out", str(cache.root / "rel")]) == 0
     expected = reselect_cache(cache, ReselectionSettings(window="released", distance="released_uint8"), progress=False)
     assert load_reselection(cache.root / "rel" / "reselection.csv") == expected
+
+
+def test_a_failed_export_leaves_no_partial_set(cache, monkeypatch, capsys):
+    """A full disk while the spreadsheet is written: nothing reaches --out, and the rerun
+    (no --overwrite needed) writes the whole set."""
+    import errno
+
+    from gamdss.data.datasets import get_dataset
+
+    spec = type(get_dataset("casme2"))
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    out = cache.root / "run"
+    with monkeypatch.context() as m:
+        m.setattr(spec, "write_annotations", full_disk)
+        assert main(["reselect", str(cache.root), "--preset", "paper", "--out", str(out)]) == 1
+    assert "No space left on device" in capsys.readouterr().err
+    assert not out.exists() or not any(out.iterdir())
+    assert not list(cache.root.glob(".run.partial-*"))
+    assert main(["reselect", str(cache.root), "--preset", "paper", "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["reselection.csv", "settings.yaml", "CASME2-coding-20190701_reselected.xlsx"])

@@ -77,3 +77,28 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
     return Path(path)
+
+
+@contextlib.contextmanager
+def output_set(folder: str | os.PathLike, *, last: Iterable[str] = ()) -> Iterator[Path]:
+    """Write a set of files as one: yields an empty staging folder next to ``folder``; when
+    the block succeeds every file in it is moved into ``folder`` (``last``: names moved after
+    all others, e.g. the settings file that marks a complete set), and the staging folder is
+    removed. When the block fails (a full disk, an error, Ctrl-C) nothing reaches ``folder``,
+    so a rerun finds no half-written set to refuse or to trust."""
+    import shutil
+
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.partial-", dir=folder.parent))
+    try:
+        yield staging
+        files = sorted(p for p in staging.rglob("*") if p.is_file())
+        tail = {staging / name for name in last}
+        folder.mkdir(parents=True, exist_ok=True)
+        for src in [p for p in files if p not in tail] + [p for p in files if p in tail]:
+            dst = folder / src.relative_to(staging)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(src, dst)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

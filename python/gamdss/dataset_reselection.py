@@ -476,8 +476,9 @@ def planned_outputs(cache: FrameCache, out: str | Path) -> list[Path]:
 def export_reselection(cache: FrameCache, results: Sequence[ClipReselection], out: str | Path,
                        settings: ReselectionSettings, *, overwrite: bool = False,
                        extra_settings: dict[str, Any] | None = None) -> ReselectionExport:
-    """Write a reselection run's folder (all atomically; refuses to replace existing files
-    unless ``overwrite``):
+    """Write a reselection run's folder as one set (:func:`gamdss.atomic.output_set`: written
+    into a staging folder, moved into ``out`` only when complete, ``settings.yaml`` last);
+    refuses to replace existing files unless ``overwrite``:
 
     - ``reselection.csv``: :func:`reselection_rows` with the cache and the settings;
     - per dataset in the cache, the corrected annotation file in the dataset's own schema
@@ -497,23 +498,25 @@ def export_reselection(cache: FrameCache, results: Sequence[ClipReselection], ou
     atomic.refuse_any_existing(planned_outputs(cache, out), overwrite)
     check_against_cache(results, cache, "reselection results")
     rows = reselection_rows(results, cache, settings)
-    results_csv = atomic.write_text(out / RESULTS_CSV, rows_to_csv(rows))
     written, skipped = [], []
-    for dataset in sorted({cache[r.clip_id].dataset for r in results}):
-        part = [r for r in results if cache[r.clip_id].dataset == dataset]
-        path = out / annotation_file_name(dataset)
-        try:
-            from gamdss.data.datasets import get_dataset
-
-            spec = get_dataset(dataset)
-        except (ImportError, KeyError, ValueError) as exc:
-            skipped.append(f"{path.name} (no reader for dataset {dataset!r}: {exc})")
-            continue
-        spec.write_annotations(corrected_records(cache, part), path,
-                               extra_columns=original_columns(cache, part), overwrite=overwrite)
-        written.append(path)
     info = {"reselection": asdict(settings), "cache": str(cache.root.resolve()),
             "cache_dataset": cache.dataset, "clips": len(results), "gamdss_version": gamdss.__version__,
             "created": datetime.datetime.now().isoformat(timespec="seconds"), **(extra_settings or {})}
-    settings_yaml = atomic.write_text(out / SETTINGS_YAML, yaml.safe_dump(info, sort_keys=False))
+    with atomic.output_set(out, last=[SETTINGS_YAML]) as staging:
+        atomic.write_text(staging / RESULTS_CSV, rows_to_csv(rows))
+        for dataset in sorted({cache[r.clip_id].dataset for r in results}):
+            part = [r for r in results if cache[r.clip_id].dataset == dataset]
+            name = annotation_file_name(dataset)
+            try:
+                from gamdss.data.datasets import get_dataset
+
+                spec = get_dataset(dataset)
+            except (ImportError, KeyError, ValueError) as exc:
+                skipped.append(f"{name} (no reader for dataset {dataset!r}: {exc})")
+                continue
+            spec.write_annotations(corrected_records(cache, part), staging / name,
+                                   extra_columns=original_columns(cache, part))
+            written.append(out / name)
+        atomic.write_text(staging / SETTINGS_YAML, yaml.safe_dump(info, sort_keys=False))
+    results_csv, settings_yaml = out / RESULTS_CSV, out / SETTINGS_YAML
     return ReselectionExport(out, results_csv, settings_yaml, written, skipped, rows)

@@ -7,7 +7,8 @@ from typing import Callable, Sequence
 import torch
 
 from . import ops
-from .batch import check_clip_list, check_distance, check_scale, frame_index, keyframes, pack_clips, pack_spans
+from .batch import (check_clip_list, check_distance, check_frame_values, check_scale, frame_index, keyframes,
+                    pack_clips, pack_spans)
 from .results import Reselection
 from .windows import PRESETS, preset_windows
 
@@ -37,16 +38,42 @@ def reselect_with(backend: WindowsFn, clips, onset, apex, offset, *, lengths=Non
     check_distance(distance, (clips if clip_list is None else clip_list[0]).dtype)
     ann = keyframes(onset, apex, offset, clip_lengths, clip_ids)
     windows = preset_windows(window, ann[:, 0], ann[:, 1], ann[:, 2], clip_lengths, lam_rise, lam_fall)
+    if return_table:
+        check_table_size(windows)
     if clip_list is None:
+        check_frame_values(packed, clip_ids)
         return backend(packed, ann, windows, distance=distance, return_table=return_table)
     first = windows[:, 0::2].amin(dim=1)
     last = windows[:, 1::2].amax(dim=1)
     packed = pack_spans(clip_list, first, last)
+    check_frame_values(packed, clip_ids, first)
     out = backend(packed, ann - first[:, None], windows - first[:, None],
                   distance=distance, return_table=return_table)
     shift = first.to(out.onset.device)
     return out._replace(onset=out.onset + shift, apex=out.apex + shift, offset=out.offset + shift,
                         windows=windows)
+
+
+#: the largest candidate tables ``return_table=True`` allocates (rise + fall, float64)
+MAX_TABLE_BYTES = 512 * 2**20
+
+
+def check_table_size(windows: torch.Tensor, limit: int | None = None) -> None:
+    """``ValueError`` when the padded candidate tables of ``windows`` (int64 ``[B, 6]``)
+    would take more than ``limit`` bytes (default :data:`MAX_TABLE_BYTES`): every clip's table is padded to the largest
+    windows of the batch, so one long clip among many short ones multiplies the size."""
+    from .ops import table_sizes
+
+    limit = MAX_TABLE_BYTES if limit is None else limit
+    n_o, n_a, n_f = table_sizes(windows)
+    b = int(windows.shape[0])
+    size = 8 * b * (n_o * n_a + n_f)
+    if size > limit:
+        sizes = (windows[:, 1::2] - windows[:, 0::2] + 1)
+        worst = int((sizes[:, 0] * sizes[:, 1]).argmax())
+        raise ValueError(f"return_table=True would allocate {size / 2**20:.0f} MiB ({b} clips padded to {n_o} x {n_a} "
+                         f"rise and {n_f} fall candidates; clip {worst} has the largest windows), more than "
+                         f"{limit / 2**20:.0f} MiB; ask for tables of fewer clips per call (e.g. that clip alone)")
 
 
 def reselect(clips, onset, apex, offset, *, lengths=None, lam_rise: float = 0.1,
@@ -64,8 +91,13 @@ def reselect(clips, onset, apex, offset, *, lengths=None, lam_rise: float = 0.1,
     distance: ``"l2"`` (default), ``"centered"`` (ignores a global brightness change between
         the two frames) or ``"released_uint8"`` (the released code's wrapped uint8
         difference, for reproduction only).
-    return_table: also return every candidate pair's distance.
+    return_table: also return every candidate pair's distance (refused with the size when the
+        padded tables would exceed :data:`MAX_TABLE_BYTES`).
     clip_ids: optional names used in error messages.
+
+    Floating frames with NaN or inf, or values so large that a distance would overflow its
+    accumulator, are a ``ValueError`` naming the clip and frame (checked on the frames the
+    op reads).
 
     Returns a :class:`gamdss.results.Reselection`: the rise pair maximises d(onset, apex)
     over the onset and apex windows, then the offset maximises d(apex, offset); exact ties
@@ -87,5 +119,6 @@ def frame_distance_curves(clips, reference, *, lengths=None, distance: str = "l2
     each clip's length."""
     packed = pack_clips(clips, lengths)
     check_distance(distance, packed.frames.dtype)
+    check_frame_values(packed)
     ref = frame_index(reference, "reference", packed.lengths)
     return ops.frame_distances(packed, ref, distance=distance)

@@ -55,8 +55,10 @@ def _run(args: argparse.Namespace) -> int:
                                  max_batch_bytes=max(1, int(args.max_batch_mb * 2**20)))
         export = export_reselection(cache, results, out, settings, overwrite=args.overwrite,
                                     extra_settings={"device": args.device})
-    except (FileNotFoundError, ValueError, OSError, RuntimeError) as exc:
+    except (FileNotFoundError, ValueError, RuntimeError) as exc:
         return fail("reselect", exc)
+    except OSError as exc:  # a run that failed (e.g. a full disk), not bad input
+        return fail("reselect", exc, 1)
     print(export.summary())
     return 0
 

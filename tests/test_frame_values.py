@@ -1,0 +1,70 @@
+"""Frames the op cannot measure are refused with the clip and frame named, by the op's entry
+point and the reference alike; candidate tables that would not fit are refused with their
+size."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import gamdss
+import gamdss.reference
+
+
+@pytest.mark.parametrize("backend", [gamdss.reselect, gamdss.reference.reselect])
+@pytest.mark.parametrize("bad, words", [(float("nan"), "non-finite"), (float("inf"), "non-finite"),
+                                        (-float("inf"), "non-finite"), (1e30, "overflowing float32")])
+def test_non_finite_and_overflowing_frames_name_the_clip_and_frame(backend, bad, words):
+    g = torch.Generator().manual_seed(0)
+    clips = [torch.rand((12, 3, 4, 4), generator=g) for _ in range(3)]
+    clips[1][7, 0, 1, 2] = bad
+    with pytest.raises(ValueError, match=rf"clip 1 \('b'\): frame 7 has .*{words}"):
+        backend(clips, [1, 1, 1], [5, 5, 5], [9, 9, 9], lam_rise=0.5, lam_fall=0.5, clip_ids=["a", "b", "c"])
+    # The same value in a frame the windows do not reach is never read, so it is no error.
+    clips[1][7] = 0.5
+    clips[1][11, 0, 0, 0] = bad
+    out = backend(clips, [1, 1, 1], [5, 5, 5], [9, 9, 9], lam_rise=0.1, lam_fall=0.1)
+    assert out.offset.tolist() == [9, 9, 9]
+
+
+def test_padded_tensor_checks_only_frames_within_lengths():
+    frames = torch.rand((2, 10, 8), generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    frames[0, 9] = float("nan")  # padding: clip 0 has 8 frames
+    out = gamdss.reselect(frames, [0, 0], [3, 3], [6, 6], lengths=[8, 10])
+    assert out.apex.shape == (2,)
+    frames[1, 4] = float("nan")
+    with pytest.raises(ValueError, match="clip 1: frame 4 has non-finite"):
+        gamdss.reselect(frames, [0, 0], [3, 3], [6, 6], lengths=[8, 10])
+
+
+def test_float64_frames_take_values_float32_cannot():
+    clips = [torch.full((6, 4), 1e30, dtype=torch.float64)]
+    clips[0][3] = -1e30
+    out = gamdss.reselect(clips, [0], [3], [5], lam_rise=0.0, lam_fall=0.0)
+    ref = gamdss.reference.reselect(clips, [0], [3], [5], lam_rise=0.0, lam_fall=0.0)
+    assert float(out.rise_distance[0]) == pytest.approx(float(ref.rise_distance[0])) == pytest.approx(4e30)
+
+
+def test_distance_curves_refuse_nan_frames():
+    clip = torch.zeros((5, 2, 2))
+    clip[2, 1, 1] = float("nan")
+    with pytest.raises(ValueError, match="clip 0: frame 2 has non-finite"):
+        gamdss.frame_distance_curves([clip], [0])
+
+
+def test_tables_that_would_not_fit_are_refused_with_their_size(monkeypatch):
+    import gamdss.reselection as reselection
+
+    short = [torch.zeros((20, 2), dtype=torch.uint8) for _ in range(49)]
+    long = torch.zeros((400, 2), dtype=torch.uint8)
+    onset, apex, offset = [1] * 50, [10] * 49 + [200], [15] * 49 + [390]
+    # The long clip: R_rise = int(0.5 * 199) = 99, so 100 onset (1..100) and 199 apex (101..299)
+    # candidates; R_fall = int(0.5 * 190) = 95, offsets 390..399 (clamped): 10. Every clip is
+    # padded to that: 50 clips x 8 bytes x (100 * 199 + 10).
+    expected = 50 * 8 * (100 * 199 + 10)
+    monkeypatch.setattr(reselection, "MAX_TABLE_BYTES", expected - 1)
+    with pytest.raises(ValueError, match=r"return_table=True would allocate .*clip 49 has the largest windows"):
+        gamdss.reselect(short + [long], onset, apex, offset, lam_rise=0.5, lam_fall=0.5, return_table=True)
+    monkeypatch.setattr(reselection, "MAX_TABLE_BYTES", expected)
+    out = gamdss.reselect(short + [long], onset, apex, offset, lam_rise=0.5, lam_fall=0.5, return_table=True)
+    assert out.rise_table.shape == (50, 100, 199) and out.fall_table.shape == (50, 10)
