@@ -342,3 +342,13 @@ def make_fixture(name: str, root: str | Path, *, frame_image: FrameImage | None 
     info = _BUILDERS[name](root, writer, fmt)
     writer.write()
     return info
+
+
+def set_annotation_cell(path: str | Path, sheet: str, row: int, column: int, value: Any) -> None:
+    """Overwrite one cell (1-based ``row`` and ``column``, as a spreadsheet shows them) of a
+    fixture's .xlsx annotation file, e.g. to plant an absurd frame number."""
+    import openpyxl
+
+    wb = openpyxl.load_workbook(path)
+    wb[sheet].cell(row=row, column=column, value=value)
+    wb.save(path)

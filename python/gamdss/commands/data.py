@@ -1,4 +1,9 @@
-"""``gamdss data check``: what a dataset reader makes of a user's copy of a dataset."""
+"""``gamdss data check``: what a dataset reader makes of a user's copy of a dataset.
+
+Exit status: 0 when something is usable and every frame is readable; 1 when the check found
+failures (nothing usable: no usable annotation row, or no clip with frames under ROOT; or a
+damaged frame); 2 for bad input (a wrong flag or path).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,77 @@ from pathlib import Path
 from typing import Any
 
 from gamdss.commands._common import add_dataset_arguments, add_run_flags
+
+#: skipped rows (or clips) printed when nothing is usable; the rest are in the --json report.
+FIRST_REASONS = 5
+#: problem frames printed per clip; the rest are in the --json report.
+FRAMES_PER_CLIP = 10
+
+
+def _frame_check(scan, *, decode: bool, progress: bool) -> dict[str, Any]:
+    """Open and check every frame of every clip span (see gamdss.data.datasets.frame_check)."""
+    from tqdm.auto import tqdm
+
+    from gamdss.data.datasets.frame_check import DAMAGED_KINDS, check_clip_frames
+
+    cache: dict = {}
+    clips = []
+    kinds: dict[str, int] = {}
+    total = sum(len(c) for c in scan.clips)
+    with tqdm(total=total, desc="checking frames", unit="frame", disable=not progress, leave=False) as bar:
+        for clip in scan.clips:
+            problems = check_clip_frames(clip.frame_paths, decode=decode, cache=cache)
+            bar.update(len(clip))
+            if problems:
+                clips.append({"row": clip.annotation.row, "clip": clip.clip_id,
+                              "folder": str(Path(clip.frame_paths[0]).parent),
+                              "damaged": sum(p.damaged for p in problems),
+                              "inconsistent": sum(not p.damaged for p in problems),
+                              "problems": [{"file": p.path.name, "kind": p.kind, "damaged": p.damaged,
+                                            "reason": p.detail} for p in problems]})
+    # a frame shared by several clips (one video, several expressions) is counted once
+    seen: dict[str, dict[str, Any]] = {}
+    for c in clips:
+        for p in c["problems"]:
+            seen.setdefault(str(Path(c["folder"]) / p["file"]), p)
+    for p in seen.values():
+        kinds[p["kind"]] = kinds.get(p["kind"], 0) + 1
+    return {"decode": decode, "frames_checked": len(cache), "clips_checked": len(scan.clips),
+            "damaged": sum(v for k, v in kinds.items() if k in DAMAGED_KINDS),
+            "inconsistent": sum(v for k, v in kinds.items() if k not in DAMAGED_KINDS),
+            "kinds": kinds, "clips": clips}
+
+
+def _hint(rep: dict[str, Any], scan) -> str:
+    """Why nothing is usable, in a few words, with what to try."""
+    from gamdss.data.datasets import DATASETS, get_dataset
+
+    if rep["usable_records"] == 0:
+        if rep["rows"] == 0:
+            return "the annotation file has no data rows"
+        best, most = None, 0
+        for name in DATASETS:
+            if name == rep["dataset"]:
+                continue
+            try:
+                n = len(get_dataset(name).read_annotations(rep["annotation_file"]).records)
+            except Exception:  # noqa: BLE001 - another reader failing on the file is expected
+                n = 0
+            if n > most:
+                best, most = name, n
+        if best is not None:
+            return (f"no row of the annotation file is usable as {rep['dataset']}; did you mean "
+                    f"--dataset {best}? (that reader finds {most} usable records in it)")
+        return f"no row of the annotation file is usable as {rep['dataset']}"
+    no_folder = [s for s in scan.skipped if s.kind == "no_folder"]
+    where = ""
+    if no_folder and len(no_folder) == len([s for s in scan.skipped if s.kind != "row"]):
+        where = "; no clip folder exists"
+        looked = no_folder[0].reason.partition("(looked for ")[2].split(",")[0]
+        if looked:
+            where += f" (e.g. {looked})"
+    return (f"annotation file found ({rep['usable_records']} usable records) but no frames under ROOT "
+            f"{scan.root}{where}")
 
 
 def _report(args: argparse.Namespace) -> dict[str, Any]:
@@ -36,43 +112,69 @@ def _report(args: argparse.Namespace) -> dict[str, Any]:
                                   for u in ann.unmatched_corrections],
     }
     if scan is not None:
-        frame_skips = [s for s in scan.skipped if s not in ann.skipped]
+        frame_skips = [s for s in scan.skipped if s.kind != "row"]
         out["frames"] = {"root": str(scan.root), "clips_found": len(scan.clips),
-                         "clips_missing_frames": [{"row": s.row, "clip": s.clip, "reason": s.reason} for s in frame_skips],
+                         "clips_missing_frames": [{"row": s.row, "clip": s.clip, "kind": s.kind, "reason": s.reason}
+                                                  for s in frame_skips],
                          "frames_in_spans": sum(len(c) for c in scan.clips)}
+    out["usable"] = bool(usable)
+    if not usable:
+        out["nothing_usable"] = _hint(out, scan)
+        return out
+    if scan is not None:
+        out["frame_check"] = _frame_check(scan, decode=args.decode, progress=not args.no_progress)
     out["protocols"] = {p.name: protocol_counts(p, usable) for p in protocols_for(ds.name)}
     out["protocol_counts_over"] = "clips with frames" if scan is not None else "annotation records"
     return out
 
 
-def _print(rep: dict[str, Any]) -> None:
+def _print_list(lines: list[str], limit: int | None, rest: str) -> None:
+    for line in lines[:limit]:
+        print(line)
+    if limit is not None and len(lines) > limit:
+        print(f"  ... and {len(lines) - limit} more ({rest})")
+
+
+def _print(rep: dict[str, Any], full_list: str) -> None:
+    """The report; when nothing is usable, only the first few reasons (the rest: ``full_list``)."""
+    limit = None if rep["usable"] else FIRST_REASONS
     print(f"dataset {rep['dataset']} ({rep['fps']:g} fps)")
     print(f"annotation file: {rep['annotation_file']}")
     print(f"rows: {rep['rows']}, usable records: {rep['usable_records']}, skipped rows: {len(rep['skipped_rows'])}")
-    for s in rep["skipped_rows"]:
-        who = "/".join(x for x in (s["subject"], s["clip"]) if x)
-        print(f"  row {s['row']} {who}: {s['reason']}")
+    _print_list([f"  row {s['row']} {'/'.join(x for x in (s['subject'], s['clip']) if x)}: {s['reason']}"
+                 for s in rep["skipped_rows"]], limit, full_list)
     print(f"corrections applied: {len(rep['corrections'])}")
     for c in rep["corrections"]:
         print(f"  row {c['row']} {c['clip']}: {c['field']} {c['original']!r} -> {c['corrected']!r} "
               f"({c['reason']}; {c['source']})")
     if rep["unmatched_corrections"]:
         print(f"corrections not applied (matched no row): {len(rep['unmatched_corrections'])}")
-        for u in rep["unmatched_corrections"]:
-            print(f"  {u['subject']}/{u['video']} {u['field']} {u['original']!r} -> {u['corrected']!r} "
-                  f"({u['source']}): {u['reason']}")
+        _print_list([f"  {u['subject']}/{u['video']} {u['field']} {u['original']!r} -> {u['corrected']!r} "
+                     f"({u['source']}): {u['reason']}" for u in rep["unmatched_corrections"]], limit, full_list)
     if "frames" in rep:
         f = rep["frames"]
         print(f"frames under {f['root']}: {f['clips_found']} clips found, {len(f['clips_missing_frames'])} with "
               f"missing frames, {f['frames_in_spans']} frames in the clip spans")
-        for s in f["clips_missing_frames"]:
-            print(f"  row {s['row']} {s['clip']}: {s['reason']}")
-    print(f"protocols (counts over {rep['protocol_counts_over']}):")
-    for name, c in rep["protocols"].items():
-        classes = ", ".join(f"{k} {v}" for k, v in c["classes"].items())
-        dropped = ", ".join(f"{k} {v}" for k, v in c["dropped"].items()) or "none"
-        missing = f"; no records of: {', '.join(c['missing_datasets'])}" if c["missing_datasets"] else ""
-        print(f"  {name}: {c['samples']} samples, {c['subjects']} subjects; {classes}; dropped: {dropped}{missing}")
+        _print_list([f"  row {s['row']} {s['clip']}: {s['reason']}" for s in f["clips_missing_frames"]],
+                    limit, full_list)
+    if "frame_check" in rep:
+        fc = rep["frame_check"]
+        how = "decoded" if fc["decode"] else "header, size and mode; --decode decodes every frame"
+        kinds = ", ".join(f"{v} {k}" for k, v in sorted(fc["kinds"].items()))
+        print(f"frame files checked ({how}): {fc['frames_checked']} in {fc['clips_checked']} clips, "
+              f"{fc['damaged']} damaged, {fc['inconsistent']} inconsistent{' (' + kinds + ')' if kinds else ''}")
+        for c in fc["clips"]:
+            print(f"  row {c['row']} {c['clip']}: {c['damaged']} damaged, {c['inconsistent']} inconsistent "
+                  f"in {c['folder']}")
+            _print_list([f"    {p['file']}: {p['kind']}: {p['reason']}" for p in c["problems"]],
+                        FRAMES_PER_CLIP, full_list)
+    if "protocols" in rep:
+        print(f"protocols (counts over {rep['protocol_counts_over']}):")
+        for name, c in rep["protocols"].items():
+            classes = ", ".join(f"{k} {v}" for k, v in c["classes"].items())
+            dropped = ", ".join(f"{k} {v}" for k, v in c["dropped"].items()) or "none"
+            missing = f"; no records of: {', '.join(c['missing_datasets'])}" if c["missing_datasets"] else ""
+            print(f"  {name}: {c['samples']} samples, {c['subjects']} subjects; {classes}; dropped: {dropped}{missing}")
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -91,15 +193,27 @@ def _check(args: argparse.Namespace) -> int:
     if args.json is not None and Path(args.json).exists() and not args.overwrite:
         print(f"gamdss data check: {args.json} exists; pass --overwrite to replace it", file=sys.stderr)
         return 2
+    if args.decode and args.root is None:
+        print("gamdss data check: --decode checks the frames under ROOT; give a dataset ROOT", file=sys.stderr)
+        return 2
     try:
         rep = _report(args)
     except (TableError, FileNotFoundError, ValueError, OSError) as exc:
         print(f"gamdss data check: {exc}", file=sys.stderr)
         return 1
-    _print(rep)
+    full_list = f"all in {args.json}" if args.json is not None else "the full list: --json FILE"
+    _print(rep, full_list)
     if args.json is not None:
         atomic.write_text(args.json, json.dumps(rep, indent=2, default=str) + "\n")
         print(f"report written to {args.json}")
+    if not rep["usable"]:
+        print(f"gamdss data check: nothing usable: {rep['nothing_usable']}", file=sys.stderr)
+        return 1
+    fc = rep.get("frame_check")
+    if fc and fc["damaged"]:
+        print(f"gamdss data check: {fc['damaged']} damaged frame(s) in {sum(1 for c in fc['clips'] if c['damaged'])} "
+              f"clip(s); preprocessing would fail on those clips", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -110,8 +224,13 @@ def register(sub) -> None:
         "check", help="report what the reader makes of a dataset: skipped rows, corrections, frames, protocol counts",
         description="Read a dataset's annotation file (found under ROOT, or given with --annotations) and print "
                     "the rows that cannot be used with their reasons, the corrections applied, the frames check "
-                    "(when ROOT is given) and sample/subject/class counts of every protocol of the dataset.")
+                    "(when ROOT is given: every frame file of every clip is opened and compared with its clip's "
+                    "first frame) and sample/subject/class counts of every protocol of the dataset. Exit status 1 "
+                    "when nothing is usable or a frame is damaged, 2 for a wrong flag.")
     add_dataset_arguments(check, root_optional=True)
     check.add_argument("--json", type=Path, default=None, help="also write the report as JSON to this file")
-    add_run_flags(check, overwrite="replace an existing --json file")
+    check.add_argument("--decode", action="store_true",
+                       help="decode every frame fully (slower; also catches corrupt data inside a complete file "
+                            "and truncated BMP/TIFF frames; truncated JPEG and PNG frames are caught without it)")
+    add_run_flags(check, overwrite="replace an existing --json file", progress_flag="--no-progress")
     check.set_defaults(func=_check)

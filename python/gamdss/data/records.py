@@ -33,13 +33,22 @@ class SkippedRow:
     """An annotation row that cannot be used, and why.
 
     ``row`` is the 1-based row number as a spreadsheet program shows it (header rows
-    included); ``subject`` and ``clip`` are given when the row names them.
+    included); ``subject`` and ``clip`` are given when the row names them. ``kind`` says at
+    which stage and why: ``row`` (the annotation row itself), or, from the frames check of a
+    scan, ``no_folder`` (no clip folder found), ``unreadable_folder`` (a folder that cannot
+    be listed), ``frame_list`` (frame files that cannot be numbered unambiguously),
+    ``outside_frames`` (a keyframe outside the frame numbers on disk) and
+    ``missing_frames`` (gaps within onset..offset).
     """
 
     row: int
     reason: str
     subject: str | None = None
     clip: str | None = None
+    kind: str = "row"
+
+    #: the kinds a scan gives to clips whose frames cannot be used.
+    FRAME_KINDS = ("no_folder", "unreadable_folder", "frame_list", "outside_frames", "missing_frames")
 
 
 @dataclass(frozen=True)

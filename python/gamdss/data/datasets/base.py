@@ -23,7 +23,7 @@ from . import tables
 from ._subjects import subject_number
 from .corrections import (CorrectionEntry, UnmatchedCorrection, builtin_corrections, load_corrections_file,
                           same_value)
-from .frames import IMAGE_EXTENSIONS, DirIndex, FrameListError, missing_ranges
+from .frames import IMAGE_EXTENSIONS, DirIndex, FolderReadError, FrameListError, format_spans, missing_spans
 
 #: File names (case-insensitive) of the optional per-subject metadata table next to the
 #: annotation file (our convention: a ``subject`` column plus any others, e.g. ``ethnicity``).
@@ -511,41 +511,80 @@ class Dataset:
 
         A clip is usable when all frames onset..offset exist in its folder; its span is the
         frames on disk within ``[onset - m, offset + m]`` with
-        ``m = ceil(margin * (offset - onset))``. Rows that cannot be used and clips with
-        missing frames are reported in ``ScanReport.skipped``.
+        ``m = ceil(margin * (offset - onset))``. Rows that cannot be used and clips whose
+        frames cannot be used are reported in ``ScanReport.skipped`` (``SkippedRow.kind``
+        says why: no clip folder, a folder that cannot be read, a keyframe outside the frame
+        numbers on disk, frames missing within onset..offset). The time taken is
+        proportional to the files on disk, not to the frame numbers in the file: an absurd
+        keyframe (an offset of 10**15) is a reported row, not a long loop.
+
+        Raises:
+            FileNotFoundError: ``root`` is not a folder, or no annotation file is found.
+            PermissionError: ``root`` cannot be read.
+            ValueError: a bad ``margin``.
         """
         root = Path(root)
         if not root.is_dir():
             raise FileNotFoundError(f"dataset root {root} is not a folder")
         if margin < 0 or not math.isfinite(margin):
             raise ValueError(f"margin must be a finite number >= 0, got {margin!r}")
+        index = DirIndex()
+        index.entries(root)
+        if index.read_error(root):
+            raise PermissionError(index.read_error(root))
         ann_path = Path(annotations) if annotations is not None else self.find_annotation_file(root)
         report = self.read_annotations(ann_path, corrections=corrections)
-        index = DirIndex()
         clips: list[ClipRecord] = []
         skipped = list(report.skipped)
         for rec in report.records:
             result = self._find_clip(index, root, rec, margin)
-            if isinstance(result, str):
-                skipped.append(SkippedRow(rec.row, result, rec.subject, rec.clip_id))
+            if isinstance(result, tuple):
+                kind, reason = result
+                skipped.append(SkippedRow(rec.row, reason, rec.subject, rec.clip_id, kind))
             else:
                 clips.append(result)
         skipped.sort(key=lambda s: s.row)
         return ScanReport(self.name, root, report, clips, skipped)
 
-    def _find_clip(self, index: DirIndex, root: Path, rec: AnnotationRecord, margin: float) -> ClipRecord | str:
-        folder, tried = self.locate_clip_dir(index, root, rec)
+    def _find_clip(self, index: DirIndex, root: Path, rec: AnnotationRecord,
+                   margin: float) -> ClipRecord | tuple[str, str]:
+        """The clip's frames, or ``(kind, reason)`` (see :class:`SkippedRow`) when they cannot
+        be used. Works on the sorted frame numbers on disk only (never enumerates
+        onset..offset), so its time does not depend on the annotation's numbers."""
+        with index.unreadable_folders() as unreadable:
+            folder, tried = self.locate_clip_dir(index, root, rec)
         if folder is None:
-            return f"frames missing on disk: no clip folder (looked for {', '.join(tried)} under {root})"
+            looked = f"looked for {', '.join(tried)} under {root}"
+            if unreadable:   # the clip folder may be inside a folder that cannot be listed
+                more = f" (and {len(unreadable) - 1} more folders)" if len(unreadable) > 1 else ""
+                return "unreadable_folder", (f"{index.read_error(unreadable[0])}{more}; the clip folder may be "
+                                             f"inside ({looked})")
+            return "no_folder", f"frames missing on disk: no clip folder ({looked})"
         try:
             frames = index.frames(folder, self.frame_extensions)
+        except FolderReadError as exc:
+            return "unreadable_folder", str(exc)
         except FrameListError as exc:
-            return str(exc)
-        numbers = {n for n, _ in frames}
-        missing = [n for n in range(rec.onset, rec.offset + 1) if n not in numbers]
+            return "frame_list", str(exc)
+        if not frames:
+            return "missing_frames", (f"frames missing on disk: no frame files "
+                                      f"({', '.join(self.frame_extensions)}) in {folder}")
+        numbers = [n for n, _ in frames]
+        first, last = numbers[0], numbers[-1]
+        outside = []
+        for name in ("onset", "apex", "offset"):
+            value = getattr(rec, name)
+            if value < first:
+                outside.append(f"{name} {value} is before the first frame on disk ({first})")
+            elif value > last:
+                outside.append(f"{name} {value} is after the last frame on disk ({last})")
+        if outside:
+            return "outside_frames", (f"frames missing on disk: {'; '.join(outside)}; the folder holds "
+                                      f"frames {first}-{last} ({len(numbers)} files) in {folder}")
+        spans, missing = missing_spans(numbers, rec.onset, rec.offset)
         if missing:
-            return (f"frames missing on disk: {missing_ranges(missing)} ({len(missing)} of the "
-                    f"{rec.offset - rec.onset + 1} frames onset..offset) in {folder}")
+            return "missing_frames", (f"frames missing on disk: {format_spans(spans)} ({missing} of the "
+                                      f"{rec.offset - rec.onset + 1} frames onset..offset) in {folder}")
         m = math.ceil(margin * (rec.offset - rec.onset))
         span = [(n, p) for n, p in frames if rec.onset - m <= n <= rec.offset + m]
         return ClipRecord(rec, tuple(p for _, p in span), tuple(n for n, _ in span))

@@ -38,6 +38,8 @@ from typing import Any
 
 import yaml
 
+from .tables import not_a_file
+
 FIELDS = ("onset", "apex", "offset", "emotion", "aus")
 
 
@@ -155,9 +157,9 @@ def builtin_corrections_document(dataset: str) -> dict[str, Any]:
 def load_corrections_file(path: str | Path) -> list[CorrectionEntry]:
     """A user's corrections list in the same YAML format."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"corrections list {path} "
-                                f"{'is a folder, not a file' if path.is_dir() else 'does not exist'}")
+    problem = not_a_file(path)   # stat only: opening a FIFO would block
+    if problem is not None:
+        raise FileNotFoundError(f"corrections list {path} {problem}")
     try:
         data = load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:

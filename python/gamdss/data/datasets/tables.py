@@ -10,7 +10,9 @@ data row with its spreadsheet row number (1-based, as a spreadsheet program show
 from __future__ import annotations
 
 import csv
+import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -72,13 +74,42 @@ def _clean_cell(value: Any) -> Any:
     return value
 
 
+_SPECIAL_FILES = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+                  (stat.S_ISBLK, "a block device"))
+
+
+def not_a_file(path: str | Path) -> str | None:
+    """Why ``path`` cannot be read as a file (``'does not exist'``, ``'is a folder, not a
+    file'``, ``'is not a regular file (a FIFO)'``...), or ``None`` for a regular file. Uses
+    ``stat`` only: never opens ``path`` (opening a FIFO for reading blocks)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return "does not exist"
+    except PermissionError:
+        return "cannot be read: permission denied"
+    except OSError as exc:
+        return f"cannot be read: {(exc.strerror or type(exc).__name__).lower()}"
+    if stat.S_ISREG(st.st_mode):
+        return None
+    if stat.S_ISDIR(st.st_mode):
+        return "is a folder, not a file"
+    kind = next((name for test, name in _SPECIAL_FILES if test(st.st_mode)), "a special file")
+    return f"is not a regular file ({kind})"
+
+
 def read_sheets(path: str | Path) -> dict[str, list[list[Any]]]:
     """All sheets of a workbook (or the one table of a CSV, under the name ``''``) as lists
-    of rows of cleaned cells; row ``i`` of a list is spreadsheet row ``i + 1``."""
+    of rows of cleaned cells; row ``i`` of a list is spreadsheet row ``i + 1``.
+
+    Raises:
+        TableError: ``path`` is not a regular file (missing, a folder, a FIFO...: checked
+            without opening it) or cannot be read as a table.
+    """
     path = Path(path)
-    if not path.is_file():
-        raise TableError(f"annotation file {path} "
-                         f"{'is a folder, not a file' if path.is_dir() else 'does not exist'}")
+    problem = not_a_file(path)
+    if problem is not None:
+        raise TableError(f"annotation file {path} {problem}")
     suffix = path.suffix.lower()
     try:
         if suffix in (".xlsx", ".xlsm"):
