@@ -9,7 +9,7 @@ import torch
 
 import gamdss
 from gamdss.cli import main
-from gamdss.demo import MARKER, DemoConfig, keyframe_errors, prepare_output, run_demo
+from gamdss.demo import MARKER, DemoConfig, _recording, keyframe_errors, prepare_output, run_demo
 from gamdss.toy_clips import make_toy_clips
 
 
@@ -45,13 +45,98 @@ def test_demo_output_folder_policy(tmp_path):
     assert (theirs / "notes.txt").read_text() == "keep me"
     ours = tmp_path / "ours"
     prepare_output(ours, overwrite=False)
-    (ours / "old-result.txt").write_text("from an earlier demo")
-    (ours / "cache").mkdir()
-    (ours / "cache" / "old.npy").write_text("from an earlier demo")
+    with _recording(ours, "cache", {}):            # as an earlier demo's step writes its outputs
+        (ours / "cache" / "sub").mkdir(parents=True)
+        (ours / "cache" / "sub" / "old.npy").write_text("from an earlier demo")
     (ours / "my-notes.txt").write_text("the user's")
     prepare_output(ours, overwrite=False)          # an earlier demo's outputs are replaced
     assert (ours / MARKER).is_file() and not (ours / "cache").exists()
     assert (ours / "my-notes.txt").read_text() == "the user's"
+
+
+def _earlier_demo(out, interrupted_in: str | None = None) -> dict:
+    """Outputs of an earlier demo run in ``out`` as its steps record them (a LOSO run folder in
+    train); the step ``interrupted_in`` stops after writing. Returns the demo's files."""
+    prepare_output(out, overwrite=False)
+    recorded: dict = {}
+    written = {}
+    for name, files in (("dataset", ["sub01/EP01/img1.jpg", "CASME2-coding.xlsx"]), ("cache", ["manifest.json"]),
+                        ("reselection", ["reselection.csv"]), ("audit", ["report.md"]),
+                        ("train", ["config.yaml", "plan.json", "results.json", "folds/s1.json"])):
+        try:
+            with _recording(out, name, recorded):
+                for rel in files:
+                    path = out / name / rel
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_text("the demo's")
+                    written[path] = "the demo's"
+                if name == interrupted_in:
+                    raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            break
+    return written
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_demo_rerun_keeps_the_users_files_inside_its_folders(tmp_path, overwrite):
+    out = tmp_path / "demo"
+    demo_files = _earlier_demo(out)
+    mine = {out / "train" / "my_analysis.txt": "precious", out / "cache" / "notes.txt": "mine",
+            out / "dataset" / "sub01" / "EP01" / "my-labels.csv": "mine too", out / "thesis.tex": "mine"}
+    for path, text in mine.items():
+        path.write_text(text)
+    prepare_output(out, overwrite=overwrite)
+    assert {p: p.read_text() for p in mine} == mine
+    gone = [p for p in demo_files if "train" not in p.relative_to(out).parts]
+    assert gone and not any(p.exists() for p in gone)
+    assert not (out / "reselection").exists() and not (out / "audit").exists()  # left empty: removed
+    # the train folder is a LOSO run: run_loso(overwrite=True) replaces only the run's own files
+    assert (out / "train" / "config.yaml").is_file()
+
+
+def test_a_demo_step_interrupted_midway_has_its_partial_outputs_replaced(tmp_path):
+    out = tmp_path / "demo"
+    demo_files = _earlier_demo(out, interrupted_in="cache")  # Ctrl-C in the preprocessing step
+    (out / "cache" / "after.txt").write_text("the user's")
+    prepare_output(out, overwrite=False)
+    assert not any(p.exists() for p in demo_files) and not (out / "train").exists()
+    assert (out / "cache" / "after.txt").read_text() == "the user's"
+
+
+def test_a_demo_step_killed_outright_has_its_outputs_replaced_but_not_older_files(tmp_path):
+    out = tmp_path / "demo"
+    prepare_output(out, overwrite=False)
+    (out / "cache").mkdir()
+    (out / "cache" / "before.txt").write_text("the user's, there before the step began")
+    step = _recording(out, "cache", {})
+    step.__enter__()                               # killed inside: the step never records its end
+    (out / "cache" / "clips").mkdir()
+    (out / "cache" / "clips" / "0.npy").write_text("the demo's")
+    prepare_output(out, overwrite=False)
+    assert (out / "cache" / "before.txt").read_text() == "the user's, there before the step began"
+    assert not (out / "cache" / "clips").exists()
+
+
+def test_a_folder_the_demo_has_no_record_of_is_never_emptied(tmp_path):
+    out = tmp_path / "demo"
+    (out / "cache").mkdir(parents=True)
+    (out / "cache" / "data.npy").write_text("the user's")
+    for marker in (None, "made by `gamdss demo`; the next demo run replaces its folders\n"):  # none; an old one
+        if marker is not None:
+            (out / MARKER).write_text(marker)
+        with pytest.raises(FileExistsError, match="cannot tell its own files"):
+            prepare_output(out, overwrite=True)
+        assert (out / "cache" / "data.npy").read_text() == "the user's"
+
+
+def test_demo_refuses_a_train_folder_that_is_not_a_run(tmp_path):
+    out = tmp_path / "demo"
+    prepare_output(out, overwrite=False)
+    (out / "train").mkdir()
+    (out / "train" / "my_analysis.txt").write_text("precious")
+    with pytest.raises(FileExistsError, match="holds files but no training run"):
+        prepare_output(out, overwrite=True)
+    assert (out / "train" / "my_analysis.txt").read_text() == "precious"
 
 
 def test_demo_overwrite_never_deletes_the_users_files(tmp_path):
@@ -111,6 +196,15 @@ def test_demo_runs_every_step_in_a_reduced_configuration(tmp_path):
     assert saved["protocol"] == "honest" and saved["num_folds"] == 2 and saved["num_samples"] == 6
     for kind in ("annotated", "reselected"):
         assert set(result.keyframe_errors[kind]) == {"onset", "apex", "offset"}
+    # a rerun replaces the demo's outputs and keeps the user's files inside its folders
+    mine = {result.train_dir / "my_analysis.txt": "precious", result.cache / "notes.txt": "mine",
+            result.dataset / "labels-v2.csv": "mine", result.audit_report.parent / "comments.md": "mine"}
+    for path, text in mine.items():
+        path.write_text(text)
+    again = run_demo(cfg, progress=False, log=lambda _: None)
+    assert {p: p.read_text() for p in mine} == mine
+    assert json.loads((again.train_dir / "results.json").read_text())["num_samples"] == 6
+    assert len(json.loads((again.cache / "manifest.json").read_text())["clips"]) == 6
 
 
 def test_demo_command_refuses_a_foreign_folder(tmp_path, capsys):

@@ -5,6 +5,11 @@ Each command module defines ``register(subparsers)``, which adds its parser and 
 positional takes any number of values (``gamdss train CONFIG key=value ...``) may set
 ``trailing_positionals`` to that argument's ``dest``: values given after its flags are then
 added to it instead of being refused.
+
+Ctrl-C (``KeyboardInterrupt``) during any command ends it with one line on stderr,
+``gamdss <command>: interrupted`` (followed by the command's ``interrupted_note`` when it
+sets one, e.g. train's "finished folds are kept, ..."), and exit status 130 (128 + SIGINT),
+without a traceback.
 """
 
 from __future__ import annotations
@@ -30,7 +35,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+INTERRUPTED = 130  # the shell's status for a command ended by SIGINT (128 + 2)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the ``gamdss`` command ``argv`` (default ``sys.argv[1:]``); returns its exit status
+    (130 after Ctrl-C, see the module doc)."""
+    parsed: list[argparse.Namespace] = []
+    try:
+        return _main(argv, parsed)
+    except KeyboardInterrupt:
+        args = parsed[0] if parsed else None
+        words = [getattr(args, key, None) for key in ("command", "benchmark", "data_command")]
+        command = "".join(f" {w}" for w in words if isinstance(w, str))
+        note = getattr(args, "interrupted_note", None)
+        print(f"gamdss{command}: interrupted{'; ' + note if note else ''}", file=sys.stderr)
+        return INTERRUPTED
+
+
+def _main(argv: list[str] | None, parsed: list[argparse.Namespace]) -> int:
     parser = build_parser()
     # argparse's parse_intermixed_args does not support subparsers, so positionals given after a
     # command's flags come back as unknown and are handed to the command that collects them.
@@ -40,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         if dest is None or any(e.startswith("-") for e in extra):
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
         setattr(args, dest, [*(getattr(args, dest) or []), *extra])
+    parsed.append(args)
     return int(args.func(args) or 0)
 
 

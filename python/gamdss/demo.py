@@ -16,13 +16,16 @@ reselected keyframes lie from the TRUE ones, which no real dataset can.
 
 from __future__ import annotations
 
-import shutil
+import contextlib
+import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 MARKER = ".gamdss-demo"
+MARKER_VERSION = 2  # 2: JSON recording the files each step wrote (1: a line of text)
 
 
 @dataclass
@@ -94,31 +97,162 @@ class DemoResult:
 OUTPUTS = ("dataset", "cache", "reselection", "audit", "train")
 
 
-def prepare_output(out: Path, overwrite: bool) -> None:
-    """Create ``out`` for the demo.
+class DemoOutputError(FileExistsError):
+    """The demo output folder holds something the demo may not replace (the message says what)."""
 
-    The demo's own entries (:data:`OUTPUTS` and the marker file) from an earlier demo are
-    replaced. Anything else in the folder is never deleted: a non-empty folder without the
-    marker is refused unless ``overwrite``, and then only the demo's entries are replaced
-    (the user's other files stay).
+
+def _files(folder: Path) -> list[str]:
+    """Every file (and link) under ``folder``, as POSIX paths relative to it; links to
+    folders are not followed."""
+    if not folder.is_dir() or folder.is_symlink():
+        return []
+    found = []
+    for root, dirs, names in os.walk(folder):
+        base = Path(root)
+        found += [(base / n).relative_to(folder).as_posix() for n in names]
+        found += [(base / d).relative_to(folder).as_posix() for d in dirs if (base / d).is_symlink()]
+    return sorted(found)
+
+
+def _read_record(out: Path) -> dict[str, Any] | None:
+    """The step entries of ``out``'s marker (see :func:`prepare_output`); None when the marker
+    is missing, unreadable or of an older demo (which did not record its files)."""
+    try:
+        data = json.loads((out / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    outputs = data.get("outputs") if isinstance(data, dict) and data.get("version") == MARKER_VERSION else None
+    return outputs if isinstance(outputs, dict) else None
+
+
+def _write_record(out: Path, outputs: dict[str, Any]) -> None:
+    from gamdss import atomic
+
+    atomic.write_text(out / MARKER, json.dumps({
+        "made_by": "gamdss demo", "version": MARKER_VERSION,
+        "note": "the files each step of `gamdss demo` wrote here; its next run deletes those files only",
+        "outputs": outputs}, indent=1) + "\n")
+
+
+def _inside(folder: Path, rel: Any) -> Path | None:
+    """``folder / rel`` when ``rel`` is a plain relative path that stays inside ``folder``
+    without passing through a link; else None (a damaged or crafted record deletes nothing)."""
+    if not isinstance(rel, str) or not rel or Path(rel).is_absolute() or ".." in Path(rel).parts:
+        return None
+    path = folder / rel
+    for parent in path.parents:
+        if parent == folder:
+            return path
+        if parent.is_symlink():
+            return None
+    return None
+
+
+def _prune_empty_folders(folder: Path) -> None:
+    """Remove the folders under ``folder`` (and ``folder``) that hold no file any more."""
+    if not folder.is_dir() or folder.is_symlink():
+        return
+    for root, dirs, _ in os.walk(folder, topdown=False):
+        for d in dirs:
+            with contextlib.suppress(OSError):
+                if not (Path(root) / d).is_symlink():
+                    (Path(root) / d).rmdir()  # only when empty
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+
+
+def _demo_files(folder: Path, entry: Any) -> list[Path]:
+    """The files in ``folder`` that the demo step of ``entry`` wrote: those it recorded when
+    it ended (finished, failed or interrupted); after a step that could not record its end
+    (killed), every file but those it found there when it began."""
+    if not isinstance(entry, dict):
+        return []
+    if "written" in entry:
+        listed = entry["written"]
+        paths = [_inside(folder, rel) for rel in (listed if isinstance(listed, list) else [])]
+        return [p for p in paths if p is not None and (p.is_file() or p.is_symlink())]
+    kept = entry.get("kept", [])
+    kept = set(kept) if isinstance(kept, list) else set()
+    return [folder / rel for rel in _files(folder) if rel not in kept]
+
+
+def prepare_output(out: Path, overwrite: bool) -> None:
+    """Create ``out`` for the demo, deleting only files an earlier demo wrote there.
+
+    The marker file :data:`MARKER` records, per output folder (:data:`OUTPUTS`), the files
+    the demo's step wrote there (:func:`_recording`), also when the step failed or was
+    interrupted. A rerun deletes exactly those, then the folders left empty, never any
+    other file: a user's file inside ``train/`` or any other output folder stays, and the
+    demo writes beside it. Only after a step killed outright (``kill -9``, power loss) is
+    the record incomplete: it lists the files the step found when it began, and every other
+    file in its folder counts as the step's. The ``train`` folder is a LOSO run folder,
+    cleared by :func:`~gamdss.train.loso.run_loso` (``overwrite=True``), which deletes only
+    the run's own files; here it is only checked to be a run (or to hold no files).
+
+    Refused (:class:`DemoOutputError`, a ``FileExistsError``, before anything is deleted):
+    ``out`` is a file; ``out`` is not empty and has no marker, unless ``overwrite``; an
+    output folder holds files the demo has no record of writing where the demo cannot tell
+    them from its own (no marker, or the marker of an older gamdss demo); an output entry
+    is a file or a link; ``train`` holds files but no training run.
     """
+    from gamdss.run_lock import LOCK_NAME
+    from gamdss.train.loso import RUN_MARKERS
+
     out = Path(out)
-    if out.exists():
-        if not out.is_dir():
-            raise FileExistsError(f"demo output {out} exists and is not a folder")
-        if any(out.iterdir()) and not (out / MARKER).is_file() and not overwrite:
-            raise FileExistsError(f"demo output folder {out} is not empty and was not made by "
+    if out.exists() and not out.is_dir():
+        raise DemoOutputError(f"demo output {out} exists and is not a folder")
+    record = _read_record(out) if out.is_dir() else None
+    if out.is_dir():
+        marked = (out / MARKER).is_file()
+        if any(out.iterdir()) and not marked and not overwrite:
+            raise DemoOutputError(f"demo output folder {out} is not empty and was not made by "
                                   f"`gamdss demo`; choose another --out or pass --overwrite "
-                                  f"(which replaces only the demo's own {', '.join(OUTPUTS)} folders)")
+                                  f"(which deletes no file of yours, only files the demo wrote)")
         for name in OUTPUTS:
             target = out / name
-            if target.is_dir() and not target.is_symlink():
-                shutil.rmtree(target)
-            elif target.exists() or target.is_symlink():
-                target.unlink()
+            if target.is_symlink() or (target.exists() and not target.is_dir()):
+                raise DemoOutputError(f"{target} is a file or a link, not a folder the demo made; move it or "
+                                      f"choose another --out")
+            unknown = [rel for rel in _files(target) if rel != LOCK_NAME]
+            if name == "train":
+                if unknown and not any((target / m).is_file() for m in RUN_MARKERS):
+                    raise DemoOutputError(f"{target} holds files but no training run (e.g. {unknown[0]}); the demo "
+                                          f"trains there: move them or choose another --out")
+            elif record is None and unknown:
+                why = "an older gamdss demo made this folder and" if marked else "this folder has no demo marker, so"
+                raise DemoOutputError(f"{target}: {why} the demo cannot tell its own files from yours (e.g. "
+                                      f"{unknown[0]}); delete the demo's outputs there yourself or choose another "
+                                      f"--out")
+        for name in OUTPUTS:
+            if name == "train":
+                continue
+            target = out / name
+            for path in _demo_files(target, (record or {}).get(name)):
+                path.unlink(missing_ok=True)
+            _prune_empty_folders(target)
+        with contextlib.suppress(OSError):
+            (out / "train").rmdir()  # only when empty
     out.mkdir(parents=True, exist_ok=True)
-    (out / MARKER).write_text("made by `gamdss demo`; the next demo run replaces its "
-                              + ", ".join(OUTPUTS) + " folders here\n")
+    _write_record(out, {})
+
+
+@contextlib.contextmanager
+def _recording(out: Path, name: str, outputs: dict[str, Any]) -> Iterator[Path]:
+    """Record in the marker the files a step writes into ``out / name`` (see
+    :func:`prepare_output`); ``outputs``: the entries recorded so far (updated)."""
+    folder = out / name
+    before = set(_files(folder))
+    outputs[name] = {"finished": False, "kept": sorted(before)}
+    _write_record(out, outputs)
+    try:
+        yield folder
+    except BaseException as exc:  # an error or Ctrl-C: record what the step wrote so far
+        if not isinstance(exc, GeneratorExit):  # (not when a never-ended step is collected)
+            outputs[name] = {"finished": False, "written": sorted(set(_files(folder)) - before)}
+            _write_record(out, outputs)
+        raise
+    outputs[name] = {"finished": True, "written": sorted(set(_files(folder)) - before)}
+    _write_record(out, outputs)
 
 
 def keyframe_errors(ground_truth: dict, cache, results) -> dict[str, dict[str, float]]:
@@ -159,6 +293,7 @@ def run_demo(cfg: DemoConfig, *, overwrite: bool = False, progress: bool = True,
 
     out = Path(cfg.out)
     prepare_output(out, overwrite)
+    recorded: dict[str, Any] = {}  # the marker's record of what each step writes
     seconds: dict[str, float] = {}
     dataset_dir, cache_dir = out / "dataset", out / "cache"
     resel_dir, audit_dir, train_dir = out / "reselection", out / "audit", out / "train"
@@ -176,7 +311,8 @@ def run_demo(cfg: DemoConfig, *, overwrite: bool = False, progress: bool = True,
     samples = make_dataset(SyntheticConfig(fps=200.0, size=tuple(cfg.frame_size)), n_subjects=cfg.subjects,
                            clips_per_subject=cfg.clips_per_subject, seed=cfg.seed, bias=cfg.bias,
                            emotions=cfg.emotions, progress=progress)
-    write_dataset(samples, dataset_dir, "casme2", progress=progress)
+    with _recording(out, "dataset", recorded):
+        write_dataset(samples, dataset_dir, "casme2", overwrite=True, progress=progress)
     done("generate")
     log(f"      {dataset_dir}  (annotated keyframes in the spreadsheet, true ones in ground_truth.csv)")
 
@@ -185,8 +321,9 @@ def run_demo(cfg: DemoConfig, *, overwrite: bool = False, progress: bool = True,
     scan = scan_dataset(dataset_dir, "casme2")
     for s in scan.skipped:
         log(f"      skipped row {s.row} {s.clip or ''}: {s.reason}")
-    report = preprocess_clips(scan.clips, cache_dir, dataset="casme2", size=tuple(cfg.cache_size), workers=1,
-                              device=cfg.device, progress=progress)
+    with _recording(out, "cache", recorded):
+        report = preprocess_clips(scan.clips, cache_dir, dataset="casme2", size=tuple(cfg.cache_size), workers=1,
+                                  device=cfg.device, overwrite=True, progress=progress)
     for failure in report.failed:
         log(f"      FAILED {failure.clip_id}: {failure.reason}")
     if not report.done and not report.already_done:
@@ -198,8 +335,11 @@ def run_demo(cfg: DemoConfig, *, overwrite: bool = False, progress: bool = True,
     settings = reselection_preset(cfg.preset)
     step("reselect", f"reselecting keyframes ({settings.describe()}) and auditing the annotations")
     results = reselect_cache(cache, settings, device=cfg.device, progress=progress)
-    export = export_reselection(cache, results, resel_dir, settings)
-    audit = audit_caches([cache], audit_dir, reselection_csv=[resel_dir / "reselection.csv"], progress=progress)
+    with _recording(out, "reselection", recorded):
+        export = export_reselection(cache, results, resel_dir, settings, overwrite=True)
+    with _recording(out, "audit", recorded):
+        audit = audit_caches([cache], audit_dir, reselection_csv=[resel_dir / "reselection.csv"], overwrite=True,
+                             progress=progress)
     errors = keyframe_errors(read_ground_truth(dataset_dir), cache, results)
     done("reselect")
     log("      " + export.summary().replace("\n", "\n      "))
@@ -215,7 +355,9 @@ def run_demo(cfg: DemoConfig, *, overwrite: bool = False, progress: bool = True,
                                          f"reselection.lam_rise={settings.lam_rise}",
                                          f"reselection.lam_fall={settings.lam_fall}",
                                          f"reselection.distance={settings.distance}"])
-    train_results = run_loso(train_cfg, progress=progress)
+    with _recording(out, "train", recorded):
+        # overwrite=True replaces an earlier demo's run, deleting only the run's own files.
+        train_results = run_loso(train_cfg, overwrite=True, progress=progress)
     done("train")
     return DemoResult(out=out, dataset=dataset_dir, cache=cache_dir, reselection=resel_dir,
                       audit_report=Path(audit.report), train_dir=train_dir, keyframe_errors=errors,

@@ -46,6 +46,7 @@ def _config_file(name_or_path: str):
 def _train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from gamdss.run_lock import FolderBusyError
     from gamdss.train.config import load_config
     from gamdss.train.loso import run_loso
 
@@ -66,6 +67,8 @@ def _train(args: argparse.Namespace) -> int:
     try:
         check_out_folder(out, "run.output_dir")
         results = run_loso(cfg, overwrite=args.overwrite, progress=not args.quiet)
+    except FolderBusyError as exc:  # the input is fine; the run cannot start now: 1
+        return fail("train", exc, status=1)
     except (ValueError, OSError) as exc:  # RunSetupError is a ValueError, DataChangedError an OSError
         return fail("train", exc)
     print(f"\n{cfg.name} on {cfg.data.protocol}: {results['protocol_description']}")
@@ -81,7 +84,8 @@ def register(sub) -> None:
                     "CONFIG is a preset name (casme2-5, casme2-3, samm-5, samm-3, casme3-7, casme3-4, "
                     "casme3-3, megc2019, tiny-cpu) or a YAML file; override any setting with key=value, "
                     "e.g. data.caches=[caches/casme2] optim.epochs=50. An interrupted run resumes when "
-                    "started again with the same config and output folder.")
+                    "started again with the same config and output folder. One run at a time writes "
+                    "an output folder: a second one is refused (exit status 1) while the first runs.")
     p.add_argument("config", help="preset name or path to a YAML config")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides, values read as YAML")
     p.add_argument("--output", help="run folder (run.output_dir)")
@@ -93,4 +97,5 @@ def register(sub) -> None:
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     add_run_flags(p, device="run.device: auto, cpu, cuda, cuda:N", device_default=None,
                   overwrite="replace an existing run in the output folder", progress_flag="--quiet")
-    p.set_defaults(func=_train, trailing_positionals="overrides")
+    p.set_defaults(func=_train, trailing_positionals="overrides",
+                   interrupted_note="finished folds are kept, rerun the same command to resume")

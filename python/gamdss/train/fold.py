@@ -7,12 +7,19 @@ drop-path), so a fold's result does not depend on which folds ran before it or w
 A mid-fold checkpoint is continued only when it was written for the same seed, config and
 data (:func:`gamdss.train.fingerprint.fold_fingerprint` of the fold's samples); the
 fingerprint is also stored in the fold's record (``data_fingerprint``).
+
+Checkpoints hold only tensors and plain types (dicts, lists, tuples, str, numbers, bool,
+None) and are read with ``torch.load(..., weights_only=True)``, which never runs code from
+the file: a checkpoint that does not load that way (damaged, truncated, not a checkpoint,
+or a pickle that would import or call anything) is reported in one line on stderr naming
+the file, deleted, and the fold is trained from epoch 1.
 """
 
 from __future__ import annotations
 
 import os
 import random
+import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -133,12 +140,54 @@ def _score(labels: np.ndarray, pred: np.ndarray, num_classes: int, metric: str) 
 
 
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """Write ``state`` (tensors and plain types only, see the module doc) atomically."""
     import torch
 
     from gamdss import atomic
 
     with atomic.atomic_path(path) as tmp:
         torch.save(state, tmp)
+
+
+CHECKPOINT_KEYS = ("seed", "config", "fingerprint", "epoch", "model", "optimizer", "scheduler", "scaler",
+                   "history", "best", "released_preds")
+
+
+class CheckpointError(ValueError):
+    """An epoch checkpoint that cannot be continued (its message says why, in a few words)."""
+
+
+def _load_checkpoint(path: Path) -> dict[str, Any]:
+    """The checkpoint at ``path``, read without running code from it (``weights_only``);
+    :class:`CheckpointError` when it does not load so or is not a fold checkpoint."""
+    import pickle
+
+    import torch
+
+    try:
+        with warnings.catch_warnings():  # torch's warnings about odd files: the one line below says it
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        # Also what a pickle that would import or call anything gives (the weights-only
+        # unpickler refuses it); its message advises weights_only=False, which we never do.
+        raise CheckpointError("not a plain-data torch checkpoint") from None
+    except (RuntimeError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
+            UnicodeDecodeError, MemoryError) as exc:
+        raise CheckpointError(f"damaged or truncated ({type(exc).__name__})") from None
+    if not isinstance(state, dict) or any(k not in state for k in CHECKPOINT_KEYS):
+        raise CheckpointError("not a gamdss fold checkpoint (missing entries)")
+    return state
+
+
+def _discard_checkpoint(path: Path, subject: str, reason: str) -> None:
+    """Report ``path`` in one line on stderr and delete it (so the report does not repeat)."""
+    print(f"gamdss: fold {subject}: discarding the epoch checkpoint {path} ({reason}); training the fold "
+          f"from epoch 1", file=sys.stderr, flush=True)
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def run_fold(payload: FoldPayload) -> FoldOutput:
@@ -165,18 +214,24 @@ def run_fold(payload: FoldPayload) -> FoldOutput:
 
     seed = payload.seed
     fingerprint = fold_fingerprint(payload.train, payload.val, payload.test)
-    _seed_everything(seed)
     kwargs = dict(cfg.model.kwargs)
     kwargs.setdefault("img_size", cfg.data.image_size)
     if not cfg.model.spatial:
         kwargs["spatial"] = False
-    model = build_model(cfg.model.name, payload.num_classes, phases=tuple(cfg.model.phases),
-                        in_chans=3 if cfg.data.input_kind == "difference" else 2, **kwargs).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, betas=tuple(cfg.optim.betas),
-                            weight_decay=cfg.optim.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda k: cfg.optim.gamma ** min(k, cfg.optim.decay_epochs))
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
+
+    def fresh():
+        """A newly initialised model, optimiser, schedule and scaler (from the fold seed)."""
+        _seed_everything(seed)
+        model = build_model(cfg.model.name, payload.num_classes, phases=tuple(cfg.model.phases),
+                            in_chans=3 if cfg.data.input_kind == "difference" else 2, **kwargs).to(device)
+        opt = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, betas=tuple(cfg.optim.betas),
+                                weight_decay=cfg.optim.weight_decay)
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda k: cfg.optim.gamma ** min(k, cfg.optim.decay_epochs))
+        scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
+        return model, opt, sched, scaler
+
+    model, opt, sched, scaler = fresh()
 
     resel = cfg.reselection
     common = dict(image_size=cfg.data.image_size, input_kind=cfg.data.input_kind, seed=seed)
@@ -195,21 +250,35 @@ def run_fold(payload: FoldPayload) -> FoldOutput:
     start_epoch = 1
     ckpt = Path(payload.checkpoint) if payload.checkpoint else None
     if ckpt is not None and ckpt.is_file():
-        state = torch.load(ckpt, map_location="cpu", weights_only=False)
-        same_data = state.get("fingerprint") == fingerprint
-        if not same_data:
+        try:
+            state = _load_checkpoint(ckpt)
+        except CheckpointError as exc:
+            _discard_checkpoint(ckpt, payload.subject, str(exc))
+            state = None
+        same_data = state is not None and state["fingerprint"] == fingerprint
+        if state is not None and not same_data:
             # Never continue weights trained on other clips, labels or keyframes: start over.
             warnings.warn(f"fold {payload.subject}: ignoring the epoch checkpoint {ckpt} (the fold's data "
                           f"changed since it was written); training the fold from epoch 1", stacklevel=2)
-        if same_data and state.get("seed") == seed and state.get("config") == payload.config:
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["optimizer"])
-            sched.load_state_dict(state["scheduler"])
-            scaler.load_state_dict(state["scaler"])
-            history = state["history"]
-            released_preds = [{m: np.asarray(v) for m, v in e.items()} for e in state["released_preds"]]
-            best = state["best"]
-            start_epoch = state["epoch"] + 1
+        if same_data and state["seed"] == seed and state["config"] == payload.config:
+            try:
+                model.load_state_dict(state["model"])
+                opt.load_state_dict(state["optimizer"])
+                sched.load_state_dict(state["scheduler"])
+                scaler.load_state_dict(state["scaler"])
+                history = list(state["history"])
+                released_preds = [{m: np.asarray(v, dtype=np.int64) for m, v in e.items()}
+                                  for e in state["released_preds"]]
+                best = dict(state["best"])
+                if not isinstance(best["state"], (dict, type(None))) or not all(isinstance(h, dict) for h in history):
+                    raise TypeError("best state or history of the wrong type")
+                start_epoch = int(state["epoch"]) + 1
+            except (RuntimeError, ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
+                # Loads, but does not fit this model (or is malformed): start over from a fresh init.
+                _discard_checkpoint(ckpt, payload.subject, f"does not fit the fold's model ({type(exc).__name__})")
+                model, opt, sched, scaler = fresh()
+                history, released_preds, start_epoch = [], [], 1
+                best = {"score": -1.0, "epoch": 0, "state": None}
 
     stop_early = False
     bar = tqdm(range(start_epoch, cfg.optim.epochs + 1), desc=f"fold {payload.subject}", unit="epoch",

@@ -17,12 +17,18 @@ Output folder::
     folds/<subject>.json          one finished fold (written atomically when it finishes)
     folds/<subject>.features.npz  its held-out features (for t-SNE)
     folds/<subject>.ckpt.pt       mid-fold checkpoint (run.epoch_checkpoints; removed when done)
+    .gamdss.lock         while a run writes the folder: its lock (gamdss.run_lock), naming it
     results.json, predictions.csv, folds.csv, table.md, table.tex, per_class_<mode>.csv,
     confusion_<mode>.png, tsne_<phase>.png/.csv      (see gamdss.train.results)
 
 Reselection is computed once for every clip before any fold starts and applied from that
 table: to the training subjects always (when enabled), to held-out subjects only with
 ``reselection.apply_to_test``.
+
+One run at a time writes a folder: :func:`run_loso` holds the folder's lock
+(:func:`gamdss.run_lock.hold`) from its first check to its last file, and a second run into
+the same folder meanwhile is refused with :class:`gamdss.run_lock.FolderBusyError` naming
+the first (pid, host, start time). The operating system frees the lock however the run ends.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from gamdss import atomic
+from gamdss import atomic, run_lock
 from gamdss.train.config import RELEASED_NOTE, TrainConfig
 from gamdss.train.dataset import Sample, build_samples
 from gamdss.train.fingerprint import describe_changes, fold_fingerprint, samples_fingerprint
@@ -215,7 +221,7 @@ def _prepare_output(out: Path, cfg: TrainConfig, overwrite: bool) -> None:
     clear). Checks only: :func:`_remove_outputs` clears a run once the new one is set up."""
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"run.output_dir {out} is a file; choose a folder")
-    if not out.is_dir() or not any(p.is_file() for p in out.rglob("*")):
+    if not out.is_dir() or not any(p.is_file() and p.name != run_lock.LOCK_NAME for p in out.rglob("*")):
         return
     if not _is_run(out):
         raise FileExistsError(f"{out} holds files but is not a gamdss training run (no config.yaml or plan.json); "
@@ -336,16 +342,29 @@ def run_loso(cfg: TrainConfig, *, overwrite: bool = False, progress: bool = True
     ``overwrite=True`` starts afresh). ``executor``:
     an object with ``run(fn, payloads, on_result)`` (default from ``run.executor``).
     ``on_fold_done(subject, record)`` is called after each newly finished fold is saved.
+
+    The run holds the output folder's lock throughout (see the module doc): while another
+    run writes the same folder this one raises :class:`gamdss.run_lock.FolderBusyError`
+    before reading or writing anything.
     """
+    if cfg.is_released_protocol:
+        print(f"WARNING: evaluation.protocol=released: per-fold epoch selection on the held-out subject, "
+              f"{RELEASED_NOTE}.")
+    out = Path(cfg.run.output_dir)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"run.output_dir {out} is a file; choose a folder")
+    with run_lock.hold(out, "gamdss train"):
+        return _run_locked(out, cfg, overwrite, progress, executor, on_fold_done)
+
+
+def _run_locked(out: Path, cfg: TrainConfig, overwrite: bool, progress: bool, executor,
+                on_fold_done: Callable[[str, dict[str, Any]], None] | None) -> dict[str, Any]:
+    """:func:`run_loso` once it holds the lock of ``out``."""
     from tqdm.auto import tqdm
 
     from gamdss.train.executors import make_executor
     from gamdss.train.results import write_results
 
-    if cfg.is_released_protocol:
-        print(f"WARNING: evaluation.protocol=released: per-fold epoch selection on the held-out subject, "
-              f"{RELEASED_NOTE}.")
-    out = Path(cfg.run.output_dir)
     _prepare_output(out, cfg, overwrite)
     plan = prepare_run(cfg, progress=progress)
     # The old run is cleared only now that the new one is set up: a config or data error keeps it.
