@@ -67,7 +67,7 @@ def register(sub) -> None:
                     "preprocess it (MTCNN), reselect its keyframes, audit the annotations, train a "
                     "small GAMDSS model under LOSO and print the results.")
     demo.add_argument("--out", type=Path, default=Path("gamdss-demo"),
-                      help="output folder (default ./gamdss-demo; a folder from an earlier demo is replaced)")
+                      help="output folder (default ./gamdss-demo; a rerun deletes only the files the earlier demo wrote)")
     demo.add_argument("--subjects", type=int, default=5)
     demo.add_argument("--clips-per-subject", type=int, default=6)
     demo.add_argument("--frame-size", type=size_type("--frame-size"), default=(160, 160),
