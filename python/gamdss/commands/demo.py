@@ -33,11 +33,15 @@ def _demo(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"gamdss demo: {exc}", file=sys.stderr)
         return 2
+    from gamdss.commands._common import fail
+    from gamdss.run_lock import FolderBusyError
+
     try:
         result = run_demo(cfg, overwrite=args.overwrite, progress=not args.quiet)
     except FileExistsError as exc:
-        print(f"gamdss demo: {exc}", file=sys.stderr)
-        return 2
+        return fail("demo", exc)
+    except (FolderBusyError, OSError) as exc:  # a run that could not start or failed
+        return fail("demo", exc, 1)
 
     err = result.keyframe_errors
     print("\nKeyframe error against the TRUE keyframes (mean |error| in frames at 200 fps; "
