@@ -66,7 +66,7 @@ def test_every_clip_failing_exits_non_zero_with_reasons(tmp_path, capsys):
                        "--clip-margin", "0", "--no-progress", "--size", "32", "--detect-frames", "0")
     assert rc == 1 and "every clip failed" in err
     for clip_id in info.clip_ids:
-        assert f"FAILED {clip_id}: NoFaceError" in out
+        assert f"FAILED {clip_id}: NoFaceError" in err and "FAILED" not in out
     assert len(FrameCache(cache_dir)) == 0
 
     # With the fallback the same clips are cached as full frames.

@@ -1,13 +1,18 @@
 """Atomic output files: write to a temporary file in the same folder, then rename.
 
 A reader never sees a half-written file, and an interrupted run leaves the previous
-version (or nothing) in place.
+version (or nothing) in place. A write that fails because the disk (or the user's quota) is
+full raises :class:`DiskFullError`, whose one-line message names the file and says "no space
+left on device" (numpy's own message for it, "1032192 requested and 1027968 written", names
+neither).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
 import stat
 import tempfile
 import threading
@@ -16,6 +21,42 @@ from typing import Iterable, Iterator
 
 
 _UMASK_LOCK = threading.Lock()
+
+
+class DiskFullError(OSError):
+    """A write failed for want of space: ``filename`` is the file, ``str()`` one line
+    (``cannot write PATH: no space left on device``). An ``OSError`` with ``errno`` ENOSPC
+    (EDQUOT for a full quota), so ``except OSError`` still catches it; it pickles, so it
+    crosses process boundaries (a pool worker's error reaches the parent as itself)."""
+
+    def __str__(self) -> str:
+        return f"cannot write {self.filename}: {self.strerror}"
+
+
+# numpy's ndarray.tofile (used by np.save on a real file) reports a short write without errno.
+_SHORT_WRITE = re.compile(r"(\d+) requested and (\d+) written")
+
+
+def disk_full_error(path: str | os.PathLike, exc: OSError) -> DiskFullError | None:
+    """``exc`` (raised while writing ``path``) as a :class:`DiskFullError` when it means that
+    the disk or the quota is full: errno ENOSPC or EDQUOT, or numpy's short-write message
+    when the file system has less free space than that write requested; otherwise ``None``."""
+    if isinstance(exc, DiskFullError):
+        return exc
+    if exc.errno == errno.ENOSPC:
+        return DiskFullError(errno.ENOSPC, "no space left on device", str(path))
+    if exc.errno == getattr(errno, "EDQUOT", None):
+        return DiskFullError(exc.errno, "no space left on device (disk quota exceeded)", str(path))
+    match = _SHORT_WRITE.search(str(exc)) if exc.errno is None else None
+    if match:
+        try:
+            st = os.statvfs(Path(path).parent)
+            free = st.f_bavail * st.f_frsize
+        except (OSError, AttributeError):
+            return None
+        if free < int(match.group(1)):  # the write that came up short would not fit in what is free
+            return DiskFullError(errno.ENOSPC, f"no space left on device ({free} bytes free; {exc})", str(path))
+    return None
 
 
 def _umask() -> int:
@@ -45,7 +86,8 @@ def refuse_any_existing(paths: Iterable[str | os.PathLike], overwrite: bool) -> 
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success it replaces ``path``.
 
-    On an exception the temporary file is removed and ``path`` is left untouched.
+    On an exception the temporary file is removed and ``path`` is left untouched; one that
+    means a full disk is raised as :class:`DiskFullError` naming ``path``.
     The temporary name keeps ``path``'s suffix, so libraries that choose a format by
     suffix (matplotlib, openpyxl, numpy) write the right one.
     """
@@ -60,6 +102,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         # (or keep the mode of the file it replaces), so shared caches stay readable.
         os.chmod(tmp_path, stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o666 & ~_umask())
         os.replace(tmp_path, path)
+    except OSError as exc:
+        tmp_path.unlink(missing_ok=True)
+        full = disk_full_error(path, exc)
+        if full is not None and full is not exc:
+            raise full from exc
+        raise
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise

@@ -1,4 +1,12 @@
-"""``gamdss preprocess``: face-crop a dataset's clips into a frame cache."""
+"""``gamdss preprocess``: face-crop a dataset's clips into a frame cache.
+
+Exit status: 0 when every clip is cached; 1 when any clip failed (each ``FAILED`` line and a
+one-line summary go to stderr, and the failed clips are listed in
+``CACHE/preprocess-failures.txt``), when another run holds the cache's lock, or on a full
+disk (one line naming the file); 130 after SIGINT (Ctrl-C) and 143 after SIGTERM, with one
+line on stderr saying how many clips are in the (written) manifest. Finished clips are kept
+in every case, so the same command resumes.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +20,10 @@ _size = size_type("--size")
 
 
 def _preprocess(args: argparse.Namespace) -> int:
+    from gamdss.atomic import DiskFullError
     from gamdss.data.datasets import TableError, scan_dataset
-    from gamdss.data.preprocess import preprocess_clips
+    from gamdss.data.preprocess import PreprocessInterrupted, preprocess_clips
+    from gamdss.run_lock import FolderBusyError
 
     prog = "gamdss preprocess"
     try:
@@ -36,13 +46,26 @@ def _preprocess(args: argparse.Namespace) -> int:
         report = preprocess_clips(
             scan.clips, args.out, dataset=scan.dataset, size=args.size, box_method=args.box_method,
             margin=args.margin, detect_frames=args.detect_frames, workers=args.workers, device=args.device,
-            full_frame_fallback=args.full_frame_fallback, overwrite=args.overwrite, progress=not args.no_progress)
+            full_frame_fallback=args.full_frame_fallback, overwrite=args.overwrite,
+            damaged_frames=args.damaged_frames, progress=not args.no_progress)
+    except PreprocessInterrupted as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return exc.exit_status
+    except DiskFullError as exc:
+        print(f"{prog}: {exc}; free some space and run the same command again to resume (finished clips "
+              f"are kept)", file=sys.stderr)
+        return 1
+    except FolderBusyError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 1
     except (ValueError, FileNotFoundError, OSError) as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 1
     print(report.summary())
-    if report.failed and not report.done and not report.already_done:
-        print(f"{prog}: every clip failed; nothing was cached", file=sys.stderr)
+    if report.failed:
+        for line in report.failure_lines():
+            print(f"  {' '.join(line.split())}", file=sys.stderr)
+        print(f"{prog}: {report.failure_summary()}", file=sys.stderr)
         return 1
     return 0
 
@@ -53,7 +76,10 @@ def register(sub) -> None:
         description="Scan a dataset in its original layout, choose one face box per clip with MTCNN "
                     "(facenet-pytorch, bundled weights, offline), crop and resize every frame and write a "
                     "frame cache (uint8 .npy per clip + manifest.json). Resumable: run it again after an "
-                    "interruption and finished clips are kept.")
+                    "interruption and finished clips are kept. One run per cache at a time (a lock in the "
+                    "folder). Exit status: 0 every clip cached; 1 some clip failed (listed on stderr and in "
+                    "CACHE/preprocess-failures.txt), the cache is in use, or the disk is full; 130 after "
+                    "Ctrl-C, 143 after SIGTERM (the manifest is written first).")
     add_dataset_arguments(p)
     p.add_argument("--out", type=Path, required=True, help="cache folder (created; resumed when it exists)")
     p.add_argument("--size", type=_size, default=(224, 224), help="output frame size: N or HxW (default 224)")
@@ -67,6 +93,11 @@ def register(sub) -> None:
     p.add_argument("--workers", type=int, default=None, help="processes (default: min(4, CPU count))")
     p.add_argument("--full-frame-fallback", action="store_true",
                    help="cache the whole frame for a clip without a face instead of failing it")
+    p.add_argument("--damaged-frames", choices=["fail", "repeat"], default="fail",
+                   help="a clip with an empty, truncated or unreadable frame, or one of another size: fail the clip "
+                        "naming the frames (default), or repeat the nearest good frame in its place (recorded in "
+                        "the manifest as repaired_frames)")
     add_run_flags(p, device="where MTCNN runs: cpu, cuda or cuda:N (default cpu)",
                   overwrite="redo every clip, and replace a cache made with other settings", progress_flag="--no-progress")
-    p.set_defaults(func=_preprocess)
+    p.set_defaults(func=_preprocess,
+                   interrupted_note="finished clips are kept in the cache; run the same command again to resume")

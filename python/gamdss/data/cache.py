@@ -4,20 +4,33 @@ Layout of a cache folder::
 
     CACHE/manifest.json           format, version, settings, one entry per finished clip
     CACHE/clips/<name>.npy        uint8 [T, H, W, 3] RGB, one file per clip (memory-mappable)
+    CACHE/.gamdss.lock            while ``gamdss preprocess`` writes it (:mod:`gamdss.run_lock`)
 
-``manifest.json`` is rewritten atomically after every finished clip, so an interrupted
-preprocessing run leaves a consistent cache that lists exactly the clips that are complete;
-clip files are written atomically too. Frame numbers in an entry are the dataset's own;
-``*_index`` fields are clip-relative, 0-based positions in the clip file.
+``manifest.json`` is rewritten atomically after every finished clip (or every few seconds,
+see :class:`CacheWriter`), so an interrupted preprocessing run leaves a consistent cache that
+lists only clips that are complete; clip files are written atomically too. Frame numbers in
+an entry are the dataset's own; ``*_index`` fields are clip-relative, 0-based positions in
+the clip file.
+
+Integrity: every entry records the sha256 of its clip's pixels and (since cache version 2)
+the clip file's size and modification time. :class:`FrameCache` checks a clip the first time
+it reads it (once per clip per ``FrameCache`` object): when size and mtime are those
+recorded it trusts the file (a ``stat``, no hashing); otherwise (the file was touched, copied
+without its times, or the entry is from a version-1 cache that has no stamp) it hashes the
+pixels once, and ``FrameCache(root, verify=True)`` always does. A mismatch raises
+:class:`ChecksumError`. The fast path misses a change that keeps the size and restores the
+mtime (or lands within the file system's timestamp granularity of the write); use
+``verify=True`` where that matters. Readers need no lock; only one writer runs at a time.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -26,8 +39,15 @@ import numpy as np
 from gamdss import atomic
 
 CACHE_FORMAT = "gamdss-frame-cache"
-CACHE_VERSION = 1
+CACHE_VERSION = 2
+# Versions this gamdss reads: 1 lacks the file stamps and frame notes (their defaults apply; a
+# version-1 entry is hashed in full when first read). A run that resumes one writes version 2.
+READABLE_VERSIONS = (1, 2)
 MANIFEST = "manifest.json"
+
+
+class ChecksumError(ValueError):
+    """A clip file whose pixels do not match the sha256 recorded in the manifest."""
 
 
 def clip_file_name(clip_id: str) -> str:
@@ -51,6 +71,15 @@ class CacheEntry:
     ``face_prob``: the detector's probability for it; ``box_method``: how it was chosen.
     ``corrections``: the reader's corrections for this clip (``field``, ``original``,
     ``corrected``, ``reason``, ``source``).
+
+    Since cache version 2 (absent in version-1 entries, which get the defaults):
+    ``file_size``/``file_mtime_ns``: the clip file's size and mtime when it was written or last
+    verified (the fast path of the checksum check). ``source_modes``: how many source frames
+    had each Pillow mode (``{"RGB": 40}``, ``{"L": 40}``: all became RGB). ``mixed_mode_frames``:
+    when a clip mixes modes, its frames whose mode differs from the clip's most common one
+    (``frame``, ``file``, ``mode``), converted to RGB like the others. ``repaired_frames``:
+    damaged or inconsistent source frames replaced by their nearest good neighbour
+    (``--damaged-frames repeat``): ``frame``, ``file``, ``problem``, ``used_frame``, ``used``.
     """
 
     clip_id: str
@@ -74,6 +103,11 @@ class CacheEntry:
     box_method: str
     meta: dict[str, str] = field(default_factory=dict)
     corrections: list[dict[str, Any]] = field(default_factory=list)
+    file_size: int | None = None
+    file_mtime_ns: int | None = None
+    source_modes: dict[str, int] = field(default_factory=dict)
+    mixed_mode_frames: list[dict[str, Any]] = field(default_factory=list)
+    repaired_frames: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def onset_index(self) -> int:
@@ -120,15 +154,40 @@ def write_clip_file(root: str | Path, clip_id: str, frames: np.ndarray) -> tuple
     return rel, array_digest(frames)
 
 
+def file_stamp(path: str | Path) -> dict[str, int]:
+    """``{"file_size", "file_mtime_ns"}`` of ``path``: the fast path of the checksum check
+    (record it in the entry right after :func:`write_clip_file`)."""
+    st = os.stat(path)
+    return {"file_size": int(st.st_size), "file_mtime_ns": int(st.st_mtime_ns)}
+
+
+def stamp_matches(entry: "CacheEntry", st: os.stat_result) -> bool:
+    """Whether the file's size and mtime are the ones recorded in ``entry``."""
+    return (entry.file_size is not None and entry.file_mtime_ns is not None
+            and entry.file_size == st.st_size and entry.file_mtime_ns == st.st_mtime_ns)
+
+
+def checksum_message(entry: "CacheEntry", path: Path) -> str:
+    return (f"clip {entry.clip_id}: {path} does not match its checksum; rerun `gamdss preprocess` into "
+            f"this cache to redo the clip (--overwrite redoes every clip) or restore the file")
+
+
 class FrameCache:
     """A finished (or partly finished) frame cache, opened for reading.
 
     ``header`` holds the settings it was made with (``dataset``, ``size`` as ``[H, W]``,
     preprocessing options, gamdss version). Entries keep the order in which they were added.
+
+    Each clip is checked against its recorded sha256 the first time :meth:`frames` reads it
+    (see the module doc): a ``stat`` when the file's size and mtime are the recorded ones,
+    the full hash otherwise, or always with ``verify=True``. A mismatch raises
+    :class:`ChecksumError` naming the clip and the file.
     """
 
-    def __init__(self, root: str | Path):
+    def __init__(self, root: str | Path, verify: bool = False):
         self.root = Path(root)
+        self.full_verify = bool(verify)
+        self._checked: set[str] = set()
         path = self.root / MANIFEST
         if not path.is_file():
             raise FileNotFoundError(f"{self.root} is not a gamdss frame cache: {MANIFEST} is missing "
@@ -142,9 +201,10 @@ class FrameCache:
                              f"expected an object)")
         if data.get("format") != CACHE_FORMAT:
             raise ValueError(f"{path}: not a gamdss frame cache manifest (format={data.get('format')!r})")
-        if data.get("version") != CACHE_VERSION:
+        if data.get("version") not in READABLE_VERSIONS:
             raise ValueError(f"{path}: cache version {data.get('version')} is not supported by this "
-                             f"gamdss (expects {CACHE_VERSION}); preprocess again into a new folder")
+                             f"gamdss (it reads {', '.join(map(str, READABLE_VERSIONS))}); preprocess again "
+                             f"into a new folder")
         if not isinstance(data.get("header"), dict) or not isinstance(data.get("clips"), list):
             raise ValueError(f"{path}: the manifest lacks its 'header' object or 'clips' list")
         self.header: dict[str, Any] = data["header"]
@@ -182,8 +242,29 @@ class FrameCache:
             raise KeyError(f"clip {clip_id!r} is not in the cache {self.root}") from None
 
     def frames(self, clip: str | CacheEntry, mmap: bool = True) -> np.ndarray:
-        """The clip's frames, uint8 ``[T, H, W, 3]`` RGB (read-only memory map by default)."""
+        """The clip's frames, uint8 ``[T, H, W, 3]`` RGB (read-only memory map by default).
+
+        The first read of a clip by this object checks it against the manifest's sha256
+        (:class:`ChecksumError` when it differs; see the class doc)."""
         entry = clip if isinstance(clip, CacheEntry) else self[clip]
+        path, frames = self._load(entry, mmap)
+        if entry.clip_id not in self._checked:
+            if self.full_verify or not stamp_matches(entry, path.stat()):
+                if array_digest(frames) != entry.sha256:
+                    raise ChecksumError(checksum_message(entry, path))
+            self._checked.add(entry.clip_id)
+        return frames
+
+    def verify(self, clip: str | CacheEntry) -> bool:
+        """True when the clip file's pixels match the sha256 in the manifest (always hashes
+        them; :meth:`frames` raises :class:`ChecksumError` instead)."""
+        entry = clip if isinstance(clip, CacheEntry) else self[clip]
+        ok = array_digest(self._load(entry, True)[1]) == entry.sha256
+        if ok:
+            self._checked.add(entry.clip_id)
+        return ok
+
+    def _load(self, entry: CacheEntry, mmap: bool) -> tuple[Path, np.ndarray]:
         path = self.root / entry.file
         if not path.is_file():
             raise FileNotFoundError(f"clip {entry.clip_id}: cache file {path} is missing")
@@ -195,12 +276,7 @@ class FrameCache:
         if list(frames.shape) != list(entry.shape) or frames.dtype != np.uint8:
             raise ValueError(f"clip {entry.clip_id}: {path} holds {frames.dtype} {list(frames.shape)}, "
                              f"the manifest says uint8 {entry.shape}")
-        return frames
-
-    def verify(self, clip: str | CacheEntry) -> bool:
-        """True when the clip file's content matches the digest in the manifest."""
-        entry = clip if isinstance(clip, CacheEntry) else self[clip]
-        return array_digest(self.frames(entry, mmap=False)) == entry.sha256
+        return path, frames
 
 
 class CacheWriter:
@@ -224,6 +300,8 @@ class CacheWriter:
         self.header = dict(header)
         self.flush_seconds = float(flush_seconds)
         self._entries: dict[str, CacheEntry] = {}
+        #: clips whose file was found not to match its checksum by :meth:`completed`
+        self.mismatched: set[str] = set()
         if (self.root / MANIFEST).is_file():
             existing = FrameCache(self.root)
             differing = sorted(k for k in set(existing.header) | set(self.header)
@@ -238,7 +316,10 @@ class CacheWriter:
         self.flush()
 
     def completed(self, clip_id: str) -> bool:
-        """True when the clip is in the manifest and its file exists with the recorded size."""
+        """True when the clip is in the manifest and its file exists with the recorded shape
+        and pixels: the recorded size and mtime, or else the recorded sha256 (the entry then
+        gets the file's current stamp, written with the next flush). A clip whose file does
+        not match its checksum is not complete (and is listed in :attr:`mismatched`)."""
         entry = self._entries.get(clip_id)
         if entry is None:
             return False
@@ -247,9 +328,23 @@ class CacheWriter:
             return False
         try:
             arr = np.load(path, mmap_mode="r", allow_pickle=False)
+            st = path.stat()
         except (OSError, ValueError):
             return False
-        return list(arr.shape) == list(entry.shape)
+        if list(arr.shape) != list(entry.shape) or arr.dtype != np.uint8:
+            return False
+        if stamp_matches(entry, st):
+            return True
+        if array_digest(arr) != entry.sha256:
+            self.mismatched.add(clip_id)
+            return False
+        self._entries[clip_id] = replace(entry, file_size=int(st.st_size), file_mtime_ns=int(st.st_mtime_ns))
+        self._dirty = True
+        return True
+
+    def get(self, clip_id: str) -> CacheEntry | None:
+        """The recorded entry of ``clip_id`` (``None`` when there is none)."""
+        return self._entries.get(clip_id)
 
     def add(self, entry: CacheEntry) -> None:
         """Record a finished clip (its file already written by :func:`write_clip_file`)."""

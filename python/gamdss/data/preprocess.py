@@ -8,17 +8,42 @@ box for the whole clip (:mod:`gamdss.data.face`), crop every frame with it and r
 an area filter would; no aliasing from skipping pixels). The clip is written as uint8
 ``[T, H, W, 3]`` RGB and recorded in the manifest.
 
+Damaged frames: a source frame that is empty, not an image, truncated, of an unsupported
+mode (16/32-bit) or of another size than the clip's other frames is reported by file name and
+handled by the ``damaged_frames`` policy (``--damaged-frames``): ``fail`` (default) fails the
+clip with a message naming every such frame; ``repeat`` replaces each by its nearest good
+frame (the earlier one on a tie), converted to RGB like the rest, and records the repair in
+the clip's manifest entry (``repaired_frames``). Frames of another mode (a grey JPEG among
+colour ones) are not damage: they are converted to RGB and listed (``mixed_mode_frames``).
+
 Runs are resumable: clips already in the cache, made with the same settings from the same
-source files, are not redone. Clips are processed in parallel by a pool of processes (each
-with its own MTCNN); only the main process writes the manifest. A clip that fails (no face,
-unreadable image, frames of different sizes) is reported and does not stop the others.
+source files and matching their checksums, are not redone. Clips are processed in parallel by
+a pool of processes (each with its own MTCNN); only the main process writes the manifest. A
+clip that fails (no face, damaged frames) is reported and does not stop the others; a full
+disk (:class:`gamdss.atomic.DiskFullError`) stops the run.
+
+One writer per cache: a run holds the cache folder's lock (:func:`gamdss.run_lock.hold`) from
+its first check to its last write, and a second run into the same folder fails at once with
+:class:`gamdss.run_lock.FolderBusyError` naming the first (pid, host, start time).
+
+Stopping: SIGINT (Ctrl-C) or SIGTERM stops the workers, writes the manifest with every clip
+finished so far and raises :class:`PreprocessInterrupted` (a ``KeyboardInterrupt``; the
+command exits 130 for SIGINT, 143 for SIGTERM). Workers die with the main process however it
+ends (``kill -9`` included): on Linux they ask the kernel for SIGKILL when their parent dies
+(``prctl(PR_SET_PDEATHSIG)``), and every worker also watches its parent pid and exits when it
+changes. A worker killed mid-write leaves a temporary file in ``clips/``, which the next run
+removes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as _dt
 import os
+import signal
+import sys
+import threading
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
@@ -27,19 +52,47 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from gamdss import atomic, yaml_dataclass
+from gamdss import atomic, run_lock, yaml_dataclass
 from gamdss.devices import check_device
-from gamdss.data.cache import MANIFEST, CacheEntry, CacheWriter, FrameCache, write_clip_file
+from gamdss.data.cache import MANIFEST, CacheEntry, CacheWriter, FrameCache, file_stamp, write_clip_file
 from gamdss.data.face import (BOX_METHODS, DEFAULT_DETECT_FRAMES, DEFAULT_MARGIN, FaceBox, FaceDetector,
                               NoFaceError, choose_box)
 from gamdss.data.records import ClipRecord
 
 RESIZE_FILTER = "Pillow bilinear (antialiased)"
 CONFIG_FILE = "preprocess.yaml"
+FAILURES_FILE = "preprocess-failures.txt"
+DAMAGED_FRAME_POLICIES = ("fail", "repeat")
+LOCK_WHAT = "gamdss preprocess"
 
 
 class FrameReadError(ValueError):
     """A source image of a clip cannot be used (unreadable, unsupported mode, other size)."""
+
+
+class PreprocessInterrupted(KeyboardInterrupt):
+    """A run stopped by SIGINT or SIGTERM (or a ``KeyboardInterrupt``) after writing the
+    manifest with every clip finished so far. ``signum``: the signal; ``report``: what was
+    done; ``exit_status``: 128 + ``signum`` (130, 143); ``str()``: one line."""
+
+    def __init__(self, signum: int, report: "PreprocessReport"):
+        self.signum = int(signum)
+        self.report = report
+        self.exit_status = 128 + self.signum
+        name = signal.Signals(self.signum).name
+        cached = len(report.done) + len(report.already_done)
+        super().__init__(f"stopped by {name}; {cached} of {report.total} clip(s) are in the cache "
+                         f"({len(report.done)} finished by this run), recorded in {report.cache / MANIFEST}; "
+                         f"run the same command again to resume")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class _Signalled(KeyboardInterrupt):
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
 
 
 @dataclass
@@ -52,6 +105,8 @@ class PreprocessConfig:
     offset (``median`` only). ``min_face_size``: smallest face MTCNN looks for, in pixels.
     ``device``: where MTCNN runs. ``workers``: processes (``None``: min(4, CPU count)).
     ``full_frame_fallback``: use the whole frame for a clip without a face instead of failing.
+    ``damaged_frames``: ``fail`` or ``repeat`` (see the module doc; not part of the cache
+    header: clips record their own repairs).
     """
 
     size: tuple[int, int] = (224, 224)
@@ -62,6 +117,7 @@ class PreprocessConfig:
     device: str = "cpu"
     workers: int | None = None
     full_frame_fallback: bool = False
+    damaged_frames: str = "fail"
 
     def __post_init__(self) -> None:
         size = tuple(int(v) for v in (self.size if isinstance(self.size, (tuple, list)) else (self.size, self.size)))
@@ -78,6 +134,9 @@ class PreprocessConfig:
             raise ValueError(f"min_face_size must be >= 1, got {self.min_face_size!r}")
         if self.workers is not None and self.workers < 1:
             raise ValueError(f"workers must be >= 1, got {self.workers!r}")
+        if self.damaged_frames not in DAMAGED_FRAME_POLICIES:
+            raise ValueError(f"damaged_frames must be one of {', '.join(DAMAGED_FRAME_POLICIES)}; "
+                             f"got {self.damaged_frames!r}")
 
     @property
     def num_workers(self) -> int:
@@ -116,7 +175,10 @@ class ClipFailure:
 class PreprocessReport:
     """What a run did. ``done``: clips written now; ``already_done``: clips found complete in
     the cache and left alone; ``failed``: clips not written, with the reason; ``full_frame``:
-    the done clips without a face that were cached as full frames (``--full-frame-fallback``)."""
+    the done clips without a face that were cached as full frames (``--full-frame-fallback``);
+    ``repaired``: done clips with damaged frames replaced (``damaged_frames="repeat"``), what
+    was replaced; ``mixed_modes``: done clips whose frames mixed image modes (all converted to
+    RGB); ``total``: the clips given."""
 
     cache: Path
     done: list[str] = field(default_factory=list)
@@ -124,21 +186,41 @@ class PreprocessReport:
     failed: list[ClipFailure] = field(default_factory=list)
     full_frame: list[str] = field(default_factory=list)
     # Clips found in the cache whose annotation changed since (keyframes: the clip was redone
-    # and is also in ``done``; labels or metadata only: its manifest entry was rewritten).
+    # and is also in ``done``; labels or metadata only: its manifest entry was rewritten), or
+    # whose file no longer matched its checksum (redone).
     updated: list[ClipFailure] = field(default_factory=list)
+    repaired: list[ClipFailure] = field(default_factory=list)
+    mixed_modes: list[ClipFailure] = field(default_factory=list)
+    total: int = 0
 
     @property
     def ok(self) -> bool:
         return not self.failed
 
     def summary(self) -> str:
+        """What was done, without the failures (:meth:`failure_lines`, :meth:`failure_summary`)."""
         lines = [f"frame cache {self.cache}: {len(self.done)} clip(s) written, "
                  f"{len(self.already_done)} already done, {len(self.failed)} failed"]
-        lines += [f"  annotation changed, updated {u.clip_id}: {u.reason}" for u in self.updated]
+        lines += [f"  updated {u.clip_id}: {u.reason}" for u in self.updated]
         if self.full_frame:
             lines.append(f"  full frame used (no face found): {', '.join(self.full_frame)}")
-        lines += [f"  FAILED {f.clip_id}: {f.reason}" for f in self.failed]
+        lines += [f"  repaired {r.clip_id}: {r.reason}" for r in self.repaired]
+        lines += [f"  converted to RGB {m.clip_id}: {m.reason}" for m in self.mixed_modes]
         return "\n".join(lines)
+
+    def failure_lines(self) -> list[str]:
+        """One line per failed clip: ``FAILED <clip>: <reason>``."""
+        return [f"FAILED {f.clip_id}: {f.reason}" for f in self.failed]
+
+    def failure_summary(self) -> str:
+        """One line: ``3 of 40 clips failed; see ...`` (empty when none failed)."""
+        if not self.failed:
+            return ""
+        where = f"the FAILED lines above or {self.cache / FAILURES_FILE}"
+        if not self.done and not self.already_done:
+            return f"every clip failed ({len(self.failed)} of {self.total}); nothing was cached; see {where}"
+        return (f"{len(self.failed)} of {self.total} clips failed; see {where}; the others are cached, and a "
+                f"new run redoes only what is missing")
 
 
 def preprocess_clips(clips: Sequence[ClipRecord], out: str | Path, *, dataset: str,
@@ -146,7 +228,7 @@ def preprocess_clips(clips: Sequence[ClipRecord], out: str | Path, *, dataset: s
                      margin: float = DEFAULT_MARGIN, detect_frames: int = DEFAULT_DETECT_FRAMES,
                      min_face_size: int = 20, workers: int | None = None, device: str = "cpu",
                      full_frame_fallback: bool = False, overwrite: bool = False,
-                     progress: bool = True) -> PreprocessReport:
+                     damaged_frames: str = "fail", progress: bool = True) -> PreprocessReport:
     """Face-crop ``clips`` into the frame cache folder ``out``; returns what was done.
 
     ``size``: output ``(H, W)`` (an int means square). ``workers``: processes working on clips
@@ -154,11 +236,18 @@ def preprocess_clips(clips: Sequence[ClipRecord], out: str | Path, *, dataset: s
     a script calling this needs the ``if __name__ == "__main__":`` guard). Clips already
     complete in ``out`` with the same settings and source files are skipped. ``overwrite=True`` redoes every
     given clip and replaces a cache made with other settings (without it, such a cache, or a
-    non-empty folder that is not a cache, raises ``ValueError``).
+    non-empty folder that is not a cache, raises ``ValueError``). ``damaged_frames``: ``fail``
+    or ``repeat`` (module doc).
+
+    Holds ``out``'s lock throughout (:class:`gamdss.run_lock.FolderBusyError` when another run
+    holds it). Failed clips are listed in ``out/preprocess-failures.txt`` (removed by a run
+    without failures). In the main thread, SIGINT and SIGTERM stop the run: the manifest is
+    written and :class:`PreprocessInterrupted` raised. A full disk raises
+    :class:`gamdss.atomic.DiskFullError` (the manifest lists the clips finished before it).
     """
     config = PreprocessConfig(size=size, box_method=box_method, margin=margin, detect_frames=detect_frames,
                               min_face_size=min_face_size, device=device, workers=workers,
-                              full_frame_fallback=full_frame_fallback)
+                              full_frame_fallback=full_frame_fallback, damaged_frames=damaged_frames)
     check_device(config.device)
     out = Path(out)
     ids = [c.clip_id for c in clips]
@@ -167,10 +256,29 @@ def preprocess_clips(clips: Sequence[ClipRecord], out: str | Path, *, dataset: s
         raise ValueError(f"clip ids must be unique; repeated: {', '.join(dupes)}")
     if out.exists() and not out.is_dir():
         raise ValueError(f"out={str(out)!r} is a file, not a folder")
-    if out.is_dir() and not (out / MANIFEST).is_file() and any(out.iterdir()) and not overwrite:
+    _refuse_foreign_folder(out, overwrite)
+    with run_lock.hold(out, LOCK_WHAT):
+        _refuse_foreign_folder(out, overwrite)  # again, now that no other run can write it
+        report = PreprocessReport(cache=out, total=len(clips))
+        with _stop_signals():
+            try:
+                _preprocess_locked(clips, out, config, dataset, overwrite, progress, report)
+            except KeyboardInterrupt as exc:  # SIGINT, SIGTERM (_Signalled) or Ctrl-C in a callee
+                _sort_report(report, ids)
+                raise PreprocessInterrupted(getattr(exc, "signum", signal.SIGINT), report) from None
+    _sort_report(report, ids)
+    return report
+
+
+def _refuse_foreign_folder(out: Path, overwrite: bool) -> None:
+    if (out.is_dir() and not (out / MANIFEST).is_file() and not overwrite
+            and any(p.name != run_lock.LOCK_NAME for p in out.iterdir())):
         raise ValueError(f"{out} is not empty and holds no gamdss frame cache; choose an empty or new "
                          f"folder (or pass overwrite=True / --overwrite to write the cache there anyway)")
 
+
+def _preprocess_locked(clips: Sequence[ClipRecord], out: Path, config: PreprocessConfig, dataset: str,
+                       overwrite: bool, progress: bool, report: PreprocessReport) -> None:
     header = config.header(dataset)
     if (out / MANIFEST).is_file():
         previous = FrameCache(out).header
@@ -178,14 +286,13 @@ def preprocess_clips(clips: Sequence[ClipRecord], out: str | Path, *, dataset: s
             header["created"] = previous.get("created", header["created"])
     writer = CacheWriter(out, header, overwrite=overwrite, flush_seconds=5.0)
     config.to_yaml(out / CONFIG_FILE)
+    _remove_leftover_temporaries(out)
 
-    report = PreprocessReport(cache=out)
     todo: list[ClipRecord] = []
-    cached = {e.clip_id: e for e in writer.entries}
     pending_updates: list[CacheEntry] = []
     for clip in clips:
         if not overwrite and writer.completed(clip.clip_id):
-            entry = cached[clip.clip_id]
+            entry = writer.get(clip.clip_id)
             if entry.sources == [str(p) for p in clip.frame_paths] and entry.frame_numbers == list(clip.frame_numbers):
                 fields = annotation_fields(clip)
                 changed = sorted(k for k, v in fields.items() if getattr(entry, k) != v)
@@ -204,6 +311,8 @@ def preprocess_clips(clips: Sequence[ClipRecord], out: str | Path, *, dataset: s
                     f"{len(clip)} frames {clip.frame_numbers[0]}-{clip.frame_numbers[-1]}); pass "
                     f"overwrite=True (--overwrite) to redo it")))
             continue
+        if clip.clip_id in writer.mismatched:
+            report.updated.append(ClipFailure(clip.clip_id, "its cache file did not match its checksum; redone"))
         todo.append(clip)
 
     settings = _settings(config)
@@ -219,6 +328,13 @@ def preprocess_clips(clips: Sequence[ClipRecord], out: str | Path, *, dataset: s
                 report.done.append(clip_id)
                 if result.box_method == "full-frame":
                     report.full_frame.append(clip_id)
+                if result.repaired_frames:
+                    report.repaired.append(ClipFailure(clip_id, "; ".join(
+                        f"{r['file']} {r['problem']}: used {r['used']}" for r in result.repaired_frames)))
+                if result.mixed_mode_frames:
+                    common = Counter(result.source_modes).most_common(1)[0][0]
+                    report.mixed_modes.append(ClipFailure(clip_id, ", ".join(
+                        f"{m['file']} is {m['mode']}" for m in result.mixed_mode_frames) + f" among {common} frames"))
             else:
                 report.failed.append(ClipFailure(clip_id, result))
             bar.update(1)
@@ -228,12 +344,63 @@ def preprocess_clips(clips: Sequence[ClipRecord], out: str | Path, *, dataset: s
                 finish(clip.clip_id, _run_clip(clip, out, settings))
         else:
             _run_pool(todo, out, settings, config, finish)
+    _write_failures(out, report)
 
+
+def _sort_report(report: PreprocessReport, ids: list[str]) -> None:
     order = {clip_id: k for k, clip_id in enumerate(ids)}
     for name in ("done", "already_done", "full_frame"):
         getattr(report, name).sort(key=order.__getitem__)
-    report.failed.sort(key=lambda f: order[f.clip_id])
-    return report
+    for name in ("failed", "updated", "repaired", "mixed_modes"):
+        getattr(report, name).sort(key=lambda f: order[f.clip_id])
+
+
+def _write_failures(out: Path, report: PreprocessReport) -> None:
+    """``out/preprocess-failures.txt``: this run's failed clips, one ``clip<TAB>reason`` a line
+    (removed when none failed, so it never describes an older run)."""
+    path = out / FAILURES_FILE
+    if report.failed:
+        atomic.write_text(path, "".join(f"{f.clip_id}\t{' '.join(f.reason.split())}\n" for f in report.failed))
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _remove_leftover_temporaries(out: Path) -> None:
+    """Temporary files of atomic writes that a killed run left (safe: this run holds the lock,
+    and every writer of the cache is this process or its workers)."""
+    for pattern in ("clips/.*.tmp.npy", f".{Path(MANIFEST).stem}.*.tmp.json", f".{Path(CONFIG_FILE).stem}.*.tmp.yaml"):
+        for path in out.glob(pattern):
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+
+@contextlib.contextmanager
+def _stop_signals():
+    """Turn SIGINT and SIGTERM into :class:`_Signalled` (a ``KeyboardInterrupt``) in the main
+    thread for the block, once: a second signal while the run stops is ignored (``kill -9``
+    still ends it). Signals the process ignores stay ignored; off the main thread nothing
+    changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    fired = []
+
+    def handler(signum, frame):
+        if not fired:
+            fired.append(signum)
+            raise _Signalled(signum)
+
+    previous = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        old = signal.getsignal(signum)
+        if old is not signal.SIG_IGN:
+            previous[signum] = old
+            signal.signal(signum, handler)
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old if old is not None else signal.SIG_DFL)
 
 
 def _run_pool(todo, out, settings, config, finish) -> None:
@@ -244,8 +411,10 @@ def _run_pool(todo, out, settings, config, finish) -> None:
     workers = min(config.num_workers, len(todo))
     threads = 1  # MTCNN's ops are tiny: processes, not threads, use the cores (see FaceDetector)
     # spawn, not fork: the parent may already run torch's thread pools, and CUDA needs it.
+    # The pool starts its processes from this thread (submit), which lives as long as the
+    # pool: PR_SET_PDEATHSIG fires when the creating thread ends, not only the process.
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_init_worker, initargs=(threads,))
+                               initializer=_init_worker, initargs=(threads, os.getpid()))
     try:
         futures = {pool.submit(_run_clip, clip, out, settings): clip.clip_id for clip in todo}
         for future in as_completed(futures):
@@ -255,27 +424,78 @@ def _run_pool(todo, out, settings, config, finish) -> None:
                 result = f"clip {futures[future]}: the worker process died ({exc})"
             finish(futures[future], result)
     except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
+        _kill_workers(pool)
         raise
     pool.shutdown(wait=True)
 
 
-def _init_worker(threads: int) -> None:
+def _kill_workers(pool: ProcessPoolExecutor) -> None:
+    """Stop the pool now: SIGKILL its processes (a clip being written leaves only a temporary
+    file) and drop the queued clips."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for process in processes:
+        with contextlib.suppress(Exception):
+            process.kill()
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
+WATCHDOG_SECONDS = 1.0
+
+
+def _init_worker(threads: int, parent_pid: int) -> None:
+    """Worker set-up: die with the parent, leave SIGINT/SIGTERM to it, ``threads`` torch threads."""
+    # Ctrl-C reaches the whole process group, SIGTERM may too (systemd): the parent stops the
+    # run and kills the workers, so a worker never dies half-way through on its own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    die_with_parent(parent_pid)
     import torch
 
     torch.set_num_threads(threads)
 
 
+def die_with_parent(parent_pid: int, interval: float = WATCHDOG_SECONDS) -> None:
+    """Make this (child) process end when ``parent_pid`` does, however it ends.
+
+    Linux: the kernel sends SIGKILL when the parent dies (``prctl(PR_SET_PDEATHSIG)`` via
+    ctypes). Everywhere, a daemon thread checks ``os.getppid()`` every ``interval`` seconds and
+    exits the process when it changed (the parent died and the child was re-parented). A
+    parent already gone when this runs ends the process at once.
+    """
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+    def watch() -> None:
+        import time
+
+        while True:
+            time.sleep(interval)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="gamdss-parent-watchdog", daemon=True).start()
+
+
 def _settings(config: PreprocessConfig) -> dict[str, Any]:
     return {"size": config.size, "box_method": config.box_method, "margin": config.margin,
             "detect_frames": config.detect_frames, "min_face_size": config.min_face_size,
-            "device": config.device, "full_frame_fallback": config.full_frame_fallback}
+            "device": config.device, "full_frame_fallback": config.full_frame_fallback,
+            "damaged_frames": config.damaged_frames}
 
 
 def _run_clip(clip: ClipRecord, out: Path, settings: dict[str, Any]) -> CacheEntry | str:
-    """Process one clip; a per-clip error comes back as its message (so it never stops a run)."""
+    """Process one clip; a per-clip error comes back as its message (so it never stops a run).
+    A full disk is not the clip's fault: :class:`~gamdss.atomic.DiskFullError` is raised."""
     try:
         return process_clip(clip, out, **settings)
+    except atomic.DiskFullError:
+        raise
     except Exception as exc:  # noqa: BLE001 - reported per clip, the run goes on
         message = str(exc)
         if clip.clip_id not in message:
@@ -297,24 +517,21 @@ def get_detector(device: str = "cpu", min_face_size: int = 20) -> FaceDetector:
 def process_clip(clip: ClipRecord, out: str | Path, *, size: tuple[int, int] = (224, 224),
                  box_method: str = "median", margin: float = DEFAULT_MARGIN,
                  detect_frames: int = DEFAULT_DETECT_FRAMES, min_face_size: int = 20, device: str = "cpu",
-                 full_frame_fallback: bool = False) -> CacheEntry:
+                 full_frame_fallback: bool = False, damaged_frames: str = "fail") -> CacheEntry:
     """Detect, crop, resize and write one clip's file under ``out``; returns its manifest
     entry (the caller records it). Raises :class:`NoFaceError` (unless ``full_frame_fallback``)
-    or :class:`FrameReadError`."""
+    or :class:`FrameReadError` (damaged frames with ``damaged_frames="fail"``, or no usable
+    frame at all)."""
+    if damaged_frames not in DAMAGED_FRAME_POLICIES:
+        raise ValueError(f"damaged_frames must be one of {', '.join(DAMAGED_FRAME_POLICIES)}; got {damaged_frames!r}")
     paths = list(clip.frame_paths)
     if not paths:
         raise FrameReadError(f"clip {clip.clip_id}: it has no frames")
-    expected = _image_size(paths[0], clip.clip_id)
-    loaded: dict[int, Any] = {}  # frames read for detection, reused for cropping
-
-    def load(i: int) -> np.ndarray:
-        if i not in loaded:
-            loaded[i] = read_frame(paths[i], clip.clip_id, expected)
-        return np.asarray(loaded[i])
+    source = ClipFrames(clip, damaged_frames)
 
     height, width = size
     try:
-        face = choose_box(get_detector(device, min_face_size), load, len(paths), clip.onset_index,
+        face = choose_box(get_detector(device, min_face_size), source.array, len(paths), clip.onset_index,
                           clip.apex_index, clip.offset_index, clip_id=clip.clip_id, method=box_method,
                           margin=margin, detect_frames=detect_frames, aspect=width / height,
                           frame_names=[_frame_name(clip, i) for i in range(len(paths))])
@@ -325,16 +542,195 @@ def process_clip(clip: ClipRecord, out: str | Path, *, size: tuple[int, int] = (
                        frames_with_face=())
 
     frames = np.empty((len(paths), height, width, 3), dtype=np.uint8)
-    for i, path in enumerate(paths):
-        image = loaded.pop(i) if i in loaded else read_frame(path, clip.clip_id, expected)
-        frames[i] = crop_resize(image, face.box, size)
+    for i in range(len(paths)):
+        frames[i] = crop_resize(source.image(i, keep=False), face.box, size)
     rel, digest = write_clip_file(out, clip.clip_id, frames)
+    stamp = file_stamp(Path(out) / rel)
     a = clip.annotation
     return CacheEntry(
         clip_id=a.clip_id, frame_numbers=[int(n) for n in clip.frame_numbers], file=rel,
         shape=list(frames.shape), sha256=digest, sources=[str(p) for p in paths],
         box=None if face.box is None else [int(v) for v in face.box], face_prob=face.prob,
-        box_method=face.method, **annotation_fields(clip))
+        box_method=face.method, **annotation_fields(clip), **stamp,
+        source_modes=dict(sorted(source.modes.items())), mixed_mode_frames=source.mixed_mode_frames(),
+        repaired_frames=source.repairs())
+
+
+class ClipFrames:
+    """A clip's source frames as RGB ``PIL.Image`` s, checked and (policy ``repeat``) repaired.
+
+    On creation every frame's header is read (cheap: no pixel decoding): files that are
+    empty, not images or of an unsupported mode are damaged, and so are frames whose size
+    differs from the clip's most common size (the first frame's on a tie). Pixels are decoded
+    when a frame is asked for; one that fails to decode (truncated) is damaged too. With
+    ``fail`` the first damaged frame raises :class:`FrameReadError` naming every damaged frame
+    of the clip (the remaining ones are decoded to find them all); with ``repeat`` a damaged
+    frame is replaced by its nearest good frame (the earlier one on a tie), decoded and
+    converted like the others, and the replacement is recorded (:meth:`repairs`).
+    """
+
+    def __init__(self, clip: ClipRecord, policy: str = "fail"):
+        self.clip = clip
+        self.paths = [Path(p) for p in clip.frame_paths]
+        self.policy = policy
+        self.problems: dict[int, str] = {}       # index -> what is wrong (a predicate: "is truncated ...")
+        self.frame_modes: dict[int, str] = {}     # index -> Pillow mode of the readable frames
+        self.replaced: dict[int, int] = {}        # damaged index -> index used instead
+        self._decoded: set[int] = set()           # indices known to decode
+        self._images: dict[int, Any] = {}         # decoded frames kept for reuse (detection -> crop)
+        sizes: dict[int, tuple[int, int]] = {}
+        for i, path in enumerate(self.paths):
+            info = _frame_header(path)
+            if isinstance(info, str):
+                self.problems[i] = info
+            else:
+                sizes[i], self.frame_modes[i] = info
+        if sizes:
+            self.size = Counter(sizes.values()).most_common(1)[0][0]
+            for i, wh in sizes.items():
+                if wh != self.size:
+                    self.problems[i] = (f"is {wh[0]}x{wh[1]} pixels but the clip's other frames are "
+                                        f"{self.size[0]}x{self.size[1]}; all frames of a clip must have one size")
+        else:
+            self.size = None
+        if self.problems and policy == "fail":
+            self._fail()
+
+    @property
+    def modes(self) -> Counter:
+        """How many usable frames (not damaged) have each Pillow mode."""
+        return Counter(m for i, m in self.frame_modes.items() if i not in self.problems)
+
+    def array(self, i: int) -> np.ndarray:
+        """Frame ``i`` (or its replacement) as RGB uint8 ``[H, W, 3]``, kept for :meth:`image`."""
+        return np.asarray(self.image(i, keep=True))
+
+    def image(self, i: int, keep: bool = True):
+        """Frame ``i`` (or its replacement) as an RGB ``PIL.Image``; ``keep``: hold it for
+        later calls (frames read for the face detection are reused for cropping)."""
+        j = self._usable(i)
+        if j in self._images:
+            return self._images[j] if keep else self._images.pop(j)
+        image = self._decode(j)
+        if keep:
+            self._images[j] = image
+        return image
+
+    def repairs(self) -> list[dict[str, Any]]:
+        """The replaced frames: ``frame``, ``file``, ``problem``, ``used_frame``, ``used``."""
+        numbers = self.clip.frame_numbers
+        return [{"frame": int(numbers[i]), "file": self.paths[i].name, "problem": self.problems[i],
+                 "used_frame": int(numbers[j]), "used": self.paths[j].name}
+                for i, j in sorted(self.replaced.items())]
+
+    def mixed_mode_frames(self) -> list[dict[str, Any]]:
+        """When the usable frames mix modes: those not of the most common mode."""
+        if len(self.modes) < 2:
+            return []
+        common = self.modes.most_common(1)[0][0]
+        return [{"frame": int(self.clip.frame_numbers[i]), "file": self.paths[i].name, "mode": mode}
+                for i, mode in sorted(self.frame_modes.items()) if mode != common and i not in self.problems]
+
+    def _usable(self, i: int) -> int:
+        if i in self.replaced:
+            return self.replaced[i]
+        if self._good(i):
+            return i
+        if self.policy == "fail":
+            self._fail()
+        n = len(self.paths)
+        for d in range(1, n):
+            for j in (i - d, i + d):
+                if 0 <= j < n and self._good(j):
+                    self.replaced[i] = j
+                    return j
+        raise FrameReadError(f"clip {self.clip.clip_id}: no frame of the clip can be used; damaged {self._listing()}")
+
+    def _good(self, i: int) -> bool:
+        """Whether frame ``i`` is usable (decoding it, and keeping the pixels, on first ask)."""
+        if i in self.problems:
+            return False
+        if i not in self._decoded:
+            try:
+                self._images[i] = self._decode(i)
+            except FrameReadError:
+                return False
+        return True
+
+    def _decode(self, i: int):
+        if i in self._decoded or i not in self.problems:
+            try:
+                image = _decode_rgb(self.paths[i])
+            except _FrameProblem as exc:
+                self.problems[i] = str(exc)
+                raise FrameReadError(str(exc)) from None
+            self._decoded.add(i)
+            return image
+        raise FrameReadError(self.problems[i])
+
+    def _fail(self) -> None:
+        for i in range(len(self.paths)):  # name every damaged frame, not only the first found
+            if i not in self.problems and i not in self._decoded:
+                with contextlib.suppress(FrameReadError):
+                    self._decode(i)
+        raise FrameReadError(f"clip {self.clip.clip_id}: {len(self.problems)} damaged frame(s) {self._listing()}; "
+                             f"replace or remove them, or pass damaged_frames='repeat' (--damaged-frames repeat) "
+                             f"to use the nearest good frame instead")
+
+    def _listing(self) -> str:
+        """``in FOLDER: a.jpg is ...; b.jpg is ...`` (full paths when the frames' folders differ)."""
+        folders = {self.paths[i].parent for i in self.problems}
+        one = len(folders) == 1
+        named = "; ".join(f"{self.paths[i].name if one else self.paths[i]} {self.problems[i]}"
+                          for i in sorted(self.problems))
+        return f"in {next(iter(folders))}: {named}" if one else f": {named}"
+
+
+class _FrameProblem(Exception):
+    """What is wrong with one frame, as a predicate (``is truncated (...)``)."""
+
+
+_EXTENDED_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+
+
+def _frame_header(path: Path) -> tuple[tuple[int, int], str] | str:
+    """``((W, H), mode)`` from the image header, or what is wrong with the file."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        if os.path.getsize(path) == 0:
+            return "is empty (0 bytes)"
+        with Image.open(path) as img:
+            size, mode = img.size, img.mode
+    except UnidentifiedImageError:
+        return "is not an image (cannot read image: no known image format)"
+    except (OSError, ValueError, SyntaxError) as exc:
+        return _problem_text(exc)
+    if mode in _EXTENDED_MODES:
+        return (f"is a {mode} (16/32-bit) image; only 8-bit grey or colour frames are supported "
+                f"(cannot read image as RGB)")
+    return size, mode
+
+
+def _problem_text(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if "truncated" in text.lower():
+        return f"is truncated (cannot read image: {text})"
+    return f"cannot be decoded (cannot read image: {text})"
+
+
+def _decode_rgb(path: Path):
+    """Decode ``path`` fully and convert it to RGB; :class:`_FrameProblem` when it fails."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            img.load()
+            return img.convert("RGB")
+    except UnidentifiedImageError:
+        raise _FrameProblem("is not an image (cannot read image: no known image format)") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise _FrameProblem(_problem_text(exc)) from None
 
 
 KEYFRAME_FIELDS = ("onset", "apex", "offset")
@@ -350,7 +746,8 @@ def annotation_fields(clip: ClipRecord) -> dict[str, Any]:
 
 
 def read_frame(path: str | Path, clip_id: str, expected_size: tuple[int, int] | None = None):
-    """Open one source image as an RGB ``PIL.Image`` (grey, palette, RGBA... converted).
+    """Open one source image as an RGB ``PIL.Image`` (grey, palette, RGBA... converted); a
+    single-frame helper (:func:`process_clip` reads a clip's frames with :class:`ClipFrames`).
 
     ``expected_size``: ``(W, H)`` that the image must have. Raises :class:`FrameReadError`
     naming the clip and file.
@@ -385,10 +782,6 @@ def crop_resize(image, box: Sequence[int] | None, size: tuple[int, int]) -> np.n
     # filter's support, so the result would depend on more than the box.
     region = image if box is None else image.crop(tuple(int(v) for v in box))
     return np.asarray(region.resize((width, height), Image.Resampling.BILINEAR))
-
-
-def _image_size(path: Path, clip_id: str) -> tuple[int, int]:
-    return read_frame(path, clip_id).size  # full decode: an unreadable first frame fails here
 
 
 def _frame_name(clip: ClipRecord, i: int) -> str:
