@@ -221,7 +221,7 @@ def test_unreadable_subject_folder_is_named(tmp_path, monkeypatch):
 def test_unreadable_root_is_named(tmp_path, monkeypatch, capsys):
     info = make_fixture("mmew", tmp_path / "mmew")
     _deny(monkeypatch, info.root)
-    assert main(["data", "check", str(info.root), "--dataset", "mmew"]) == 1
+    assert main(["data", "check", str(info.root), "--dataset", "mmew"]) == 2  # an unusable input: bad input
     assert f"cannot read folder {info.root}: permission denied" in capsys.readouterr().err
 
 
@@ -252,9 +252,9 @@ def test_fifo_for_a_file_is_named_without_blocking(tmp_path):
     proc = _run_python(_FIFO_CLI, json.dumps(runs))     # TimeoutExpired: something opened the FIFO
     assert proc.returncode == 0, proc.stderr[-3000:]
     (rc1, err1), (rc2, err2), (rc3, err3) = json.loads(proc.stdout.splitlines()[-1])
-    assert (rc1, err1) == (1, f"gamdss data check: annotation file {fifo} is not a regular file (a FIFO)")
-    assert (rc2, err2) == (1, f"gamdss data check: corrections list {fifo} is not a regular file (a FIFO)")
-    assert rc3 == 1 and err3.endswith("MMEW_Micro_Exp.xlsx is not a regular file (a FIFO)")
+    assert (rc1, err1) == (2, f"gamdss data check: annotation file {fifo} is not a regular file (a FIFO)")
+    assert (rc2, err2) == (2, f"gamdss data check: corrections list {fifo} is not a regular file (a FIFO)")
+    assert rc3 == 2 and err3.endswith("MMEW_Micro_Exp.xlsx is not a regular file (a FIFO)")
 
 
 # ----- nothing usable -----------------------------------------------------------------------

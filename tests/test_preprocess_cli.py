@@ -84,7 +84,7 @@ def test_cli_argument_errors(tmp_path, capsys):
     with pytest.raises(argparse.ArgumentTypeError, match="--size"):
         _size("big")
     rc, _, err = run(capsys, tmp_path / "missing", "--dataset", "casme2", "--out", tmp_path / "c")
-    assert rc == 1 and "missing" in err
+    assert rc == 2 and "missing" in err
     with pytest.raises(SystemExit):
         main(["preprocess", str(tmp_path), "--dataset", "casme2", "--out", str(tmp_path / "c"),
               "--box-method", "largest"])

@@ -2,7 +2,7 @@
 
 Exit status: 0 when something is usable and every frame is readable; 1 when the check found
 failures (nothing usable: no usable annotation row, or no clip with frames under ROOT; or a
-damaged frame); 2 for bad input (a wrong flag or path).
+damaged frame); 2 for bad input (a wrong flag, a path that is missing or cannot be read).
 """
 
 from __future__ import annotations
@@ -198,9 +198,9 @@ def _check(args: argparse.Namespace) -> int:
         return 2
     try:
         rep = _report(args)
-    except (TableError, FileNotFoundError, ValueError, OSError) as exc:
+    except (TableError, FileNotFoundError, ValueError, OSError) as exc:  # an unreadable input: bad input
         print(f"gamdss data check: {exc}", file=sys.stderr)
-        return 1
+        return 2
     full_list = f"all in {args.json}" if args.json is not None else "the full list: --json FILE"
     _print(rep, full_list)
     if args.json is not None:
@@ -226,7 +226,8 @@ def register(sub) -> None:
                     "the rows that cannot be used with their reasons, the corrections applied, the frames check "
                     "(when ROOT is given: every frame file of every clip is opened and compared with its clip's "
                     "first frame) and sample/subject/class counts of every protocol of the dataset. Exit status 1 "
-                    "when nothing is usable or a frame is damaged, 2 for a wrong flag.")
+                    "when nothing is usable or a frame is damaged, 2 for bad input (a wrong flag, a missing or unreadable "
+                    "file).")
     add_dataset_arguments(check, root_optional=True)
     check.add_argument("--json", type=Path, default=None, help="also write the report as JSON to this file")
     check.add_argument("--decode", action="store_true",

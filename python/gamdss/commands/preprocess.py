@@ -1,6 +1,7 @@
 """``gamdss preprocess``: face-crop a dataset's clips into a frame cache.
 
-Exit status: 0 when every clip is cached; 1 when any clip failed (each ``FAILED`` line and a
+Exit status: 0 when every clip is cached; 2 for bad input (a dataset that cannot be read, a
+wrong flag); 1 when any clip failed (each ``FAILED`` line and a
 one-line summary go to stderr, and the failed clips are listed in
 ``CACHE/preprocess-failures.txt``), when another run holds the cache's lock, or on a full
 disk (one line naming the file); 130 after SIGINT (Ctrl-C) and 143 after SIGTERM, with one
@@ -29,9 +30,9 @@ def _preprocess(args: argparse.Namespace) -> int:
     try:
         scan = scan_dataset(args.root, args.dataset, annotations=args.annotations, margin=args.clip_margin,
                             corrections=args.corrections)
-    except (TableError, FileNotFoundError, ValueError, OSError) as exc:
+    except (TableError, FileNotFoundError, ValueError, OSError) as exc:  # the dataset given is unusable: bad input
         print(f"{prog}: {exc}", file=sys.stderr)
-        return 1
+        return 2
     print(f"dataset {scan.dataset} under {scan.root}: {len(scan.clips)} clip(s) with frames, "
           f"{len(scan.skipped)} skipped")
     for s in scan.skipped:
@@ -77,7 +78,7 @@ def register(sub) -> None:
                     "(facenet-pytorch, bundled weights, offline), crop and resize every frame and write a "
                     "frame cache (uint8 .npy per clip + manifest.json). Resumable: run it again after an "
                     "interruption and finished clips are kept. One run per cache at a time (a lock in the "
-                    "folder). Exit status: 0 every clip cached; 1 some clip failed (listed on stderr and in "
+                    "folder). Exit status: 0 every clip cached; 2 bad input; 1 some clip failed (listed on stderr and in "
                     "CACHE/preprocess-failures.txt), the cache is in use, or the disk is full; 130 after "
                     "Ctrl-C, 143 after SIGTERM (the manifest is written first).")
     add_dataset_arguments(p)
