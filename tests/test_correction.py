@@ -219,7 +219,7 @@ def test_onset_is_never_changed_and_evidence_covers_the_frames_used():
         for c, o, a, f, ev, got in zip(clips, onsets, apex, offsets, r.evidence, r.apex.tolist()):
             first, last = frames_needed(o, a, f, FPS, len(c), settings)
             assert first == (max(0, o - REF) if o else 0)  # the REF frames before the onset
-            assert last == (len(c) - 1 if settings.move_offset else min(len(c) - 1, max(f, a + WINDOW)))
+            assert last == len(c) - 1  # the noise floor uses the whole tail, whatever move_offset is
             assert ev.shape == (len(c),) and ev.dtype == torch.float64
             used = torch.zeros(len(c), dtype=torch.bool)
             used[first:last + 1] = True
@@ -354,8 +354,9 @@ def test_noise_floor_hand_computed():
     assert noise_floor(alt + 50.0 * np.arange(12)) == pytest.approx(1.4826 * 8.0 / math.sqrt(6.0))
     # Never zero; short curves.
     assert noise_floor(np.zeros(10)) == 1e-12
-    assert noise_floor(np.array([3.0, -7.0])) == pytest.approx(7e-6)
-    assert noise_floor(np.array([])) == 1e-12
+    # Fewer than MIN_NOISE_SAMPLES second differences: no estimate (and so no move).
+    assert math.isnan(noise_floor(np.array([3.0, -7.0]))) and math.isnan(noise_floor(np.array([])))
+    assert math.isnan(noise_floor(alt[:9])) and math.isfinite(noise_floor(alt[:10]))
 
 
 def test_noise_floor_measures_frame_noise_under_a_smooth_curve():
@@ -486,3 +487,29 @@ def test_bad_input_raises_value_error_naming_the_problem():
         preset("recommended", tie_z=7.0)
     with pytest.raises(ValueError, match="apex_window_ms: must be a finite number >= 0"):
         preset("recommended", apex_window_ms=-1.0)
+
+
+def test_short_clips_keep_their_annotation_and_have_no_confidence():
+    """Too few frames to measure the noise: nothing moves (a 3-frame noise clip used to move its
+    apex with a confidence of tens of thousands of sds)."""
+    g = torch.Generator().manual_seed(0)
+    clip = (torch.full((3, 32, 32, 3), 128.0) + torch.randn((3, 32, 32, 3), generator=g) * 2).clamp(0, 255).to(torch.uint8)
+    r = correct_keyframes([clip], [0], [1], [2], 200.0, eyes=[None])
+    assert r.apex.tolist() == [1] and r.offset.tolist() == [2]
+    assert math.isnan(float(r.confidence[0, 1])) and math.isnan(float(r.confidence[0, 2]))
+
+
+def test_non_finite_frames_name_the_clip_and_frame():
+    clip = torch.rand((40, 16, 16), generator=torch.Generator().manual_seed(1)) * 255
+    clip[25, 3, 3] = float("inf")
+    with pytest.raises(ValueError, match=r"clip 0 \('x'\): frame 25 has non-finite"):
+        correct_keyframes([clip], [5], [12], [20], 200.0, clip_ids=["x"])
+
+
+def test_move_offset_does_not_change_the_apex():
+    clips = [make_clip(BASE, seed=s, subject=s % 6) for s in (3, 4, 5)]
+    apex = [c.apex + 4 for c in clips]
+    on = _correct(clips, apex)
+    off = _correct(clips, apex, settings=RECOMMENDED.replace(move_offset=False))
+    assert on.apex.tolist() == off.apex.tolist()
+    torch.testing.assert_close(on.confidence[:, 1], off.confidence[:, 1])

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+import gamdss
 from dataset_fixtures import make_fixture, set_annotation_cell
 from PIL import Image
 
@@ -42,7 +44,9 @@ def _run_python(code: str, *args: str, timeout: float = 60) -> subprocess.Comple
     on Linux, once gamdss is imported, limited to 2 GiB more address space, so that a
     runaway loop fails instead of filling the machine's memory."""
     prelude = _LIMIT_MEMORY
-    env = dict(os.environ, PYTHONPATH=str(REPO / "python"), OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    # The gamdss this test imported (installed, or the source tree with its extension linked).
+    env = dict(os.environ, PYTHONPATH=str(Path(gamdss.__file__).resolve().parents[1]), OMP_NUM_THREADS="1",
+               OPENBLAS_NUM_THREADS="1")
     return subprocess.run([sys.executable, "-c", prelude + code, *args], capture_output=True, text=True,
                           timeout=timeout, env=env, cwd=str(REPO), check=False)
 

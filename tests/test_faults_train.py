@@ -14,13 +14,14 @@ import numpy as np
 import pytest
 import torch
 
+import gamdss
 from gamdss import run_lock
 from gamdss.cli import main
 from gamdss.train import load_config
 from gamdss.train.loso import _payload, prepare_run, run_loso
 from train_fixtures import make_toy_cache, toy_overrides
 
-PYTHON_DIR = str(Path(__file__).resolve().parents[1] / "python")
+PYTHON_DIR = str(Path(gamdss.__file__).resolve().parents[1])  # the gamdss under test (installed or source)
 
 
 @pytest.fixture(scope="module")

@@ -27,14 +27,17 @@ def test_non_finite_and_overflowing_frames_name_the_clip_and_frame(backend, bad,
     assert out.offset.tolist() == [9, 9, 9]
 
 
-def test_padded_tensor_checks_only_frames_within_lengths():
+def test_padded_tensor_checks_only_frames_the_windows_reach():
     frames = torch.rand((2, 10, 8), generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     frames[0, 9] = float("nan")  # padding: clip 0 has 8 frames
+    frames[1, 9] = float("nan")  # after clip 1's windows (0..6 at lam 0.1)
     out = gamdss.reselect(frames, [0, 0], [3, 3], [6, 6], lengths=[8, 10])
-    assert out.apex.shape == (2,)
+    listed = gamdss.reselect([frames[0, :8], frames[1]], [0, 0], [3, 3], [6, 6])
+    assert out.apex.tolist() == listed.apex.tolist()  # a tensor and a list give the same answer
     frames[1, 4] = float("nan")
-    with pytest.raises(ValueError, match="clip 1: frame 4 has non-finite"):
-        gamdss.reselect(frames, [0, 0], [3, 3], [6, 6], lengths=[8, 10])
+    for clips, kw in ((frames, dict(lengths=[8, 10])), ([frames[0, :8], frames[1]], {})):
+        with pytest.raises(ValueError, match="clip 1: frame 4 has non-finite"):
+            gamdss.reselect(clips, [0, 0], [3, 3], [6, 6], **kw)
 
 
 def test_float64_frames_take_values_float32_cannot():

@@ -89,34 +89,39 @@ def pack_spans(clips: list[torch.Tensor], first: torch.Tensor, last: torch.Tenso
 
 
 def check_frame_values(packed: PackedClips, clip_ids: Sequence[str] | None = None,
-                       shift: torch.Tensor | None = None) -> None:
+                       first: torch.Tensor | None = None, last: torch.Tensor | None = None,
+                       packed_from: torch.Tensor | None = None) -> None:
     """Floating frames must be finite and small enough that a distance cannot overflow its
     accumulator (float32 for 16- and 32-bit input, float64 for float64): ``max |x| <=
     sqrt(finfo(acc).max / D) / 2`` with ``D`` elements per frame. Otherwise ``ValueError``
-    naming the clip and its (clip-relative) frame. ``shift`` ``[B]``: what to add to a packed
-    frame's position in its clip (the first frame packed from it). Integer frames are exact."""
+    naming the clip and its clip-relative frame. Checked: frames ``first[b] .. last[b]``
+    (int64 ``[B]``, clip-relative, inclusive; default every packed frame) of each clip, whose
+    packed frames start at clip frame ``packed_from[b]`` (default 0). Integer frames are exact."""
     frames = packed.frames
     if not frames.is_floating_point() or frames.shape[0] == 0 or frames.is_meta:
         return
     d = max(1, frames[0].numel())
     acc = torch.float64 if frames.dtype == torch.float64 else torch.float32
     bound = (torch.finfo(acc).max / d) ** 0.5 / 2
-    per_frame = frames.detach().reshape(frames.shape[0], -1).abs().amax(dim=1)
-    bad = ~(per_frame <= bound)  # NaN compares false: caught too
-    if not bool(bad.any()):
-        return
-    ends = packed.starts + packed.lengths
-    for b, (start, end) in enumerate(zip(packed.starts.tolist(), ends.tolist())):
-        hits = torch.nonzero(bad[start:end]).flatten()
-        if hits.numel():
-            i = int(hits[0])
-            frame = i + (int(shift[b]) if shift is not None else 0)
-            value = frames[start + i].detach().reshape(-1)
-            finite = bool(torch.isfinite(value).all())
-            why = (f"values up to {float(per_frame[start + i]):.3g}, beyond {bound:.3g}, the largest a {d}-element "
-                   f"frame may hold without overflowing {str(acc).replace('torch.', '')} distances; scale the frames "
-                   f"or pass float64") if finite else "non-finite values (NaN or inf)"
-            raise ValueError(f"{clip_name(b, clip_ids)}: frame {frame} has {why}")
+    origin = torch.zeros_like(packed.starts) if packed_from is None else packed_from.to("cpu", torch.int64)
+    lo = origin if first is None else first.to("cpu", torch.int64)
+    hi = origin + packed.lengths - 1 if last is None else last.to("cpu", torch.int64)
+    for b, (start, o, a, z) in enumerate(zip(packed.starts.tolist(), origin.tolist(), lo.tolist(), hi.tolist())):
+        view = frames[start + a - o:start + z - o + 1].detach()
+        if view.shape[0] == 0:
+            continue
+        per_frame = view.reshape(view.shape[0], -1).abs().amax(dim=1)
+        bad = ~(per_frame <= bound)  # NaN compares false: caught too
+        if not bool(bad.any()):
+            continue
+        i = int(torch.nonzero(bad)[0])
+        if bool(torch.isfinite(view[i]).all()):
+            why = (f"values up to {float(per_frame[i]):.3g}, beyond {bound:.3g}, the largest a {d}-element frame "
+                   f"may hold without overflowing {str(acc).replace('torch.', '')} distances; scale the frames or "
+                   f"pass float64")
+        else:
+            why = "non-finite values (NaN or inf)"
+        raise ValueError(f"{clip_name(b, clip_ids)}: frame {a + i} has {why}")
 
 
 def _check_dtype(frames: torch.Tensor) -> None:

@@ -19,7 +19,8 @@ Per clip (frames uint8 ``[T, H, W, 3]`` RGB or ``[T, H, W]`` grey):
    image registration, one solve for all frames). Head drift and flicker go; a local
    skin movement stays.
 4. Evidence ``E(t)``: the sum of the squared residuals outside the eye regions (ellipses
-   around the eyes MTCNN finds on the reference; the fit above is weighted the same way),
+   around the eyes MTCNN finds on the annotated onset frame; the fit above is weighted the
+   same way),
    so that a blink is neither evidence nor spoils the fit.
 5. Noise floor ``sigma``: the robust sd of ``E``'s frame-to-frame noise, from its second
    differences (``1.4826 MAD / sqrt(6)``), from the clip itself.
@@ -60,6 +61,9 @@ WORKING_SIZE = 48
 #: Gaussian blur at the working size, px: a first-order registration follows sub-pixel head
 #: motion only on image structure wider than a pixel
 BLUR_SD = 1.0
+#: fewest second differences of the evidence from which a noise floor is estimated; a clip with
+#: fewer frames keeps its annotation (confidence NaN)
+MIN_NOISE_SAMPLES = 8
 #: half-axes of the eye ellipse left out of the evidence, in inter-ocular distances
 EYE_HALF_WIDTH = 0.52
 EYE_HALF_HEIGHT = 0.33
@@ -89,11 +93,10 @@ class Correction(NamedTuple):
 
 def frames_needed(onset: int, apex: int, offset: int, fps: float, n_frames: int,
                   settings: ReselectionSettings) -> tuple[int, int]:
-    """First and last frame (inclusive) that :func:`correct_keyframes` reads for one clip."""
-    k = reference_frames(fps, settings)
-    w = apex_window_frames(fps, settings)
-    last = n_frames - 1 if settings.move_offset else min(n_frames - 1, max(offset, apex + w))
-    return reference_span(onset, k)[0], last
+    """First and last frame (inclusive) that :func:`correct_keyframes` reads for one clip:
+    from the neutral reference to the clip's end, whatever the settings (the noise floor is
+    measured on all of them, so an offset-only setting cannot change the apex)."""
+    return reference_span(onset, reference_frames(fps, settings))[0], n_frames - 1
 
 
 def reference_span(onset: int, k: int) -> tuple[int, int]:
@@ -175,9 +178,10 @@ def registered_residual(x: torch.Tensor, ref: torch.Tensor, weights: torch.Tenso
 def noise_floor(evidence: np.ndarray) -> float:
     """Robust sd of a curve's frame-to-frame noise, never 0: ``1.4826 MAD / sqrt(6)`` of its
     second differences (a smooth rise or fall of the curve cancels there; independent noise
-    of sd ``s`` per frame gives second differences of sd ``sqrt(6) s``)."""
-    if evidence.size < 4:
-        return max(float(np.abs(evidence).max(initial=0.0)) * 1e-6, 1e-12)
+    of sd ``s`` per frame gives second differences of sd ``sqrt(6) s``). NaN when the curve
+    has fewer than :data:`MIN_NOISE_SAMPLES` second differences: no estimate, no move."""
+    if evidence.size < MIN_NOISE_SAMPLES + 2:
+        return float("nan")
     d = np.diff(evidence, n=2)
     mad = float(np.median(np.abs(d - np.median(d))))
     return max(1.4826 * mad / math.sqrt(6.0), float(np.abs(evidence).max()) * 1e-6, 1e-12)
@@ -185,7 +189,10 @@ def noise_floor(evidence: np.ndarray) -> float:
 
 def select_apex(evidence: np.ndarray, annotated: int, lo: int, hi: int, sigma: float,
                 settings: ReselectionSettings) -> tuple[int, float]:
-    """The apex among ``lo..hi`` (inclusive) and its confidence (see the module docstring)."""
+    """The apex among ``lo..hi`` (inclusive) and its confidence (see the module docstring);
+    the annotation and NaN when ``sigma`` is NaN (too few frames to know the noise)."""
+    if not math.isfinite(sigma):
+        return annotated, float("nan")
     segment = evidence[lo:hi + 1]
     best = float(np.max(segment))
     ties = np.flatnonzero(segment >= best - settings.tie_z * sigma) + lo
@@ -211,6 +218,8 @@ def correct_offset(x: torch.Tensor, apex: int, offset: int, k: int, weights: tor
         return offset, float("nan")
     curve = evidence_curve(x[apex:], x[n - k:].mean(dim=0), weights)
     sigma = noise_floor(curve)
+    if not math.isfinite(sigma):
+        return offset, float("nan")
     level = float(np.median(curve[-k - m:-k]))
     confidence = max(0.0, (curve[offset - apex] - level) / sigma)
     if confidence <= settings.offset_z:
@@ -240,18 +249,31 @@ def correct_clip(frames: torch.Tensor, onset: int, apex: int, offset: int, fps: 
     lo, hi = max(onset, apex - w), min(offset, apex + w)
     new_apex, apex_conf = select_apex(evidence, apex, lo, hi, sigma, settings)
     new_offset, offset_conf = offset, float("nan")
-    if settings.move_offset and last == n - 1:
+    if settings.move_offset:
         new_offset, offset_conf = correct_offset(x, new_apex - first, offset - first, k, weights, settings)
         new_offset += first
     return (onset, new_apex, new_offset), (float("nan"), apex_conf, offset_conf), sigma, evidence
 
 
+def _check_finite(clip: torch.Tensor, first: int, b: int, clip_ids: Sequence[str] | None) -> None:
+    """``ValueError`` naming the clip and frame when a floating clip has NaN or inf at or after
+    ``first`` (the frames the method reads)."""
+    if not clip.is_floating_point():
+        return
+    bad = ~torch.isfinite(clip[first:].reshape(clip.shape[0] - first, -1)).all(dim=1)
+    if bool(bad.any()):
+        name = f"clip {b} ({clip_ids[b]!r})" if clip_ids is not None else f"clip {b}"
+        raise ValueError(f"{name}: frame {first + int(torch.nonzero(bad)[0])} has non-finite values (NaN or inf)")
+
+
 def detect_eyes(images: Sequence[np.ndarray]) -> list[np.ndarray | None]:
     """Eye centres (x, y) ``[2, 2]`` of the most probable face in each RGB uint8 ``[H, W, 3]``
-    image, by MTCNN (facenet-pytorch, bundled weights), or None where no face is found."""
+    image, by MTCNN (facenet-pytorch, bundled weights), or None where no face is found. One
+    image per detector call, so a clip's eyes do not depend on the others it is batched with."""
     from gamdss.data.preprocess import get_detector
 
-    return get_detector("cpu").eye_centres(list(images))
+    detector = get_detector("cpu")
+    return [detector.eye_centres([image])[0] for image in images]
 
 
 def correct_keyframes(clips: Sequence[torch.Tensor], onset, apex, offset, fps, *,
@@ -265,7 +287,8 @@ def correct_keyframes(clips: Sequence[torch.Tensor], onset, apex, offset, fps, *
     settings: a :class:`ReselectionSettings` with ``method="noise_aware"`` (default: the
         ``recommended`` preset).
     eyes: per clip ``[2, 2]`` eye centres (x, y) in frame pixels, or None to find them with
-        MTCNN on each clip's reference frame (when ``settings.mask_eyes``).
+        MTCNN on each RGB uint8 clip's annotated onset frame (when ``settings.mask_eyes``;
+        grey or float clips are not masked).
     """
     from gamdss.batch import keyframes
     from gamdss.reselection_settings import preset
@@ -284,12 +307,14 @@ def correct_keyframes(clips: Sequence[torch.Tensor], onset, apex, offset, fps, *
     rates = np.broadcast_to(np.asarray(fps, dtype=np.float64), (len(clips),))
     if not np.all(np.isfinite(rates) & (rates > 0)):
         raise ValueError(f"fps must be positive numbers, got {fps!r}")
+    for b, (clip, (o, a, f)) in enumerate(zip(clips, ann.tolist())):
+        _check_finite(clip, reference_span(o, reference_frames(float(rates[b]), settings))[0], b, clip_ids)
     if eyes is None:
         eyes = [None] * len(clips)
         if settings.mask_eyes and clips:
-            refs = [c[int(a[0])].cpu().numpy() for c, a in zip(clips, ann.tolist())]
-            if all(r.ndim == 3 and r.shape[-1] == 3 and r.dtype == np.uint8 for r in refs):
-                eyes = detect_eyes(refs)
+            for b, (clip, (o, _, _)) in enumerate(zip(clips, ann.tolist())):
+                if clip.dim() == 4 and clip.shape[-1] == 3 and clip.dtype == torch.uint8:
+                    eyes[b] = detect_eyes([clip[o].cpu().numpy()])[0]
     out = torch.empty((len(clips), 3), dtype=torch.int64)
     conf = torch.full((len(clips), 3), float("nan"), dtype=torch.float64)
     sigma = torch.empty(len(clips), dtype=torch.float64)

@@ -40,13 +40,13 @@ def reselect_with(backend: WindowsFn, clips, onset, apex, offset, *, lengths=Non
     windows = preset_windows(window, ann[:, 0], ann[:, 1], ann[:, 2], clip_lengths, lam_rise, lam_fall)
     if return_table:
         check_table_size(windows)
-    if clip_list is None:
-        check_frame_values(packed, clip_ids)
-        return backend(packed, ann, windows, distance=distance, return_table=return_table)
     first = windows[:, 0::2].amin(dim=1)
     last = windows[:, 1::2].amax(dim=1)
+    if clip_list is None:
+        check_frame_values(packed, clip_ids, first, last)  # only the frames the windows reach
+        return backend(packed, ann, windows, distance=distance, return_table=return_table)
     packed = pack_spans(clip_list, first, last)
-    check_frame_values(packed, clip_ids, first)
+    check_frame_values(packed, clip_ids, packed_from=first)
     out = backend(packed, ann - first[:, None], windows - first[:, None],
                   distance=distance, return_table=return_table)
     shift = first.to(out.onset.device)

@@ -14,7 +14,7 @@ Two methods share it:
   ``move_offset``, ``offset_z``.
 
 Presets (:data:`PRESETS`): ``recommended`` (``noise_aware``, the default of ``gamdss
-reselect``, chosen on benchmark seeds 0 and reported on seed 1), ``paper`` (the paper's Eq.
+reselect``, chosen on benchmark seeds 0 and 2 and reported on seed 1), ``paper`` (the paper's Eq.
 1-4: paper windows, lam 0.1, ``l2``) and ``released`` (the authors' released code: released
 windows, lam 0.1, wrapped uint8 difference).
 """
@@ -50,7 +50,7 @@ class ReselectionSettings:
             apex's by more than ``move_z`` noise-floor sds.
         tie_z: candidates within ``tie_z`` sds of the best are ties, resolved toward the
             annotation.
-        mask_eyes: leave the eye regions (found by MTCNN on the reference frame) out of the
+        mask_eyes: leave the eye regions (found by MTCNN on the annotated onset frame) out of the
             evidence, so that blinks are not taken for the apex.
         move_offset: move an offset later when the frames after it are clearly more neutral
             than it (needs neutral frames at the clip's end).
@@ -92,7 +92,7 @@ class ReselectionSettings:
 
     def run_name(self) -> str:
         """Folder name of a run with these settings: ``paper-r0.1-f0.1-l2`` for
-        ``max_distance``, ``noise-aware-w60-z3`` for ``noise_aware``."""
+        ``max_distance``, ``noise-aware-w60-z6`` for ``noise_aware``."""
         if self.method == "noise_aware":
             return f"noise-aware-w{self.apex_window_ms:g}-z{self.move_z:g}"
         return f"{self.window}-r{self.lam_rise:g}-f{self.lam_fall:g}-{self.distance}"

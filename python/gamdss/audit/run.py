@@ -296,10 +296,13 @@ def audit_caches(caches: Sequence[FrameCache | str | Path], out: str | Path, *,
 def _method_note(settings: ReselectionSettings) -> str:
     """What a displacement means under ``settings``' method, for the report's summary."""
     if settings.method == "noise_aware":
+        offset = (f"an offset moved only later, where it was still inside the expression by more than "
+                  f"{settings.offset_z:g} sds" if settings.move_offset else "offsets are kept")
         return (f"Every move is a confident one: an apex moved only where its evidence exceeded the clip's own "
-                f"noise floor by more than {settings.move_z:g} sds (confidence_apex in displacements.csv; "
-                f"<k>_confident_moves in summary.csv). Onset and offset are kept as annotated (not assessed), "
-                f"so their displacements are 0 by construction, not a sign of accurate annotation.")
+                f"noise floor by more than {settings.move_z:g} sds, {offset} (confidence_<keyframe> in "
+                f"displacements.csv; <keyframe>_confident_moves in summary.csv). The onset is kept as annotated "
+                f"(not assessed), so its displacement is 0 by construction, not a sign of accurate annotation; "
+                f"an offset marked too late is never moved either.")
     onset_dir = "later" if settings.window in ("paper", "released") else "either way"
     return (f"With window={settings.window!r} the onset can only move {onset_dir}, and each keyframe at most its "
             f"search range R = int(λ × span) (rise_range, fall_range in displacements.csv): larger spans allow "
@@ -311,10 +314,11 @@ def _method_note(settings: ReselectionSettings) -> str:
 def _apex_offset_note(settings: ReselectionSettings, summary: Sequence[dict[str, Any]]) -> str:
     if settings.method == "noise_aware":
         total = summary[0] if summary else {}
-        return (f"With the noise-aware method this comparison uses confident moves only ({total.get('apex_confident_moves', 0)} "
-                f"apexes of {total.get('clips', 0)} clips moved); offsets are not assessed from the frames, so the "
-                f"offset side is empty here: judge offset looseness from the annotation file itself (durations), "
-                f"not from these plots.")
+        return (f"With the noise-aware method this comparison uses confident moves only "
+                f"({total.get('apex_confident_moves', 0)} apexes and {total.get('offset_confident_moves', 0)} offsets "
+                f"of {total.get('clips', 0)} clips moved). Offsets move only later and only when clearly too early; "
+                f"an offset marked too late cannot be seen in the frames, so the offset side understates how loose "
+                f"offsets are: judge that from the annotation file itself (durations), not from these plots.")
     return ("These displacements come from the max-distance rule, which also moves keyframes by noise: a "
             "difference between groups can be an artifact of the method; rerun with the recommended preset to "
             "see how many moves are confident.")

@@ -50,7 +50,8 @@ def add_reselection_arguments(p: argparse.ArgumentParser) -> None:
     :func:`reselection_settings` turns them into settings."""
     p.add_argument("--preset", default="recommended", choices=["recommended", "paper", "released"],
                    help="recommended (default): move the apex only where the evidence exceeds the clip's noise, "
-                        "keep onset and offset, report a confidence per keyframe; paper: the paper's max-distance "
+                        "move an offset later only where it is clearly still inside the expression, keep the onset, "
+                        "report a confidence per keyframe; paper: the paper's max-distance "
                         "rule (paper windows, lam 0.1, l2); released: the authors' released code")
     p.add_argument("--window", default=None, choices=WINDOWS,
                    help="candidate windows of the paper/released presets (default: the preset's)")

@@ -1,8 +1,9 @@
 """``gamdss reselect CACHE``: keyframe reselection of every clip of a frame cache.
 
 The default (``--preset recommended``) moves an apex only where the clip's evidence exceeds
-its own noise floor (after removing head motion, flicker and blinks), keeps onset and offset
-as annotated, and gives every keyframe a confidence in noise-floor sds. ``--preset paper``
+its own noise floor (after removing head motion, flicker and blinks), moves an offset later
+only where it is clearly still inside the expression, keeps the onset, and gives every
+keyframe a confidence in noise-floor sds. ``--preset paper``
 reproduces the paper's max-distance rule exactly, ``--preset released`` the authors' code.
 
 Writes into ``--out`` (default ``CACHE/reselection/<run name>/``, e.g. ``noise-aware-w60-z6``
@@ -55,9 +56,9 @@ def _run(args: argparse.Namespace) -> int:
                                  max_batch_bytes=max(1, int(args.max_batch_mb * 2**20)))
         export = export_reselection(cache, results, out, settings, overwrite=args.overwrite,
                                     extra_settings={"device": args.device})
-    except (FileNotFoundError, ValueError, RuntimeError) as exc:
+    except (FileNotFoundError, ValueError) as exc:
         return fail("reselect", exc)
-    except OSError as exc:  # a run that failed (e.g. a full disk), not bad input
+    except (OSError, RuntimeError) as exc:  # a run that failed (a full disk, a device error), not bad input
         return fail("reselect", exc, 1)
     print(export.summary())
     return 0

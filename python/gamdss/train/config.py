@@ -65,7 +65,8 @@ class ReselectionConfig:
     Reselection uses no labels, so True is also leak-free; it is a documented choice.
     ``method``: ``max_distance`` (the paper's rule, what the paper's tables used; the default
     of every shipped config) or ``noise_aware`` (the ``recommended`` preset of ``gamdss
-    reselect``: apex moved only on evidence above the noise, onset and offset kept; window,
+    reselect``: apex moved only on evidence above the noise, an offset only later, the onset
+    kept; window,
     lam and distance are then unused).
     """
 
