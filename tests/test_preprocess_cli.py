@@ -88,3 +88,11 @@ def test_cli_argument_errors(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["preprocess", str(tmp_path), "--dataset", "casme2", "--out", str(tmp_path / "c"),
               "--box-method", "largest"])
+
+
+@pytest.mark.parametrize("flag, value, culprit", [("--device", "gpu0", "gpu0"), ("--workers", "0", "workers"),
+                                                  ("--detect-frames", "-1", "detect_frames")])
+def test_bad_flags_exit_2_before_the_scan(tmp_path, capsys, flag, value, culprit):
+    rc, out, err = run(capsys, tmp_path / "missing-root", "--dataset", "casme2", "--out", tmp_path / "c", flag, value)
+    assert rc == 2 and culprit in err and len(err.strip().splitlines()) == 1
+    assert "dataset" not in out  # nothing was scanned (the root does not even exist)

@@ -26,7 +26,18 @@ def _preprocess(args: argparse.Namespace) -> int:
     from gamdss.data.preprocess import PreprocessInterrupted, preprocess_clips
     from gamdss.run_lock import FolderBusyError
 
+    from gamdss.data.preprocess import PreprocessConfig
+    from gamdss.devices import check_device
+
     prog = "gamdss preprocess"
+    try:  # the flags first: bad input is told before the dataset is scanned
+        check_device(PreprocessConfig(size=args.size, box_method=args.box_method, margin=args.margin,
+                                      detect_frames=args.detect_frames, device=args.device, workers=args.workers,
+                                      full_frame_fallback=args.full_frame_fallback,
+                                      damaged_frames=args.damaged_frames).device, "--device")
+    except ValueError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 2
     try:
         scan = scan_dataset(args.root, args.dataset, annotations=args.annotations, margin=args.clip_margin,
                             corrections=args.corrections)
