@@ -126,3 +126,21 @@ def test_annotation_not_among_frames_names_the_clip(tmp_path):
                           face_prob=None, box_method="fixture"))
     with pytest.raises(ValueError, match="s1/bad"):
         reselect_cache(FrameCache(tmp_path), ReselectionSettings(), progress=False)
+
+
+@pytest.mark.parametrize("field, value, kind", [("frame_numbers", 5, "integer list"), ("fps", "fast", "number"),
+                                                ("onset", "7", "integer"), ("shape", "abc", "integer list"),
+                                                ("clip_id", 3, "text")])
+def test_a_manifest_field_of_the_wrong_type_is_one_line_naming_it(tmp_path, field, value, kind):
+    import json
+
+    cache = make_cache(tmp_path / "cache", n_clips=2)
+    path = cache.root / "manifest.json"
+    data = json.loads(path.read_text())
+    data["clips"][1][field] = value
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError) as info:
+        FrameCache(cache.root)
+    message = str(info.value)
+    assert "\n" not in message and f"field '{field}'" in message and f"expected {kind}" in message
+    assert "clip 1" in message and str(path) in message

@@ -71,3 +71,10 @@ def test_tables_that_would_not_fit_are_refused_with_their_size(monkeypatch):
     monkeypatch.setattr(reselection, "MAX_TABLE_BYTES", expected)
     out = gamdss.reselect(short + [long], onset, apex, offset, lam_rise=0.5, lam_fall=0.5, return_table=True)
     assert out.rise_table.shape == (50, 100, 199) and out.fall_table.shape == (50, 10)
+
+
+def test_sparse_frames_are_refused_in_one_line():
+    with pytest.raises(ValueError, match=r"clips\[0\] is a sparse_coo tensor; pass dense frames"):
+        gamdss.reselect([torch.zeros(5, 3).to_sparse()], [0], [2], [4])
+    with pytest.raises(ValueError, match="the clips tensor is a sparse_coo tensor"):
+        gamdss.reselect(torch.zeros(1, 5, 3).to_sparse(), [0], [2], [4])

@@ -42,6 +42,7 @@ def pack_clips(clips, lengths=None) -> PackedClips:
         if clips.dim() < 3:
             raise ValueError(f"clips tensor must be [B, T, ...] with at least one frame dimension, "
                              f"got shape {tuple(clips.shape)}")
+        _check_layout(clips, "the clips tensor")
         b, t = clips.shape[0], clips.shape[1]
         frames = clips.reshape(b * t, *clips.shape[2:]) if b * t > 0 else clips.new_empty((0, *clips.shape[2:]))
         starts = torch.arange(b, dtype=torch.int64) * t
@@ -70,6 +71,7 @@ def check_clip_list(clips, lengths=None) -> list[torch.Tensor]:
     for i, c in enumerate(clips):
         if not isinstance(c, torch.Tensor):
             raise TypeError(f"clips[{i}] is a {type(c).__name__}, not a torch.Tensor")
+        _check_layout(c, f"clips[{i}]")
         if c.dim() < 2 or c.shape[0] < 1:
             raise ValueError(f"clips[{i}] must be [T, ...] with T >= 1, got shape {tuple(c.shape)}")
         if c.shape[1:] != first.shape[1:] or c.dtype != first.dtype or c.device != first.device:
@@ -122,6 +124,12 @@ def check_frame_values(packed: PackedClips, clip_ids: Sequence[str] | None = Non
         else:
             why = "non-finite values (NaN or inf)"
         raise ValueError(f"{clip_name(b, clip_ids)}: frame {a + i} has {why}")
+
+
+def _check_layout(frames: torch.Tensor, what: str) -> None:
+    if frames.layout != torch.strided:
+        raise ValueError(f"{what} is a {str(frames.layout).replace('torch.', '')} tensor; pass dense frames "
+                         f"(e.g. .to_dense())")
 
 
 def _check_dtype(frames: torch.Tensor) -> None:

@@ -130,7 +130,33 @@ class CacheEntry:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "CacheEntry":
-        return cls(**data)
+        """An entry from its manifest object; ``TypeError`` naming the first field whose JSON
+        value has the wrong type (a number where a list belongs, text where a number does)."""
+        entry = cls(**data)
+        for name, kind in _FIELD_KINDS.items():
+            value = getattr(entry, name)
+            if not _is_kind(value, kind):
+                raise TypeError(f"field {name!r} is {type(value).__name__} {value!r:.40}, expected {kind}")
+        return entry
+
+
+#: the JSON kind of each typed entry field (checked by :meth:`CacheEntry.from_json`)
+_FIELD_KINDS = {"clip_id": "text", "dataset": "text", "subject": "text", "video": "text", "emotion": "text",
+                "fps": "number", "row": "integer", "onset": "integer", "apex": "integer", "offset": "integer",
+                "file": "text", "sha256": "text", "box_method": "text", "frame_numbers": "integer list",
+                "shape": "integer list", "aus": "text list", "sources": "text list"}
+
+
+def _is_kind(value: Any, kind: str) -> bool:
+    integer = lambda v: isinstance(v, int) and not isinstance(v, bool)  # noqa: E731
+    if kind == "text":
+        return isinstance(value, str)
+    if kind == "integer":
+        return integer(value)
+    if kind == "number":
+        return (integer(value) or isinstance(value, float)) and value == value
+    item = integer if kind == "integer list" else (lambda v: isinstance(v, str))
+    return isinstance(value, list) and all(item(v) for v in value)
 
 
 def array_digest(frames: np.ndarray) -> str:
