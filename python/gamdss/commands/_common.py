@@ -6,8 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-WINDOWS = ["paper", "released", "symmetric"]
-DISTANCES = ["l2", "centered", "released_uint8"]
+from gamdss.reselection_settings import DISTANCES, PRESETS, WINDOWS
 DATASETS_HELP = "casme, casme2, samm, casme_sq, casme3, mmew or 4dme"
 
 
@@ -48,7 +47,7 @@ def add_reselection_arguments(p: argparse.ArgumentParser) -> None:
     """``--preset`` and the overrides ``--window``, ``--lam-rise``, ``--lam-fall``,
     ``--distance`` (paper-style presets) of :class:`gamdss.reselection_settings.ReselectionSettings`;
     :func:`reselection_settings` turns them into settings."""
-    p.add_argument("--preset", default="recommended", choices=["recommended", "paper", "released"],
+    p.add_argument("--preset", default="recommended", choices=list(PRESETS),
                    help="recommended (default): move the apex only where the evidence exceeds the clip's noise, "
                         "move an offset later only where it is clearly still inside the expression, keep the onset, "
                         "report a confidence per keyframe; paper: the paper's max-distance "

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from gamdss.commands._common import add_run_flags, size_type
+from gamdss.reselection_settings import PRESETS
 
 BANNER = (
     "gamdss demo: SYNTHETIC data only. The clips are real face photographs shipped with\n"
@@ -80,7 +81,7 @@ def register(sub) -> None:
                       help="face crops, N or HxW pixels")
     demo.add_argument("--bias", default="typical", choices=["none", "careful", "typical", "multicultural"],
                       help="annotation-bias model playing the human coder")
-    demo.add_argument("--preset", default="recommended", choices=["recommended", "paper", "released"],
+    demo.add_argument("--preset", default="recommended", choices=list(PRESETS),
                       help="reselection preset for the corrected annotations and for training (default recommended)")
     demo.add_argument("--epochs", type=int, default=20, help="training epochs per LOSO fold")
     demo.add_argument("--seed", type=int, default=0)

@@ -232,12 +232,11 @@ class TrainConfig:
         check(self.data.num_workers >= 0, "data.num_workers", f"must be >= 0, got {self.data.num_workers}")
         check(self.data.input_kind in ("difference", "flow"), "data.input_kind",
               f"must be 'difference' or 'flow', got {self.data.input_kind!r}")
-        check(self.reselection.method in ("max_distance", "noise_aware"), "reselection.method",
-              f"must be max_distance or noise_aware, got {self.reselection.method!r}")
-        check(self.reselection.window in ("paper", "released", "symmetric"), "reselection.window",
-              f"must be paper, released or symmetric, got {self.reselection.window!r}")
-        check(self.reselection.distance in ("l2", "centered", "released_uint8"), "reselection.distance",
-              f"must be l2, centered or released_uint8, got {self.reselection.distance!r}")
+        from gamdss.reselection_settings import DISTANCES, METHODS, WINDOWS
+
+        for key, known in (("method", METHODS), ("window", WINDOWS), ("distance", DISTANCES)):
+            value = getattr(self.reselection, key)
+            check(value in known, f"reselection.{key}", f"must be {', '.join(known[:-1])} or {known[-1]}, got {value!r}")
         for k in ("lam_rise", "lam_fall"):
             v = getattr(self.reselection, k)
             check(0 <= v <= 1, f"reselection.{k}", f"must be in [0, 1], got {v}")
