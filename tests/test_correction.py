@@ -26,14 +26,7 @@ REF = round(RECOMMENDED.reference_ms * FPS / 1000)  # 10 ms: 2 frames up to the 
 BASE = SyntheticConfig(size=(64, 64), fps=FPS)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Small tensors: one thread is much faster, and on a busy machine two threads spinning
-    against other processes are slower still (results do not depend on it)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _eyes(clip):

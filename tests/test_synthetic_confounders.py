@@ -21,14 +21,7 @@ from gamdss.data.synthetic.generator import _moved_points, render_frames
 BASE = SyntheticConfig(size=(64, 64), fps=200)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Small tensors: one thread is much faster, and on a busy machine two threads spinning
-    against other processes are slower still (results do not depend on it)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _eye_distance(xs, ys, eyes_t, interocular, margin_px):
