@@ -506,3 +506,8 @@ def test_move_offset_does_not_change_the_apex():
     off = _correct(clips, apex, settings=RECOMMENDED.replace(move_offset=False))
     assert on.apex.tolist() == off.apex.tolist()
     torch.testing.assert_close(on.confidence[:, 1], off.confidence[:, 1])
+
+
+def test_frames_too_small_to_register_are_refused():
+    with pytest.raises(ValueError, match=r"clip 0: frames of 1x8 px are too small to register"):
+        correct_keyframes([torch.zeros((20, 1, 8), dtype=torch.uint8)], [2], [6], [10], 200.0)

@@ -302,6 +302,10 @@ def correct_keyframes(clips: Sequence[torch.Tensor], onset, apex, offset, fps, *
             name = clip_ids[i] if clip_ids is not None else i
             raise ValueError(f"clip {name}: frames must be a [T, H, W, 3] or [T, H, W] tensor, got "
                              f"{tuple(c.shape) if isinstance(c, torch.Tensor) else type(c).__name__}")
+        if min(c.shape[1:3]) < 2:
+            name = clip_ids[i] if clip_ids is not None else i
+            raise ValueError(f"clip {name}: frames of {c.shape[1]}x{c.shape[2]} px are too small to register; "
+                             f"need at least 2x2")
     lengths = torch.tensor([int(c.shape[0]) for c in clips], dtype=torch.int64)
     ann = keyframes(onset, apex, offset, lengths, clip_ids)
     rates = np.broadcast_to(np.asarray(fps, dtype=np.float64), (len(clips),))
