@@ -6,15 +6,37 @@ package wraps it:
 - :func:`reselect`: re-select onset, apex and offset of a batch of clips near their
   annotations, with the ``paper``, ``released`` or ``symmetric`` windows.
 - :func:`frame_distance_curves`: distance of every frame to a reference frame per clip.
+- :func:`correct_keyframes`: the noise-aware correction of the ``recommended`` preset
+  (:mod:`gamdss.correction`).
 - :mod:`gamdss.ops`: the low-level calls with explicit windows.
 - :mod:`gamdss.reference`: the pure-PyTorch oracle with the same signatures.
+
+The names are loaded on first use, so ``import gamdss`` (and ``gamdss --help``) does not
+import torch.
 """
 
-from .reselection import frame_distance_curves, reselect
-from .results import Reselection
-from .windows import PRESETS, preset_windows, search_ranges
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["reselect", "frame_distance_curves", "Reselection", "PRESETS", "preset_windows",
-           "search_ranges", "__version__"]
+#: public name -> the module that defines it
+_LAZY = {"reselect": ".reselection", "frame_distance_curves": ".reselection", "Reselection": ".results",
+         "PRESETS": ".windows", "preset_windows": ".windows", "search_ranges": ".windows",
+         "correct_keyframes": ".correction"}
+
+__all__ = [*_LAZY, "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'gamdss' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
