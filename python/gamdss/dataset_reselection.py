@@ -158,9 +158,10 @@ def reselect_cache(cache: FrameCache, settings: ReselectionSettings | None = Non
     ``recommended`` preset). Clips are read from their memory-mapped files, only the frames
     the method looks at (uint8 ``[span, H, W, 3]``), and grouped into batches of at most
     ``max_batch_bytes`` bytes (a clip alone larger than that is a batch of its own; clips of
-    different frame sizes never share a batch). ``max_distance`` batches go to
-    :func:`gamdss.reselect` on ``device`` (``"cpu"``, ``"cuda"``...); ``noise_aware`` batches
-    to :func:`gamdss.correction.correct_keyframes` (CPU). Results come back in cache order;
+    different frame sizes never share a batch) and go to
+    :func:`gamdss.reselect_clips.reselect_clips`: ``max_distance`` runs :func:`gamdss.reselect`
+    on ``device`` (``"cpu"``, ``"cuda"``...), ``noise_aware`` runs
+    :func:`gamdss.correction.correct_keyframes` (CPU). Results come back in cache order;
     each is identical to reselecting that whole clip on its own.
 
     Raises ``ValueError`` naming the clip when its annotation is not valid for its frames.
@@ -186,12 +187,11 @@ def reselect_cache(cache: FrameCache, settings: ReselectionSettings | None = Non
         sizes = [(spans[i][1] - spans[i][0] + 1, frame_bytes) for i in members]
         plan += [[members[j] for j in batch] for batch in _batches(sizes, int(max_batch_bytes))]
 
-    run_batch = _noise_aware_batch if settings.method == "noise_aware" else _max_distance_batch
     bar = tqdm(total=len(entries), desc=f"reselect ({cache.root.name})", unit="clip", disable=not progress)
     try:
         for batch in plan:
-            for i, result in zip(batch, run_batch(cache, [entries[i] for i in batch], [spans[i] for i in batch],
-                                                  settings, device)):
+            for i, result in zip(batch, _reselect_batch(cache, [entries[i] for i in batch],
+                                                        [spans[i] for i in batch], settings, device)):
                 results[i] = result
             bar.update(len(batch))
     finally:
@@ -208,46 +208,23 @@ def _span_frames(cache: FrameCache, entry: CacheEntry, span: tuple[int, int]):
     return torch.from_numpy(np.array(cache.frames(entry)[first:last + 1]))
 
 
-def _max_distance_batch(cache: FrameCache, entries: list[CacheEntry], spans: list[tuple[int, int]],
-                        settings: ReselectionSettings, device: str) -> list[ClipReselection]:
-    import torch
-
-    from gamdss.reselection import reselect
-
-    lens = [last - first + 1 for first, last in spans]
-    padded = torch.zeros((len(entries), max(lens), *entries[0].shape[1:]), dtype=torch.uint8)
-    ann = []
-    for row, (entry, span) in enumerate(zip(entries, spans)):
-        padded[row, :lens[row]] = _span_frames(cache, entry, span)
-        ann.append([k - span[0] for k in annotated_indices(entry)])
-    ann_t = torch.tensor(ann, dtype=torch.int64)
-    out = reselect(padded.to(device), ann_t[:, 0], ann_t[:, 1], ann_t[:, 2],
-                   lengths=torch.tensor(lens, dtype=torch.int64), lam_rise=settings.lam_rise,
-                   lam_fall=settings.lam_fall, window=settings.window, distance=settings.distance,
-                   clip_ids=[e.clip_id for e in entries])
-    picked = torch.stack([out.onset, out.apex, out.offset], dim=1).cpu().tolist()
-    rise, fall = out.rise_distance.cpu().tolist(), out.fall_distance.cpu().tolist()
-    return [ClipReselection(clip_id=e.clip_id, annotated=annotated_indices(e),
-                            reselected=tuple(int(k) + span[0] for k in picked[row]),  # type: ignore[arg-type]
-                            rise_distance=float(rise[row]), fall_distance=float(fall[row]))
-            for row, (e, span) in enumerate(zip(entries, spans))]
-
-
-def _noise_aware_batch(cache: FrameCache, entries: list[CacheEntry], spans: list[tuple[int, int]],
-                       settings: ReselectionSettings, device: str) -> list[ClipReselection]:
-    import torch
-
-    from gamdss.correction import correct_keyframes
+def _reselect_batch(cache: FrameCache, entries: list[CacheEntry], spans: list[tuple[int, int]],
+                    settings: ReselectionSettings, device: str) -> list[ClipReselection]:
+    """One batch through :func:`gamdss.reselect_clips.reselect_clips`, on the span frames only
+    (annotations shifted into the span and the results shifted back)."""
+    from gamdss.reselect_clips import reselect_clips
 
     clips = [_span_frames(cache, e, span) for e, span in zip(entries, spans)]
     ann = [[k - span[0] for k in annotated_indices(e)] for e, span in zip(entries, spans)]
-    out = correct_keyframes(clips, [a[0] for a in ann], [a[1] for a in ann], [a[2] for a in ann],
-                            [e.fps for e in entries], settings=settings, clip_ids=[e.clip_id for e in entries])
-    picked = torch.stack([out.onset, out.apex, out.offset], dim=1).tolist()
+    out = reselect_clips(clips, [a[0] for a in ann], [a[1] for a in ann], [a[2] for a in ann],
+                         [e.fps for e in entries], settings, clip_ids=[e.clip_id for e in entries], device=device)
+    rows = zip(entries, spans, out.keyframes.tolist(), out.confidence.tolist(), out.rise_distance.tolist(),
+               out.fall_distance.tolist())
     return [ClipReselection(clip_id=e.clip_id, annotated=annotated_indices(e),
-                            reselected=tuple(int(k) + span[0] for k in picked[row]),  # type: ignore[arg-type]
-                            confidence=tuple(float(c) for c in out.confidence[row].tolist()))  # type: ignore[arg-type]
-            for row, (e, span) in enumerate(zip(entries, spans))]
+                            reselected=tuple(int(k) + span[0] for k in picked),  # type: ignore[arg-type]
+                            rise_distance=float(rise), fall_distance=float(fall),
+                            confidence=tuple(float(c) for c in conf))  # type: ignore[arg-type]
+            for e, span, picked, conf, rise, fall in rows]
 
 
 # ---------------------------------------------------------------- CSV -----------------

@@ -235,8 +235,7 @@ def _condition(bias: str, confounder: str, method: str, window: str = "", distan
 
 
 def _stack(out) -> np.ndarray:
-    """int64 ``[B, 3]`` (onset, apex, offset) of a :func:`gamdss.reselect` or
-    :func:`gamdss.correction.correct_keyframes` result."""
+    """int64 ``[B, 3]`` (onset, apex, offset) of a :func:`gamdss.reselect` result."""
     import torch
 
     return torch.stack([out.onset, out.apex, out.offset], dim=1).cpu().numpy().astype(np.int64)
@@ -245,20 +244,15 @@ def _stack(out) -> np.ndarray:
 def run_preset(name: str, frames, ann: np.ndarray, fps: np.ndarray, eyes=None) -> np.ndarray:
     """int64 ``[B, 3]`` keyframes of reselection preset ``name`` from the annotation ``ann``
     (int ``[B, 3]``) of clips ``frames`` (uint8 ``[T, H, W, 3]`` tensors) at frame rates ``fps``
-    ``[B]``. ``eyes``: per clip ``[2, 2]`` eye centres or None, for ``noise_aware`` presets
-    (None: :func:`~gamdss.correction.correct_keyframes` finds them)."""
-    import torch
-
-    import gamdss
-    from gamdss.correction import correct_keyframes
+    ``[B]`` (:func:`gamdss.reselect_clips.reselect_clips`). ``eyes``: per clip ``[2, 2]`` eye
+    centres or None, for ``noise_aware`` presets (None: :func:`~gamdss.correction.correct_keyframes`
+    finds them)."""
+    from gamdss.reselect_clips import reselect_clips
     from gamdss.reselection_settings import preset
 
-    settings = preset(name)
-    on, ap, off = (torch.from_numpy(np.ascontiguousarray(ann[:, k])) for k in range(3))
-    if settings.method == "noise_aware":
-        return _stack(correct_keyframes(frames, on, ap, off, fps, settings=settings, eyes=eyes))
-    return _stack(gamdss.reselect(frames, on, ap, off, lam_rise=settings.lam_rise, lam_fall=settings.lam_fall,
-                                  window=settings.window, distance=settings.distance))
+    out = reselect_clips(frames, ann[:, 0].tolist(), ann[:, 1].tolist(), ann[:, 2].tolist(), fps, preset(name),
+                         eyes=eyes)
+    return out.keyframes.numpy().astype(np.int64)
 
 
 def _preset_condition(bias: str, confounder: str, name: str) -> dict[str, Any]:
