@@ -14,20 +14,29 @@ Use::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 
 from gamdss.data.cache import CacheEntry, CacheWriter, FrameCache, write_clip_file
 from gamdss.data.synthetic.profile import intensity_profile
 
-FPS = {"casme": 60.0, "casme2": 200.0, "samm": 200.0, "casme_sq": 30.0, "casme3": 30.0,
-       "mmew": 90.0, "4dme": 60.0, "synthetic": 100.0}
+FPS = {
+    "casme": 60.0,
+    "casme2": 200.0,
+    "samm": 200.0,
+    "casme_sq": 30.0,
+    "casme3": 30.0,
+    "mmew": 90.0,
+    "4dme": 60.0,
+    "synthetic": 100.0,
+}
 
 
-def annotate_with_errors(truth: tuple[int, int, int], error: int, frames: int,
-                         rng: np.random.Generator) -> tuple[int, int, int]:
+def annotate_with_errors(
+    truth: tuple[int, int, int], error: int, frames: int, rng: np.random.Generator
+) -> tuple[int, int, int]:
     """The true (onset, apex, offset) plus integer errors in ``[-error, error]``, as a human
     annotator's, kept ordered and inside ``[0, frames - 1]``."""
     err = rng.integers(-error, error + 1, size=3)
@@ -42,10 +51,20 @@ def first_frame_number(clip: int) -> int:
     return 100 * (clip + 1) + 7
 
 
-def make_cache(root: str | Path, *, n_clips: int = 6, n_subjects: int = 3, frames: int = 30,
-               size: int = 32, dataset: str = "casme2", annotation_error: int = 2, seed: int = 0,
-               meta: Mapping[str, Mapping[str, str]] | None = None, amplitude: float = 60.0,
-               fps: float | None = None) -> FrameCache:
+def make_cache(
+    root: str | Path,
+    *,
+    n_clips: int = 6,
+    n_subjects: int = 3,
+    frames: int = 30,
+    size: int = 32,
+    dataset: str = "casme2",
+    annotation_error: int = 2,
+    seed: int = 0,
+    meta: Mapping[str, Mapping[str, str]] | None = None,
+    amplitude: float = 60.0,
+    fps: float | None = None,
+) -> FrameCache:
     """Write a cache of ``n_clips`` generated clips into ``root`` and open it.
 
     Clips go round-robin to subjects ``sub01`` .. ``sub{n_subjects}``; clip ids are
@@ -62,7 +81,7 @@ def make_cache(root: str | Path, *, n_clips: int = 6, n_subjects: int = 3, frame
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
     rate = FPS.get(dataset, 100.0) if fps is None else float(fps)
     specs = []
-    for c in range(n_clips):
+    for _ in range(n_clips):
         onset = int(rng.integers(2, 5))
         apex = onset + int(rng.integers(8, 13))
         offset = min(frames - 1, apex + int(rng.integers(6, 11)))
@@ -72,12 +91,18 @@ def make_cache(root: str | Path, *, n_clips: int = 6, n_subjects: int = 3, frame
         texture = 60 + 120 * rng.random((size, size, 3))
         clip = texture[None] + amplitude * profile[:, None, None, None] * blob[None, :, :, None]
         pixels = np.clip(np.rint(clip), 0, 255).astype(np.uint8)
-        specs.append((pixels, (onset, apex, offset),
-                      annotate_with_errors((onset, apex, offset), annotation_error, frames, rng)))
+        specs.append(
+            (pixels, (onset, apex, offset), annotate_with_errors((onset, apex, offset), annotation_error, frames, rng))
+        )
 
     subjects = [f"sub{s + 1:02d}" for s in range(n_subjects)]
-    header = {"dataset": dataset, "size": [size, size], "box_method": "fixture", "source": "tests/cache_fixtures.py",
-              "fixture_truth": {}}
+    header = {
+        "dataset": dataset,
+        "size": [size, size],
+        "box_method": "fixture",
+        "source": "tests/cache_fixtures.py",
+        "fixture_truth": {},
+    }
     ids = []
     for c, (_, truth, _) in enumerate(specs):
         clip_id = f"{subjects[c % n_subjects]}/EP{c:02d}"
@@ -88,13 +113,30 @@ def make_cache(root: str | Path, *, n_clips: int = 6, n_subjects: int = 3, frame
         subject = subjects[c % n_subjects]
         numbers = [first_frame_number(c) + i for i in range(frames)]
         rel, digest = write_clip_file(root, ids[c], pixels)
-        writer.add(CacheEntry(
-            clip_id=ids[c], dataset=dataset, subject=subject, video=f"EP{c:02d}",
-            emotion=("happiness", "disgust", "surprise")[c % 3], aus=["4", "L10"][: 1 + c % 2],
-            fps=rate, row=c + 2, frame_numbers=numbers, onset=numbers[ann[0]], apex=numbers[ann[1]],
-            offset=numbers[ann[2]], file=rel, shape=list(pixels.shape), sha256=digest,
-            sources=[f"{subject}/EP{c:02d}/img{n}.jpg" for n in numbers], box=None, face_prob=None,
-            box_method="fixture", meta=dict((meta or {}).get(subject, {}))))
+        writer.add(
+            CacheEntry(
+                clip_id=ids[c],
+                dataset=dataset,
+                subject=subject,
+                video=f"EP{c:02d}",
+                emotion=("happiness", "disgust", "surprise")[c % 3],
+                aus=["4", "L10"][: 1 + c % 2],
+                fps=rate,
+                row=c + 2,
+                frame_numbers=numbers,
+                onset=numbers[ann[0]],
+                apex=numbers[ann[1]],
+                offset=numbers[ann[2]],
+                file=rel,
+                shape=list(pixels.shape),
+                sha256=digest,
+                sources=[f"{subject}/EP{c:02d}/img{n}.jpg" for n in numbers],
+                box=None,
+                face_prob=None,
+                box_method="fixture",
+                meta=dict((meta or {}).get(subject, {})),
+            )
+        )
     return FrameCache(root)
 
 

@@ -39,8 +39,7 @@ def face_location(size: tuple[int, int] = (160, 160), shift: tuple[int, int] = (
     return np.array([x0 * sx + dx, y0 * sy + dy, x1 * sx + dx, y1 * sy + dy])
 
 
-def face_frame(frame_number: int, size: tuple[int, int] = (160, 160),
-               shift: tuple[int, int] = (0, 0)) -> np.ndarray:
+def face_frame(frame_number: int, size: tuple[int, int] = (160, 160), shift: tuple[int, int] = (0, 0)) -> np.ndarray:
     """uint8 [H, W, 3] RGB: the astronaut at ``size`` = (H, W), moved by ``shift`` = (dy, dx)
     pixels (wrapping around), plus a pattern of -3..3 grey levels seeded by ``frame_number``."""
     img = np.roll(astronaut(size), shift=shift, axis=(0, 1)).astype(np.int16)
@@ -56,8 +55,9 @@ def blank_frame(frame_number: int, size: tuple[int, int] = (160, 160)) -> np.nda
     return np.repeat(ramp[..., None], 3, axis=2).astype(np.uint8)
 
 
-def write_frames(folder: Path, frames: list[np.ndarray], *, first: int = 1, pattern: str = "img{n}.jpg",
-                 grey: bool = False) -> list[Path]:
+def write_frames(
+    folder: Path, frames: list[np.ndarray], *, first: int = 1, pattern: str = "img{n}.jpg", grey: bool = False
+) -> list[Path]:
     """Write frames as image files named by ``pattern`` with frame numbers ``first``, ``first+1``...
     (PNG when the pattern ends in .png: lossless, so tests can compare exact pixels).
     ``grey``: save as single-channel (mode L) images."""

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from gamdss import reference
-from gamdss.batch import PackedClips
-from gamdss.results import Reselection
+from gamdss.op import reference
+from gamdss.op.packing import PackedClips
+from gamdss.op.result import Reselection
 
 RTOL = 1e-5
 
@@ -15,8 +15,9 @@ def _close(a: float, b: float, scale: float) -> bool:
     return abs(a - b) <= RTOL * max(abs(b), scale) + 1e-12
 
 
-def assert_matches_reference(got: Reselection, packed: PackedClips, ann: torch.Tensor,
-                             windows: torch.Tensor, distance: str) -> None:
+def assert_matches_reference(
+    got: Reselection, packed: PackedClips, ann: torch.Tensor, windows: torch.Tensor, distance: str
+) -> None:
     """uint8: every output bit-identical to the reference. Floating: each chosen pair's
     float64 distance within RTOL of the float64 maximum (indices may differ only among
     such near-ties), reported distances and tables within RTOL."""

@@ -26,8 +26,7 @@ class Case:
     layout: str
 
 
-def make_frames(gen: torch.Generator, n: int, shape: tuple[int, ...], dtype: torch.dtype,
-                content: str) -> torch.Tensor:
+def make_frames(gen: torch.Generator, n: int, shape: tuple[int, ...], dtype: torch.dtype, content: str) -> torch.Tensor:
     """``[n, *shape]`` frames of ``dtype``.
 
     random: uniform values; duplicates: drawn from a pool of 3 distinct frames (many exact
@@ -70,8 +69,12 @@ def cases(draw, dtypes=DTYPES, max_clips: int = 4, max_len: int = 24) -> Case:
     distances = ["l2", "centered"] + (["released_uint8"] if dtype == torch.uint8 else [])
     layouts = ["contiguous", "strided"] + (["channels_last"] if len(shape) == 3 else [])
     return Case(
-        clips=clips, onset=onset, apex=apex, offset=offset,
-        lam_rise=draw(st.floats(0.0, 0.5)), lam_fall=draw(st.floats(0.0, 0.5)),
+        clips=clips,
+        onset=onset,
+        apex=apex,
+        offset=offset,
+        lam_rise=draw(st.floats(0.0, 0.5)),
+        lam_fall=draw(st.floats(0.0, 0.5)),
         window=draw(st.sampled_from(["paper", "released", "symmetric"])),
         distance=draw(st.sampled_from(distances)),
         as_padded=draw(st.booleans()) and n_clips > 0,

@@ -21,8 +21,9 @@ def available_cpu_variants() -> list[str]:
     return usable
 
 
-cuda_only = pytest.mark.skipif(not torch.cuda.is_available(),
-                               reason="no CUDA device on this machine; the CUDA kernels are compiled but cannot run")
+cuda_only = pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="no CUDA device on this machine; the CUDA kernels are compiled but cannot run"
+)
 
 
 def devices() -> list[str]:

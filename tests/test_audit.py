@@ -12,8 +12,8 @@ import pytest
 from cache_fixtures import fixture_truth, make_cache
 from gamdss.audit import audit_cache, audit_caches
 from gamdss.cli import main
-from gamdss.dataset_reselection import reselect_cache
-from gamdss.reselection_settings import ReselectionSettings
+from gamdss.reselection.run import reselect_cache
+from gamdss.settings.reselection import ReselectionSettings
 
 PAPER_03 = ReselectionSettings(lam_rise=0.3, lam_fall=0.3)
 
@@ -37,9 +37,20 @@ def test_every_listed_file_exists_and_report_links_them(tiny_report):
     out = tiny_report.out
     for name in tiny_report.files:
         assert (out / name).is_file(), name
-    for required in ("displacements.csv", "summary.csv", "hist_frames.png", "hist_frames.csv", "hist_ms.png",
-                     "hist_ms.csv", "apex_vs_offset.png", "apex_vs_offset.csv", "groups_dataset.png",
-                     "groups_dataset.csv", "settings.yaml", "report.md"):
+    for required in (
+        "displacements.csv",
+        "summary.csv",
+        "hist_frames.png",
+        "hist_frames.csv",
+        "hist_ms.png",
+        "hist_ms.csv",
+        "apex_vs_offset.png",
+        "apex_vs_offset.csv",
+        "groups_dataset.png",
+        "groups_dataset.csv",
+        "settings.yaml",
+        "report.md",
+    ):
         assert required in tiny_report.files
     text = (out / "report.md").read_text()
     links = re.findall(r"\]\(([^)]+)\)", text)
@@ -110,16 +121,34 @@ def test_several_caches_and_meta_groups_html(tmp_path):
 
 
 def test_reuses_a_reselection_run_and_refuses_overwrite(tiny, tmp_path, capsys):
-    assert main(["reselect", str(tiny.root), "--preset", "paper", "--lam-rise", "0.3", "--lam-fall", "0.3", "--out",
-                 str(tmp_path / "run")]) == 0
+    assert (
+        main(
+            [
+                "reselect",
+                str(tiny.root),
+                "--preset",
+                "paper",
+                "--lam-rise",
+                "0.3",
+                "--lam-fall",
+                "0.3",
+                "--out",
+                str(tmp_path / "run"),
+            ]
+        )
+        == 0
+    )
     out = tmp_path / "audit"
-    assert main(["audit", str(tiny.root), "--reselection", str(tmp_path / "run" / "reselection.csv"),
-                 "--out", str(out)]) == 0
+    assert (
+        main(["audit", str(tiny.root), "--reselection", str(tmp_path / "run" / "reselection.csv"), "--out", str(out)])
+        == 0
+    )
     assert "report.md" in capsys.readouterr().out
     got = _rows(out / "displacements.csv")
     expected = reselect_cache(tiny, PAPER_03, progress=False)  # the run's settings
-    assert [tuple(int(r[f"reselected_{k}_index"]) for k in ("onset", "apex", "offset")) for r in got] == \
-        [r.reselected for r in expected]
+    assert [tuple(int(r[f"reselected_{k}_index"]) for k in ("onset", "apex", "offset")) for r in got] == [
+        r.reselected for r in expected
+    ]
     before = (out / "report.md").read_text()
     assert main(["audit", str(tiny.root), "--out", str(out)]) == 1
     assert "--overwrite" in capsys.readouterr().err
@@ -132,7 +161,7 @@ def test_recommended_audit_counts_confident_moves(tiny, tmp_path):
     """With the recommended preset every move is a confident one: the summary's
     ``<k>_confident_moves`` equal the moves, the onset never moves, and the report says that
     the offset-versus-apex comparison uses confident moves only."""
-    from gamdss.reselection_settings import preset
+    from gamdss.settings.reselection import preset
 
     rep = audit_cache(tiny, tmp_path / "rec", settings=preset("recommended"), progress=False)
     rows = _rows(rep.out / "displacements.csv")

@@ -9,9 +9,8 @@ import pytest
 import torch
 
 import gamdss
-from gamdss.batch import keyframes, pack_clips
-from gamdss.ops import frame_distances, reselect_windows
-
+from gamdss.op.ops import frame_distances, reselect_windows
+from gamdss.op.packing import keyframes, pack_clips
 from support import device_params
 
 
@@ -20,12 +19,15 @@ def clips(n=3, t=20, dtype=torch.uint8):
     return [torch.randint(0, 256, (t, 3, 4, 4), generator=g).to(dtype) for _ in range(n)]
 
 
-@pytest.mark.parametrize("onset, apex, offset, fragment", [
-    ([0, 5, 1], [4, 3, 2], [6, 9, 3], "clip 1: onset=5, apex=3, offset=9"),
-    ([0, 1, 1], [4, 3, 8], [6, 9, 7], "clip 2: onset=1, apex=8, offset=7"),
-    ([-1, 1, 1], [4, 3, 2], [6, 9, 3], "clip 0: onset=-1"),
-    ([0, 1, 1], [4, 3, 2], [6, 9, 20], "offset=20 violates 0 <= onset <= apex <= offset <= T-1 with T=20"),
-])
+@pytest.mark.parametrize(
+    "onset, apex, offset, fragment",
+    [
+        ([0, 5, 1], [4, 3, 2], [6, 9, 3], "clip 1: onset=5, apex=3, offset=9"),
+        ([0, 1, 1], [4, 3, 8], [6, 9, 7], "clip 2: onset=1, apex=8, offset=7"),
+        ([-1, 1, 1], [4, 3, 2], [6, 9, 3], "clip 0: onset=-1"),
+        ([0, 1, 1], [4, 3, 2], [6, 9, 20], "offset=20 violates 0 <= onset <= apex <= offset <= T-1 with T=20"),
+    ],
+)
 def test_invalid_annotations_name_the_clip(onset, apex, offset, fragment):
     with pytest.raises(ValueError, match=fragment.replace("(", r"\(")):
         gamdss.reselect(clips(), onset, apex, offset)
@@ -36,13 +38,16 @@ def test_invalid_annotation_uses_clip_ids():
         gamdss.reselect(clips(), [0, 5, 1], [4, 3, 2], [6, 9, 3], clip_ids=["a", "sub01/EP02_01f", "c"])
 
 
-@pytest.mark.parametrize("kwargs, exc, fragment", [
-    (dict(lam_rise=-0.1), ValueError, "lam_rise must be a finite number >= 0, got -0.1"),
-    (dict(lam_fall=math.nan), ValueError, "lam_fall must be a finite number >= 0, got nan"),
-    (dict(lam_rise="0.1"), TypeError, "lam_rise must be a number"),
-    (dict(window="wide"), ValueError, "unknown window preset 'wide'"),
-    (dict(distance="cosine"), ValueError, "unknown distance 'cosine'"),
-])
+@pytest.mark.parametrize(
+    "kwargs, exc, fragment",
+    [
+        (dict(lam_rise=-0.1), ValueError, "lam_rise must be a finite number >= 0, got -0.1"),
+        (dict(lam_fall=math.nan), ValueError, "lam_fall must be a finite number >= 0, got nan"),
+        (dict(lam_rise="0.1"), TypeError, "lam_rise must be a number"),
+        (dict(window="wide"), ValueError, "unknown window preset 'wide'"),
+        (dict(distance="cosine"), ValueError, "unknown distance 'cosine'"),
+    ],
+)
 def test_invalid_arguments(kwargs, exc, fragment):
     with pytest.raises(exc, match=fragment):
         gamdss.reselect(clips(), [0, 1, 1], [4, 3, 2], [6, 9, 3], **kwargs)
@@ -101,16 +106,23 @@ def test_empty_batches():
 
 def low_level(windows, ann=(2, 6, 9), lengths=(12,), starts=(0,), table=(0, 0, 0), n=12):
     frames = torch.arange(n * 2, dtype=torch.float32).reshape(n, 2)
-    return torch.ops.gamdss.reselect(frames, torch.tensor(starts), torch.tensor(lengths),
-                                     torch.tensor([ann]), torch.tensor([windows]), "l2", *table)
+    return torch.ops.gamdss.reselect(
+        frames, torch.tensor(starts), torch.tensor(lengths), torch.tensor([ann]), torch.tensor([windows]), "l2", *table
+    )
 
 
-@pytest.mark.parametrize("windows, fragment", [
-    ((2, 4, 4, 8, 9, 12), r"clip 0: offset window \[9, 12\] is not inside \[0, 11\]"),
-    ((-1, 4, 4, 8, 9, 10), r"clip 0: onset window \[-1, 4\]"),
-    ((2, 4, 8, 4, 9, 10), r"clip 0: apex window \[8, 4\] is not inside \[0, 11\] with lo <= hi"),
-    ((6, 8, 2, 5, 9, 10), "clip 0: no rise pair with onset <= apex: onset window starts at 6 after the apex window ends at 5"),
-])
+@pytest.mark.parametrize(
+    "windows, fragment",
+    [
+        ((2, 4, 4, 8, 9, 12), r"clip 0: offset window \[9, 12\] is not inside \[0, 11\]"),
+        ((-1, 4, 4, 8, 9, 10), r"clip 0: onset window \[-1, 4\]"),
+        ((2, 4, 8, 4, 9, 10), r"clip 0: apex window \[8, 4\] is not inside \[0, 11\] with lo <= hi"),
+        (
+            (6, 8, 2, 5, 9, 10),
+            "clip 0: no rise pair with onset <= apex: onset window starts at 6 after the apex window ends at 5",
+        ),
+    ],
+)
 def test_op_rejects_bad_windows(windows, fragment):
     with pytest.raises(RuntimeError, match=fragment):
         low_level(windows)
@@ -128,20 +140,35 @@ def test_op_rejects_bad_layout_and_tables():
         low_level(w, table=(2, 5, 2))
     frames = torch.zeros((12, 2))
     with pytest.raises(RuntimeError, match="annotations must have shape"):
-        torch.ops.gamdss.reselect(frames, torch.tensor([0]), torch.tensor([12]), torch.tensor([1, 2, 3]),
-                                  torch.tensor([w]), "l2")
+        torch.ops.gamdss.reselect(
+            frames, torch.tensor([0]), torch.tensor([12]), torch.tensor([1, 2, 3]), torch.tensor([w]), "l2"
+        )
     with pytest.raises(RuntimeError, match="starts must be int64"):
-        torch.ops.gamdss.reselect(frames, torch.tensor([0], dtype=torch.int32), torch.tensor([12]),
-                                  torch.tensor([[1, 2, 3]]), torch.tensor([w]), "l2")
+        torch.ops.gamdss.reselect(
+            frames,
+            torch.tensor([0], dtype=torch.int32),
+            torch.tensor([12]),
+            torch.tensor([[1, 2, 3]]),
+            torch.tensor([w]),
+            "l2",
+        )
     with pytest.raises(RuntimeError, match="unknown distance 'L2'"):
-        torch.ops.gamdss.reselect(frames, torch.tensor([0]), torch.tensor([12]),
-                                  torch.tensor([[1, 2, 3]]), torch.tensor([w]), "L2")
+        torch.ops.gamdss.reselect(
+            frames, torch.tensor([0]), torch.tensor([12]), torch.tensor([[1, 2, 3]]), torch.tensor([w]), "L2"
+        )
     with pytest.raises(RuntimeError, match="frames must be \\[N, ...\\]"):
-        torch.ops.gamdss.reselect(torch.zeros(12), torch.tensor([0]), torch.tensor([12]),
-                                  torch.tensor([[1, 2, 3]]), torch.tensor([w]), "l2")
+        torch.ops.gamdss.reselect(
+            torch.zeros(12), torch.tensor([0]), torch.tensor([12]), torch.tensor([[1, 2, 3]]), torch.tensor([w]), "l2"
+        )
     with pytest.raises(RuntimeError, match="frames dtype Int is not supported"):
-        torch.ops.gamdss.reselect(torch.zeros((12, 2), dtype=torch.int32), torch.tensor([0]), torch.tensor([12]),
-                                  torch.tensor([[1, 2, 3]]), torch.tensor([w]), "l2")
+        torch.ops.gamdss.reselect(
+            torch.zeros((12, 2), dtype=torch.int32),
+            torch.tensor([0]),
+            torch.tensor([12]),
+            torch.tensor([[1, 2, 3]]),
+            torch.tensor([w]),
+            "l2",
+        )
 
 
 def test_frame_distances_rejects_bad_reference():
@@ -185,8 +212,17 @@ def test_op_reads_frames_with_a_stride_along_dim0_without_copy():
 
 def test_meta_frames_give_shapes_only():
     frames = torch.zeros((12, 2), device="meta")
-    out = torch.ops.gamdss.reselect(frames, torch.tensor([0]), torch.tensor([12]), torch.tensor([[1, 2, 3]]),
-                                    torch.tensor([[1, 2, 2, 4, 3, 5]]), "l2", 2, 3, 3)
+    out = torch.ops.gamdss.reselect(
+        frames,
+        torch.tensor([0]),
+        torch.tensor([12]),
+        torch.tensor([[1, 2, 3]]),
+        torch.tensor([[1, 2, 2, 4, 3, 5]]),
+        "l2",
+        2,
+        3,
+        3,
+    )
     assert [tuple(t.shape) for t in out] == [(1,), (1,), (1,), (1,), (1,), (1, 2, 3), (1, 3)]
     assert all(t.device.type == "meta" for t in out)
 

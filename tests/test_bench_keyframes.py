@@ -1,4 +1,4 @@
-"""The keyframe-recovery benchmark (gamdss.bench) on a tiny configuration."""
+"""The keyframe-recovery benchmark (gamdss.accuracy) on a tiny configuration."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 
 pytest.importorskip("gamdss.data.synthetic")
 
-from gamdss.bench import keyframes  # noqa: E402
-from gamdss.bench.metrics import METRICS, error_stats  # noqa: E402
+from gamdss.accuracy import keyframes  # noqa: E402
+from gamdss.accuracy.metrics import METRICS, error_stats  # noqa: E402
 
 
 def test_error_stats_by_hand():
@@ -30,8 +30,9 @@ def test_error_stats_by_hand():
     assert set(stats) == set(METRICS)
     moved = error_stats([1, 2, 5, 4], [0, 2, 2, 6], [100, 100, 50, 200], annotated=[1, 3, 5, 5])
     assert moved["moved_rate"] == pytest.approx(0.5)  # the 2nd and 4th differ from their annotation
-    assert {k: v for k, v in moved.items() if k != "moved_rate"} == \
-        {k: v for k, v in stats.items() if k != "moved_rate"}
+    assert {k: v for k, v in moved.items() if k != "moved_rate"} == {
+        k: v for k, v in stats.items() if k != "moved_rate"
+    }
     empty = error_stats([], [], 200)
     assert empty["n"] == 0 and np.isnan(empty["mean_abs_ms"])
     with pytest.raises(ValueError, match="predicted has 2 values, truth 3"):
@@ -45,8 +46,14 @@ def test_stat_rows_group_by_frame_rate():
     truth = np.array([[0, 4, 9], [0, 4, 8], [0, 2, 3]])
     fps = np.array([30.0, 30.0, 200.0])
     ann = np.array([[0, 4, 9], [1, 4, 8], [0, 3, 3]])
-    rows = keyframes.stat_rows({"bias": "x", "confounder": "clean", "method": "m", "window": "", "distance": "",
-                                "lam": ""}, pred, truth, fps, keyframes=("onset", "apex"), annotated=ann)
+    rows = keyframes.stat_rows(
+        {"bias": "x", "confounder": "clean", "method": "m", "window": "", "distance": "", "lam": ""},
+        pred,
+        truth,
+        fps,
+        keyframes=("onset", "apex"),
+        annotated=ann,
+    )
     by = {(r["keyframe"], r["fps"]): r for r in rows}
     assert set(by) == {(k, f) for k in ("onset", "apex") for f in ("all", "30", "200")}
     assert by[("apex", "all")]["mean_abs_frames"] == pytest.approx(1 / 3)
@@ -57,10 +64,16 @@ def test_stat_rows_group_by_frame_rate():
     assert all(tuple(r) == keyframes.COLUMNS for r in rows)
 
 
-
-
-TINY = dict(clips=4, fps=(60.0, 90.0), size=32, biases=("none", "typical"), confounders=("clean", "all"),
-            lams=(0.0, 0.2), table_lams=(0.2,), seed=5)
+TINY = dict(
+    clips=4,
+    fps=(60.0, 90.0),
+    size=32,
+    biases=("none", "typical"),
+    confounders=("clean", "all"),
+    lams=(0.0, 0.2),
+    table_lams=(0.2,),
+    seed=5,
+)
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +85,10 @@ def tiny_run(tmp_path_factory):
 
 def _clips(config, confounder):
     specs = keyframes.clip_specs(config)
-    clips = [keyframes.generated_clip(keyframes.synthetic_config(config, s.fps, confounder), s.seed, s.subject)
-             for s in specs]
+    clips = [
+        keyframes.generated_clip(keyframes.synthetic_config(config, s.fps, confounder), s.seed, s.subject)
+        for s in specs
+    ]
     truth = np.array([c.truth for c in clips], dtype=np.int64)
     fps = np.array([c.fps for c in clips], dtype=np.float64)
     return specs, clips, truth, fps
@@ -82,8 +97,11 @@ def _clips(config, confounder):
 def _matches(csv_rows, direct_rows, method):
     """The CSV's rows of ``method`` equal ``direct_rows`` (the CSV keeps 6 significant digits)."""
     for d in direct_rows:
-        r = next(r for r in csv_rows if r["method"] == method and
-                 all(r[k] == d[k] for k in ("bias", "confounder", "keyframe", "fps")))
+        r = next(
+            r
+            for r in csv_rows
+            if r["method"] == method and all(r[k] == d[k] for k in ("bias", "confounder", "keyframe", "fps"))
+        )
         for m in METRICS:
             assert r[m] == pytest.approx(d[m], rel=1e-5, abs=1e-9), (method, m, r, d)
 
@@ -99,8 +117,17 @@ def test_outputs_and_csv_columns(tiny_run):
     # 3 fps groups (all, 60, 90); plus 4 spotters x apex x 3 fps groups.
     assert len(rows) == 2 * 2 * ((1 + 3 + 12) * 3 * 3 + 4 * 3)
     methods = {r[header.index("method")] for r in rows}
-    assert methods == {"annotation", "preset:recommended", "preset:paper", "preset:released", "gamdss",
-                       "midpoint", "frame_difference", "frequency", "optical_flow"}
+    assert methods == {
+        "annotation",
+        "preset:recommended",
+        "preset:paper",
+        "preset:released",
+        "gamdss",
+        "midpoint",
+        "frame_difference",
+        "frequency",
+        "optical_flow",
+    }
     assert {r[header.index("confounder")] for r in rows} == {"clean", "all"}
     for plot in outputs.plots:
         assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -120,14 +147,19 @@ def test_unbiased_annotation_and_lambda_zero_have_zero_error(tiny_run):
     rows = keyframes.read_csv(outputs.csv)
     annotation = [r for r in rows if r["method"] == "annotation" and r["bias"] == "none"]
     assert len(annotation) == 2 * 3 * 3
-    assert all(r["mean_abs_frames"] == 0 and r["p90_abs_ms"] == 0 and r["exact_rate"] == 1 and r["moved_rate"] == 0
-               for r in annotation)
+    assert all(
+        r["mean_abs_frames"] == 0 and r["p90_abs_ms"] == 0 and r["exact_rate"] == 1 and r["moved_rate"] == 0
+        for r in annotation
+    )
     assert all(r["moved_rate"] == 0 for r in rows if r["method"] == "annotation")
     lam0 = [r for r in rows if r["method"] == "gamdss" and r["lam"] == 0.0]
     assert len(lam0) == 2 * 2 * 6 * 3 * 3
     for r in lam0:  # with lam = 0 reselection returns the annotation, for every bias model
-        ann = next(a for a in rows if a["method"] == "annotation" and
-                   all(a[k] == r[k] for k in ("bias", "confounder", "keyframe", "fps")))
+        ann = next(
+            a
+            for a in rows
+            if a["method"] == "annotation" and all(a[k] == r[k] for k in ("bias", "confounder", "keyframe", "fps"))
+        )
         assert all(r[m] == ann[m] for m in METRICS), (r, ann)
     assert all(r["keyframe"] == "apex" for r in rows if r["method"] == "optical_flow")  # spotters: apex only
 
@@ -136,8 +168,8 @@ def test_preset_rows_equal_direct_calls(tiny_run):
     import torch
 
     import gamdss
-    from gamdss.correction import correct_keyframes
-    from gamdss.reselection_settings import preset
+    from gamdss.reselection.noise_aware import correct_keyframes
+    from gamdss.settings.reselection import preset
 
     config, _, outputs = tiny_run
     rows = keyframes.read_csv(outputs.csv)
@@ -149,11 +181,18 @@ def test_preset_rows_equal_direct_calls(tiny_run):
     ann = keyframes.annotate(clips, specs, "typical", config.seed)
     on, ap, off = (torch.from_numpy(ann[:, k].copy()) for k in range(3))
     s = preset("paper")
-    out = gamdss.reselect(frames, on, ap, off, lam_rise=s.lam_rise, lam_fall=s.lam_fall, window=s.window,
-                          distance=s.distance)
+    out = gamdss.reselect(
+        frames, on, ap, off, lam_rise=s.lam_rise, lam_fall=s.lam_fall, window=s.window, distance=s.distance
+    )
     pred = torch.stack([out.onset, out.apex, out.offset], dim=1).numpy()
-    cond = {"bias": "typical", "confounder": "all", "method": "preset:paper", "window": "paper", "distance": "l2",
-            "lam": 0.1}
+    cond = {
+        "bias": "typical",
+        "confounder": "all",
+        "method": "preset:paper",
+        "window": "paper",
+        "distance": "l2",
+        "lam": 0.1,
+    }
     direct = keyframes.stat_rows(cond, pred, truth, fps, annotated=ann)
     _matches(rows, direct, "preset:paper")
     assert any(d["moved_rate"] > 0 for d in direct)  # it did something on these clips
@@ -166,8 +205,11 @@ def test_preset_rows_equal_direct_calls(tiny_run):
 def test_biased_annotation_has_errors_and_confounders_leave_it_alone(tiny_run):
     _, _, outputs = tiny_run
     rows = keyframes.read_csv(outputs.csv)
-    typical = {r["confounder"]: r for r in rows if r["method"] == "annotation" and r["bias"] == "typical"
-               and r["keyframe"] == "offset" and r["fps"] == "all"}
+    typical = {
+        r["confounder"]: r
+        for r in rows
+        if r["method"] == "annotation" and r["bias"] == "typical" and r["keyframe"] == "offset" and r["fps"] == "all"
+    }
     assert typical["clean"]["mean_abs_frames"] > 0
     assert all(typical["clean"][m] == typical["all"][m] for m in METRICS)
 
@@ -187,8 +229,14 @@ def test_confounders_change_the_frames_not_the_truth():
         assert clip.truth == clean.truth and clip.frames.shape == clean.frames.shape
         assert not bool((clip.frames == clean.frames).all()), name
     everything = keyframes.synthetic_config(config, spec.fps, "all")
-    assert (everything.flicker_gl, everything.blink_probability, everything.head_rotation_deg,
-            everything.head_scale, everything.rise_power, everything.fall_power) == (1.5, 0.5, 0.5, 0.005, 2, 2)
+    assert (
+        everything.flicker_gl,
+        everything.blink_probability,
+        everything.head_rotation_deg,
+        everything.head_scale,
+        everything.rise_power,
+        everything.fall_power,
+    ) == (1.5, 0.5, 0.5, 0.005, 2, 2)
     with pytest.raises(ValueError, match="'fog'"):
         keyframes.synthetic_config(config, spec.fps, "fog")
 
@@ -240,9 +288,16 @@ def test_config_validation_names_the_field():
     assert quick.clips < default.clips and quick.confounders == default.confounders
 
 
-@pytest.mark.parametrize("flags, named", [(["--confounders", "clean", "fog"], "fog"),
-                                         (["--fps", "abc"], "--fps"), (["--fps", "0"], "--fps"),
-                                         (["--fps", "200,-5"], "--fps"), (["--confounders", ","], "--confounders")])
+@pytest.mark.parametrize(
+    "flags, named",
+    [
+        (["--confounders", "clean", "fog"], "fog"),
+        (["--fps", "abc"], "--fps"),
+        (["--fps", "0"], "--fps"),
+        (["--fps", "200,-5"], "--fps"),
+        (["--confounders", ","], "--confounders"),
+    ],
+)
 def test_cli_names_a_bad_list_value(tmp_path, capsys, flags, named):
     from gamdss.cli import main
 
@@ -257,8 +312,20 @@ def test_cli_fps_and_confounders(tmp_path, capsys):
     from gamdss.cli import main
 
     out = tmp_path / "bench"
-    args = ["bench", "keyframes", "--quick", "--clips", "2", "--fps", "200", "--confounders", "clean,blink",
-            "--out", str(out), "--no-progress"]
+    args = [
+        "bench",
+        "keyframes",
+        "--quick",
+        "--clips",
+        "2",
+        "--fps",
+        "200",
+        "--confounders",
+        "clean,blink",
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
     assert main(args) == 0
     config = keyframes.KeyframeBenchConfig.load(out / "config.yaml")
     assert config.fps == (200.0,) and config.confounders == ("clean", "blink") and config.clips == 2

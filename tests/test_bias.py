@@ -39,7 +39,7 @@ def test_typical_statistics_match_the_model():
     duration_ms = (TRUTH[2] - TRUTH[0]) * 1000 / FPS
     sds_frames = np.array(model.sds_ms(duration_ms)) * FPS / 1000
     # Rounding to whole frames adds about 1/12 frame^2 of variance.
-    expected = np.sqrt(sds_frames ** 2 + 1 / 12)
+    expected = np.sqrt(sds_frames**2 + 1 / 12)
     assert np.allclose(err.std(axis=0), expected, rtol=0.06)
     # apex marked late by 10 ms = 2 frames on average; onset and offset unbiased
     assert err[:, 1].mean() == pytest.approx(model.apex_shift_ms * FPS / 1000, abs=0.2)
@@ -48,16 +48,17 @@ def test_typical_statistics_match_the_model():
 
 def test_jitter_grows_with_duration():
     model = get_bias("typical")
-    short = _errors(model, truth=(100, 110, 130))   # 150 ms
-    long = _errors(model, truth=(100, 160, 300))    # 1 s
+    short = _errors(model, truth=(100, 110, 130))  # 150 ms
+    long = _errors(model, truth=(100, 160, 300))  # 1 s
     assert long[:, 1].std() > short[:, 1].std() * 1.3
     assert long[:, 2].std() > short[:, 2].std() * 1.5
 
 
 @pytest.mark.parametrize("name", list(BIAS_PRESETS) + ["extreme"])
 def test_annotations_are_always_valid(name):
-    model = BIAS_PRESETS.get(name) or BiasModel("extreme", onset_sd_ms=200, apex_shift_ms=-150, apex_sd_ms=300,
-                                                offset_sd_ms=400, offset_shift_ms=-300)
+    model = BIAS_PRESETS.get(name) or BiasModel(
+        "extreme", onset_sd_ms=200, apex_shift_ms=-150, apex_sd_ms=300, offset_sd_ms=400, offset_shift_ms=-300
+    )
     rng = np.random.default_rng(2)
     for _ in range(800):
         n = int(rng.integers(1, 60))

@@ -20,9 +20,11 @@ def test_build_info_reports_the_running_torch():
     assert info["cpu_kernel"] in info["cpu_kernel_variants"]
 
 
-@pytest.mark.skipif(not (torch.version.cuda and Path("/usr/local/cuda/bin/nvcc").exists())
-                    or os.environ.get("GAMDSS_WITH_CUDA", "").upper() in ("0", "OFF"),
-                    reason="no CUDA toolkit or a CPU build of torch: the CPU-only build is expected")
+@pytest.mark.skipif(
+    not (torch.version.cuda and Path("/usr/local/cuda/bin/nvcc").exists())
+    or os.environ.get("GAMDSS_WITH_CUDA", "").upper() in ("0", "OFF"),
+    reason="no CUDA toolkit or a CPU build of torch: the CPU-only build is expected",
+)
 def test_cuda_kernels_compiled_for_sm80_and_sm90():
     info = gamdss_ext.build_info()
     assert info["cuda_kernels"] is True
@@ -43,8 +45,10 @@ def test_version_guard_message():
 
 
 def test_import_under_another_torch_fails_with_a_clear_message():
-    code = ("import torch; torch.__version__ = '9.9.9'\n"
-            "try:\n    import gamdss_ext\nexcept ImportError as e:\n    print('IMPORT-ERROR', e)\n")
+    code = (
+        "import torch; torch.__version__ = '9.9.9'\n"
+        "try:\n    import gamdss_ext\nexcept ImportError as e:\n    print('IMPORT-ERROR', e)\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "IMPORT-ERROR gamdss_ext was compiled against torch" in out.stdout

@@ -9,17 +9,37 @@ import stat
 import numpy as np
 import pytest
 
-from gamdss import atomic
 from gamdss.data.cache import CacheEntry, CacheWriter, FrameCache, write_clip_file
+from gamdss.util import atomic
 
 
 def _cache(root):
     frames = np.arange(3 * 4 * 4 * 3, dtype=np.uint8).reshape(3, 4, 4, 3)
     rel, digest = write_clip_file(root, "sub01/EP01", frames)
     with CacheWriter(root, {"dataset": "casme2", "size": [4, 4]}) as writer:
-        writer.add(CacheEntry("sub01/EP01", "casme2", "sub01", "EP01", "happiness", ["12"], 200.0, 2,
-                              [10, 11, 12], 10, 11, 12, rel, [3, 4, 4, 3], digest, ["a", "b", "c"], None, None,
-                              "full-frame"))
+        writer.add(
+            CacheEntry(
+                "sub01/EP01",
+                "casme2",
+                "sub01",
+                "EP01",
+                "happiness",
+                ["12"],
+                200.0,
+                2,
+                [10, 11, 12],
+                10,
+                11,
+                12,
+                rel,
+                [3, 4, 4, 3],
+                digest,
+                ["a", "b", "c"],
+                None,
+                None,
+                "full-frame",
+            )
+        )
     return frames
 
 
@@ -38,12 +58,17 @@ def test_a_truncated_clip_file_names_the_clip(tmp_path):
         FrameCache(tmp_path).frames("sub01/EP01")
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda m: [1, 2], "a JSON list, expected an object"),
-    (lambda m: {**m, "clips": {}}, "'clips' list"),
-    (lambda m: {**m, "clips": [{k: v for k, v in m["clips"][0].items() if k != "onset"}]},
-     r"clip 0 \(sub01/EP01\) is not a valid entry"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda m: [1, 2], "a JSON list, expected an object"),
+        (lambda m: {**m, "clips": {}}, "'clips' list"),
+        (
+            lambda m: {**m, "clips": [{k: v for k, v in m["clips"][0].items() if k != "onset"}]},
+            r"clip 0 \(sub01/EP01\) is not a valid entry",
+        ),
+    ],
+)
 def test_a_damaged_manifest_is_named(tmp_path, damage, message):
     _cache(tmp_path)
     manifest = tmp_path / "manifest.json"

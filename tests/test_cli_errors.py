@@ -44,8 +44,17 @@ def _copy_cache(cache, dest):
 
 
 # ------------------------------------------------------------------------------ reselect
-@pytest.mark.parametrize("flag, value", [("--lam-rise", "nan"), ("--lam-rise", "-0.5"), ("--lam-fall", "inf"),
-                                         ("--lam-fall", "x"), ("--max-batch-mb", "0"), ("--max-batch-mb", "-3")])
+@pytest.mark.parametrize(
+    "flag, value",
+    [
+        ("--lam-rise", "nan"),
+        ("--lam-rise", "-0.5"),
+        ("--lam-fall", "inf"),
+        ("--lam-fall", "x"),
+        ("--max-batch-mb", "0"),
+        ("--max-batch-mb", "-3"),
+    ],
+)
 def test_reselect_refuses_bad_numbers(cache, tmp_path, capsys, flag, value):
     out = tmp_path / "out"
     line = _usage_error(capsys, ["reselect", str(cache.root), "--out", str(out), flag, value])
@@ -98,8 +107,7 @@ def test_audit_checks_clips_before_writing_and_the_corrected_rerun_runs(cache, t
     assert "sub01/EP00" not in line.split("--clips", 1)[1]
     assert not out.exists()
     # the corrected command is not refused: nothing was left behind; an unknown group key warns
-    assert main(["audit", str(cache.root), "--out", str(out), "--clips", "sub01/EP00",
-                 "--group-by", "handedness"]) == 0
+    assert main(["audit", str(cache.root), "--out", str(out), "--clips", "sub01/EP00", "--group-by", "handedness"]) == 0
     err = capsys.readouterr().err
     assert "warning" in err and "handedness" in err and "Traceback" not in err
     assert (out / "report.md").is_file() and (out / "groups_handedness.csv").is_file()
@@ -119,8 +127,21 @@ def test_audit_refuses_clips_missing_from_the_reselection_file_before_writing(ca
     assert main(["reselect", str(cache.root), "--out", str(run)]) == 0
     capsys.readouterr()
     out = tmp_path / "audit"
-    assert main(["audit", str(cache.root), "--out", str(out), "--reselection", str(run / "reselection.csv"),
-                 "--clips", "sub09/EP00"]) == 1
+    assert (
+        main(
+            [
+                "audit",
+                str(cache.root),
+                "--out",
+                str(out),
+                "--reselection",
+                str(run / "reselection.csv"),
+                "--clips",
+                "sub09/EP00",
+            ]
+        )
+        == 1
+    )
     assert "sub09/EP00" in _error(capsys)
     assert not out.exists()
 
@@ -190,8 +211,10 @@ def test_train_config_errors_go_to_stderr(tmp_path, capsys):
 
 
 def test_train_takes_overrides_after_flags(tmp_path, capsys):
-    assert main(["train", "tiny-cpu", "--print-config", "--output", str(tmp_path / "r"), "optim.epochs=7",
-                 "run.seed=11"]) == 0
+    assert (
+        main(["train", "tiny-cpu", "--print-config", "--output", str(tmp_path / "r"), "optim.epochs=7", "run.seed=11"])
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "epochs: 7" in printed and "seed: 11" in printed and str(tmp_path / "r") in printed
     # overrides after flags are checked like the others
@@ -205,8 +228,11 @@ def test_train_takes_overrides_after_flags(tmp_path, capsys):
 def test_train_overwrite_refuses_a_folder_that_is_not_a_run(cache, tmp_path, capsys):
     out = tmp_path / "mine"
     (out / "folds").mkdir(parents=True)
-    files = {out / "reselection.csv": "clip_id\nmy,data\n", out / "notes.txt": "keep me",
-             out / "folds" / "a.json": "{}"}
+    files = {
+        out / "reselection.csv": "clip_id\nmy,data\n",
+        out / "notes.txt": "keep me",
+        out / "folds" / "a.json": "{}",
+    }
     for path, text in files.items():
         path.write_text(text)
     assert main([*_train_args(cache, out), "--overwrite"]) == 2

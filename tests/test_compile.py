@@ -6,7 +6,6 @@ import pytest
 import torch
 
 import gamdss  # noqa: F401
-
 from support import device_params
 
 

@@ -1,4 +1,4 @@
-"""Noise-aware keyframe correction (``gamdss.correction``) against known truth: blinks next to
+"""Noise-aware keyframe correction (``gamdss.reselection.noise_aware``) against known truth: blinks next to
 the apex are not taken for it, clips without an action are left alone, confidence grows with
 the action's amplitude, accurate annotations survive every confounder, the onset is never
 touched and the offset only moves later (not past the truth); hand-made actions; hand-computed
@@ -13,10 +13,18 @@ import numpy as np
 import pytest
 import torch
 
-from gamdss.correction import (Correction, correct_clip, correct_keyframes, eye_weights,
-                               frames_needed, noise_floor, registered_residual, select_apex)
 from gamdss.data.synthetic import SyntheticConfig, make_clip, make_face
-from gamdss.reselection_settings import preset
+from gamdss.reselection.noise_aware import (
+    Correction,
+    correct_clip,
+    correct_keyframes,
+    eye_weights,
+    frames_needed,
+    noise_floor,
+    registered_residual,
+    select_apex,
+)
+from gamdss.settings.reselection import preset
 
 RECOMMENDED = preset("recommended")
 FPS = 200.0
@@ -38,8 +46,9 @@ def _correct(clips, apex=None, *, settings=None, eyes="truth", offset=None, **kw
     apex = [c.apex for c in clips] if apex is None else list(apex)
     offset = [c.offset for c in clips] if offset is None else list(offset)
     eyes = [_eyes(c) for c in clips] if eyes == "truth" else eyes
-    r = correct_keyframes([c.frames for c in clips], [c.onset for c in clips], apex, offset, FPS,
-                          settings=settings, eyes=eyes, **kwargs)
+    r = correct_keyframes(
+        [c.frames for c in clips], [c.onset for c in clips], apex, offset, FPS, settings=settings, eyes=eyes, **kwargs
+    )
     _check_keyframe_rules(r, [c.onset for c in clips], offset, settings or RECOMMENDED)
     return r
 
@@ -81,7 +90,7 @@ def _bump_clip(peak, n=60, size=64, amp=40.0, half=6, seed=0):
     face = make_face(0, (size, size))
     cx, cy = face.landmarks[2] + np.array([-6.0, 3.0])  # beside the nose, far from the eyes
     ys, xs = np.mgrid[0:size, 0:size] + 0.5
-    blob = np.exp(-((xs - cx) ** 2 + (ys - cy) ** 2) / (2 * 2.5 ** 2))
+    blob = np.exp(-((xs - cx) ** 2 + (ys - cy) ** 2) / (2 * 2.5**2))
     strength = np.clip(1.0 - np.abs(np.arange(n) - peak) / half, 0.0, 1.0)
     x = frames.numpy().astype(np.float64) + amp * strength[:, None, None, None] * blob[None, ..., None]
     return torch.from_numpy(np.clip(np.rint(x), 0, 255).astype(np.uint8)), eyes
@@ -130,8 +139,10 @@ def test_blink_next_to_the_apex_is_not_taken_for_it():
     # change in the window), so the test above is not passing by accident.
     r = _correct(clips, toward, settings=RECOMMENDED.replace(mask_eyes=False), eyes=None)
     assert not r.eyes_found.any()
-    into_blink = sum(c.blink_frames[0] <= got <= c.blink_frames[1] and abs(got - c.apex) > 2
-                     for c, got in zip(clips, r.apex.tolist()))
+    into_blink = sum(
+        c.blink_frames[0] <= got <= c.blink_frames[1] and abs(got - c.apex) > 2
+        for c, got in zip(clips, r.apex.tolist())
+    )
     assert into_blink >= 3
 
 
@@ -186,8 +197,9 @@ def test_confidence_grows_with_the_amplitude():
 
 # --------------------------------------------------------------------------- (d) accurate annotations
 def test_accurate_annotations_stay_under_all_confounders():
-    cfg = BASE.replace(flicker_gl=1.5, blink_probability=0.5, head_rotation_deg=0.5, head_scale=0.005,
-                       rise_power=2.0, fall_power=2.0)
+    cfg = BASE.replace(
+        flicker_gl=1.5, blink_probability=0.5, head_rotation_deg=0.5, head_scale=0.005, rise_power=2.0, fall_power=2.0
+    )
     clips = [make_clip(cfg, seed=s, subject=s) for s in range(16)]
     assert sum(c.blink_frames is not None for c in clips) >= 4
     r = _correct(clips, eyes=None)
@@ -205,8 +217,16 @@ def test_onset_is_never_changed_and_evidence_covers_the_frames_used():
     offsets = [len(clips[0]) - 1, clips[1].offset - 5, min(len(clips[2]) - 1, clips[2].offset + 6), clips[3].offset]
     apex = [c.apex - 3 for c in clips]
     for settings in (RECOMMENDED, RECOMMENDED.replace(move_offset=False)):
-        r = correct_keyframes([c.frames for c in clips], onsets, apex, offsets, FPS, settings=settings,
-                              eyes=[_eyes(c) for c in clips], return_evidence=True)
+        r = correct_keyframes(
+            [c.frames for c in clips],
+            onsets,
+            apex,
+            offsets,
+            FPS,
+            settings=settings,
+            eyes=[_eyes(c) for c in clips],
+            return_evidence=True,
+        )
         _check_keyframe_rules(r, onsets, offsets, settings)
         assert math.isnan(r.confidence[0, 2])  # no neutral frames after an offset at the last frame
         for c, o, a, f, ev, got in zip(clips, onsets, apex, offsets, r.evidence, r.apex.tolist()):
@@ -215,7 +235,7 @@ def test_onset_is_never_changed_and_evidence_covers_the_frames_used():
             assert last == len(c) - 1  # the noise floor uses the whole tail, whatever move_offset is
             assert ev.shape == (len(c),) and ev.dtype == torch.float64
             used = torch.zeros(len(c), dtype=torch.bool)
-            used[first:last + 1] = True
+            used[first : last + 1] = True
             assert torch.isfinite(ev[used]).all() and torch.isnan(ev[~used]).all() and (ev[used] >= 0).all()
             assert max(o, a - WINDOW) <= got <= min(f, a + WINDOW)
     plain = correct_keyframes([c.frames for c in clips], onsets, apex, offsets, FPS, eyes=[_eyes(c) for c in clips])
@@ -278,8 +298,9 @@ def test_batch_equals_clip_by_clip_and_grey_equals_rgb():
     c = clips[0]
     grey = c.frames[..., :1].expand(-1, -1, -1, 3).contiguous()
     rgb = correct_keyframes([grey], [c.onset], [apex[0]], [c.offset], FPS, eyes=[_eyes(c)], return_evidence=True)
-    flat = correct_keyframes([grey[..., 0]], [c.onset], [apex[0]], [c.offset], FPS, eyes=[_eyes(c)],
-                             return_evidence=True)
+    flat = correct_keyframes(
+        [grey[..., 0]], [c.onset], [apex[0]], [c.offset], FPS, eyes=[_eyes(c)], return_evidence=True
+    )
     assert torch.equal(rgb.apex, flat.apex)
     assert torch.allclose(rgb.evidence[0], flat.evidence[0], equal_nan=True, rtol=1e-5)
     unmasked = correct_keyframes([grey[..., 0]], [c.onset], [apex[0]], [c.offset], FPS)
@@ -339,7 +360,7 @@ def test_noise_floor_hand_computed():
     # A quadratic has constant second differences: MAD 0, so the floor is 1e-6 of the
     # curve's largest magnitude (3 * 81 + 5 = 248).
     t = np.arange(10.0)
-    assert noise_floor(3 * t ** 2 + 5) == pytest.approx(248e-6)
+    assert noise_floor(3 * t**2 + 5) == pytest.approx(248e-6)
     # Alternating +-s: second differences are +-4s, median 0, MAD 4s.
     alt = 2.0 * (-1.0) ** np.arange(12)
     assert noise_floor(alt) == pytest.approx(1.4826 * 8.0 / math.sqrt(6.0))
@@ -355,7 +376,7 @@ def test_noise_floor_hand_computed():
 def test_noise_floor_measures_frame_noise_under_a_smooth_curve():
     rng = np.random.default_rng(42)
     t = np.arange(4000.0)
-    smooth = 500.0 * np.exp(-((t - 2000) / 600.0) ** 2) + 0.01 * t  # slow: 2nd differences ~ 0
+    smooth = 500.0 * np.exp(-(((t - 2000) / 600.0) ** 2)) + 0.01 * t  # slow: 2nd differences ~ 0
     for sd in (0.5, 3.0):
         got = noise_floor(smooth + rng.normal(0.0, sd, t.size))
         assert got == pytest.approx(sd, rel=0.06)
@@ -377,9 +398,12 @@ def _scene(dx=0.0, dy=0.0, angle=0.0, scale=1.0):
     rx, ry = xs - dx - W / 2, ys - dy - H / 2
     sx = (np.cos(th) * rx + np.sin(th) * ry) / scale + W / 2
     sy = (-np.sin(th) * rx + np.cos(th) * ry) / scale + H / 2
-    return (100 + 40 * np.exp(-((sx - 20) ** 2 + (sy - 22) ** 2) / (2 * 8.0 ** 2))
-            + 25 * np.exp(-((sx - 31) ** 2 + (sy - 27) ** 2) / (2 * 6.0 ** 2))
-            + 10 * np.sin(2 * np.pi * sx / 24.0) * np.cos(2 * np.pi * sy / 30.0))
+    return (
+        100
+        + 40 * np.exp(-((sx - 20) ** 2 + (sy - 22) ** 2) / (2 * 8.0**2))
+        + 25 * np.exp(-((sx - 31) ** 2 + (sy - 27) ** 2) / (2 * 6.0**2))
+        + 10 * np.sin(2 * np.pi * sx / 24.0) * np.cos(2 * np.pi * sy / 30.0)
+    )
 
 
 def _bump(x0=12.0, y0=36.0, amp=6.0, s=1.5):
@@ -393,8 +417,13 @@ def _energy(x):
 
 def test_registered_residual_removes_global_motion_and_brightness_keeps_local_change():
     ref = _scene()
-    globals_ = [_scene(0.3, -0.2), 1.05 * ref + 3.0, _scene(angle=0.5), _scene(scale=1.01),
-                0.97 * _scene(0.2, 0.25, 0.3, 0.995) - 2.0]
+    globals_ = [
+        _scene(0.3, -0.2),
+        1.05 * ref + 3.0,
+        _scene(angle=0.5),
+        _scene(scale=1.01),
+        0.97 * _scene(0.2, 0.25, 0.3, 0.995) - 2.0,
+    ]
     bump = _bump()
     x = torch.tensor(np.stack(globals_ + [ref + bump, _scene(0.3, -0.2) + bump]), dtype=torch.float32)
     r = torch.tensor(ref, dtype=torch.float32)
@@ -452,8 +481,9 @@ def test_bad_input_raises_value_error_naming_the_problem():
     clip = make_clip(BASE, seed=1)
     f, (o, a, e) = clip.frames, clip.truth
     eyes = [_eyes(clip)]
-    with pytest.raises(ValueError,
-                       match=r"clip 0: frames must be a \[T, H, W, 3\] or \[T, H, W\] tensor, got \(5, 8\)"):
+    with pytest.raises(
+        ValueError, match=r"clip 0: frames must be a \[T, H, W, 3\] or \[T, H, W\] tensor, got \(5, 8\)"
+    ):
         correct_keyframes([torch.zeros(5, 8, dtype=torch.uint8)], [o], [a], [e], FPS, eyes=eyes)
     with pytest.raises(ValueError, match=rf"frames must be .* got \(1, {len(clip)}, 64, 64, 3\)"):
         correct_keyframes([f[None]], [o], [a], [e], FPS, eyes=eyes)
@@ -486,7 +516,9 @@ def test_short_clips_keep_their_annotation_and_have_no_confidence():
     """Too few frames to measure the noise: nothing moves (a 3-frame noise clip used to move its
     apex with a confidence of tens of thousands of sds)."""
     g = torch.Generator().manual_seed(0)
-    clip = (torch.full((3, 32, 32, 3), 128.0) + torch.randn((3, 32, 32, 3), generator=g) * 2).clamp(0, 255).to(torch.uint8)
+    clip = (
+        (torch.full((3, 32, 32, 3), 128.0) + torch.randn((3, 32, 32, 3), generator=g) * 2).clamp(0, 255).to(torch.uint8)
+    )
     r = correct_keyframes([clip], [0], [1], [2], 200.0, eyes=[None])
     assert r.apex.tolist() == [1] and r.offset.tolist() == [2]
     assert math.isnan(float(r.confidence[0, 1])) and math.isnan(float(r.confidence[0, 2]))

@@ -6,11 +6,10 @@ import pytest
 import torch
 
 import gamdss
-from gamdss import reference
-from gamdss.batch import keyframes, pack_clips
-from gamdss.ops import frame_distances
-from gamdss.windows import preset_windows
-
+from gamdss.op import reference
+from gamdss.op.ops import frame_distances
+from gamdss.op.packing import keyframes, pack_clips
+from gamdss.op.windows import preset_windows
 from oracle import assert_matches_reference
 from support import cuda_only
 
@@ -48,7 +47,7 @@ def test_floating_cuda_matches_reference(dtype, distance):
     packed = pack_clips(x.cuda())
     a = keyframes(ann[:, 0], ann[:, 1], ann[:, 2], packed.lengths)
     win = preset_windows("symmetric", a[:, 0], a[:, 1], a[:, 2], packed.lengths, 0.4, 0.4)
-    got = gamdss.ops.reselect_windows(packed, a, win, distance=distance, return_table=True)
+    got = gamdss.op.ops.reselect_windows(packed, a, win, distance=distance, return_table=True)
     assert_matches_reference(got, packed, a, win, distance)
 
 
@@ -59,7 +58,7 @@ def test_near_identical_float32_frames_on_cuda():
     ann = torch.tensor([[2, 20, 35]] * 6)
     packed = pack_clips(x.cuda())
     win = preset_windows("symmetric", ann[:, 0], ann[:, 1], ann[:, 2], packed.lengths, 0.3, 0.3)
-    got = gamdss.ops.reselect_windows(packed, ann, win, return_table=True)
+    got = gamdss.op.ops.reselect_windows(packed, ann, win, return_table=True)
     assert_matches_reference(got, packed, ann, win, "l2")
 
 
@@ -79,9 +78,10 @@ def test_metadata_on_the_gpu_and_empty_batches():
     packed = pack_clips(x.cuda())
     a = keyframes(ann[:, 0], ann[:, 1], ann[:, 2], packed.lengths)
     win = preset_windows("paper", a[:, 0], a[:, 1], a[:, 2], packed.lengths, 0.3, 0.3)
-    out = torch.ops.gamdss.reselect(packed.frames, packed.starts.cuda(), packed.lengths.cuda(), a.cuda(),
-                                    win.cuda(), "l2")
-    want = gamdss.ops.reselect_windows(pack_clips(x), a, win)
+    out = torch.ops.gamdss.reselect(
+        packed.frames, packed.starts.cuda(), packed.lengths.cuda(), a.cuda(), win.cuda(), "l2"
+    )
+    want = gamdss.op.ops.reselect_windows(pack_clips(x), a, win)
     assert torch.equal(out[1].cpu(), want.apex)
     empty = gamdss.reselect(torch.zeros((0, 5, 3, 4), dtype=torch.uint8, device="cuda"), [], [], [])
     assert empty.onset.shape == (0,) and empty.onset.is_cuda
@@ -90,5 +90,11 @@ def test_metadata_on_the_gpu_and_empty_batches():
 def test_bad_windows_raise_on_cuda_too():
     x = torch.zeros((12, 2), device="cuda")
     with pytest.raises(RuntimeError, match=r"clip 0: offset window \[9, 12\]"):
-        torch.ops.gamdss.reselect(x, torch.tensor([0]), torch.tensor([12]), torch.tensor([[2, 6, 9]]),
-                                  torch.tensor([[2, 4, 4, 8, 9, 12]]), "l2")
+        torch.ops.gamdss.reselect(
+            x,
+            torch.tensor([0]),
+            torch.tensor([12]),
+            torch.tensor([[2, 6, 9]]),
+            torch.tensor([[2, 4, 4, 8, 9, 12]]),
+            "l2",
+        )

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from dataset_fixtures import FIXTURE_NAMES, make_fixture
 
+from dataset_fixtures import FIXTURE_NAMES, make_fixture
 from gamdss.cli import main
 
 
@@ -72,13 +72,30 @@ def test_check_bad_input(tmp_path, capsys):
 def test_check_prints_unmatched_corrections_and_missing_datasets(fixtures, tmp_path, capsys):
     info = fixtures["casme2"]
     mine = tmp_path / "mine.yaml"
-    mine.write_text("dataset: mine\nversion: 1\ncorrections:\n"
-                    "  - {subject: 1, video: EP03_02, field: offset, original: 15, corrected: 14, reason: a}\n"
-                    "  - {subject: 1, video: EP99_99, field: offset, original: 15, corrected: 14, reason: b}\n",
-                    encoding="utf-8")
+    mine.write_text(
+        "dataset: mine\nversion: 1\ncorrections:\n"
+        "  - {subject: 1, video: EP03_02, field: offset, original: 15, corrected: 14, reason: a}\n"
+        "  - {subject: 1, video: EP99_99, field: offset, original: 15, corrected: 14, reason: b}\n",
+        encoding="utf-8",
+    )
     out_json = tmp_path / "r.json"
-    assert main(["data", "check", "--annotations", str(info.annotation_path), "--dataset", "casme2",
-                 "--corrections", str(mine), "--json", str(out_json)]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "check",
+                "--annotations",
+                str(info.annotation_path),
+                "--dataset",
+                "casme2",
+                "--corrections",
+                str(mine),
+                "--json",
+                str(out_json),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "row 3 sub01/EP03_02: offset 15 -> 14" in out
     assert "corrections not applied (matched no row): 1" in out
@@ -91,7 +108,6 @@ def test_check_prints_unmatched_corrections_and_missing_datasets(fixtures, tmp_p
 
 def test_check_names_bad_paths_and_values(tmp_path, capsys):
     from dataset_fixtures import make_fixture
-
     from gamdss.cli import main
 
     root = tmp_path / "samm"

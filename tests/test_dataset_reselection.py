@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-import gamdss.reference
+import gamdss.op.reference
 from cache_fixtures import first_frame_number, fixture_truth, make_cache
 from gamdss.data.cache import CacheEntry, CacheWriter, FrameCache, write_clip_file
-from gamdss.reselection_settings import ReselectionSettings
-from gamdss.dataset_reselection import (ClipReselection, _batches, frame_numbers, load_reselection,
-                                        reselect_cache, save_reselection)
+from gamdss.reselection.files import load_reselection, save_reselection
+from gamdss.reselection.result import ClipReselection, frame_numbers
+from gamdss.reselection.run import _batches, reselect_cache
+from gamdss.settings.reselection import ReselectionSettings
 
 
 @pytest.fixture(scope="module")
@@ -20,15 +21,26 @@ def cache(tmp_path_factory):
     return make_cache(tmp_path_factory.mktemp("cache") / "c", n_clips=6, seed=3)
 
 
-@pytest.mark.parametrize("window,distance", [("paper", "l2"), ("symmetric", "centered"),
-                                             ("released", "released_uint8")])
+@pytest.mark.parametrize(
+    "window,distance", [("paper", "l2"), ("symmetric", "centered"), ("released", "released_uint8")]
+)
 def test_equals_reference_on_whole_clips(cache, window, distance):
-    got = reselect_cache(cache, ReselectionSettings(window=window, lam_rise=0.3, lam_fall=0.4, distance=distance), progress=False)
+    got = reselect_cache(
+        cache, ReselectionSettings(window=window, lam_rise=0.3, lam_fall=0.4, distance=distance), progress=False
+    )
     assert [r.clip_id for r in got] == [e.clip_id for e in cache.entries]
     for r, e in zip(got, cache.entries):
         clip = torch.from_numpy(np.array(cache.frames(e)))
-        ref = gamdss.reference.reselect([clip], [e.onset_index], [e.apex_index], [e.offset_index],
-                                        lam_rise=0.3, lam_fall=0.4, window=window, distance=distance)
+        ref = gamdss.op.reference.reselect(
+            [clip],
+            [e.onset_index],
+            [e.apex_index],
+            [e.offset_index],
+            lam_rise=0.3,
+            lam_fall=0.4,
+            window=window,
+            distance=distance,
+        )
         assert r.annotated == (e.onset_index, e.apex_index, e.offset_index)
         assert r.reselected == (int(ref.onset[0]), int(ref.apex[0]), int(ref.offset[0]))
         assert r.rise_distance == float(ref.rise_distance[0])
@@ -57,7 +69,12 @@ def test_small_batches_give_the_same_results(cache):
     one = reselect_cache(cache, ReselectionSettings(lam_rise=0.3, lam_fall=0.3), progress=False)
     frame = 32 * 32 * 3
     for limit in (1, 5 * frame, 40 * frame):
-        assert reselect_cache(cache, ReselectionSettings(lam_rise=0.3, lam_fall=0.3), progress=False, max_batch_bytes=limit) == one
+        assert (
+            reselect_cache(
+                cache, ReselectionSettings(lam_rise=0.3, lam_fall=0.3), progress=False, max_batch_bytes=limit
+            )
+            == one
+        )
 
 
 def test_batch_grouping():
@@ -120,17 +137,43 @@ def test_annotation_not_among_frames_names_the_clip(tmp_path):
     frames = np.zeros((8, 4, 4, 3), np.uint8)
     writer = CacheWriter(tmp_path, {"dataset": "casme2"})
     rel, digest = write_clip_file(tmp_path, "s1/bad", frames)
-    writer.add(CacheEntry(clip_id="s1/bad", dataset="casme2", subject="s1", video="bad", emotion="x", aus=[],
-                          fps=200.0, row=2, frame_numbers=list(range(10, 18)), onset=10, apex=12, offset=40,
-                          file=rel, shape=[8, 4, 4, 3], sha256=digest, sources=[], box=None,
-                          face_prob=None, box_method="fixture"))
+    writer.add(
+        CacheEntry(
+            clip_id="s1/bad",
+            dataset="casme2",
+            subject="s1",
+            video="bad",
+            emotion="x",
+            aus=[],
+            fps=200.0,
+            row=2,
+            frame_numbers=list(range(10, 18)),
+            onset=10,
+            apex=12,
+            offset=40,
+            file=rel,
+            shape=[8, 4, 4, 3],
+            sha256=digest,
+            sources=[],
+            box=None,
+            face_prob=None,
+            box_method="fixture",
+        )
+    )
     with pytest.raises(ValueError, match="s1/bad"):
         reselect_cache(FrameCache(tmp_path), ReselectionSettings(), progress=False)
 
 
-@pytest.mark.parametrize("field, value, kind", [("frame_numbers", 5, "integer list"), ("fps", "fast", "number"),
-                                                ("onset", "7", "integer"), ("shape", "abc", "integer list"),
-                                                ("clip_id", 3, "text")])
+@pytest.mark.parametrize(
+    "field, value, kind",
+    [
+        ("frame_numbers", 5, "integer list"),
+        ("fps", "fast", "number"),
+        ("onset", "7", "integer"),
+        ("shape", "abc", "integer list"),
+        ("clip_id", 3, "text"),
+    ],
+)
 def test_a_manifest_field_of_the_wrong_type_is_one_line_naming_it(tmp_path, field, value, kind):
     import json
 

@@ -10,7 +10,7 @@ import torch
 import gamdss
 from gamdss.cli import main
 from gamdss.demo import MARKER, DemoConfig, _recording, keyframe_errors, prepare_output, run_demo
-from gamdss.toy_clips import make_toy_clips
+from toy_clips import make_toy_clips
 
 
 def test_toy_clips_peak_at_the_true_apex_and_are_deterministic():
@@ -45,11 +45,11 @@ def test_demo_output_folder_policy(tmp_path):
     assert (theirs / "notes.txt").read_text() == "keep me"
     ours = tmp_path / "ours"
     prepare_output(ours, overwrite=False)
-    with _recording(ours, "cache", {}):            # as an earlier demo's step writes its outputs
+    with _recording(ours, "cache", {}):  # as an earlier demo's step writes its outputs
         (ours / "cache" / "sub").mkdir(parents=True)
         (ours / "cache" / "sub" / "old.npy").write_text("from an earlier demo")
     (ours / "my-notes.txt").write_text("the user's")
-    prepare_output(ours, overwrite=False)          # an earlier demo's outputs are replaced
+    prepare_output(ours, overwrite=False)  # an earlier demo's outputs are replaced
     assert (ours / MARKER).is_file() and not (ours / "cache").exists()
     assert (ours / "my-notes.txt").read_text() == "the user's"
 
@@ -60,9 +60,13 @@ def _earlier_demo(out, interrupted_in: str | None = None) -> dict:
     prepare_output(out, overwrite=False)
     recorded: dict = {}
     written = {}
-    for name, files in (("dataset", ["sub01/EP01/img1.jpg", "CASME2-coding.xlsx"]), ("cache", ["manifest.json"]),
-                        ("reselection", ["reselection.csv"]), ("audit", ["report.md"]),
-                        ("train", ["config.yaml", "plan.json", "results.json", "folds/s1.json"])):
+    for name, files in (
+        ("dataset", ["sub01/EP01/img1.jpg", "CASME2-coding.xlsx"]),
+        ("cache", ["manifest.json"]),
+        ("reselection", ["reselection.csv"]),
+        ("audit", ["report.md"]),
+        ("train", ["config.yaml", "plan.json", "results.json", "folds/s1.json"]),
+    ):
         try:
             with _recording(out, name, recorded):
                 for rel in files:
@@ -81,8 +85,12 @@ def _earlier_demo(out, interrupted_in: str | None = None) -> dict:
 def test_a_demo_rerun_keeps_the_users_files_inside_its_folders(tmp_path, overwrite):
     out = tmp_path / "demo"
     demo_files = _earlier_demo(out)
-    mine = {out / "train" / "my_analysis.txt": "precious", out / "cache" / "notes.txt": "mine",
-            out / "dataset" / "sub01" / "EP01" / "my-labels.csv": "mine too", out / "thesis.tex": "mine"}
+    mine = {
+        out / "train" / "my_analysis.txt": "precious",
+        out / "cache" / "notes.txt": "mine",
+        out / "dataset" / "sub01" / "EP01" / "my-labels.csv": "mine too",
+        out / "thesis.tex": "mine",
+    }
     for path, text in mine.items():
         path.write_text(text)
     prepare_output(out, overwrite=overwrite)
@@ -109,7 +117,7 @@ def test_a_demo_step_killed_outright_has_its_outputs_replaced_but_not_older_file
     (out / "cache").mkdir()
     (out / "cache" / "before.txt").write_text("the user's, there before the step began")
     step = _recording(out, "cache", {})
-    step.__enter__()                               # killed inside: the step never records its end
+    step.__enter__()  # killed inside: the step never records its end
     (out / "cache" / "clips").mkdir()
     (out / "cache" / "clips" / "0.npy").write_text("the demo's")
     prepare_output(out, overwrite=False)
@@ -143,15 +151,22 @@ def test_demo_overwrite_never_deletes_the_users_files(tmp_path):
     (tmp_path / "thesis.tex").write_text("precious")
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "data.csv").write_text("x")
-    (tmp_path / "train").mkdir()                   # a name the demo uses: replaced
+    (tmp_path / "train").mkdir()  # a name the demo uses: replaced
     prepare_output(tmp_path, overwrite=True)
     assert (tmp_path / "thesis.tex").read_text() == "precious"
     assert (tmp_path / "sub" / "data.csv").read_text() == "x"
     assert not (tmp_path / "train").exists() and (tmp_path / MARKER).is_file()
 
 
-@pytest.mark.parametrize("change, culprit", [(dict(subjects=1), "subjects"), (dict(epochs=0), "epochs"),
-                                             (dict(preset="best"), "preset"), (dict(device="tpu"), "device")])
+@pytest.mark.parametrize(
+    "change, culprit",
+    [
+        (dict(subjects=1), "subjects"),
+        (dict(epochs=0), "epochs"),
+        (dict(preset="best"), "preset"),
+        (dict(device="tpu"), "device"),
+    ],
+)
 def test_demo_settings_are_checked_before_anything_runs(tmp_path, change, culprit):
     with pytest.raises(ValueError, match=culprit):
         DemoConfig(out=tmp_path / "demo", **change)
@@ -176,16 +191,25 @@ class _Result:
 def test_keyframe_errors_hand_computed():
     cache = {"a": _Entry(100, 30), "b": _Entry(7, 30)}
     truth = {"a": _Row((105, 112, 120)), "b": _Row((10, 20, 25))}
-    results = [_Result("a", (5, 10, 20), (5, 12, 21)),      # frames 105,110,120 -> 105,112,121
-               _Result("b", (1, 13, 20), (3, 13, 18))]      # frames 8,20,27 -> 10,20,25
+    results = [
+        _Result("a", (5, 10, 20), (5, 12, 21)),  # frames 105,110,120 -> 105,112,121
+        _Result("b", (1, 13, 20), (3, 13, 18)),
+    ]  # frames 8,20,27 -> 10,20,25
     err = keyframe_errors(truth, cache, results)
     assert err["annotated"] == {"onset": 1.0, "apex": 1.0, "offset": 1.0}
     assert err["reselected"] == {"onset": 0.0, "apex": 0.0, "offset": 0.5}
 
 
 def test_demo_runs_every_step_in_a_reduced_configuration(tmp_path):
-    cfg = DemoConfig(out=tmp_path / "demo", subjects=2, clips_per_subject=3, frame_size=(128, 128),
-                     cache_size=(32, 32), epochs=1, seed=3)
+    cfg = DemoConfig(
+        out=tmp_path / "demo",
+        subjects=2,
+        clips_per_subject=3,
+        frame_size=(128, 128),
+        cache_size=(32, 32),
+        epochs=1,
+        seed=3,
+    )
     result = run_demo(cfg, progress=False, log=lambda _: None)
     assert (result.dataset / "ground_truth.csv").is_file()
     manifest = json.loads((result.cache / "manifest.json").read_text())
@@ -197,8 +221,12 @@ def test_demo_runs_every_step_in_a_reduced_configuration(tmp_path):
     for kind in ("annotated", "reselected"):
         assert set(result.keyframe_errors[kind]) == {"onset", "apex", "offset"}
     # a rerun replaces the demo's outputs and keeps the user's files inside its folders
-    mine = {result.train_dir / "my_analysis.txt": "precious", result.cache / "notes.txt": "mine",
-            result.dataset / "labels-v2.csv": "mine", result.audit_report.parent / "comments.md": "mine"}
+    mine = {
+        result.train_dir / "my_analysis.txt": "precious",
+        result.cache / "notes.txt": "mine",
+        result.dataset / "labels-v2.csv": "mine",
+        result.audit_report.parent / "comments.md": "mine",
+    }
     for path, text in mine.items():
         path.write_text(text)
     again = run_demo(cfg, progress=False, log=lambda _: None)

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from face_frames import blank_frame, face_frame, face_location
-from gamdss.data.face import (FaceDetector, NoFaceError, choose_box, expand_box, median_box,
-                              sample_frames)
+from gamdss.data.face import FaceDetector, NoFaceError, choose_box, expand_box, median_box, sample_frames
 
 SIZE = (160, 160)
 
@@ -83,8 +82,13 @@ def test_expand_box_hand_computed():
 
 def test_median_box_ignores_one_wrong_and_one_missing_frame(detector):
     # Frame 1 shows the face elsewhere, frame 3 shows none; all five frames are tried.
-    frames = [face_frame(0, SIZE), face_frame(1, SIZE, shift=(70, 50)), face_frame(2, SIZE),
-              blank_frame(3, SIZE), face_frame(4, SIZE)]
+    frames = [
+        face_frame(0, SIZE),
+        face_frame(1, SIZE, shift=(70, 50)),
+        face_frame(2, SIZE),
+        blank_frame(3, SIZE),
+        face_frame(4, SIZE),
+    ]
     box = choose_box(detector, frames.__getitem__, 5, 0, 2, 4, clip_id="c", detect_frames=5, margin=0.0)
     assert box.frames_tried == (0, 1, 2, 3, 4)
     assert box.frames_with_face == (0, 1, 2, 4)
@@ -111,8 +115,7 @@ def test_no_face_raises_naming_the_clip_and_frames(detector):
     frames = [blank_frame(k, SIZE) for k in range(4)]
     names = [f"img{k + 10}.jpg" for k in range(4)]
     with pytest.raises(NoFaceError) as info:
-        choose_box(detector, frames.__getitem__, 4, 0, 1, 3, clip_id="sub07/EP01_2", detect_frames=2,
-                   frame_names=names)
+        choose_box(detector, frames.__getitem__, 4, 0, 1, 3, clip_id="sub07/EP01_2", detect_frames=2, frame_names=names)
     err = info.value
     assert err.clip_id == "sub07/EP01_2"
     assert err.frames == ("img10.jpg", "img11.jpg", "img13.jpg")

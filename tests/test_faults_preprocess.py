@@ -29,11 +29,11 @@ from PIL import Image
 import gamdss
 from dataset_fixtures import _write_xlsx, make_fixture
 from face_frames import face_frame, write_frames
-from gamdss import atomic, run_lock
 from gamdss.cli import main
 from gamdss.data.cache import MANIFEST, ChecksumError, FrameCache
 from gamdss.data.preprocess import FAILURES_FILE, PreprocessInterrupted, preprocess_clips
 from gamdss.data.records import AnnotationRecord, ClipRecord
+from gamdss.util import atomic, run_lock
 
 FRAME = (120, 120)
 PYTHON_SRC = str(Path(gamdss.__file__).resolve().parents[1])
@@ -44,8 +44,17 @@ pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="ne
 # --- a dataset with many clips (slow enough to stop a run in the middle) ----------------------
 def many_clip_dataset(root: Path, n_clips: int) -> tuple[Path, list[str]]:
     """A CASME II layout with ``n_clips`` clips of 5 face frames each (frames 10..14)."""
-    header = ["Subject", "Filename", None, "OnsetFrame", "ApexFrame", "OffsetFrame", None, "Action Units",
-              "Estimated Emotion"]
+    header = [
+        "Subject",
+        "Filename",
+        None,
+        "OnsetFrame",
+        "ApexFrame",
+        "OffsetFrame",
+        None,
+        "Action Units",
+        "Estimated Emotion",
+    ]
     rows, ids = [], []
     encoded = {}
     for n in range(10, 15):
@@ -79,7 +88,7 @@ def _stat(pid: int) -> tuple[str, int, int] | None:
         text = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    fields = text[text.rindex(")") + 2:].split()
+    fields = text[text.rindex(")") + 2 :].split()
     return fields[0], int(fields[1]), int(fields[19])
 
 
@@ -117,16 +126,26 @@ class Run:
     """``gamdss preprocess`` in a subprocess (own session); stderr is collected as it comes."""
 
     def __init__(self, *argv):
-        env = {**os.environ, "PYTHONPATH": PYTHON_SRC + os.pathsep + os.environ.get("PYTHONPATH", ""),
-               "HF_HUB_OFFLINE": "1"}
+        env = {
+            **os.environ,
+            "PYTHONPATH": PYTHON_SRC + os.pathsep + os.environ.get("PYTHONPATH", ""),
+            "HF_HUB_OFFLINE": "1",
+        }
         code = "import sys; from gamdss.cli import main; sys.exit(main(sys.argv[1:]))"
-        self.proc = subprocess.Popen([sys.executable, "-c", code, "preprocess", *map(str, argv)], env=env,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", code, "preprocess", *map(str, argv)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
         self.err = b""
         self.out = b""
         self.known: dict[int, int] = {}
-        self._threads = [threading.Thread(target=self._read, args=(self.proc.stderr, "err"), daemon=True),
-                         threading.Thread(target=self._read, args=(self.proc.stdout, "out"), daemon=True)]
+        self._threads = [
+            threading.Thread(target=self._read, args=(self.proc.stderr, "err"), daemon=True),
+            threading.Thread(target=self._read, args=(self.proc.stdout, "out"), daemon=True),
+        ]
         for t in self._threads:
             t.start()
 
@@ -178,8 +197,20 @@ class Run:
 
 
 def preprocess_args(root: Path, out: Path, *extra) -> list:
-    return [root, "--dataset", "casme2", "--out", out, "--clip-margin", "0", "--size", "32",
-            "--detect-frames", "0", *extra]
+    return [
+        root,
+        "--dataset",
+        "casme2",
+        "--out",
+        out,
+        "--clip-margin",
+        "0",
+        "--size",
+        "32",
+        "--detect-frames",
+        "0",
+        *extra,
+    ]
 
 
 # --- 1. workers die with their parent; SIGTERM flushes ---------------------------------------------
@@ -194,8 +225,9 @@ def test_kill_9_of_the_parent_kills_its_workers(big_dataset, tmp_path):
         os.kill(run.proc.pid, signal.SIGKILL)
         assert run.finish() == -signal.SIGKILL
         gone = wait_until(lambda: not alive(workers), timeout=30)
-        survivors = {pid: Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")[:200]
-                     for pid in alive(workers)}
+        survivors = {
+            pid: Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")[:200] for pid in alive(workers)
+        }
         assert gone, f"child processes outlived the killed parent: {survivors}"
     finally:
         run.cleanup()
@@ -250,8 +282,9 @@ def test_a_second_writer_of_a_cache_is_refused_naming_the_first(big_dataset, tmp
         err = capsys.readouterr().err
         assert rc == 1
         line = err.strip()
-        assert "\n" not in line and line.startswith(f"gamdss preprocess: {out} is in use by gamdss preprocess "
-                                                    f"(pid {first.proc.pid} on "), line
+        assert "\n" not in line and line.startswith(
+            f"gamdss preprocess: {out} is in use by gamdss preprocess (pid {first.proc.pid} on "
+        ), line
         assert "started 20" in line
         first.proc.send_signal(signal.SIGTERM)
         assert first.finish() == 143
@@ -262,7 +295,7 @@ def test_a_second_writer_of_a_cache_is_refused_naming_the_first(big_dataset, tmp
         rc = main(["preprocess", *map(str, preprocess_args(small.root, out, "--workers", "1", "--no-progress"))])
         assert rc == 0, capsys.readouterr().err
         listed = [e.clip_id for e in FrameCache(out)]
-        assert listed[:len(from_first)] == from_first and set(listed[len(from_first):]) == set(small.clip_ids)
+        assert listed[: len(from_first)] == from_first and set(listed[len(from_first) :]) == set(small.clip_ids)
     finally:
         first.cleanup()
 
@@ -273,9 +306,19 @@ def jpeg_clip(root: Path, name: str, n: int = 5, seed: int = 0) -> ClipRecord:
     frames = [face_frame(seed + k, (160, 160)) for k in range(n)]
     paths = write_frames(root / "frames" / name, frames, first=40, pattern="img{n}.jpg")
     numbers = tuple(range(40, 40 + n))
-    ann = AnnotationRecord(dataset="synthetic", subject="sub01", clip_id=f"sub01/{name}", video=name,
-                           onset=numbers[0], apex=numbers[n // 2], offset=numbers[-1], emotion="surprise",
-                           aus=("1",), fps=200.0, row=2)
+    ann = AnnotationRecord(
+        dataset="synthetic",
+        subject="sub01",
+        clip_id=f"sub01/{name}",
+        video=name,
+        onset=numbers[0],
+        apex=numbers[n // 2],
+        offset=numbers[-1],
+        emotion="surprise",
+        aus=("1",),
+        fps=200.0,
+        row=2,
+    )
     return ClipRecord(ann, tuple(paths), numbers)
 
 
@@ -353,15 +396,17 @@ def test_reselect_refuses_an_altered_clip(two_clip_cache, tmp_path, capsys):
 # --- 4. damaged frames ----------------------------------------------------------------------------
 def _truncate(path: Path) -> None:
     data = path.read_bytes()
-    path.write_bytes(data[:len(data) // 2])
+    path.write_bytes(data[: len(data) // 2])
 
 
 DAMAGE = {  # kind -> (damage the file, fragment of the reported problem)
     "truncated": (_truncate, "is truncated (cannot read image"),
     "empty": (lambda p: p.write_bytes(b""), "is empty (0 bytes)"),
     "text": (lambda p: p.write_text("this is not a JPEG\n"), "is not an image (cannot read image"),
-    "size": (lambda p: Image.fromarray(face_frame(7, (150, 160))).save(p, quality=90),
-             "is 160x150 pixels but the clip's other frames are 160x160"),
+    "size": (
+        lambda p: Image.fromarray(face_frame(7, (150, 160))).save(p, quality=90),
+        "is 160x150 pixels but the clip's other frames are 160x160",
+    ),
 }
 
 
@@ -382,8 +427,9 @@ def test_damaged_frames_fail_the_clip_or_are_repaired_and_recorded(tmp_path):
         assert "--damaged-frames repeat" in reasons[clip_id] and "\n" not in reasons[clip_id]
 
     out = tmp_path / "repeat"
-    report = preprocess_clips(clips, out, dataset="synthetic", size=32, workers=1, progress=False,
-                              damaged_frames="repeat")
+    report = preprocess_clips(
+        clips, out, dataset="synthetic", size=32, workers=1, progress=False, damaged_frames="repeat"
+    )
     assert not report.failed and sorted(report.done) == sorted(damaged)
     assert sorted(r.clip_id for r in report.repaired) == sorted(damaged)
     cache = FrameCache(out)
@@ -408,18 +454,29 @@ def test_every_damaged_frame_is_named_and_a_clip_without_good_frames_fails(tmp_p
     for path in none.frame_paths:
         path.write_bytes(b"")
     for policy in ("fail", "repeat"):
-        report = preprocess_clips([two, none], tmp_path / policy, dataset="synthetic", size=32, workers=1,
-                                  progress=False, damaged_frames=policy)
+        report = preprocess_clips(
+            [two, none],
+            tmp_path / policy,
+            dataset="synthetic",
+            size=32,
+            workers=1,
+            progress=False,
+            damaged_frames=policy,
+        )
         reasons = {f.clip_id: f.reason for f in report.failed}
         expected = "3 damaged frame(s) in " if policy == "fail" else "no frame of the clip can be used; damaged in "
         assert expected in reasons["sub01/none"]
         assert all(f"img{n}.jpg is empty" in reasons["sub01/none"] for n in (40, 41, 42))
     fail = preprocess_clips([two], tmp_path / "fail2", dataset="synthetic", size=32, workers=1, progress=False)
     reason = fail.failed[0].reason
-    assert "2 damaged frame(s)" in reason and "img41.jpg is truncated" in reason and "img43.jpg is not an image" in reason
+    assert (
+        "2 damaged frame(s)" in reason and "img41.jpg is truncated" in reason and "img43.jpg is not an image" in reason
+    )
     repeat = FrameCache(tmp_path / "repeat")["sub01/two"]
-    assert [(r["file"], r["used"]) for r in repeat.repaired_frames] == [("img41.jpg", "img40.jpg"),
-                                                                        ("img43.jpg", "img42.jpg")]
+    assert [(r["file"], r["used"]) for r in repeat.repaired_frames] == [
+        ("img41.jpg", "img40.jpg"),
+        ("img43.jpg", "img42.jpg"),
+    ]
 
 
 def test_a_grey_frame_among_colour_frames_is_converted_and_recorded(tmp_path):
@@ -459,8 +516,10 @@ def test_failed_clips_exit_1_with_the_failures_on_stderr(casme2_one_truncated, t
     err = captured.err.rstrip("\n").split("\n")
     assert err[0].startswith("  FAILED sub01/EP02_01f: FrameReadError: clip sub01/EP02_01f: 1 damaged frame(s)")
     assert "img97.jpg is truncated" in err[0]
-    assert err[-1] == (f"gamdss preprocess: 1 of {total} clips failed; see the FAILED lines above or "
-                       f"{out / FAILURES_FILE}; the others are cached, and a new run redoes only what is missing")
+    assert err[-1] == (
+        f"gamdss preprocess: 1 of {total} clips failed; see the FAILED lines above or "
+        f"{out / FAILURES_FILE}; the others are cached, and a new run redoes only what is missing"
+    )
     assert (out / FAILURES_FILE).read_text().startswith("sub01/EP02_01f\tFrameReadError: ")
 
     rc = main([*args, "--damaged-frames", "repeat"])
@@ -488,8 +547,11 @@ def test_a_full_disk_names_the_file_and_stops_the_run(tmp_path, capsys, monkeypa
     assert rc == 1
     line = captured.err.strip()
     assert "\n" not in line, line  # one line, not one failure per clip
-    assert re.match(rf"gamdss preprocess: cannot write {re.escape(str(out))}/clips/\S+\.npy: no space left on device; "
-                    r"free some space and run the same command again", line), line
+    assert re.match(
+        rf"gamdss preprocess: cannot write {re.escape(str(out))}/clips/\S+\.npy: no space left on device; "
+        r"free some space and run the same command again",
+        line,
+    ), line
     assert list((out / "clips").iterdir()) == []  # no partial clip file, no temporary file
     assert len(FrameCache(out)) == 0 and not (out / run_lock.LOCK_NAME).exists()
 
@@ -509,8 +571,11 @@ def test_atomic_writers_name_the_file_on_a_full_disk(tmp_path, monkeypatch):
         f_bavail, f_frsize = 10, 4096
 
     monkeypatch.setattr(atomic.os, "statvfs", lambda path: Stat)
-    with pytest.raises(atomic.DiskFullError, match=rf"cannot write {re.escape(str(target))}: no space left on device "
-                                                   r"\(40960 bytes free; 1032192 requested and 1027968 written\)"):
+    with pytest.raises(
+        atomic.DiskFullError,
+        match=rf"cannot write {re.escape(str(target))}: no space left on device "
+        r"\(40960 bytes free; 1032192 requested and 1027968 written\)",
+    ):
         with atomic.atomic_path(target):
             raise OSError("1032192 requested and 1027968 written")
     # ...but not when there is room (then it is some other failure, reported as it came).
@@ -549,6 +614,8 @@ def test_interrupted_exception_reports_what_is_cached(tmp_path, monkeypatch):
     finally:
         signal.signal(signal.SIGTERM, before)
     assert info.value.exit_status == 143 and info.value.report.done == ["sub01/EP00"]
-    assert str(info.value) == (f"stopped by SIGTERM; 1 of 3 clip(s) are in the cache (1 finished by this run), "
-                               f"recorded in {out / MANIFEST}; run the same command again to resume")
+    assert str(info.value) == (
+        f"stopped by SIGTERM; 1 of 3 clip(s) are in the cache (1 finished by this run), "
+        f"recorded in {out / MANIFEST}; run the same command again to resume"
+    )
     assert [e.clip_id for e in FrameCache(out)] == ["sub01/EP00"]

@@ -15,18 +15,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 import gamdss
 from dataset_fixtures import make_fixture, set_annotation_cell
-from PIL import Image
-
 from gamdss.cli import main
 from gamdss.data import scan_dataset
 from gamdss.data.datasets.frame_check import inspect_frame
 
 REPO = Path(__file__).resolve().parents[1]
 HUGE = 10**15
-CLIP = "CASME2_RAW_selected/sub01/EP02_01f"   # casme2 fixture, row 2: onset 95, apex 98, offset 103
+CLIP = "CASME2_RAW_selected/sub01/EP02_01f"  # casme2 fixture, row 2: onset 95, apex 98, offset 103
 
 
 _LIMIT_MEMORY = """
@@ -45,10 +44,21 @@ def _run_python(code: str, *args: str, timeout: float = 60) -> subprocess.Comple
     runaway loop fails instead of filling the machine's memory."""
     prelude = _LIMIT_MEMORY
     # The gamdss this test imported (installed, or the source tree with its extension linked).
-    env = dict(os.environ, PYTHONPATH=str(Path(gamdss.__file__).resolve().parents[1]), OMP_NUM_THREADS="1",
-               OPENBLAS_NUM_THREADS="1")
-    return subprocess.run([sys.executable, "-c", prelude + code, *args], capture_output=True, text=True,
-                          timeout=timeout, env=env, cwd=str(REPO), check=False)
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(Path(gamdss.__file__).resolve().parents[1]),
+        OMP_NUM_THREADS="1",
+        OPENBLAS_NUM_THREADS="1",
+    )
+    return subprocess.run(
+        [sys.executable, "-c", prelude + code, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=str(REPO),
+        check=False,
+    )
 
 
 # ----- 1. an absurd frame number ------------------------------------------------------------
@@ -63,20 +73,20 @@ print(json.dumps({"clips": [c.clip_id for c in rep.clips],
 
 def test_absurd_offset_is_a_skipped_row_and_the_scan_finishes(tmp_path):
     info = make_fixture("casme2", tmp_path / "casme2")
-    set_annotation_cell(info.annotation_path, "Sheet1", 2, 6, HUGE)   # row 2, OffsetFrame
-    proc = _run_python(_SCAN, str(info.root), "casme2")               # TimeoutExpired: the scan hangs
+    set_annotation_cell(info.annotation_path, "Sheet1", 2, 6, HUGE)  # row 2, OffsetFrame
+    proc = _run_python(_SCAN, str(info.root), "casme2")  # TimeoutExpired: the scan hangs
     assert proc.returncode == 0, proc.stderr[-3000:]
     rep = json.loads(proc.stdout.splitlines()[-1])
     assert rep["clips"] == [c for c in info.clip_ids if c != "sub01/EP02_01f"]
-    (_, kind, reason), = [s for s in rep["skipped"] if s[0] == 2]
+    ((_, kind, reason),) = [s for s in rep["skipped"] if s[0] == 2]
     assert kind == "outside_frames"
     assert f"offset {HUGE} is after the last frame on disk (105)" in reason
-    assert {s[0] for s in rep["skipped"]} == {2, 5, 8, 10}   # the planted rows are still reported
+    assert {s[0] for s in rep["skipped"]} == {2, 5, 8, 10}  # the planted rows are still reported
 
 
 def test_keyframe_before_the_first_frame_names_the_value(tmp_path):
     info = make_fixture("samm", tmp_path / "samm")
-    set_annotation_cell(info.annotation_path, "FACS_Movement_Only", 15, 4, 3)   # 006_1_2 onset 5562 -> 3
+    set_annotation_cell(info.annotation_path, "FACS_Movement_Only", 15, 4, 3)  # 006_1_2 onset 5562 -> 3
     rep = scan_dataset(info.root, "samm")
     skip = next(s for s in rep.skipped if s.row == 15)
     assert skip.kind == "outside_frames" and "onset 3 is before the first frame on disk (5560)" in skip.reason
@@ -103,13 +113,15 @@ def _damage(path: Path, kind: str) -> None:
     elif kind == "resized":
         Image.fromarray(np.full((24, 32, 3), 90, np.uint8)).save(path, quality=90)
     elif kind == "inconsistent mode":
-        Image.fromarray(np.full((48, 64), 128, np.uint8)).save(path, quality=90)   # greyscale, same size
+        Image.fromarray(np.full((48, 64), 128, np.uint8)).save(path, quality=90)  # greyscale, same size
     else:
         raise AssertionError(kind)
 
 
-@pytest.mark.parametrize("kind, damaged", [("truncated", True), ("empty", True), ("not an image", True),
-                                           ("resized", True), ("inconsistent mode", False)])
+@pytest.mark.parametrize(
+    "kind, damaged",
+    [("truncated", True), ("empty", True), ("not an image", True), ("resized", True), ("inconsistent mode", False)],
+)
 def test_check_reports_each_kind_of_bad_frame(tmp_path, capsys, kind, damaged):
     info = make_fixture("casme2", tmp_path / "casme2")
     _damage(info.root / CLIP / "img97.jpg", kind)
@@ -121,7 +133,7 @@ def test_check_reports_each_kind_of_bad_frame(tmp_path, capsys, kind, damaged):
     counts = "1 damaged, 0 inconsistent" if damaged else "0 damaged, 1 inconsistent"
     assert f"  row 2 sub01/EP02_01f: {counts} in {info.root / CLIP}" in lines
     assert any(line.startswith(f"    img97.jpg: {kind}: ") for line in lines), cap.out
-    assert sum(line.startswith("    img") for line in lines) == 1      # the good frames are not listed
+    assert sum(line.startswith("    img") for line in lines) == 1  # the good frames are not listed
     fc = json.loads(out_json.read_text())["frame_check"]
     assert fc["kinds"] == {kind: 1} and fc["damaged"] == int(damaged) and fc["frames_checked"] == 61
     if damaged:
@@ -136,11 +148,11 @@ def test_pil_verify_misses_a_truncated_jpeg_so_the_check_looks_further(tmp_path)
     cut = tmp_path / "img2.jpg"
     cut.write_bytes(good.read_bytes()[:-200])
     with Image.open(cut) as img:
-        img.verify()                    # Pillow's verify() passes: it does not read JPEG data
+        img.verify()  # Pillow's verify() passes: it does not read JPEG data
     assert inspect_frame(good).kind is None
     info = inspect_frame(cut)
     assert info.kind == "truncated" and "truncated" in info.detail
-    trailing = tmp_path / "img3.jpg"    # a complete image followed by extra bytes is fine
+    trailing = tmp_path / "img3.jpg"  # a complete image followed by extra bytes is fine
     trailing.write_bytes(good.read_bytes() + b"\0" * 100)
     assert inspect_frame(trailing).kind is None
 
@@ -163,8 +175,7 @@ def test_decode_catches_a_truncated_bmp_that_the_header_check_passes(tmp_path, c
 
 def test_decode_needs_a_root_and_progress_is_shown(tmp_path, capsys):
     info = make_fixture("casme2", tmp_path / "casme2")
-    assert main(["data", "check", "--annotations", str(info.annotation_path), "--dataset", "casme2",
-                 "--decode"]) == 2
+    assert main(["data", "check", "--annotations", str(info.annotation_path), "--dataset", "casme2", "--decode"]) == 2
     assert "--decode checks the frames under ROOT" in capsys.readouterr().err
     assert main(["data", "check", str(info.root), "--dataset", "casme2"]) == 0
     assert "checking frames" in capsys.readouterr().err
@@ -216,7 +227,7 @@ def test_unreadable_subject_folder_is_named(tmp_path, monkeypatch):
     folder = info.root / "CASME2_RAW_selected" / "sub01"
     _deny(monkeypatch, folder)
     rep = scan_dataset(info.root, "casme2")
-    for row in (2, 3):   # both clips of sub01
+    for row in (2, 3):  # both clips of sub01
         skip = next(s for s in rep.skipped if s.row == row)
         assert skip.kind == "unreadable_folder"
         assert skip.reason.startswith(f"cannot read folder {folder}: permission denied; the clip folder may be")
@@ -248,12 +259,13 @@ def test_fifo_for_a_file_is_named_without_blocking(tmp_path):
     os.mkfifo(fifo)
     under_root = tmp_path / "root"
     under_root.mkdir()
-    os.mkfifo(under_root / "MMEW_Micro_Exp.xlsx")    # found under ROOT by its name
-    runs = [["data", "check", "--annotations", str(fifo), "--dataset", "mmew"],
-            ["data", "check", "--annotations", str(info.annotation_path), "--dataset", "mmew",
-             "--corrections", str(fifo)],
-            ["data", "check", str(under_root), "--dataset", "mmew"]]
-    proc = _run_python(_FIFO_CLI, json.dumps(runs))     # TimeoutExpired: something opened the FIFO
+    os.mkfifo(under_root / "MMEW_Micro_Exp.xlsx")  # found under ROOT by its name
+    runs = [
+        ["data", "check", "--annotations", str(fifo), "--dataset", "mmew"],
+        ["data", "check", "--annotations", str(info.annotation_path), "--dataset", "mmew", "--corrections", str(fifo)],
+        ["data", "check", str(under_root), "--dataset", "mmew"],
+    ]
+    proc = _run_python(_FIFO_CLI, json.dumps(runs))  # TimeoutExpired: something opened the FIFO
     assert proc.returncode == 0, proc.stderr[-3000:]
     (rc1, err1), (rc2, err2), (rc3, err3) = json.loads(proc.stdout.splitlines()[-1])
     assert (rc1, err1) == (2, f"gamdss data check: annotation file {fifo} is not a regular file (a FIFO)")

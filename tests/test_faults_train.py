@@ -15,10 +15,10 @@ import pytest
 import torch
 
 import gamdss
-from gamdss import run_lock
 from gamdss.cli import main
 from gamdss.train import load_config
 from gamdss.train.loso import _payload, prepare_run, run_loso
+from gamdss.util import run_lock
 from train_fixtures import make_toy_cache, toy_overrides
 
 PYTHON_DIR = str(Path(gamdss.__file__).resolve().parents[1])  # the gamdss under test (installed or source)
@@ -32,8 +32,12 @@ def small(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("faults")
     make_toy_cache(root / "cache", n_subjects=2, clips_per_class=1, frames=16, size=16, seed=0)
-    cfg = load_config("tiny-cpu", toy_overrides(root / "cache", root / "run", "optim.epochs=2", "data.image_size=16",
-                                                "run.epoch_checkpoints=true"))
+    cfg = load_config(
+        "tiny-cpu",
+        toy_overrides(
+            root / "cache", root / "run", "optim.epochs=2", "data.image_size=16", "run.epoch_checkpoints=true"
+        ),
+    )
     plan = prepare_run(cfg, progress=False)
     payload = _payload(plan, plan.folds[0], root / "run", progress=False)
     reference = fold_module.run_fold(payload.__class__(**{**payload.__dict__, "checkpoint": None}))
@@ -123,10 +127,13 @@ def _no_checkpoint_written(path, state):
     raise KeyboardInterrupt  # stops the fold after epoch 1, before it writes a checkpoint
 
 
-@pytest.mark.parametrize("kind", ["random bytes", "truncated", "empty", "plain pickle with a global",
-                                  "not a checkpoint", "another model's weights"])
-def test_a_checkpoint_that_does_not_load_is_named_once_discarded_and_recomputed(small, good_checkpoint, tmp_path,
-                                                                                 capsys, monkeypatch, kind):
+@pytest.mark.parametrize(
+    "kind",
+    ["random bytes", "truncated", "empty", "plain pickle with a global", "not a checkpoint", "another model's weights"],
+)
+def test_a_checkpoint_that_does_not_load_is_named_once_discarded_and_recomputed(
+    small, good_checkpoint, tmp_path, capsys, monkeypatch, kind
+):
     from gamdss.train import fold as fold_module
 
     ckpt = tmp_path / "sub.ckpt.pt"
@@ -180,12 +187,19 @@ def _interrupt(*args, **kwargs):
     raise KeyboardInterrupt
 
 
-@pytest.mark.parametrize("module, func, argv, expected", [
-    ("train", "_train", ["train", "tiny-cpu"],
-     "gamdss train: interrupted; finished folds are kept, rerun the same command to resume"),
-    ("reselect", "_run", ["reselect", "somewhere"], "gamdss reselect: interrupted"),
-    ("bench", "_keyframes", ["bench", "keyframes", "--quick"], "gamdss bench keyframes: interrupted"),
-])
+@pytest.mark.parametrize(
+    "module, func, argv, expected",
+    [
+        (
+            "train",
+            "_train",
+            ["train", "tiny-cpu"],
+            "gamdss train: interrupted; finished folds are kept, rerun the same command to resume",
+        ),
+        ("reselect", "_run", ["reselect", "somewhere"], "gamdss reselect: interrupted"),
+        ("bench", "_keyframes", ["bench", "keyframes", "--quick"], "gamdss bench keyframes: interrupted"),
+    ],
+)
 def test_ctrl_c_ends_any_command_with_one_line_and_status_130(monkeypatch, capsys, module, func, argv, expected):
     import importlib
 
@@ -208,8 +222,12 @@ def test_ctrl_c_during_training_keeps_finished_folds_and_frees_the_folder(small,
         return fold_module.run_fold(payload)
 
     monkeypatch.setattr(loso, "run_fold", second_fold_interrupted)
-    argv = ["train", "tiny-cpu", *toy_overrides(small["root"] / "cache", out, "optim.epochs=1", "data.image_size=16"),
-            "--quiet"]
+    argv = [
+        "train",
+        "tiny-cpu",
+        *toy_overrides(small["root"] / "cache", out, "optim.epochs=1", "data.image_size=16"),
+        "--quiet",
+    ]
     assert main(argv) == 130
     lines = _stderr_lines(capsys)
     assert lines[-1] == "gamdss train: interrupted; finished folds are kept, rerun the same command to resume"
@@ -225,9 +243,11 @@ def test_ctrl_c_during_training_keeps_finished_folds_and_frees_the_folder(small,
 def holder(tmp_path):
     """A child process holding the lock of tmp_path/run (killed with SIGKILL at the end)."""
     folder = tmp_path / "run"
-    code = ("import sys, time\nfrom gamdss import run_lock\n"
-            "with run_lock.hold(sys.argv[1], 'gamdss train'):\n"
-            "    print('held', flush=True)\n    time.sleep(600)\n")
+    code = (
+        "import sys, time\nfrom gamdss.util import run_lock\n"
+        "with run_lock.hold(sys.argv[1], 'gamdss train'):\n"
+        "    print('held', flush=True)\n    time.sleep(600)\n"
+    )
     env = {**os.environ, "PYTHONPATH": PYTHON_DIR}
     child = subprocess.Popen([sys.executable, "-c", code, str(folder)], stdout=subprocess.PIPE, env=env, text=True)
     assert child.stdout.readline().strip() == "held"
@@ -259,8 +279,12 @@ def test_a_held_folder_is_refused_naming_the_holder_and_freed_by_a_kill(holder):
 
 def test_a_second_train_into_a_busy_folder_exits_1_naming_the_holder(small, holder, capsys):
     folder, child = holder
-    argv = ["train", "tiny-cpu", *toy_overrides(small["root"] / "cache", folder, "optim.epochs=1",
-                                               "data.image_size=16"), "--quiet"]
+    argv = [
+        "train",
+        "tiny-cpu",
+        *toy_overrides(small["root"] / "cache", folder, "optim.epochs=1", "data.image_size=16"),
+        "--quiet",
+    ]
     assert main(argv) == 1
     lines = _stderr_lines(capsys)
     assert len(lines) == 1 and lines[0].startswith("gamdss train:") and f"pid {child.pid}" in lines[0], lines

@@ -8,12 +8,19 @@ import pytest
 import torch
 
 import gamdss
-import gamdss.reference
+import gamdss.op.reference
 
 
-@pytest.mark.parametrize("backend", [gamdss.reselect, gamdss.reference.reselect])
-@pytest.mark.parametrize("bad, words", [(float("nan"), "non-finite"), (float("inf"), "non-finite"),
-                                        (-float("inf"), "non-finite"), (1e30, "overflowing float32")])
+@pytest.mark.parametrize("backend", [gamdss.reselect, gamdss.op.reference.reselect])
+@pytest.mark.parametrize(
+    "bad, words",
+    [
+        (float("nan"), "non-finite"),
+        (float("inf"), "non-finite"),
+        (-float("inf"), "non-finite"),
+        (1e30, "overflowing float32"),
+    ],
+)
 def test_non_finite_and_overflowing_frames_name_the_clip_and_frame(backend, bad, words):
     g = torch.Generator().manual_seed(0)
     clips = [torch.rand((12, 3, 4, 4), generator=g) for _ in range(3)]
@@ -44,7 +51,7 @@ def test_float64_frames_take_values_float32_cannot():
     clips = [torch.full((6, 4), 1e30, dtype=torch.float64)]
     clips[0][3] = -1e30
     out = gamdss.reselect(clips, [0], [3], [5], lam_rise=0.0, lam_fall=0.0)
-    ref = gamdss.reference.reselect(clips, [0], [3], [5], lam_rise=0.0, lam_fall=0.0)
+    ref = gamdss.op.reference.reselect(clips, [0], [3], [5], lam_rise=0.0, lam_fall=0.0)
     assert float(out.rise_distance[0]) == pytest.approx(float(ref.rise_distance[0])) == pytest.approx(4e30)
 
 
@@ -56,7 +63,7 @@ def test_distance_curves_refuse_nan_frames():
 
 
 def test_tables_that_would_not_fit_are_refused_with_their_size(monkeypatch):
-    import gamdss.reselection as reselection
+    import gamdss.op.api as reselection
 
     short = [torch.zeros((20, 2), dtype=torch.uint8) for _ in range(49)]
     long = torch.zeros((400, 2), dtype=torch.uint8)

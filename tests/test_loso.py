@@ -31,7 +31,6 @@ def _folds(out: Path) -> dict[str, dict]:
     return {json.loads(p.read_text())["subject"]: json.loads(p.read_text()) for p in (out / "folds").glob("*.json")}
 
 
-
 def _kill_after_epoch(monkeypatch, payload, epoch: int):
     """Run the fold until its checkpoint of ``epoch`` is saved, then simulate a kill; returns
     the real checkpoint writer (restore it with monkeypatch to go on)."""
@@ -49,14 +48,26 @@ def _kill_after_epoch(monkeypatch, payload, epoch: int):
         fold_module.run_fold(payload)
     return real_save
 
+
 def test_learns_a_separable_toy_problem(toy):
     res = toy["results"]
     assert res["protocol"] == "honest" and not res["optimistic"]
     assert res["num_folds"] == 3 and res["num_samples"] == 27
     for mode in ("rise", "fall", "fused"):
         assert res["modes"][mode]["acc"] >= 0.95, (mode, res["modes"][mode]["acc"])
-    for name in ("results.json", "predictions.csv", "folds.csv", "table.md", "table.tex", "per_class_fused.csv",
-                 "confusion_fused.png", "tsne_rise.png", "tsne_rise.csv", "config.yaml", "reselection.csv"):
+    for name in (
+        "results.json",
+        "predictions.csv",
+        "folds.csv",
+        "table.md",
+        "table.tex",
+        "per_class_fused.csv",
+        "confusion_fused.png",
+        "tsne_rise.png",
+        "tsne_rise.csv",
+        "config.yaml",
+        "reselection.csv",
+    ):
         assert (toy["out"] / name).is_file(), name
     assert "honest protocol" in (toy["out"] / "table.md").read_text()
     assert RELEASED_NOTE not in (toy["out"] / "table.md").read_text()
@@ -81,8 +92,10 @@ def test_no_test_sample_is_in_its_folds_training_set(toy):
 def test_reselection_applies_to_training_subjects_only_by_default(toy):
     cache = toy["cache"]
     with open(toy["out"] / "reselection.csv") as fh:
-        reselected = {r["clip_id"]: tuple(int(r[f"reselected_{k}"]) for k in ("onset", "apex", "offset"))
-                      for r in csv.DictReader(fh)}
+        reselected = {
+            r["clip_id"]: tuple(int(r[f"reselected_{k}"]) for k in ("onset", "apex", "offset"))
+            for r in csv.DictReader(fh)
+        }
     annotated = {e.clip_id: (e.onset_index, e.apex_index, e.offset_index) for e in cache.entries}
     assert any(reselected[c] != annotated[c] for c in annotated)  # the toy annotations are off
     for rec in _folds(toy["out"]).values():
@@ -93,8 +106,9 @@ def test_reselection_applies_to_training_subjects_only_by_default(toy):
 
 
 def test_apply_to_test_uses_reselected_keyframes_for_held_out_clips(toy):
-    cfg = load_config("tiny-cpu", toy_overrides(toy["root"] / "cache", toy["root"] / "unused",
-                                                "reselection.apply_to_test=true"))
+    cfg = load_config(
+        "tiny-cpu", toy_overrides(toy["root"] / "cache", toy["root"] / "unused", "reselection.apply_to_test=true")
+    )
     plan = prepare_run(cfg, progress=False)
     test = [plan.samples[i] for i in plan.folds[0].test]
     ds = KeyframeDataset(test, cfg.data.caches, image_size=32, use_reselected=True)
@@ -121,8 +135,7 @@ def test_resume_after_a_kill_gives_identical_pooled_results(toy, tmp_path):
 def test_a_folds_result_does_not_depend_on_fold_order(toy, tmp_path):
     assert fold_seed(2, "casme2_sub03") == fold_seed(2, "casme2_sub03") != fold_seed(2, "casme2_sub01")
     assert fold_seed(2, "casme2_sub03") != fold_seed(3, "casme2_sub03")
-    cfg = load_config("tiny-cpu", toy_overrides(toy["root"] / "cache", tmp_path / "alone",
-                                                "run.folds=[casme2_sub03]"))
+    cfg = load_config("tiny-cpu", toy_overrides(toy["root"] / "cache", tmp_path / "alone", "run.folds=[casme2_sub03]"))
     run_loso(cfg, progress=False)
     alone = _folds(tmp_path / "alone")["casme2_sub03"]
     in_full_run = _folds(toy["out"])["casme2_sub03"]  # trained third there, first here
@@ -139,8 +152,16 @@ def test_an_existing_run_with_another_config_is_not_overwritten(toy):
 
 
 def test_released_protocol_is_flagged_in_every_file(toy, tmp_path):
-    cfg = load_config("tiny-cpu", toy_overrides(toy["root"] / "cache", tmp_path / "rel", "optim.epochs=2",
-                                                "evaluation.protocol=released", "run.folds=[casme2_sub01]"))
+    cfg = load_config(
+        "tiny-cpu",
+        toy_overrides(
+            toy["root"] / "cache",
+            tmp_path / "rel",
+            "optim.epochs=2",
+            "evaluation.protocol=released",
+            "run.folds=[casme2_sub01]",
+        ),
+    )
     res = run_loso(cfg, progress=False)
     out = tmp_path / "rel"
     assert res["optimistic"] and res["warning"] == RELEASED_NOTE
@@ -155,8 +176,16 @@ def test_released_protocol_is_flagged_in_every_file(toy, tmp_path):
 
 
 def test_inner_validation_selects_on_training_subjects(toy, tmp_path):
-    cfg = load_config("tiny-cpu", toy_overrides(toy["root"] / "cache", tmp_path / "iv", "optim.epochs=2",
-                                                "evaluation.protocol=inner_val", "run.folds=[casme2_sub02]"))
+    cfg = load_config(
+        "tiny-cpu",
+        toy_overrides(
+            toy["root"] / "cache",
+            tmp_path / "iv",
+            "optim.epochs=2",
+            "evaluation.protocol=inner_val",
+            "run.folds=[casme2_sub02]",
+        ),
+    )
     run_loso(cfg, progress=False)
     rec = _folds(tmp_path / "iv")["casme2_sub02"]
     assert len(rec["val_subjects"]) == 1 and "casme2_sub02" not in rec["val_subjects"]
@@ -168,15 +197,31 @@ def test_inner_validation_selects_on_training_subjects(toy, tmp_path):
 def test_gamdss_train_command_prints_the_summary(toy, tmp_path, capsys):
     from gamdss.cli import main
 
-    status = main(["train", "tiny-cpu", *toy_overrides(toy["root"] / "cache", tmp_path / "cli"),
-                   "optim.epochs=1", "run.folds=[casme2_sub01]", "--quiet"])
+    status = main(
+        [
+            "train",
+            "tiny-cpu",
+            *toy_overrides(toy["root"] / "cache", tmp_path / "cli"),
+            "optim.epochs=1",
+            "run.folds=[casme2_sub01]",
+            "--quiet",
+        ]
+    )
     out = capsys.readouterr().out
     assert status == 0
     assert "honest protocol" in out and "ACC" in out and "full" in out
     assert (tmp_path / "cli" / "table.md").is_file()
     # a second start with another config is refused with a clear message, not a traceback
-    status = main(["train", "tiny-cpu", *toy_overrides(toy["root"] / "cache", tmp_path / "cli"),
-                   "optim.epochs=2", "run.folds=[casme2_sub01]", "--quiet"])
+    status = main(
+        [
+            "train",
+            "tiny-cpu",
+            *toy_overrides(toy["root"] / "cache", tmp_path / "cli"),
+            "optim.epochs=2",
+            "run.folds=[casme2_sub01]",
+            "--quiet",
+        ]
+    )
     assert status == 2 and "--overwrite" in capsys.readouterr().err
 
 
@@ -188,8 +233,16 @@ def test_bad_cache_dataset_is_named(toy, tmp_path):
 
 
 def test_flow_input_trains_and_predicts(toy, tmp_path):
-    cfg = load_config("tiny-cpu", toy_overrides(toy["root"] / "cache", tmp_path / "flow", "optim.epochs=1",
-                                                "data.input_kind=flow", "run.folds=[casme2_sub01]"))
+    cfg = load_config(
+        "tiny-cpu",
+        toy_overrides(
+            toy["root"] / "cache",
+            tmp_path / "flow",
+            "optim.epochs=1",
+            "data.input_kind=flow",
+            "run.folds=[casme2_sub01]",
+        ),
+    )
     res = run_loso(cfg, progress=False)
     assert res["num_samples"] == 9 and 0.0 <= res["modes"]["fused"]["acc"] <= 1.0
 
@@ -198,8 +251,10 @@ def test_a_fold_killed_mid_way_resumes_from_its_epoch_checkpoint(toy, tmp_path, 
     from gamdss.train import fold as fold_module
     from gamdss.train.loso import _payload
 
-    cfg = load_config("tiny-cpu", toy_overrides(toy["root"] / "cache", tmp_path / "ck", "optim.epochs=3",
-                                                "run.epoch_checkpoints=true"))
+    cfg = load_config(
+        "tiny-cpu",
+        toy_overrides(toy["root"] / "cache", tmp_path / "ck", "optim.epochs=3", "run.epoch_checkpoints=true"),
+    )
     plan = prepare_run(cfg, progress=False)
     payload = _payload(plan, plan.folds[0], tmp_path / "ck", progress=False)
     uninterrupted = fold_module.run_fold(payload)
@@ -221,8 +276,12 @@ def test_worker_processes_do_not_change_a_fold(toy, tmp_path):
 
     results = []
     for workers in (0, 2):
-        cfg = load_config("tiny-cpu", toy_overrides(toy["root"] / "cache", tmp_path / f"w{workers}", "optim.epochs=1",
-                                                    f"data.num_workers={workers}"))
+        cfg = load_config(
+            "tiny-cpu",
+            toy_overrides(
+                toy["root"] / "cache", tmp_path / f"w{workers}", "optim.epochs=1", f"data.num_workers={workers}"
+            ),
+        )
         plan = prepare_run(cfg, progress=False)
         results.append(fold_module.run_fold(_payload(plan, plan.folds[0], tmp_path / f"w{workers}", False)).result)
     assert results[0]["test"] == results[1]["test"] and results[0]["history"] == results[1]["history"]
@@ -231,8 +290,9 @@ def test_worker_processes_do_not_change_a_fold(toy, tmp_path):
 def _small_run(tmp_path, *extra):
     """A 2-subject toy cache and a 1-epoch config writing to tmp_path/run."""
     make_toy_cache(tmp_path / "cache", n_subjects=2, clips_per_class=1, frames=16, size=16, seed=0)
-    return load_config("tiny-cpu", toy_overrides(tmp_path / "cache", tmp_path / "run", "optim.epochs=1",
-                                                 "data.image_size=16", *extra))
+    return load_config(
+        "tiny-cpu", toy_overrides(tmp_path / "cache", tmp_path / "run", "optim.epochs=1", "data.image_size=16", *extra)
+    )
 
 
 def test_a_cache_rebuilt_with_other_clips_is_not_mixed_into_a_finished_run(tmp_path):
@@ -250,9 +310,12 @@ def test_a_cache_rebuilt_with_other_clips_is_not_mixed_into_a_finished_run(tmp_p
     make_toy_cache(tmp_path / "cache", n_subjects=2, clips_per_class=2, frames=16, size=16, seed=5)
     # clip ids number clips across subjects: before sub01/EP00-02, sub02/EP03-05; now sub01/EP00-05,
     # sub02/EP06-11 -> 9 added, 3 removed (sub02/EP03-05), 3 kept with other pixels (sub01/EP00-02)
-    with pytest.raises(DataChangedError, match=r"changed since this run started: 9 samples added, 3 removed, "
-                                               r"3 changed \(e\.g\. added casme2:sub01/EP03; removed "
-                                               r"casme2:sub02/EP03; changed casme2:sub01/EP00: ") as info:
+    with pytest.raises(
+        DataChangedError,
+        match=r"changed since this run started: 9 samples added, 3 removed, "
+        r"3 changed \(e\.g\. added casme2:sub01/EP03; removed "
+        r"casme2:sub02/EP03; changed casme2:sub01/EP00: ",
+    ) as info:
         run_loso(cfg, progress=False)
     assert "--overwrite" in str(info.value) and "sha256" in str(info.value)
     assert {name: (out / name).read_text() for name in saved} == saved  # nothing rewritten from mixed folds
@@ -280,9 +343,12 @@ def test_a_changed_keyframe_annotation_refuses_to_resume(tmp_path):
     new_i = i + 1 if entry["apex"] != entry["offset"] else i - 1
     entry["apex"] = numbers[new_i]
     manifest.write_text(json.dumps(data))
-    with pytest.raises(DataChangedError, match=rf"0 samples added, 0 removed, 1 changed \(e\.g\. changed "
-                                               rf"casme2:sub02/EP04: annotated \[\d+, {i}, \d+\] -> "
-                                               rf"\[\d+, {new_i}, \d+\]"):
+    with pytest.raises(
+        DataChangedError,
+        match=rf"0 samples added, 0 removed, 1 changed \(e\.g\. changed "
+        rf"casme2:sub02/EP04: annotated \[\d+, {i}, \d+\] -> "
+        rf"\[\d+, {new_i}, \d+\]",
+    ):
         run_loso(cfg, progress=False)
     assert (out / "results.json").read_text() == results
     # a plan.json without a fingerprint (an older run) still cannot mix: the fold record is checked
@@ -320,9 +386,15 @@ def _fake_run(out: Path, cfg) -> dict[Path, str]:
     """A run folder as an earlier run leaves it, plus files of the user's."""
     (out / "folds").mkdir(parents=True)
     cfg.save(out / "config.yaml")
-    files = {out / "plan.json": "{}", out / "results.json": "{}", out / "table.md": "t",
-             out / "folds" / "s1-0.json": "{}", out / "folds" / "s1-0.features.npz": "npz",
-             out / "notes.txt": "mine", out / "folds" / "notes.txt": "mine too"}
+    files = {
+        out / "plan.json": "{}",
+        out / "results.json": "{}",
+        out / "table.md": "t",
+        out / "folds" / "s1-0.json": "{}",
+        out / "folds" / "s1-0.features.npz": "npz",
+        out / "notes.txt": "mine",
+        out / "folds" / "notes.txt": "mine too",
+    }
     for path, text in files.items():
         path.write_text(text)
     return files

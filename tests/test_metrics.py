@@ -75,7 +75,8 @@ def test_equals_sklearn_macro_on_pooled_arrays(seed):
     assert m["uf1"] == pytest.approx(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0))
     assert m["uar"] == pytest.approx(recall_score(y_true, y_pred, labels=labels, average="macro", zero_division=0))
     assert m["macro_precision"] == pytest.approx(
-        precision_score(y_true, y_pred, labels=labels, average="macro", zero_division=0))
+        precision_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)
+    )
     assert m["acc"] == pytest.approx(np.mean(y_true == y_pred))
 
 
@@ -85,8 +86,8 @@ def test_uar_is_recall_not_the_released_codes_precision():
     y_true = [0, 0, 1, 1, 1, 1, 2, 2, 2, 2]
     y_pred = [0, 0, 1, 0, 0, 0, 2, 0, 0, 0]
     m = pooled_metrics(y_true, y_pred, 3)
-    assert m["uar"] == pytest.approx((1 + 1 / 4 + 1 / 4) / 3)            # 0.5
-    assert m["macro_precision"] == pytest.approx((2 / 8 + 1 + 1) / 3)   # 0.75
+    assert m["uar"] == pytest.approx((1 + 1 / 4 + 1 / 4) / 3)  # 0.5
+    assert m["macro_precision"] == pytest.approx((2 / 8 + 1 + 1) / 3)  # 0.75
     assert m["uar"] != pytest.approx(m["macro_precision"])
 
 
@@ -95,9 +96,14 @@ def test_released_fold_f1_averages_classes_of_the_fold():
     assert released_fold_f1(cm) == 1.0
 
 
-@pytest.mark.parametrize("bad, msg", [(([0, 3], [0, 1]), "y_true holds class id 3"),
-                                      (([0, 1], [0, -1]), "y_pred holds class id -1"),
-                                      (([0, 1], [0]), "2 labels but y_pred has 1")])
+@pytest.mark.parametrize(
+    "bad, msg",
+    [
+        (([0, 3], [0, 1]), "y_true holds class id 3"),
+        (([0, 1], [0, -1]), "y_pred holds class id -1"),
+        (([0, 1], [0]), "2 labels but y_pred has 1"),
+    ],
+)
 def test_bad_input_names_the_argument(bad, msg):
     with pytest.raises(ValueError, match=msg):
         pooled_metrics(*bad, 3)

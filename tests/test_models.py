@@ -9,12 +9,30 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gamdss.models import (GamdssOutput, build_model, count_parameters, gamdss_loss, list_models,
-                           motion_inputs, predict, still_inputs)
+from gamdss.models import (
+    GamdssOutput,
+    build_model,
+    count_parameters,
+    gamdss_loss,
+    list_models,
+    motion_inputs,
+    predict,
+    still_inputs,
+)
 from gamdss.models.inputs import IMAGENET_MEAN, IMAGENET_STD, to_grey_uint8
-from gamdss.models.rmt import (RMT, AxialRetention, RelativePosition, RMTConfig, WholeRetention,
-                               axial_decay_masks, decay_log_gammas, manhattan_decay_mask,
-                               rmt_config, rope_sin_cos, theta_shift)
+from gamdss.models.rmt import (
+    RMT,
+    AxialRetention,
+    RelativePosition,
+    RMTConfig,
+    WholeRetention,
+    axial_decay_masks,
+    decay_log_gammas,
+    manhattan_decay_mask,
+    rmt_config,
+    rope_sin_cos,
+    theta_shift,
+)
 from gamdss.models.spatial_vit import SpatialViT
 
 
@@ -35,24 +53,36 @@ def _tiny(num_classes=3, **kwargs):
 
 def _inputs(n=2, size=32, in_chans=3):
     g = torch.Generator().manual_seed(1)
-    return (torch.randn(n, in_chans, size, size, generator=g),
-            torch.randn(n, in_chans, size, size, generator=g),
-            torch.randn(n, 3, size, size, generator=g),
-            torch.randn(n, 3, size, size, generator=g))
+    return (
+        torch.randn(n, in_chans, size, size, generator=g),
+        torch.randn(n, in_chans, size, size, generator=g),
+        torch.randn(n, 3, size, size, generator=g),
+        torch.randn(n, 3, size, size, generator=g),
+    )
 
 
 # ------------------------------------------------------------------------------------------
 # Parameter counts
 # ------------------------------------------------------------------------------------------
 
+
 def _rmt_block(d, ratio=3):
     f = ratio * d
-    return (9 * d + d              # CPE depthwise 3x3
-            + 2 * d                # LayerNorm before retention
-            + 4 * (d * d + d)      # q, k, v, out projections
-            + 25 * d + d           # LePE depthwise 5x5
-            + 2 * d                # LayerNorm before the FFN
-            + d * f + f + 9 * f + f + f * d + d)  # fc1, depthwise 3x3, fc2
+    return (
+        9 * d
+        + d  # CPE depthwise 3x3
+        + 2 * d  # LayerNorm before retention
+        + 4 * (d * d + d)  # q, k, v, out projections
+        + 25 * d
+        + d  # LePE depthwise 5x5
+        + 2 * d  # LayerNorm before the FFN
+        + d * f
+        + f
+        + 9 * f
+        + f
+        + f * d
+        + d
+    )  # fc1, depthwise 3x3, fc2
 
 
 def test_gamdss_parameter_count_matches_released_notes():
@@ -61,15 +91,13 @@ def test_gamdss_parameter_count_matches_released_notes():
     unit = model.unit
 
     # RMT branch + head, by hand from the reference notes (section 3).
-    stem = (3 * 32 * 9 + 32 + 64) + (32 * 32 * 9 + 32 + 64) + (32 * 64 * 9 + 64 + 128) \
-        + (64 * 64 * 9 + 64 + 128)
+    stem = (3 * 32 * 9 + 32 + 64) + (32 * 32 * 9 + 32 + 64) + (32 * 64 * 9 + 64 + 128) + (64 * 64 * 9 + 64 + 128)
     dims, depths = (64, 128, 256, 512), (1, 1, 2, 1)
     blocks = sum(n * _rmt_block(d) for d, n in zip(dims, depths))
     downsample = sum(a * b * 9 + b + 2 * b for a, b in zip(dims[:-1], dims[1:]))
     head = (512 * 1024 + 1024) + 2 * 1024 + (1024 * num_classes + num_classes)
-    assert stem + blocks + downsample + head == 6_381_221           # the released RMT count
-    rmt_and_head = count_parameters(unit.temporal) + sum(
-        count_parameters(m) for m in (unit.proj, unit.norm, unit.head))
+    assert stem + blocks + downsample + head == 6_381_221  # the released RMT count
+    rmt_and_head = count_parameters(unit.temporal) + sum(count_parameters(m) for m in (unit.proj, unit.norm, unit.head))
     assert rmt_and_head == 6_381_221
 
     # Spatial ViT: the released module has 6,411,782 parameters; three parts of it never
@@ -77,7 +105,7 @@ def test_gamdss_parameter_count_matches_released_notes():
     # to_Mask. to_Mask's size is not in the notes: it is what remains, 513 (= Linear(512, 1)).
     d = 512
     vit_block = 2 * d + (d * 3 * d + 3 * d) + (d * d + d) + 2 * d + (d * 2048 + 2048) + (2048 * d + d)
-    ours_vit = (3 * d + d) + 196 * d + 2 * vit_block + 2 * d     # patch, pos, 2 blocks, norm
+    ours_vit = (3 * d + d) + 196 * d + 2 * vit_block + 2 * d  # patch, pos, 2 blocks, norm
     cls_token, released_head = 512, 512 * num_classes + num_classes
     to_mask = 6_411_782 - ours_vit - cls_token - released_head
     assert to_mask == 512 + 1
@@ -103,6 +131,7 @@ def test_tiny_is_small():
 # ------------------------------------------------------------------------------------------
 # Shapes
 # ------------------------------------------------------------------------------------------
+
 
 def test_gamdss_shapes_224():
     model = build_model("gamdss", num_classes=5).eval()
@@ -137,20 +166,22 @@ def test_flow_input_two_channels():
 
 @pytest.mark.parametrize("name", ["resnet18", "convnext_atto"])
 def test_timm_temporal_branch(name):
-    model = build_model(f"timm:{name}", num_classes=3, img_size=64,
-                        spatial_kwargs=dict(depth=1))
+    model = build_model(f"timm:{name}", num_classes=3, img_size=64, spatial_kwargs=dict(depth=1))
     x = torch.randn(2, 3, 64, 64)
-    assert model.unit.temporal(x).shape == (2, 512, 2, 2)       # stride 32, projected to 512
+    assert model.unit.temporal(x).shape == (2, 512, 2, 2)  # stride 32, projected to 512
     out = model(x, x, x, x)
     assert out.rise_logits.shape == (2, 3) and out.rise_features.shape == (2, 1024)
 
 
 def test_timm_swin_fixed_size_and_channels_last():
     # Swin has a fixed input size (built for img_size) and channels-last feature maps.
-    model = build_model("timm:swin_tiny_patch4_window7_224", num_classes=3, img_size=64,
-                        spatial_kwargs=dict(depth=1),
-                        timm_kwargs=dict(embed_dim=24, depths=(1, 1, 1, 1), num_heads=(1, 1, 1, 1),
-                                         window_size=2))
+    model = build_model(
+        "timm:swin_tiny_patch4_window7_224",
+        num_classes=3,
+        img_size=64,
+        spatial_kwargs=dict(depth=1),
+        timm_kwargs=dict(embed_dim=24, depths=(1, 1, 1, 1), num_heads=(1, 1, 1, 1), window_size=2),
+    )
     assert model.unit.temporal.fixed_input_size and model.unit.temporal.channels_last
     x = torch.randn(2, 3, 64, 64)
     assert model.unit.temporal(x).shape == (2, 512, 2, 2)
@@ -186,11 +217,11 @@ def test_checkpoint_round_trip(tmp_path):
 # Rise/fall sharing, phases, loss, prediction
 # ------------------------------------------------------------------------------------------
 
+
 def _grads(model, loss):
     model.zero_grad(set_to_none=True)
     loss.backward()
-    return {n: (p.grad.clone() if p.grad is not None else torch.zeros_like(p))
-            for n, p in model.named_parameters()}
+    return {n: (p.grad.clone() if p.grad is not None else torch.zeros_like(p)) for n, p in model.named_parameters()}
 
 
 def test_rise_fall_share_one_unit():
@@ -203,14 +234,18 @@ def test_rise_fall_share_one_unit():
     g_rise = _grads(model, F.cross_entropy(model(*args).rise_logits, target))
     g_fall = _grads(model, F.cross_entropy(model(*args).fall_logits, target))
     g_both = _grads(model, gamdss_loss(model(*args), target))
-    for name in ("unit.temporal.stem.layers.0.weight", "unit.head.weight",
-                 "unit.spatial.patch_embed.weight", "unit.proj.weight"):
+    for name in (
+        "unit.temporal.stem.layers.0.weight",
+        "unit.head.weight",
+        "unit.spatial.patch_embed.weight",
+        "unit.proj.weight",
+    ):
         assert g_rise[name].abs().sum() > 0, name
         assert g_fall[name].abs().sum() > 0, name
     for name, g in g_both.items():
         torch.testing.assert_close(g, g_rise[name] + g_fall[name], rtol=1e-4, atol=1e-6)
     # Every trainable parameter receives gradient from both phases.
-    for name, p in model.named_parameters():
+    for name in dict(model.named_parameters()):
         assert g_rise[name].abs().sum() > 0 and g_fall[name].abs().sum() > 0, name
 
 
@@ -256,6 +291,7 @@ def test_predict_modes_hand_computed():
 # Retention math
 # ------------------------------------------------------------------------------------------
 
+
 def test_decay_values_of_the_presets():
     torch.testing.assert_close(decay_log_gammas(2, 2, 4).exp(), torch.tensor([0.75, 0.9375]))
     torch.testing.assert_close(decay_log_gammas(2, 2, 6).exp(), torch.tensor([0.75, 0.96875]))
@@ -263,23 +299,20 @@ def test_decay_values_of_the_presets():
 
 def test_manhattan_decay_mask_hand_computed():
     gamma = torch.tensor([0.5, 0.9])
-    mask = manhattan_decay_mask(2, 3, gamma.log())        # tokens (i, j) in raster order
+    mask = manhattan_decay_mask(2, 3, gamma.log())  # tokens (i, j) in raster order
     assert mask.shape == (2, 6, 6)
     coords = [(i, j) for i in range(2) for j in range(3)]
     for h, g in enumerate(gamma.tolist()):
         for a, (i, j) in enumerate(coords):
-            for b, (k, l) in enumerate(coords):
-                assert math.isclose(mask[h, a, b].exp().item(), g ** (abs(i - k) + abs(j - l)),
-                                    rel_tol=1e-6)
+            for b, (k, lane) in enumerate(coords):
+                assert math.isclose(mask[h, a, b].exp().item(), g ** (abs(i - k) + abs(j - lane)), rel_tol=1e-6)
     # token (0,0) vs (1,2): distance 3
     assert math.isclose(mask[0, 0, 5].exp().item(), 0.125, rel_tol=1e-6)
-    torch.testing.assert_close(mask, mask.transpose(1, 2))   # bidirectional, not causal
+    torch.testing.assert_close(mask, mask.transpose(1, 2))  # bidirectional, not causal
     mask_h, mask_w = axial_decay_masks(2, 3, gamma.log())
-    torch.testing.assert_close(mask_w[1].exp(), torch.tensor(
-        [[1, 0.9, 0.81], [0.9, 1, 0.9], [0.81, 0.9, 1]]))
+    torch.testing.assert_close(mask_w[1].exp(), torch.tensor([[1, 0.9, 0.81], [0.9, 1, 0.9], [0.81, 0.9, 1]]))
     # 2-D mask = 1-D masks added (the decay factorises over the two axes)
-    torch.testing.assert_close(
-        mask, (mask_h[:, :, None, :, None] + mask_w[:, None, :, None, :]).reshape(2, 6, 6))
+    torch.testing.assert_close(mask, (mask_h[:, :, None, :, None] + mask_w[:, None, :, None, :]).reshape(2, 6, 6))
 
 
 def test_theta_shift_is_relative():
@@ -288,7 +321,7 @@ def test_theta_shift_is_relative():
     rq = theta_shift(q.expand(3, 4, 8), sin, cos).reshape(12, 8)
     rk = theta_shift(k.expand(3, 4, 8), sin, cos).reshape(12, 8)
     torch.testing.assert_close(rq.norm(dim=-1), q.norm().expand(12))
-    dots = rq @ rk.T                        # depends only on the raster offset n − m
+    dots = rq @ rk.T  # depends only on the raster offset n − m
     for off in (-5, 0, 3):
         vals = torch.stack([dots[n, n - off] for n in range(12) if 0 <= n - off < 12])
         torch.testing.assert_close(vals, vals[:1].expand_as(vals), rtol=1e-4, atol=1e-5)
@@ -335,11 +368,13 @@ def test_whole_retention_matches_explicit_formula():
     _, prior = _priors(2, 3)
     x = torch.randn(1, 2, 3, 8)
     heads, d = 2, 4
+
     def split(t):
         return t.reshape(1, 6, heads, d).permute(0, 2, 1, 3)
+
     sin, cos = (t.reshape(6, d) for t in (prior.sin, prior.cos))
     q = theta_shift(split(whole.q_proj(x)), sin, cos)
-    k = theta_shift(split(whole.k_proj(x)) * d ** -0.5, sin, cos)
+    k = theta_shift(split(whole.k_proj(x)) * d**-0.5, sin, cos)
     v = split(whole.v_proj(x))
     attn = torch.softmax(q @ k.transpose(-1, -2) + prior.mask, dim=-1)
     out = (attn @ v).permute(0, 2, 1, 3).reshape(1, 2, 3, 8)
@@ -351,7 +386,7 @@ def test_whole_retention_matches_explicit_formula():
 def test_retention_is_bidirectional(axial):
     # Not causal: the first token's output depends on the last token (raster order).
     module = (AxialRetention if axial else WholeRetention)(8, 2)
-    torch.nn.init.zeros_(module.lepe.conv.weight)     # only the attention path is left
+    torch.nn.init.zeros_(module.lepe.conv.weight)  # only the attention path is left
     torch.nn.init.zeros_(module.lepe.conv.bias)
     prior = RelativePosition(8, 2, 2.0, 4.0, axial=axial)(4, 4, torch.float32)
     x = torch.randn(1, 4, 4, 8)
@@ -371,8 +406,9 @@ def test_rmt_config_validation_and_presets():
     model = RMT(cfg)
     kinds = [type(s.blocks[0].retention).__name__ for s in model.stages]
     assert kinds == ["AxialRetention", "AxialRetention", "WholeRetention", "WholeRetention"]
-    rates = [b.drop_path.drop_prob if hasattr(b.drop_path, "drop_prob") else 0.0
-             for s in model.stages for b in s.blocks]
+    rates = [
+        b.drop_path.drop_prob if hasattr(b.drop_path, "drop_prob") else 0.0 for s in model.stages for b in s.blocks
+    ]
     assert rates == pytest.approx([0.0, 0.025, 0.05, 0.075, 0.1])
 
 
@@ -380,11 +416,12 @@ def test_rmt_config_validation_and_presets():
 # Spatial branch
 # ------------------------------------------------------------------------------------------
 
+
 def test_spatial_branch_follows_map_size():
     vit = SpatialViT(embed_dim=16, depth=1, num_heads=2, grid_size=7)
     frame = torch.randn(2, 3, 56, 56)
     assert vit(frame).shape == (2, 16, 7, 7)
-    assert vit(frame, size=(4, 5)).shape == (2, 16, 4, 5)       # resampled position embedding
+    assert vit(frame, size=(4, 5)).shape == (2, 16, 4, 5)  # resampled position embedding
     with pytest.raises(ValueError, match="resting frame"):
         vit(torch.randn(2, 2, 56, 56))
 
@@ -393,8 +430,10 @@ def test_spatial_resize_antialias():
     # 56 -> 7 of white noise: the antialiased resize averages ~8x8 pixels per output, the
     # plain bilinear one (released code, torchvision 0.16) interpolates only 2x2 of them.
     seen = {}
+
     def grab(key):
         return lambda module, args: seen.__setitem__(key, args[0])
+
     frame = torch.randn(1, 3, 56, 56)
     for antialias in (True, False):
         vit = SpatialViT(embed_dim=16, depth=1, num_heads=2, grid_size=7, antialias=antialias)
@@ -414,6 +453,7 @@ def test_still_inputs_choice():
 # Motion inputs
 # ------------------------------------------------------------------------------------------
 
+
 def test_difference_inputs():
     onset, apex, offset = (torch.randn(2, 3, 8, 8) for _ in range(3))
     rise, fall = motion_inputs(onset, apex, offset)
@@ -425,6 +465,7 @@ def test_difference_inputs():
 
 def _texture(h, w, seed=0):
     import cv2
+
     rng = np.random.default_rng(seed)
     img = rng.uniform(0, 255, (h, w)).astype(np.float32)
     img = cv2.GaussianBlur(img, (0, 0), 2.0)
@@ -434,9 +475,9 @@ def _texture(h, w, seed=0):
 
 def test_flow_of_a_known_shift():
     base = _texture(64, 64)
-    apex = np.roll(base, shift=(1, 2), axis=(0, 1))         # content moves 2 px right, 1 down
-    offset = np.roll(base, shift=(1, 3), axis=(0, 1))       # offset -> apex: 1 px left
-    frames = [torch.from_numpy(f[None]) for f in (base, apex, offset)]   # uint8 [1, H, W, 3]
+    apex = np.roll(base, shift=(1, 2), axis=(0, 1))  # content moves 2 px right, 1 down
+    offset = np.roll(base, shift=(1, 3), axis=(0, 1))  # offset -> apex: 1 px left
+    frames = [torch.from_numpy(f[None]) for f in (base, apex, offset)]  # uint8 [1, H, W, 3]
     rise, fall = motion_inputs(*frames, kind="flow")
     assert rise.shape == (1, 2, 64, 64) and rise.dtype == torch.float32
     inner = (slice(None), slice(16, 48), slice(16, 48))

@@ -19,21 +19,42 @@ SIZE = (160, 160)
 OUT = 64
 
 
-def make_clip(root: Path, name: str, frames: list[np.ndarray], *, first: int = 40, keys=(0, 1, 2),
-              grey: bool = False, corrections=()) -> ClipRecord:
+def make_clip(
+    root: Path,
+    name: str,
+    frames: list[np.ndarray],
+    *,
+    first: int = 40,
+    keys=(0, 1, 2),
+    grey: bool = False,
+    corrections=(),
+) -> ClipRecord:
     """A clip over PNG files (lossless: exact pixel comparisons) numbered from ``first``."""
     paths = write_frames(root / "frames" / name, frames, first=first, pattern="img{n}.png", grey=grey)
     numbers = tuple(range(first, first + len(frames)))
     onset, apex, offset = (numbers[k] for k in keys)
-    ann = AnnotationRecord(dataset="synthetic", subject="sub01", clip_id=f"sub01/{name}", video=name,
-                           onset=onset, apex=apex, offset=offset, emotion="surprise", aus=("1", "L2"),
-                           fps=200.0, row=7, meta={"ethnicity": "x"}, corrections=tuple(corrections))
+    ann = AnnotationRecord(
+        dataset="synthetic",
+        subject="sub01",
+        clip_id=f"sub01/{name}",
+        video=name,
+        onset=onset,
+        apex=apex,
+        offset=offset,
+        emotion="surprise",
+        aus=("1", "L2"),
+        fps=200.0,
+        row=7,
+        meta={"ethnicity": "x"},
+        corrections=tuple(corrections),
+    )
     return ClipRecord(ann, tuple(paths), numbers)
 
 
 def face_clip(root: Path, name: str, n: int = 3, seed: int = 0, **kw) -> ClipRecord:
-    return make_clip(root, name, [face_frame(seed + k, SIZE) for k in range(n)],
-                     keys=kw.pop("keys", (0, n // 2, n - 1)), **kw)
+    return make_clip(
+        root, name, [face_frame(seed + k, SIZE) for k in range(n)], keys=kw.pop("keys", (0, n // 2, n - 1)), **kw
+    )
 
 
 def expected_frames(entry, grey: bool = False) -> np.ndarray:
@@ -67,8 +88,9 @@ def test_round_trip_exact_with_metadata(tmp_path):
     assert (e.onset_index, e.apex_index, e.offset_index) == (0, 2, 3)
     assert e.sources == [str(p) for p in clips[0].frame_paths]
     assert e.aus == ["1", "L2"] and e.emotion == "surprise" and e.meta == {"ethnicity": "x"} and e.fps == 200.0
-    assert e.corrections == [{"field": "apex", "original": 99, "corrected": 41, "reason": "typo",
-                              "source": "synthetic-corrections v1"}]
+    assert e.corrections == [
+        {"field": "apex", "original": 99, "corrected": 41, "reason": "typo", "source": "synthetic-corrections v1"}
+    ]
     assert e.box_method == "median" and e.face_prob > 0.99
     # The square box holds the known face location (margin 0.2 of the face on each side).
     x0, y0, x1, y1 = e.box
@@ -93,8 +115,7 @@ def test_crop_without_resize_is_the_exact_pixels():
 
 
 def test_no_face_fails_that_clip_only_then_full_frame_fallback(tmp_path):
-    clips = [face_clip(tmp_path, "face"),
-             make_clip(tmp_path, "empty", [blank_frame(k, SIZE) for k in range(3)])]
+    clips = [face_clip(tmp_path, "face"), make_clip(tmp_path, "empty", [blank_frame(k, SIZE) for k in range(3)])]
     out = tmp_path / "cache"
     report = preprocess_clips(clips, out, dataset="synthetic", size=OUT, workers=1, progress=False)
     assert report.done == ["sub01/face"]
@@ -104,8 +125,9 @@ def test_no_face_fails_that_clip_only_then_full_frame_fallback(tmp_path):
     assert "sub01/empty" not in FrameCache(out)
 
     stamp = file_stamp(FrameCache(out), "sub01/face")
-    again = preprocess_clips(clips, out, dataset="synthetic", size=OUT, workers=1, progress=False,
-                             full_frame_fallback=True)
+    again = preprocess_clips(
+        clips, out, dataset="synthetic", size=OUT, workers=1, progress=False, full_frame_fallback=True
+    )
     assert again.already_done == ["sub01/face"] and again.done == ["sub01/empty"]
     assert again.full_frame == ["sub01/empty"] and not again.failed
     cache = FrameCache(out)
@@ -168,16 +190,14 @@ def test_refuses_a_non_empty_folder_that_is_not_a_cache(tmp_path):
     out.mkdir()
     (out / "notes.txt").write_text("keep me")
     with pytest.raises(ValueError, match="not empty"):
-        preprocess_clips([face_clip(tmp_path, "EP01")], out, dataset="synthetic", size=OUT, workers=1,
-                         progress=False)
+        preprocess_clips([face_clip(tmp_path, "EP01")], out, dataset="synthetic", size=OUT, workers=1, progress=False)
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
 
 
 def test_grey_source_images_become_three_equal_channels(tmp_path):
     clip = face_clip(tmp_path, "grey", grey=True)
     assert Image.open(clip.frame_paths[0]).mode == "L"
-    report = preprocess_clips([clip], tmp_path / "cache", dataset="synthetic", size=OUT, workers=1,
-                              progress=False)
+    report = preprocess_clips([clip], tmp_path / "cache", dataset="synthetic", size=OUT, workers=1, progress=False)
     assert report.done == ["sub01/grey"]
     cache = FrameCache(tmp_path / "cache")
     frames = cache.frames("sub01/grey")
@@ -192,8 +212,9 @@ def test_bad_frames_are_reported_per_clip(tmp_path):
     sizes = make_clip(tmp_path, "sizes", [face_frame(0, SIZE), face_frame(1, (150, 160)), face_frame(2, SIZE)])
     broken = face_clip(tmp_path, "broken")
     broken.frame_paths[1].write_bytes(b"not an image")
-    report = preprocess_clips([good, sizes, broken], tmp_path / "cache", dataset="synthetic", size=OUT,
-                              workers=1, progress=False)
+    report = preprocess_clips(
+        [good, sizes, broken], tmp_path / "cache", dataset="synthetic", size=OUT, workers=1, progress=False
+    )
     assert report.done == ["sub01/good"]
     reasons = {f.clip_id: f.reason for f in report.failed}
     assert "img41.png is 160x150 pixels" in reasons["sub01/sizes"] and "one size" in reasons["sub01/sizes"]
@@ -203,13 +224,11 @@ def test_bad_frames_are_reported_per_clip(tmp_path):
 
 def test_changed_source_frames_are_not_silently_reused(tmp_path):
     out = tmp_path / "cache"
-    preprocess_clips([face_clip(tmp_path, "EP01", n=3)], out, dataset="synthetic", size=OUT, workers=1,
-                     progress=False)
+    preprocess_clips([face_clip(tmp_path, "EP01", n=3)], out, dataset="synthetic", size=OUT, workers=1, progress=False)
     longer = face_clip(tmp_path, "EP01", n=4)
     report = preprocess_clips([longer], out, dataset="synthetic", size=OUT, workers=1, progress=False)
     assert not report.done and "other source frames" in report.failed[0].reason
-    redone = preprocess_clips([longer], out, dataset="synthetic", size=OUT, workers=1, progress=False,
-                              overwrite=True)
+    redone = preprocess_clips([longer], out, dataset="synthetic", size=OUT, workers=1, progress=False, overwrite=True)
     assert redone.done == ["sub01/EP01"] and FrameCache(out)["sub01/EP01"].shape[0] == 4
 
 
@@ -230,8 +249,14 @@ def test_a_changed_label_rewrites_the_entry_without_redoing_the_pixels(tmp_path)
 
 def test_changed_keyframes_redo_the_clip(tmp_path):
     out = tmp_path / "cache"
-    preprocess_clips([face_clip(tmp_path, "EP01", n=4, keys=(0, 1, 3))], out, dataset="synthetic", size=OUT,
-                     workers=1, progress=False)
+    preprocess_clips(
+        [face_clip(tmp_path, "EP01", n=4, keys=(0, 1, 3))],
+        out,
+        dataset="synthetic",
+        size=OUT,
+        workers=1,
+        progress=False,
+    )
     moved = face_clip(tmp_path, "EP01", n=4, keys=(0, 2, 3))
     report = preprocess_clips([moved], out, dataset="synthetic", size=OUT, workers=1, progress=False)
     assert report.done == ["sub01/EP01"] and "apex" in report.updated[0].reason
@@ -243,8 +268,7 @@ def test_changed_keyframes_redo_the_clip(tmp_path):
 
 def test_two_worker_processes_give_the_same_cache(tmp_path):
     clips = [face_clip(tmp_path, f"EP0{k}", n=3, seed=5 * k) for k in range(3)]
-    report = preprocess_clips(clips, tmp_path / "cache", dataset="synthetic", size=OUT, workers=2,
-                              progress=False)
+    report = preprocess_clips(clips, tmp_path / "cache", dataset="synthetic", size=OUT, workers=2, progress=False)
     assert report.done == [c.clip_id for c in clips]
     cache = FrameCache(tmp_path / "cache")
     manifest = json.loads((tmp_path / "cache" / "manifest.json").read_text())

@@ -30,8 +30,19 @@ def casme2(tmp_path_factory):
 
 def test_preprocess_a_dataset_then_resume_then_refuse_other_settings(casme2, tmp_path, capsys):
     cache_dir = tmp_path / "cache"
-    common = ["--dataset", "casme2", "--out", cache_dir, "--workers", "1", "--clip-margin", "0", "--no-progress",
-              "--detect-frames", "0"]
+    common = [
+        "--dataset",
+        "casme2",
+        "--out",
+        cache_dir,
+        "--workers",
+        "1",
+        "--clip-margin",
+        "0",
+        "--no-progress",
+        "--detect-frames",
+        "0",
+    ]
     rc, out, err = run(capsys, casme2.root, *common, "--size", "48")
     assert rc == 0, err
     # The planted bad rows and the clip with a missing frame are reported.
@@ -62,17 +73,47 @@ def test_preprocess_a_dataset_then_resume_then_refuse_other_settings(casme2, tmp
 def test_every_clip_failing_exits_non_zero_with_reasons(tmp_path, capsys):
     info = make_fixture("casme2", tmp_path / "data", frame_image=lambda n: blank_frame(n, (64, 64)))
     cache_dir = tmp_path / "cache"
-    rc, out, err = run(capsys, info.root, "--dataset", "casme2", "--out", cache_dir, "--workers", "1",
-                       "--clip-margin", "0", "--no-progress", "--size", "32", "--detect-frames", "0")
+    rc, out, err = run(
+        capsys,
+        info.root,
+        "--dataset",
+        "casme2",
+        "--out",
+        cache_dir,
+        "--workers",
+        "1",
+        "--clip-margin",
+        "0",
+        "--no-progress",
+        "--size",
+        "32",
+        "--detect-frames",
+        "0",
+    )
     assert rc == 1 and "every clip failed" in err
     for clip_id in info.clip_ids:
         assert f"FAILED {clip_id}: NoFaceError" in err and "FAILED" not in out
     assert len(FrameCache(cache_dir)) == 0
 
     # With the fallback the same clips are cached as full frames.
-    rc, out, _ = run(capsys, info.root, "--dataset", "casme2", "--out", cache_dir, "--workers", "1",
-                     "--clip-margin", "0", "--no-progress", "--size", "32", "--detect-frames", "0",
-                     "--full-frame-fallback")
+    rc, out, _ = run(
+        capsys,
+        info.root,
+        "--dataset",
+        "casme2",
+        "--out",
+        cache_dir,
+        "--workers",
+        "1",
+        "--clip-margin",
+        "0",
+        "--no-progress",
+        "--size",
+        "32",
+        "--detect-frames",
+        "0",
+        "--full-frame-fallback",
+    )
     assert rc == 0 and f"{len(info.clip_ids)} clip(s) written" in out and "full frame used" in out
     cache = FrameCache(cache_dir)
     assert all(e.box is None and e.box_method == "full-frame" for e in cache)
@@ -86,12 +127,24 @@ def test_cli_argument_errors(tmp_path, capsys):
     rc, _, err = run(capsys, tmp_path / "missing", "--dataset", "casme2", "--out", tmp_path / "c")
     assert rc == 2 and "missing" in err
     with pytest.raises(SystemExit):
-        main(["preprocess", str(tmp_path), "--dataset", "casme2", "--out", str(tmp_path / "c"),
-              "--box-method", "largest"])
+        main(
+            [
+                "preprocess",
+                str(tmp_path),
+                "--dataset",
+                "casme2",
+                "--out",
+                str(tmp_path / "c"),
+                "--box-method",
+                "largest",
+            ]
+        )
 
 
-@pytest.mark.parametrize("flag, value, culprit", [("--device", "gpu0", "gpu0"), ("--workers", "0", "workers"),
-                                                  ("--detect-frames", "-1", "detect_frames")])
+@pytest.mark.parametrize(
+    "flag, value, culprit",
+    [("--device", "gpu0", "gpu0"), ("--workers", "0", "workers"), ("--detect-frames", "-1", "detect_frames")],
+)
 def test_bad_flags_exit_2_before_the_scan(tmp_path, capsys, flag, value, culprit):
     rc, out, err = run(capsys, tmp_path / "missing-root", "--dataset", "casme2", "--out", tmp_path / "c", flag, value)
     assert rc == 2 and culprit in err and len(err.strip().splitlines()) == 1

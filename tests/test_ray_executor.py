@@ -29,20 +29,27 @@ def test_ray_executor_writes_the_same_results_as_the_local_one(tmp_path, ray_ins
     make_toy_cache(tmp_path / "cache")
     extra = ("optim.epochs=2", "run.folds=[casme2_sub01, casme2_sub02]")
     local_cfg = load_config("tiny-cpu", toy_overrides(tmp_path / "cache", tmp_path / "local", *extra))
-    ray_cfg = load_config("tiny-cpu", toy_overrides(tmp_path / "cache", tmp_path / "ray", *extra,
-                                                    "run.executor=ray"))
+    ray_cfg = load_config("tiny-cpu", toy_overrides(tmp_path / "cache", tmp_path / "ray", *extra, "run.executor=ray"))
     local = run_loso(local_cfg, progress=False, executor=LocalExecutor())
     remote = run_loso(ray_cfg, progress=False)  # run.executor=ray -> RayExecutor on the running instance
     assert remote["modes"] == local["modes"]
-    for name in ("predictions.csv", "folds.csv", "table.md", "table.tex", "per_class_fused.csv", "plan.json",
-                 "reselection.csv"):
+    for name in (
+        "predictions.csv",
+        "folds.csv",
+        "table.md",
+        "table.tex",
+        "per_class_fused.csv",
+        "plan.json",
+        "reselection.csv",
+    ):
         assert (tmp_path / "ray" / name).read_text() == (tmp_path / "local" / name).read_text(), name
     local_folds = _fold_records(tmp_path / "local")
     ray_folds = _fold_records(tmp_path / "ray")
     assert all(r["pid"] != os.getpid() for r in ray_folds)  # they really ran in Ray workers
     volatile = ("seconds", "pid")
-    assert ([{k: v for k, v in r.items() if k not in volatile} for r in ray_folds]
-            == [{k: v for k, v in r.items() if k not in volatile} for r in local_folds])
+    assert [{k: v for k, v in r.items() if k not in volatile} for r in ray_folds] == [
+        {k: v for k, v in r.items() if k not in volatile} for r in local_folds
+    ]
 
 
 def _fold_records(out):

@@ -6,8 +6,8 @@ import dataclasses
 import math
 
 import pytest
-from dataset_fixtures import FIXTURE_NAMES, make_fixture
 
+from dataset_fixtures import FIXTURE_NAMES, make_fixture
 from gamdss.data import DATASETS, get_dataset, read_annotations, scan_dataset
 from gamdss.data.datasets.frames import FrameListError, list_frames, trailing_int
 from gamdss.data.datasets.tables import TableError, normalise_name, read_table
@@ -77,7 +77,7 @@ def test_numeric_sort_and_span_casme2(fixtures):
 def test_samm_padding_notes_block_and_subject_meta(fixtures):
     rep = scan_dataset(fixtures["samm"].root, "samm")
     by_id = {c.clip_id: c for c in rep.clips}
-    assert by_id["007/007_3_1"].frame_paths[0].name == "007_0018.jpg"     # 4-digit padding elsewhere 5
+    assert by_id["007/007_3_1"].frame_paths[0].name == "007_0018.jpg"  # 4-digit padding elsewhere 5
     assert by_id["006/006_1_2"].frame_paths[0].name == "006_05560.jpg"
     assert by_id["006/006_1_2"].meta["ethnicity"] == "White British"
     assert by_id["006/006_1_2"].meta["objective_class"] == "I"
@@ -103,9 +103,12 @@ def test_casme3_corrections_keep_originals(fixtures):
 
 def test_user_corrections_file(fixtures, tmp_path):
     extra = tmp_path / "mine.yaml"
-    extra.write_text("dataset: casme2-local\nversion: 3\ncorrections:\n"
-                     "  - {subject: sub04, video: EP12_01f, field: apex, original: '/', corrected: 25,"
-                     " reason: read from the frames}\n", encoding="utf-8")
+    extra.write_text(
+        "dataset: casme2-local\nversion: 3\ncorrections:\n"
+        "  - {subject: sub04, video: EP12_01f, field: apex, original: '/', corrected: 25,"
+        " reason: read from the frames}\n",
+        encoding="utf-8",
+    )
     rep = read_annotations(fixtures["casme2"].annotation_path, "casme2", corrections=extra)
     r = next(r for r in rep.records if r.clip_id == "sub04/EP12_01f")
     assert r.apex == 25 and r.original("apex") == "/" and r.corrections[0].source == "casme2-local-corrections v3"
@@ -133,8 +136,9 @@ def test_written_annotations_reread_to_same_records(fixtures, tmp_path, name):
     assert again.skipped == []
     # SAMM's subject metadata comes from subjects.csv beside the original file, not the written one
     strip = ("ethnicity", "gender")
-    assert ([{**_comparable(r), "meta": {k: v for k, v in r.meta.items() if k not in strip}} for r in again.records]
-            == [{**_comparable(r), "meta": {k: v for k, v in r.meta.items() if k not in strip}} for r in records])
+    assert [{**_comparable(r), "meta": {k: v for k, v in r.meta.items() if k not in strip}} for r in again.records] == [
+        {**_comparable(r), "meta": {k: v for k, v in r.meta.items() if k not in strip}} for r in records
+    ]
     with pytest.raises(FileExistsError):
         ds.write_annotations(records, out)
     ds.write_annotations(records[:1], out, overwrite=True)
@@ -187,8 +191,10 @@ def test_tables_header_by_content_and_errors(tmp_path):
     p.write_text("notes,,\nmore notes,,\n ON-SET frame ,Unnamed: 1,Subject\n5,,1\n,,\n7,x,2\n", encoding="utf-8")
     t = read_table(p, {"onset": ("onsetframe",), "subject": ("subject",)}, ("onset", "subject"))
     assert t.header_row == 3 and t.columns == {"onset": "ON-SET frame", "subject": "Subject"}
-    assert [(r.number, dict(r.cells)) for r in t.rows if not r.is_empty()] == [(4, {"onset": "5", "subject": "1"}),
-                                                                               (6, {"onset": "7", "subject": "2"})]
+    assert [(r.number, dict(r.cells)) for r in t.rows if not r.is_empty()] == [
+        (4, {"onset": "5", "subject": "1"}),
+        (6, {"onset": "7", "subject": "2"}),
+    ]
     assert normalise_name("Estimated  Emotion") == normalise_name("estimated_emotion") == "estimatedemotion"
     with pytest.raises(TableError, match="t.csv"):
         read_table(p, {"apex": ("apex",)}, ("apex",))
@@ -225,7 +231,7 @@ def test_reselect_export_rescans_to_same_clip_ids(fixtures, tmp_path, name):
     same clip ids and frames as the original file, reselected keyframes, and original()
     giving the dataset file's values."""
     from gamdss.data.datasets.base import ORIGINAL_KEYFRAME_COLUMNS
-    from gamdss.dataset_reselection import ORIGINAL_COLUMNS
+    from gamdss.reselection.export import ORIGINAL_COLUMNS
 
     assert tuple(ORIGINAL_KEYFRAME_COLUMNS.values()) == ORIGINAL_COLUMNS
     info, ds = fixtures[name], get_dataset(name)
@@ -245,7 +251,8 @@ def test_reselect_export_rescans_to_same_clip_ids(fixtures, tmp_path, name):
             assert c.annotation.original(k) == r.original(k)
         resel = [x for x in c.annotation.corrections if x.source == "gamdss reselect export"]
         assert [(x.field, x.original, x.corrected) for x in resel] == [
-            (k, getattr(r, k), getattr(c, k)) for k in ("onset", "apex", "offset") if getattr(r, k) != getattr(c, k)]
+            (k, getattr(r, k), getattr(c, k)) for k in ("onset", "apex", "offset") if getattr(r, k) != getattr(c, k)
+        ]
         assert all("Original " + x.field.capitalize() in x.reason for x in resel)
 
 
@@ -255,7 +262,7 @@ def test_casme3_reselect_export_finds_me_clip_folders(tmp_path):
     import numpy as np
     from PIL import Image
 
-    from gamdss.dataset_reselection import ORIGINAL_COLUMNS
+    from gamdss.reselection.export import ORIGINAL_COLUMNS
 
     ds = get_dataset("casme3")
     for folder, first, last in (("spNO.1_a_10", 10, 20), ("spNO.216_d_3647", 2640, 2700)):
@@ -264,29 +271,40 @@ def test_casme3_reselect_export_finds_me_clip_folders(tmp_path):
         for n in range(first, last + 1):
             Image.fromarray(np.full((4, 4, 3), n % 256, np.uint8)).save(d / f"{n}.jpg")
     original = tmp_path / "label.csv"
-    original.write_text("Subject,Filename,Onset,Apex,Offset,AU,Objective class,emotion\n"
-                        "spNO.1,a,10,15,20,12,I,happy\nspNO.216,d,3647,2650,2694,4+5,V,anger\n", encoding="utf-8")
+    original.write_text(
+        "Subject,Filename,Onset,Apex,Offset,AU,Objective class,emotion\n"
+        "spNO.1,a,10,15,20,12,I,happy\nspNO.216,d,3647,2650,2694,4+5,V,anger\n",
+        encoding="utf-8",
+    )
     first = ds.scan(tmp_path, annotations=original)
     assert [c.clip_id for c in first.clips] == ["spNO.1/a/10", "spNO.216/d/2647"] and first.skipped == []
     # what `gamdss reselect` writes: onset 10 -> 11 and 2647 -> 2649 (the corrected onset is the original)
     exported = tmp_path / "label_reselected.csv"
-    exported.write_text("Subject,Filename,Onset,Apex,Offset,AU,Objective class,emotion,"
-                        + ",".join(ORIGINAL_COLUMNS) + "\n"
-                        "spNO.1,a,11,15,20,12,I,happy,10,15,20\nspNO.216,d,2649,2650,2694,4+5,V,anger,2647,2650,2694\n",
-                        encoding="utf-8")
+    exported.write_text(
+        "Subject,Filename,Onset,Apex,Offset,AU,Objective class,emotion," + ",".join(ORIGINAL_COLUMNS) + "\n"
+        "spNO.1,a,11,15,20,12,I,happy,10,15,20\nspNO.216,d,2649,2650,2694,4+5,V,anger,2647,2650,2694\n",
+        encoding="utf-8",
+    )
     again = ds.scan(tmp_path, annotations=exported)
     assert again.skipped == []
     assert [(c.clip_id, c.onset, c.annotation.original("onset")) for c in again.clips] == [
-        ("spNO.1/a/10", 11, 10), ("spNO.216/d/2647", 2649, 3647)]
+        ("spNO.1/a/10", 11, 10),
+        ("spNO.216/d/2647", 2649, 3647),
+    ]
     assert [c.frame_paths[0].parent.name for c in again.clips] == ["spNO.1_a_10", "spNO.216_d_3647"]
     assert [(x.field, x.original, x.corrected, x.source) for x in again.clips[1].annotation.corrections] == [
-        ("onset", 3647, 2647, "casme3-corrections v1"), ("onset", 2647, 2649, "gamdss reselect export")]
+        ("onset", 3647, 2647, "casme3-corrections v1"),
+        ("onset", 2647, 2649, "gamdss reselect export"),
+    ]
 
 
 def test_bad_original_keyframe_cell_is_reported(tmp_path):
     p = tmp_path / "label.csv"
-    p.write_text("Subject,Filename,Onset,Apex,Offset,AU,Objective class,emotion,Original Onset\n"
-                 "spNO.1,a,11,15,20,12,I,happy,ten\nspNO.1,b,5,6,8,12,I,happy,\n", encoding="utf-8")
+    p.write_text(
+        "Subject,Filename,Onset,Apex,Offset,AU,Objective class,emotion,Original Onset\n"
+        "spNO.1,a,11,15,20,12,I,happy,ten\nspNO.1,b,5,6,8,12,I,happy,\n",
+        encoding="utf-8",
+    )
     rep = read_annotations(p, "casme3")
     assert [(s.row, s.reason) for s in rep.skipped] == [(2, "'Original Onset': 'ten' is not a frame number")]
     # an empty 'Original' cell: the row was not reselected
@@ -308,17 +326,33 @@ def _xlsx(path, sheets):
 
 def test_casme_sq_naming_rule1_keys_on_subject_id(tmp_path):
     """Public layout (folder number, folder, subject id): subject 15 is folder s40, not s15."""
-    rows = [[1, "disgust1_1", 10, 12, 15, "4", "negative", "micro-expression", None],
-            [15, "disgust1_1", 20, 22, 25, "4", "negative", "micro-expression", None]]
+    rows = [
+        [1, "disgust1_1", 10, 12, 15, "4", "negative", "micro-expression", None],
+        [15, "disgust1_1", 20, 22, 25, "4", "negative", "micro-expression", None],
+    ]
     path = tmp_path / "CAS(ME)^2code_final.xlsx"
-    _xlsx(path, {"CASFEcode_final": rows, "naming rule1": [[15, "s15", 1], [40, "s40", 15]],
-                 "naming rule2": [[101, "disgust1"]]})
+    _xlsx(
+        path,
+        {
+            "CASFEcode_final": rows,
+            "naming rule1": [[15, "s15", 1], [40, "s40", 15]],
+            "naming rule2": [[101, "disgust1"]],
+        },
+    )
     rep = read_annotations(path, "casme_sq")
     assert [(r.subject, r.clip_id, r.meta["stimulus_code"]) for r in rep.records] == [
-        ("s15", "s15/disgust1_1/10", "0101"), ("s40", "s40/disgust1_1/20", "0101")]
+        ("s15", "s15/disgust1_1/10", "0101"),
+        ("s40", "s40/disgust1_1/20", "0101"),
+    ]
     # a subject whose id equals its folder number, and the two-cell form (subject, folder)
-    _xlsx(path, {"CASFEcode_final": rows, "naming rule1": [["s15", 15, 15], [1, "s16"]],
-                 "naming rule2": [["0101", "disgust1"]]})
+    _xlsx(
+        path,
+        {
+            "CASFEcode_final": rows,
+            "naming rule1": [["s15", 15, 15], [1, "s16"]],
+            "naming rule2": [["0101", "disgust1"]],
+        },
+    )
     assert [r.subject for r in read_annotations(path, "casme_sq").records] == ["s16", "s15"]
     _xlsx(path, {"CASFEcode_final": rows, "naming rule1": [[15, "s15", 1], [15, "s15", 2]]})
     with pytest.raises(ValueError, match=r"subjects 1 and 2 to one folder 's15'"):
@@ -353,8 +387,9 @@ def _user_list(path, entry):
 @pytest.mark.parametrize("subject", ["'006'", "6", "006"])
 def test_user_corrections_unquoted_names(fixtures, tmp_path, subject):
     """YAML reads unquoted 006_1_3 as 395 and 006 as 6: the written text is kept."""
-    y = _user_list(tmp_path / "mine.yaml", f"subject: {subject}, video: 006_1_3, field: offset, original: 110,"
-                                           f" corrected: 109")
+    y = _user_list(
+        tmp_path / "mine.yaml", f"subject: {subject}, video: 006_1_3, field: offset, original: 110, corrected: 109"
+    )
     rep = read_annotations(fixtures["samm"].annotation_path, "samm", corrections=y)
     r = next(r for r in rep.records if r.video == "006_1_3")
     assert (r.offset, [(c.field, c.original, c.corrected) for c in r.corrections]) == (109, [("offset", 110, 109)])
@@ -363,8 +398,9 @@ def test_user_corrections_unquoted_names(fixtures, tmp_path, subject):
 
 @pytest.mark.parametrize("subject", ["sub01", "1", "'01'"])
 def test_user_corrections_subject_normalised(fixtures, tmp_path, subject):
-    y = _user_list(tmp_path / "mine.yaml", f"subject: {subject}, video: EP03_02, field: offset, original: 15,"
-                                           f" corrected: 14")
+    y = _user_list(
+        tmp_path / "mine.yaml", f"subject: {subject}, video: EP03_02, field: offset, original: 15, corrected: 14"
+    )
     rep = read_annotations(fixtures["casme2"].annotation_path, "casme2", corrections=y)
     assert next(r for r in rep.records if r.video == "EP03_02").offset == 14
 
@@ -377,25 +413,37 @@ def test_user_corrections_refused_and_unmatched(fixtures, tmp_path):
         read_annotations(fixtures["samm"].annotation_path, "samm", corrections=y)
     # an already-loaded list whose video YAML turned into a number cannot be trusted
     with pytest.raises(ValueError, match=r"x.yaml: entry 1 has video 395"):
-        parse_corrections({"corrections": [{"subject": 6, "video": 395, "field": "offset", "original": 1,
-                                            "corrected": 2, "reason": "r"}]}, "x.yaml")
+        parse_corrections(
+            {
+                "corrections": [
+                    {"subject": 6, "video": 395, "field": "offset", "original": 1, "corrected": 2, "reason": "r"}
+                ]
+            },
+            "x.yaml",
+        )
     y = tmp_path / "mine.yaml"
-    y.write_text("dataset: mine\nversion: 2\ncorrections:\n"
-                 "  - {subject: 6, video: '006_1_3', field: offset, original: 111, corrected: 109, reason: a}\n"
-                 "  - {subject: 6, video: '006_9_9', field: offset, original: 110, corrected: 109, reason: b}\n"
-                 "  - {subject: 7, video: '007_3_1', field: apex, original: 25, corrected: 24, reason: c}\n",
-                 encoding="utf-8")
+    y.write_text(
+        "dataset: mine\nversion: 2\ncorrections:\n"
+        "  - {subject: 6, video: '006_1_3', field: offset, original: 111, corrected: 109, reason: a}\n"
+        "  - {subject: 6, video: '006_9_9', field: offset, original: 110, corrected: 109, reason: b}\n"
+        "  - {subject: 7, video: '007_3_1', field: apex, original: 25, corrected: 24, reason: c}\n",
+        encoding="utf-8",
+    )
     rep = read_annotations(fixtures["samm"].annotation_path, "samm", corrections=y)
     got = [(u.entry.video, u.entry.source, u.reason) for u in rep.unmatched_corrections]
-    assert got == [("006_1_3", "mine-corrections v2", "row 16: offset is 110, not 111"),
-                   ("006_9_9", "mine-corrections v2", "no row with subject '006' and filename '006_9_9'")]
+    assert got == [
+        ("006_1_3", "mine-corrections v2", "row 16: offset is 110, not 111"),
+        ("006_9_9", "mine-corrections v2", "no row with subject '006' and filename '006_9_9'"),
+    ]
     assert next(r for r in rep.records if r.video == "007_3_1").apex == 24
 
 
 def test_mmew_emotion_correction_keeps_frame_folder(fixtures, tmp_path):
     info = fixtures["mmew"]
-    y = _user_list(tmp_path / "mine.yaml", "subject: S01, video: S01-01-001, field: emotion, original: happiness,"
-                                           " corrected: surprise")
+    y = _user_list(
+        tmp_path / "mine.yaml",
+        "subject: S01, video: S01-01-001, field: emotion, original: happiness, corrected: surprise",
+    )
     rep = scan_dataset(info.root, "mmew", corrections=y)
     clip = next(c for c in rep.clips if c.clip_id == "S01/S01-01-001")
     assert clip.emotion == "surprise" and clip.frame_paths[0].parent.parent.name == "Happiness"
@@ -412,6 +460,8 @@ def test_mmew_clip_in_another_emotion_folder(tmp_path):
         Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(d / f"{n}.jpg")
     (tmp_path / "MMEW_Micro_Exp.csv").write_text(
         "Subject,Filename,OnsetFrame,ApexFrame,OffsetFrame,Action Units,Estimated Emotion\n"
-        "2,S02-04-001,1,3,6,4,disgust\n", encoding="utf-8")
+        "2,S02-04-001,1,3,6,4,disgust\n",
+        encoding="utf-8",
+    )
     rep = scan_dataset(tmp_path, "mmew", annotations=tmp_path / "MMEW_Micro_Exp.csv")
     assert rep.skipped == [] and rep.clips[0].frame_paths[0].parent == d

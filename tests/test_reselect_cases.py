@@ -8,9 +8,8 @@ import pytest
 import torch
 
 import gamdss
-from gamdss.batch import keyframes, pack_clips
-from gamdss.ops import reselect_windows
-
+from gamdss.op.ops import reselect_windows
+from gamdss.op.packing import keyframes, pack_clips
 from support import device_params
 
 # Scalar frames: d(i, j) = |v_i - v_j|.
@@ -23,15 +22,18 @@ def scalar_clip(values, dtype=torch.float64, device="cpu"):
 
 @pytest.mark.parametrize("device", device_params())
 @pytest.mark.parametrize("dtype", [torch.uint8, torch.float32, torch.float64])
-@pytest.mark.parametrize("window, expected", [
-    # onset 2, apex 6, offset 9, lambda 0.5: R_rise = int(0.5*4) = 2, R_fall = int(0.5*3) = 1.
-    # paper: O=[2,4], A=[4,8], F=[9,10]; best rise |30-3| at (3,7); fall from 7: |30-0| at 10.
-    ("paper", (3, 7, 10, 27.0, 30.0)),
-    # released: O=[2,4], A=[4,6], F=[8,9]; best |20-3| at (3,6); fall from 6: |20-1| at 9.
-    ("released", (3, 6, 9, 17.0, 19.0)),
-    # symmetric: O=[0,4], A=[4,8], F=[8,10]; (0,7) and (1,7) both give 30: cost 3 vs 2 -> (1,7).
-    ("symmetric", (1, 7, 10, 30.0, 30.0)),
-])
+@pytest.mark.parametrize(
+    "window, expected",
+    [
+        # onset 2, apex 6, offset 9, lambda 0.5: R_rise = int(0.5*4) = 2, R_fall = int(0.5*3) = 1.
+        # paper: O=[2,4], A=[4,8], F=[9,10]; best rise |30-3| at (3,7); fall from 7: |30-0| at 10.
+        ("paper", (3, 7, 10, 27.0, 30.0)),
+        # released: O=[2,4], A=[4,6], F=[8,9]; best |20-3| at (3,6); fall from 6: |20-1| at 9.
+        ("released", (3, 6, 9, 17.0, 19.0)),
+        # symmetric: O=[0,4], A=[4,8], F=[8,10]; (0,7) and (1,7) both give 30: cost 3 vs 2 -> (1,7).
+        ("symmetric", (1, 7, 10, 30.0, 30.0)),
+    ],
+)
 def test_presets_hand_computed(window, expected, dtype, device):
     clip = scalar_clip(VALUES, dtype, device)
     out = gamdss.reselect([clip], [2], [6], [9], lam_rise=0.5, lam_fall=0.5, window=window)
@@ -167,7 +169,8 @@ def test_released_selection_reproduced_where_wrapped_and_true_l2_disagree():
     n = frames[0].size
     assert released.rise_distance.item() == pytest.approx(255.0 * np.sqrt(n))
     assert true_l2.rise_distance.item() == pytest.approx(
-        np.sqrt(((frames[10].astype(np.int64) - frames[0]) ** 2).sum()))
+        np.sqrt(((frames[10].astype(np.int64) - frames[0]) ** 2).sum())
+    )
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -179,8 +182,9 @@ def test_released_window_and_distance_reproduce_the_released_loop(seed):
     offset = min(t - 1, apex + int(rng.integers(10, 25)))
     frames = rng.integers(0, 256, size=(t, 3, 8, 8), dtype=np.uint8)
     want = released_style_selection(frames, onset, apex, offset)
-    got = gamdss.reselect([torch.from_numpy(frames)], [onset], [apex], [offset],
-                          window="released", distance="released_uint8")
+    got = gamdss.reselect(
+        [torch.from_numpy(frames)], [onset], [apex], [offset], window="released", distance="released_uint8"
+    )
     assert (got.onset.item(), got.apex.item(), got.offset.item()) == want[:3]
 
 

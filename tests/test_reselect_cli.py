@@ -10,8 +10,10 @@ import yaml
 
 from cache_fixtures import first_frame_number, make_cache
 from gamdss.cli import main
-from gamdss.dataset_reselection import ORIGINAL_COLUMNS, load_reselection, reselect_cache
-from gamdss.reselection_settings import ReselectionSettings
+from gamdss.reselection.export import ORIGINAL_COLUMNS
+from gamdss.reselection.files import load_reselection
+from gamdss.reselection.run import reselect_cache
+from gamdss.settings.reselection import ReselectionSettings
 
 
 @pytest.fixture()
@@ -43,7 +45,8 @@ def test_writes_csv_settings_and_dataset_file(cache, capsys):
         assert (row["window"], row["lam_rise"], row["distance"]) == ("paper", "0.3", "l2")
     settings = yaml.safe_load((out / "settings.yaml").read_text())
     assert ReselectionSettings.from_dict(settings["reselection"]) == ReselectionSettings(
-        method="max_distance", window="paper", lam_rise=0.3, lam_fall=0.3, distance="l2")
+        method="max_distance", window="paper", lam_rise=0.3, lam_fall=0.3, distance="l2"
+    )
     assert settings["clips"] == 5
     printed = capsys.readouterr().out
     moved = sum(1 for r in expected if r.reselected[1] != r.annotated[1])
@@ -54,8 +57,23 @@ def test_dataset_file_rereads_to_reselected_frames(cache):
     datasets = pytest.importorskip("gamdss.data.datasets")
     import openpyxl
 
-    assert main(["reselect", str(cache.root), "--preset", "paper", "--lam-rise", "0.3", "--lam-fall", "0.3", "--out",
-                 str(cache.root / "run")]) == 0
+    assert (
+        main(
+            [
+                "reselect",
+                str(cache.root),
+                "--preset",
+                "paper",
+                "--lam-rise",
+                "0.3",
+                "--lam-fall",
+                "0.3",
+                "--out",
+                str(cache.root / "run"),
+            ]
+        )
+        == 0
+    )
     files = list((cache.root / "run").glob("*_reselected.xlsx"))
     assert len(files) == 1
     report = datasets.read_annotations(files[0], "casme2")
@@ -64,8 +82,9 @@ def test_dataset_file_rereads_to_reselected_frames(cache):
     assert len(report.records) == len(rows)
     for rec in report.records:
         row = rows[rec.clip_id]
-        assert (rec.onset, rec.apex, rec.offset) == tuple(int(row[f"reselected_{k}_frame"])
-                                                          for k in ("onset", "apex", "offset"))
+        assert (rec.onset, rec.apex, rec.offset) == tuple(
+            int(row[f"reselected_{k}_frame"]) for k in ("onset", "apex", "offset")
+        )
     sheet = openpyxl.load_workbook(files[0]).active
     values = list(sheet.values)
     header = list(values[0])
@@ -98,8 +117,8 @@ def test_default_is_the_recommended_preset_with_confidences_that_reread(cache):
     datasets = pytest.importorskip("gamdss.data.datasets")
     import openpyxl
 
-    from gamdss.dataset_reselection import CONFIDENCE_COLUMNS
-    from gamdss.reselection_settings import preset
+    from gamdss.reselection.export import CONFIDENCE_COLUMNS
+    from gamdss.settings.reselection import preset
 
     assert main(["reselect", str(cache.root), "--out", str(cache.root / "run")]) == 0
     rows = {r["clip_id"]: r for r in _rows(cache.root / "run" / "reselection.csv")}
@@ -117,15 +136,17 @@ def test_default_is_the_recommended_preset_with_confidences_that_reread(cache):
     report = datasets.read_annotations(files[0], "casme2")
     assert report.skipped == [] and len(report.records) == len(rows)
     for rec in report.records:
-        assert (rec.onset, rec.apex, rec.offset) == tuple(int(rows[rec.clip_id][f"reselected_{k}_frame"])
-                                                          for k in ("onset", "apex", "offset"))
+        assert (rec.onset, rec.apex, rec.offset) == tuple(
+            int(rows[rec.clip_id][f"reselected_{k}_frame"]) for k in ("onset", "apex", "offset")
+        )
     values = list(openpyxl.load_workbook(files[0]).active.values)
     header = list(values[0])
     apex_col = header.index(CONFIDENCE_COLUMNS[1])
     onset_col = header.index(CONFIDENCE_COLUMNS[0])
     assert all(v[onset_col] is None for v in values[1:])
-    assert sorted(round(float(v[apex_col]), 2) for v in values[1:]) == \
-        sorted(round(float(r["confidence_apex"]), 2) for r in rows.values())
+    assert sorted(round(float(v[apex_col]), 2) for v in values[1:]) == sorted(
+        round(float(r["confidence_apex"]), 2) for r in rows.values()
+    )
 
 
 def test_paper_flags_need_a_paper_style_preset(cache, capsys):
@@ -162,4 +183,5 @@ def test_a_failed_export_leaves_no_partial_set(cache, monkeypatch, capsys):
     assert not list(cache.root.glob(".run.partial-*"))
     assert main(["reselect", str(cache.root), "--preset", "paper", "--out", str(out)]) == 0
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["reselection.csv", "settings.yaml", "CASME2-coding-20190701_reselected.xlsx"])
+        ["reselection.csv", "settings.yaml", "CASME2-coding-20190701_reselected.xlsx"]
+    )

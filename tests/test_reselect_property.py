@@ -10,17 +10,20 @@ from hypothesis import HealthCheck, given, settings
 
 import gamdss
 import gamdss_ext
-from gamdss import reference
-from gamdss.batch import keyframes, pack_clips
-from gamdss.windows import preset_windows
-
-from support import available_cpu_variants, devices
+from gamdss.op import reference
+from gamdss.op.packing import keyframes, pack_clips
+from gamdss.op.windows import preset_windows
 from oracle import assert_matches_reference
 from strategies import DTYPES, Case, apply_layout, cases, padded
+from support import available_cpu_variants, devices
 
 VARIANTS = available_cpu_variants()
-SETTINGS = settings(max_examples=1000, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = settings(
+    max_examples=1000,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 def run_case(case: Case, device: str):
@@ -33,13 +36,18 @@ def run_case(case: Case, device: str):
         lengths = None
         if not clips:
             clips = torch.empty((0, 1, 3), dtype=torch.uint8, device=device)
-    kwargs = dict(lengths=lengths, lam_rise=case.lam_rise, lam_fall=case.lam_fall,
-                  window=case.window, distance=case.distance, return_table=True)
+    kwargs = dict(
+        lengths=lengths,
+        lam_rise=case.lam_rise,
+        lam_fall=case.lam_fall,
+        window=case.window,
+        distance=case.distance,
+        return_table=True,
+    )
     got = gamdss.reselect(clips, case.onset, case.apex, case.offset, **kwargs)
     packed = pack_clips(clips, lengths)
     ann = keyframes(case.onset, case.apex, case.offset, packed.lengths)
-    win = preset_windows(case.window, ann[:, 0], ann[:, 1], ann[:, 2], packed.lengths,
-                         case.lam_rise, case.lam_fall)
+    win = preset_windows(case.window, ann[:, 0], ann[:, 1], ann[:, 2], packed.lengths, case.lam_rise, case.lam_fall)
     assert torch.equal(got.windows, win)
     assert got.onset.device.type == device
     assert_matches_reference(got, packed, ann, win, case.distance)
@@ -67,8 +75,12 @@ def test_op_matches_reference(case: Case):
                 assert torch.equal(getattr(first, name).cpu(), getattr(other, name).cpu())
 
 
-@settings(max_examples=300, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=300,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(case=cases(dtypes=(torch.uint8, torch.float32, torch.float64)))
 def test_frame_distances_match_reference(case: Case):
     clips = case.clips or torch.empty((0, 1, 3), dtype=torch.uint8)
@@ -77,7 +89,7 @@ def test_frame_distances_match_reference(case: Case):
     want = reference.frame_distances(packed, ref_frames, distance=case.distance)
     for device in devices():
         dev_packed = pack_clips([c.to(device) for c in case.clips]) if case.clips else packed
-        got = gamdss.ops.frame_distances(dev_packed, ref_frames, distance=case.distance).cpu()
+        got = gamdss.op.ops.frame_distances(dev_packed, ref_frames, distance=case.distance).cpu()
         assert got.shape == want.shape
         assert torch.equal(got.isnan(), want.isnan())
         if case.clips and case.clips[0].dtype == torch.uint8:
@@ -112,12 +124,30 @@ def test_thousands_of_uint8_cases_bit_identical_across_cpu_kernels():
         lam = float(torch.rand((), generator=gen)) * 0.5
         distance = ["l2", "centered", "released_uint8"][trial % 3]
         window = ["paper", "released", "symmetric"][(trial // 3) % 3]
-        ref = reference.reselect(x, ann[:, 0], ann[:, 1], ann[:, 2], lam_rise=lam, lam_fall=lam,
-                                 window=window, distance=distance, return_table=True)
+        ref = reference.reselect(
+            x,
+            ann[:, 0],
+            ann[:, 1],
+            ann[:, 2],
+            lam_rise=lam,
+            lam_fall=lam,
+            window=window,
+            distance=distance,
+            return_table=True,
+        )
         for variant in VARIANTS:
             gamdss_ext.set_cpu_kernel(variant)
-            got = gamdss.reselect(x, ann[:, 0], ann[:, 1], ann[:, 2], lam_rise=lam, lam_fall=lam,
-                                  window=window, distance=distance, return_table=True)
+            got = gamdss.reselect(
+                x,
+                ann[:, 0],
+                ann[:, 1],
+                ann[:, 2],
+                lam_rise=lam,
+                lam_fall=lam,
+                window=window,
+                distance=distance,
+                return_table=True,
+            )
             for name in ("onset", "apex", "offset", "rise_distance", "fall_distance"):
                 assert torch.equal(getattr(got, name), getattr(ref, name)), (trial, variant, name)
             assert torch.equal(got.rise_table.nan_to_num(-1), ref.rise_table.nan_to_num(-1))

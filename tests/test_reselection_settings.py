@@ -8,8 +8,9 @@ import io
 
 import pytest
 
-from gamdss.dataset_reselection import ClipReselection, reselection_rows, rows_to_csv
-from gamdss.reselection_settings import PRESETS, ReselectionSettings, preset
+from gamdss.reselection.files import reselection_rows, rows_to_csv
+from gamdss.reselection.result import ClipReselection
+from gamdss.settings.reselection import PRESETS, ReselectionSettings, preset
 from gamdss.train.config import ReselectionConfig
 
 
@@ -20,14 +21,25 @@ def test_paper_preset_is_the_papers_method():
     assert (r.method, r.window, r.distance) == ("max_distance", "released", "released_uint8")
     assert preset("recommended").method == "noise_aware"
     # Settings written before presets existed (no method) read as the paper's method.
-    assert ReselectionSettings.from_dict({"window": "paper", "lam_rise": 0.1, "lam_fall": 0.1,
-                                          "distance": "l2"}) == preset("paper")
+    assert ReselectionSettings.from_dict(
+        {"window": "paper", "lam_rise": 0.1, "lam_fall": 0.1, "distance": "l2"}
+    ) == preset("paper")
 
 
-@pytest.mark.parametrize("changes, culprit", [
-    (dict(method="best"), "method"), (dict(window="wide"), "window"), (dict(distance="l1"), "distance"),
-    (dict(lam_rise=-0.1), "lam_rise"), (dict(lam_fall=float("nan")), "lam_fall"), (dict(move_z="3"), "move_z"),
-    (dict(tie_z=7.0), "tie_z"), (dict(mask_eyes=1), "mask_eyes"), (dict(offset_z=-1), "offset_z")])
+@pytest.mark.parametrize(
+    "changes, culprit",
+    [
+        (dict(method="best"), "method"),
+        (dict(window="wide"), "window"),
+        (dict(distance="l1"), "distance"),
+        (dict(lam_rise=-0.1), "lam_rise"),
+        (dict(lam_fall=float("nan")), "lam_fall"),
+        (dict(move_z="3"), "move_z"),
+        (dict(tie_z=7.0), "tie_z"),
+        (dict(mask_eyes=1), "mask_eyes"),
+        (dict(offset_z=-1), "offset_z"),
+    ],
+)
 def test_bad_values_name_the_setting(changes, culprit):
     with pytest.raises(ValueError, match=f"reselection setting {culprit}"):
         ReselectionSettings(**changes)
@@ -59,4 +71,5 @@ def test_training_keeps_the_papers_method_unless_asked():
     assert ReselectionConfig().settings() == preset("paper")
     assert ReselectionConfig(method="noise_aware").settings() == preset("recommended")
     assert ReselectionConfig(window="released", lam_rise=0.2).settings() == preset("paper").replace(
-        window="released", lam_rise=0.2)
+        window="released", lam_rise=0.2
+    )

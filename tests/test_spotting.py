@@ -10,8 +10,9 @@ from gamdss.spotting import frame_difference, frequency, midpoint, optical_flow
 from gamdss.spotting.lbp import lbp_images
 
 
-def warped_clip(onset: int, apex: int, offset: int, n_frames: int, size: int = 64, amplitude_px: float = 2.0,
-                seed: int = 0) -> np.ndarray:
+def warped_clip(
+    onset: int, apex: int, offset: int, n_frames: int, size: int = 64, amplitude_px: float = 2.0, seed: int = 0
+) -> np.ndarray:
     """uint8 [T, size, size, 3]: a smooth random texture whose lower middle is pushed up by a
     Gaussian bump of ``amplitude_px * p(t)`` pixels, p rising linearly from 0 at the onset to
     1 at the apex and back to 0 at the offset (so the apex is the frame of largest warp)."""
@@ -22,12 +23,14 @@ def warped_clip(onset: int, apex: int, offset: int, n_frames: int, size: int = 6
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     bump = np.exp(-((yy - 0.6 * size) ** 2 + (xx - 0.5 * size) ** 2) / (2 * (size / 8) ** 2)).astype(np.float32)
     t = np.arange(n_frames)
-    profile = np.where(t <= apex, np.clip((t - onset) / (apex - onset), 0, 1),
-                       np.clip((offset - t) / (offset - apex), 0, 1))
+    profile = np.where(
+        t <= apex, np.clip((t - onset) / (apex - onset), 0, 1), np.clip((offset - t) / (offset - apex), 0, 1)
+    )
     frames = []
     for p in profile:
-        warped = cv2.remap(tex, xx, (yy - amplitude_px * p * bump).astype(np.float32), cv2.INTER_LINEAR,
-                           borderMode=cv2.BORDER_REFLECT)
+        warped = cv2.remap(
+            tex, xx, (yy - amplitude_px * p * bump).astype(np.float32), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+        )
         frames.append(np.clip(np.rint(warped), 0, 255).astype(np.uint8))
     return np.repeat(np.stack(frames)[..., None], 3, axis=3)
 
@@ -57,9 +60,9 @@ def test_score_curves_cover_the_range_and_peak_at_the_spotted_apex(clean_clip, m
     onset, offset = 3, 20
     curve = spotting.score_curve(method, clean_clip, onset, offset, fps=FPS)
     assert curve.shape == (T,) and curve.dtype == np.float64
-    assert np.isnan(curve[:onset]).all() and np.isnan(curve[offset + 1:]).all()
-    assert np.isfinite(curve[onset:offset + 1]).all()
-    expected = onset + int(np.argmax(curve[onset:offset + 1]))
+    assert np.isnan(curve[:onset]).all() and np.isnan(curve[offset + 1 :]).all()
+    assert np.isfinite(curve[onset : offset + 1]).all()
+    expected = onset + int(np.argmax(curve[onset : offset + 1]))
     assert spotting.spot_apex(method, clean_clip, onset, offset, fps=FPS) == expected
 
 
@@ -98,9 +101,7 @@ def test_frame_difference_scores_by_hand():
 
 
 def test_lbp_of_a_hand_computed_3x3_patch():
-    patch = np.array([[5, 9, 1],
-                      [4, 6, 7],
-                      [2, 6, 3]], dtype=np.uint8)
+    patch = np.array([[5, 9, 1], [4, 6, 7], [2, 6, 3]], dtype=np.uint8)
     # Neighbours >= 6: top (weight 2), right (16), bottom (64; equal counts as set).
     assert lbp_images(patch).tolist() == [[2 + 16 + 64]]
     flat = np.full((3, 4, 5), 7, dtype=np.uint8)  # all neighbours equal: every bit set
@@ -150,15 +151,15 @@ def naive_frequency_score(grey: np.ndarray, n: int, half: int) -> float:
     """The method's definition, one frame, one block at a time, with numpy's FFT."""
     codes = lbp_images(grey).astype(np.float64)
     padded = np.concatenate([np.repeat(codes[:1], half, 0), codes, np.repeat(codes[-1:], half, 0)])
-    window = padded[n:n + 2 * half + 1]
+    window = padded[n : n + 2 * half + 1]
     bh, bw = (codes.shape[1] - 1) // 6, (codes.shape[2] - 1) // 6
     w = window.shape[0]
     kt, ky, kx = np.meshgrid(*[(np.arange(m) - m // 2) / max(m // 2, 1) for m in (w, bh, bw)], indexing="ij")
-    keep = np.sqrt(kt ** 2 + ky ** 2 + kx ** 2) >= 31 / 30
+    keep = np.sqrt(kt**2 + ky**2 + kx**2) >= 31 / 30
     total = 0.0
     for i in range(6):
         for j in range(6):
-            volume = window[:, i * bh:(i + 1) * bh, j * bw:(j + 1) * bw]
+            volume = window[:, i * bh : (i + 1) * bh, j * bw : (j + 1) * bw]
             total += np.abs(np.fft.fftshift(np.fft.fftn(volume)))[keep].sum()
     return total
 
@@ -175,8 +176,7 @@ def pixels_changing_in_window(grey: np.ndarray, half: int) -> np.ndarray:
     each frame (first and last frames replicated, as the method does)."""
     codes = lbp_images(grey)
     padded = np.concatenate([np.repeat(codes[:1], half, 0), codes, np.repeat(codes[-1:], half, 0)])
-    return np.array([(padded[n:n + 2 * half + 1] != padded[n + half]).any(axis=0).mean()
-                     for n in range(len(codes))])
+    return np.array([(padded[n : n + 2 * half + 1] != padded[n + half]).any(axis=0).mean() for n in range(len(codes))])
 
 
 @pytest.mark.parametrize("fps", [30.0, 60.0])
@@ -189,9 +189,17 @@ def test_frequency_score_counts_the_pixels_whose_code_changes_in_the_window(clea
     assert np.corrcoef(curve, changing)[0, 1] > 0.95
 
 
-@pytest.mark.parametrize("onset, apex, offset, n_frames, fps, seed", [
-    (ONSET, APEX, OFFSET, T, FPS, 0), (ONSET, APEX, OFFSET, T, 30.0, 0), (4, 10, 26, 32, 60.0, 1),
-    (6, 20, 26, 32, 60.0, 2), (3, 9, 27, 30, 60.0, 3), (8, 16, 30, 40, 90.0, 5)])
+@pytest.mark.parametrize(
+    "onset, apex, offset, n_frames, fps, seed",
+    [
+        (ONSET, APEX, OFFSET, T, FPS, 0),
+        (ONSET, APEX, OFFSET, T, 30.0, 0),
+        (4, 10, 26, 32, 60.0, 1),
+        (6, 20, 26, 32, 60.0, 2),
+        (3, 9, 27, 30, 60.0, 3),
+        (8, 16, 30, 40, 90.0, 5),
+    ],
+)
 def test_frequency_peak_window_contains_the_apex_of_a_clean_clip(onset, apex, offset, n_frames, fps, seed):
     # Every window holding the apex spans the whole intensity range, so the score's maximum is
     # one of them: the apex is within half a window (measured errors -4..7 here), not within one frame.
@@ -205,10 +213,10 @@ def test_frequency_all_blocks_equals_top_36(clean_clip):
     full = frequency.score_curve(clean_clip, ONSET, OFFSET, fps=FPS)
     np.testing.assert_allclose(frequency.score_curve(clean_clip, ONSET, OFFSET, fps=FPS, top_k=36), full)
     top9 = frequency.score_curve(clean_clip, ONSET, OFFSET, fps=FPS, top_k=9)
-    assert (top9[ONSET:OFFSET + 1] <= full[ONSET:OFFSET + 1]).all()
+    assert (top9[ONSET : OFFSET + 1] <= full[ONSET : OFFSET + 1]).all()
     # Scoring a sub-range gives the same scores as scoring the whole clip (ends replicated either way).
     whole = frequency.score_curve(clean_clip, fps=FPS)
-    np.testing.assert_allclose(full[ONSET:OFFSET + 1], whole[ONSET:OFFSET + 1], rtol=1e-5)
+    np.testing.assert_allclose(full[ONSET : OFFSET + 1], whole[ONSET : OFFSET + 1], rtol=1e-5)
 
 
 def test_frequency_of_a_static_clip_is_flat():
@@ -220,8 +228,10 @@ def test_frequency_of_a_static_clip_is_flat():
 def test_optical_flow_ignores_a_global_shift():
     cv2 = pytest.importorskip("cv2")
     base = warped_clip(0, 1, 2, 3)[0, ..., 0]
-    shifted = [cv2.warpAffine(base, np.float32([[1, 0, s], [0, 1, 0]]), base.shape[::-1],
-                              borderMode=cv2.BORDER_REFLECT) for s in (0.0, 0.5, 1.0)]
+    shifted = [
+        cv2.warpAffine(base, np.float32([[1, 0, s], [0, 1, 0]]), base.shape[::-1], borderMode=cv2.BORDER_REFLECT)
+        for s in (0.0, 0.5, 1.0)
+    ]
     frames = np.stack(shifted)
     crop = np.zeros(base.shape, dtype=bool)
     crop[8:-8, 8:-8] = True  # away from the reflected border
@@ -232,8 +242,9 @@ def test_optical_flow_ignores_a_global_shift():
 
 def test_baseline_on_a_generated_clip():
     synthetic = pytest.importorskip("gamdss.data.synthetic")
-    config = synthetic.SyntheticConfig(fps=60, size=(64, 64), noise_sd=0.0, jpeg_quality=None, head_motion_px=0.0,
-                                       amplitude_px=(2.0, 2.5))
+    config = synthetic.SyntheticConfig(
+        fps=60, size=(64, 64), noise_sd=0.0, jpeg_quality=None, head_motion_px=0.0, amplitude_px=(2.0, 2.5)
+    )
     clip = synthetic.make_clip(config, seed=3, subject=1)
     onset, apex, offset = clip.truth
     frames = clip.frames.numpy()

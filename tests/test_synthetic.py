@@ -9,14 +9,36 @@ import numpy as np
 import pytest
 import torch
 
-from gamdss.data.synthetic import (CASME2_EMOTIONS, EMOTION_AUS, PHOTOS, PROFILE_SHAPES, SAMM_EMOTIONS,
-                                   SyntheticConfig, deformation_field, emotion_for_dataset, intensity_profile,
-                                   make_clip, make_dataset, make_face)
+from gamdss.data.synthetic import (
+    CASME2_EMOTIONS,
+    EMOTION_AUS,
+    PHOTOS,
+    PROFILE_SHAPES,
+    SAMM_EMOTIONS,
+    SyntheticConfig,
+    deformation_field,
+    emotion_for_dataset,
+    intensity_profile,
+    make_clip,
+    make_dataset,
+    make_face,
+)
 
 # Small, clean clips: 96 px, 200 fps, ~40 frames, no camera effects.
-CLEAN = SyntheticConfig(size=(96, 96), fps=200, rise_ms=(50, 70), fall_ms=(60, 90), pad_before_ms=(15, 25),
-                        pad_after_ms=(15, 25), amplitude_px=(2.5, 2.5), profile="linear", noise_sd=0.0,
-                        jpeg_quality=None, head_motion_px=0.0, flicker_gl=0.0)
+CLEAN = SyntheticConfig(
+    size=(96, 96),
+    fps=200,
+    rise_ms=(50, 70),
+    fall_ms=(60, 90),
+    pad_before_ms=(15, 25),
+    pad_after_ms=(15, 25),
+    amplitude_px=(2.5, 2.5),
+    profile="linear",
+    noise_sd=0.0,
+    jpeg_quality=None,
+    head_motion_px=0.0,
+    flicker_gl=0.0,
+)
 SMALL = CLEAN.replace(size=(48, 48), noise_sd=1.0, jpeg_quality=90, head_motion_px=0.2, profile="cosine")
 
 
@@ -29,7 +51,7 @@ def _flow_along_field(clip, size):
     the expression's field direction, over the pixels where the field is at least half its peak."""
     face = make_face(clip.subject, size)
     field = deformation_field(clip.aus, face.landmarks, size).numpy()
-    norm2 = (field ** 2).sum(-1)
+    norm2 = (field**2).sum(-1)
     mask = norm2 >= 0.25
     g = _grey(clip.frames)
     out = []
@@ -112,7 +134,7 @@ def test_profile_properties(shape, powers):
         assert p.shape == (n,) and p.dtype == np.float64
         assert np.all(p[: o + 1] == 0.0) and np.all(p[f:] == 0.0)
         assert p[a] == 1.0 and np.all(np.delete(p, a) < 1.0)
-        assert np.all(np.diff(p[o: a + 1]) > 0) and np.all(np.diff(p[a: f + 1]) < 0)
+        assert np.all(np.diff(p[o : a + 1]) > 0) and np.all(np.diff(p[a : f + 1]) < 0)
 
 
 def test_profile_shapes_hand_values():
@@ -125,8 +147,15 @@ def test_profile_shapes_hand_values():
     assert gam[2] == pytest.approx((0.5 * np.exp(0.5)) ** 2) and gam[7] == pytest.approx(0.25 * np.exp(0.75))
 
 
-@pytest.mark.parametrize("args,kwargs", [((10, 3, 3, 8), {}), ((10, 0, 5, 10), {}), ((10, 0, 4, 8), {"shape": "box"}),
-                                         ((10, 0, 4, 8), {"rise_power": 0.0})])
+@pytest.mark.parametrize(
+    "args,kwargs",
+    [
+        ((10, 3, 3, 8), {}),
+        ((10, 0, 5, 10), {}),
+        ((10, 0, 4, 8), {"shape": "box"}),
+        ((10, 0, 4, 8), {"rise_power": 0.0}),
+    ],
+)
 def test_profile_rejects_bad_input(args, kwargs):
     with pytest.raises(ValueError):
         intensity_profile(*args, **kwargs)
@@ -172,7 +201,7 @@ def test_faces_load_and_subjects_cycle_with_variation():
         assert face.image.shape == (64, 80, 3) and face.image.dtype == np.uint8 and face.variation == "none"
         lm = face.landmarks
         assert np.all((lm >= 0) & (lm <= [80, 64]))
-        assert lm[0, 0] < lm[1, 0] and lm[3, 0] < lm[4, 0]          # image-left first
+        assert lm[0, 0] < lm[1, 0] and lm[3, 0] < lm[4, 0]  # image-left first
         assert lm[[0, 1], 1].max() < lm[2, 1] < lm[[3, 4], 1].min()  # eyes, nose, mouth top to bottom
     again = make_face(len(PHOTOS), (64, 64))
     first = make_face(0, (64, 64))
@@ -207,7 +236,8 @@ def _detect(mtcnn, image: np.ndarray) -> tuple[float, np.ndarray]:
 # Measured at 128 px (five landmarks, distance / inter-ocular distance): <= 0.05 on the two
 # photographs, <= 0.11 on the blurry LFW upscales (up to 0.3 at other sizes: MTCNN's own scatter).
 _FACE_SUBJECTS = [pytest.param(i, id=name) for i, name in enumerate(PHOTOS)] + [
-    pytest.param(len(PHOTOS) + i, id=f"{PHOTOS[i]}-flipped") for i in (0, 2)]
+    pytest.param(len(PHOTOS) + i, id=f"{PHOTOS[i]}-flipped") for i in (0, 2)
+]
 
 
 @pytest.mark.parametrize("subject", _FACE_SUBJECTS)
@@ -239,8 +269,11 @@ def test_lfw_landmark_rows_reproduce_their_measurement(mtcnn, name):
 def test_mtcnn_still_finds_the_face_at_apex(mtcnn):
     size = (128, 128)
     for subject in (0, 2, len(PHOTOS) + 1):  # astronaut, an LFW face, a flipped variant
-        clip = make_clip(SyntheticConfig(size=size, rise_ms=(10, 10), fall_ms=(10, 10), pad_before_ms=(5, 5),
-                                         pad_after_ms=(5, 5)), seed=0, subject=subject)
+        clip = make_clip(
+            SyntheticConfig(size=size, rise_ms=(10, 10), fall_ms=(10, 10), pad_before_ms=(5, 5), pad_after_ms=(5, 5)),
+            seed=0,
+            subject=subject,
+        )
         prob, found = _detect(mtcnn, clip.frames[clip.apex].numpy())
         assert prob > 0.95
         face = make_face(subject, size)
@@ -254,7 +287,7 @@ def test_field_peak_is_one_and_unilateral_aus_stay_on_one_side():
     assert both.norm(dim=-1).max().item() == pytest.approx(1.0, abs=1e-6)
     mid = int(round(0.5 * (face.landmarks[3, 0] + face.landmarks[4, 0])))
     mag = one.norm(dim=-1)
-    assert mag[:, :mid].max() > 0.99 and mag[:, mid + 12:].max() < 0.01  # subject's right = image-left
+    assert mag[:, :mid].max() > 0.99 and mag[:, mid + 12 :].max() < 0.01  # subject's right = image-left
     with pytest.raises(ValueError, match="not modelled"):
         deformation_field(("99",), face.landmarks, (96, 96))
 
@@ -303,7 +336,8 @@ def test_make_dataset_ids_emotions_and_bias():
         o, a, f = s.annotated
         assert 0 <= o <= a <= f <= len(s.clip) - 1
     assert len({s.clip.frames.shape for s in typical}) > 1 or any(
-        not torch.equal(typical[0].clip.frames, s.clip.frames) for s in typical[1:])
+        not torch.equal(typical[0].clip.frames, s.clip.frames) for s in typical[1:]
+    )
 
 
 def test_flicker_changes_nothing_but_the_brightness():

@@ -129,8 +129,15 @@ def test_blink_closure_hand_computed():
 
 @pytest.mark.parametrize("fps,blink_ms", [(200.0, (120.0, 120.0)), (60.0, (100.0, 150.0))])
 def test_blink_in_clip_closes_fully_and_lasts_its_duration(fps, blink_ms):
-    cfg = BASE.replace(size=(32, 32), fps=fps, blink_probability=1.0, blink_ms=blink_ms,
-                       rise_ms=(150, 250), fall_ms=(200, 300), jpeg_quality=None)
+    cfg = BASE.replace(
+        size=(32, 32),
+        fps=fps,
+        blink_probability=1.0,
+        blink_ms=blink_ms,
+        rise_ms=(150, 250),
+        fall_ms=(200, 300),
+        jpeg_quality=None,
+    )
     for c in _inside_blink_seeds(cfg, 3):
         moving = int(np.count_nonzero(c.blink_closure > 0))
         first, last = c.blink_frames
@@ -161,12 +168,13 @@ def test_blink_changes_only_the_eyes_and_only_during_the_blink(jpeg_quality):
         without = make_clip(cfg.replace(blink_probability=0.0), seed=seed, subject=seed)
         first, last = with_blink.blink_frames
         a, b = with_blink.frames.numpy(), without.frames.numpy()
-        outside = np.r_[0:first, last + 1:len(a)]
+        outside = np.r_[0:first, last + 1 : len(a)]
         assert np.array_equal(a[outside], b[outside])  # JPEG is per frame: byte-identical
         face = make_face(seed, cfg.size)
         d = face.interocular_px
-        eyes = _moved_points(face.landmarks[:2], with_blink.head_motion_px, with_blink.head_rotation_deg,
-                             with_blink.head_scale, cfg.size)
+        eyes = _moved_points(
+            face.landmarks[:2], with_blink.head_motion_px, with_blink.head_rotation_deg, with_blink.head_scale, cfg.size
+        )
         diff = (a.astype(np.float64) - b.astype(np.float64)) ** 2
         near_energy = total = 0.0
         for t in range(first, last + 1):
@@ -223,7 +231,7 @@ def test_moved_points_follow_the_rendered_image():
     h, w = 64, 80
     pts = np.array([[20.0, 18.0], [55.0, 40.0]])
     ys, xs = np.mgrid[0:h, 0:w] + 0.5
-    img = sum(200.0 * np.exp(-((xs - px) ** 2 + (ys - py) ** 2) / (2 * 1.5 ** 2)) for px, py in pts)
+    img = sum(200.0 * np.exp(-((xs - px) ** 2 + (ys - py) ** 2) / (2 * 1.5**2)) for px, py in pts)
     img = np.repeat(np.clip(np.rint(img), 0, 255).astype(np.uint8)[..., None], 3, axis=2)
     angle = np.array([0.0, 8.0, -12.0, 5.0])
     scale = np.array([1.0, 1.05, 0.93, 1.0])
@@ -242,8 +250,16 @@ def test_moved_points_follow_the_rendered_image():
 
 
 def test_clip_frames_match_an_opencv_warp_of_the_recorded_pose():
-    cfg = SyntheticConfig(size=(96, 96), fps=200, amplitude_px=(1e-6, 1e-6), noise_sd=0.0, jpeg_quality=None,
-                          head_motion_px=0.0, head_rotation_deg=10.0, head_scale=0.05)
+    cfg = SyntheticConfig(
+        size=(96, 96),
+        fps=200,
+        amplitude_px=(1e-6, 1e-6),
+        noise_sd=0.0,
+        jpeg_quality=None,
+        head_motion_px=0.0,
+        head_rotation_deg=10.0,
+        head_scale=0.05,
+    )
     c = make_clip(cfg, seed=3, subject=0)
     assert c.head_rotation_deg[0] == 0.0 and c.head_scale[0] == 1.0
     face = make_face(0, cfg.size).image.astype(np.float32)
@@ -310,25 +326,35 @@ def test_pose_drift_consumes_draws_only_when_on():
     assert single[0].tolist() == [0.0] and single[1].tolist() == [1.0]
 
 
-@pytest.mark.parametrize("rotation,scale,match", [(-0.1, 0.0, "rotation drift"), (0.0, -0.01, "scale drift"),
-                                                  (math.inf, 0.0, "rotation drift"), (0.0, math.nan, "scale drift")])
+@pytest.mark.parametrize(
+    "rotation,scale,match",
+    [
+        (-0.1, 0.0, "rotation drift"),
+        (0.0, -0.01, "scale drift"),
+        (math.inf, 0.0, "rotation drift"),
+        (0.0, math.nan, "scale drift"),
+    ],
+)
 def test_pose_drift_rejects_bad_values(rotation, scale, match):
     with pytest.raises(ValueError, match=match):
         pose_drift_path(10, 200.0, rotation, scale, np.random.default_rng(0))
 
 
 # --------------------------------------------------------------------------- config
-@pytest.mark.parametrize("changes,field", [
-    (dict(blink_probability=1.5), "blink_probability"),
-    (dict(blink_probability=-0.1), "blink_probability"),
-    (dict(blink_probability=math.nan), "blink_probability"),
-    (dict(head_scale=-0.01), "head_scale"),
-    (dict(head_scale=math.inf), "head_scale"),
-    (dict(head_rotation_deg=-1.0), "head_rotation_deg"),
-    (dict(blink_ms=(0.0, 100.0)), "blink_ms"),
-    (dict(blink_ms=(150.0, 100.0)), "blink_ms"),
-    (dict(blink_ms=(100.0,)), "blink_ms"),
-])
+@pytest.mark.parametrize(
+    "changes,field",
+    [
+        (dict(blink_probability=1.5), "blink_probability"),
+        (dict(blink_probability=-0.1), "blink_probability"),
+        (dict(blink_probability=math.nan), "blink_probability"),
+        (dict(head_scale=-0.01), "head_scale"),
+        (dict(head_scale=math.inf), "head_scale"),
+        (dict(head_rotation_deg=-1.0), "head_rotation_deg"),
+        (dict(blink_ms=(0.0, 100.0)), "blink_ms"),
+        (dict(blink_ms=(150.0, 100.0)), "blink_ms"),
+        (dict(blink_ms=(100.0,)), "blink_ms"),
+    ],
+)
 def test_config_rejects_bad_confounders(changes, field):
     with pytest.raises(ValueError, match=rf"SyntheticConfig\.{field}\b"):
         SyntheticConfig(**changes)

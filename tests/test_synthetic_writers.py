@@ -12,15 +12,23 @@ import pytest
 from gamdss.data import scan_dataset
 from gamdss.data.synthetic import SyntheticConfig, emotion_for_dataset, make_dataset, read_ground_truth, write_dataset
 
-CFG = SyntheticConfig(size=(40, 40), fps=200, rise_ms=(20, 40), fall_ms=(30, 50), pad_before_ms=(15, 25),
-                      pad_after_ms=(15, 25), jpeg_quality=None)
+CFG = SyntheticConfig(
+    size=(40, 40),
+    fps=200,
+    rise_ms=(20, 40),
+    fall_ms=(30, 50),
+    pad_before_ms=(15, 25),
+    pad_after_ms=(15, 25),
+    jpeg_quality=None,
+)
 
 
 @pytest.fixture(scope="module")
 def samples():
     emotions = ("happiness", "anger", "repression", "surprise")
-    return make_dataset(CFG, n_subjects=2, clips_per_subject=2, seed=3, bias="multicultural", emotions=emotions,
-                        progress=False)
+    return make_dataset(
+        CFG, n_subjects=2, clips_per_subject=2, seed=3, bias="multicultural", emotions=emotions, progress=False
+    )
 
 
 def _check_round_trip(root, layout, samples):

@@ -7,8 +7,7 @@ import dataclasses
 import pytest
 import yaml
 
-from gamdss.train.config import (ConfigError, TrainConfig, apply_overrides, load_config, parse_override,
-                                 preset_names)
+from gamdss.train.config import ConfigError, TrainConfig, apply_overrides, load_config, parse_override, preset_names
 
 PAPER_PRESETS = ["casme2-5", "casme2-3", "samm-5", "samm-3", "casme3-7", "casme3-4", "casme3-3", "megc2019"]
 
@@ -37,8 +36,16 @@ def test_all_presets_are_listed():
 
 
 def test_yaml_round_trip(tmp_path):
-    cfg = apply_overrides(TrainConfig(), ["optim.epochs=7", "data.caches=[a, b/c]", "model.phases=[rise]",
-                                          "evaluation.select_mode=rise", "model.kwargs={drop_path_rate: 0.1}"])
+    cfg = apply_overrides(
+        TrainConfig(),
+        [
+            "optim.epochs=7",
+            "data.caches=[a, b/c]",
+            "model.phases=[rise]",
+            "evaluation.select_mode=rise",
+            "model.kwargs={drop_path_rate: 0.1}",
+        ],
+    )
     path = cfg.save(tmp_path / "c.yaml")
     again = TrainConfig.load(path)
     assert again == cfg
@@ -50,8 +57,10 @@ def test_yaml_round_trip(tmp_path):
 def test_overrides_parse_yaml_values():
     assert load_config("tiny-cpu", ["optim.lr=1e-3"]).optim.lr == 1e-3  # YAML 1.1 reads 1e-3 as text
     assert parse_override("run.amp=false") == (["run", "amp"], False)
-    cfg = load_config("tiny-cpu", ["optim.lr=0.001", "run.amp=false", "data.image_size=32",
-                                   "data.caches=[x]", "evaluation.protocol=inner_val"])
+    cfg = load_config(
+        "tiny-cpu",
+        ["optim.lr=0.001", "run.amp=false", "data.image_size=32", "data.caches=[x]", "evaluation.protocol=inner_val"],
+    )
     assert cfg.optim.lr == 0.001 and cfg.run.amp is False and cfg.data.image_size == 32
     assert cfg.data.caches == ["x"] and cfg.evaluation.protocol == "inner_val"
     # an int where a float is expected is accepted and converted
@@ -68,16 +77,19 @@ def test_unknown_key_in_file_is_an_error_naming_it(tmp_path):
         TrainConfig.load(p)
 
 
-@pytest.mark.parametrize("override, msg", [
-    ("optim.epoch=3", "unknown key optim.epoch"),
-    ("optimm.epochs=3", "unknown section optimm"),
-    ("optim.epochs=three", "optim.epochs must be an integer"),
-    ("run.amp=3", "run.amp must be true or false"),
-    ("evaluation.protocol=oracle", "evaluation.protocol: must be one of honest, inner_val, released"),
-    ("data.input_kind=rgb", "data.input_kind: must be 'difference' or 'flow'"),
-    ("model.phases=[up]", "model.phases"),
-    ("optim", "not of the form key=value"),
-])
+@pytest.mark.parametrize(
+    "override, msg",
+    [
+        ("optim.epoch=3", "unknown key optim.epoch"),
+        ("optimm.epochs=3", "unknown section optimm"),
+        ("optim.epochs=three", "optim.epochs must be an integer"),
+        ("run.amp=3", "run.amp must be true or false"),
+        ("evaluation.protocol=oracle", "evaluation.protocol: must be one of honest, inner_val, released"),
+        ("data.input_kind=rgb", "data.input_kind: must be 'difference' or 'flow'"),
+        ("model.phases=[up]", "model.phases"),
+        ("optim", "not of the form key=value"),
+    ],
+)
 def test_bad_overrides_raise_clear_errors(override, msg):
     with pytest.raises(ConfigError, match=msg):
         load_config("tiny-cpu", [override])

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from gamdss import yaml_dataclass
 from gamdss.commands._common import size_type
-from gamdss.yaml_dataclass import YamlDataclass
+from gamdss.settings import yaml_io as yaml_dataclass
+from gamdss.settings.yaml_io import YamlDataclass
 
 
 @dataclass(frozen=True)

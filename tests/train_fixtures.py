@@ -21,22 +21,32 @@ from gamdss.data.synthetic.profile import intensity_profile
 EMOTIONS = ("happiness", "surprise", "disgust")
 
 
-def make_toy_cache(root: str | Path, *, n_subjects: int = 3, clips_per_class: int = 3, frames: int = 24,
-                   size: int = 32, annotation_error: int = 2, amplitude: float = 90.0, seed: int = 0) -> FrameCache:
+def make_toy_cache(
+    root: str | Path,
+    *,
+    n_subjects: int = 3,
+    clips_per_class: int = 3,
+    frames: int = 24,
+    size: int = 32,
+    annotation_error: int = 2,
+    amplitude: float = 90.0,
+    seed: int = 0,
+) -> FrameCache:
     """Write the toy cache into ``root`` (subjects ``sub01``..; clip ids ``subNN/EPkk``)."""
     rng = np.random.default_rng(seed)
-    writer = CacheWriter(root, {"dataset": "casme2", "size": [size, size], "box_method": "fixture",
-                                "source": "tests/train_fixtures.py"})
+    writer = CacheWriter(
+        root, {"dataset": "casme2", "size": [size, size], "box_method": "fixture", "source": "tests/train_fixtures.py"}
+    )
     s4, s2 = size // 4, size // 2
     masks = np.zeros((3, size, size), dtype=np.float64)
-    masks[0, s2 - s4 // 2:s2 + s4 // 2 + 1, s2 - s4 // 2:s2 + s4 // 2 + 1] = 1.0
+    masks[0, s2 - s4 // 2 : s2 + s4 // 2 + 1, s2 - s4 // 2 : s2 + s4 // 2 + 1] = 1.0
     masks[1] = -masks[0]
-    masks[2, s2 - 2:s2 + 2, :] = 1.0
+    masks[2, s2 - 2 : s2 + 2, :] = 1.0
     clip = 0
     for s in range(n_subjects):
         subject = f"sub{s + 1:02d}"
         texture = 70 + 100 * rng.random((size, size, 3))
-        for k in range(clips_per_class):
+        for _k in range(clips_per_class):
             for label, emotion in enumerate(EMOTIONS):
                 onset = int(rng.integers(3, 6))
                 apex = onset + int(rng.integers(6, 9))
@@ -49,11 +59,29 @@ def make_toy_cache(root: str | Path, *, n_subjects: int = 3, clips_per_class: in
                 clip_id = f"{subject}/EP{clip:02d}"
                 numbers = [1000 + 50 * clip + i for i in range(frames)]
                 rel, digest = write_clip_file(root, clip_id, pixels)
-                writer.add(CacheEntry(
-                    clip_id=clip_id, dataset="casme2", subject=subject, video=f"EP{clip:02d}", emotion=emotion,
-                    aus=["12"], fps=200.0, row=clip + 2, frame_numbers=numbers, onset=numbers[a_on],
-                    apex=numbers[a_apex], offset=numbers[a_off], file=rel, shape=list(pixels.shape), sha256=digest,
-                    sources=[], box=None, face_prob=None, box_method="fixture"))
+                writer.add(
+                    CacheEntry(
+                        clip_id=clip_id,
+                        dataset="casme2",
+                        subject=subject,
+                        video=f"EP{clip:02d}",
+                        emotion=emotion,
+                        aus=["12"],
+                        fps=200.0,
+                        row=clip + 2,
+                        frame_numbers=numbers,
+                        onset=numbers[a_on],
+                        apex=numbers[a_apex],
+                        offset=numbers[a_off],
+                        file=rel,
+                        shape=list(pixels.shape),
+                        sha256=digest,
+                        sources=[],
+                        box=None,
+                        face_prob=None,
+                        box_method="fixture",
+                    )
+                )
                 clip += 1
     writer.flush()
     return FrameCache(root)
@@ -61,6 +89,15 @@ def make_toy_cache(root: str | Path, *, n_subjects: int = 3, clips_per_class: in
 
 def toy_overrides(cache_root: str | Path, out: str | Path, *extra: str) -> list[str]:
     """Overrides of the ``tiny-cpu`` preset for a fast LOSO on the toy cache."""
-    return [f"data.caches=[{cache_root}]", f"run.output_dir={out}", "data.image_size=32", "optim.epochs=6",
-            "optim.batch_size=8", "run.device=cpu", "run.num_threads=1",
-            "reselection.lam_rise=0.3", "reselection.lam_fall=0.3", *extra]
+    return [
+        f"data.caches=[{cache_root}]",
+        f"run.output_dir={out}",
+        "data.image_size=32",
+        "optim.epochs=6",
+        "optim.batch_size=8",
+        "run.device=cpu",
+        "run.num_threads=1",
+        "reselection.lam_rise=0.3",
+        "reselection.lam_fall=0.3",
+        *extra,
+    ]

@@ -7,9 +7,9 @@ package wraps it:
   annotations, with the ``paper``, ``released`` or ``symmetric`` windows.
 - :func:`frame_distance_curves`: distance of every frame to a reference frame per clip.
 - :func:`correct_keyframes`: the noise-aware correction of the ``recommended`` preset
-  (:mod:`gamdss.correction`).
-- :mod:`gamdss.ops`: the low-level calls with explicit windows.
-- :mod:`gamdss.reference`: the pure-PyTorch oracle with the same signatures.
+  (:mod:`gamdss.reselection.noise_aware`).
+- :mod:`gamdss.op.ops`: the low-level calls with explicit windows.
+- :mod:`gamdss.op.reference`: the pure-PyTorch oracle with the same signatures.
 
 The names are loaded on first use, so ``import gamdss`` (and ``gamdss --help``) does not
 import torch.
@@ -23,9 +23,15 @@ from typing import Any
 __version__ = "0.1.0"
 
 #: public name -> the module that defines it
-_LAZY = {"reselect": ".reselection", "frame_distance_curves": ".reselection", "Reselection": ".results",
-         "PRESETS": ".windows", "preset_windows": ".windows", "search_ranges": ".windows",
-         "correct_keyframes": ".correction"}
+_LAZY = {
+    "reselect": ".op.api",
+    "frame_distance_curves": ".op.api",
+    "Reselection": ".op.result",
+    "PRESETS": ".op.windows",
+    "preset_windows": ".op.windows",
+    "search_ranges": ".op.windows",
+    "correct_keyframes": ".reselection.noise_aware",
+}
 
 __all__ = [*_LAZY, "__version__"]
 

@@ -26,7 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gamdss",
         description="Micro-expression keyframe reselection (GAMDSS): datasets, preprocessing, "
-                    "reselection, audits and LOSO training.")
+        "reselection, audits and LOSO training.",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         if info.name.startswith("_"):

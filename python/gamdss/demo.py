@@ -20,9 +20,10 @@ import contextlib
 import json
 import os
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 MARKER = ".gamdss-demo"
 MARKER_VERSION = 2  # 2: JSON recording the files each step wrote (1: a line of text)
@@ -34,7 +35,7 @@ class DemoConfig:
 
     ``frame_size``: generated frames (H, W) in pixels; ``cache_size``: face crops (H, W);
     ``epochs``: training epochs per LOSO fold; ``preset``: the reselection preset of
-    :mod:`gamdss.reselection_settings` used for the corrected annotations and for training
+    :mod:`gamdss.settings.reselection` used for the corrected annotations and for training
     (``recommended`` by default); ``emotions``: generated classes (CASME II
     vocabulary; the ``casme2-3`` protocol maps them to positive / surprise / negative).
     """
@@ -53,12 +54,14 @@ class DemoConfig:
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        from gamdss.devices import check_device
-        from gamdss.reselection_settings import preset as reselection_preset
+        from gamdss.settings.reselection import preset as reselection_preset
+        from gamdss.util.devices import check_device
 
         problems = []
         if self.subjects < 2:
-            problems.append(f"subjects must be >= 2 (LOSO needs a held-out and a training subject), got {self.subjects}")
+            problems.append(
+                f"subjects must be >= 2 (LOSO needs a held-out and a training subject), got {self.subjects}"
+            )
         if self.clips_per_subject < 1:
             problems.append(f"clips_per_subject must be >= 1, got {self.clips_per_subject}")
         if self.epochs < 1:
@@ -126,12 +129,21 @@ def _read_record(out: Path) -> dict[str, Any] | None:
 
 
 def _write_record(out: Path, outputs: dict[str, Any]) -> None:
-    from gamdss import atomic
+    from gamdss.util import atomic
 
-    atomic.write_text(out / MARKER, json.dumps({
-        "made_by": "gamdss demo", "version": MARKER_VERSION,
-        "note": "the files each step of `gamdss demo` wrote here; its next run deletes those files only",
-        "outputs": outputs}, indent=1) + "\n")
+    atomic.write_text(
+        out / MARKER,
+        json.dumps(
+            {
+                "made_by": "gamdss demo",
+                "version": MARKER_VERSION,
+                "note": "the files each step of `gamdss demo` wrote here; its next run deletes those files only",
+                "outputs": outputs,
+            },
+            indent=1,
+        )
+        + "\n",
+    )
 
 
 def _inside(folder: Path, rel: Any) -> Path | None:
@@ -195,8 +207,8 @@ def prepare_output(out: Path, overwrite: bool) -> None:
     them from its own (no marker, or the marker of an older gamdss demo); an output entry
     is a file or a link; ``train`` holds files but no training run.
     """
-    from gamdss.run_lock import LOCK_NAME
     from gamdss.train.loso import RUN_MARKERS
+    from gamdss.util.run_lock import LOCK_NAME
 
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -205,24 +217,31 @@ def prepare_output(out: Path, overwrite: bool) -> None:
     if out.is_dir():
         marked = (out / MARKER).is_file()
         if any(out.iterdir()) and not marked and not overwrite:
-            raise DemoOutputError(f"demo output folder {out} is not empty and was not made by "
-                                  f"`gamdss demo`; choose another --out or pass --overwrite "
-                                  f"(which deletes no file of yours, only files the demo wrote)")
+            raise DemoOutputError(
+                f"demo output folder {out} is not empty and was not made by "
+                f"`gamdss demo`; choose another --out or pass --overwrite "
+                f"(which deletes no file of yours, only files the demo wrote)"
+            )
         for name in OUTPUTS:
             target = out / name
             if target.is_symlink() or (target.exists() and not target.is_dir()):
-                raise DemoOutputError(f"{target} is a file or a link, not a folder the demo made; move it or "
-                                      f"choose another --out")
+                raise DemoOutputError(
+                    f"{target} is a file or a link, not a folder the demo made; move it or choose another --out"
+                )
             unknown = [rel for rel in _files(target) if rel != LOCK_NAME]
             if name == "train":
                 if unknown and not any((target / m).is_file() for m in RUN_MARKERS):
-                    raise DemoOutputError(f"{target} holds files but no training run (e.g. {unknown[0]}); the demo "
-                                          f"trains there: move them or choose another --out")
+                    raise DemoOutputError(
+                        f"{target} holds files but no training run (e.g. {unknown[0]}); the demo "
+                        f"trains there: move them or choose another --out"
+                    )
             elif record is None and unknown:
                 why = "an older gamdss demo made this folder and" if marked else "this folder has no demo marker, so"
-                raise DemoOutputError(f"{target}: {why} the demo cannot tell its own files from yours (e.g. "
-                                      f"{unknown[0]}); delete the demo's outputs there yourself or choose another "
-                                      f"--out")
+                raise DemoOutputError(
+                    f"{target}: {why} the demo cannot tell its own files from yours (e.g. "
+                    f"{unknown[0]}); delete the demo's outputs there yourself or choose another "
+                    f"--out"
+                )
         for name in OUTPUTS:
             if name == "train":
                 continue
@@ -259,12 +278,12 @@ def keyframe_errors(ground_truth: dict, cache, results) -> dict[str, dict[str, f
     """Mean |error| to the TRUE keyframes, in frames, of the annotation and the reselection.
 
     ``ground_truth``: clip id -> :class:`~gamdss.data.synthetic.GroundTruthRow` (dataset frame
-    numbers); ``results``: :class:`~gamdss.dataset_reselection.ClipReselection` per clip.
+    numbers); ``results``: :class:`~gamdss.reselection.result.ClipReselection` per clip.
     Returns ``{"annotated": {"onset": ..., "apex": ..., "offset": ...}, "reselected": {...}}``.
     """
     import numpy as np
 
-    from gamdss.dataset_reselection import frame_numbers
+    from gamdss.reselection.result import frame_numbers
 
     names = ("onset", "apex", "offset")
     err: dict[str, list[list[int]]] = {"annotated": [], "reselected": []}
@@ -274,20 +293,23 @@ def keyframe_errors(ground_truth: dict, cache, results) -> dict[str, dict[str, f
         for kind, idx in (("annotated", r.annotated), ("reselected", r.reselected)):
             numbers = frame_numbers(entry, idx)
             err[kind].append([abs(n - t) for n, t in zip(numbers, truth)])
-    return {kind: dict(zip(names, np.asarray(v, dtype=float).mean(axis=0).round(2).tolist()))
-            for kind, v in err.items()}
+    return {
+        kind: dict(zip(names, np.asarray(v, dtype=float).mean(axis=0).round(2).tolist())) for kind, v in err.items()
+    }
 
 
-def run_demo(cfg: DemoConfig, *, overwrite: bool = False, progress: bool = True,
-             log: Callable[[str], None] = print) -> DemoResult:
+def run_demo(
+    cfg: DemoConfig, *, overwrite: bool = False, progress: bool = True, log: Callable[[str], None] = print
+) -> DemoResult:
     """Run every step; returns where the outputs are and the headline numbers."""
     from gamdss.audit import audit_caches
     from gamdss.data.cache import FrameCache
     from gamdss.data.datasets import scan_dataset
     from gamdss.data.preprocess import preprocess_clips
     from gamdss.data.synthetic import SyntheticConfig, make_dataset, read_ground_truth, write_dataset
-    from gamdss.dataset_reselection import export_reselection, reselect_cache
-    from gamdss.reselection_settings import preset as reselection_preset
+    from gamdss.reselection.export import export_reselection
+    from gamdss.reselection.run import reselect_cache
+    from gamdss.settings.reselection import preset as reselection_preset
     from gamdss.train.config import load_config
     from gamdss.train.loso import run_loso
 
@@ -305,25 +327,45 @@ def run_demo(cfg: DemoConfig, *, overwrite: bool = False, progress: bool = True,
     def done(name: str) -> None:
         seconds[name] = round(time.perf_counter() - seconds[name], 1)
 
-    step("generate", f"generating {cfg.subjects * cfg.clips_per_subject} SYNTHETIC clips "
-                     f"({cfg.subjects} subjects, 200 fps, {cfg.frame_size[1]}x{cfg.frame_size[0]}), "
-                     f"annotated with the {cfg.bias!r} bias model, written in the CASME II layout")
-    samples = make_dataset(SyntheticConfig(fps=200.0, size=tuple(cfg.frame_size)), n_subjects=cfg.subjects,
-                           clips_per_subject=cfg.clips_per_subject, seed=cfg.seed, bias=cfg.bias,
-                           emotions=cfg.emotions, progress=progress)
+    step(
+        "generate",
+        f"generating {cfg.subjects * cfg.clips_per_subject} SYNTHETIC clips "
+        f"({cfg.subjects} subjects, 200 fps, {cfg.frame_size[1]}x{cfg.frame_size[0]}), "
+        f"annotated with the {cfg.bias!r} bias model, written in the CASME II layout",
+    )
+    samples = make_dataset(
+        SyntheticConfig(fps=200.0, size=tuple(cfg.frame_size)),
+        n_subjects=cfg.subjects,
+        clips_per_subject=cfg.clips_per_subject,
+        seed=cfg.seed,
+        bias=cfg.bias,
+        emotions=cfg.emotions,
+        progress=progress,
+    )
     with _recording(out, "dataset", recorded):
         write_dataset(samples, dataset_dir, "casme2", overwrite=True, progress=progress)
     done("generate")
     log(f"      {dataset_dir}  (annotated keyframes in the spreadsheet, true ones in ground_truth.csv)")
 
-    step("preprocess", f"reading it with the CASME II reader; MTCNN face crop to "
-                       f"{cfg.cache_size[1]}x{cfg.cache_size[0]} into the frame cache")
+    step(
+        "preprocess",
+        f"reading it with the CASME II reader; MTCNN face crop to "
+        f"{cfg.cache_size[1]}x{cfg.cache_size[0]} into the frame cache",
+    )
     scan = scan_dataset(dataset_dir, "casme2")
     for s in scan.skipped:
         log(f"      skipped row {s.row} {s.clip or ''}: {s.reason}")
     with _recording(out, "cache", recorded):
-        report = preprocess_clips(scan.clips, cache_dir, dataset="casme2", size=tuple(cfg.cache_size), workers=1,
-                                  device=cfg.device, overwrite=True, progress=progress)
+        report = preprocess_clips(
+            scan.clips,
+            cache_dir,
+            dataset="casme2",
+            size=tuple(cfg.cache_size),
+            workers=1,
+            device=cfg.device,
+            overwrite=True,
+            progress=progress,
+        )
     for failure in report.failed:
         log(f"      FAILED {failure.clip_id}: {failure.reason}")
     if not report.done and not report.already_done:
@@ -338,27 +380,48 @@ def run_demo(cfg: DemoConfig, *, overwrite: bool = False, progress: bool = True,
     with _recording(out, "reselection", recorded):
         export = export_reselection(cache, results, resel_dir, settings, overwrite=True)
     with _recording(out, "audit", recorded):
-        audit = audit_caches([cache], audit_dir, reselection_csv=[resel_dir / "reselection.csv"], overwrite=True,
-                             progress=progress)
+        audit = audit_caches(
+            [cache], audit_dir, reselection_csv=[resel_dir / "reselection.csv"], overwrite=True, progress=progress
+        )
     errors = keyframe_errors(read_ground_truth(dataset_dir), cache, results)
     done("reselect")
     log("      " + export.summary().replace("\n", "\n      "))
     log(f"      audit report: {audit.report}")
 
-    step("train", f"training gamdss_tiny under honest LOSO ({cfg.protocol}, {cfg.epochs} epochs per fold, "
-                  f"last-epoch predictions)")
-    train_cfg = load_config("tiny-cpu", [f"data.caches=[{cache_dir}]", f"data.protocol={cfg.protocol}",
-                                         f"optim.epochs={cfg.epochs}", f"run.output_dir={train_dir}",
-                                         f"run.device={cfg.device}", f"run.seed={cfg.seed}",
-                                         "reselection.enabled=true", f"reselection.method={settings.method}",
-                                         f"reselection.window={settings.window}",
-                                         f"reselection.lam_rise={settings.lam_rise}",
-                                         f"reselection.lam_fall={settings.lam_fall}",
-                                         f"reselection.distance={settings.distance}"])
+    step(
+        "train",
+        f"training gamdss_tiny under honest LOSO ({cfg.protocol}, {cfg.epochs} epochs per fold, "
+        f"last-epoch predictions)",
+    )
+    train_cfg = load_config(
+        "tiny-cpu",
+        [
+            f"data.caches=[{cache_dir}]",
+            f"data.protocol={cfg.protocol}",
+            f"optim.epochs={cfg.epochs}",
+            f"run.output_dir={train_dir}",
+            f"run.device={cfg.device}",
+            f"run.seed={cfg.seed}",
+            "reselection.enabled=true",
+            f"reselection.method={settings.method}",
+            f"reselection.window={settings.window}",
+            f"reselection.lam_rise={settings.lam_rise}",
+            f"reselection.lam_fall={settings.lam_fall}",
+            f"reselection.distance={settings.distance}",
+        ],
+    )
     with _recording(out, "train", recorded):
         # overwrite=True replaces an earlier demo's run, deleting only the run's own files.
         train_results = run_loso(train_cfg, overwrite=True, progress=progress)
     done("train")
-    return DemoResult(out=out, dataset=dataset_dir, cache=cache_dir, reselection=resel_dir,
-                      audit_report=Path(audit.report), train_dir=train_dir, keyframe_errors=errors,
-                      results=train_results, seconds=seconds)
+    return DemoResult(
+        out=out,
+        dataset=dataset_dir,
+        cache=cache_dir,
+        reselection=resel_dir,
+        audit_report=Path(audit.report),
+        train_dir=train_dir,
+        keyframe_errors=errors,
+        results=train_results,
+        seconds=seconds,
+    )

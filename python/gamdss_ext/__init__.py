@@ -22,8 +22,8 @@ except ImportError as exc:  # pragma: no cover - only in a source tree without a
 
 check_torch_version(_BUILT_TORCH_VERSION, torch.__version__)
 
-from . import _C  # noqa: E402  (after the version check, on purpose)
-from . import _fake  # noqa: E402,F401  (registers fake implementations)
+# After the version check, on purpose; _fake registers the fake (meta) implementations.
+from . import _C, _fake  # noqa: E402, F401
 
 
 def build_info() -> dict:
@@ -38,7 +38,7 @@ def build_info() -> dict:
 
 def set_cpu_kernel(name: str) -> None:
     """Choose the CPU inner kernels: ``"auto"`` (best this CPU supports), ``"baseline"``
-    (portable loops) or ``"avx512"``. Raises ``ValueError`` if unavailable here."""
+    (portable loops), ``"avx2"`` or ``"avx512"``. Raises ``ValueError`` if unavailable here."""
     _C.set_cpu_kernel(name)
 
 

@@ -7,8 +7,7 @@ import torch
 
 
 @torch.library.register_fake("gamdss::reselect")
-def _reselect_fake(frames, starts, lengths, annotations, windows, distance, table_o=0,
-                   table_a=0, table_f=0):
+def _reselect_fake(frames, starts, lengths, annotations, windows, distance, table_o=0, table_a=0, table_f=0):
     torch._check(frames.dim() >= 2, lambda: "frames must be [N, ...]")
     torch._check(starts.dim() == 1, lambda: "starts must be [B]")
     b = starts.shape[0]

@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from gamdss import atomic
-from gamdss.dataset_reselection import KEYFRAMES
+from gamdss.settings.reselection import KEYFRAMES
+from gamdss.util import atomic
 
 COLOURS = {"onset": "tab:blue", "apex": "tab:red", "offset": "tab:green"}
 
@@ -52,8 +53,9 @@ def histograms(table: Sequence[dict[str, Any]], unit: str, path: Path, subtitle:
         ax.set_ylabel("clips")
         ax.set_title(f"{k}: {int(moved)} of {int(total)} clips moved", fontsize=10)
         ax.yaxis.get_major_locator().set_params(integer=True)
-    axes[-1].set_xlabel(f"reselected − annotated ({'frames' if unit == 'frames' else 'milliseconds'}; "
-                        f"positive = later)")
+    axes[-1].set_xlabel(
+        f"reselected − annotated ({'frames' if unit == 'frames' else 'milliseconds'}; positive = later)"
+    )
     if unit == "frames":
         axes[-1].xaxis.get_major_locator().set_params(integer=True)
     fig.suptitle(f"Keyframe displacement in {unit}\n{subtitle}", fontsize=11)
@@ -74,10 +76,20 @@ def apex_vs_offset(rows: Sequence[dict[str, Any]], path: Path, subtitle: str) ->
             if r["dataset"] == d:
                 key = (abs(r["shift_apex_ms"]), abs(r["shift_offset_ms"]))
                 pairs[key] = pairs.get(key, 0) + 1
-        xs = np.array([p[0] for p in pairs]); ys = np.array([p[1] for p in pairs]); n = np.array(list(pairs.values()))
+        xs = np.array([p[0] for p in pairs])
+        ys = np.array([p[1] for p in pairs])
+        n = np.array(list(pairs.values()))
         top = max(top, xs.max(initial=0), ys.max(initial=0))
-        left.scatter(xs, ys, s=30 + 40 * n, alpha=0.55, color=f"C{i}", label=f"{d} ({int(n.sum())} clips)",
-                     edgecolors="black", linewidths=0.5)
+        left.scatter(
+            xs,
+            ys,
+            s=30 + 40 * n,
+            alpha=0.55,
+            color=f"C{i}",
+            label=f"{d} ({int(n.sum())} clips)",
+            edgecolors="black",
+            linewidths=0.5,
+        )
         for x, y, c in zip(xs, ys, n):
             if c > 1:
                 left.annotate(str(c), (x, y), ha="center", va="center", fontsize=8)
@@ -90,7 +102,8 @@ def apex_vs_offset(rows: Sequence[dict[str, Any]], path: Path, subtitle: str) ->
     box = right.boxplot(data, patch_artist=True, showmeans=True)
     right.set_xticks(range(1, len(KEYFRAMES) + 1), list(KEYFRAMES))
     for patch, k in zip(box["boxes"], KEYFRAMES):
-        patch.set_facecolor(COLOURS[k]); patch.set_alpha(0.45)
+        patch.set_facecolor(COLOURS[k])
+        patch.set_alpha(0.45)
     right.set_ylabel("|reselected − annotated| (ms)")
     right.set_title("Distribution of |displacement| per keyframe\n(box: quartiles; triangle: mean)", fontsize=10)
     fig.suptitle(subtitle, fontsize=10)
@@ -98,8 +111,9 @@ def apex_vs_offset(rows: Sequence[dict[str, Any]], path: Path, subtitle: str) ->
     return _save(fig, path)
 
 
-def groups_side_by_side(rows: Sequence[dict[str, Any]], key: str, groups: Sequence[str], path: Path,
-                        subtitle: str) -> Path:
+def groups_side_by_side(
+    rows: Sequence[dict[str, Any]], key: str, groups: Sequence[str], path: Path, subtitle: str
+) -> Path:
     """Box plots of |displacement| (ms) per keyframe with the groups of ``key`` side by side
     (e.g. SAMM and 4DME next to CASME II), group sizes in the legend."""
     from gamdss.audit.tables import group_value
@@ -113,10 +127,10 @@ def groups_side_by_side(rows: Sequence[dict[str, Any]], key: str, groups: Sequen
         members = [r for r in rows if group_value(r, key) == value]
         data = [[abs(r[f"shift_{k}_ms"]) for r in members] for k in KEYFRAMES]
         pos = [i + 1 - 0.4 + width * (g + 0.5) for i in range(len(KEYFRAMES))]
-        box = ax.boxplot(data, positions=pos, widths=width * 0.9, patch_artist=True, showmeans=True,
-                         manage_ticks=False)
+        box = ax.boxplot(data, positions=pos, widths=width * 0.9, patch_artist=True, showmeans=True, manage_ticks=False)
         for patch in box["boxes"]:
-            patch.set_facecolor(f"C{g}"); patch.set_alpha(0.5)
+            patch.set_facecolor(f"C{g}")
+            patch.set_alpha(0.5)
         handles.append(plt.Rectangle((0, 0), 1, 1, color=f"C{g}", alpha=0.5, label=f"{value} ({len(members)} clips)"))
     ax.set_xticks(range(1, len(KEYFRAMES) + 1), list(KEYFRAMES))
     ax.set_xlim(0.5, len(KEYFRAMES) + 0.5)
@@ -140,25 +154,37 @@ def distance_curves(curve: dict[str, Any], path: Path, subtitle: str) -> Path:
     t = np.arange(len(curve["to_onset"]))
     fps = float(curve["fps"])
     win = curve["windows"]
-    for ax, name, values in ((axes[0], "annotated onset", curve["to_onset"]),
-                             (axes[1], "annotated offset", curve["to_offset"])):
+    for ax, name, values in (
+        (axes[0], "annotated onset", curve["to_onset"]),
+        (axes[1], "annotated offset", curve["to_offset"]),
+    ):
         ax.plot(t, values, color="black", lw=1.4, marker=".", ms=3, label=f"distance to the {name}")
         for j, k in enumerate(KEYFRAMES):
             lo, hi = win[2 * j], win[2 * j + 1]
             ax.axvspan(lo - 0.5, hi + 0.5, color=COLOURS[k], alpha=0.08)
             a, r = curve["annotated"][j], curve["reselected"][j]
             ax.axvline(a, color=COLOURS[k], ls="--", lw=1.3, label=f"annotated {k} ({a})")
-            ax.axvline(r, color=COLOURS[k], ls="-", lw=1.3, alpha=0.8,
-                       label=f"reselected {k} ({r}{', moved ' + format(r - a, '+d') if r != a else ''})")
+            ax.axvline(
+                r,
+                color=COLOURS[k],
+                ls="-",
+                lw=1.3,
+                alpha=0.8,
+                label=f"reselected {k} ({r}{', moved ' + format(r - a, '+d') if r != a else ''})",
+            )
         ax.set_ylabel(f"{curve['distance']} distance\n(grey levels)")
-        ax.set_title(f"Frame difference to the {name} (frame {curve['annotated'][0 if 'onset' in name else 2]})",
-                     fontsize=10)
+        ax.set_title(
+            f"Frame difference to the {name} (frame {curve['annotated'][0 if 'onset' in name else 2]})", fontsize=10
+        )
     axes[0].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), framealpha=0.9)
-    axes[1].set_xlabel(f"frame index in the clip (dataset frames {curve['frame_numbers'][0]}–"
-                       f"{curve['frame_numbers'][-1]}); shaded: candidate windows")
+    axes[1].set_xlabel(
+        f"frame index in the clip (dataset frames {curve['frame_numbers'][0]}–"
+        f"{curve['frame_numbers'][-1]}); shaded: candidate windows"
+    )
     top = axes[0].secondary_xaxis("top", functions=(lambda i: i * 1000.0 / fps, lambda ms: ms * fps / 1000.0))
     top.set_xlabel(f"time (ms, {fps:g} fps)")
-    fig.suptitle(f"{curve['dataset']} {curve['clip_id']}: frame-difference curves (paper Fig. 2)\n{subtitle}",
-                 fontsize=11)
+    fig.suptitle(
+        f"{curve['dataset']} {curve['clip_id']}: frame-difference curves (paper Fig. 2)\n{subtitle}", fontsize=11
+    )
     fig.tight_layout()
     return _save(fig, path)

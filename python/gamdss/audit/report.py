@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import html
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
-from gamdss.dataset_reselection import KEYFRAMES
+from gamdss.settings.reselection import KEYFRAMES
 
 
 def _num(v: Any) -> str:
@@ -66,10 +67,15 @@ def _markdown(sections, title) -> str:
 
 def _html(sections, title) -> str:
     e = html.escape
-    out = ["<!DOCTYPE html>", "<html><head><meta charset='utf-8'>", f"<title>{e(title)}</title>",
-           "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse;"
-           "font-size:12px}td,th{border:1px solid #ccc;padding:3px 6px}img{max-width:100%}</style>",
-           "</head><body>", f"<h1>{e(title)}</h1>"]
+    out = [
+        "<!DOCTYPE html>",
+        "<html><head><meta charset='utf-8'>",
+        f"<title>{e(title)}</title>",
+        "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse;"
+        "font-size:12px}td,th{border:1px solid #ccc;padding:3px 6px}img{max-width:100%}</style>",
+        "</head><body>",
+        f"<h1>{e(title)}</h1>",
+    ]
     for s in sections:
         out.append(f"<h2>{e(s['heading'])}</h2>")
         out += [f"<p>{e(p)}</p>" for p in s.get("text", [])]
@@ -80,7 +86,8 @@ def _html(sections, title) -> str:
             out.append("</table>")
         out += [f"<p><img src='{e(img)}' alt='{e(img)}'></p>" for img in s.get("images", [])]
         if s.get("links"):
-            out.append("<ul>" + "".join(f"<li><a href='{e(p)}'>{e(label)}</a></li>" for label, p in s["links"])
-                       + "</ul>")
+            out.append(
+                "<ul>" + "".join(f"<li><a href='{e(p)}'>{e(label)}</a></li>" for label, p in s["links"]) + "</ul>"
+            )
     out.append("</body></html>")
     return "\n".join(out)

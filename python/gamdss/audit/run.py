@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import datetime
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-from gamdss import atomic, yaml_dataclass
 from gamdss.audit import plots, report, tables
 from gamdss.data.cache import FrameCache, clip_file_name
-from gamdss.dataset_reselection import (KEYFRAMES, ClipReselection, check_against_cache, load_reselection,
-                                        reselect_cache, rows_to_csv, save_reselection)
-from gamdss.reselection_settings import ReselectionSettings, preset
+from gamdss.reselection.files import check_against_cache, load_reselection, rows_to_csv, save_reselection
+from gamdss.reselection.result import ClipReselection
+from gamdss.reselection.run import reselect_cache
+from gamdss.settings import yaml_io as yaml_dataclass
+from gamdss.settings.reselection import KEYFRAMES, ReselectionSettings, preset
+from gamdss.util import atomic
 
 FORMATS = ("markdown", "html")
 
@@ -34,7 +37,7 @@ class AuditSettings:
         return yaml_dataclass.dump(self)
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> "AuditSettings":
+    def from_yaml(cls, path: str | Path) -> AuditSettings:
         data = yaml_dataclass.read_mapping(path, "audit settings")
         data.pop("created", None)
         data["reselection"] = ReselectionSettings.from_dict(data.get("reselection") or {}, str(path))
@@ -90,7 +93,7 @@ def _curve(cache: FrameCache, result: ClipReselection, settings: ReselectionSett
     import torch
 
     import gamdss
-    from gamdss.windows import preset_windows
+    from gamdss.op.windows import preset_windows
 
     entry = cache[result.clip_id]
     clip = torch.from_numpy(np.array(cache.frames(entry)))
@@ -100,27 +103,50 @@ def _curve(cache: FrameCache, result: ClipReselection, settings: ReselectionSett
     curves = gamdss.frame_distance_curves([clip, clip], [o, f], distance=distance)
     ann = torch.tensor([result.annotated], dtype=torch.int64)
     if settings.method == "noise_aware":  # the apex window; onset and offset are not searched
-        from gamdss.correction import apex_window_frames
+        from gamdss.reselection.noise_aware import apex_window_frames
 
         w = apex_window_frames(entry.fps, settings)
         win = torch.tensor([[o, o, max(o, a - w), min(f, a + w), f, f]])
     else:
-        win = preset_windows(settings.window, ann[:, 0], ann[:, 1], ann[:, 2],
-                             torch.tensor([entry.num_frames]), settings.lam_rise, settings.lam_fall)
-    return {"clip_id": entry.clip_id, "dataset": entry.dataset, "fps": entry.fps,
-            "frame_numbers": list(entry.frame_numbers), "to_onset": curves[0].tolist(),
-            "to_offset": curves[1].tolist(), "annotated": list(result.annotated),
-            "reselected": list(result.reselected), "windows": win[0].tolist(), "distance": distance}
+        win = preset_windows(
+            settings.window,
+            ann[:, 0],
+            ann[:, 1],
+            ann[:, 2],
+            torch.tensor([entry.num_frames]),
+            settings.lam_rise,
+            settings.lam_fall,
+        )
+    return {
+        "clip_id": entry.clip_id,
+        "dataset": entry.dataset,
+        "fps": entry.fps,
+        "frame_numbers": list(entry.frame_numbers),
+        "to_onset": curves[0].tolist(),
+        "to_offset": curves[1].tolist(),
+        "annotated": list(result.annotated),
+        "reselected": list(result.reselected),
+        "windows": win[0].tolist(),
+        "distance": distance,
+    }
 
 
 def _curve_rows(curve: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for i, (fn, d_on, d_off) in enumerate(zip(curve["frame_numbers"], curve["to_onset"], curve["to_offset"])):
-        marks = [f"{kind} {k}" for kind in ("annotated", "reselected")
-                 for k, idx in zip(KEYFRAMES, curve[kind]) if idx == i]
-        out.append({"index": i, "frame_number": fn, "time_ms": i * 1000.0 / curve["fps"],
-                    "distance_to_annotated_onset": d_on, "distance_to_annotated_offset": d_off,
-                    "keyframes": "; ".join(marks)})
+        marks = [
+            f"{kind} {k}" for kind in ("annotated", "reselected") for k, idx in zip(KEYFRAMES, curve[kind]) if idx == i
+        ]
+        out.append(
+            {
+                "index": i,
+                "frame_number": fn,
+                "time_ms": i * 1000.0 / curve["fps"],
+                "distance_to_annotated_onset": d_on,
+                "distance_to_annotated_offset": d_off,
+                "keyframes": "; ".join(marks),
+            }
+        )
     return out
 
 
@@ -130,10 +156,19 @@ def audit_cache(cache: FrameCache | str | Path, out: str | Path, **kwargs) -> Au
     return audit_caches([cache], out, reselection_csv=None if csv is None else [csv], **kwargs)
 
 
-def audit_caches(caches: Sequence[FrameCache | str | Path], out: str | Path, *,
-                 settings: ReselectionSettings | None = None, reselection_csv: Sequence[str | Path] | None = None, curves_for: Sequence[str] | None = None,
-                 group_by: Sequence[str] | None = None, fmt: str = "markdown", overwrite: bool = False,
-                 device: str = "cpu", progress: bool = True) -> AuditReport:
+def audit_caches(
+    caches: Sequence[FrameCache | str | Path],
+    out: str | Path,
+    *,
+    settings: ReselectionSettings | None = None,
+    reselection_csv: Sequence[str | Path] | None = None,
+    curves_for: Sequence[str] | None = None,
+    group_by: Sequence[str] | None = None,
+    fmt: str = "markdown",
+    overwrite: bool = False,
+    device: str = "cpu",
+    progress: bool = True,
+) -> AuditReport:
     """Write an annotation audit of one or more frame caches into ``out``.
 
     Keyframes are reselected with ``settings`` (default: the ``recommended`` preset), or read
@@ -164,8 +199,10 @@ def audit_caches(caches: Sequence[FrameCache | str | Path], out: str | Path, *,
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         raise FileExistsError(f"{out} already holds files; pass overwrite=True (--overwrite) or choose another --out")
     if reselection_csv is not None and len(reselection_csv) != len(caches):
-        raise ValueError(f"reselection_csv gives {len(reselection_csv)} files for {len(caches)} caches; "
-                         f"give one per cache, in the same order")
+        raise ValueError(
+            f"reselection_csv gives {len(reselection_csv)} files for {len(caches)} caches; "
+            f"give one per cache, in the same order"
+        )
     names = _cache_names(caches)
     settings = preset("recommended") if settings is None else settings
     loaded: list[list[ClipReselection] | None] = [None] * len(caches)
@@ -179,12 +216,17 @@ def audit_caches(caches: Sequence[FrameCache | str | Path], out: str | Path, *,
     if reselection_csv is None and not any(len(cache) for cache in caches):
         raise ValueError("nothing to audit: the caches hold no clips")
     if curves_for is not None:
-        known = ({r.clip_id for results in loaded for r in results} if reselection_csv is not None
-                 else {e.clip_id for cache in caches for e in cache.entries})
+        known = (
+            {r.clip_id for results in loaded for r in results}
+            if reselection_csv is not None
+            else {e.clip_id for cache in caches for e in cache.entries}
+        )
         unknown = [c for c in curves_for if c not in known]
         if unknown:
-            raise KeyError(f"curves_for: clip {unknown[0]!r} is not among the audited clips"
-                           + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""))
+            raise KeyError(
+                f"curves_for: clip {unknown[0]!r} is not among the audited clips"
+                + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else "")
+            )
     per_cache: list[tuple[FrameCache, list[ClipReselection], ReselectionSettings]] = []
     files: list[str] = []
     for i, cache in enumerate(caches):
@@ -201,8 +243,11 @@ def audit_caches(caches: Sequence[FrameCache | str | Path], out: str | Path, *,
         raise ValueError(f"the reselection files were made with different settings: {sorted(map(str, used))}")
     settings = per_cache[0][2]
 
-    rows = [row for (cache, results, s), name in zip(per_cache, names)
-            for row in tables.displacement_rows(cache, results, s, name)]
+    rows = [
+        row
+        for (cache, results, s), name in zip(per_cache, names)
+        for row in tables.displacement_rows(cache, results, s, name)
+    ]
     if not rows:
         raise ValueError("nothing to audit: the caches (or reselection files) hold no clips")
     keys = list(group_by) if group_by is not None else tables.default_group_keys(rows)
@@ -224,40 +269,69 @@ def audit_caches(caches: Sequence[FrameCache | str | Path], out: str | Path, *,
     hist_f = tables.histogram_frames(rows)
     hist_ms = tables.histogram_ms(rows)
     sections: list[dict[str, Any]] = []
-    sections.append({"heading": "Summary", "text": [
-        f"GAMDSS reselection of {len(rows)} clips from {len(caches)} cache(s) ({', '.join(names)}). "
-        f"A displacement is the reselected minus the annotated keyframe: in frames, in milliseconds "
-        f"(frames × 1000 / fps, the paper's Eq. 16) and as |frames| in percent of the cached clip length "
-        f"(Eq. 15, in displacements.csv). The last column is Eq. 17, the mean |displacement| over onset, apex "
-        f"and offset. Settings: {settings.describe()}. " + _method_note(settings)],
-        "table": report.summary_table(summary), "links": [("summary.csv", "summary.csv"),
-                                                          ("displacements.csv (one row per clip)", "displacements.csv")]})
-    sections.append({"heading": "Displacement histograms", "text": [
-        "Clips per displacement of each keyframe; 0 means the annotation was kept. The millisecond bins are "
-        "one frame of the fastest recording wide."],
-        "images": [png_file("hist_frames.png", plots.histograms, hist_f, "frames"),
-                   png_file("hist_ms.png", plots.histograms, hist_ms, "ms")],
-        "links": [("hist_frames.csv", csv_file("hist_frames.csv", hist_f)),
-                  ("hist_ms.csv", csv_file("hist_ms.csv", hist_ms))]})
+    sections.append(
+        {
+            "heading": "Summary",
+            "text": [
+                f"GAMDSS reselection of {len(rows)} clips from {len(caches)} cache(s) ({', '.join(names)}). "
+                f"A displacement is the reselected minus the annotated keyframe: in frames, in milliseconds "
+                f"(frames × 1000 / fps, the paper's Eq. 16) and as |frames| in percent of the cached clip length "
+                f"(Eq. 15, in displacements.csv). The last column is Eq. 17, the mean |displacement| over onset, apex "
+                f"and offset. Settings: {settings.describe()}. " + _method_note(settings)
+            ],
+            "table": report.summary_table(summary),
+            "links": [("summary.csv", "summary.csv"), ("displacements.csv (one row per clip)", "displacements.csv")],
+        }
+    )
+    sections.append(
+        {
+            "heading": "Displacement histograms",
+            "text": [
+                "Clips per displacement of each keyframe; 0 means the annotation was kept. The millisecond bins are "
+                "one frame of the fastest recording wide."
+            ],
+            "images": [
+                png_file("hist_frames.png", plots.histograms, hist_f, "frames"),
+                png_file("hist_ms.png", plots.histograms, hist_ms, "ms"),
+            ],
+            "links": [
+                ("hist_frames.csv", csv_file("hist_frames.csv", hist_f)),
+                ("hist_ms.csv", csv_file("hist_ms.csv", hist_ms)),
+            ],
+        }
+    )
     joint = tables.apex_offset_rows(rows)
-    sections.append({"heading": "Offset versus apex uncertainty", "text": [
-        "The paper reports that offset annotations are more uncertain than apex annotations, especially in "
-        "multicultural datasets. Left: each clip's |offset displacement| against its |apex displacement|; points "
-        "above the diagonal are clips whose offset moved more. Right: the distributions per keyframe. "
-        + _apex_offset_note(settings, summary)],
-        "images": [png_file("apex_vs_offset.png", plots.apex_vs_offset, rows)],
-        "links": [("apex_vs_offset.csv", csv_file("apex_vs_offset.csv", joint))]})
+    sections.append(
+        {
+            "heading": "Offset versus apex uncertainty",
+            "text": [
+                "The paper reports that offset annotations are more uncertain than apex annotations, especially in "
+                "multicultural datasets. Left: each clip's |offset displacement| against its |apex displacement|; points "
+                "above the diagonal are clips whose offset moved more. Right: the distributions per keyframe. "
+                + _apex_offset_note(settings, summary)
+            ],
+            "images": [png_file("apex_vs_offset.png", plots.apex_vs_offset, rows)],
+            "links": [("apex_vs_offset.csv", csv_file("apex_vs_offset.csv", joint))],
+        }
+    )
     group_images, group_links = [], []
     for key in keys:
         groups = sorted({tables.group_value(r, key) for r in rows})
         safe = re.sub(r"[^A-Za-z0-9_-]+", "_", key) or "group"
         group_images.append(png_file(f"groups_{safe}.png", plots.groups_side_by_side, rows, key, groups))
         group_links.append((f"groups_{safe}.csv", csv_file(f"groups_{safe}.csv", tables.group_rows(rows, key))))
-    sections.append({"heading": "By dataset and subject group", "text": [
-        f"|Displacement| in ms per keyframe with the groups side by side, for: {', '.join(keys) or 'none'}. "
-        "The paper's claim is that multicultural datasets (SAMM, 4DME) move more than single-culture ones "
-        "(CASME II, CAS(ME)^3). A group of one clip, or of clips with no such metadata ('unknown'), says little."],
-        "images": group_images, "links": group_links})
+    sections.append(
+        {
+            "heading": "By dataset and subject group",
+            "text": [
+                f"|Displacement| in ms per keyframe with the groups side by side, for: {', '.join(keys) or 'none'}. "
+                "The paper's claim is that multicultural datasets (SAMM, 4DME) move more than single-culture ones "
+                "(CASME II, CAS(ME)^3). A group of one clip, or of clips with no such metadata ('unknown'), says little."
+            ],
+            "images": group_images,
+            "links": group_links,
+        }
+    )
 
     wanted = _curve_targets(rows, curves_for)
     curve_images, curve_links = [], []
@@ -268,25 +342,47 @@ def audit_caches(caches: Sequence[FrameCache | str | Path], out: str | Path, *,
         stem = "curves/" + clip_file_name(f"{cache_name}/{clip_id}" if len(caches) > 1 else clip_id)[:-4]
         curve_images.append(png_file(f"{stem}.png", plots.distance_curves, curve))
         curve_links.append((f"{clip_id} numbers", csv_file(f"{stem}.csv", _curve_rows(curve))))
-    sections.append({"heading": "Frame-difference curves (paper Fig. 2)", "text": [
-        "Distance of every frame to the annotated onset (top: the rise, whose peak is the apex) and to the "
-        "annotated offset (bottom: the fall). Dashed lines: annotated keyframes; solid: reselected; shaded: the "
-        "candidate windows. A reselected apex at the curve's peak where the annotated one is not is an apex "
-        "annotation error the reselection fixed; a peak outside the window was out of reach."],
-        "images": curve_images, "links": curve_links})
+    sections.append(
+        {
+            "heading": "Frame-difference curves (paper Fig. 2)",
+            "text": [
+                "Distance of every frame to the annotated onset (top: the rise, whose peak is the apex) and to the "
+                "annotated offset (bottom: the fall). Dashed lines: annotated keyframes; solid: reselected; shaded: the "
+                "candidate windows. A reselected apex at the curve's peak where the annotated one is not is an apex "
+                "annotation error the reselection fixed; a peak outside the window was out of reach."
+            ],
+            "images": curve_images,
+            "links": curve_links,
+        }
+    )
 
-    audit = AuditSettings(settings, [str(c.root) for c in caches],
-                          None if reselection_csv is None else [str(p) for p in reselection_csv],
-                          [c for _, c in wanted], keys, fmt)
+    audit = AuditSettings(
+        settings,
+        [str(c.root) for c in caches],
+        None if reselection_csv is None else [str(p) for p in reselection_csv],
+        [c for _, c in wanted],
+        keys,
+        fmt,
+    )
     import yaml
 
-    atomic.write_text(out / "settings.yaml", yaml.safe_dump(
-        {**asdict(audit), "created": datetime.datetime.now().isoformat(timespec="seconds")}, sort_keys=False))
+    atomic.write_text(
+        out / "settings.yaml",
+        yaml.safe_dump(
+            {**asdict(audit), "created": datetime.datetime.now().isoformat(timespec="seconds")}, sort_keys=False
+        ),
+    )
     files.append("settings.yaml")
-    sections.append({"heading": "Settings and files", "text": [
-        f"{settings.describe()}; caches: {', '.join(str(c.root) for c in caches)}; reselection "
-        f"{'computed by this audit' if reselection_csv is None else 'read from ' + ', '.join(map(str, reselection_csv))}."],
-        "links": [(f, f) for f in files]})
+    sections.append(
+        {
+            "heading": "Settings and files",
+            "text": [
+                f"{settings.describe()}; caches: {', '.join(str(c.root) for c in caches)}; reselection "
+                f"{'computed by this audit' if reselection_csv is None else 'read from ' + ', '.join(map(str, reselection_csv))}."
+            ],
+            "links": [(f, f) for f in files],
+        }
+    )
     name = "report.md" if fmt == "markdown" else "report.html"
     atomic.write_text(out / name, report.render(sections, "Annotation audit: GAMDSS keyframe reselection", fmt))
     files.append(name)
@@ -296,32 +392,44 @@ def audit_caches(caches: Sequence[FrameCache | str | Path], out: str | Path, *,
 def _method_note(settings: ReselectionSettings) -> str:
     """What a displacement means under ``settings``' method, for the report's summary."""
     if settings.method == "noise_aware":
-        offset = (f"an offset moved only later, where it was still inside the expression by more than "
-                  f"{settings.offset_z:g} sds" if settings.move_offset else "offsets are kept")
-        return (f"Every move is a confident one: an apex moved only where its evidence exceeded the clip's own "
-                f"noise floor by more than {settings.move_z:g} sds, {offset} (confidence_<keyframe> in "
-                f"displacements.csv; <keyframe>_confident_moves in summary.csv). The onset is kept as annotated "
-                f"(not assessed), so its displacement is 0 by construction, not a sign of accurate annotation; "
-                f"an offset marked too late is never moved either.")
+        offset = (
+            f"an offset moved only later, where it was still inside the expression by more than "
+            f"{settings.offset_z:g} sds"
+            if settings.move_offset
+            else "offsets are kept"
+        )
+        return (
+            f"Every move is a confident one: an apex moved only where its evidence exceeded the clip's own "
+            f"noise floor by more than {settings.move_z:g} sds, {offset} (confidence_<keyframe> in "
+            f"displacements.csv; <keyframe>_confident_moves in summary.csv). The onset is kept as annotated "
+            f"(not assessed), so its displacement is 0 by construction, not a sign of accurate annotation; "
+            f"an offset marked too late is never moved either."
+        )
     onset_dir = "later" if settings.window in ("paper", "released") else "either way"
-    return (f"With window={settings.window!r} the onset can only move {onset_dir}, and each keyframe at most its "
-            f"search range R = int(λ × span) (rise_range, fall_range in displacements.csv): larger spans allow "
-            f"larger moves, so compare groups at equal λ. These moves are NOT tested against noise: on generated "
-            f"clips with known keyframes the max-distance rule also moves accurate annotations (README, keyframe "
-            f"benchmark), so part of every displacement here is noise.")
+    return (
+        f"With window={settings.window!r} the onset can only move {onset_dir}, and each keyframe at most its "
+        f"search range R = int(λ × span) (rise_range, fall_range in displacements.csv): larger spans allow "
+        f"larger moves, so compare groups at equal λ. These moves are NOT tested against noise: on generated "
+        f"clips with known keyframes the max-distance rule also moves accurate annotations (README, keyframe "
+        f"benchmark), so part of every displacement here is noise."
+    )
 
 
 def _apex_offset_note(settings: ReselectionSettings, summary: Sequence[dict[str, Any]]) -> str:
     if settings.method == "noise_aware":
         total = summary[0] if summary else {}
-        return (f"With the noise-aware method this comparison uses confident moves only "
-                f"({total.get('apex_confident_moves', 0)} apexes and {total.get('offset_confident_moves', 0)} offsets "
-                f"of {total.get('clips', 0)} clips moved). Offsets move only later and only when clearly too early; "
-                f"an offset marked too late cannot be seen in the frames, so the offset side understates how loose "
-                f"offsets are: judge that from the annotation file itself (durations), not from these plots.")
-    return ("These displacements come from the max-distance rule, which also moves keyframes by noise: a "
-            "difference between groups can be an artifact of the method; rerun with the recommended preset to "
-            "see how many moves are confident.")
+        return (
+            f"With the noise-aware method this comparison uses confident moves only "
+            f"({total.get('apex_confident_moves', 0)} apexes and {total.get('offset_confident_moves', 0)} offsets "
+            f"of {total.get('clips', 0)} clips moved). Offsets move only later and only when clearly too early; "
+            f"an offset marked too late cannot be seen in the frames, so the offset side understates how loose "
+            f"offsets are: judge that from the annotation file itself (durations), not from these plots."
+        )
+    return (
+        "These displacements come from the max-distance rule, which also moves keyframes by noise: a "
+        "difference between groups can be an artifact of the method; rerun with the recommended preset to "
+        "see how many moves are confident."
+    )
 
 
 def _cache_names(caches: Sequence[FrameCache]) -> list[str]:

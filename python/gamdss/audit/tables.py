@@ -9,25 +9,29 @@ percent of the cached clip length (Eq. 15).
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
 from gamdss.data.cache import FrameCache
-from gamdss.dataset_reselection import KEYFRAMES, ClipReselection, reselection_rows
-from gamdss.reselection_settings import ReselectionSettings
+from gamdss.reselection.files import reselection_rows
+from gamdss.reselection.result import ClipReselection
+from gamdss.settings.reselection import KEYFRAMES, ReselectionSettings
 
 ALL = "all clips"
 
 
-def displacement_rows(cache: FrameCache, results: Sequence[ClipReselection], settings: ReselectionSettings,
-                      cache_name: str) -> list[dict[str, Any]]:
-    """One row per clip: :func:`gamdss.dataset_reselection.reselection_rows` plus ``cache``,
+def displacement_rows(
+    cache: FrameCache, results: Sequence[ClipReselection], settings: ReselectionSettings, cache_name: str
+) -> list[dict[str, Any]]:
+    """One row per clip: :func:`gamdss.reselection.files.reselection_rows` plus ``cache``,
     the search ranges ``rise_range``/``fall_range`` (frames; ``max_distance`` only, empty for
     ``noise_aware``) and ``mean_abs_ms`` (the mean |displacement| over the three keyframes,
     the paper's Eq. 17)."""
-    from gamdss.windows import search_ranges
     import torch
+
+    from gamdss.op.windows import search_ranges
 
     rows = reselection_rows(results, cache, settings)
     if not rows:
@@ -37,8 +41,12 @@ def displacement_rows(cache: FrameCache, results: Sequence[ClipReselection], set
     out = []
     ranged = settings.method == "max_distance"
     for row, r_rise, r_fall in zip(rows, rise.tolist(), fall.tolist()):
-        row = {"cache": cache_name, **row, "rise_range": r_rise if ranged else "",
-               "fall_range": r_fall if ranged else ""}
+        row = {
+            "cache": cache_name,
+            **row,
+            "rise_range": r_rise if ranged else "",
+            "fall_range": r_fall if ranged else "",
+        }
         row["mean_abs_ms"] = sum(abs(row[f"shift_{k}_ms"]) for k in KEYFRAMES) / len(KEYFRAMES)
         out.append(row)
     return out
@@ -81,11 +89,14 @@ def confident_moves(rows: Sequence[dict[str, Any]], keyframe: str, confident_z: 
     rated = [r for r in rows if r.get(f"confidence_{keyframe}", "") != ""]
     if not rated:
         return ""
-    return sum(1 for r in rated if r[f"shift_{keyframe}_frames"] != 0 and float(r[f"confidence_{keyframe}"]) >= confident_z)
+    return sum(
+        1 for r in rated if r[f"shift_{keyframe}_frames"] != 0 and float(r[f"confidence_{keyframe}"]) >= confident_z
+    )
 
 
-def summary_rows(rows: Sequence[dict[str, Any]], group_keys: Iterable[str],
-                 confident_z: float = 6.0) -> list[dict[str, Any]]:
+def summary_rows(
+    rows: Sequence[dict[str, Any]], group_keys: Iterable[str], confident_z: float = 6.0
+) -> list[dict[str, Any]]:
     """Mean, median and 90th percentile of |displacement| per keyframe, in frames and ms,
     the share of clips whose keyframe moved, the number of moves with a confidence of at
     least ``confident_z`` noise sds (``<k>_confident_moves``; empty when the method gives no
@@ -145,11 +156,25 @@ def apex_offset_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Clips per (dataset, |apex displacement|, |offset displacement|), in frames and ms."""
     counts: dict[tuple, int] = {}
     for r in rows:
-        key = (r["dataset"], abs(r["shift_apex_frames"]), abs(r["shift_offset_frames"]),
-               abs(r["shift_apex_ms"]), abs(r["shift_offset_ms"]))
+        key = (
+            r["dataset"],
+            abs(r["shift_apex_frames"]),
+            abs(r["shift_offset_frames"]),
+            abs(r["shift_apex_ms"]),
+            abs(r["shift_offset_ms"]),
+        )
         counts[key] = counts.get(key, 0) + 1
-    return [{"dataset": d, "abs_apex_frames": af, "abs_offset_frames": of, "abs_apex_ms": ams,
-             "abs_offset_ms": oms, "clips": n} for (d, af, of, ams, oms), n in sorted(counts.items())]
+    return [
+        {
+            "dataset": d,
+            "abs_apex_frames": af,
+            "abs_offset_frames": of,
+            "abs_apex_ms": ams,
+            "abs_offset_ms": oms,
+            "clips": n,
+        }
+        for (d, af, of, ams, oms), n in sorted(counts.items())
+    ]
 
 
 def group_rows(rows: Sequence[dict[str, Any]], key: str) -> list[dict[str, Any]]:
@@ -161,7 +186,18 @@ def group_rows(rows: Sequence[dict[str, Any]], key: str) -> list[dict[str, Any]]
         for k in KEYFRAMES:
             ms = np.asarray([abs(r[f"shift_{k}_ms"]) for r in members], dtype=np.float64)
             q1, med, q3, p90 = np.percentile(ms, [25, 50, 75, 90])
-            out.append({"group_by": key, "group": value, "keyframe": k, "clips": len(members),
-                        "mean_abs_ms": float(ms.mean()), "q1_abs_ms": float(q1), "median_abs_ms": float(med),
-                        "q3_abs_ms": float(q3), "p90_abs_ms": float(p90), "max_abs_ms": float(ms.max())})
+            out.append(
+                {
+                    "group_by": key,
+                    "group": value,
+                    "keyframe": k,
+                    "clips": len(members),
+                    "mean_abs_ms": float(ms.mean()),
+                    "q1_abs_ms": float(q1),
+                    "median_abs_ms": float(med),
+                    "q3_abs_ms": float(q3),
+                    "p90_abs_ms": float(p90),
+                    "max_abs_ms": float(ms.max()),
+                }
+            )
     return out

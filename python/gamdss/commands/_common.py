@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gamdss.reselection_settings import DISTANCES, PRESETS, WINDOWS
+from gamdss.settings.reselection import DISTANCES, PRESETS, WINDOWS
+
 DATASETS_HELP = "casme, casme2, samm, casme_sq, casme3, mmew or 4dme"
 
 
@@ -35,41 +36,73 @@ def add_dataset_arguments(p: argparse.ArgumentParser, *, root_optional: bool = F
     else:
         p.add_argument("root", type=Path, help="dataset folder in its original layout")
     p.add_argument("--dataset", required=True, help=DATASETS_HELP)
-    p.add_argument("--annotations", type=Path, default=None,
-                   help="the annotation file (default: found under ROOT by its known names)")
-    p.add_argument("--corrections", type=Path, default=None,
-                   help="an extra corrections list (YAML) applied after the shipped one")
-    p.add_argument("--clip-margin", type=float, default=0.5,
-                   help="frames kept around onset..offset, as a fraction of offset-onset (default 0.5)")
+    p.add_argument(
+        "--annotations",
+        type=Path,
+        default=None,
+        help="the annotation file (default: found under ROOT by its known names)",
+    )
+    p.add_argument(
+        "--corrections", type=Path, default=None, help="an extra corrections list (YAML) applied after the shipped one"
+    )
+    p.add_argument(
+        "--clip-margin",
+        type=float,
+        default=0.5,
+        help="frames kept around onset..offset, as a fraction of offset-onset (default 0.5)",
+    )
 
 
 def add_reselection_arguments(p: argparse.ArgumentParser) -> None:
     """``--preset`` and the overrides ``--window``, ``--lam-rise``, ``--lam-fall``,
-    ``--distance`` (paper-style presets) of :class:`gamdss.reselection_settings.ReselectionSettings`;
+    ``--distance`` (paper-style presets) of :class:`gamdss.settings.reselection.ReselectionSettings`;
     :func:`reselection_settings` turns them into settings."""
-    p.add_argument("--preset", default="recommended", choices=list(PRESETS),
-                   help="recommended (default): move the apex only where the evidence exceeds the clip's noise, "
-                        "move an offset later only where it is clearly still inside the expression, keep the onset, "
-                        "report a confidence per keyframe; paper: the paper's max-distance "
-                        "rule (paper windows, lam 0.1, l2); released: the authors' released code")
-    p.add_argument("--window", default=None, choices=WINDOWS,
-                   help="candidate windows of the paper/released presets (default: the preset's)")
-    p.add_argument("--lam-rise", type=number_type("--lam-rise"), default=None,
-                   help="rise search scale of the paper/released presets, R = int(lam * (apex - onset))")
-    p.add_argument("--lam-fall", type=number_type("--lam-fall"), default=None,
-                   help="fall search scale of the paper/released presets, R = int(lam * (offset - apex))")
-    p.add_argument("--distance", default=None, choices=DISTANCES,
-                   help="frame distance of the paper/released presets: l2, centered (ignores a global brightness "
-                        "change) or released_uint8 (the released code's wrapped difference)")
+    p.add_argument(
+        "--preset",
+        default="recommended",
+        choices=list(PRESETS),
+        help="recommended (default): move the apex only where the evidence exceeds the clip's noise, "
+        "move an offset later only where it is clearly still inside the expression, keep the onset, "
+        "report a confidence per keyframe; paper: the paper's max-distance "
+        "rule (paper windows, lam 0.1, l2); released: the authors' released code",
+    )
+    p.add_argument(
+        "--window",
+        default=None,
+        choices=WINDOWS,
+        help="candidate windows of the paper/released presets (default: the preset's)",
+    )
+    p.add_argument(
+        "--lam-rise",
+        type=number_type("--lam-rise"),
+        default=None,
+        help="rise search scale of the paper/released presets, R = int(lam * (apex - onset))",
+    )
+    p.add_argument(
+        "--lam-fall",
+        type=number_type("--lam-fall"),
+        default=None,
+        help="fall search scale of the paper/released presets, R = int(lam * (offset - apex))",
+    )
+    p.add_argument(
+        "--distance",
+        default=None,
+        choices=DISTANCES,
+        help="frame distance of the paper/released presets: l2, centered (ignores a global brightness "
+        "change) or released_uint8 (the released code's wrapped difference)",
+    )
 
 
 def reselection_settings(args: argparse.Namespace):
-    """The :class:`~gamdss.reselection_settings.ReselectionSettings` of ``--preset`` with the
+    """The :class:`~gamdss.settings.reselection.ReselectionSettings` of ``--preset`` with the
     given overrides; ``ValueError`` naming the flag when an override does not apply."""
-    from gamdss.reselection_settings import preset
+    from gamdss.settings.reselection import preset
 
-    changes = {name: getattr(args, name) for name in ("window", "lam_rise", "lam_fall", "distance")
-               if getattr(args, name) is not None}
+    changes = {
+        name: getattr(args, name)
+        for name in ("window", "lam_rise", "lam_fall", "distance")
+        if getattr(args, name) is not None
+    }
     base = preset(args.preset)
     if changes and base.method != "max_distance":
         flags = ", ".join("--" + n.replace("_", "-") for n in changes)
@@ -77,8 +110,14 @@ def reselection_settings(args: argparse.Namespace):
     return base.replace(**changes) if changes else base
 
 
-def add_run_flags(p: argparse.ArgumentParser, *, overwrite: str, device: str | None = None,
-                  device_default: str | None = "cpu", progress_flag: str | None = None) -> None:
+def add_run_flags(
+    p: argparse.ArgumentParser,
+    *,
+    overwrite: str,
+    device: str | None = None,
+    device_default: str | None = "cpu",
+    progress_flag: str | None = None,
+) -> None:
     """``--overwrite`` (``overwrite``: its help), ``--device`` when ``device`` (its help) is
     given, and ``progress_flag`` (``--no-progress`` or ``--quiet``) that turns progress bars off."""
     if device is not None:
@@ -127,7 +166,7 @@ def fail(command: str, message: str | BaseException, status: int = 2) -> int:
 
 def check_device(text: str, flag: str = "--device") -> str:
     """``text`` if it names a torch device this machine has; else ``ValueError`` naming ``flag``."""
-    from gamdss.devices import check_device as check
+    from gamdss.util.devices import check_device as check
 
     return check(text, flag)
 

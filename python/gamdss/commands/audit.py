@@ -8,9 +8,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from gamdss.commands._common import (add_reselection_arguments, reselection_settings, add_run_flags, check_device, check_out_folder,
-                                     fail)
-
+from gamdss.commands._common import (
+    add_reselection_arguments,
+    add_run_flags,
+    check_device,
+    check_out_folder,
+    fail,
+    reselection_settings,
+)
 
 # Row columns an audit can group by besides the entries' metadata keys.
 ROW_GROUP_KEYS = ("dataset", "subject", "cache", "clip_id", "fps", "num_frames")
@@ -30,17 +35,22 @@ def _check_inputs(args: argparse.Namespace, caches) -> None:
         known = {e.clip_id for cache in caches for e in cache.entries}
         unknown = [c for c in args.clips if c not in known]
         if unknown:
-            raise ValueError(f"--clips: {', '.join(map(repr, unknown))} "
-                             f"{'is' if len(unknown) == 1 else 'are'} not in the cache(s) "
-                             f"{', '.join(str(c.root) for c in caches)}")
+            raise ValueError(
+                f"--clips: {', '.join(map(repr, unknown))} "
+                f"{'is' if len(unknown) == 1 else 'are'} not in the cache(s) "
+                f"{', '.join(str(c.root) for c in caches)}"
+            )
 
 
 def _warn_unknown_group_keys(keys, caches) -> None:
     meta = {k for cache in caches for e in cache.entries for k in (e.meta or {})}
     for key in keys or ():
         if key not in ROW_GROUP_KEYS and key not in meta and key.removeprefix("meta_") not in meta:
-            print(f"gamdss audit: warning: --group-by {key!r} is in no clip's metadata; all clips fall in "
-                  f"group 'unknown' (metadata keys: {', '.join(sorted(meta)) or 'none'})", file=sys.stderr)
+            print(
+                f"gamdss audit: warning: --group-by {key!r} is in no clip's metadata; all clips fall in "
+                f"group 'unknown' (metadata keys: {', '.join(sorted(meta)) or 'none'})",
+                file=sys.stderr,
+            )
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -52,8 +62,11 @@ def _run(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError, OSError) as exc:
         return fail("audit", exc)
     if args.reselection and len(args.reselection) != len(caches):
-        return fail("audit", f"--reselection gives {len(args.reselection)} files for {len(caches)} caches; "
-                             f"give one per cache, in the same order")
+        return fail(
+            "audit",
+            f"--reselection gives {len(args.reselection)} files for {len(caches)} caches; "
+            f"give one per cache, in the same order",
+        )
     try:
         _check_inputs(args, caches)
     except (ValueError, OSError) as exc:
@@ -61,8 +74,17 @@ def _run(args: argparse.Namespace) -> int:
     _warn_unknown_group_keys(args.group_by, caches)
     out = Path(args.out) if args.out else caches[0].root / "audit"
     try:
-        rep = audit_caches(caches, out, settings=reselection_settings(args), reselection_csv=args.reselection,
-                           curves_for=args.clips, group_by=args.group_by, fmt=args.format, overwrite=args.overwrite, device=args.device)
+        rep = audit_caches(
+            caches,
+            out,
+            settings=reselection_settings(args),
+            reselection_csv=args.reselection,
+            curves_for=args.clips,
+            group_by=args.group_by,
+            fmt=args.format,
+            overwrite=args.overwrite,
+            device=args.device,
+        )
     except (KeyError, ValueError, OSError, RuntimeError) as exc:
         return fail("audit", exc, 1)
     print(f"audited {len(rep.rows)} clips; report: {rep.report} ({len(rep.files)} files in {rep.out})")
@@ -70,17 +92,30 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("audit", help="report how far reselection moves the annotated keyframes (plots + CSV)",
-                       description=__doc__)
+    p = sub.add_parser(
+        "audit", help="report how far reselection moves the annotated keyframes (plots + CSV)", description=__doc__
+    )
     p.add_argument("cache", nargs="+", help="frame cache folder(s); several are compared side by side")
     p.add_argument("--out", help="report folder (default: FIRST_CACHE/audit)")
     add_reselection_arguments(p)
-    p.add_argument("--reselection", nargs="+", metavar="CSV",
-                   help="reuse `gamdss reselect` results (reselection.csv, one per cache) instead of reselecting")
-    p.add_argument("--clips", nargs="+", metavar="ID", help="clip ids for the Fig.-2 curves (default: the three "
-                                                           "that moved most and one that did not)")
-    p.add_argument("--group-by", nargs="+", metavar="KEY",
-                   help="dataset, subject, cache or a meta key (default: dataset and subject-group metadata such as ethnicity or gender)")
+    p.add_argument(
+        "--reselection",
+        nargs="+",
+        metavar="CSV",
+        help="reuse `gamdss reselect` results (reselection.csv, one per cache) instead of reselecting",
+    )
+    p.add_argument(
+        "--clips",
+        nargs="+",
+        metavar="ID",
+        help="clip ids for the Fig.-2 curves (default: the three that moved most and one that did not)",
+    )
+    p.add_argument(
+        "--group-by",
+        nargs="+",
+        metavar="KEY",
+        help="dataset, subject, cache or a meta key (default: dataset and subject-group metadata such as ethnicity or gender)",
+    )
     p.add_argument("--format", default="markdown", choices=["markdown", "html"])
     add_run_flags(p, device="cpu or cuda", overwrite="write into a folder that already holds files")
     p.set_defaults(func=_run)

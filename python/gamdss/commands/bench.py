@@ -2,7 +2,7 @@
 
 ``gamdss bench keyframes``: error of annotated, reselected (presets and the GAMDSS grid) and
 spotted keyframes to the true keyframes of generated clips, per bias model and confounder
-(see :mod:`gamdss.bench.keyframes`); ``--fps`` and ``--confounders`` narrow the run. A group,
+(see :mod:`gamdss.accuracy.keyframes`); ``--fps`` and ``--confounders`` narrow the run. A group,
 so that more benchmarks can be added as further sub-subcommands.
 """
 
@@ -43,7 +43,7 @@ def _fps_values(values: list[str] | None) -> tuple[float, ...] | None:
 
 
 def _confounder_values(values: list[str] | None) -> tuple[str, ...] | None:
-    from gamdss.bench.keyframes import CONFOUNDERS
+    from gamdss.accuracy.keyframes import CONFOUNDERS
 
     items = _list_values("--confounders", values)
     if items is None:
@@ -57,10 +57,10 @@ def _confounder_values(values: list[str] | None) -> tuple[str, ...] | None:
 def _keyframes(args: argparse.Namespace) -> int:
     import time
 
-    from gamdss import atomic
-    from gamdss.bench.keyframes import KeyframeBenchConfig, output_paths, run_keyframe_bench
-
     import yaml
+
+    from gamdss.accuracy.keyframes import KeyframeBenchConfig, output_paths, run_keyframe_bench
+    from gamdss.util import atomic
 
     try:
         check_out_folder(args.out)
@@ -74,8 +74,16 @@ def _keyframes(args: argparse.Namespace) -> int:
                 raise ValueError(f"--config {args.config}: not valid YAML ({exc})") from None
         else:
             config = KeyframeBenchConfig.quick() if args.quick else KeyframeBenchConfig()
-        changes = {k: v for k, v in (("clips", args.clips), ("seed", args.seed), ("fps", _fps_values(args.fps)),
-                                     ("confounders", _confounder_values(args.confounders))) if v is not None}
+        changes = {
+            k: v
+            for k, v in (
+                ("clips", args.clips),
+                ("seed", args.seed),
+                ("fps", _fps_values(args.fps)),
+                ("confounders", _confounder_values(args.confounders)),
+            )
+            if v is not None
+        }
         if changes:
             config = config.replace(**changes)
     except (ValueError, OSError, yaml.YAMLError) as exc:
@@ -84,10 +92,12 @@ def _keyframes(args: argparse.Namespace) -> int:
         atomic.refuse_any_existing(output_paths(args.out).values(), args.overwrite)
     except FileExistsError as exc:
         return fail("bench keyframes", exc, 1)
-    print(f"GENERATED data: {config.clips} synthetic micro-expression clips ({config.size}x{config.size} px, "
-          f"fps {', '.join(f'{f:g}' for f in config.fps)}) with known keyframes, annotated by the bias models "
-          f"{', '.join(config.biases)}; confounders {', '.join(config.confounders)}; "
-          f"seed {config.seed}.")
+    print(
+        f"GENERATED data: {config.clips} synthetic micro-expression clips ({config.size}x{config.size} px, "
+        f"fps {', '.join(f'{f:g}' for f in config.fps)}) with known keyframes, annotated by the bias models "
+        f"{', '.join(config.biases)}; confounders {', '.join(config.confounders)}; "
+        f"seed {config.seed}."
+    )
     start = time.perf_counter()
     try:
         outputs = run_keyframe_bench(config, args.out, overwrite=args.overwrite, progress=not args.no_progress)
@@ -105,16 +115,38 @@ def _keyframes(args: argparse.Namespace) -> int:
 def register(sub) -> None:
     bench = sub.add_parser("bench", help="benchmarks on generated data with known answers")
     kinds = bench.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
-    kf = kinds.add_parser("keyframes", help="error of annotated, reselected (GAMDSS) and spotted keyframes to the "
-                                            "true keyframes of generated clips")
+    kf = kinds.add_parser(
+        "keyframes",
+        help="error of annotated, reselected (GAMDSS) and spotted keyframes to the true keyframes of generated clips",
+    )
     kf.add_argument("--out", default="bench_keyframes", help="output folder (default: ./bench_keyframes)")
-    kf.add_argument("--clips", type=number_type("--clips", minimum=1, integer=True), default=None, help="generated clips per condition (default 48; --quick 16)")
+    kf.add_argument(
+        "--clips",
+        type=number_type("--clips", minimum=1, integer=True),
+        default=None,
+        help="generated clips per condition (default 48; --quick 16)",
+    )
     kf.add_argument("--quick", action="store_true", help="a small run of 1-2 minutes")
-    kf.add_argument("--fps", nargs="+", default=None, metavar="FPS",
-                    help="frame rates of the clips, e.g. --fps 200 or --fps 60 200 (default 30 60 90 200)")
-    kf.add_argument("--confounders", nargs="+", default=None, metavar="NAME",
-                    help="confounders: clean, flicker, blink, head, gentle, all (default: all six)")
-    kf.add_argument("--seed", type=number_type("--seed", integer=True), default=None, help="seed of clips and annotations (default 0)")
+    kf.add_argument(
+        "--fps",
+        nargs="+",
+        default=None,
+        metavar="FPS",
+        help="frame rates of the clips, e.g. --fps 200 or --fps 60 200 (default 30 60 90 200)",
+    )
+    kf.add_argument(
+        "--confounders",
+        nargs="+",
+        default=None,
+        metavar="NAME",
+        help="confounders: clean, flicker, blink, head, gentle, all (default: all six)",
+    )
+    kf.add_argument(
+        "--seed",
+        type=number_type("--seed", integer=True),
+        default=None,
+        help="seed of clips and annotations (default 0)",
+    )
     kf.add_argument("--config", default=None, help="a YAML KeyframeBenchConfig (e.g. a previous run's config.yaml)")
     add_run_flags(kf, overwrite="replace results already in --out", progress_flag="--no-progress")
     kf.set_defaults(func=_keyframes)

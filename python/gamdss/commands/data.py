@@ -36,12 +36,19 @@ def _frame_check(scan, *, decode: bool, progress: bool) -> dict[str, Any]:
             problems = check_clip_frames(clip.frame_paths, decode=decode, cache=cache)
             bar.update(len(clip))
             if problems:
-                clips.append({"row": clip.annotation.row, "clip": clip.clip_id,
-                              "folder": str(Path(clip.frame_paths[0]).parent),
-                              "damaged": sum(p.damaged for p in problems),
-                              "inconsistent": sum(not p.damaged for p in problems),
-                              "problems": [{"file": p.path.name, "kind": p.kind, "damaged": p.damaged,
-                                            "reason": p.detail} for p in problems]})
+                clips.append(
+                    {
+                        "row": clip.annotation.row,
+                        "clip": clip.clip_id,
+                        "folder": str(Path(clip.frame_paths[0]).parent),
+                        "damaged": sum(p.damaged for p in problems),
+                        "inconsistent": sum(not p.damaged for p in problems),
+                        "problems": [
+                            {"file": p.path.name, "kind": p.kind, "damaged": p.damaged, "reason": p.detail}
+                            for p in problems
+                        ],
+                    }
+                )
     # a frame shared by several clips (one video, several expressions) is counted once
     seen: dict[str, dict[str, Any]] = {}
     for c in clips:
@@ -49,10 +56,15 @@ def _frame_check(scan, *, decode: bool, progress: bool) -> dict[str, Any]:
             seen.setdefault(str(Path(c["folder"]) / p["file"]), p)
     for p in seen.values():
         kinds[p["kind"]] = kinds.get(p["kind"], 0) + 1
-    return {"decode": decode, "frames_checked": len(cache), "clips_checked": len(scan.clips),
-            "damaged": sum(v for k, v in kinds.items() if k in DAMAGED_KINDS),
-            "inconsistent": sum(v for k, v in kinds.items() if k not in DAMAGED_KINDS),
-            "kinds": kinds, "clips": clips}
+    return {
+        "decode": decode,
+        "frames_checked": len(cache),
+        "clips_checked": len(scan.clips),
+        "damaged": sum(v for k, v in kinds.items() if k in DAMAGED_KINDS),
+        "inconsistent": sum(v for k, v in kinds.items() if k not in DAMAGED_KINDS),
+        "kinds": kinds,
+        "clips": clips,
+    }
 
 
 def _hint(rep: dict[str, Any], scan) -> str:
@@ -73,8 +85,10 @@ def _hint(rep: dict[str, Any], scan) -> str:
             if n > most:
                 best, most = name, n
         if best is not None:
-            return (f"no row of the annotation file is usable as {rep['dataset']}; did you mean "
-                    f"--dataset {best}? (that reader finds {most} usable records in it)")
+            return (
+                f"no row of the annotation file is usable as {rep['dataset']}; did you mean "
+                f"--dataset {best}? (that reader finds {most} usable records in it)"
+            )
         return f"no row of the annotation file is usable as {rep['dataset']}"
     no_folder = [s for s in scan.skipped if s.kind == "no_folder"]
     where = ""
@@ -83,8 +97,7 @@ def _hint(rep: dict[str, Any], scan) -> str:
         looked = no_folder[0].reason.partition("(looked for ")[2].split(",")[0]
         if looked:
             where += f" (e.g. {looked})"
-    return (f"annotation file found ({rep['usable_records']} usable records) but no frames under ROOT "
-            f"{scan.root}{where}")
+    return f"annotation file found ({rep['usable_records']} usable records) but no frames under ROOT {scan.root}{where}"
 
 
 def _report(args: argparse.Namespace) -> dict[str, Any]:
@@ -100,23 +113,48 @@ def _report(args: argparse.Namespace) -> dict[str, Any]:
         ann = ds.read_annotations(args.annotations, corrections=args.corrections)
     usable = scan.clips if scan is not None else ann.records
     out: dict[str, Any] = {
-        "dataset": ds.name, "fps": ds.fps, "annotation_file": str(ann.path),
-        "rows": len(ann.records) + len(ann.skipped), "usable_records": len(ann.records),
+        "dataset": ds.name,
+        "fps": ds.fps,
+        "annotation_file": str(ann.path),
+        "rows": len(ann.records) + len(ann.skipped),
+        "usable_records": len(ann.records),
         "skipped_rows": [{"row": s.row, "subject": s.subject, "clip": s.clip, "reason": s.reason} for s in ann.skipped],
-        "corrections": [{"row": r.row, "clip": r.clip_id, "field": c.field, "original": c.original,
-                         "corrected": c.corrected, "reason": c.reason, "source": c.source}
-                        for r in ann.records for c in r.corrections],
-        "unmatched_corrections": [{"subject": u.entry.subject, "video": u.entry.video, "field": u.entry.field,
-                                   "original": u.entry.original, "corrected": u.entry.corrected,
-                                   "source": u.entry.source, "reason": u.reason}
-                                  for u in ann.unmatched_corrections],
+        "corrections": [
+            {
+                "row": r.row,
+                "clip": r.clip_id,
+                "field": c.field,
+                "original": c.original,
+                "corrected": c.corrected,
+                "reason": c.reason,
+                "source": c.source,
+            }
+            for r in ann.records
+            for c in r.corrections
+        ],
+        "unmatched_corrections": [
+            {
+                "subject": u.entry.subject,
+                "video": u.entry.video,
+                "field": u.entry.field,
+                "original": u.entry.original,
+                "corrected": u.entry.corrected,
+                "source": u.entry.source,
+                "reason": u.reason,
+            }
+            for u in ann.unmatched_corrections
+        ],
     }
     if scan is not None:
         frame_skips = [s for s in scan.skipped if s.kind != "row"]
-        out["frames"] = {"root": str(scan.root), "clips_found": len(scan.clips),
-                         "clips_missing_frames": [{"row": s.row, "clip": s.clip, "kind": s.kind, "reason": s.reason}
-                                                  for s in frame_skips],
-                         "frames_in_spans": sum(len(c) for c in scan.clips)}
+        out["frames"] = {
+            "root": str(scan.root),
+            "clips_found": len(scan.clips),
+            "clips_missing_frames": [
+                {"row": s.row, "clip": s.clip, "kind": s.kind, "reason": s.reason} for s in frame_skips
+            ],
+            "frames_in_spans": sum(len(c) for c in scan.clips),
+        }
     out["usable"] = bool(usable)
     if not usable:
         out["nothing_usable"] = _hint(out, scan)
@@ -141,33 +179,56 @@ def _print(rep: dict[str, Any], full_list: str) -> None:
     print(f"dataset {rep['dataset']} ({rep['fps']:g} fps)")
     print(f"annotation file: {rep['annotation_file']}")
     print(f"rows: {rep['rows']}, usable records: {rep['usable_records']}, skipped rows: {len(rep['skipped_rows'])}")
-    _print_list([f"  row {s['row']} {'/'.join(x for x in (s['subject'], s['clip']) if x)}: {s['reason']}"
-                 for s in rep["skipped_rows"]], limit, full_list)
+    _print_list(
+        [
+            f"  row {s['row']} {'/'.join(x for x in (s['subject'], s['clip']) if x)}: {s['reason']}"
+            for s in rep["skipped_rows"]
+        ],
+        limit,
+        full_list,
+    )
     print(f"corrections applied: {len(rep['corrections'])}")
     for c in rep["corrections"]:
-        print(f"  row {c['row']} {c['clip']}: {c['field']} {c['original']!r} -> {c['corrected']!r} "
-              f"({c['reason']}; {c['source']})")
+        print(
+            f"  row {c['row']} {c['clip']}: {c['field']} {c['original']!r} -> {c['corrected']!r} "
+            f"({c['reason']}; {c['source']})"
+        )
     if rep["unmatched_corrections"]:
         print(f"corrections not applied (matched no row): {len(rep['unmatched_corrections'])}")
-        _print_list([f"  {u['subject']}/{u['video']} {u['field']} {u['original']!r} -> {u['corrected']!r} "
-                     f"({u['source']}): {u['reason']}" for u in rep["unmatched_corrections"]], limit, full_list)
+        _print_list(
+            [
+                f"  {u['subject']}/{u['video']} {u['field']} {u['original']!r} -> {u['corrected']!r} "
+                f"({u['source']}): {u['reason']}"
+                for u in rep["unmatched_corrections"]
+            ],
+            limit,
+            full_list,
+        )
     if "frames" in rep:
         f = rep["frames"]
-        print(f"frames under {f['root']}: {f['clips_found']} clips found, {len(f['clips_missing_frames'])} with "
-              f"missing frames, {f['frames_in_spans']} frames in the clip spans")
-        _print_list([f"  row {s['row']} {s['clip']}: {s['reason']}" for s in f["clips_missing_frames"]],
-                    limit, full_list)
+        print(
+            f"frames under {f['root']}: {f['clips_found']} clips found, {len(f['clips_missing_frames'])} with "
+            f"missing frames, {f['frames_in_spans']} frames in the clip spans"
+        )
+        _print_list(
+            [f"  row {s['row']} {s['clip']}: {s['reason']}" for s in f["clips_missing_frames"]], limit, full_list
+        )
     if "frame_check" in rep:
         fc = rep["frame_check"]
         how = "decoded" if fc["decode"] else "header, size and mode; --decode decodes every frame"
         kinds = ", ".join(f"{v} {k}" for k, v in sorted(fc["kinds"].items()))
-        print(f"frame files checked ({how}): {fc['frames_checked']} in {fc['clips_checked']} clips, "
-              f"{fc['damaged']} damaged, {fc['inconsistent']} inconsistent{' (' + kinds + ')' if kinds else ''}")
+        print(
+            f"frame files checked ({how}): {fc['frames_checked']} in {fc['clips_checked']} clips, "
+            f"{fc['damaged']} damaged, {fc['inconsistent']} inconsistent{' (' + kinds + ')' if kinds else ''}"
+        )
         for c in fc["clips"]:
-            print(f"  row {c['row']} {c['clip']}: {c['damaged']} damaged, {c['inconsistent']} inconsistent "
-                  f"in {c['folder']}")
-            _print_list([f"    {p['file']}: {p['kind']}: {p['reason']}" for p in c["problems"]],
-                        FRAMES_PER_CLIP, full_list)
+            print(
+                f"  row {c['row']} {c['clip']}: {c['damaged']} damaged, {c['inconsistent']} inconsistent "
+                f"in {c['folder']}"
+            )
+            _print_list(
+                [f"    {p['file']}: {p['kind']}: {p['reason']}" for p in c["problems"]], FRAMES_PER_CLIP, full_list
+            )
     if "protocols" in rep:
         print(f"protocols (counts over {rep['protocol_counts_over']}):")
         for name, c in rep["protocols"].items():
@@ -178,8 +239,8 @@ def _print(rep: dict[str, Any], full_list: str) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from gamdss import atomic
     from gamdss.data.datasets import TableError
+    from gamdss.util import atomic
 
     if args.root is None and args.annotations is None:
         print("gamdss data check: give a dataset ROOT, or --annotations FILE", file=sys.stderr)
@@ -211,8 +272,11 @@ def _check(args: argparse.Namespace) -> int:
         return 1
     fc = rep.get("frame_check")
     if fc and fc["damaged"]:
-        print(f"gamdss data check: {fc['damaged']} damaged frame(s) in {sum(1 for c in fc['clips'] if c['damaged'])} "
-              f"clip(s); preprocessing would fail on those clips", file=sys.stderr)
+        print(
+            f"gamdss data check: {fc['damaged']} damaged frame(s) in {sum(1 for c in fc['clips'] if c['damaged'])} "
+            f"clip(s); preprocessing would fail on those clips",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
@@ -221,17 +285,22 @@ def register(sub) -> None:
     data = sub.add_parser("data", help="dataset readers: check a dataset copy or an annotation file")
     data_sub = data.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
     check = data_sub.add_parser(
-        "check", help="report what the reader makes of a dataset: skipped rows, corrections, frames, protocol counts",
+        "check",
+        help="report what the reader makes of a dataset: skipped rows, corrections, frames, protocol counts",
         description="Read a dataset's annotation file (found under ROOT, or given with --annotations) and print "
-                    "the rows that cannot be used with their reasons, the corrections applied, the frames check "
-                    "(when ROOT is given: every frame file of every clip is opened and compared with its clip's "
-                    "first frame) and sample/subject/class counts of every protocol of the dataset. Exit status 1 "
-                    "when nothing is usable or a frame is damaged, 2 for bad input (a wrong flag, a missing or unreadable "
-                    "file).")
+        "the rows that cannot be used with their reasons, the corrections applied, the frames check "
+        "(when ROOT is given: every frame file of every clip is opened and compared with its clip's "
+        "first frame) and sample/subject/class counts of every protocol of the dataset. Exit status 1 "
+        "when nothing is usable or a frame is damaged, 2 for bad input (a wrong flag, a missing or unreadable "
+        "file).",
+    )
     add_dataset_arguments(check, root_optional=True)
     check.add_argument("--json", type=Path, default=None, help="also write the report as JSON to this file")
-    check.add_argument("--decode", action="store_true",
-                       help="decode every frame fully (slower; also catches corrupt data inside a complete file "
-                            "and truncated BMP/TIFF frames; truncated JPEG and PNG frames are caught without it)")
+    check.add_argument(
+        "--decode",
+        action="store_true",
+        help="decode every frame fully (slower; also catches corrupt data inside a complete file "
+        "and truncated BMP/TIFF frames; truncated JPEG and PNG frames are caught without it)",
+    )
     add_run_flags(check, overwrite="replace an existing --json file", progress_flag="--no-progress")
     check.set_defaults(func=_check)

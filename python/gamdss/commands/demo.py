@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from gamdss.commands._common import add_run_flags, size_type
-from gamdss.reselection_settings import PRESETS
+from gamdss.settings.reselection import PRESETS
 
 BANNER = (
     "gamdss demo: SYNTHETIC data only. The clips are real face photographs shipped with\n"
@@ -24,18 +24,28 @@ def _demo(args: argparse.Namespace) -> int:
 
     info = gamdss_ext.build_info()
     print(BANNER)
-    print(f"\ngamdss {gamdss.__version__}, torch {info['torch_version']}, CPU kernel {info['cpu_kernel']}, "
-          f"CUDA kernels compiled: {info['cuda_kernels']}; running on {args.device}")
+    print(
+        f"\ngamdss {gamdss.__version__}, torch {info['torch_version']}, CPU kernel {info['cpu_kernel']}, "
+        f"CUDA kernels compiled: {info['cuda_kernels']}; running on {args.device}"
+    )
     try:
-        cfg = DemoConfig(out=args.out, subjects=args.subjects, clips_per_subject=args.clips_per_subject,
-                         frame_size=args.frame_size, cache_size=args.cache_size, bias=args.bias, epochs=args.epochs,
-                         preset=args.preset, seed=args.seed,
-                         device=args.device)
+        cfg = DemoConfig(
+            out=args.out,
+            subjects=args.subjects,
+            clips_per_subject=args.clips_per_subject,
+            frame_size=args.frame_size,
+            cache_size=args.cache_size,
+            bias=args.bias,
+            epochs=args.epochs,
+            preset=args.preset,
+            seed=args.seed,
+            device=args.device,
+        )
     except ValueError as exc:
         print(f"gamdss demo: {exc}", file=sys.stderr)
         return 2
     from gamdss.commands._common import fail
-    from gamdss.run_lock import FolderBusyError
+    from gamdss.util.run_lock import FolderBusyError
 
     try:
         result = run_demo(cfg, overwrite=args.overwrite, progress=not args.quiet)
@@ -45,20 +55,28 @@ def _demo(args: argparse.Namespace) -> int:
         return fail("demo", exc, 1)
 
     err = result.keyframe_errors
-    print("\nKeyframe error against the TRUE keyframes (mean |error| in frames at 200 fps; "
-          "only synthetic data can show this):")
+    print(
+        "\nKeyframe error against the TRUE keyframes (mean |error| in frames at 200 fps; "
+        "only synthetic data can show this):"
+    )
     print(f"  {'':<12} {'onset':>7} {'apex':>7} {'offset':>7}")
     for kind in ("annotated", "reselected"):
         print(f"  {kind:<12} " + " ".join(f"{err[kind][k]:>7.2f}" for k in ("onset", "apex", "offset")))
 
     table = (result.train_dir / "table.md").read_text(encoding="utf-8")
-    print(f"\nLOSO results (pooled over {result.results['num_folds']} folds, "
-          f"{result.results['num_samples']} held-out samples; protocol {result.results['protocol']}):\n")
+    print(
+        f"\nLOSO results (pooled over {result.results['num_folds']} folds, "
+        f"{result.results['num_samples']} held-out samples; protocol {result.results['protocol']}):\n"
+    )
     print(table.strip())
     print("\nOutputs:")
-    for label, path in (("dataset (CASME II layout)", result.dataset), ("frame cache", result.cache),
-                        ("corrected annotations", result.reselection), ("audit report", result.audit_report),
-                        ("training results", result.train_dir)):
+    for label, path in (
+        ("dataset (CASME II layout)", result.dataset),
+        ("frame cache", result.cache),
+        ("corrected annotations", result.reselection),
+        ("audit report", result.audit_report),
+        ("training results", result.train_dir),
+    ):
         print(f"  {label:<26} {path}")
     timing = ", ".join(f"{k} {v:.0f} s" for k, v in result.seconds.items())
     print(f"\nTime: {timing}. The data were SYNTHETIC.")
@@ -67,24 +85,44 @@ def _demo(args: argparse.Namespace) -> int:
 
 def register(sub) -> None:
     demo = sub.add_parser(
-        "demo", help="run the whole pipeline on a generated dataset (no data needed)",
+        "demo",
+        help="run the whole pipeline on a generated dataset (no data needed)",
         description="Generate a small synthetic dataset with known keyframes (CASME II layout), "
-                    "preprocess it (MTCNN), reselect its keyframes, audit the annotations, train a "
-                    "small GAMDSS model under LOSO and print the results.")
-    demo.add_argument("--out", type=Path, default=Path("gamdss-demo"),
-                      help="output folder (default ./gamdss-demo; a rerun deletes only the files the earlier demo wrote)")
+        "preprocess it (MTCNN), reselect its keyframes, audit the annotations, train a "
+        "small GAMDSS model under LOSO and print the results.",
+    )
+    demo.add_argument(
+        "--out",
+        type=Path,
+        default=Path("gamdss-demo"),
+        help="output folder (default ./gamdss-demo; a rerun deletes only the files the earlier demo wrote)",
+    )
     demo.add_argument("--subjects", type=int, default=5)
     demo.add_argument("--clips-per-subject", type=int, default=6)
-    demo.add_argument("--frame-size", type=size_type("--frame-size"), default=(160, 160),
-                      help="generated frames, N or HxW pixels")
-    demo.add_argument("--cache-size", type=size_type("--cache-size"), default=(64, 64),
-                      help="face crops, N or HxW pixels")
-    demo.add_argument("--bias", default="typical", choices=["none", "careful", "typical", "multicultural"],
-                      help="annotation-bias model playing the human coder")
-    demo.add_argument("--preset", default="recommended", choices=list(PRESETS),
-                      help="reselection preset for the corrected annotations and for training (default recommended)")
+    demo.add_argument(
+        "--frame-size", type=size_type("--frame-size"), default=(160, 160), help="generated frames, N or HxW pixels"
+    )
+    demo.add_argument(
+        "--cache-size", type=size_type("--cache-size"), default=(64, 64), help="face crops, N or HxW pixels"
+    )
+    demo.add_argument(
+        "--bias",
+        default="typical",
+        choices=["none", "careful", "typical", "multicultural"],
+        help="annotation-bias model playing the human coder",
+    )
+    demo.add_argument(
+        "--preset",
+        default="recommended",
+        choices=list(PRESETS),
+        help="reselection preset for the corrected annotations and for training (default recommended)",
+    )
     demo.add_argument("--epochs", type=int, default=20, help="training epochs per LOSO fold")
     demo.add_argument("--seed", type=int, default=0)
-    add_run_flags(demo, device="cpu or cuda", overwrite="use --out even if it holds files not made by the demo",
-                  progress_flag="--quiet")
+    add_run_flags(
+        demo,
+        device="cpu or cuda",
+        overwrite="use --out even if it holds files not made by the demo",
+        progress_flag="--quiet",
+    )
     demo.set_defaults(func=_demo)

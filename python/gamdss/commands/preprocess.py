@@ -21,51 +21,71 @@ _size = size_type("--size")
 
 
 def _preprocess(args: argparse.Namespace) -> int:
-    from gamdss.atomic import DiskFullError
     from gamdss.data.datasets import TableError, scan_dataset
-    from gamdss.data.preprocess import PreprocessInterrupted, preprocess_clips
-    from gamdss.run_lock import FolderBusyError
-
-    from gamdss.data.preprocess import PreprocessConfig
-    from gamdss.devices import check_device
+    from gamdss.data.preprocess import PreprocessConfig, PreprocessInterrupted, preprocess_clips
+    from gamdss.util.atomic import DiskFullError
+    from gamdss.util.devices import check_device
+    from gamdss.util.run_lock import FolderBusyError
 
     prog = "gamdss preprocess"
     try:  # the flags first: bad input is told before the dataset is scanned
-        check_device(PreprocessConfig(size=args.size, box_method=args.box_method, margin=args.margin,
-                                      detect_frames=args.detect_frames, device=args.device, workers=args.workers,
-                                      full_frame_fallback=args.full_frame_fallback,
-                                      damaged_frames=args.damaged_frames).device, "--device")
+        check_device(
+            PreprocessConfig(
+                size=args.size,
+                box_method=args.box_method,
+                margin=args.margin,
+                detect_frames=args.detect_frames,
+                device=args.device,
+                workers=args.workers,
+                full_frame_fallback=args.full_frame_fallback,
+                damaged_frames=args.damaged_frames,
+            ).device,
+            "--device",
+        )
     except ValueError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2
     try:
-        scan = scan_dataset(args.root, args.dataset, annotations=args.annotations, margin=args.clip_margin,
-                            corrections=args.corrections)
+        scan = scan_dataset(
+            args.root, args.dataset, annotations=args.annotations, margin=args.clip_margin, corrections=args.corrections
+        )
     except (TableError, FileNotFoundError, ValueError, OSError) as exc:  # the dataset given is unusable: bad input
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2
-    print(f"dataset {scan.dataset} under {scan.root}: {len(scan.clips)} clip(s) with frames, "
-          f"{len(scan.skipped)} skipped")
+    print(
+        f"dataset {scan.dataset} under {scan.root}: {len(scan.clips)} clip(s) with frames, {len(scan.skipped)} skipped"
+    )
     for s in scan.skipped:
         who = s.clip or s.subject or ""  # clip ids already hold the subject
         print(f"  skipped row {s.row:>5} {who}: {s.reason}")
     if not scan.clips:
-        print(f"{prog}: no usable clips in {scan.root} (see the skipped rows above); nothing written",
-              file=sys.stderr)
+        print(f"{prog}: no usable clips in {scan.root} (see the skipped rows above); nothing written", file=sys.stderr)
         return 1
 
     try:
         report = preprocess_clips(
-            scan.clips, args.out, dataset=scan.dataset, size=args.size, box_method=args.box_method,
-            margin=args.margin, detect_frames=args.detect_frames, workers=args.workers, device=args.device,
-            full_frame_fallback=args.full_frame_fallback, overwrite=args.overwrite,
-            damaged_frames=args.damaged_frames, progress=not args.no_progress)
+            scan.clips,
+            args.out,
+            dataset=scan.dataset,
+            size=args.size,
+            box_method=args.box_method,
+            margin=args.margin,
+            detect_frames=args.detect_frames,
+            workers=args.workers,
+            device=args.device,
+            full_frame_fallback=args.full_frame_fallback,
+            overwrite=args.overwrite,
+            damaged_frames=args.damaged_frames,
+            progress=not args.no_progress,
+        )
     except PreprocessInterrupted as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return exc.exit_status
     except DiskFullError as exc:
-        print(f"{prog}: {exc}; free some space and run the same command again to resume (finished clips "
-              f"are kept)", file=sys.stderr)
+        print(
+            f"{prog}: {exc}; free some space and run the same command again to resume (finished clips are kept)",
+            file=sys.stderr,
+        )
         return 1
     except FolderBusyError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
@@ -84,32 +104,58 @@ def _preprocess(args: argparse.Namespace) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "preprocess", help="detect faces, crop and resize every clip of a dataset into a frame cache",
+        "preprocess",
+        help="detect faces, crop and resize every clip of a dataset into a frame cache",
         description="Scan a dataset in its original layout, choose one face box per clip with MTCNN "
-                    "(facenet-pytorch, bundled weights, offline), crop and resize every frame and write a "
-                    "frame cache (uint8 .npy per clip + manifest.json). Resumable: run it again after an "
-                    "interruption and finished clips are kept. One run per cache at a time (a lock in the "
-                    "folder). Exit status: 0 every clip cached; 2 bad input; 1 some clip failed (listed on stderr and in "
-                    "CACHE/preprocess-failures.txt), the cache is in use, or the disk is full; 130 after "
-                    "Ctrl-C, 143 after SIGTERM (the manifest is written first).")
+        "(facenet-pytorch, bundled weights, offline), crop and resize every frame and write a "
+        "frame cache (uint8 .npy per clip + manifest.json). Resumable: run it again after an "
+        "interruption and finished clips are kept. One run per cache at a time (a lock in the "
+        "folder). Exit status: 0 every clip cached; 2 bad input; 1 some clip failed (listed on stderr and in "
+        "CACHE/preprocess-failures.txt), the cache is in use, or the disk is full; 130 after "
+        "Ctrl-C, 143 after SIGTERM (the manifest is written first).",
+    )
     add_dataset_arguments(p)
     p.add_argument("--out", type=Path, required=True, help="cache folder (created; resumed when it exists)")
     p.add_argument("--size", type=_size, default=(224, 224), help="output frame size: N or HxW (default 224)")
-    p.add_argument("--box-method", choices=["median", "onset"], default="median",
-                   help="median: median box over onset, apex, offset and --detect-frames others (default); "
-                        "onset: the onset frame's box")
-    p.add_argument("--margin", type=float, default=0.2,
-                   help="added on each side of the face box, as a fraction of its longer side (default 0.2)")
-    p.add_argument("--detect-frames", type=int, default=4,
-                   help="evenly spaced frames tried besides onset, apex, offset (median only; default 4)")
+    p.add_argument(
+        "--box-method",
+        choices=["median", "onset"],
+        default="median",
+        help="median: median box over onset, apex, offset and --detect-frames others (default); "
+        "onset: the onset frame's box",
+    )
+    p.add_argument(
+        "--margin",
+        type=float,
+        default=0.2,
+        help="added on each side of the face box, as a fraction of its longer side (default 0.2)",
+    )
+    p.add_argument(
+        "--detect-frames",
+        type=int,
+        default=4,
+        help="evenly spaced frames tried besides onset, apex, offset (median only; default 4)",
+    )
     p.add_argument("--workers", type=int, default=None, help="processes (default: min(4, CPU count))")
-    p.add_argument("--full-frame-fallback", action="store_true",
-                   help="cache the whole frame for a clip without a face instead of failing it")
-    p.add_argument("--damaged-frames", choices=["fail", "repeat"], default="fail",
-                   help="a clip with an empty, truncated or unreadable frame, or one of another size: fail the clip "
-                        "naming the frames (default), or repeat the nearest good frame in its place (recorded in "
-                        "the manifest as repaired_frames)")
-    add_run_flags(p, device="where MTCNN runs: cpu, cuda or cuda:N (default cpu)",
-                  overwrite="redo every clip, and replace a cache made with other settings", progress_flag="--no-progress")
-    p.set_defaults(func=_preprocess,
-                   interrupted_note="finished clips are kept in the cache; run the same command again to resume")
+    p.add_argument(
+        "--full-frame-fallback",
+        action="store_true",
+        help="cache the whole frame for a clip without a face instead of failing it",
+    )
+    p.add_argument(
+        "--damaged-frames",
+        choices=["fail", "repeat"],
+        default="fail",
+        help="a clip with an empty, truncated or unreadable frame, or one of another size: fail the clip "
+        "naming the frames (default), or repeat the nearest good frame in its place (recorded in "
+        "the manifest as repaired_frames)",
+    )
+    add_run_flags(
+        p,
+        device="where MTCNN runs: cpu, cuda or cuda:N (default cpu)",
+        overwrite="redo every clip, and replace a cache made with other settings",
+        progress_flag="--no-progress",
+    )
+    p.set_defaults(
+        func=_preprocess, interrupted_note="finished clips are kept in the cache; run the same command again to resume"
+    )

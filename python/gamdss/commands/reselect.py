@@ -18,8 +18,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gamdss.commands._common import (add_reselection_arguments, add_run_flags, check_device, check_out_folder, fail,
-                                     number_type, reselection_settings)
+from gamdss.commands._common import (
+    add_reselection_arguments,
+    add_run_flags,
+    check_device,
+    check_out_folder,
+    fail,
+    number_type,
+    reselection_settings,
+)
 
 
 def default_out(cache_root: Path, settings) -> Path:
@@ -27,9 +34,10 @@ def default_out(cache_root: Path, settings) -> Path:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from gamdss import atomic
     from gamdss.data.cache import FrameCache
-    from gamdss.dataset_reselection import export_reselection, planned_outputs, reselect_cache
+    from gamdss.reselection.export import export_reselection, planned_outputs
+    from gamdss.reselection.run import reselect_cache
+    from gamdss.util import atomic
 
     # Every argument is checked before any frame is read or any file written.
     try:
@@ -52,10 +60,12 @@ def _run(args: argparse.Namespace) -> int:
     except OSError as exc:
         return fail("reselect", exc)
     try:
-        results = reselect_cache(cache, settings, device=args.device,
-                                 max_batch_bytes=max(1, int(args.max_batch_mb * 2**20)))
-        export = export_reselection(cache, results, out, settings, overwrite=args.overwrite,
-                                    extra_settings={"device": args.device})
+        results = reselect_cache(
+            cache, settings, device=args.device, max_batch_bytes=max(1, int(args.max_batch_mb * 2**20))
+        )
+        export = export_reselection(
+            cache, results, out, settings, overwrite=args.overwrite, extra_settings={"device": args.device}
+        )
     except (FileNotFoundError, ValueError) as exc:
         return fail("reselect", exc)
     except (OSError, RuntimeError) as exc:  # a run that failed (a full disk, a device error), not bad input
@@ -65,12 +75,20 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("reselect", help="re-select onset/apex/offset of every clip of a frame cache and "
-                                        "write corrected annotation files",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "reselect",
+        help="re-select onset/apex/offset of every clip of a frame cache and write corrected annotation files",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("cache", help="frame cache folder (made by `gamdss preprocess`)")
     add_reselection_arguments(p)
     p.add_argument("--out", help="output folder (default: CACHE/reselection/<run name of the settings>)")
-    p.add_argument("--max-batch-mb", type=number_type("--max-batch-mb", strict=True), default=256.0, help="frames per batch, in MiB (default 256)")
+    p.add_argument(
+        "--max-batch-mb",
+        type=number_type("--max-batch-mb", strict=True),
+        default=256.0,
+        help="frames per batch, in MiB (default 256)",
+    )
     add_run_flags(p, device="cpu or cuda (results are identical)", overwrite="replace existing output files")
     p.set_defaults(func=_run)

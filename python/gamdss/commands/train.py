@@ -11,8 +11,10 @@ def summary_table(results: dict) -> str:
     """Plain-text table of pooled ACC / UF1 / UAR (%) per prediction mode."""
     from gamdss.train.results import MODE_LABELS
 
-    lines = [f"{'mode':<8} {'ACC':>7} {'UF1':>7} {'UAR':>7}   (pooled over {results['num_folds']} folds, "
-             f"{results['num_samples']} samples)"]
+    lines = [
+        f"{'mode':<8} {'ACC':>7} {'UF1':>7} {'UAR':>7}   (pooled over {results['num_folds']} folds, "
+        f"{results['num_samples']} samples)"
+    ]
     for mode, m in results["modes"].items():
         lines.append(f"{MODE_LABELS[mode]:<8} {100 * m['acc']:7.2f} {100 * m['uf1']:7.2f} {100 * m['uar']:7.2f}")
     absent = sorted({c for m in results["modes"].values() for c in m["absent_classes"]})
@@ -46,14 +48,18 @@ def _config_file(name_or_path: str):
 def _train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from gamdss.run_lock import FolderBusyError
     from gamdss.train.config import load_config
     from gamdss.train.loso import run_loso
+    from gamdss.util.run_lock import FolderBusyError
 
     overrides = list(args.overrides)
-    for flag, key in ((args.output, "run.output_dir"), (args.executor, "run.executor"),
-                      (args.protocol, "evaluation.protocol"), (args.device, "run.device"),
-                      (args.ray_address, "run.ray_address")):
+    for flag, key in (
+        (args.output, "run.output_dir"),
+        (args.executor, "run.executor"),
+        (args.protocol, "evaluation.protocol"),
+        (args.device, "run.device"),
+        (args.ray_address, "run.ray_address"),
+    ):
         if flag is not None:
             overrides.append(f"{key}={flag}")
     try:
@@ -79,23 +85,36 @@ def _train(args: argparse.Namespace) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "train", help="LOSO training (honest protocol by default) with a preset or a YAML config",
+        "train",
+        help="LOSO training (honest protocol by default) with a preset or a YAML config",
         description="Train one model per held-out subject and report ACC/UF1/UAR pooled over folds. "
-                    "CONFIG is a preset name (casme2-5, casme2-3, samm-5, samm-3, casme3-7, casme3-4, "
-                    "casme3-3, megc2019, tiny-cpu) or a YAML file; override any setting with key=value, "
-                    "e.g. data.caches=[caches/casme2] optim.epochs=50. An interrupted run resumes when "
-                    "started again with the same config and output folder. One run at a time writes "
-                    "an output folder: a second one is refused (exit status 1) while the first runs.")
+        "CONFIG is a preset name (casme2-5, casme2-3, samm-5, samm-3, casme3-7, casme3-4, "
+        "casme3-3, megc2019, tiny-cpu) or a YAML file; override any setting with key=value, "
+        "e.g. data.caches=[caches/casme2] optim.epochs=50. An interrupted run resumes when "
+        "started again with the same config and output folder. One run at a time writes "
+        "an output folder: a second one is refused (exit status 1) while the first runs.",
+    )
     p.add_argument("config", help="preset name or path to a YAML config")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides, values read as YAML")
     p.add_argument("--output", help="run folder (run.output_dir)")
     p.add_argument("--executor", choices=["local", "ray"], help="run.executor")
     p.add_argument("--ray-address", help="address of an existing Ray cluster (run.ray_address)")
-    p.add_argument("--protocol", choices=["honest", "inner_val", "released"],
-                   help="evaluation.protocol; 'released' selects epochs on the held-out subject "
-                        "(optimistic; only to compare with published numbers)")
+    p.add_argument(
+        "--protocol",
+        choices=["honest", "inner_val", "released"],
+        help="evaluation.protocol; 'released' selects epochs on the held-out subject "
+        "(optimistic; only to compare with published numbers)",
+    )
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
-    add_run_flags(p, device="run.device: auto, cpu, cuda, cuda:N", device_default=None,
-                  overwrite="replace an existing run in the output folder", progress_flag="--quiet")
-    p.set_defaults(func=_train, trailing_positionals="overrides",
-                   interrupted_note="finished folds are kept, rerun the same command to resume")
+    add_run_flags(
+        p,
+        device="run.device: auto, cpu, cuda, cuda:N",
+        device_default=None,
+        overwrite="replace an existing run in the output folder",
+        progress_flag="--quiet",
+    )
+    p.set_defaults(
+        func=_train,
+        trailing_positionals="overrides",
+        interrupted_note="finished folds are kept, rerun the same command to resume",
+    )

@@ -4,7 +4,7 @@ Layout of a cache folder::
 
     CACHE/manifest.json           format, version, settings, one entry per finished clip
     CACHE/clips/<name>.npy        uint8 [T, H, W, 3] RGB, one file per clip (memory-mappable)
-    CACHE/.gamdss.lock            while ``gamdss preprocess`` writes it (:mod:`gamdss.run_lock`)
+    CACHE/.gamdss.lock            while ``gamdss preprocess`` writes it (:mod:`gamdss.util.run_lock`)
 
 ``manifest.json`` is rewritten atomically after every finished clip (or every few seconds,
 see :class:`CacheWriter`), so an interrupted preprocessing run leaves a consistent cache that
@@ -30,13 +30,14 @@ import json
 import os
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
-from gamdss import atomic
+from gamdss.util import atomic
 
 CACHE_FORMAT = "gamdss-frame-cache"
 CACHE_VERSION = 2
@@ -129,7 +130,7 @@ class CacheEntry:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "CacheEntry":
+    def from_json(cls, data: dict[str, Any]) -> CacheEntry:
         """An entry from its manifest object; ``TypeError`` naming the first field whose JSON
         value has the wrong type (a number where a list belongs, text where a number does)."""
         entry = cls(**data)
@@ -141,10 +142,25 @@ class CacheEntry:
 
 
 #: the JSON kind of each typed entry field (checked by :meth:`CacheEntry.from_json`)
-_FIELD_KINDS = {"clip_id": "text", "dataset": "text", "subject": "text", "video": "text", "emotion": "text",
-                "fps": "number", "row": "integer", "onset": "integer", "apex": "integer", "offset": "integer",
-                "file": "text", "sha256": "text", "box_method": "text", "frame_numbers": "integer list",
-                "shape": "integer list", "aus": "text list", "sources": "text list"}
+_FIELD_KINDS = {
+    "clip_id": "text",
+    "dataset": "text",
+    "subject": "text",
+    "video": "text",
+    "emotion": "text",
+    "fps": "number",
+    "row": "integer",
+    "onset": "integer",
+    "apex": "integer",
+    "offset": "integer",
+    "file": "text",
+    "sha256": "text",
+    "box_method": "text",
+    "frame_numbers": "integer list",
+    "shape": "integer list",
+    "aus": "text list",
+    "sources": "text list",
+}
 
 
 def _is_kind(value: Any, kind: str) -> bool:
@@ -172,8 +188,7 @@ def write_clip_file(root: str | Path, clip_id: str, frames: np.ndarray) -> tuple
     """
     frames = np.ascontiguousarray(frames)
     if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
-        raise ValueError(f"clip {clip_id}: frames must be uint8 [T, H, W, 3], got "
-                         f"{frames.dtype} {list(frames.shape)}")
+        raise ValueError(f"clip {clip_id}: frames must be uint8 [T, H, W, 3], got {frames.dtype} {list(frames.shape)}")
     rel = f"clips/{clip_file_name(clip_id)}"
     with atomic.atomic_path(Path(root) / rel) as tmp:
         np.save(tmp, frames, allow_pickle=False)
@@ -187,15 +202,21 @@ def file_stamp(path: str | Path) -> dict[str, int]:
     return {"file_size": int(st.st_size), "file_mtime_ns": int(st.st_mtime_ns)}
 
 
-def stamp_matches(entry: "CacheEntry", st: os.stat_result) -> bool:
+def stamp_matches(entry: CacheEntry, st: os.stat_result) -> bool:
     """Whether the file's size and mtime are the ones recorded in ``entry``."""
-    return (entry.file_size is not None and entry.file_mtime_ns is not None
-            and entry.file_size == st.st_size and entry.file_mtime_ns == st.st_mtime_ns)
+    return (
+        entry.file_size is not None
+        and entry.file_mtime_ns is not None
+        and entry.file_size == st.st_size
+        and entry.file_mtime_ns == st.st_mtime_ns
+    )
 
 
-def checksum_message(entry: "CacheEntry", path: Path) -> str:
-    return (f"clip {entry.clip_id}: {path} does not match its checksum; rerun `gamdss preprocess` into "
-            f"this cache to redo the clip (--overwrite redoes every clip) or restore the file")
+def checksum_message(entry: CacheEntry, path: Path) -> str:
+    return (
+        f"clip {entry.clip_id}: {path} does not match its checksum; rerun `gamdss preprocess` into "
+        f"this cache to redo the clip (--overwrite redoes every clip) or restore the file"
+    )
 
 
 class FrameCache:
@@ -216,21 +237,25 @@ class FrameCache:
         self._checked: set[str] = set()
         path = self.root / MANIFEST
         if not path.is_file():
-            raise FileNotFoundError(f"{self.root} is not a gamdss frame cache: {MANIFEST} is missing "
-                                    f"(make one with `gamdss preprocess`)")
+            raise FileNotFoundError(
+                f"{self.root} is not a gamdss frame cache: {MANIFEST} is missing (make one with `gamdss preprocess`)"
+            )
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise ValueError(f"{path}: not valid JSON ({exc})") from exc
         if not isinstance(data, dict):
-            raise ValueError(f"{path}: not a gamdss frame cache manifest (a JSON {type(data).__name__}, "
-                             f"expected an object)")
+            raise ValueError(
+                f"{path}: not a gamdss frame cache manifest (a JSON {type(data).__name__}, expected an object)"
+            )
         if data.get("format") != CACHE_FORMAT:
             raise ValueError(f"{path}: not a gamdss frame cache manifest (format={data.get('format')!r})")
         if data.get("version") not in READABLE_VERSIONS:
-            raise ValueError(f"{path}: cache version {data.get('version')} is not supported by this "
-                             f"gamdss (it reads {', '.join(map(str, READABLE_VERSIONS))}); preprocess again "
-                             f"into a new folder")
+            raise ValueError(
+                f"{path}: cache version {data.get('version')} is not supported by this "
+                f"gamdss (it reads {', '.join(map(str, READABLE_VERSIONS))}); preprocess again "
+                f"into a new folder"
+            )
         if not isinstance(data.get("header"), dict) or not isinstance(data.get("clips"), list):
             raise ValueError(f"{path}: the manifest lacks its 'header' object or 'clips' list")
         self.header: dict[str, Any] = data["header"]
@@ -240,8 +265,9 @@ class FrameCache:
                 entry = CacheEntry.from_json(e)
             except (TypeError, AttributeError) as exc:
                 name = e.get("clip_id", "?") if isinstance(e, dict) else "?"
-                raise ValueError(f"{path}: clip {k} ({name}) is not a valid entry ({exc}); "
-                                 f"preprocess again into a new folder") from None
+                raise ValueError(
+                    f"{path}: clip {k} ({name}) is not a valid entry ({exc}); preprocess again into a new folder"
+                ) from None
             self._entries[entry.clip_id] = entry
 
     @property
@@ -297,11 +323,15 @@ class FrameCache:
         try:
             frames = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
         except (ValueError, OSError, EOFError) as exc:
-            raise ValueError(f"clip {entry.clip_id}: {path} is truncated or not a .npy file ({exc}); "
-                             f"run `gamdss preprocess` again to redo it") from None
+            raise ValueError(
+                f"clip {entry.clip_id}: {path} is truncated or not a .npy file ({exc}); "
+                f"run `gamdss preprocess` again to redo it"
+            ) from None
         if list(frames.shape) != list(entry.shape) or frames.dtype != np.uint8:
-            raise ValueError(f"clip {entry.clip_id}: {path} holds {frames.dtype} {list(frames.shape)}, "
-                             f"the manifest says uint8 {entry.shape}")
+            raise ValueError(
+                f"clip {entry.clip_id}: {path} holds {frames.dtype} {list(frames.shape)}, "
+                f"the manifest says uint8 {entry.shape}"
+            )
         return path, frames
 
 
@@ -320,8 +350,7 @@ class CacheWriter:
     finished since the last flush, which a resumed run redoes.
     """
 
-    def __init__(self, root: str | Path, header: dict[str, Any], overwrite: bool = False,
-                 flush_seconds: float = 0.0):
+    def __init__(self, root: str | Path, header: dict[str, Any], overwrite: bool = False, flush_seconds: float = 0.0):
         self.root = Path(root)
         self.header = dict(header)
         self.flush_seconds = float(flush_seconds)
@@ -330,12 +359,17 @@ class CacheWriter:
         self.mismatched: set[str] = set()
         if (self.root / MANIFEST).is_file():
             existing = FrameCache(self.root)
-            differing = sorted(k for k in set(existing.header) | set(self.header)
-                               if k not in _VOLATILE and existing.header.get(k) != self.header.get(k))
+            differing = sorted(
+                k
+                for k in set(existing.header) | set(self.header)
+                if k not in _VOLATILE and existing.header.get(k) != self.header.get(k)
+            )
             if differing and not overwrite:
                 details = ", ".join(f"{k}: {existing.header.get(k)!r} -> {self.header.get(k)!r}" for k in differing)
-                raise ValueError(f"{self.root} holds a cache made with other settings ({details}); "
-                                 f"choose another folder or pass overwrite=True (--overwrite)")
+                raise ValueError(
+                    f"{self.root} holds a cache made with other settings ({details}); "
+                    f"choose another folder or pass overwrite=True (--overwrite)"
+                )
             if not differing:
                 self._entries = {e.clip_id: e for e in existing.entries}
         (self.root / "clips").mkdir(parents=True, exist_ok=True)
@@ -383,7 +417,7 @@ class CacheWriter:
     def entries(self) -> list[CacheEntry]:
         return list(self._entries.values())
 
-    def __enter__(self) -> "CacheWriter":
+    def __enter__(self) -> CacheWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -391,8 +425,12 @@ class CacheWriter:
 
     def flush(self) -> None:
         """Write the manifest now (atomically)."""
-        data = {"format": CACHE_FORMAT, "version": CACHE_VERSION, "header": self.header,
-                "clips": [e.to_json() for e in self._entries.values()]}
+        data = {
+            "format": CACHE_FORMAT,
+            "version": CACHE_VERSION,
+            "header": self.header,
+            "clips": [e.to_json() for e in self._entries.values()],
+        }
         atomic.write_text(self.root / MANIFEST, json.dumps(data, indent=1))
         self._dirty = False
         self._last_flush = time.monotonic()

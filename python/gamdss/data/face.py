@@ -33,8 +33,8 @@ frame only when the user asked for it.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -54,9 +54,11 @@ class NoFaceError(ValueError):
         self.clip_id = clip_id
         self.frames = tuple(frames)
         listed = ", ".join(str(f) for f in self.frames)
-        super().__init__(f"clip {clip_id}: no face found by MTCNN on any of the {len(self.frames)} "
-                         f"frame(s) tried ({listed}){detail}; pass full_frame_fallback=True "
-                         f"(--full-frame-fallback) to use the whole frame instead")
+        super().__init__(
+            f"clip {clip_id}: no face found by MTCNN on any of the {len(self.frames)} "
+            f"frame(s) tried ({listed}){detail}; pass full_frame_fallback=True "
+            f"(--full-frame-fallback) to use the whole frame instead"
+        )
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,7 @@ class FaceDetector:
         import torch
         from facenet_pytorch import MTCNN
 
-        from gamdss.devices import check_device
+        from gamdss.util.devices import check_device
 
         check_device(str(device))
         if threads is not None and threads < 1:
@@ -109,8 +111,9 @@ class FaceDetector:
         self.device = str(device)
         self.threads = threads
         self.min_face_size = int(min_face_size)
-        self._mtcnn = MTCNN(keep_all=True, select_largest=False, min_face_size=min_face_size,
-                            device=torch.device(device))
+        self._mtcnn = MTCNN(
+            keep_all=True, select_largest=False, min_face_size=min_face_size, device=torch.device(device)
+        )
 
     def detect(self, images: Sequence[np.ndarray]) -> list[Detection | None]:
         """Most probable face of each image (``None`` where there is none).
@@ -171,8 +174,15 @@ class FaceDetector:
             torch.set_num_threads(before)
 
 
-def sample_frames(num_frames: int, onset: int, apex: int, offset: int, *, method: str = "median",
-                  detect_frames: int = DEFAULT_DETECT_FRAMES) -> list[int]:
+def sample_frames(
+    num_frames: int,
+    onset: int,
+    apex: int,
+    offset: int,
+    *,
+    method: str = "median",
+    detect_frames: int = DEFAULT_DETECT_FRAMES,
+) -> list[int]:
     """Clip-relative indices to run the detector on, ascending and unique.
 
     ``median``: onset, apex, offset plus ``detect_frames`` indices evenly spaced over the
@@ -199,8 +209,9 @@ def median_box(boxes: Sequence[np.ndarray]) -> np.ndarray:
     return np.median(np.stack([np.asarray(b, dtype=np.float64) for b in boxes]), axis=0)
 
 
-def expand_box(box: Sequence[float], image_size: tuple[int, int], *, margin: float = DEFAULT_MARGIN,
-               aspect: float = 1.0) -> tuple[int, int, int, int]:
+def expand_box(
+    box: Sequence[float], image_size: tuple[int, int], *, margin: float = DEFAULT_MARGIN, aspect: float = 1.0
+) -> tuple[int, int, int, int]:
     """Grow a face box into the crop box (see the module docstring).
 
     ``box``: ``(x0, y0, x1, y1)`` float pixels; ``image_size``: ``(H, W)``; ``margin``: added on
@@ -233,10 +244,21 @@ def expand_box(box: Sequence[float], image_size: tuple[int, int], *, margin: flo
     return left, top, left + w, top + h
 
 
-def choose_box(detector: FaceDetector, load_frame: Callable[[int], np.ndarray], num_frames: int,
-               onset: int, apex: int, offset: int, *, clip_id: str, method: str = "median",
-               margin: float = DEFAULT_MARGIN, detect_frames: int = DEFAULT_DETECT_FRAMES,
-               aspect: float = 1.0, frame_names: Sequence[object] | None = None) -> FaceBox:
+def choose_box(
+    detector: FaceDetector,
+    load_frame: Callable[[int], np.ndarray],
+    num_frames: int,
+    onset: int,
+    apex: int,
+    offset: int,
+    *,
+    clip_id: str,
+    method: str = "median",
+    margin: float = DEFAULT_MARGIN,
+    detect_frames: int = DEFAULT_DETECT_FRAMES,
+    aspect: float = 1.0,
+    frame_names: Sequence[object] | None = None,
+) -> FaceBox:
     """Choose the clip's crop box.
 
     ``load_frame(i)`` returns clip frame ``i`` as RGB uint8 ``[H, W, 3]``; ``onset``/``apex``/
@@ -256,8 +278,14 @@ def choose_box(detector: FaceDetector, load_frame: Callable[[int], np.ndarray], 
     prob = float(np.median([d.prob for _, d in used]))
     height, width = images[0].shape[:2]
     box = expand_box(face, (height, width), margin=margin, aspect=aspect)
-    return FaceBox(box=box, face_box=tuple(float(v) for v in face), prob=prob, method=method,
-                   frames_tried=tuple(tried), frames_with_face=tuple(i for i, _ in used))
+    return FaceBox(
+        box=box,
+        face_box=tuple(float(v) for v in face),
+        prob=prob,
+        method=method,
+        frames_tried=tuple(tried),
+        frames_with_face=tuple(i for i, _ in used),
+    )
 
 
 def _check_method(method: str) -> None:

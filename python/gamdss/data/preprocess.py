@@ -20,11 +20,11 @@ Runs are resumable: clips already in the cache, made with the same settings from
 source files and matching their checksums, are not redone. Clips are processed in parallel by
 a pool of processes (each with its own MTCNN); only the main process writes the manifest. A
 clip that fails (no face, damaged frames) is reported and does not stop the others; a full
-disk (:class:`gamdss.atomic.DiskFullError`) stops the run.
+disk (:class:`gamdss.util.atomic.DiskFullError`) stops the run.
 
-One writer per cache: a run holds the cache folder's lock (:func:`gamdss.run_lock.hold`) from
+One writer per cache: a run holds the cache folder's lock (:func:`gamdss.util.run_lock.hold`) from
 its first check to its last write, and a second run into the same folder fails at once with
-:class:`gamdss.run_lock.FolderBusyError` naming the first (pid, host, start time).
+:class:`gamdss.util.run_lock.FolderBusyError` naming the first (pid, host, start time).
 
 Stopping: SIGINT (Ctrl-C) or SIGTERM stops the workers, writes the manifest with every clip
 finished so far and raises :class:`PreprocessInterrupted` (a ``KeyboardInterrupt``; the
@@ -45,19 +45,28 @@ import signal
 import sys
 import threading
 from collections import Counter
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from gamdss import atomic, run_lock, yaml_dataclass
-from gamdss.devices import check_device
 from gamdss.data.cache import MANIFEST, CacheEntry, CacheWriter, FrameCache, file_stamp, write_clip_file
-from gamdss.data.face import (BOX_METHODS, DEFAULT_DETECT_FRAMES, DEFAULT_MARGIN, FaceBox, FaceDetector,
-                              NoFaceError, choose_box)
+from gamdss.data.face import (
+    BOX_METHODS,
+    DEFAULT_DETECT_FRAMES,
+    DEFAULT_MARGIN,
+    FaceBox,
+    FaceDetector,
+    NoFaceError,
+    choose_box,
+)
 from gamdss.data.records import ClipRecord
+from gamdss.settings import yaml_io as yaml_dataclass
+from gamdss.util import atomic, run_lock
+from gamdss.util.devices import check_device
 
 RESIZE_FILTER = "Pillow bilinear (antialiased)"
 CONFIG_FILE = "preprocess.yaml"
@@ -75,15 +84,17 @@ class PreprocessInterrupted(KeyboardInterrupt):
     manifest with every clip finished so far. ``signum``: the signal; ``report``: what was
     done; ``exit_status``: 128 + ``signum`` (130, 143); ``str()``: one line."""
 
-    def __init__(self, signum: int, report: "PreprocessReport"):
+    def __init__(self, signum: int, report: PreprocessReport):
         self.signum = int(signum)
         self.report = report
         self.exit_status = 128 + self.signum
         name = signal.Signals(self.signum).name
         cached = len(report.done) + len(report.already_done)
-        super().__init__(f"stopped by {name}; {cached} of {report.total} clip(s) are in the cache "
-                         f"({len(report.done)} finished by this run), recorded in {report.cache / MANIFEST}; "
-                         f"run the same command again to resume")
+        super().__init__(
+            f"stopped by {name}; {cached} of {report.total} clip(s) are in the cache "
+            f"({len(report.done)} finished by this run), recorded in {report.cache / MANIFEST}; "
+            f"run the same command again to resume"
+        )
 
     def __str__(self) -> str:
         return str(self.args[0])
@@ -135,8 +146,9 @@ class PreprocessConfig:
         if self.workers is not None and self.workers < 1:
             raise ValueError(f"workers must be >= 1, got {self.workers!r}")
         if self.damaged_frames not in DAMAGED_FRAME_POLICIES:
-            raise ValueError(f"damaged_frames must be one of {', '.join(DAMAGED_FRAME_POLICIES)}; "
-                             f"got {self.damaged_frames!r}")
+            raise ValueError(
+                f"damaged_frames must be one of {', '.join(DAMAGED_FRAME_POLICIES)}; got {self.damaged_frames!r}"
+            )
 
     @property
     def num_workers(self) -> int:
@@ -148,19 +160,25 @@ class PreprocessConfig:
 
         import gamdss
 
-        return {"dataset": dataset, "size": list(self.size), "box_method": self.box_method,
-                "margin": float(self.margin), "detect_frames": int(self.detect_frames),
-                "min_face_size": int(self.min_face_size), "resize": RESIZE_FILTER,
-                "detector": f"facenet-pytorch MTCNN {importlib.metadata.version('facenet-pytorch')}",
-                "gamdss_version": gamdss.__version__,
-                "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+        return {
+            "dataset": dataset,
+            "size": list(self.size),
+            "box_method": self.box_method,
+            "margin": float(self.margin),
+            "detect_frames": int(self.detect_frames),
+            "min_face_size": int(self.min_face_size),
+            "resize": RESIZE_FILTER,
+            "detector": f"facenet-pytorch MTCNN {importlib.metadata.version('facenet-pytorch')}",
+            "gamdss_version": gamdss.__version__,
+            "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        }
 
     def to_yaml(self, path: str | Path) -> Path:
         """Write the settings to ``path`` (atomically; replaces it: the cache's own record)."""
         return atomic.write_text(path, yaml_dataclass.dump(self))
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> "PreprocessConfig":
+    def from_yaml(cls, path: str | Path) -> PreprocessConfig:
         """Settings from a YAML file; unknown keys raise ``ValueError`` naming the file."""
         return yaml_dataclass.from_dict(cls, yaml_dataclass.read_mapping(path, "preprocess settings"), str(path))
 
@@ -199,8 +217,10 @@ class PreprocessReport:
 
     def summary(self) -> str:
         """What was done, without the failures (:meth:`failure_lines`, :meth:`failure_summary`)."""
-        lines = [f"frame cache {self.cache}: {len(self.done)} clip(s) written, "
-                 f"{len(self.already_done)} already done, {len(self.failed)} failed"]
+        lines = [
+            f"frame cache {self.cache}: {len(self.done)} clip(s) written, "
+            f"{len(self.already_done)} already done, {len(self.failed)} failed"
+        ]
         lines += [f"  updated {u.clip_id}: {u.reason}" for u in self.updated]
         if self.full_frame:
             lines.append(f"  full frame used (no face found): {', '.join(self.full_frame)}")
@@ -219,16 +239,29 @@ class PreprocessReport:
         where = f"the FAILED lines above or {self.cache / FAILURES_FILE}"
         if not self.done and not self.already_done:
             return f"every clip failed ({len(self.failed)} of {self.total}); nothing was cached; see {where}"
-        return (f"{len(self.failed)} of {self.total} clips failed; see {where}; the others are cached, and a "
-                f"new run redoes only what is missing")
+        return (
+            f"{len(self.failed)} of {self.total} clips failed; see {where}; the others are cached, and a "
+            f"new run redoes only what is missing"
+        )
 
 
-def preprocess_clips(clips: Sequence[ClipRecord], out: str | Path, *, dataset: str,
-                     size: int | tuple[int, int] = (224, 224), box_method: str = "median",
-                     margin: float = DEFAULT_MARGIN, detect_frames: int = DEFAULT_DETECT_FRAMES,
-                     min_face_size: int = 20, workers: int | None = None, device: str = "cpu",
-                     full_frame_fallback: bool = False, overwrite: bool = False,
-                     damaged_frames: str = "fail", progress: bool = True) -> PreprocessReport:
+def preprocess_clips(
+    clips: Sequence[ClipRecord],
+    out: str | Path,
+    *,
+    dataset: str,
+    size: int | tuple[int, int] = (224, 224),
+    box_method: str = "median",
+    margin: float = DEFAULT_MARGIN,
+    detect_frames: int = DEFAULT_DETECT_FRAMES,
+    min_face_size: int = 20,
+    workers: int | None = None,
+    device: str = "cpu",
+    full_frame_fallback: bool = False,
+    overwrite: bool = False,
+    damaged_frames: str = "fail",
+    progress: bool = True,
+) -> PreprocessReport:
     """Face-crop ``clips`` into the frame cache folder ``out``; returns what was done.
 
     ``size``: output ``(H, W)`` (an int means square). ``workers``: processes working on clips
@@ -239,15 +272,23 @@ def preprocess_clips(clips: Sequence[ClipRecord], out: str | Path, *, dataset: s
     non-empty folder that is not a cache, raises ``ValueError``). ``damaged_frames``: ``fail``
     or ``repeat`` (module doc).
 
-    Holds ``out``'s lock throughout (:class:`gamdss.run_lock.FolderBusyError` when another run
+    Holds ``out``'s lock throughout (:class:`gamdss.util.run_lock.FolderBusyError` when another run
     holds it). Failed clips are listed in ``out/preprocess-failures.txt`` (removed by a run
     without failures). In the main thread, SIGINT and SIGTERM stop the run: the manifest is
     written and :class:`PreprocessInterrupted` raised. A full disk raises
-    :class:`gamdss.atomic.DiskFullError` (the manifest lists the clips finished before it).
+    :class:`gamdss.util.atomic.DiskFullError` (the manifest lists the clips finished before it).
     """
-    config = PreprocessConfig(size=size, box_method=box_method, margin=margin, detect_frames=detect_frames,
-                              min_face_size=min_face_size, device=device, workers=workers,
-                              full_frame_fallback=full_frame_fallback, damaged_frames=damaged_frames)
+    config = PreprocessConfig(
+        size=size,
+        box_method=box_method,
+        margin=margin,
+        detect_frames=detect_frames,
+        min_face_size=min_face_size,
+        device=device,
+        workers=workers,
+        full_frame_fallback=full_frame_fallback,
+        damaged_frames=damaged_frames,
+    )
     check_device(config.device)
     out = Path(out)
     ids = [c.clip_id for c in clips]
@@ -271,14 +312,27 @@ def preprocess_clips(clips: Sequence[ClipRecord], out: str | Path, *, dataset: s
 
 
 def _refuse_foreign_folder(out: Path, overwrite: bool) -> None:
-    if (out.is_dir() and not (out / MANIFEST).is_file() and not overwrite
-            and any(p.name != run_lock.LOCK_NAME for p in out.iterdir())):
-        raise ValueError(f"{out} is not empty and holds no gamdss frame cache; choose an empty or new "
-                         f"folder (or pass overwrite=True / --overwrite to write the cache there anyway)")
+    if (
+        out.is_dir()
+        and not (out / MANIFEST).is_file()
+        and not overwrite
+        and any(p.name != run_lock.LOCK_NAME for p in out.iterdir())
+    ):
+        raise ValueError(
+            f"{out} is not empty and holds no gamdss frame cache; choose an empty or new "
+            f"folder (or pass overwrite=True / --overwrite to write the cache there anyway)"
+        )
 
 
-def _preprocess_locked(clips: Sequence[ClipRecord], out: Path, config: PreprocessConfig, dataset: str,
-                       overwrite: bool, progress: bool, report: PreprocessReport) -> None:
+def _preprocess_locked(
+    clips: Sequence[ClipRecord],
+    out: Path,
+    config: PreprocessConfig,
+    dataset: str,
+    overwrite: bool,
+    progress: bool,
+    report: PreprocessReport,
+) -> None:
     header = config.header(dataset)
     if (out / MANIFEST).is_file():
         previous = FrameCache(out).header
@@ -305,11 +359,17 @@ def _preprocess_locked(clips: Sequence[ClipRecord], out: Path, config: Preproces
                 else:
                     pending_updates.append(dataclasses.replace(entry, **fields))
             else:
-                report.failed.append(ClipFailure(clip.clip_id, (
-                    f"clip {clip.clip_id}: the cache holds it made from other source frames "
-                    f"({len(entry.sources)} frames {entry.frame_numbers[0]}-{entry.frame_numbers[-1]}, now "
-                    f"{len(clip)} frames {clip.frame_numbers[0]}-{clip.frame_numbers[-1]}); pass "
-                    f"overwrite=True (--overwrite) to redo it")))
+                report.failed.append(
+                    ClipFailure(
+                        clip.clip_id,
+                        (
+                            f"clip {clip.clip_id}: the cache holds it made from other source frames "
+                            f"({len(entry.sources)} frames {entry.frame_numbers[0]}-{entry.frame_numbers[-1]}, now "
+                            f"{len(clip)} frames {clip.frame_numbers[0]}-{clip.frame_numbers[-1]}); pass "
+                            f"overwrite=True (--overwrite) to redo it"
+                        ),
+                    )
+                )
             continue
         if clip.clip_id in writer.mismatched:
             report.updated.append(ClipFailure(clip.clip_id, "its cache file did not match its checksum; redone"))
@@ -320,8 +380,13 @@ def _preprocess_locked(clips: Sequence[ClipRecord], out: Path, config: Preproces
 
     for entry in pending_updates:  # same pixels, new labels: only the manifest entry changes
         writer.add(entry)
-    with writer, tqdm(total=len(clips), initial=len(clips) - len(todo), desc="preprocess", unit="clip",
-                      disable=not progress) as bar:
+    with (
+        writer,
+        tqdm(
+            total=len(clips), initial=len(clips) - len(todo), desc="preprocess", unit="clip", disable=not progress
+        ) as bar,
+    ):
+
         def finish(clip_id: str, result: CacheEntry | str) -> None:
             if isinstance(result, CacheEntry):
                 writer.add(result)
@@ -329,12 +394,21 @@ def _preprocess_locked(clips: Sequence[ClipRecord], out: Path, config: Preproces
                 if result.box_method == "full-frame":
                     report.full_frame.append(clip_id)
                 if result.repaired_frames:
-                    report.repaired.append(ClipFailure(clip_id, "; ".join(
-                        f"{r['file']} {r['problem']}: used {r['used']}" for r in result.repaired_frames)))
+                    report.repaired.append(
+                        ClipFailure(
+                            clip_id,
+                            "; ".join(f"{r['file']} {r['problem']}: used {r['used']}" for r in result.repaired_frames),
+                        )
+                    )
                 if result.mixed_mode_frames:
                     common = Counter(result.source_modes).most_common(1)[0][0]
-                    report.mixed_modes.append(ClipFailure(clip_id, ", ".join(
-                        f"{m['file']} is {m['mode']}" for m in result.mixed_mode_frames) + f" among {common} frames"))
+                    report.mixed_modes.append(
+                        ClipFailure(
+                            clip_id,
+                            ", ".join(f"{m['file']} is {m['mode']}" for m in result.mixed_mode_frames)
+                            + f" among {common} frames",
+                        )
+                    )
             else:
                 report.failed.append(ClipFailure(clip_id, result))
             bar.update(1)
@@ -405,7 +479,6 @@ def _stop_signals():
 
 def _run_pool(todo, out, settings, config, finish) -> None:
     import multiprocessing
-
     from concurrent.futures.process import BrokenProcessPool
 
     workers = min(config.num_workers, len(todo))
@@ -413,8 +486,12 @@ def _run_pool(todo, out, settings, config, finish) -> None:
     # spawn, not fork: the parent may already run torch's thread pools, and CUDA needs it.
     # The pool starts its processes from this thread (submit), which lives as long as the
     # pool: PR_SET_PDEATHSIG fires when the creating thread ends, not only the process.
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_init_worker, initargs=(threads, os.getpid()))
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(threads, os.getpid()),
+    )
     try:
         futures = {pool.submit(_run_clip, clip, out, settings): clip.clip_id for clip in todo}
         for future in as_completed(futures):
@@ -483,15 +560,21 @@ def die_with_parent(parent_pid: int, interval: float = WATCHDOG_SECONDS) -> None
 
 
 def _settings(config: PreprocessConfig) -> dict[str, Any]:
-    return {"size": config.size, "box_method": config.box_method, "margin": config.margin,
-            "detect_frames": config.detect_frames, "min_face_size": config.min_face_size,
-            "device": config.device, "full_frame_fallback": config.full_frame_fallback,
-            "damaged_frames": config.damaged_frames}
+    return {
+        "size": config.size,
+        "box_method": config.box_method,
+        "margin": config.margin,
+        "detect_frames": config.detect_frames,
+        "min_face_size": config.min_face_size,
+        "device": config.device,
+        "full_frame_fallback": config.full_frame_fallback,
+        "damaged_frames": config.damaged_frames,
+    }
 
 
 def _run_clip(clip: ClipRecord, out: Path, settings: dict[str, Any]) -> CacheEntry | str:
     """Process one clip; a per-clip error comes back as its message (so it never stops a run).
-    A full disk is not the clip's fault: :class:`~gamdss.atomic.DiskFullError` is raised."""
+    A full disk is not the clip's fault: :class:`~gamdss.util.atomic.DiskFullError` is raised."""
     try:
         return process_clip(clip, out, **settings)
     except atomic.DiskFullError:
@@ -514,10 +597,19 @@ def get_detector(device: str = "cpu", min_face_size: int = 20) -> FaceDetector:
     return _DETECTORS[key]
 
 
-def process_clip(clip: ClipRecord, out: str | Path, *, size: tuple[int, int] = (224, 224),
-                 box_method: str = "median", margin: float = DEFAULT_MARGIN,
-                 detect_frames: int = DEFAULT_DETECT_FRAMES, min_face_size: int = 20, device: str = "cpu",
-                 full_frame_fallback: bool = False, damaged_frames: str = "fail") -> CacheEntry:
+def process_clip(
+    clip: ClipRecord,
+    out: str | Path,
+    *,
+    size: tuple[int, int] = (224, 224),
+    box_method: str = "median",
+    margin: float = DEFAULT_MARGIN,
+    detect_frames: int = DEFAULT_DETECT_FRAMES,
+    min_face_size: int = 20,
+    device: str = "cpu",
+    full_frame_fallback: bool = False,
+    damaged_frames: str = "fail",
+) -> CacheEntry:
     """Detect, crop, resize and write one clip's file under ``out``; returns its manifest
     entry (the caller records it). Raises :class:`NoFaceError` (unless ``full_frame_fallback``)
     or :class:`FrameReadError` (damaged frames with ``damaged_frames="fail"``, or no usable
@@ -531,15 +623,24 @@ def process_clip(clip: ClipRecord, out: str | Path, *, size: tuple[int, int] = (
 
     height, width = size
     try:
-        face = choose_box(get_detector(device, min_face_size), source.array, len(paths), clip.onset_index,
-                          clip.apex_index, clip.offset_index, clip_id=clip.clip_id, method=box_method,
-                          margin=margin, detect_frames=detect_frames, aspect=width / height,
-                          frame_names=[_frame_name(clip, i) for i in range(len(paths))])
+        face = choose_box(
+            get_detector(device, min_face_size),
+            source.array,
+            len(paths),
+            clip.onset_index,
+            clip.apex_index,
+            clip.offset_index,
+            clip_id=clip.clip_id,
+            method=box_method,
+            margin=margin,
+            detect_frames=detect_frames,
+            aspect=width / height,
+            frame_names=[_frame_name(clip, i) for i in range(len(paths))],
+        )
     except NoFaceError:
         if not full_frame_fallback:
             raise
-        face = FaceBox(box=None, face_box=None, prob=None, method="full-frame", frames_tried=(),
-                       frames_with_face=())
+        face = FaceBox(box=None, face_box=None, prob=None, method="full-frame", frames_tried=(), frames_with_face=())
 
     frames = np.empty((len(paths), height, width, 3), dtype=np.uint8)
     for i in range(len(paths)):
@@ -548,12 +649,21 @@ def process_clip(clip: ClipRecord, out: str | Path, *, size: tuple[int, int] = (
     stamp = file_stamp(Path(out) / rel)
     a = clip.annotation
     return CacheEntry(
-        clip_id=a.clip_id, frame_numbers=[int(n) for n in clip.frame_numbers], file=rel,
-        shape=list(frames.shape), sha256=digest, sources=[str(p) for p in paths],
-        box=None if face.box is None else [int(v) for v in face.box], face_prob=face.prob,
-        box_method=face.method, **annotation_fields(clip), **stamp,
-        source_modes=dict(sorted(source.modes.items())), mixed_mode_frames=source.mixed_mode_frames(),
-        repaired_frames=source.repairs())
+        clip_id=a.clip_id,
+        frame_numbers=[int(n) for n in clip.frame_numbers],
+        file=rel,
+        shape=list(frames.shape),
+        sha256=digest,
+        sources=[str(p) for p in paths],
+        box=None if face.box is None else [int(v) for v in face.box],
+        face_prob=face.prob,
+        box_method=face.method,
+        **annotation_fields(clip),
+        **stamp,
+        source_modes=dict(sorted(source.modes.items())),
+        mixed_mode_frames=source.mixed_mode_frames(),
+        repaired_frames=source.repairs(),
+    )
 
 
 class ClipFrames:
@@ -573,11 +683,11 @@ class ClipFrames:
         self.clip = clip
         self.paths = [Path(p) for p in clip.frame_paths]
         self.policy = policy
-        self.problems: dict[int, str] = {}       # index -> what is wrong (a predicate: "is truncated ...")
-        self.frame_modes: dict[int, str] = {}     # index -> Pillow mode of the readable frames
-        self.replaced: dict[int, int] = {}        # damaged index -> index used instead
-        self._decoded: set[int] = set()           # indices known to decode
-        self._images: dict[int, Any] = {}         # decoded frames kept for reuse (detection -> crop)
+        self.problems: dict[int, str] = {}  # index -> what is wrong (a predicate: "is truncated ...")
+        self.frame_modes: dict[int, str] = {}  # index -> Pillow mode of the readable frames
+        self.replaced: dict[int, int] = {}  # damaged index -> index used instead
+        self._decoded: set[int] = set()  # indices known to decode
+        self._images: dict[int, Any] = {}  # decoded frames kept for reuse (detection -> crop)
         sizes: dict[int, tuple[int, int]] = {}
         for i, path in enumerate(self.paths):
             info = _frame_header(path)
@@ -589,8 +699,10 @@ class ClipFrames:
             self.size = Counter(sizes.values()).most_common(1)[0][0]
             for i, wh in sizes.items():
                 if wh != self.size:
-                    self.problems[i] = (f"is {wh[0]}x{wh[1]} pixels but the clip's other frames are "
-                                        f"{self.size[0]}x{self.size[1]}; all frames of a clip must have one size")
+                    self.problems[i] = (
+                        f"is {wh[0]}x{wh[1]} pixels but the clip's other frames are "
+                        f"{self.size[0]}x{self.size[1]}; all frames of a clip must have one size"
+                    )
         else:
             self.size = None
         if self.problems and policy == "fail":
@@ -619,17 +731,27 @@ class ClipFrames:
     def repairs(self) -> list[dict[str, Any]]:
         """The replaced frames: ``frame``, ``file``, ``problem``, ``used_frame``, ``used``."""
         numbers = self.clip.frame_numbers
-        return [{"frame": int(numbers[i]), "file": self.paths[i].name, "problem": self.problems[i],
-                 "used_frame": int(numbers[j]), "used": self.paths[j].name}
-                for i, j in sorted(self.replaced.items())]
+        return [
+            {
+                "frame": int(numbers[i]),
+                "file": self.paths[i].name,
+                "problem": self.problems[i],
+                "used_frame": int(numbers[j]),
+                "used": self.paths[j].name,
+            }
+            for i, j in sorted(self.replaced.items())
+        ]
 
     def mixed_mode_frames(self) -> list[dict[str, Any]]:
         """When the usable frames mix modes: those not of the most common mode."""
         if len(self.modes) < 2:
             return []
         common = self.modes.most_common(1)[0][0]
-        return [{"frame": int(self.clip.frame_numbers[i]), "file": self.paths[i].name, "mode": mode}
-                for i, mode in sorted(self.frame_modes.items()) if mode != common and i not in self.problems]
+        return [
+            {"frame": int(self.clip.frame_numbers[i]), "file": self.paths[i].name, "mode": mode}
+            for i, mode in sorted(self.frame_modes.items())
+            if mode != common and i not in self.problems
+        ]
 
     def _usable(self, i: int) -> int:
         if i in self.replaced:
@@ -673,16 +795,19 @@ class ClipFrames:
             if i not in self.problems and i not in self._decoded:
                 with contextlib.suppress(FrameReadError):
                     self._decode(i)
-        raise FrameReadError(f"clip {self.clip.clip_id}: {len(self.problems)} damaged frame(s) {self._listing()}; "
-                             f"replace or remove them, or pass damaged_frames='repeat' (--damaged-frames repeat) "
-                             f"to use the nearest good frame instead")
+        raise FrameReadError(
+            f"clip {self.clip.clip_id}: {len(self.problems)} damaged frame(s) {self._listing()}; "
+            f"replace or remove them, or pass damaged_frames='repeat' (--damaged-frames repeat) "
+            f"to use the nearest good frame instead"
+        )
 
     def _listing(self) -> str:
         """``in FOLDER: a.jpg is ...; b.jpg is ...`` (full paths when the frames' folders differ)."""
         folders = {self.paths[i].parent for i in self.problems}
         one = len(folders) == 1
-        named = "; ".join(f"{self.paths[i].name if one else self.paths[i]} {self.problems[i]}"
-                          for i in sorted(self.problems))
+        named = "; ".join(
+            f"{self.paths[i].name if one else self.paths[i]} {self.problems[i]}" for i in sorted(self.problems)
+        )
         return f"in {next(iter(folders))}: {named}" if one else f": {named}"
 
 
@@ -707,8 +832,9 @@ def _frame_header(path: Path) -> tuple[tuple[int, int], str] | str:
     except (OSError, ValueError, SyntaxError) as exc:
         return _problem_text(exc)
     if mode in _EXTENDED_MODES:
-        return (f"is a {mode} (16/32-bit) image; only 8-bit grey or colour frames are supported "
-                f"(cannot read image as RGB)")
+        return (
+            f"is a {mode} (16/32-bit) image; only 8-bit grey or colour frames are supported (cannot read image as RGB)"
+        )
     return size, mode
 
 
@@ -739,10 +865,20 @@ KEYFRAME_FIELDS = ("onset", "apex", "offset")
 def annotation_fields(clip: ClipRecord) -> dict[str, Any]:
     """The cache-entry fields that come from the clip's annotation (not from its pixels)."""
     a = clip.annotation
-    return dict(dataset=a.dataset, subject=a.subject, video=a.video, emotion=a.emotion,
-                aus=[str(x) for x in a.aus], fps=float(a.fps), row=int(a.row), onset=int(a.onset),
-                apex=int(a.apex), offset=int(a.offset), meta={str(k): str(v) for k, v in a.meta.items()},
-                corrections=[{k: _jsonable(v) for k, v in asdict(c).items()} for c in a.corrections])
+    return dict(
+        dataset=a.dataset,
+        subject=a.subject,
+        video=a.video,
+        emotion=a.emotion,
+        aus=[str(x) for x in a.aus],
+        fps=float(a.fps),
+        row=int(a.row),
+        onset=int(a.onset),
+        apex=int(a.apex),
+        offset=int(a.offset),
+        meta={str(k): str(v) for k, v in a.meta.items()},
+        corrections=[{k: _jsonable(v) for k, v in asdict(c).items()} for c in a.corrections],
+    )
 
 
 def read_frame(path: str | Path, clip_id: str, expected_size: tuple[int, int] | None = None):
@@ -758,17 +894,21 @@ def read_frame(path: str | Path, clip_id: str, expected_size: tuple[int, int] | 
         with Image.open(path) as img:
             img.load()
             if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-                raise FrameReadError(f"clip {clip_id}: {path} is a {img.mode} (16/32-bit) image; only "
-                                     f"8-bit grey or colour frames are supported")
+                raise FrameReadError(
+                    f"clip {clip_id}: {path} is a {img.mode} (16/32-bit) image; only "
+                    f"8-bit grey or colour frames are supported"
+                )
             rgb = img.convert("RGB")
     except FrameReadError:
         raise
     except (OSError, UnidentifiedImageError, ValueError) as exc:
         raise FrameReadError(f"clip {clip_id}: cannot read image {path} ({exc})") from exc
     if expected_size is not None and rgb.size != tuple(expected_size):
-        raise FrameReadError(f"clip {clip_id}: {path} is {rgb.size[0]}x{rgb.size[1]} pixels but the clip's "
-                             f"first frame is {expected_size[0]}x{expected_size[1]}; all frames of a clip "
-                             f"must have one size")
+        raise FrameReadError(
+            f"clip {clip_id}: {path} is {rgb.size[0]}x{rgb.size[1]} pixels but the clip's "
+            f"first frame is {expected_size[0]}x{expected_size[1]}; all frames of a clip "
+            f"must have one size"
+        )
     return rgb
 
 

@@ -12,8 +12,9 @@ datasets too, so that keys never collide in a composite and one rule serves ever
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -50,8 +51,7 @@ class Protocol:
         """Whether the setting leaves clip ``clip_id`` of ``dataset`` out (:attr:`exclude`)."""
         return clip_id in self.exclude.get(dataset, ())
 
-    def sample_label(self, dataset: str, clip_id: str, emotion: str,
-                     meta: Mapping[str, str] = {}) -> int | None:  # noqa: B006
+    def sample_label(self, dataset: str, clip_id: str, emotion: str, meta: Mapping[str, str] = {}) -> int | None:  # noqa: B006
         """Class index of a clip, or ``None`` when the setting drops it: :meth:`label_of`, and
         the clip is not in :attr:`exclude`. Use this where samples are selected."""
         if self.excludes(dataset, clip_id):
@@ -85,52 +85,129 @@ def _is_micro(meta: Mapping[str, str]) -> bool:
 
 
 _CASME2_MEGC = _table({"negative": ("disgust", "repression"), "positive": ("happiness",), "surprise": ("surprise",)})
-_SAMM_MEGC = _table({"negative": ("anger", "contempt", "disgust", "fear", "sadness"), "positive": ("happiness",),
-                     "surprise": ("surprise",)})
+_SAMM_MEGC = _table(
+    {
+        "negative": ("anger", "contempt", "disgust", "fear", "sadness"),
+        "positive": ("happiness",),
+        "surprise": ("surprise",),
+    }
+)
 #: CASME II clips that MEGC2019 leaves out (as meb's loader does), so that CASME II gives 145.
 _CASME2_MEGC_EXCLUDE = frozenset({"sub04/EP12_01f", "sub05/EP12_03f", "sub24/EP02_07"})
 _SMIC = _table({"negative": ("negative",), "positive": ("positive",), "surprise": ("surprise",)})
 
 
 def _native(dataset: str, emotions: Sequence[str], keep=None, note: str = "") -> Protocol:
-    return Protocol(f"{dataset}-native", (dataset,), tuple(emotions), {dataset: {normalise_emotion(e): e for e in emotions}},
-                    keep, f"{dataset} native classes{note}")
+    return Protocol(
+        f"{dataset}-native",
+        (dataset,),
+        tuple(emotions),
+        {dataset: {normalise_emotion(e): e for e in emotions}},
+        keep,
+        f"{dataset} native classes{note}",
+    )
 
 
 def _build() -> dict[str, Protocol]:
     from gamdss.data.datasets import DATASETS
 
     protos = [
-        Protocol("casme2-5", ("casme2",), ("happiness", "repression", "disgust", "surprise", "others"),
-                 {"casme2": _table({c: (c,) for c in ("happiness", "repression", "disgust", "surprise", "others")})},
-                 description="CASME II 5 classes (fear, sadness dropped)"),
-        Protocol("casme2-3", ("casme2",), ("positive", "surprise", "negative"),
-                 {"casme2": _table({"positive": ("happiness",), "surprise": ("surprise",),
-                                    "negative": ("disgust", "repression", "fear", "sadness")})},
-                 description="CASME II 3 classes as in the released code (others dropped)"),
-        Protocol("samm-5", ("samm",), ("anger", "contempt", "happiness", "surprise", "other"),
-                 {"samm": _table({"anger": ("anger",), "contempt": ("contempt",), "happiness": ("happiness",),
-                                  "surprise": ("surprise",), "other": ("other",)})},
-                 description="SAMM 5 classes (disgust, fear, sadness dropped)"),
-        Protocol("samm-3", ("samm",), ("positive", "surprise", "negative"),
-                 {"samm": _table({"positive": ("happiness",), "surprise": ("surprise",),
-                                  "negative": ("anger", "contempt", "disgust", "fear", "sadness")})},
-                 description="SAMM 3 classes (other dropped)"),
-        Protocol("casme3-7", ("casme3",), ("anger", "disgust", "fear", "happy", "sad", "surprise", "others"),
-                 {"casme3": _table({c: (c,) for c in ("anger", "disgust", "fear", "happy", "sad", "surprise", "others")})},
-                 description="CAS(ME)^3 Part A 7 emotions ('Others' = 'others')"),
-        Protocol("casme3-4", ("casme3",), ("positive", "surprise", "others", "negative"),
-                 {"casme3": _table({"positive": ("happy",), "surprise": ("surprise",), "others": ("others",),
-                                    "negative": ("anger", "disgust", "fear", "sad")})},
-                 description="CAS(ME)^3 Part A 4 classes"),
-        Protocol("casme3-3", ("casme3",), ("positive", "surprise", "negative"),
-                 {"casme3": _table({"positive": ("happy",), "surprise": ("surprise",),
-                                    "negative": ("anger", "disgust", "fear", "sad")})},
-                 description="CAS(ME)^3 Part A 3 classes (others dropped)"),
-        Protocol("megc2019", ("casme2", "samm", "smic"), ("negative", "positive", "surprise"),
-                 {"casme2": _CASME2_MEGC, "samm": _SAMM_MEGC, "smic": _SMIC},
-                 description="MEGC2019 composite: CASME II + SAMM (+ SMIC records if supplied)",
-                 exclude={"casme2": _CASME2_MEGC_EXCLUDE}),
+        Protocol(
+            "casme2-5",
+            ("casme2",),
+            ("happiness", "repression", "disgust", "surprise", "others"),
+            {"casme2": _table({c: (c,) for c in ("happiness", "repression", "disgust", "surprise", "others")})},
+            description="CASME II 5 classes (fear, sadness dropped)",
+        ),
+        Protocol(
+            "casme2-3",
+            ("casme2",),
+            ("positive", "surprise", "negative"),
+            {
+                "casme2": _table(
+                    {
+                        "positive": ("happiness",),
+                        "surprise": ("surprise",),
+                        "negative": ("disgust", "repression", "fear", "sadness"),
+                    }
+                )
+            },
+            description="CASME II 3 classes as in the released code (others dropped)",
+        ),
+        Protocol(
+            "samm-5",
+            ("samm",),
+            ("anger", "contempt", "happiness", "surprise", "other"),
+            {
+                "samm": _table(
+                    {
+                        "anger": ("anger",),
+                        "contempt": ("contempt",),
+                        "happiness": ("happiness",),
+                        "surprise": ("surprise",),
+                        "other": ("other",),
+                    }
+                )
+            },
+            description="SAMM 5 classes (disgust, fear, sadness dropped)",
+        ),
+        Protocol(
+            "samm-3",
+            ("samm",),
+            ("positive", "surprise", "negative"),
+            {
+                "samm": _table(
+                    {
+                        "positive": ("happiness",),
+                        "surprise": ("surprise",),
+                        "negative": ("anger", "contempt", "disgust", "fear", "sadness"),
+                    }
+                )
+            },
+            description="SAMM 3 classes (other dropped)",
+        ),
+        Protocol(
+            "casme3-7",
+            ("casme3",),
+            ("anger", "disgust", "fear", "happy", "sad", "surprise", "others"),
+            {"casme3": _table({c: (c,) for c in ("anger", "disgust", "fear", "happy", "sad", "surprise", "others")})},
+            description="CAS(ME)^3 Part A 7 emotions ('Others' = 'others')",
+        ),
+        Protocol(
+            "casme3-4",
+            ("casme3",),
+            ("positive", "surprise", "others", "negative"),
+            {
+                "casme3": _table(
+                    {
+                        "positive": ("happy",),
+                        "surprise": ("surprise",),
+                        "others": ("others",),
+                        "negative": ("anger", "disgust", "fear", "sad"),
+                    }
+                )
+            },
+            description="CAS(ME)^3 Part A 4 classes",
+        ),
+        Protocol(
+            "casme3-3",
+            ("casme3",),
+            ("positive", "surprise", "negative"),
+            {
+                "casme3": _table(
+                    {"positive": ("happy",), "surprise": ("surprise",), "negative": ("anger", "disgust", "fear", "sad")}
+                )
+            },
+            description="CAS(ME)^3 Part A 3 classes (others dropped)",
+        ),
+        Protocol(
+            "megc2019",
+            ("casme2", "samm", "smic"),
+            ("negative", "positive", "surprise"),
+            {"casme2": _CASME2_MEGC, "samm": _SAMM_MEGC, "smic": _SMIC},
+            description="MEGC2019 composite: CASME II + SAMM (+ SMIC records if supplied)",
+            exclude={"casme2": _CASME2_MEGC_EXCLUDE},
+        ),
     ]
     for name, cls in DATASETS.items():
         if name == "casme_sq":
@@ -200,7 +277,12 @@ def protocol_counts(protocol: Protocol | str, records: Sequence[Any]) -> dict[st
         classes[p.classes[label]] += 1
         per_dataset[r.dataset] += 1
         subjects.add(p.subject_key(r.dataset, r.subject))
-    return {"protocol": p.name, "classes": {c: classes[c] for c in p.classes}, "samples": sum(classes.values()),
-            "subjects": len(subjects), "per_dataset": dict(sorted(per_dataset.items())),
-            "dropped": dict(sorted(dropped.items())),
-            "missing_datasets": [d for d in p.datasets if d not in given]}
+    return {
+        "protocol": p.name,
+        "classes": {c: classes[c] for c in p.classes},
+        "samples": sum(classes.values()),
+        "subjects": len(subjects),
+        "per_dataset": dict(sorted(per_dataset.items())),
+        "dropped": dict(sorted(dropped.items())),
+        "missing_datasets": [d for d in p.datasets if d not in given],
+    }

@@ -7,9 +7,10 @@ on disk and the clip-relative, 0-based indices that the rest of the toolkit uses
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -123,12 +124,16 @@ class ClipRecord:
 
     def __post_init__(self) -> None:
         if len(self.frame_paths) != len(self.frame_numbers):
-            raise ValueError(f"clip {self.annotation.clip_id}: {len(self.frame_paths)} paths but "
-                             f"{len(self.frame_numbers)} frame numbers")
+            raise ValueError(
+                f"clip {self.annotation.clip_id}: {len(self.frame_paths)} paths but "
+                f"{len(self.frame_numbers)} frame numbers"
+            )
         for name in ("onset", "apex", "offset"):
             if getattr(self.annotation, name) not in self.frame_numbers:
-                raise ValueError(f"clip {self.annotation.clip_id}: {name} frame "
-                                 f"{getattr(self.annotation, name)} is not among its frames on disk")
+                raise ValueError(
+                    f"clip {self.annotation.clip_id}: {name} frame "
+                    f"{getattr(self.annotation, name)} is not among its frames on disk"
+                )
 
     dataset = property(lambda self: self.annotation.dataset)
     subject = property(lambda self: self.annotation.subject)

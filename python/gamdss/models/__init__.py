@@ -27,7 +27,7 @@ model.state_dict(), PATH)``); nothing is ever downloaded.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -38,11 +38,29 @@ from .spatial_vit import SpatialViT
 from .st_unit import STUnit, TimmTemporal, build_st_unit, build_temporal, count_parameters
 
 __all__ = [
-    "build_model", "list_models", "register_model",
-    "GamdssModel", "GamdssOutput", "gamdss_loss", "predict", "PHASES", "PREDICT_MODES",
-    "motion_inputs", "still_inputs", "IMAGENET_MEAN", "IMAGENET_STD",
-    "RMT", "RMTConfig", "RMT_PRESETS", "rmt_config", "SpatialViT", "STUnit", "TimmTemporal",
-    "build_st_unit", "build_temporal", "count_parameters",
+    "build_model",
+    "list_models",
+    "register_model",
+    "GamdssModel",
+    "GamdssOutput",
+    "gamdss_loss",
+    "predict",
+    "PHASES",
+    "PREDICT_MODES",
+    "motion_inputs",
+    "still_inputs",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "RMT",
+    "RMTConfig",
+    "RMT_PRESETS",
+    "rmt_config",
+    "SpatialViT",
+    "STUnit",
+    "TimmTemporal",
+    "build_st_unit",
+    "build_temporal",
+    "count_parameters",
 ]
 
 _REGISTRY: dict[str, Callable[..., GamdssModel]] = {}
@@ -51,11 +69,13 @@ TIMM_PREFIX = "timm:"
 
 def register_model(name: str):
     """Decorator: register ``fn(num_classes, **kwargs) -> GamdssModel`` under ``name``."""
+
     def decorate(fn):
         if name in _REGISTRY:
             raise ValueError(f"model name {name!r} is already registered")
         _REGISTRY[name] = fn
         return fn
+
     return decorate
 
 
@@ -84,9 +104,16 @@ def gamdss_rmt_t(num_classes: int, **kwargs) -> GamdssModel:
 @register_model("gamdss_tiny")
 def gamdss_tiny(num_classes: int, **kwargs) -> GamdssModel:
     """A few-hundred-K-parameter GAMDSS for tests and CPU demos (map side = input side / 16)."""
-    return GamdssModel(num_classes, **_with_defaults(
-        kwargs, temporal="rmt_tiny", img_size=112, feature_dim=256,
-        spatial_kwargs=dict(depth=2, num_heads=2, mlp_ratio=2.0)))
+    return GamdssModel(
+        num_classes,
+        **_with_defaults(
+            kwargs,
+            temporal="rmt_tiny",
+            img_size=112,
+            feature_dim=256,
+            spatial_kwargs=dict(depth=2, num_heads=2, mlp_ratio=2.0),
+        ),
+    )
 
 
 def list_models() -> list[str]:
@@ -94,8 +121,7 @@ def list_models() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def build_model(name: str, num_classes: int, *, checkpoint: str | None = None,
-                **kwargs) -> GamdssModel:
+def build_model(name: str, num_classes: int, *, checkpoint: str | None = None, **kwargs) -> GamdssModel:
     """Build the model registered as ``name`` (or ``timm:<timm name>``) for ``num_classes``.
 
     ``kwargs`` go to :class:`GamdssModel`. ``checkpoint``: path of a saved state dict to load
@@ -106,8 +132,7 @@ def build_model(name: str, num_classes: int, *, checkpoint: str | None = None,
     elif name in _REGISTRY:
         model = _REGISTRY[name](num_classes, **kwargs)
     else:
-        raise ValueError(f"unknown model {name!r}; known: {list_models()} or "
-                         f"'{TIMM_PREFIX}<timm model name>'")
+        raise ValueError(f"unknown model {name!r}; known: {list_models()} or '{TIMM_PREFIX}<timm model name>'")
     if checkpoint is not None:
         state = torch.load(checkpoint, map_location="cpu", weights_only=True)
         model.load_state_dict(state.get("model", state) if isinstance(state, dict) else state)

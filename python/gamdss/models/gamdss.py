@@ -63,11 +63,20 @@ class GamdssModel(nn.Module):
         spatial_kwargs / timm_kwargs: extra arguments of the spatial ViT / timm model.
     """
 
-    def __init__(self, num_classes: int, temporal: str | RMTConfig = "rmt_gamdss", *,
-                 spatial: bool = True, in_chans: int = 3, phases=PHASES,
-                 img_size: int | tuple[int, int] = 224, feature_dim: int = 1024,
-                 drop_path_rate: float | None = None, spatial_kwargs: dict | None = None,
-                 timm_kwargs: dict | None = None):
+    def __init__(
+        self,
+        num_classes: int,
+        temporal: str | RMTConfig = "rmt_gamdss",
+        *,
+        spatial: bool = True,
+        in_chans: int = 3,
+        phases=PHASES,
+        img_size: int | tuple[int, int] = 224,
+        feature_dim: int = 1024,
+        drop_path_rate: float | None = None,
+        spatial_kwargs: dict | None = None,
+        timm_kwargs: dict | None = None,
+    ):
         super().__init__()
         phases = tuple(phases)
         if not phases or any(p not in PHASES for p in phases) or len(set(phases)) != len(phases):
@@ -76,30 +85,42 @@ class GamdssModel(nn.Module):
         self.num_classes = num_classes
         self.in_chans = in_chans
         self.unit: STUnit = build_st_unit(
-            num_classes, temporal, spatial=spatial, in_chans=in_chans, img_size=img_size,
-            feature_dim=feature_dim, drop_path_rate=drop_path_rate,
-            spatial_kwargs=spatial_kwargs, timm_kwargs=timm_kwargs)
+            num_classes,
+            temporal,
+            spatial=spatial,
+            in_chans=in_chans,
+            img_size=img_size,
+            feature_dim=feature_dim,
+            drop_path_rate=drop_path_rate,
+            spatial_kwargs=spatial_kwargs,
+            timm_kwargs=timm_kwargs,
+        )
 
     @property
     def has_spatial(self) -> bool:
         return self.unit.spatial is not None
 
-    def _phase(self, name: str, motion: Tensor | None, still: Tensor | None
-               ) -> tuple[Tensor | None, Tensor | None]:
+    def _phase(self, name: str, motion: Tensor | None, still: Tensor | None) -> tuple[Tensor | None, Tensor | None]:
         if name not in self.phases:
             return None, None
         if motion is None:
-            raise ValueError(f"phase {name!r} is enabled: pass {name}_motion "
-                             f"[N, {self.in_chans}, H, W]")
+            raise ValueError(f"phase {name!r} is enabled: pass {name}_motion [N, {self.in_chans}, H, W]")
         if motion.ndim != 4 or motion.shape[1] != self.in_chans:
-            raise ValueError(f"{name}_motion must be [N, {self.in_chans}, H, W] "
-                             f"(in_chans={self.in_chans}), got {tuple(motion.shape)}")
+            raise ValueError(
+                f"{name}_motion must be [N, {self.in_chans}, H, W] "
+                f"(in_chans={self.in_chans}), got {tuple(motion.shape)}"
+            )
         if self.has_spatial and still is None:
             raise ValueError(f"the model has a spatial branch: pass {name}_still [N, 3, H, W]")
         return self.unit(motion, still if self.has_spatial else None)
 
-    def forward(self, rise_motion: Tensor | None, fall_motion: Tensor | None,
-                rise_still: Tensor | None = None, fall_still: Tensor | None = None) -> GamdssOutput:
+    def forward(
+        self,
+        rise_motion: Tensor | None,
+        fall_motion: Tensor | None,
+        rise_still: Tensor | None = None,
+        fall_still: Tensor | None = None,
+    ) -> GamdssOutput:
         rise_logits, rise_features = self._phase("rise", rise_motion, rise_still)
         fall_logits, fall_features = self._phase("fall", fall_motion, fall_still)
         return GamdssOutput(rise_logits, fall_logits, rise_features, fall_features)
@@ -136,7 +157,6 @@ def predict(output: GamdssOutput, mode: str = "fused") -> tuple[Tensor, Tensor]:
     needed = ("rise", "fall") if mode == "fused" else (mode,)
     missing = [p for p in needed if p not in probs]
     if missing:
-        raise ValueError(f"predict mode {mode!r} needs the {' and '.join(missing)} logits, "
-                         f"but that phase is disabled")
+        raise ValueError(f"predict mode {mode!r} needs the {' and '.join(missing)} logits, but that phase is disabled")
     p = (probs["rise"] + probs["fall"]) / 2 if mode == "fused" else probs[mode]
     return p.argmax(dim=-1), p

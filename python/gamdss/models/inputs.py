@@ -24,15 +24,21 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "FARNEBACK_DEFAULTS", "motion_inputs", "still_inputs",
-           "farneback_flow", "to_grey_uint8"]
+__all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "FARNEBACK_DEFAULTS",
+    "motion_inputs",
+    "still_inputs",
+    "farneback_flow",
+    "to_grey_uint8",
+]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 #: cv2.calcOpticalFlowFarneback arguments (OpenCV's documented example values).
-FARNEBACK_DEFAULTS = dict(pyr_scale=0.5, levels=3, winsize=15, iterations=3, poly_n=5,
-                          poly_sigma=1.2, flags=0)
+FARNEBACK_DEFAULTS = dict(pyr_scale=0.5, levels=3, winsize=15, iterations=3, poly_n=5, poly_sigma=1.2, flags=0)
 
 
 def _as_tensor(frames, name: str) -> Tensor:
@@ -41,8 +47,9 @@ def _as_tensor(frames, name: str) -> Tensor:
     if not isinstance(frames, Tensor):
         raise TypeError(f"{name} must be a torch.Tensor or numpy array, got {type(frames).__name__}")
     if frames.ndim != 4:
-        raise ValueError(f"{name} must be a batch of frames [N, 3, H, W] or [N, H, W, 3], "
-                         f"got shape {tuple(frames.shape)}")
+        raise ValueError(
+            f"{name} must be a batch of frames [N, 3, H, W] or [N, H, W, 3], got shape {tuple(frames.shape)}"
+        )
     return frames
 
 
@@ -57,12 +64,10 @@ def to_grey_uint8(frames, *, mean=IMAGENET_MEAN, std=IMAGENET_STD, name: str = "
     if frames.dtype == torch.uint8:
         rgb = frames.float() if frames.shape[-1] == 3 else frames.permute(0, 2, 3, 1).float()
         if rgb.shape[-1] != 3:
-            raise ValueError(f"{name}: uint8 frames must be [N, H, W, 3] or [N, 3, H, W], "
-                             f"got {tuple(frames.shape)}")
+            raise ValueError(f"{name}: uint8 frames must be [N, H, W, 3] or [N, 3, H, W], got {tuple(frames.shape)}")
     elif frames.is_floating_point():
         if frames.shape[1] != 3:
-            raise ValueError(f"{name}: float frames must be normalised [N, 3, H, W], "
-                             f"got {tuple(frames.shape)}")
+            raise ValueError(f"{name}: float frames must be normalised [N, 3, H, W], got {tuple(frames.shape)}")
         m = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
         s = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
         rgb = ((frames.float() * s + m) * 255.0).round().clamp(0, 255).permute(0, 2, 3, 1)
@@ -72,8 +77,7 @@ def to_grey_uint8(frames, *, mean=IMAGENET_MEAN, std=IMAGENET_STD, name: str = "
     return (rgb @ weights).round().clamp(0, 255).to(torch.uint8)
 
 
-def farneback_flow(source: Tensor, target: Tensor, *, flow_scale: float = 1.0,
-                   farneback: dict | None = None) -> Tensor:
+def farneback_flow(source: Tensor, target: Tensor, *, flow_scale: float = 1.0, farneback: dict | None = None) -> Tensor:
     """Farneback flow from ``source`` to ``target`` (grey uint8 ``[N, H, W]``).
 
     Returns float32 ``[N, 2, H, W]`` (dx, dy), in pixels / ``flow_scale``, with
@@ -82,25 +86,43 @@ def farneback_flow(source: Tensor, target: Tensor, *, flow_scale: float = 1.0,
     import cv2
 
     if source.shape != target.shape or source.ndim != 3 or source.dtype != torch.uint8:
-        raise ValueError(f"farneback_flow needs two grey uint8 [N, H, W] batches of the same "
-                         f"shape, got {tuple(source.shape)} {source.dtype} and "
-                         f"{tuple(target.shape)} {target.dtype}")
+        raise ValueError(
+            f"farneback_flow needs two grey uint8 [N, H, W] batches of the same "
+            f"shape, got {tuple(source.shape)} {source.dtype} and "
+            f"{tuple(target.shape)} {target.dtype}"
+        )
     params = dict(FARNEBACK_DEFAULTS)
     params.update(farneback or {})
     src, dst = source.numpy(), target.numpy()
     out = np.empty((src.shape[0], 2) + src.shape[1:], dtype=np.float32)
     for i in range(src.shape[0]):
-        flow = cv2.calcOpticalFlowFarneback(src[i], dst[i], None, params["pyr_scale"],
-                                            params["levels"], params["winsize"],
-                                            params["iterations"], params["poly_n"],
-                                            params["poly_sigma"], params["flags"])
+        flow = cv2.calcOpticalFlowFarneback(
+            src[i],
+            dst[i],
+            None,
+            params["pyr_scale"],
+            params["levels"],
+            params["winsize"],
+            params["iterations"],
+            params["poly_n"],
+            params["poly_sigma"],
+            params["flags"],
+        )
         out[i] = flow.transpose(2, 0, 1)
     return torch.from_numpy(out) / float(flow_scale)
 
 
-def motion_inputs(onset, apex, offset, kind: str = "difference", *, flow_scale: float = 1.0,
-                  farneback: dict | None = None, mean=IMAGENET_MEAN, std=IMAGENET_STD
-                  ) -> tuple[Tensor, Tensor]:
+def motion_inputs(
+    onset,
+    apex,
+    offset,
+    kind: str = "difference",
+    *,
+    flow_scale: float = 1.0,
+    farneback: dict | None = None,
+    mean=IMAGENET_MEAN,
+    std=IMAGENET_STD,
+) -> tuple[Tensor, Tensor]:
     """``(rise_motion, fall_motion)`` from the onset, apex and offset frames of a batch.
 
     ``kind="difference"``: normalised float ``[N, 3, H, W]`` frames -> float32
@@ -109,19 +131,22 @@ def motion_inputs(onset, apex, offset, kind: str = "difference", *, flow_scale: 
     device of ``apex`` when it is a tensor; ``farneback`` overrides :data:`FARNEBACK_DEFAULTS`.
     """
     if kind == "difference":
-        onset, apex, offset = (_as_tensor(t, n) for t, n in
-                               ((onset, "onset"), (apex, "apex"), (offset, "offset")))
+        onset, apex, offset = (_as_tensor(t, n) for t, n in ((onset, "onset"), (apex, "apex"), (offset, "offset")))
         for t, n in ((onset, "onset"), (apex, "apex"), (offset, "offset")):
             if not t.is_floating_point():
-                raise TypeError(f"{n}: difference frames need normalised float frames "
-                                f"(got {t.dtype}); normalise with the ImageNet mean/std first")
+                raise TypeError(
+                    f"{n}: difference frames need normalised float frames "
+                    f"(got {t.dtype}); normalise with the ImageNet mean/std first"
+                )
             if t.shape != apex.shape:
                 raise ValueError(f"{n} has shape {tuple(t.shape)}, apex {tuple(apex.shape)}")
         apex = apex.float()
         return apex - onset.float(), apex - offset.float()
     if kind == "flow":
-        greys = [to_grey_uint8(t, mean=mean, std=std, name=n)
-                 for t, n in ((onset, "onset"), (apex, "apex"), (offset, "offset"))]
+        greys = [
+            to_grey_uint8(t, mean=mean, std=std, name=n)
+            for t, n in ((onset, "onset"), (apex, "apex"), (offset, "offset"))
+        ]
         rise = farneback_flow(greys[0], greys[1], flow_scale=flow_scale, farneback=farneback)
         fall = farneback_flow(greys[2], greys[1], flow_scale=flow_scale, farneback=farneback)
         device = apex.device if isinstance(apex, Tensor) else torch.device("cpu")
@@ -129,8 +154,7 @@ def motion_inputs(onset, apex, offset, kind: str = "difference", *, flow_scale: 
     raise ValueError(f"motion input kind must be 'difference' or 'flow', got {kind!r}")
 
 
-def still_inputs(onset: Tensor, apex: Tensor, offset: Tensor, fall_still: str = "offset"
-                 ) -> tuple[Tensor, Tensor]:
+def still_inputs(onset: Tensor, apex: Tensor, offset: Tensor, fall_still: str = "offset") -> tuple[Tensor, Tensor]:
     """Resting frames for the spatial branch: ``(onset, offset)`` (``fall_still="offset"``,
     the paper) or ``(onset, apex)`` (``"apex"``, the released code). Same tensors, no copy."""
     if fall_still == "offset":

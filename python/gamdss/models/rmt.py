@@ -48,21 +48,36 @@ from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
 from timm.layers import DropPath
+from torch import Tensor, nn
 
 from .weight_init import init_transformer_weights
 
 __all__ = [
-    "RMTConfig", "RMT_PRESETS", "rmt_config", "RMT", "AxialRetention", "WholeRetention",
-    "RetentionBlock", "RMTStage", "ConvStem", "Downsample", "RelativePosition", "RetentionPrior",
-    "decay_log_gammas", "manhattan_decay_mask", "axial_decay_masks", "rope_sin_cos", "theta_shift",
+    "RMTConfig",
+    "RMT_PRESETS",
+    "rmt_config",
+    "RMT",
+    "AxialRetention",
+    "WholeRetention",
+    "RetentionBlock",
+    "RMTStage",
+    "ConvStem",
+    "Downsample",
+    "RelativePosition",
+    "RetentionPrior",
+    "decay_log_gammas",
+    "manhattan_decay_mask",
+    "axial_decay_masks",
+    "rope_sin_cos",
+    "theta_shift",
 ]
 
 
 # ---------------------------------------------------------------------------------------------
 # Configuration
 # ---------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class RMTConfig:
@@ -98,12 +113,15 @@ class RMTConfig:
             if isinstance(value, (list, tuple)):
                 object.__setattr__(self, f.name, tuple(value))
                 if len(value) != n:
-                    raise ValueError(f"RMTConfig.{f.name} has {len(value)} entries, "
-                                     f"embed_dims has {n}: give one per stage")
+                    raise ValueError(
+                        f"RMTConfig.{f.name} has {len(value)} entries, embed_dims has {n}: give one per stage"
+                    )
         for i, (dim, heads) in enumerate(zip(self.embed_dims, self.num_heads)):
             if heads < 1 or dim % heads or (dim // heads) % 2:
-                raise ValueError(f"RMTConfig stage {i}: embed_dim {dim} must split into "
-                                 f"{heads} heads of even size (the rotary shift rotates pairs)")
+                raise ValueError(
+                    f"RMTConfig stage {i}: embed_dim {dim} must split into "
+                    f"{heads} heads of even size (the rotary shift rotates pairs)"
+                )
         if self.stem_stride not in (2, 4):
             raise ValueError(f"RMTConfig.stem_stride must be 2 or 4, got {self.stem_stride}")
         if any(d < 1 for d in self.depths):
@@ -125,8 +143,7 @@ RMT_PRESETS: dict[str, RMTConfig] = {
     # Published RMT-T (qhfan/RMT RMT_T3), 14.3M parameters with its 1000-class head.
     "rmt_t": RMTConfig(depths=(2, 2, 8, 2), num_heads=(4, 4, 8, 16), stem_stride=4),
     # A tiny GAMDSS-shaped branch for tests and CPU demos (same strides as "gamdss").
-    "tiny": RMTConfig(embed_dims=(16, 32, 64, 128), depths=(1, 1, 1, 1), num_heads=(1, 1, 2, 2),
-                      drop_path_rate=0.0),
+    "tiny": RMTConfig(embed_dims=(16, 32, 64, 128), depths=(1, 1, 1, 1), num_heads=(1, 1, 2, 2), drop_path_rate=0.0),
 }
 
 
@@ -140,6 +157,7 @@ def rmt_config(preset: str, **overrides) -> RMTConfig:
 # ---------------------------------------------------------------------------------------------
 # Spatial decay and rotary shift
 # ---------------------------------------------------------------------------------------------
+
 
 def decay_log_gammas(num_heads: int, init_value: float, heads_range: float) -> Tensor:
     """``log γ_h`` for each head, float32 ``[num_heads]``, ``γ_h = 1 − 2^−(init + range·h/heads)``."""
@@ -172,8 +190,7 @@ def axial_decay_masks(height: int, width: int, log_gamma: Tensor) -> tuple[Tenso
     return _decay_1d(height, log_gamma), _decay_1d(width, log_gamma)
 
 
-def rope_sin_cos(height: int, width: int, head_dim: int, *, device=None,
-                 dtype=torch.float32) -> tuple[Tensor, Tensor]:
+def rope_sin_cos(height: int, width: int, head_dim: int, *, device=None, dtype=torch.float32) -> tuple[Tensor, Tensor]:
     """Rotary angles on the raster index: ``(sin, cos)``, each ``[H, W, head_dim]``.
 
     Channel pair ``k`` (channels ``2k, 2k+1``) of position ``n = i·W + j`` rotates by
@@ -181,7 +198,7 @@ def rope_sin_cos(height: int, width: int, head_dim: int, *, device=None,
     """
     half = head_dim // 2
     exponent = torch.linspace(0.0, 1.0, half, dtype=torch.float64, device=device)
-    theta = torch.pow(10000.0, -exponent).repeat_interleave(2)          # [head_dim]
+    theta = torch.pow(10000.0, -exponent).repeat_interleave(2)  # [head_dim]
     index = torch.arange(height * width, dtype=torch.float64, device=device)
     angle = (index[:, None] * theta[None, :]).reshape(height, width, head_dim)
     return angle.sin().to(dtype), angle.cos().to(dtype)
@@ -207,18 +224,15 @@ class RetentionPrior(NamedTuple):
 class RelativePosition(nn.Module):
     """Builds the :class:`RetentionPrior` of one stage for a ``(H, W)`` token grid."""
 
-    def __init__(self, embed_dim: int, num_heads: int, init_value: float, heads_range: float,
-                 axial: bool):
+    def __init__(self, embed_dim: int, num_heads: int, init_value: float, heads_range: float, axial: bool):
         super().__init__()
         self.head_dim = embed_dim // num_heads
         self.axial = axial
         # Derived from the config, so not part of the state dict.
-        self.register_buffer("log_gamma", decay_log_gammas(num_heads, init_value, heads_range),
-                             persistent=False)
+        self.register_buffer("log_gamma", decay_log_gammas(num_heads, init_value, heads_range), persistent=False)
 
     def forward(self, height: int, width: int, dtype: torch.dtype) -> RetentionPrior:
-        sin, cos = rope_sin_cos(height, width, self.head_dim, device=self.log_gamma.device,
-                                dtype=dtype)
+        sin, cos = rope_sin_cos(height, width, self.head_dim, device=self.log_gamma.device, dtype=dtype)
         log_gamma = self.log_gamma.float()
         if self.axial:
             mask = axial_decay_masks(height, width, log_gamma)
@@ -230,6 +244,7 @@ class RelativePosition(nn.Module):
 # ---------------------------------------------------------------------------------------------
 # Layers (the blocks work on channels-last maps [N, H, W, C])
 # ---------------------------------------------------------------------------------------------
+
 
 class DepthwiseConv(nn.Module):
     """Depthwise ``k x k`` conv (stride 1, same padding) on channels-last ``[N, H, W, C]``."""
@@ -249,7 +264,7 @@ class _Retention(nn.Module):
         super().__init__()
         self.num_heads = num_heads
         self.head_dim = embed_dim // num_heads
-        self.scale = self.head_dim ** -0.5
+        self.scale = self.head_dim**-0.5
         self.q_proj = nn.Linear(embed_dim, embed_dim)
         self.k_proj = nn.Linear(embed_dim, embed_dim)
         self.v_proj = nn.Linear(embed_dim, embed_dim)
@@ -258,7 +273,7 @@ class _Retention(nn.Module):
 
     def reset_qkv(self) -> None:
         for proj in (self.q_proj, self.k_proj, self.v_proj):
-            nn.init.xavier_normal_(proj.weight, gain=2 ** -2.5)
+            nn.init.xavier_normal_(proj.weight, gain=2**-2.5)
 
     def _heads(self, t: Tensor) -> Tensor:
         # [N, H, W, C] -> [N, heads, H, W, d]
@@ -294,11 +309,11 @@ class AxialRetention(_Retention):
         # Along W: every row is a batch entry. [N, heads, H, W, d] -> [N·H, heads, W, d]
         rows = lambda t: t.transpose(1, 2).reshape(n * h, heads, w, t.shape[-1])  # noqa: E731
         v = _attend(rows(q), rows(k), rows(v), mask_w)
-        v = v.reshape(n, h, heads, w, d)                     # [N, H, heads, W, d]
+        v = v.reshape(n, h, heads, w, d)  # [N, H, heads, W, d]
         # Along H: every column is a batch entry. -> [N·W, heads, H, d]
         cols = lambda t: t.permute(0, 3, 1, 2, 4).reshape(n * w, heads, h, t.shape[-1])  # noqa: E731
         v = v.permute(0, 3, 2, 1, 4).reshape(n * w, heads, h, d)
-        out = _attend(cols(q), cols(k), v, mask_h)           # [N·W, heads, H, d]
+        out = _attend(cols(q), cols(k), v, mask_h)  # [N·W, heads, H, d]
         out = out.reshape(n, w, heads, h, d).permute(0, 2, 3, 1, 4)
         return self._finish(out, lepe)
 
@@ -335,8 +350,16 @@ class ConvFFN(nn.Module):
 class RetentionBlock(nn.Module):
     """CPE residual, pre-LN retention (+LePE), pre-LN conv FFN; ``[N, H, W, C]`` in and out."""
 
-    def __init__(self, dim: int, num_heads: int, mlp_ratio: float, axial: bool,
-                 drop_path: float = 0.0, layerscale: bool = False, layer_init_value: float = 1e-6):
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        mlp_ratio: float,
+        axial: bool,
+        drop_path: float = 0.0,
+        layerscale: bool = False,
+        layer_init_value: float = 1e-6,
+    ):
         super().__init__()
         self.cpe = DepthwiseConv(dim, 3)
         self.norm1 = nn.LayerNorm(dim, eps=1e-6)
@@ -367,8 +390,12 @@ class ConvStem(nn.Module):
         half = dim // 2
         s3 = 2 if stride == 4 else 1
         layers: list[nn.Module] = []
-        for c_in, c_out, s, act in ((in_chans, half, 2, True), (half, half, 1, True),
-                                    (half, dim, s3, True), (dim, dim, 1, False)):
+        for c_in, c_out, s, act in (
+            (in_chans, half, 2, True),
+            (half, half, 1, True),
+            (half, dim, s3, True),
+            (dim, dim, 1, False),
+        ):
             layers += [nn.Conv2d(c_in, c_out, 3, s, 1), nn.BatchNorm2d(c_out)]
             if act:
                 layers.append(nn.GELU())
@@ -393,15 +420,28 @@ class Downsample(nn.Module):
 class RMTStage(nn.Module):
     """Optional :class:`Downsample`, then ``depth`` :class:`RetentionBlock` sharing one prior."""
 
-    def __init__(self, in_dim: int, dim: int, depth: int, num_heads: int, init_value: float,
-                 heads_range: float, mlp_ratio: float, axial: bool, drop_paths: list[float],
-                 layerscale: bool, layer_init_value: float, downsample: bool):
+    def __init__(
+        self,
+        in_dim: int,
+        dim: int,
+        depth: int,
+        num_heads: int,
+        init_value: float,
+        heads_range: float,
+        mlp_ratio: float,
+        axial: bool,
+        drop_paths: list[float],
+        layerscale: bool,
+        layer_init_value: float,
+        downsample: bool,
+    ):
         super().__init__()
         self.downsample = Downsample(in_dim, dim) if downsample else None
         self.relpos = RelativePosition(dim, num_heads, init_value, heads_range, axial)
         self.blocks = nn.ModuleList(
-            RetentionBlock(dim, num_heads, mlp_ratio, axial, drop_paths[i], layerscale,
-                           layer_init_value) for i in range(depth))
+            RetentionBlock(dim, num_heads, mlp_ratio, axial, drop_paths[i], layerscale, layer_init_value)
+            for i in range(depth)
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         if self.downsample is not None:
@@ -432,13 +472,22 @@ class RMT(nn.Module):
         rates = [config.drop_path_rate * i / max(total - 1, 1) for i in range(total)]
         stages, start = [], 0
         for i, depth in enumerate(config.depths):
-            stages.append(RMTStage(
-                in_dim=config.embed_dims[max(i - 1, 0)], dim=config.embed_dims[i], depth=depth,
-                num_heads=config.num_heads[i], init_value=config.init_values[i],
-                heads_range=config.heads_ranges[i], mlp_ratio=config.mlp_ratios[i],
-                axial=config.chunkwise_stages[i], drop_paths=rates[start:start + depth],
-                layerscale=config.layerscale[i], layer_init_value=config.layer_init_value,
-                downsample=i > 0))
+            stages.append(
+                RMTStage(
+                    in_dim=config.embed_dims[max(i - 1, 0)],
+                    dim=config.embed_dims[i],
+                    depth=depth,
+                    num_heads=config.num_heads[i],
+                    init_value=config.init_values[i],
+                    heads_range=config.heads_ranges[i],
+                    mlp_ratio=config.mlp_ratios[i],
+                    axial=config.chunkwise_stages[i],
+                    drop_paths=rates[start : start + depth],
+                    layerscale=config.layerscale[i],
+                    layer_init_value=config.layer_init_value,
+                    downsample=i > 0,
+                )
+            )
             start += depth
         self.stages = nn.ModuleList(stages)
         self.apply(init_transformer_weights)
@@ -457,6 +506,5 @@ class RMT(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim != 4 or x.shape[1] != self.config.in_chans:
-            raise ValueError(f"RMT input must be [N, {self.config.in_chans}, H, W], "
-                             f"got {tuple(x.shape)}")
+            raise ValueError(f"RMT input must be [N, {self.config.in_chans}, H, W], got {tuple(x.shape)}")
         return self.forward_stages(x)[-1].contiguous()

@@ -30,9 +30,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
 from timm.layers import resample_abs_pos_embed, trunc_normal_
 from timm.models.vision_transformer import Block
+from torch import Tensor, nn
 
 from .weight_init import init_transformer_weights
 
@@ -59,14 +59,21 @@ class SpatialViT(nn.Module):
     output ``(h, w)`` (default ``grid_size``) -> float ``[N, embed_dim, h, w]``.
     """
 
-    def __init__(self, in_chans: int = 3, embed_dim: int = 512, depth: int = 2, num_heads: int = 4,
-                 mlp_ratio: float = 4.0, qkv_bias: bool = True,
-                 grid_size: int | tuple[int, int] = 14, drop_path_rate: float = 0.0,
-                 antialias: bool = True):
+    def __init__(
+        self,
+        in_chans: int = 3,
+        embed_dim: int = 512,
+        depth: int = 2,
+        num_heads: int = 4,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        grid_size: int | tuple[int, int] = 14,
+        drop_path_rate: float = 0.0,
+        antialias: bool = True,
+    ):
         super().__init__()
         if embed_dim % num_heads:
-            raise ValueError(f"SpatialViT: embed_dim {embed_dim} is not divisible by "
-                             f"num_heads {num_heads}")
+            raise ValueError(f"SpatialViT: embed_dim {embed_dim} is not divisible by num_heads {num_heads}")
         self.in_chans = in_chans
         self.embed_dim = embed_dim
         self.grid_size = _pair(grid_size)
@@ -74,9 +81,9 @@ class SpatialViT(nn.Module):
         self.patch_embed = nn.Conv2d(in_chans, embed_dim, kernel_size=1)
         self.pos_embed = nn.Parameter(torch.zeros(1, self.grid_size[0] * self.grid_size[1], embed_dim))
         rates = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]
-        self.blocks = nn.Sequential(*(
-            Block(embed_dim, num_heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, drop_path=r)
-            for r in rates))
+        self.blocks = nn.Sequential(
+            *(Block(embed_dim, num_heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, drop_path=r) for r in rates)
+        )
         self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
         trunc_normal_(self.pos_embed, std=0.02)
         self.apply(init_transformer_weights)
@@ -85,18 +92,19 @@ class SpatialViT(nn.Module):
         """``[1, h·w, embed_dim]``: the learnt embedding, resampled if ``size != grid_size``."""
         if tuple(size) == self.grid_size:
             return self.pos_embed
-        return resample_abs_pos_embed(self.pos_embed, new_size=list(size),
-                                      old_size=list(self.grid_size), num_prefix_tokens=0)
+        return resample_abs_pos_embed(
+            self.pos_embed, new_size=list(size), old_size=list(self.grid_size), num_prefix_tokens=0
+        )
 
     def forward(self, frame: Tensor, size: tuple[int, int] | None = None) -> Tensor:
         if frame.ndim != 4 or frame.shape[1] != self.in_chans:
-            raise ValueError(f"SpatialViT input (the resting frame) must be "
-                             f"[N, {self.in_chans}, H, W], got {tuple(frame.shape)}")
+            raise ValueError(
+                f"SpatialViT input (the resting frame) must be [N, {self.in_chans}, H, W], got {tuple(frame.shape)}"
+            )
         h, w = _pair(size) if size is not None else self.grid_size
         if frame.shape[-2:] != (h, w):
-            frame = F.interpolate(frame, size=(h, w), mode="bilinear", align_corners=False,
-                                  antialias=self.antialias)
-        tokens = self.patch_embed(frame).flatten(2).transpose(1, 2)      # [N, h·w, D]
+            frame = F.interpolate(frame, size=(h, w), mode="bilinear", align_corners=False, antialias=self.antialias)
+        tokens = self.patch_embed(frame).flatten(2).transpose(1, 2)  # [N, h·w, D]
         tokens = self.blocks(tokens + self.position_embedding((h, w)))
         tokens = self.norm(tokens)
         return tokens.transpose(1, 2).reshape(frame.shape[0], self.embed_dim, h, w)

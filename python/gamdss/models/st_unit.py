@@ -33,8 +33,7 @@ from torch import Tensor, nn
 from .rmt import RMT, RMT_PRESETS, RMTConfig
 from .spatial_vit import SpatialViT
 
-__all__ = ["STUnit", "TimmTemporal", "build_temporal", "build_st_unit", "count_parameters",
-           "RMT_BRANCHES"]
+__all__ = ["STUnit", "TimmTemporal", "build_temporal", "build_st_unit", "count_parameters", "RMT_BRANCHES"]
 
 #: Temporal-branch names of the RMT presets (values: keys of :data:`RMT_PRESETS`).
 RMT_BRANCHES = {"rmt_gamdss": "gamdss", "rmt_t": "rmt_t", "rmt_tiny": "tiny"}
@@ -51,8 +50,9 @@ class TimmTemporal(nn.Module):
     ``reduction`` (the backbone's total stride), ``name``.
     """
 
-    def __init__(self, name: str, in_chans: int = 3, out_dim: int = 512,
-                 img_size: int | tuple[int, int] = 224, **timm_kwargs):
+    def __init__(
+        self, name: str, in_chans: int = 3, out_dim: int = 512, img_size: int | tuple[int, int] = 224, **timm_kwargs
+    ):
         super().__init__()
         import timm
 
@@ -66,12 +66,12 @@ class TimmTemporal(nn.Module):
         if self.fixed_input_size and "img_size" not in kwargs:
             kwargs["img_size"] = _pair(img_size)
         try:
-            self.backbone = timm.create_model(name, features_only=True, out_indices=(-1,),
-                                              in_chans=in_chans, **kwargs)
+            self.backbone = timm.create_model(name, features_only=True, out_indices=(-1,), in_chans=in_chans, **kwargs)
         except RuntimeError as exc:
             if "Unknown model" in str(exc):
-                raise ValueError(f"temporal branch {name!r} is neither an RMT branch "
-                                 f"({sorted(RMT_BRANCHES)}) nor a timm model name") from exc
+                raise ValueError(
+                    f"temporal branch {name!r} is neither an RMT branch ({sorted(RMT_BRANCHES)}) nor a timm model name"
+                ) from exc
             raise
         info = self.backbone.feature_info
         self.name = name
@@ -89,10 +89,15 @@ class TimmTemporal(nn.Module):
         return self.proj(feat)
 
 
-def build_temporal(temporal: str | RMTConfig | nn.Module = "rmt_gamdss", *, in_chans: int = 3,
-                   out_dim: int = 512, img_size: int | tuple[int, int] = 224,
-                   drop_path_rate: float | None = None, timm_kwargs: dict | None = None
-                   ) -> nn.Module:
+def build_temporal(
+    temporal: str | RMTConfig | nn.Module = "rmt_gamdss",
+    *,
+    in_chans: int = 3,
+    out_dim: int = 512,
+    img_size: int | tuple[int, int] = 224,
+    drop_path_rate: float | None = None,
+    timm_kwargs: dict | None = None,
+) -> nn.Module:
     """The temporal branch named by ``temporal`` (see the module docstring).
 
     ``out_dim`` applies to timm branches (an RMT branch has ``embed_dims[-1]`` channels);
@@ -106,7 +111,7 @@ def build_temporal(temporal: str | RMTConfig | nn.Module = "rmt_gamdss", *, in_c
     elif temporal in RMT_BRANCHES:
         config = replace(RMT_PRESETS[RMT_BRANCHES[temporal]], in_chans=in_chans)
     else:
-        name = temporal[len("timm:"):] if temporal.startswith("timm:") else temporal
+        name = temporal[len("timm:") :] if temporal.startswith("timm:") else temporal
         kwargs = dict(timm_kwargs or {})
         if drop_path_rate is not None:
             kwargs.setdefault("drop_path_rate", drop_path_rate)
@@ -129,13 +134,14 @@ class STUnit(nn.Module):
     resting frame ``[N, 3, H, W]``, required iff the unit has a spatial branch.
     """
 
-    def __init__(self, temporal: nn.Module, spatial: SpatialViT | None, num_classes: int,
-                 feature_dim: int = 1024):
+    def __init__(self, temporal: nn.Module, spatial: SpatialViT | None, num_classes: int, feature_dim: int = 1024):
         super().__init__()
         channels = temporal.out_dim
         if spatial is not None and spatial.embed_dim != channels:
-            raise ValueError(f"STUnit: spatial embed_dim {spatial.embed_dim} must equal the "
-                             f"temporal map's channels {channels} (the maps are summed)")
+            raise ValueError(
+                f"STUnit: spatial embed_dim {spatial.embed_dim} must equal the "
+                f"temporal map's channels {channels} (the maps are summed)"
+            )
         if num_classes < 1:
             raise ValueError(f"STUnit: num_classes must be >= 1, got {num_classes}")
         self.temporal = temporal
@@ -156,8 +162,10 @@ class STUnit(nn.Module):
         x = self.temporal(motion)
         if self.spatial is not None:
             if still is None:
-                raise ValueError("STUnit has a spatial branch: pass the resting frame `still` "
-                                 "[N, 3, H, W] (or build the model with spatial=False)")
+                raise ValueError(
+                    "STUnit has a spatial branch: pass the resting frame `still` "
+                    "[N, 3, H, W] (or build the model with spatial=False)"
+                )
             x = x + self.spatial(still, size=tuple(x.shape[-2:]))
         return x
 
@@ -171,18 +179,27 @@ class STUnit(nn.Module):
         return self.head(features), features
 
 
-def build_st_unit(num_classes: int, temporal: str | RMTConfig | nn.Module = "rmt_gamdss", *,
-                  spatial: bool = True, in_chans: int = 3, img_size: int | tuple[int, int] = 224,
-                  feature_dim: int = 1024, drop_path_rate: float | None = None,
-                  spatial_kwargs: dict | None = None, timm_kwargs: dict | None = None) -> STUnit:
+def build_st_unit(
+    num_classes: int,
+    temporal: str | RMTConfig | nn.Module = "rmt_gamdss",
+    *,
+    spatial: bool = True,
+    in_chans: int = 3,
+    img_size: int | tuple[int, int] = 224,
+    feature_dim: int = 1024,
+    drop_path_rate: float | None = None,
+    spatial_kwargs: dict | None = None,
+    timm_kwargs: dict | None = None,
+) -> STUnit:
     """An :class:`STUnit` with the named temporal branch and (if ``spatial``) a matching ViT.
 
     The ViT's width is the temporal map's channels; its position grid is
     ``img_size // reduction`` (14x14 for GAMDSS at 224). ``spatial_kwargs`` override the
     other :class:`SpatialViT` arguments (depth, num_heads, mlp_ratio, antialias...).
     """
-    branch = build_temporal(temporal, in_chans=in_chans, img_size=img_size,
-                            drop_path_rate=drop_path_rate, timm_kwargs=timm_kwargs)
+    branch = build_temporal(
+        temporal, in_chans=in_chans, img_size=img_size, drop_path_rate=drop_path_rate, timm_kwargs=timm_kwargs
+    )
     vit = None
     if spatial:
         h, w = _pair(img_size)
@@ -196,4 +213,3 @@ def build_st_unit(num_classes: int, temporal: str | RMTConfig | nn.Module = "rmt
 def count_parameters(module: nn.Module) -> int:
     """Number of parameters (trainable or not) of ``module``."""
     return sum(p.numel() for p in module.parameters())
-

@@ -18,8 +18,10 @@ def as_frames(frames) -> np.ndarray:
     if frames.dtype != np.uint8:
         raise TypeError(f"frames: expected dtype uint8, got {frames.dtype}")
     if frames.ndim == 4 and frames.shape[-1] != 3:
-        raise ValueError(f"frames: expected [T, H, W, 3] RGB or [T, H, W] grey, got shape "
-                         f"{tuple(frames.shape)} (channels must be last)")
+        raise ValueError(
+            f"frames: expected [T, H, W, 3] RGB or [T, H, W] grey, got shape "
+            f"{tuple(frames.shape)} (channels must be last)"
+        )
     if frames.ndim not in (3, 4):
         raise ValueError(f"frames: expected [T, H, W, 3] RGB or [T, H, W] grey, got shape {tuple(frames.shape)}")
     if frames.shape[0] == 0:
@@ -45,8 +47,7 @@ def check_range(onset: int, offset: int, n_frames: int) -> tuple[int, int]:
     """Validate the annotated range: ``0 <= onset <= offset <= n_frames - 1``."""
     onset, offset = int(onset), int(offset)
     if not 0 <= onset <= offset <= n_frames - 1:
-        raise ValueError(f"onset={onset}, offset={offset} violates 0 <= onset <= offset <= T-1 "
-                         f"with T={n_frames}")
+        raise ValueError(f"onset={onset}, offset={offset} violates 0 <= onset <= offset <= T-1 with T={n_frames}")
     return onset, offset
 
 
@@ -74,7 +75,7 @@ def apex_from_curve(curve: np.ndarray, onset: int, offset: int) -> int:
     then the onset is returned.
     """
     onset, offset = check_range(onset, offset, len(curve))
-    part = np.asarray(curve[onset:offset + 1], dtype=np.float64)
+    part = np.asarray(curve[onset : offset + 1], dtype=np.float64)
     if np.all(np.isnan(part)):
         return onset
     return onset + int(np.nanargmax(part))

@@ -37,18 +37,18 @@ def score_curve(frames, onset: int, offset: int, *, variant: str = "absolute", m
     onset, offset = check_range(onset, offset, frames.shape[0])
     mask = check_mask(mask, frames.shape[1:3])
     first = max(onset - 1, 0) if variant == "normalised" else onset
-    grey = grey_float(frames[first:offset + 1])
+    grey = grey_float(frames[first : offset + 1])
     if mask is not None:
         grey = grey[:, mask]  # [n, P]
     grey = grey.reshape(grey.shape[0], -1)
     ref = grey[onset - first]
-    scored = grey[onset - first:]
+    scored = grey[onset - first :]
     change = np.abs(scored - ref)
     if variant == "normalised":
-        previous = grey[onset - first - 1:-1] if onset > 0 else np.concatenate([grey[:1], grey[:-1]])
+        previous = grey[onset - first - 1 : -1] if onset > 0 else np.concatenate([grey[:1], grey[:-1]])
         change = (change + 1.0) / (np.abs(scored - previous) + 1.0)
     curve = empty_curve(frames.shape[0])
-    curve[onset:offset + 1] = change.mean(axis=1, dtype=np.float64)
+    curve[onset : offset + 1] = change.mean(axis=1, dtype=np.float64)
     return curve
 
 

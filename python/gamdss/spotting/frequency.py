@@ -102,8 +102,9 @@ def half_window(fps: float) -> int:
     return max(1, int(math.floor(PAPER_HALF_WINDOW * float(fps) / PAPER_FPS + 0.5)))
 
 
-def high_pass_mask(shape: tuple[int, int, int], d0: float | None = None, *,
-                   radius: float = PAPER_RADIUS) -> torch.Tensor:
+def high_pass_mask(
+    shape: tuple[int, int, int], d0: float | None = None, *, radius: float = PAPER_RADIUS
+) -> torch.Tensor:
     """bool ``shape = (W, b_h, b_w)``: the ideal high-pass in fftshift layout (zero
     frequency at index ``n // 2`` of each axis).
 
@@ -117,7 +118,7 @@ def high_pass_mask(shape: tuple[int, int, int], d0: float | None = None, *,
         axes = [k / max(n // 2, 1) for k, n in zip(axes, shape)]
         d0 = radius
     kt, ky, kx = torch.meshgrid(*axes, indexing="ij")
-    return torch.sqrt(kt ** 2 + ky ** 2 + kx ** 2) >= d0
+    return torch.sqrt(kt**2 + ky**2 + kx**2) >= d0
 
 
 def block_volumes(codes: np.ndarray) -> torch.Tensor:
@@ -127,14 +128,22 @@ def block_volumes(codes: np.ndarray) -> torch.Tensor:
     bh, bw = (h - 1) // BLOCKS, (w - 1) // BLOCKS
     if bh < 1 or bw < 1:
         raise ValueError(f"frames of {h + 2}x{w + 2} pixels are too small for {BLOCKS}x{BLOCKS} blocks")
-    x = torch.from_numpy(np.ascontiguousarray(codes[:, :BLOCKS * bh, :BLOCKS * bw])).to(torch.float32)
+    x = torch.from_numpy(np.ascontiguousarray(codes[:, : BLOCKS * bh, : BLOCKS * bw])).to(torch.float32)
     x = x.reshape(t, BLOCKS, bh, BLOCKS, bw).permute(0, 1, 3, 2, 4)
     return x.reshape(t, BLOCKS * BLOCKS, bh, bw)
 
 
-def score_curve(frames, onset: int | None = None, offset: int | None = None, *, fps: float = PAPER_FPS,
-                half: int | None = None, d0: float | None = None, top_k: int | None = None,
-                chunk_elements: int = 1 << 23) -> np.ndarray:
+def score_curve(
+    frames,
+    onset: int | None = None,
+    offset: int | None = None,
+    *,
+    fps: float = PAPER_FPS,
+    half: int | None = None,
+    d0: float | None = None,
+    top_k: int | None = None,
+    chunk_elements: int = 1 << 23,
+) -> np.ndarray:
     """float64 ``[T]``: the high-pass energy (sum of ``|F|``, in LBP-code units) of the
     window centred on every frame in ``[onset, offset]`` (the whole clip when both are None),
     NaN outside.
@@ -157,10 +166,9 @@ def score_curve(frames, onset: int | None = None, offset: int | None = None, *, 
         raise ValueError(f"top_k: expected 1..{BLOCKS * BLOCKS}, got {top_k}")
     # Only the frames the scored windows reach; replicate the clip's ends as the paper does.
     first, last = max(onset - half, 0), min(offset + half, n_frames - 1)
-    blocks = block_volumes(lbp_images(grey_uint8(frames[first:last + 1])))
+    blocks = block_volumes(lbp_images(grey_uint8(frames[first : last + 1])))
     pad_before, pad_after = half - (onset - first), half - (last - offset)
-    blocks = torch.cat([blocks[:1].expand(pad_before, -1, -1, -1), blocks,
-                        blocks[-1:].expand(pad_after, -1, -1, -1)])
+    blocks = torch.cat([blocks[:1].expand(pad_before, -1, -1, -1), blocks, blocks[-1:].expand(pad_after, -1, -1, -1)])
     width = 2 * half + 1
     mask = high_pass_mask((width,) + tuple(blocks.shape[2:]), d0).permute(1, 2, 0)  # [b_h, b_w, W]
     # A 3-D FFT is a 2-D FFT per frame, then a 1-D FFT along time: the spatial part is done
@@ -171,18 +179,26 @@ def score_curve(frames, onset: int | None = None, offset: int | None = None, *, 
     step = max(1, chunk_elements // max(windows[0].numel(), 1))
     energies = []
     for start in range(0, windows.shape[0], step):
-        spectrum = torch.fft.fftshift(torch.fft.fft(windows[start:start + step], dim=-1), dim=-1)
+        spectrum = torch.fft.fftshift(torch.fft.fft(windows[start : start + step], dim=-1), dim=-1)
         energies.append((spectrum.abs() * mask).sum(dim=(-3, -2, -1), dtype=torch.float64))
     per_block = torch.cat(energies)  # [N, 36]
     if top_k is not None:
         per_block = per_block.topk(top_k, dim=1).values
     curve = empty_curve(n_frames)
-    curve[onset:offset + 1] = per_block.sum(dim=1).numpy()
+    curve[onset : offset + 1] = per_block.sum(dim=1).numpy()
     return curve
 
 
-def spot_apex(frames, onset: int, offset: int, *, fps: float = PAPER_FPS, half: int | None = None,
-              d0: float | None = None, top_k: int | None = None) -> int:
+def spot_apex(
+    frames,
+    onset: int,
+    offset: int,
+    *,
+    fps: float = PAPER_FPS,
+    half: int | None = None,
+    d0: float | None = None,
+    top_k: int | None = None,
+) -> int:
     """Clip-relative apex in ``[onset, offset]``: the first argmax of :func:`score_curve`."""
     curve = score_curve(frames, onset, offset, fps=fps, half=half, d0=d0, top_k=top_k)
     return apex_from_curve(curve, onset, offset)

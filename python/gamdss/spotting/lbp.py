@@ -29,9 +29,9 @@ def lbp_images(grey: np.ndarray) -> np.ndarray:
     if grey.ndim != 3 or grey.shape[1] < 3 or grey.shape[2] < 3:
         raise ValueError(f"lbp_images: expected grey frames [T, H, W] with H, W >= 3, got shape {grey.shape}")
     h, w = grey.shape[1:]
-    centre = grey[:, 1:h - 1, 1:w - 1]
+    centre = grey[:, 1 : h - 1, 1 : w - 1]
     codes = np.zeros(centre.shape, dtype=np.uint8)
     for bit, (dy, dx) in enumerate(NEIGHBOURS):
-        neighbour = grey[:, 1 + dy:h - 1 + dy, 1 + dx:w - 1 + dx]
+        neighbour = grey[:, 1 + dy : h - 1 + dy, 1 + dx : w - 1 + dx]
         codes |= (neighbour >= centre).astype(np.uint8) << bit
     return codes[0] if single else codes

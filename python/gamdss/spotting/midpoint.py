@@ -16,7 +16,7 @@ def midpoint_curve(n_frames: int, onset: int, offset: int) -> np.ndarray:
     onset, offset = check_range(onset, offset, n_frames)
     curve = empty_curve(n_frames)
     t = np.arange(onset, offset + 1, dtype=np.float64)
-    curve[onset:offset + 1] = -np.abs(t - (onset + offset) / 2)
+    curve[onset : offset + 1] = -np.abs(t - (onset + offset) / 2)
     return curve
 
 

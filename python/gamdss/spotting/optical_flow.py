@@ -40,14 +40,30 @@ def flows_from(reference: np.ndarray, targets: np.ndarray, params: FarnebackPara
 
     out = np.empty(targets.shape + (2,), dtype=np.float32)
     for i, target in enumerate(targets):
-        out[i] = cv2.calcOpticalFlowFarneback(reference, target, None, params.pyr_scale, params.levels,
-                                              params.winsize, params.iterations, params.poly_n,
-                                              params.poly_sigma, 0)
+        out[i] = cv2.calcOpticalFlowFarneback(
+            reference,
+            target,
+            None,
+            params.pyr_scale,
+            params.levels,
+            params.winsize,
+            params.iterations,
+            params.poly_n,
+            params.poly_sigma,
+            0,
+        )
     return out
 
 
-def score_curve(frames, onset: int, offset: int, *, mask=None, params: FarnebackParams | None = None,
-                cancel_head_motion: bool = True) -> np.ndarray:
+def score_curve(
+    frames,
+    onset: int,
+    offset: int,
+    *,
+    mask=None,
+    params: FarnebackParams | None = None,
+    cancel_head_motion: bool = True,
+) -> np.ndarray:
     """float64 ``[T]``: mean flow magnitude (pixels) from the onset frame over the face, after
     subtracting the median flow, for every frame in ``[onset, offset]``; NaN outside.
 
@@ -58,18 +74,25 @@ def score_curve(frames, onset: int, offset: int, *, mask=None, params: Farneback
     onset, offset = check_range(onset, offset, frames.shape[0])
     mask = check_mask(mask, frames.shape[1:3])
     params = params or FarnebackParams()
-    grey = grey_uint8(frames[onset:offset + 1])
+    grey = grey_uint8(frames[onset : offset + 1])
     flow = flows_from(np.ascontiguousarray(grey[0]), grey, params)  # [N, H, W, 2]
     flow = flow.reshape(flow.shape[0], -1, 2) if mask is None else flow[:, mask]
     if cancel_head_motion:
         flow = flow - np.median(flow, axis=1, keepdims=True)
     curve = empty_curve(frames.shape[0])
-    curve[onset:offset + 1] = np.linalg.norm(flow, axis=2).mean(axis=1, dtype=np.float64)
+    curve[onset : offset + 1] = np.linalg.norm(flow, axis=2).mean(axis=1, dtype=np.float64)
     return curve
 
 
-def spot_apex(frames, onset: int, offset: int, *, mask=None, params: FarnebackParams | None = None,
-              cancel_head_motion: bool = True) -> int:
+def spot_apex(
+    frames,
+    onset: int,
+    offset: int,
+    *,
+    mask=None,
+    params: FarnebackParams | None = None,
+    cancel_head_motion: bool = True,
+) -> int:
     """Clip-relative apex in ``[onset, offset]``: the first argmax of :func:`score_curve`."""
     curve = score_curve(frames, onset, offset, mask=mask, params=params, cancel_head_motion=cancel_head_motion)
     return apex_from_curve(curve, onset, offset)

@@ -10,8 +10,15 @@
 from gamdss.train.config import TrainConfig, apply_overrides, load_config, preset_names
 from gamdss.train.metrics import confusion_matrix, pooled_metrics
 
-__all__ = ["TrainConfig", "load_config", "apply_overrides", "preset_names", "pooled_metrics", "confusion_matrix",
-           "run_loso"]
+__all__ = [
+    "TrainConfig",
+    "load_config",
+    "apply_overrides",
+    "preset_names",
+    "pooled_metrics",
+    "confusion_matrix",
+    "run_loso",
+]
 
 
 def __getattr__(name):

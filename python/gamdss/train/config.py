@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import dataclasses
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import yaml
 
-from gamdss import atomic
+from gamdss.util import atomic
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
 
@@ -79,13 +80,18 @@ class ReselectionConfig:
     apply_to_test: bool = False
 
     def settings(self):
-        """The :class:`~gamdss.reselection_settings.ReselectionSettings` this section asks for."""
-        from gamdss.reselection_settings import ReselectionSettings, preset
+        """The :class:`~gamdss.settings.reselection.ReselectionSettings` this section asks for."""
+        from gamdss.settings.reselection import ReselectionSettings, preset
 
         if self.method == "noise_aware":
             return preset("recommended")
-        return ReselectionSettings(method="max_distance", window=self.window, lam_rise=self.lam_rise,
-                                   lam_fall=self.lam_fall, distance=self.distance)
+        return ReselectionSettings(
+            method="max_distance",
+            window=self.window,
+            lam_rise=self.lam_rise,
+            lam_fall=self.lam_fall,
+            distance=self.distance,
+        )
 
 
 @dataclass
@@ -188,7 +194,7 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any] | None, source: str = "config") -> "TrainConfig":
+    def from_dict(cls, data: dict[str, Any] | None, source: str = "config") -> TrainConfig:
         cfg = _build(cls, data or {}, source, "")
         cfg.validate(source)
         return cfg
@@ -201,7 +207,7 @@ class TrainConfig:
         return atomic.write_text(path, self.to_yaml())
 
     @classmethod
-    def load(cls, path: str | Path) -> "TrainConfig":
+    def load(cls, path: str | Path) -> TrainConfig:
         path = Path(path)
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -230,21 +236,33 @@ class TrainConfig:
 
         check(self.data.image_size >= 8, "data.image_size", f"must be >= 8, got {self.data.image_size}")
         check(self.data.num_workers >= 0, "data.num_workers", f"must be >= 0, got {self.data.num_workers}")
-        check(self.data.input_kind in ("difference", "flow"), "data.input_kind",
-              f"must be 'difference' or 'flow', got {self.data.input_kind!r}")
-        from gamdss.reselection_settings import DISTANCES, METHODS, WINDOWS
+        check(
+            self.data.input_kind in ("difference", "flow"),
+            "data.input_kind",
+            f"must be 'difference' or 'flow', got {self.data.input_kind!r}",
+        )
+        from gamdss.settings.reselection import DISTANCES, METHODS, WINDOWS
 
         for key, known in (("method", METHODS), ("window", WINDOWS), ("distance", DISTANCES)):
             value = getattr(self.reselection, key)
-            check(value in known, f"reselection.{key}", f"must be {', '.join(known[:-1])} or {known[-1]}, got {value!r}")
+            check(
+                value in known, f"reselection.{key}", f"must be {', '.join(known[:-1])} or {known[-1]}, got {value!r}"
+            )
         for k in ("lam_rise", "lam_fall"):
             v = getattr(self.reselection, k)
             check(0 <= v <= 1, f"reselection.{k}", f"must be in [0, 1], got {v}")
-        check(len(self.model.phases) > 0 and set(self.model.phases) <= {"rise", "fall"}
-              and len(set(self.model.phases)) == len(self.model.phases),
-              "model.phases", f"must be a non-empty subset of [rise, fall], got {self.model.phases}")
-        check(self.model.fall_still in ("offset", "apex"), "model.fall_still",
-              f"must be 'offset' or 'apex', got {self.model.fall_still!r}")
+        check(
+            len(self.model.phases) > 0
+            and set(self.model.phases) <= {"rise", "fall"}
+            and len(set(self.model.phases)) == len(self.model.phases),
+            "model.phases",
+            f"must be a non-empty subset of [rise, fall], got {self.model.phases}",
+        )
+        check(
+            self.model.fall_still in ("offset", "apex"),
+            "model.fall_still",
+            f"must be 'offset' or 'apex', got {self.model.fall_still!r}",
+        )
         check(self.optim.epochs >= 1, "optim.epochs", f"must be >= 1, got {self.optim.epochs}")
         check(self.optim.batch_size >= 1, "optim.batch_size", f"must be >= 1, got {self.optim.batch_size}")
         check(self.optim.lr > 0, "optim.lr", f"must be > 0, got {self.optim.lr}")
@@ -252,18 +270,36 @@ class TrainConfig:
         check(len(self.optim.betas) == 2, "optim.betas", f"must be two numbers, got {self.optim.betas}")
         check(0 < self.optim.gamma <= 1, "optim.gamma", f"must be in (0, 1], got {self.optim.gamma}")
         check(self.optim.decay_epochs >= 0, "optim.decay_epochs", f"must be >= 0, got {self.optim.decay_epochs}")
-        check(self.evaluation.protocol in PROTOCOLS, "evaluation.protocol",
-              f"must be one of {', '.join(PROTOCOLS)}, got {self.evaluation.protocol!r}")
-        check(0 < self.evaluation.inner_val_fraction < 1, "evaluation.inner_val_fraction",
-              f"must be in (0, 1), got {self.evaluation.inner_val_fraction}")
-        check(self.evaluation.select_metric in ("acc", "uf1", "uar"), "evaluation.select_metric",
-              f"must be acc, uf1 or uar, got {self.evaluation.select_metric!r}")
-        check(self.evaluation.select_mode in self.modes, "evaluation.select_mode",
-              f"must be one of the model's prediction modes {self.modes}, got {self.evaluation.select_mode!r}")
-        check(self.run.executor in ("local", "ray"), "run.executor",
-              f"must be 'local' or 'ray', got {self.run.executor!r}")
-        check(self.run.device == "auto" or self.run.device == "cpu" or self.run.device.startswith("cuda"),
-              "run.device", f"must be auto, cpu, cuda or cuda:N, got {self.run.device!r}")
+        check(
+            self.evaluation.protocol in PROTOCOLS,
+            "evaluation.protocol",
+            f"must be one of {', '.join(PROTOCOLS)}, got {self.evaluation.protocol!r}",
+        )
+        check(
+            0 < self.evaluation.inner_val_fraction < 1,
+            "evaluation.inner_val_fraction",
+            f"must be in (0, 1), got {self.evaluation.inner_val_fraction}",
+        )
+        check(
+            self.evaluation.select_metric in ("acc", "uf1", "uar"),
+            "evaluation.select_metric",
+            f"must be acc, uf1 or uar, got {self.evaluation.select_metric!r}",
+        )
+        check(
+            self.evaluation.select_mode in self.modes,
+            "evaluation.select_mode",
+            f"must be one of the model's prediction modes {self.modes}, got {self.evaluation.select_mode!r}",
+        )
+        check(
+            self.run.executor in ("local", "ray"),
+            "run.executor",
+            f"must be 'local' or 'ray', got {self.run.executor!r}",
+        )
+        check(
+            self.run.device == "auto" or self.run.device == "cpu" or self.run.device.startswith("cuda"),
+            "run.device",
+            f"must be auto, cpu, cuda or cuda:N, got {self.run.device!r}",
+        )
         check(len(set(self.run.folds)) == len(self.run.folds), "run.folds", f"lists a subject twice: {self.run.folds}")
         check(self.run.num_threads >= 0, "run.num_threads", f"must be >= 0, got {self.run.num_threads}")
 
@@ -280,8 +316,7 @@ def _build(cls: type, data: Any, source: str, prefix: str) -> Any:
     types_ = _field_types(cls)
     unknown = sorted(set(data) - set(types_))
     if unknown:
-        raise ConfigError(f"{source}: unknown key {prefix}{unknown[0]!s} (known keys in {where}: "
-                          f"{', '.join(types_)})")
+        raise ConfigError(f"{source}: unknown key {prefix}{unknown[0]!s} (known keys in {where}: {', '.join(types_)})")
     kwargs = {k: _convert(types_[k], v, source, f"{prefix}{k}") for k, v in data.items()}
     return cls(**kwargs)
 
@@ -343,8 +378,9 @@ def resolve_config_path(name_or_path: str | Path) -> Path:
         return path
     preset = PRESET_DIR / f"{name_or_path}.yaml"
     if not preset.is_file():
-        raise FileNotFoundError(f"no config file {name_or_path!r} and no preset of that name "
-                                f"(presets: {', '.join(preset_names())})")
+        raise FileNotFoundError(
+            f"no config file {name_or_path!r} and no preset of that name (presets: {', '.join(preset_names())})"
+        )
     return preset
 
 
@@ -369,7 +405,7 @@ def apply_overrides(cfg: TrainConfig, overrides: Sequence[str]) -> TrainConfig:
         node = data
         for i, k in enumerate(keys[:-1]):
             if not isinstance(node.get(k), dict):
-                raise ConfigError(f"override {text!r}: unknown section {'.'.join(keys[:i + 1])}")
+                raise ConfigError(f"override {text!r}: unknown section {'.'.join(keys[: i + 1])}")
             node = node[k]
         if keys[-1] not in node and not (keys[:-1] == ["model", "kwargs"]):
             raise ConfigError(f"override {text!r}: unknown key {'.'.join(keys)}")
@@ -381,4 +417,3 @@ def load_config(name_or_path: str | Path, overrides: Sequence[str] = ()) -> Trai
     """Load a preset name or YAML file and apply dotted overrides."""
     cfg = TrainConfig.load(resolve_config_path(name_or_path))
     return apply_overrides(cfg, overrides) if overrides else cfg
-

@@ -18,9 +18,10 @@ the same augmentation whatever the loading order or worker.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -63,9 +64,9 @@ class Sample:
         return self.reselected if (use_reselected and self.reselected is not None) else self.annotated
 
 
-def build_samples(caches: Sequence[FrameCache], protocol: Any,
-                  reselected: Mapping[tuple[int, str], Keyframes] | None = None
-                  ) -> tuple[list[Sample], list[dict[str, str]]]:
+def build_samples(
+    caches: Sequence[FrameCache], protocol: Any, reselected: Mapping[tuple[int, str], Keyframes] | None = None
+) -> tuple[list[Sample], list[dict[str, str]]]:
     """Labelled samples of all ``caches`` under ``protocol`` (a ``gamdss.data.protocols.Protocol``).
 
     ``reselected`` maps (cache index, clip id) to reselected keyframes. Returns (samples,
@@ -80,9 +81,11 @@ def build_samples(caches: Sequence[FrameCache], protocol: Any,
     for ci, cache in enumerate(caches):
         for e in cache.entries:
             if allowed and e.dataset not in allowed:
-                raise ValueError(f"cache {cache.root}: clip {e.clip_id} is from dataset {e.dataset!r}, "
-                                 f"not one of protocol {getattr(protocol, 'name', protocol)!r}'s datasets "
-                                 f"{sorted(allowed)}")
+                raise ValueError(
+                    f"cache {cache.root}: clip {e.clip_id} is from dataset {e.dataset!r}, "
+                    f"not one of protocol {getattr(protocol, 'name', protocol)!r}'s datasets "
+                    f"{sorted(allowed)}"
+                )
             key = f"{e.dataset}:{e.clip_id}"
             if key in seen:
                 raise ValueError(f"cache {cache.root}: clip {key} is also in an earlier cache")
@@ -91,12 +94,20 @@ def build_samples(caches: Sequence[FrameCache], protocol: Any,
             if label is None:
                 dropped.append({"key": key, "emotion": e.emotion, "reason": "not in the protocol's classes"})
                 continue
-            samples.append(Sample(
-                key=key, cache_index=ci, clip_id=e.clip_id, dataset=e.dataset,
-                subject=protocol.subject_key(e.dataset, e.subject), emotion=e.emotion, label=int(label),
-                annotated=(e.onset_index, e.apex_index, e.offset_index),
-                reselected=None if reselected is None else tuple(reselected[(ci, e.clip_id)]),
-                sha256=e.sha256))
+            samples.append(
+                Sample(
+                    key=key,
+                    cache_index=ci,
+                    clip_id=e.clip_id,
+                    dataset=e.dataset,
+                    subject=protocol.subject_key(e.dataset, e.subject),
+                    emotion=e.emotion,
+                    label=int(label),
+                    annotated=(e.onset_index, e.apex_index, e.offset_index),
+                    reselected=None if reselected is None else tuple(reselected[(ci, e.clip_id)]),
+                    sha256=e.sha256,
+                )
+            )
     return samples, dropped
 
 
@@ -104,8 +115,9 @@ def _resize(frames: torch.Tensor, size: int) -> torch.Tensor:
     """float [K, 3, H, W] -> [K, 3, size, size] (bilinear with antialiasing, like PIL's)."""
     if frames.shape[-2:] == (size, size):
         return frames
-    return torch.nn.functional.interpolate(frames, size=(size, size), mode="bilinear",
-                                           align_corners=False, antialias=True)
+    return torch.nn.functional.interpolate(
+        frames, size=(size, size), mode="bilinear", align_corners=False, antialias=True
+    )
 
 
 def crop_padding(size: int) -> int:
@@ -130,7 +142,7 @@ def augment(frames: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     padded = torch.nn.functional.pad(frames, (p, p, p, p), value=0)
     top = int(torch.randint(0, 2 * p + 1, (), generator=generator))
     left = int(torch.randint(0, 2 * p + 1, (), generator=generator))
-    return padded[..., top:top + h, left:left + w].contiguous()
+    return padded[..., top : top + h, left : left + w].contiguous()
 
 
 class KeyframeDataset(torch.utils.data.Dataset):
@@ -148,9 +160,17 @@ class KeyframeDataset(torch.utils.data.Dataset):
     cheaply into worker processes. Call :meth:`set_epoch` before each epoch when augmenting.
     """
 
-    def __init__(self, samples: Sequence[Sample], cache_roots: Sequence[str | Path], *, image_size: int,
-                 input_kind: str = "difference", use_reselected: bool = False, augment: bool = False,
-                 seed: int = 0):
+    def __init__(
+        self,
+        samples: Sequence[Sample],
+        cache_roots: Sequence[str | Path],
+        *,
+        image_size: int,
+        input_kind: str = "difference",
+        use_reselected: bool = False,
+        augment: bool = False,
+        seed: int = 0,
+    ):
         if input_kind not in ("difference", "flow"):
             raise ValueError(f"input_kind must be 'difference' or 'flow', got {input_kind!r}")
         self.samples = list(samples)

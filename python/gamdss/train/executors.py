@@ -8,7 +8,8 @@ the results files are written by the same code whichever executor ran the folds.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 
 class LocalExecutor:
@@ -39,8 +40,13 @@ class RayExecutor:
 
     shows_fold_progress = False
 
-    def __init__(self, address: str = "", num_gpus_per_fold: float | None = None, num_cpus_per_fold: float = 1,
-                 init_kwargs: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        address: str = "",
+        num_gpus_per_fold: float | None = None,
+        num_cpus_per_fold: float = 1,
+        init_kwargs: dict[str, Any] | None = None,
+    ):
         self.address = address
         self.num_gpus_per_fold = num_gpus_per_fold
         self.num_cpus_per_fold = num_cpus_per_fold
@@ -58,8 +64,9 @@ class RayExecutor:
             else:
                 env = {k: os.environ[k] for k in ("HF_HUB_OFFLINE",) if k in os.environ}
                 if os.environ.get("PYTHONPATH"):  # absolute: workers start in another directory
-                    env["PYTHONPATH"] = os.pathsep.join(os.path.abspath(p) for p in
-                                                        os.environ["PYTHONPATH"].split(os.pathsep) if p)
+                    env["PYTHONPATH"] = os.pathsep.join(
+                        os.path.abspath(p) for p in os.environ["PYTHONPATH"].split(os.pathsep) if p
+                    )
                 if env:
                     kwargs.setdefault("runtime_env", {"env_vars": env})
                 ray.init(**kwargs)

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from gamdss.train.dataset import Sample
 
@@ -39,12 +40,17 @@ def samples_fingerprint(samples: Iterable[Sample | Mapping[str, Any]]) -> str:
 
 def fold_fingerprint(train: Sequence[Sample], val: Sequence[Sample], test: Sequence[Sample]) -> str:
     """sha256 hex of a fold's train, validation and test samples (each set sorted by key)."""
-    return _digest({role: sorted((sample_record(s) for s in part), key=lambda r: r["key"])
-                    for role, part in (("train", train), ("val", val), ("test", test))})
+    return _digest(
+        {
+            role: sorted((sample_record(s) for s in part), key=lambda r: r["key"])
+            for role, part in (("train", train), ("val", val), ("test", test))
+        }
+    )
 
 
-def describe_changes(old: Iterable[Sample | Mapping[str, Any]], new: Iterable[Sample | Mapping[str, Any]],
-                     examples: int = 3) -> str:
+def describe_changes(
+    old: Iterable[Sample | Mapping[str, Any]], new: Iterable[Sample | Mapping[str, Any]], examples: int = 3
+) -> str:
     """A short human description of how sample set ``new`` differs from ``old`` (about
     ``examples`` example samples: one added, one removed, the rest changed), e.g.
     ``"2 samples added, 1 removed, 1 changed (e.g. added casme2:sub01/EP09; changed
@@ -58,7 +64,7 @@ def describe_changes(old: Iterable[Sample | Mapping[str, Any]], new: Iterable[Sa
         return ""
     counts = [f"{len(added)} samples added", f"{len(removed)} removed", f"{len(changed)} changed"]
     shown = [f"added {k}" for k in added[:1]] + [f"removed {k}" for k in removed[:1]]
-    for k in changed[:max(1, examples - len(shown))]:
+    for k in changed[: max(1, examples - len(shown))]:
         fields = [f for f in FINGERPRINT_FIELDS if before[k][f] != after[k][f]]
         parts = [f"{f} {_short(before[k][f])} -> {_short(after[k][f])}" for f in fields]
         shown.append(f"changed {k}: {', '.join(parts)}")

@@ -105,15 +105,17 @@ def _forward(model, frames, cfg: TrainConfig, device: str, autocast):
         return model(rise_m, fall_m, rise_s, fall_s)
 
 
-def _evaluate(model, dataset: KeyframeDataset, cfg: TrainConfig, device: str, autocast,
-              with_features: bool = False) -> tuple[dict, dict, dict]:
+def _evaluate(
+    model, dataset: KeyframeDataset, cfg: TrainConfig, device: str, autocast, with_features: bool = False
+) -> tuple[dict, dict, dict]:
     """(pred per mode int64 [n], probs per mode float32 [n, C], features per phase [n, D])."""
     import torch
 
     from gamdss.models.gamdss import predict
 
-    loader = torch.utils.data.DataLoader(dataset, batch_size=cfg.optim.batch_size, shuffle=False,
-                                         collate_fn=collate, num_workers=cfg.data.num_workers)
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=cfg.optim.batch_size, shuffle=False, collate_fn=collate, num_workers=cfg.data.num_workers
+    )
     model.eval()
     preds: dict[str, list] = {m: [] for m in cfg.modes}
     probs: dict[str, list] = {m: [] for m in cfg.modes}
@@ -130,9 +132,11 @@ def _evaluate(model, dataset: KeyframeDataset, cfg: TrainConfig, device: str, au
                     if f is not None:
                         feats.setdefault(phase, []).append(f.float().cpu())
     cat = lambda xs: torch.cat(xs).numpy() if xs else np.zeros((0,))  # noqa: E731
-    return ({m: cat(v).astype(np.int64) for m, v in preds.items()},
-            {m: cat(v).astype(np.float32) for m, v in probs.items()},
-            {k: cat(v).astype(np.float32) for k, v in feats.items()})
+    return (
+        {m: cat(v).astype(np.int64) for m, v in preds.items()},
+        {m: cat(v).astype(np.float32) for m, v in probs.items()},
+        {k: cat(v).astype(np.float32) for k, v in feats.items()},
+    )
 
 
 def _score(labels: np.ndarray, pred: np.ndarray, num_classes: int, metric: str) -> float:
@@ -143,14 +147,25 @@ def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """Write ``state`` (tensors and plain types only, see the module doc) atomically."""
     import torch
 
-    from gamdss import atomic
+    from gamdss.util import atomic
 
     with atomic.atomic_path(path) as tmp:
         torch.save(state, tmp)
 
 
-CHECKPOINT_KEYS = ("seed", "config", "fingerprint", "epoch", "model", "optimizer", "scheduler", "scaler",
-                   "history", "best", "released_preds")
+CHECKPOINT_KEYS = (
+    "seed",
+    "config",
+    "fingerprint",
+    "epoch",
+    "model",
+    "optimizer",
+    "scheduler",
+    "scaler",
+    "history",
+    "best",
+    "released_preds",
+)
 
 
 class CheckpointError(ValueError):
@@ -172,8 +187,17 @@ def _load_checkpoint(path: Path) -> dict[str, Any]:
         # Also what a pickle that would import or call anything gives (the weights-only
         # unpickler refuses it); its message advises weights_only=False, which we never do.
         raise CheckpointError("not a plain-data torch checkpoint") from None
-    except (RuntimeError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
-            UnicodeDecodeError, MemoryError) as exc:
+    except (
+        RuntimeError,
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        KeyError,
+        UnicodeDecodeError,
+        MemoryError,
+    ) as exc:
         raise CheckpointError(f"damaged or truncated ({type(exc).__name__})") from None
     if not isinstance(state, dict) or any(k not in state for k in CHECKPOINT_KEYS):
         raise CheckpointError("not a gamdss fold checkpoint (missing entries)")
@@ -182,8 +206,11 @@ def _load_checkpoint(path: Path) -> dict[str, Any]:
 
 def _discard_checkpoint(path: Path, subject: str, reason: str) -> None:
     """Report ``path`` in one line on stderr and delete it (so the report does not repeat)."""
-    print(f"gamdss: fold {subject}: discarding the epoch checkpoint {path} ({reason}); training the fold "
-          f"from epoch 1", file=sys.stderr, flush=True)
+    print(
+        f"gamdss: fold {subject}: discarding the epoch checkpoint {path} ({reason}); training the fold from epoch 1",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         path.unlink(missing_ok=True)
     except OSError:
@@ -222,12 +249,17 @@ def run_fold(payload: FoldPayload) -> FoldOutput:
     def fresh():
         """A newly initialised model, optimiser, schedule and scaler (from the fold seed)."""
         _seed_everything(seed)
-        model = build_model(cfg.model.name, payload.num_classes, phases=tuple(cfg.model.phases),
-                            in_chans=3 if cfg.data.input_kind == "difference" else 2, **kwargs).to(device)
-        opt = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, betas=tuple(cfg.optim.betas),
-                                weight_decay=cfg.optim.weight_decay)
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda k: cfg.optim.gamma ** min(k, cfg.optim.decay_epochs))
+        model = build_model(
+            cfg.model.name,
+            payload.num_classes,
+            phases=tuple(cfg.model.phases),
+            in_chans=3 if cfg.data.input_kind == "difference" else 2,
+            **kwargs,
+        ).to(device)
+        opt = torch.optim.AdamW(
+            model.parameters(), lr=cfg.optim.lr, betas=tuple(cfg.optim.betas), weight_decay=cfg.optim.weight_decay
+        )
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: cfg.optim.gamma ** min(k, cfg.optim.decay_epochs))
         scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
         return model, opt, sched, scaler
 
@@ -235,8 +267,9 @@ def run_fold(payload: FoldPayload) -> FoldOutput:
 
     resel = cfg.reselection
     common = dict(image_size=cfg.data.image_size, input_kind=cfg.data.input_kind, seed=seed)
-    train_ds = KeyframeDataset(payload.train, payload.cache_roots, use_reselected=resel.enabled,
-                               augment=cfg.data.augment, **common)
+    train_ds = KeyframeDataset(
+        payload.train, payload.cache_roots, use_reselected=resel.enabled, augment=cfg.data.augment, **common
+    )
     held_out_resel = resel.enabled and resel.apply_to_test
     test_ds = KeyframeDataset(payload.test, payload.cache_roots, use_reselected=held_out_resel, **common)
     val_ds = KeyframeDataset(payload.val, payload.cache_roots, use_reselected=held_out_resel, **common)
@@ -258,8 +291,11 @@ def run_fold(payload: FoldPayload) -> FoldOutput:
         same_data = state is not None and state["fingerprint"] == fingerprint
         if state is not None and not same_data:
             # Never continue weights trained on other clips, labels or keyframes: start over.
-            warnings.warn(f"fold {payload.subject}: ignoring the epoch checkpoint {ckpt} (the fold's data "
-                          f"changed since it was written); training the fold from epoch 1", stacklevel=2)
+            warnings.warn(
+                f"fold {payload.subject}: ignoring the epoch checkpoint {ckpt} (the fold's data "
+                f"changed since it was written); training the fold from epoch 1",
+                stacklevel=2,
+            )
         if same_data and state["seed"] == seed and state["config"] == payload.config:
             try:
                 model.load_state_dict(state["model"])
@@ -267,8 +303,9 @@ def run_fold(payload: FoldPayload) -> FoldOutput:
                 sched.load_state_dict(state["scheduler"])
                 scaler.load_state_dict(state["scaler"])
                 history = list(state["history"])
-                released_preds = [{m: np.asarray(v, dtype=np.int64) for m, v in e.items()}
-                                  for e in state["released_preds"]]
+                released_preds = [
+                    {m: np.asarray(v, dtype=np.int64) for m, v in e.items()} for e in state["released_preds"]
+                ]
                 best = dict(state["best"])
                 if not isinstance(best["state"], (dict, type(None))) or not all(isinstance(h, dict) for h in history):
                     raise TypeError("best state or history of the wrong type")
@@ -281,16 +318,28 @@ def run_fold(payload: FoldPayload) -> FoldOutput:
                 best = {"score": -1.0, "epoch": 0, "state": None}
 
     stop_early = False
-    bar = tqdm(range(start_epoch, cfg.optim.epochs + 1), desc=f"fold {payload.subject}", unit="epoch",
-               leave=False, disable=not payload.progress, initial=start_epoch - 1, total=cfg.optim.epochs)
+    bar = tqdm(
+        range(start_epoch, cfg.optim.epochs + 1),
+        desc=f"fold {payload.subject}",
+        unit="epoch",
+        leave=False,
+        disable=not payload.progress,
+        initial=start_epoch - 1,
+        total=cfg.optim.epochs,
+    )
     for epoch in bar:
         # Reseeding per epoch makes a fold resumed from an epoch checkpoint continue identically.
         torch.manual_seed(derive_seed("epoch", seed, epoch))
         train_ds.set_epoch(epoch)
         loader = torch.utils.data.DataLoader(
-            train_ds, batch_size=cfg.optim.batch_size, shuffle=True, collate_fn=collate,
-            num_workers=cfg.data.num_workers, pin_memory=device.startswith("cuda"),
-            generator=torch.Generator().manual_seed(derive_seed("shuffle", seed, epoch)))
+            train_ds,
+            batch_size=cfg.optim.batch_size,
+            shuffle=True,
+            collate_fn=collate,
+            num_workers=cfg.data.num_workers,
+            pin_memory=device.startswith("cuda"),
+            generator=torch.Generator().manual_seed(derive_seed("shuffle", seed, epoch)),
+        )
         model.train()
         total, count = 0.0, 0
         for frames, labels, _ in loader:
@@ -307,12 +356,16 @@ def run_fold(payload: FoldPayload) -> FoldOutput:
         sched.step()
         if protocol == "inner_val":
             preds, _, _ = _evaluate(model, val_ds, cfg, device, autocast)
-            score = _score(val_labels, preds[cfg.evaluation.select_mode], payload.num_classes,
-                           cfg.evaluation.select_metric)
+            score = _score(
+                val_labels, preds[cfg.evaluation.select_mode], payload.num_classes, cfg.evaluation.select_metric
+            )
             record[f"val_{cfg.evaluation.select_metric}"] = score
             if score > best["score"]:  # strict: the earliest best epoch
-                best = {"score": score, "epoch": epoch,
-                        "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
+                best = {
+                    "score": score,
+                    "epoch": epoch,
+                    "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+                }
         elif protocol == "released":
             preds, _, _ = _evaluate(model, test_ds, cfg, device, autocast)
             released_preds.append(preds)
@@ -323,12 +376,22 @@ def run_fold(payload: FoldPayload) -> FoldOutput:
         history.append(record)
         bar.set_postfix(loss=f"{record['train_loss']:.3f}")
         if ckpt is not None:
-            _save_checkpoint(ckpt, {"seed": seed, "config": payload.config, "fingerprint": fingerprint,
-                                    "epoch": epoch,
-                                    "model": model.state_dict(), "optimizer": opt.state_dict(),
-                                    "scheduler": sched.state_dict(), "scaler": scaler.state_dict(),
-                                    "history": history, "best": best,
-                                    "released_preds": [{m: v.tolist() for m, v in e.items()} for e in released_preds]})
+            _save_checkpoint(
+                ckpt,
+                {
+                    "seed": seed,
+                    "config": payload.config,
+                    "fingerprint": fingerprint,
+                    "epoch": epoch,
+                    "model": model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict(),
+                    "scaler": scaler.state_dict(),
+                    "history": history,
+                    "best": best,
+                    "released_preds": [{m: v.tolist() for m, v in e.items()} for e in released_preds],
+                },
+            )
         if stop_early:
             break
     bar.close()
@@ -345,8 +408,7 @@ def run_fold(payload: FoldPayload) -> FoldOutput:
         for m in cfg.modes:
             correct = [int(np.sum(e[m] == test_labels)) for e in released_preds]
             acc_i = int(np.argmax(correct))  # strict '>' in the released code: the earliest best
-            f1s = [released_fold_f1(confusion_matrix(test_labels, e[m], payload.num_classes))
-                   for e in released_preds]
+            f1s = [released_fold_f1(confusion_matrix(test_labels, e[m], payload.num_classes)) for e in released_preds]
             uf1_i = max(i for i, v in enumerate(f1s) if v == max(f1s))  # '>=': the latest best
             released["acc_epoch"][m] = acc_i + 1
             released["uf1_epoch"][m] = uf1_i + 1
@@ -355,20 +417,39 @@ def run_fold(payload: FoldPayload) -> FoldOutput:
         selected = {"acc_epoch": released["acc_epoch"], "uf1_epoch": released["uf1_epoch"]}
 
     result = {
-        "format": FOLD_FORMAT, "version": FOLD_VERSION,
-        "subject": payload.subject, "seed": seed, "data_fingerprint": fingerprint, "protocol": protocol,
+        "format": FOLD_FORMAT,
+        "version": FOLD_VERSION,
+        "subject": payload.subject,
+        "seed": seed,
+        "data_fingerprint": fingerprint,
+        "protocol": protocol,
         "protocol_note": RELEASED_NOTE if protocol == "released" else "",
-        "num_train": len(payload.train), "num_val": len(payload.val), "num_test": len(payload.test),
-        "train_keys": [s.key for s in payload.train], "val_keys": [s.key for s in payload.val],
+        "num_train": len(payload.train),
+        "num_val": len(payload.val),
+        "num_test": len(payload.test),
+        "train_keys": [s.key for s in payload.train],
+        "val_keys": [s.key for s in payload.val],
         "train_keyframes": [list(train_ds.keyframes(i)) for i in range(len(train_ds))],
         "val_subjects": sorted({s.subject for s in payload.val}),
-        "epochs_run": len(history), "selected": selected, "history": history,
-        "test": [{"key": s.key, "subject": s.subject, "dataset": s.dataset, "label": s.label,
-                  "keyframes": list(test_ds.keyframes(i)),
-                  "pred": {m: int(preds[m][i]) for m in cfg.modes},
-                  "probs": {m: [float(x) for x in probs[m][i]] for m in cfg.modes}}
-                 for i, s in enumerate(payload.test)],
-        "device": device, "amp": use_amp, "seconds": time.perf_counter() - started, "pid": os.getpid(),
+        "epochs_run": len(history),
+        "selected": selected,
+        "history": history,
+        "test": [
+            {
+                "key": s.key,
+                "subject": s.subject,
+                "dataset": s.dataset,
+                "label": s.label,
+                "keyframes": list(test_ds.keyframes(i)),
+                "pred": {m: int(preds[m][i]) for m in cfg.modes},
+                "probs": {m: [float(x) for x in probs[m][i]] for m in cfg.modes},
+            }
+            for i, s in enumerate(payload.test)
+        ],
+        "device": device,
+        "amp": use_amp,
+        "seconds": time.perf_counter() - started,
+        "pid": os.getpid(),
     }
     if released is not None:
         result["released"] = released

@@ -17,7 +17,7 @@ Output folder::
     folds/<subject>.json          one finished fold (written atomically when it finishes)
     folds/<subject>.features.npz  its held-out features (for t-SNE)
     folds/<subject>.ckpt.pt       mid-fold checkpoint (run.epoch_checkpoints; removed when done)
-    .gamdss.lock         while a run writes the folder: its lock (gamdss.run_lock), naming it
+    .gamdss.lock         while a run writes the folder: its lock (gamdss.util.run_lock), naming it
     results.json, predictions.csv, folds.csv, table.md, table.tex, per_class_<mode>.csv,
     confusion_<mode>.png, tsne_<phase>.png/.csv      (see gamdss.train.results)
 
@@ -26,8 +26,8 @@ table: to the training subjects always (when enabled), to held-out subjects only
 ``reselection.apply_to_test``.
 
 One run at a time writes a folder: :func:`run_loso` holds the folder's lock
-(:func:`gamdss.run_lock.hold`) from its first check to its last file, and a second run into
-the same folder meanwhile is refused with :class:`gamdss.run_lock.FolderBusyError` naming
+(:func:`gamdss.util.run_lock.hold`) from its first check to its last file, and a second run into
+the same folder meanwhile is refused with :class:`gamdss.util.run_lock.FolderBusyError` naming
 the first (pid, host, start time). The operating system frees the lock however the run ends.
 """
 
@@ -36,23 +36,31 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from gamdss import atomic, run_lock
 from gamdss.train.config import RELEASED_NOTE, TrainConfig
 from gamdss.train.dataset import Sample, build_samples
 from gamdss.train.fingerprint import describe_changes, fold_fingerprint, samples_fingerprint
 from gamdss.train.fold import FOLD_FORMAT, FOLD_VERSION, FoldOutput, FoldPayload, resolve_device, run_fold
 from gamdss.train.seeds import derive_seed, fold_seed
+from gamdss.util import atomic, run_lock
 
 # Settings that change where or how fast a run goes, not its results: a run may resume with
 # other values of these.
-VOLATILE_KEYS = ("run.executor", "run.ray_address", "run.folds", "run.output_dir", "run.num_threads",
-                 "name", "description")
+VOLATILE_KEYS = (
+    "run.executor",
+    "run.ray_address",
+    "run.folds",
+    "run.output_dir",
+    "run.num_threads",
+    "name",
+    "description",
+)
 
 
 class RunSetupError(ValueError):
@@ -104,7 +112,7 @@ def safe_name(subject: str) -> str:
 
 
 def _reselection_table(cfg: TrainConfig, caches, progress: bool) -> tuple[dict, list[dict[str, Any]]]:
-    from gamdss.dataset_reselection import reselect_cache
+    from gamdss.reselection.run import reselect_cache
 
     device = resolve_device(cfg.run.device)
     table, rows = {}, []
@@ -112,25 +120,35 @@ def _reselection_table(cfg: TrainConfig, caches, progress: bool) -> tuple[dict, 
     for ci, cache in enumerate(caches):
         for res in reselect_cache(cache, r.settings(), device=device, progress=progress):
             table[(ci, res.clip_id)] = tuple(res.reselected)
-            rows.append({"cache": ci, "clip_id": res.clip_id,
-                         **{f"annotated_{k}": v for k, v in zip(("onset", "apex", "offset"), res.annotated)},
-                         **{f"reselected_{k}": v for k, v in zip(("onset", "apex", "offset"), res.reselected)},
-                         "rise_distance": res.rise_distance, "fall_distance": res.fall_distance})
+            rows.append(
+                {
+                    "cache": ci,
+                    "clip_id": res.clip_id,
+                    **{f"annotated_{k}": v for k, v in zip(("onset", "apex", "offset"), res.annotated)},
+                    **{f"reselected_{k}": v for k, v in zip(("onset", "apex", "offset"), res.reselected)},
+                    "rise_distance": res.rise_distance,
+                    "fall_distance": res.fall_distance,
+                }
+            )
     return table, rows
 
 
-def _inner_val_split(cfg: TrainConfig, samples: list[Sample], train: list[int], seed: int,
-                     subject: str) -> tuple[list[int], list[int]]:
+def _inner_val_split(
+    cfg: TrainConfig, samples: list[Sample], train: list[int], seed: int, subject: str
+) -> tuple[list[int], list[int]]:
     subjects = sorted({samples[i].subject for i in train})
     if len(subjects) < 2:
-        raise RunSetupError(f"fold {subject}: evaluation.protocol=inner_val needs at least two training "
-                         f"subjects, got {subjects}")
+        raise RunSetupError(
+            f"fold {subject}: evaluation.protocol=inner_val needs at least two training subjects, got {subjects}"
+        )
     rng = np.random.default_rng(derive_seed("inner_val", seed))
     order = [subjects[i] for i in rng.permutation(len(subjects))]
     n_val = min(len(subjects) - 1, max(1, round(cfg.evaluation.inner_val_fraction * len(subjects))))
     val_subjects = set(order[:n_val])
-    return ([i for i in train if samples[i].subject not in val_subjects],
-            [i for i in train if samples[i].subject in val_subjects])
+    return (
+        [i for i in train if samples[i].subject not in val_subjects],
+        [i for i in train if samples[i].subject in val_subjects],
+    )
 
 
 def prepare_run(cfg: TrainConfig, progress: bool = True) -> RunPlan:
@@ -139,8 +157,10 @@ def prepare_run(cfg: TrainConfig, progress: bool = True) -> RunPlan:
     from gamdss.data.protocols import get_protocol, loso_folds
 
     if not cfg.data.caches:
-        raise RunSetupError("data.caches is empty: give the frame cache folders made by `gamdss preprocess` "
-                         "(e.g. data.caches=[caches/casme2])")
+        raise RunSetupError(
+            "data.caches is empty: give the frame cache folders made by `gamdss preprocess` "
+            "(e.g. data.caches=[caches/casme2])"
+        )
     caches = [FrameCache(p) for p in cfg.data.caches]
     try:
         protocol = get_protocol(cfg.data.protocol)
@@ -157,9 +177,11 @@ def prepare_run(cfg: TrainConfig, progress: bool = True) -> RunPlan:
     if empty:
         raise RunSetupError(f"the frame cache {empty[0]} holds no finished clips")
     if not samples:
-        raise RunSetupError(f"no clip of the caches {cfg.data.caches} has a class of protocol "
-                            f"{cfg.data.protocol!r} ({len(dropped)} clips dropped, e.g. emotion "
-                            f"{dropped[0]['emotion']!r})")
+        raise RunSetupError(
+            f"no clip of the caches {cfg.data.caches} has a class of protocol "
+            f"{cfg.data.protocol!r} ({len(dropped)} clips dropped, e.g. emotion "
+            f"{dropped[0]['emotion']!r})"
+        )
     folds = []
     for subject, train_idx, test_idx in loso_folds([s.subject for s in samples]):
         train, test = [int(i) for i in train_idx], [int(i) for i in test_idx]
@@ -168,16 +190,18 @@ def prepare_run(cfg: TrainConfig, progress: bool = True) -> RunPlan:
         if cfg.evaluation.protocol == "inner_val":
             train, val = _inner_val_split(cfg, samples, train, seed, subject)
         pick = [samples[i] for i in train], [samples[i] for i in val], [samples[i] for i in test]
-        folds.append(Fold(subject=subject, train=train, test=test, val=val, seed=seed,
-                          fingerprint=fold_fingerprint(*pick)))
+        folds.append(
+            Fold(subject=subject, train=train, test=test, val=val, seed=seed, fingerprint=fold_fingerprint(*pick))
+        )
     if cfg.run.folds:
         by_subject = {f.subject: f for f in folds}
         unknown = [s for s in cfg.run.folds if s not in by_subject]
         if unknown:
             raise RunSetupError(f"run.folds names subjects {unknown} that have no fold; subjects: {sorted(by_subject)}")
         folds = [by_subject[s] for s in cfg.run.folds]
-    return RunPlan(config=cfg, samples=samples, dropped=dropped, class_names=list(protocol.classes),
-                   folds=folds, reselection=rows)
+    return RunPlan(
+        config=cfg, samples=samples, dropped=dropped, class_names=list(protocol.classes), folds=folds, reselection=rows
+    )
 
 
 def _comparable(cfg: TrainConfig) -> dict[str, Any]:
@@ -200,8 +224,16 @@ def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:
     return [] if a == b else [f"{prefix.rstrip('.')}: {a!r} -> {b!r}"]
 
 
-OWNED_FILES = ("config.yaml", "plan.json", "reselection.csv", "results.json", "predictions.csv", "folds.csv",
-               "table.md", "table.tex")
+OWNED_FILES = (
+    "config.yaml",
+    "plan.json",
+    "reselection.csv",
+    "results.json",
+    "predictions.csv",
+    "folds.csv",
+    "table.md",
+    "table.tex",
+)
 OWNED_GLOBS = ("per_class_*.csv", "confusion_*.png", "tsne_*.png", "tsne_*.csv")
 
 
@@ -223,14 +255,18 @@ def _prepare_output(out: Path, cfg: TrainConfig, overwrite: bool) -> None:
     if not out.is_dir() or not any(p.is_file() and p.name != run_lock.LOCK_NAME for p in out.rglob("*")):
         return
     if not _is_run(out):
-        raise FileExistsError(f"{out} holds files but is not a gamdss training run (no config.yaml or plan.json); "
-                              f"--overwrite only replaces a previous run: choose another run.output_dir")
+        raise FileExistsError(
+            f"{out} holds files but is not a gamdss training run (no config.yaml or plan.json); "
+            f"--overwrite only replaces a previous run: choose another run.output_dir"
+        )
     saved = out / "config.yaml"
     if not overwrite and saved.is_file():
         diff = _differences(_comparable(TrainConfig.load(saved)), _comparable(cfg))
         if diff:
-            raise FileExistsError(f"{out} holds a run with another config ({'; '.join(diff[:5])}); "
-                                  f"choose another run.output_dir or pass overwrite=True (--overwrite)")
+            raise FileExistsError(
+                f"{out} holds a run with another config ({'; '.join(diff[:5])}); "
+                f"choose another run.output_dir or pass overwrite=True (--overwrite)"
+            )
 
 
 def _remove_outputs(out: Path) -> None:
@@ -255,8 +291,11 @@ def _remove_outputs(out: Path) -> None:
 
 def fold_paths(out: Path, subject: str) -> dict[str, Path]:
     base = out / "folds" / safe_name(subject)
-    return {"json": base.with_suffix(".json"), "features": Path(f"{base}.features.npz"),
-            "checkpoint": Path(f"{base}.ckpt.pt")}
+    return {
+        "json": base.with_suffix(".json"),
+        "features": Path(f"{base}.features.npz"),
+        "checkpoint": Path(f"{base}.ckpt.pt"),
+    }
 
 
 def load_fold(out: Path, subject: str, cfg: TrainConfig, fingerprint: str | None = None) -> dict[str, Any] | None:
@@ -270,13 +309,19 @@ def load_fold(out: Path, subject: str, cfg: TrainConfig, fingerprint: str | None
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return None
-    if (data.get("format") != FOLD_FORMAT or data.get("version") != FOLD_VERSION or data.get("subject") != subject
-            or data.get("seed") != fold_seed(cfg.run.seed, subject)):
+    if (
+        data.get("format") != FOLD_FORMAT
+        or data.get("version") != FOLD_VERSION
+        or data.get("subject") != subject
+        or data.get("seed") != fold_seed(cfg.run.seed, subject)
+    ):
         return None
     if fingerprint is not None and data.get("data_fingerprint") != fingerprint:
-        raise DataChangedError(f"{path}: fold {subject} was trained on other clips, labels or keyframes than "
-                               f"the caches {cfg.data.caches} now give it; use --overwrite (overwrite=True) "
-                               f"or a new run.output_dir")
+        raise DataChangedError(
+            f"{path}: fold {subject} was trained on other clips, labels or keyframes than "
+            f"the caches {cfg.data.caches} now give it; use --overwrite (overwrite=True) "
+            f"or a new run.output_dir"
+        )
     return data
 
 
@@ -292,20 +337,31 @@ def save_fold(out: Path, output: FoldOutput) -> None:
 def _payload(plan: RunPlan, fold: Fold, out: Path, progress: bool) -> FoldPayload:
     cfg = plan.config
     pick = lambda idx: [plan.samples[i] for i in idx]  # noqa: E731
-    return FoldPayload(config=cfg.to_dict(), subject=fold.subject, seed=fold.seed, num_classes=plan.num_classes,
-                       cache_roots=[str(Path(p).resolve()) for p in cfg.data.caches], train=pick(fold.train),
-                       test=pick(fold.test), val=pick(fold.val),
-                       checkpoint=str(fold_paths(out, fold.subject)["checkpoint"].resolve())
-                       if cfg.run.epoch_checkpoints else None, progress=progress)
+    return FoldPayload(
+        config=cfg.to_dict(),
+        subject=fold.subject,
+        seed=fold.seed,
+        num_classes=plan.num_classes,
+        cache_roots=[str(Path(p).resolve()) for p in cfg.data.caches],
+        train=pick(fold.train),
+        test=pick(fold.test),
+        val=pick(fold.val),
+        checkpoint=str(fold_paths(out, fold.subject)["checkpoint"].resolve()) if cfg.run.epoch_checkpoints else None,
+        progress=progress,
+    )
 
 
 def _write_plan(out: Path, plan: RunPlan) -> None:
-    from gamdss.dataset_reselection import rows_to_csv
+    from gamdss.reselection.files import rows_to_csv
 
-    data = {"protocol": plan.config.evaluation.protocol, "fingerprint": plan.fingerprint,
-            "class_names": plan.class_names,
-            "samples": [asdict(s) for s in plan.samples], "dropped": plan.dropped,
-            "folds": [asdict(f) for f in plan.folds]}
+    data = {
+        "protocol": plan.config.evaluation.protocol,
+        "fingerprint": plan.fingerprint,
+        "class_names": plan.class_names,
+        "samples": [asdict(s) for s in plan.samples],
+        "dropped": plan.dropped,
+        "folds": [asdict(f) for f in plan.folds],
+    }
     atomic.write_text(out / "plan.json", json.dumps(data, indent=1))
     if plan.reselection:
         atomic.write_text(out / "reselection.csv", rows_to_csv(plan.reselection))
@@ -325,14 +381,22 @@ def check_same_data(out: Path, plan: RunPlan) -> None:
     if not isinstance(saved, dict) or "fingerprint" not in saved or saved["fingerprint"] == plan.fingerprint:
         return
     changes = describe_changes(saved.get("samples", []), plan.samples) or "the data fingerprint differs"
-    raise DataChangedError(f"{out} holds a run that started from other data: the cache(s) "
-                           f"{plan.config.data.caches} changed since this run started: {changes}; its finished "
-                           f"folds are not mixed with new ones. Use --overwrite (overwrite=True) or a new "
-                           f"run.output_dir")
+    raise DataChangedError(
+        f"{out} holds a run that started from other data: the cache(s) "
+        f"{plan.config.data.caches} changed since this run started: {changes}; its finished "
+        f"folds are not mixed with new ones. Use --overwrite (overwrite=True) or a new "
+        f"run.output_dir"
+    )
 
 
-def run_loso(cfg: TrainConfig, *, overwrite: bool = False, progress: bool = True, executor=None,
-             on_fold_done: Callable[[str, dict[str, Any]], None] | None = None) -> dict[str, Any]:
+def run_loso(
+    cfg: TrainConfig,
+    *,
+    overwrite: bool = False,
+    progress: bool = True,
+    executor=None,
+    on_fold_done: Callable[[str, dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
     """Run (or resume) a LOSO training and write its results; returns the results dict.
 
     Finished folds (``folds/<subject>.json``) are loaded, not trained again, but only when the
@@ -343,12 +407,13 @@ def run_loso(cfg: TrainConfig, *, overwrite: bool = False, progress: bool = True
     ``on_fold_done(subject, record)`` is called after each newly finished fold is saved.
 
     The run holds the output folder's lock throughout (see the module doc): while another
-    run writes the same folder this one raises :class:`gamdss.run_lock.FolderBusyError`
+    run writes the same folder this one raises :class:`gamdss.util.run_lock.FolderBusyError`
     before reading or writing anything.
     """
     if cfg.is_released_protocol:
-        print(f"WARNING: evaluation.protocol=released: per-fold epoch selection on the held-out subject, "
-              f"{RELEASED_NOTE}.")
+        print(
+            f"WARNING: evaluation.protocol=released: per-fold epoch selection on the held-out subject, {RELEASED_NOTE}."
+        )
     out = Path(cfg.run.output_dir)
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"run.output_dir {out} is a file; choose a folder")
@@ -356,8 +421,14 @@ def run_loso(cfg: TrainConfig, *, overwrite: bool = False, progress: bool = True
         return _run_locked(out, cfg, overwrite, progress, executor, on_fold_done)
 
 
-def _run_locked(out: Path, cfg: TrainConfig, overwrite: bool, progress: bool, executor,
-                on_fold_done: Callable[[str, dict[str, Any]], None] | None) -> dict[str, Any]:
+def _run_locked(
+    out: Path,
+    cfg: TrainConfig,
+    overwrite: bool,
+    progress: bool,
+    executor,
+    on_fold_done: Callable[[str, dict[str, Any]], None] | None,
+) -> dict[str, Any]:
     """:func:`run_loso` once it holds the lock of ``out``."""
     from tqdm.auto import tqdm
 
@@ -395,8 +466,9 @@ def _run_locked(out: Path, cfg: TrainConfig, overwrite: bool, progress: bool, ex
             on_fold_done(payload.subject, output.result)
 
     try:
-        executor.run(run_fold, [_payload(plan, f, out, progress and executor.shows_fold_progress) for f in todo],
-                     finished)
+        executor.run(
+            run_fold, [_payload(plan, f, out, progress and executor.shows_fold_progress) for f in todo], finished
+        )
     finally:
         bar.close()
     ordered = [records[f.subject] for f in plan.folds]

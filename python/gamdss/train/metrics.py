@@ -14,7 +14,8 @@ name "UAR" (TP / #predicted); it is not UAR. numpy only.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -29,13 +30,15 @@ def _as_labels(y: Sequence[int] | np.ndarray, num_classes: int, name: str) -> np
     arr = arr.astype(np.int64)
     bad = arr[(arr < 0) | (arr >= num_classes)]
     if bad.size:
-        raise ValueError(f"{name} holds class id {int(bad[0])} outside [0, {num_classes - 1}] "
-                         f"(num_classes={num_classes})")
+        raise ValueError(
+            f"{name} holds class id {int(bad[0])} outside [0, {num_classes - 1}] (num_classes={num_classes})"
+        )
     return arr
 
 
-def confusion_matrix(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray,
-                     num_classes: int) -> np.ndarray:
+def confusion_matrix(
+    y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray, num_classes: int
+) -> np.ndarray:
     """Counts ``cm[t, p]`` of samples with true class ``t`` predicted as ``p``: int64 [C, C]."""
     if num_classes < 1:
         raise ValueError(f"num_classes must be >= 1, got {num_classes}")
@@ -43,8 +46,11 @@ def confusion_matrix(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] |
     p = _as_labels(y_pred, num_classes, "y_pred")
     if t.shape != p.shape:
         raise ValueError(f"y_true has {t.size} labels but y_pred has {p.size}")
-    return np.bincount(t * num_classes + p, minlength=num_classes * num_classes).reshape(
-        num_classes, num_classes).astype(np.int64)
+    return (
+        np.bincount(t * num_classes + p, minlength=num_classes * num_classes)
+        .reshape(num_classes, num_classes)
+        .astype(np.int64)
+    )
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -67,10 +73,20 @@ def per_class_report(cm: np.ndarray, class_names: Sequence[str] | None = None) -
     names = list(class_names) if class_names is not None else [str(c) for c in range(len(cm))]
     if len(names) != len(cm):
         raise ValueError(f"{len(names)} class names for {len(cm)} classes")
-    return [{"class": c, "name": names[c], "support": int(support[c]), "predicted": int(predicted[c]),
-             "tp": int(tp[c]), "precision": float(precision[c]), "recall": float(recall[c]),
-             "f1": float(f1[c]), "present": bool(support[c] + predicted[c] > 0)}
-            for c in range(len(cm))]
+    return [
+        {
+            "class": c,
+            "name": names[c],
+            "support": int(support[c]),
+            "predicted": int(predicted[c]),
+            "tp": int(tp[c]),
+            "precision": float(precision[c]),
+            "recall": float(recall[c]),
+            "f1": float(f1[c]),
+            "present": bool(support[c] + predicted[c] > 0),
+        }
+        for c in range(len(cm))
+    ]
 
 
 def metrics_from_confusion(cm: np.ndarray, class_names: Sequence[str] | None = None) -> dict[str, Any]:
@@ -84,14 +100,26 @@ def metrics_from_confusion(cm: np.ndarray, class_names: Sequence[str] | None = N
     def mean(key: str) -> float:
         return float(np.mean([report[c][key] for c in present])) if present else float("nan")
 
-    return {"acc": float(np.trace(cm)) / n if n else float("nan"), "uf1": mean("f1"), "uar": mean("recall"),
-            "macro_precision": mean("precision"), "num_samples": n, "num_classes": len(cm),
-            "present_classes": present, "absent_classes": absent,
-            "confusion_matrix": cm.tolist(), "per_class": report}
+    return {
+        "acc": float(np.trace(cm)) / n if n else float("nan"),
+        "uf1": mean("f1"),
+        "uar": mean("recall"),
+        "macro_precision": mean("precision"),
+        "num_samples": n,
+        "num_classes": len(cm),
+        "present_classes": present,
+        "absent_classes": absent,
+        "confusion_matrix": cm.tolist(),
+        "per_class": report,
+    }
 
 
-def pooled_metrics(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray,
-                   num_classes: int, class_names: Sequence[str] | None = None) -> dict[str, Any]:
+def pooled_metrics(
+    y_true: Sequence[int] | np.ndarray,
+    y_pred: Sequence[int] | np.ndarray,
+    num_classes: int,
+    class_names: Sequence[str] | None = None,
+) -> dict[str, Any]:
     """ACC, UF1 and UAR of pooled predictions (all LOSO folds concatenated).
 
     Args:

@@ -19,20 +19,28 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from gamdss import atomic
 from gamdss.train.config import RELEASED_NOTE, TrainConfig
 from gamdss.train.metrics import confusion_matrix, metrics_from_confusion, pooled_metrics
+from gamdss.util import atomic
 
 RESULTS_FORMAT = "gamdss-loso-results"
 MODE_LABELS = {"rise": "rise", "fall": "fall", "fused": "full"}
-SETTING_NAMES = {"casme2-5": "CASME II 5-class", "casme2-3": "CASME II 3-class", "samm-5": "SAMM 5-class",
-                 "samm-3": "SAMM 3-class", "casme3-7": "CAS(ME)3 7-class", "casme3-4": "CAS(ME)3 4-class",
-                 "casme3-3": "CAS(ME)3 3-class", "megc2019": "MEGC2019 composite 3-class"}
+SETTING_NAMES = {
+    "casme2-5": "CASME II 5-class",
+    "casme2-3": "CASME II 3-class",
+    "samm-5": "SAMM 5-class",
+    "samm-3": "SAMM 3-class",
+    "casme3-7": "CAS(ME)3 7-class",
+    "casme3-4": "CAS(ME)3 4-class",
+    "casme3-3": "CAS(ME)3 3-class",
+    "megc2019": "MEGC2019 composite 3-class",
+}
 
 
 def protocol_description(protocol: str) -> str:
@@ -40,8 +48,10 @@ def protocol_description(protocol: str) -> str:
     if protocol == "honest":
         return "LOSO, honest protocol: fixed epochs, last epoch's model (no selection on the held-out subject)"
     if protocol == "inner_val":
-        return ("LOSO, honest protocol with an inner validation split of the training subjects for epoch "
-                "selection (no selection on the held-out subject)")
+        return (
+            "LOSO, honest protocol with an inner validation split of the training subjects for epoch "
+            "selection (no selection on the held-out subject)"
+        )
     return f"LOSO, RELEASED protocol: per-fold best epoch chosen on the held-out subject, {RELEASED_NOTE}"
 
 
@@ -57,8 +67,9 @@ def _csv_text(rows: Sequence[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
-def pool(records: Sequence[dict[str, Any]], modes: Sequence[str], num_classes: int,
-         class_names: Sequence[str], protocol: str) -> dict[str, Any]:
+def pool(
+    records: Sequence[dict[str, Any]], modes: Sequence[str], num_classes: int, class_names: Sequence[str], protocol: str
+) -> dict[str, Any]:
     """Pooled metrics per mode from fold records (see module doc).
 
     For the released protocol, ``acc`` comes from each fold's best-accuracy epoch and ``uf1``,
@@ -91,29 +102,56 @@ def write_results(out: str | Path, plan, records: Sequence[dict[str, Any]]) -> d
         for d in datasets:
             sub = [{**r, "test": [t for t in r["test"] if t["dataset"] == d]} for r in records]
             if protocol == "released":  # per-dataset released accuracy is not defined by the released code
-                per_dataset[d] = {m: {k: v for k, v in pooled_metrics(
-                    [t["label"] for s in sub for t in s["test"]], [t["pred"][m] for s in sub for t in s["test"]],
-                    plan.num_classes, plan.class_names).items() if k in ("uf1", "uar", "num_samples")} for m in modes}
+                per_dataset[d] = {
+                    m: {
+                        k: v
+                        for k, v in pooled_metrics(
+                            [t["label"] for s in sub for t in s["test"]],
+                            [t["pred"][m] for s in sub for t in s["test"]],
+                            plan.num_classes,
+                            plan.class_names,
+                        ).items()
+                        if k in ("uf1", "uar", "num_samples")
+                    }
+                    for m in modes
+                }
             else:
                 per_dataset[d] = pool(sub, modes, plan.num_classes, plan.class_names, protocol)
     fold_rows = []
     for r in records:
         labels = [t["label"] for t in r["test"]]
-        row: dict[str, Any] = {"protocol": protocol, "subject": r["subject"], "seed": r["seed"],
-                               "num_train": r["num_train"], "num_val": r["num_val"], "num_test": r["num_test"],
-                               "epochs_run": r["epochs_run"], "selected": json.dumps(r["selected"])}
+        row: dict[str, Any] = {
+            "protocol": protocol,
+            "subject": r["subject"],
+            "seed": r["seed"],
+            "num_train": r["num_train"],
+            "num_val": r["num_val"],
+            "num_test": r["num_test"],
+            "epochs_run": r["epochs_run"],
+            "selected": json.dumps(r["selected"]),
+        }
         for m in modes:
             fm = metrics_from_confusion(confusion_matrix(labels, [t["pred"][m] for t in r["test"]], plan.num_classes))
             row[f"{m}_acc"], row[f"{m}_uf1"] = fm["acc"], fm["uf1"]
         fold_rows.append(row)
 
     results = {
-        "format": RESULTS_FORMAT, "version": 1, "protocol": protocol, "protocol_description": described,
-        "optimistic": protocol == "released", "name": cfg.name, "model": cfg.model.name,
-        "setting": cfg.data.protocol, "class_names": plan.class_names,
-        "num_samples": int(sum(r["num_test"] for r in records)), "num_folds": len(records),
-        "num_dropped": len(plan.dropped), "modes": pooled, "per_dataset": per_dataset,
-        "folds": fold_rows, "config": cfg.to_dict(),
+        "format": RESULTS_FORMAT,
+        "version": 1,
+        "protocol": protocol,
+        "protocol_description": described,
+        "optimistic": protocol == "released",
+        "name": cfg.name,
+        "model": cfg.model.name,
+        "setting": cfg.data.protocol,
+        "class_names": plan.class_names,
+        "num_samples": int(sum(r["num_test"] for r in records)),
+        "num_folds": len(records),
+        "num_dropped": len(plan.dropped),
+        "modes": pooled,
+        "per_dataset": per_dataset,
+        "folds": fold_rows,
+        "config": cfg.to_dict(),
     }
     if protocol == "released":
         results["warning"] = RELEASED_NOTE
@@ -126,25 +164,40 @@ def write_results(out: str | Path, plan, records: Sequence[dict[str, Any]]) -> d
     for m in modes:
         report = [{"protocol": protocol, **{k: v for k, v in row.items()}} for row in pooled[m]["per_class"]]
         atomic.write_text(out / f"per_class_{m}.csv", _csv_text(report))
-        plot_confusion(np.array(pooled[m]["confusion_matrix"]), plan.class_names, out / f"confusion_{m}.png",
-                       title=f"{cfg.name}: {cfg.data.protocol}, {MODE_LABELS[m]}\n{_short(protocol)}")
+        plot_confusion(
+            np.array(pooled[m]["confusion_matrix"]),
+            plan.class_names,
+            out / f"confusion_{m}.png",
+            title=f"{cfg.name}: {cfg.data.protocol}, {MODE_LABELS[m]}\n{_short(protocol)}",
+        )
     _write_tsne(out, records, plan, cfg)
     return results
 
 
 def _short(protocol: str) -> str:
-    return {"honest": "honest LOSO (last epoch)", "inner_val": "honest LOSO (inner validation)",
-            "released": f"released protocol: {RELEASED_NOTE}"}[protocol]
+    return {
+        "honest": "honest LOSO (last epoch)",
+        "inner_val": "honest LOSO (inner validation)",
+        "released": f"released protocol: {RELEASED_NOTE}",
+    }[protocol]
 
 
 def _prediction_rows(records, modes, class_names, protocol) -> list[dict[str, Any]]:
     rows = []
     for r in records:
         for t in r["test"]:
-            row: dict[str, Any] = {"protocol": protocol, "fold": r["subject"], "key": t["key"],
-                                   "dataset": t["dataset"], "subject": t["subject"], "label": t["label"],
-                                   "label_name": class_names[t["label"]],
-                                   "onset": t["keyframes"][0], "apex": t["keyframes"][1], "offset": t["keyframes"][2]}
+            row: dict[str, Any] = {
+                "protocol": protocol,
+                "fold": r["subject"],
+                "key": t["key"],
+                "dataset": t["dataset"],
+                "subject": t["subject"],
+                "label": t["label"],
+                "label_name": class_names[t["label"]],
+                "onset": t["keyframes"][0],
+                "apex": t["keyframes"][1],
+                "offset": t["keyframes"][2],
+            }
             for m in modes:
                 row[f"pred_{m}"] = t["pred"][m]
             for m in modes:
@@ -179,9 +232,12 @@ def paper_tables(results: Sequence[dict[str, Any]]) -> tuple[str, str]:
             rows.setdefault(f"{r['name']} ({MODE_LABELS[m]})", {})[r["setting"]] = metrics
     names = [SETTING_NAMES.get(s, s) for s in settings]
 
-    md = [f"{described}.", "",
-          "| Model | " + " | ".join(f"{n} ACC | {n} UF1 | {n} UAR" for n in names) + " |",
-          "|---|" + "---:|" * (3 * len(settings))]
+    md = [
+        f"{described}.",
+        "",
+        "| Model | " + " | ".join(f"{n} ACC | {n} UF1 | {n} UAR" for n in names) + " |",
+        "|---|" + "---:|" * (3 * len(settings)),
+    ]
     for row, by in rows.items():
         cells = []
         for s in settings:
@@ -192,11 +248,17 @@ def paper_tables(results: Sequence[dict[str, Any]]) -> tuple[str, str]:
     md.append("ACC, UF1 (macro F1) and UAR (macro recall) in %, from predictions pooled over all LOSO folds.")
 
     esc = lambda t: t.replace("&", r"\&").replace("%", r"\%").replace("_", r"\_")  # noqa: E731
-    tex = [f"% {described}.", r"\begin{table}[t]", r"\centering",
-           r"\caption{" + esc(described) + r". ACC, UF1 and UAR (\%) pooled over LOSO folds.}",
-           r"\begin{tabular}{l" + "ccc" * len(settings) + "}", r"\hline",
-           "Model & " + " & ".join(r"\multicolumn{3}{c}{" + esc(n) + "}" for n in names) + r" \\",
-           " & " + " & ".join(["ACC. & UF1 & UAR"] * len(settings)) + r" \\", r"\hline"]
+    tex = [
+        f"% {described}.",
+        r"\begin{table}[t]",
+        r"\centering",
+        r"\caption{" + esc(described) + r". ACC, UF1 and UAR (\%) pooled over LOSO folds.}",
+        r"\begin{tabular}{l" + "ccc" * len(settings) + "}",
+        r"\hline",
+        "Model & " + " & ".join(r"\multicolumn{3}{c}{" + esc(n) + "}" for n in names) + r" \\",
+        " & " + " & ".join(["ACC. & UF1 & UAR"] * len(settings)) + r" \\",
+        r"\hline",
+    ]
     for row, by in rows.items():
         cells = []
         for s in settings:
@@ -224,8 +286,14 @@ def plot_confusion(cm: np.ndarray, class_names: Sequence[str], path: str | Path,
     top = cm.max() if cm.size else 0
     for i in range(n):
         for j in range(n):
-            ax.text(j, i, str(int(cm[i, j])), ha="center", va="center",
-                    color="white" if top and cm[i, j] > top / 2 else "black")
+            ax.text(
+                j,
+                i,
+                str(int(cm[i, j])),
+                ha="center",
+                va="center",
+                color="white" if top and cm[i, j] > top / 2 else "black",
+            )
     ax.set_title(title, fontsize=8)
     fig.tight_layout()
     with atomic.atomic_path(path) as tmp:
@@ -253,6 +321,13 @@ def _write_tsne(out: Path, records, plan, cfg: TrainConfig) -> None:
         x = np.concatenate(parts)
         if len(x) != len(keys):
             continue
-        tsne_plot(x, np.array(labels), plan.class_names, out / f"tsne_{phase}.png", out / f"tsne_{phase}.csv",
-                  keys=keys, protocol=cfg.evaluation.protocol,
-                  title=f"{cfg.name}: {cfg.data.protocol}, held-out {phase} features\n{_short(cfg.evaluation.protocol)}")
+        tsne_plot(
+            x,
+            np.array(labels),
+            plan.class_names,
+            out / f"tsne_{phase}.png",
+            out / f"tsne_{phase}.csv",
+            keys=keys,
+            protocol=cfg.evaluation.protocol,
+            title=f"{cfg.name}: {cfg.data.protocol}, held-out {phase} features\n{_short(cfg.evaluation.protocol)}",
+        )

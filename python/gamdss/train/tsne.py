@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
-from gamdss import atomic
+from gamdss.util import atomic
 
 
 def tsne_embedding(features: np.ndarray) -> np.ndarray:
@@ -28,9 +28,17 @@ def tsne_embedding(features: np.ndarray) -> np.ndarray:
     return TSNE(n_components=2, random_state=0, perplexity=float(min(30, n - 1)), init="pca").fit_transform(features)
 
 
-def tsne_plot(features: np.ndarray, labels: np.ndarray, class_names: Sequence[str], png: str | Path,
-              csv_path: str | Path, *, keys: Sequence[str] | None = None, title: str = "",
-              protocol: str = "") -> np.ndarray:
+def tsne_plot(
+    features: np.ndarray,
+    labels: np.ndarray,
+    class_names: Sequence[str],
+    png: str | Path,
+    csv_path: str | Path,
+    *,
+    keys: Sequence[str] | None = None,
+    title: str = "",
+    protocol: str = "",
+) -> np.ndarray:
     """Write the t-SNE scatter plot (PNG) and its points (CSV: key, label, label_name, x, y,
     protocol); returns the [N, 2] embedding."""
     import matplotlib

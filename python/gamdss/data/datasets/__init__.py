@@ -45,8 +45,14 @@ def read_annotations(path: str | Path, dataset: str, *, corrections: str | Path 
     return get_dataset(dataset).read_annotations(path, corrections=corrections)
 
 
-def scan_dataset(root: str | Path, dataset: str, *, annotations: str | Path | None = None, margin: float = 0.5,
-                 corrections: str | Path | None = None) -> ScanReport:
+def scan_dataset(
+    root: str | Path,
+    dataset: str,
+    *,
+    annotations: str | Path | None = None,
+    margin: float = 0.5,
+    corrections: str | Path | None = None,
+) -> ScanReport:
     """Read ``dataset``'s annotations (found under ``root`` unless given) and find every
     clip's frames under ``root``; see :meth:`Dataset.scan`."""
     return get_dataset(dataset).scan(root, annotations=annotations, margin=margin, corrections=corrections)

@@ -22,7 +22,7 @@ def subject_number(value: Any, prefixes: tuple[str, ...] = ()) -> int:
     text = str(value).strip()
     for p in prefixes:
         if text.lower().startswith(p.lower()):
-            text = text[len(p):]
+            text = text[len(p) :]
             break
     if re.fullmatch(r"\d+(\.0*)?", text):
         return int(float(text))

@@ -11,18 +11,17 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, ClassVar
 
-from gamdss import atomic
-from gamdss.data.records import (AnnotationRecord, AnnotationReport, ClipRecord, Correction,
-                                 ScanReport, SkippedRow)
+from gamdss.data.records import AnnotationRecord, AnnotationReport, ClipRecord, Correction, ScanReport, SkippedRow
+from gamdss.util import atomic
 
 from . import tables
 from ._subjects import subject_number
-from .corrections import (CorrectionEntry, UnmatchedCorrection, builtin_corrections, load_corrections_file,
-                          same_value)
+from .corrections import CorrectionEntry, UnmatchedCorrection, builtin_corrections, load_corrections_file, same_value
 from .frames import IMAGE_EXTENSIONS, DirIndex, FolderReadError, FrameListError, format_spans, missing_spans
 
 #: File names (case-insensitive) of the optional per-subject metadata table next to the
@@ -35,8 +34,11 @@ _MISSING_TOKENS = {"/", "-", "--", "n/a", "na", "none", "nan", "?"}
 #: keyframes, beside the reselected ones in the schema's onset/apex/offset columns), and the
 #: field each one is read into. Headerless files (CAS(ME)^2) carry them on the sheet
 #: :data:`EXTRA_SHEET`, one row per annotation row.
-ORIGINAL_KEYFRAME_COLUMNS = {"original_onset": "Original Onset", "original_apex": "Original Apex",
-                             "original_offset": "Original Offset"}
+ORIGINAL_KEYFRAME_COLUMNS = {
+    "original_onset": "Original Onset",
+    "original_apex": "Original Apex",
+    "original_offset": "Original Offset",
+}
 #: The sheet of a written headerless file that holds the extra columns (keyed by ``row``).
 EXTRA_SHEET = "gamdss_extra"
 RESELECT_SOURCE = "gamdss reselect export"
@@ -271,9 +273,14 @@ class Dataset:
         """
         path = Path(path)
         book = tables.read_sheets(path)
-        table = tables.read_table(path, self._aliases(), self.required, sheets=self.sheets,
-                                  headerless=[c.field for c in self.columns] if self.headerless else None,
-                                  all_sheets=book)
+        table = tables.read_table(
+            path,
+            self._aliases(),
+            self.required,
+            sheets=self.sheets,
+            headerless=[c.field for c in self.columns] if self.headerless else None,
+            all_sheets=book,
+        )
         context = self.read_context(path, book)
         entries = builtin_corrections(self.name)
         if corrections is not None:
@@ -294,25 +301,40 @@ class Dataset:
                 extra_video = _cell_text(extra.get("_video"))
                 row_video = _cell_text(row.cells.get("video"))
                 if extra_video is not None and row_video is not None and extra_video.lower() != row_video.lower():
-                    skipped.append(SkippedRow(row.number, f"sheet {EXTRA_SHEET!r} names filename {extra_video!r} "
-                                              f"for this row, the annotation sheet {row_video!r}",
-                                              _cell_text(row.cells.get("subject")), row_video))
+                    skipped.append(
+                        SkippedRow(
+                            row.number,
+                            f"sheet {EXTRA_SHEET!r} names filename {extra_video!r} "
+                            f"for this row, the annotation sheet {row_video!r}",
+                            _cell_text(row.cells.get("subject")),
+                            row_video,
+                        )
+                    )
                     continue
-                row = tables.TableRow(row.number, {**row.cells, **{k: v for k, v in extra.items()
-                                                                  if not k.startswith("_")}})
+                row = tables.TableRow(
+                    row.number, {**row.cells, **{k: v for k, v in extra.items() if not k.startswith("_")}}
+                )
             result = self._row_to_record(row, entries, context, subject_meta, outcome)
             if isinstance(result, SkippedRow):
                 skipped.append(result)
                 continue
             if result.clip_id in seen:
-                skipped.append(SkippedRow(row.number, f"duplicate of row {seen[result.clip_id]} "
-                                          f"(same clip id {result.clip_id!r})", result.subject, result.video))
+                skipped.append(
+                    SkippedRow(
+                        row.number,
+                        f"duplicate of row {seen[result.clip_id]} (same clip id {result.clip_id!r})",
+                        result.subject,
+                        result.video,
+                    )
+                )
                 continue
             seen[result.clip_id] = row.number
             records.append(result)
         unmatched = [
             UnmatchedCorrection(e, outcome.get(i) or f"no row with subject {e.subject!r} and filename {e.video!r}")
-            for i, e in enumerate(entries) if i not in outcome or outcome[i] is not None]
+            for i, e in enumerate(entries)
+            if i not in outcome or outcome[i] is not None
+        ]
         report = AnnotationReport(self.name, path, records, skipped, unmatched)
         return report
 
@@ -324,9 +346,14 @@ class Dataset:
             return entry
         return replace(entry, subject=subject)
 
-    def _row_to_record(self, row: tables.TableRow, entries: Sequence[CorrectionEntry],
-                       context: Mapping[str, Any], subject_meta: Mapping[str, Mapping[str, str]],
-                       outcome: dict[int, str | None] | None = None) -> AnnotationRecord | SkippedRow:
+    def _row_to_record(
+        self,
+        row: tables.TableRow,
+        entries: Sequence[CorrectionEntry],
+        context: Mapping[str, Any],
+        subject_meta: Mapping[str, Mapping[str, str]],
+        outcome: dict[int, str | None] | None = None,
+    ) -> AnnotationRecord | SkippedRow:
         """One row as a record (or why it is skipped). ``outcome`` collects, per index of
         ``entries``, ``None`` once the entry changed a row, else why a row of its clip was
         left alone."""
@@ -357,8 +384,9 @@ class Dataset:
                 continue
             value, problem = parse_frame_number(cell)
             if value is None:
-                return SkippedRow(row.number, f"{ORIGINAL_KEYFRAME_COLUMNS['original_' + name]!r}: {problem}",
-                                  subject, video)
+                return SkippedRow(
+                    row.number, f"{ORIGINAL_KEYFRAME_COLUMNS['original_' + name]!r}: {problem}", subject, video
+                )
             originals[name] = value
         applied: list[Correction] = []
         for i, e in enumerate(entries):
@@ -397,8 +425,9 @@ class Dataset:
             if name == "offset" and value == 0:
                 return SkippedRow(row.number, "offset is 0 (missing)", subject, video)
             if self.first_frame is not None and value < self.first_frame:
-                return SkippedRow(row.number, f"{name} is {value} but frame numbers start at "
-                                  f"{self.first_frame}", subject, video)
+                return SkippedRow(
+                    row.number, f"{name} is {value} but frame numbers start at {self.first_frame}", subject, video
+                )
             frames[name] = value
         onset, apex, offset = frames["onset"], frames["apex"], frames["offset"]
         if onset > offset:
@@ -409,9 +438,16 @@ class Dataset:
             return SkippedRow(row.number, f"apex {apex} after offset {offset}", subject, video)
         for name, value in originals.items():
             if value != frames[name]:
-                applied.append(Correction(name, value, frames[name],
-                                          f"reselected keyframe; original annotation kept in "
-                                          f"{ORIGINAL_KEYFRAME_COLUMNS['original_' + name]!r}", RESELECT_SOURCE))
+                applied.append(
+                    Correction(
+                        name,
+                        value,
+                        frames[name],
+                        f"reselected keyframe; original annotation kept in "
+                        f"{ORIGINAL_KEYFRAME_COLUMNS['original_' + name]!r}",
+                        RESELECT_SOURCE,
+                    )
+                )
         # The clip is identified (id, ME-clip folder) by its annotated onset, not a reselected one.
         id_onset = originals.get("onset", onset)
         emotion = _cell_text(cells.get("emotion"))
@@ -424,16 +460,28 @@ class Dataset:
                 if text is not None:
                     meta[col.field[5:]] = text
         return AnnotationRecord(
-            dataset=self.name, subject=subject, clip_id=self.clip_id(subject, video, id_onset), video=video,
-            onset=onset, apex=apex, offset=offset, emotion=emotion.lower(), aus=split_aus(cells.get("aus")),
-            fps=float(self.fps), row=row.number, meta=meta, corrections=tuple(applied))
+            dataset=self.name,
+            subject=subject,
+            clip_id=self.clip_id(subject, video, id_onset),
+            video=video,
+            onset=onset,
+            apex=apex,
+            offset=offset,
+            emotion=emotion.lower(),
+            aus=split_aus(cells.get("aus")),
+            fps=float(self.fps),
+            row=row.number,
+            meta=meta,
+            corrections=tuple(applied),
+        )
 
     def normalise_video(self, video: str, subject: str, context: Mapping[str, Any]) -> str:
         return video
 
     # ----- subject metadata -----------------------------------------------------------
-    def _subject_meta(self, path: Path, book: Mapping[str, list[list[Any]]], annotation_sheet: str | None,
-                      context: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    def _subject_meta(
+        self, path: Path, book: Mapping[str, list[list[Any]]], annotation_sheet: str | None, context: Mapping[str, Any]
+    ) -> dict[str, dict[str, str]]:
         """Per-subject metadata from other sheets of the workbook that have a subject column
         and a column such as ethnicity/gender/age, and from ``subjects.csv``/``subjects.xlsx``
         next to the annotation file (later sources win)."""
@@ -450,8 +498,15 @@ class Dataset:
                 self._merge_subject_rows(first, out, context, strict=True, origin=str(f))
         return out
 
-    def _merge_subject_rows(self, rows: list[list[Any]], out: dict[str, dict[str, str]],
-                            context: Mapping[str, Any], *, strict: bool, origin: str) -> None:
+    def _merge_subject_rows(
+        self,
+        rows: list[list[Any]],
+        out: dict[str, dict[str, str]],
+        context: Mapping[str, Any],
+        *,
+        strict: bool,
+        origin: str,
+    ) -> None:
         subject_names = {"subject", "sub", "subid", "subjectid", "participant"}
         for r, row in enumerate(rows[: tables.HEADER_SEARCH_ROWS]):
             names = [tables.normalise_name(c) for c in row]
@@ -460,9 +515,12 @@ class Dataset:
             if not strict and not any(n in _SUBJECT_META_HINTS for n in names):
                 continue
             s_idx = next(i for i, n in enumerate(names) if n in subject_names)
-            keys = {i: _meta_key(row[i]) for i, n in enumerate(names)
-                    if i != s_idx and n and not tables.is_ignored_column(row[i])}
-            for data in rows[r + 1:]:
+            keys = {
+                i: _meta_key(row[i])
+                for i, n in enumerate(names)
+                if i != s_idx and n and not tables.is_ignored_column(row[i])
+            }
+            for data in rows[r + 1 :]:
                 if s_idx >= len(data) or data[s_idx] is None:
                     continue
                 try:
@@ -502,11 +560,18 @@ class Dataset:
                 f"no {self.name} annotation file under {root}: looked for {list(self.annotation_names)}"
                 f"{' or names matching ' + str(list(self.annotation_patterns)) if self.annotation_patterns else ''} "
                 f"(any case, up to {max_depth} folders deep); give the file with annotations=... "
-                f"(or --annotations)")
+                f"(or --annotations)"
+            )
         return min(found)[3]
 
-    def scan(self, root: str | Path, *, annotations: str | Path | None = None, margin: float = 0.5,
-             corrections: str | Path | None = None) -> ScanReport:
+    def scan(
+        self,
+        root: str | Path,
+        *,
+        annotations: str | Path | None = None,
+        margin: float = 0.5,
+        corrections: str | Path | None = None,
+    ) -> ScanReport:
         """Read the annotations and find every clip's frames under ``root``.
 
         A clip is usable when all frames onset..offset exist in its folder; its span is the
@@ -546,8 +611,9 @@ class Dataset:
         skipped.sort(key=lambda s: s.row)
         return ScanReport(self.name, root, report, clips, skipped)
 
-    def _find_clip(self, index: DirIndex, root: Path, rec: AnnotationRecord,
-                   margin: float) -> ClipRecord | tuple[str, str]:
+    def _find_clip(
+        self, index: DirIndex, root: Path, rec: AnnotationRecord, margin: float
+    ) -> ClipRecord | tuple[str, str]:
         """The clip's frames, or ``(kind, reason)`` (see :class:`SkippedRow`) when they cannot
         be used. Works on the sorted frame numbers on disk only (never enumerates
         onset..offset), so its time does not depend on the annotation's numbers."""
@@ -555,10 +621,11 @@ class Dataset:
             folder, tried = self.locate_clip_dir(index, root, rec)
         if folder is None:
             looked = f"looked for {', '.join(tried)} under {root}"
-            if unreadable:   # the clip folder may be inside a folder that cannot be listed
+            if unreadable:  # the clip folder may be inside a folder that cannot be listed
                 more = f" (and {len(unreadable) - 1} more folders)" if len(unreadable) > 1 else ""
-                return "unreadable_folder", (f"{index.read_error(unreadable[0])}{more}; the clip folder may be "
-                                             f"inside ({looked})")
+                return "unreadable_folder", (
+                    f"{index.read_error(unreadable[0])}{more}; the clip folder may be inside ({looked})"
+                )
             return "no_folder", f"frames missing on disk: no clip folder ({looked})"
         try:
             frames = index.frames(folder, self.frame_extensions)
@@ -567,8 +634,9 @@ class Dataset:
         except FrameListError as exc:
             return "frame_list", str(exc)
         if not frames:
-            return "missing_frames", (f"frames missing on disk: no frame files "
-                                      f"({', '.join(self.frame_extensions)}) in {folder}")
+            return "missing_frames", (
+                f"frames missing on disk: no frame files ({', '.join(self.frame_extensions)}) in {folder}"
+            )
         numbers = [n for n, _ in frames]
         first, last = numbers[0], numbers[-1]
         outside = []
@@ -579,20 +647,29 @@ class Dataset:
             elif value > last:
                 outside.append(f"{name} {value} is after the last frame on disk ({last})")
         if outside:
-            return "outside_frames", (f"frames missing on disk: {'; '.join(outside)}; the folder holds "
-                                      f"frames {first}-{last} ({len(numbers)} files) in {folder}")
+            return "outside_frames", (
+                f"frames missing on disk: {'; '.join(outside)}; the folder holds "
+                f"frames {first}-{last} ({len(numbers)} files) in {folder}"
+            )
         spans, missing = missing_spans(numbers, rec.onset, rec.offset)
         if missing:
-            return "missing_frames", (f"frames missing on disk: {format_spans(spans)} ({missing} of the "
-                                      f"{rec.offset - rec.onset + 1} frames onset..offset) in {folder}")
+            return "missing_frames", (
+                f"frames missing on disk: {format_spans(spans)} ({missing} of the "
+                f"{rec.offset - rec.onset + 1} frames onset..offset) in {folder}"
+            )
         m = math.ceil(margin * (rec.offset - rec.onset))
         span = [(n, p) for n, p in frames if rec.onset - m <= n <= rec.offset + m]
         return ClipRecord(rec, tuple(p for _, p in span), tuple(n for n, _ in span))
 
     # ----- writing --------------------------------------------------------------------
-    def write_annotations(self, records: Sequence[AnnotationRecord], path: str | Path, *,
-                          extra_columns: Mapping[str, Sequence[Any]] | None = None,
-                          overwrite: bool = False) -> Path:
+    def write_annotations(
+        self,
+        records: Sequence[AnnotationRecord],
+        path: str | Path,
+        *,
+        extra_columns: Mapping[str, Sequence[Any]] | None = None,
+        overwrite: bool = False,
+    ) -> Path:
         """Write ``records`` as an annotation file in this dataset's own schema.
 
         ``.xlsx``: the official column names and order, the header where the official file

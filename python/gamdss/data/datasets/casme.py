@@ -16,8 +16,14 @@ from .base import Column, Dataset
 class Casme(Dataset):
     name = "casme"
     fps = 60.0
-    annotation_names = ("casme.xlsx", "CASME-coding.xlsx", "CASME_coding.xlsx", "casme.xls", "CASME-coding.xls",
-                        "CASME_coding.xls")
+    annotation_names = (
+        "casme.xlsx",
+        "CASME-coding.xlsx",
+        "CASME_coding.xlsx",
+        "casme.xls",
+        "CASME-coding.xls",
+        "CASME_coding.xls",
+    )
     annotation_patterns = (r"^casme[-_ ]?(coding|label|annotation).*\.(xlsx|xls|csv)$",)
     emotions = ("amusement", "contempt", "disgust", "fear", "repression", "sadness", "surprise", "tense")
     columns = (

@@ -13,9 +13,15 @@ from .base import Column, Dataset
 class Casme2(Dataset):
     name = "casme2"
     fps = 200.0
-    annotation_names = ("CASME2-coding-20190701.xlsx", "CASME2-coding-20140508.xlsx",
-                        "CASME2-coding-updated.xlsx", "CASME2-coding-20241216.xlsx", "CASME2-coding.xlsx",
-                        "CASME2-coding-20190701.xls", "CASME2-coding-20140508.xls")
+    annotation_names = (
+        "CASME2-coding-20190701.xlsx",
+        "CASME2-coding-20140508.xlsx",
+        "CASME2-coding-updated.xlsx",
+        "CASME2-coding-20241216.xlsx",
+        "CASME2-coding.xlsx",
+        "CASME2-coding-20190701.xls",
+        "CASME2-coding-20140508.xls",
+    )
     annotation_patterns = (r"^casme2[-_ ]coding.*\.(xlsx|xls|csv)$",)
     emotions = ("happiness", "disgust", "surprise", "repression", "fear", "sadness", "others")
     columns = (

@@ -12,7 +12,8 @@ include the onset. Frames: raw ``part_A/spNO.1/a/color/{N}.jpg`` or the ME-clip 
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from gamdss.data.records import AnnotationRecord
 
@@ -22,8 +23,12 @@ from .base import Column, Dataset
 class Casme3(Dataset):
     name = "casme3"
     fps = 30.0
-    annotation_names = ("cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx", "cas(me)3_part_A_ME_label_JpgIndex_v1.xls",
-                        "cas(me)3_part_A_ME_label_JpgIndex_v2.xls", "cas(me)3_part_A_ME_label_JpgIndex.xlsx")
+    annotation_names = (
+        "cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx",
+        "cas(me)3_part_A_ME_label_JpgIndex_v1.xls",
+        "cas(me)3_part_A_ME_label_JpgIndex_v2.xls",
+        "cas(me)3_part_A_ME_label_JpgIndex.xlsx",
+    )
     annotation_patterns = (r"^cas\(me\)\^?3_part_a_me_label.*\.(xlsx|xls|csv)$",)
     emotions = ("anger", "disgust", "fear", "happy", "sad", "surprise", "others")
     columns = (
@@ -57,8 +62,11 @@ class Casme3(Dataset):
     def clip_dir_candidates(self, record: AnnotationRecord) -> list[tuple[str, ...]]:
         rel = self.clip_rel(record)
         me_clip = f"{record.subject}_{record.video}_{record.original('onset')}"
-        return ([(c, *rel) for c in self.containers] + [rel]
-                + [("Part_A_ME_clip", "frame", me_clip), ("Part_A_ME_clip", me_clip), ("frame", me_clip), (me_clip,)])
+        return (
+            [(c, *rel) for c in self.containers]
+            + [rel]
+            + [("Part_A_ME_clip", "frame", me_clip), ("Part_A_ME_clip", me_clip), ("frame", me_clip), (me_clip,)]
+        )
 
     def frame_name(self, record: AnnotationRecord, frame_number: int) -> str:
         return f"{frame_number}.jpg"

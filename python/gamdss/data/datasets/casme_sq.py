@@ -15,8 +15,9 @@ An offset of 0 means missing. Clip ids include the onset (one video, several exp
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from gamdss.data.records import AnnotationRecord
 
@@ -48,8 +49,12 @@ def _stimulus_code(cell: Any) -> int | None:
 class CasmeSq(Dataset):
     name = "casme_sq"
     fps = 30.0
-    annotation_names = ("CAS(ME)^2code_final.xlsx", "CAS(ME)2code_final.xlsx", "CAS(ME)^2code_final.xls",
-                        "CAS(ME)^2code_final(Updated).xlsx")
+    annotation_names = (
+        "CAS(ME)^2code_final.xlsx",
+        "CAS(ME)2code_final.xlsx",
+        "CAS(ME)^2code_final.xls",
+        "CAS(ME)^2code_final(Updated).xlsx",
+    )
     annotation_patterns = (r"^cas\(me\)\^?2.*code.*\.(xlsx|xls|csv)$",)
     emotions = ("positive", "negative", "surprise", "others")
     columns = (
@@ -89,22 +94,32 @@ class CasmeSq(Dataset):
             for r, row in enumerate(rows, start=1):
                 cells = [c for c in row if c is not None and str(c).strip() != ""]
                 if norm == "namingrule1" and len(cells) >= 2:
-                    folder = next((str(c).strip() for c in cells
-                                   if isinstance(c, str) and re.fullmatch(r"s\d+", c.strip(), re.I)), None)
+                    folder = next(
+                        (
+                            str(c).strip()
+                            for c in cells
+                            if isinstance(c, str) and re.fullmatch(r"s\d+", c.strip(), re.I)
+                        ),
+                        None,
+                    )
                     numbers = [n for n in (_integer(c) for c in cells) if n is not None]
                     if folder is None or not numbers:
-                        continue   # a header or note row
+                        continue  # a header or note row
                     own = int(folder[1:])
                     if len(numbers) >= 2 and own in numbers:
                         numbers.remove(own)
                     subject = numbers[-1]
                     if subject in folders and folders[subject].lower() != folder.lower():
-                        raise ValueError(f"annotation file {path}: sheet {sheet!r} row {r} maps subject {subject} to "
-                                         f"{folder!r}, row {where[subject]} to {folders[subject]!r}")
+                        raise ValueError(
+                            f"annotation file {path}: sheet {sheet!r} row {r} maps subject {subject} to "
+                            f"{folder!r}, row {where[subject]} to {folders[subject]!r}"
+                        )
                     clash = next((s for s, f in folders.items() if f.lower() == folder.lower() and s != subject), None)
                     if clash is not None:
-                        raise ValueError(f"annotation file {path}: sheet {sheet!r} rows {where[clash]} and {r} map "
-                                         f"subjects {clash} and {subject} to one folder {folder!r}")
+                        raise ValueError(
+                            f"annotation file {path}: sheet {sheet!r} rows {where[clash]} and {r} map "
+                            f"subjects {clash} and {subject} to one folder {folder!r}"
+                        )
                     folders[subject] = folder
                     where[subject] = r
                 elif norm == "namingrule2" and len(cells) >= 2:
@@ -151,8 +166,9 @@ class CasmeSq(Dataset):
 
     def extra_sheets(self, records):
         """``naming rule2`` (stimulus -> code) so that a written file finds the same folders."""
-        pairs = sorted({(re.sub(r"_\d+$", "", r.video), r.meta["stimulus_code"]) for r in records
-                        if r.meta.get("stimulus_code")})
+        pairs = sorted(
+            {(re.sub(r"_\d+$", "", r.video), r.meta["stimulus_code"]) for r in records if r.meta.get("stimulus_code")}
+        )
         return {"naming rule2": [list(p) for p in pairs]} if pairs else {}
 
     def clip_rel(self, record: AnnotationRecord) -> tuple[str, ...]:
@@ -167,8 +183,9 @@ class CasmeSq(Dataset):
         prefix = f"{num}_{code}".lower() if code else None
         for container in (*self.containers, ""):
             subject_dir = index.resolve(root, (container, record.subject))
-            tried.append(f"{container + '/' if container else ''}{record.subject}/"
-                         f"{prefix + '*' if prefix else record.video}")
+            tried.append(
+                f"{container + '/' if container else ''}{record.subject}/{prefix + '*' if prefix else record.video}"
+            )
             if subject_dir is None:
                 continue
             for d in index.subdirs(subject_dir):

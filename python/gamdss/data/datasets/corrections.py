@@ -95,9 +95,11 @@ def _name(value: Any, key: str, origin: str, i: int, *, allow_int: bool) -> str:
         return value.text
     if allow_int and isinstance(value, int) and not isinstance(value, bool):
         return str(value)
-    raise ValueError(f"corrections list {origin}: entry {i + 1} has {key} {value!r} "
-                     f"({type(value).__name__}), which YAML read from an unquoted value; quote it "
-                     f"(e.g. {key}: '006_1_3') so that it is read as written")
+    raise ValueError(
+        f"corrections list {origin}: entry {i + 1} has {key} {value!r} "
+        f"({type(value).__name__}), which YAML read from an unquoted value; quote it "
+        f"(e.g. {key}: '006_1_3') so that it is read as written"
+    )
 
 
 def _plain(value: Any) -> Any:
@@ -127,16 +129,26 @@ def parse_corrections(data: Any, origin: str) -> list[CorrectionEntry]:
         if missing:
             raise ValueError(f"corrections list {origin}: entry {i + 1} lacks {missing}")
         if e["field"] not in FIELDS:
-            raise ValueError(f"corrections list {origin}: entry {i + 1} has field {e['field']!r}; "
-                             f"expected one of {FIELDS}")
+            raise ValueError(
+                f"corrections list {origin}: entry {i + 1} has field {e['field']!r}; expected one of {FIELDS}"
+            )
         reason = str(e["reason"])
         if e.get("reference"):
             reason = f"{reason} ({e['reference']})"
         subject = _name(e["subject"], "subject", origin, i, allow_int=True)
         video = _name(e["video"], "video", origin, i, allow_int=False)
-        out.append(CorrectionEntry(subject, video, e["field"], _plain(e["original"]),
-                                   _plain(e["corrected"]), reason, source,
-                                   int(e["onset"]) if e.get("onset") is not None else None))
+        out.append(
+            CorrectionEntry(
+                subject,
+                video,
+                e["field"],
+                _plain(e["original"]),
+                _plain(e["corrected"]),
+                reason,
+                source,
+                int(e["onset"]) if e.get("onset") is not None else None,
+            )
+        )
     return out
 
 
@@ -157,7 +169,7 @@ def builtin_corrections_document(dataset: str) -> dict[str, Any]:
 def load_corrections_file(path: str | Path) -> list[CorrectionEntry]:
     """A user's corrections list in the same YAML format."""
     path = Path(path)
-    problem = not_a_file(path)   # stat only: opening a FIFO would block
+    problem = not_a_file(path)  # stat only: opening a FIFO would block
     if problem is not None:
         raise FileNotFoundError(f"corrections list {path} {problem}")
     try:

@@ -10,7 +10,8 @@ onset (a folder may hold several expressions).
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from gamdss.data.records import AnnotationRecord
 
@@ -20,8 +21,11 @@ from .base import Column, Dataset
 class FourDME(Dataset):
     name = "4dme"
     fps = 60.0
-    annotation_names = ("4DME_Labelling_Micro_release v1.xlsx", "4DME_Labelling_Micro_release_v1.xlsx",
-                        "4DME_Labelling_Micro_release.xlsx")
+    annotation_names = (
+        "4DME_Labelling_Micro_release v1.xlsx",
+        "4DME_Labelling_Micro_release_v1.xlsx",
+        "4DME_Labelling_Micro_release.xlsx",
+    )
     annotation_patterns = (r"^4dme.*label.*\.(xlsx|xls|csv)$",)
     emotions = ("positive", "negative", "surprise", "repression", "others")
     columns = (
@@ -42,5 +46,8 @@ class FourDME(Dataset):
         return str(value).strip()
 
     def subject_cell(self, record: AnnotationRecord) -> Any:
-        return int(record.subject) if re.fullmatch(r"\d+", record.subject) and not record.subject.startswith("0") \
+        return (
+            int(record.subject)
+            if re.fullmatch(r"\d+", record.subject) and not record.subject.startswith("0")
             else record.subject
+        )

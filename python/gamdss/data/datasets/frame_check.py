@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, MutableMapping
 
 #: frame modes preprocessing cannot read (it reads 8-bit grey or colour frames).
 UNSUPPORTED_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
@@ -115,8 +115,13 @@ def inspect_frame(path: str | Path, *, decode: bool = False) -> FrameInfo:
         text = _one_line(exc)
         return FrameInfo(kind="truncated" if "truncated" in text.lower() else "unreadable", detail=text)
     if info.mode in UNSUPPORTED_MODES:
-        return FrameInfo(info.format, info.size, info.mode, "unsupported mode",
-                         f"{info.mode} (16/32-bit) image: preprocessing reads 8-bit grey or colour frames only")
+        return FrameInfo(
+            info.format,
+            info.size,
+            info.mode,
+            "unsupported mode",
+            f"{info.mode} (16/32-bit) image: preprocessing reads 8-bit grey or colour frames only",
+        )
     suspect = decode
     if not decode and info.format == "JPEG":
         try:
@@ -131,11 +136,14 @@ def inspect_frame(path: str | Path, *, decode: bool = False) -> FrameInfo:
 
 
 def _mode_text(mode: str) -> str:
-    return {"L": "greyscale (L)", "1": "black-and-white (1)", "P": "palette (P)", "RGB": "RGB"}.get(mode, f"mode {mode}")
+    return {"L": "greyscale (L)", "1": "black-and-white (1)", "P": "palette (P)", "RGB": "RGB"}.get(
+        mode, f"mode {mode}"
+    )
 
 
-def check_clip_frames(paths: Iterable[str | Path], *, decode: bool = False,
-                      cache: MutableMapping[Path, FrameInfo] | None = None) -> list[FrameProblem]:
+def check_clip_frames(
+    paths: Iterable[str | Path], *, decode: bool = False, cache: MutableMapping[Path, FrameInfo] | None = None
+) -> list[FrameProblem]:
     """The damaged and inconsistent frames among one clip's ``paths``, in order.
 
     Each file is checked by :func:`inspect_frame` (``cache``: path -> result, shared between
@@ -160,9 +168,20 @@ def check_clip_frames(paths: Iterable[str | Path], *, decode: bool = False,
         if i.kind is not None:
             problems.append(FrameProblem(p, i.kind, i.detail or i.kind))
         elif i.size != ref.size:
-            problems.append(FrameProblem(p, "resized", f"{i.size[0]}x{i.size[1]} pixels, the clip's first frame "
-                                                      f"{ref_path.name} {ref.size[0]}x{ref.size[1]}"))
+            problems.append(
+                FrameProblem(
+                    p,
+                    "resized",
+                    f"{i.size[0]}x{i.size[1]} pixels, the clip's first frame "
+                    f"{ref_path.name} {ref.size[0]}x{ref.size[1]}",
+                )
+            )
         elif i.mode != common:
-            problems.append(FrameProblem(p, "inconsistent mode", f"{_mode_text(i.mode)} among {_mode_text(common)} frames "
-                                                    f"(preprocessing converts it to RGB)"))
+            problems.append(
+                FrameProblem(
+                    p,
+                    "inconsistent mode",
+                    f"{_mode_text(i.mode)} among {_mode_text(common)} frames (preprocessing converts it to RGB)",
+                )
+            )
     return problems

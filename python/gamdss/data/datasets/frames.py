@@ -19,8 +19,8 @@ import bisect
 import contextlib
 import os
 import re
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
 
 _TRAILING_INT = re.compile(r"(\d+)$")
 
@@ -68,7 +68,7 @@ class DirIndex:
                     self._cache[folder] = sorted(it, key=lambda e: e.name)
             except (FileNotFoundError, NotADirectoryError):
                 self._cache[folder] = []
-            except OSError as exc:   # permission denied, I/O error...: it exists but is unreadable
+            except OSError as exc:  # permission denied, I/O error...: it exists but is unreadable
                 self._cache[folder] = []
                 self._errors[folder] = read_error_text(folder, exc)
         if folder in self._errors:
@@ -139,8 +139,7 @@ class DirIndex:
             if n is None:
                 continue
             if n in out:
-                raise FrameListError(f"folder {folder}: files {out[n].name} and {e.name} both have "
-                                     f"frame number {n}")
+                raise FrameListError(f"folder {folder}: files {out[n].name} and {e.name} both have frame number {n}")
             out[n] = Path(e.path)
         return sorted(out.items())
 
@@ -154,7 +153,7 @@ def missing_spans(present: Sequence[int], first: int, last: int) -> tuple[list[t
     """The runs of ``first..last`` absent from ``present`` (sorted frame numbers on disk) as
     inclusive ``(start, end)`` pairs, and how many numbers they hold. Time proportional to
     ``len(present)``, whatever the size of ``first..last``."""
-    inside = present[bisect.bisect_left(present, first):bisect.bisect_right(present, last)]
+    inside = present[bisect.bisect_left(present, first) : bisect.bisect_right(present, last)]
     spans: list[tuple[int, int]] = []
     prev = first - 1
     for n in inside:

@@ -17,8 +17,12 @@ from .base import Column, Dataset
 class Samm(Dataset):
     name = "samm"
     fps = 200.0
-    annotation_names = ("SAMM_Micro_FACS_Codes_v2.xlsx", "SAMM_Micro_FACS_Codes_v2.xls", "SAMM_Micro_FACS_Codes.xlsx",
-                        "SAMM.xlsx")
+    annotation_names = (
+        "SAMM_Micro_FACS_Codes_v2.xlsx",
+        "SAMM_Micro_FACS_Codes_v2.xls",
+        "SAMM_Micro_FACS_Codes.xlsx",
+        "SAMM.xlsx",
+    )
     annotation_patterns = (r"^samm.*(facs|codes|micro).*\.(xlsx|xls|csv)$",)
     emotions = ("anger", "contempt", "disgust", "fear", "happiness", "other", "sadness", "surprise")
     columns = (
@@ -42,7 +46,14 @@ class Samm(Dataset):
         "Onset, apex and offset are the dataset's frame numbers.",
         "Extra columns to the right of 'Notes', if any, were added by gamdss",
         "(e.g. the original keyframes next to reselected ones).",
-        "-", "-", "-", "-", "-", "-", "-", "-",
+        "-",
+        "-",
+        "-",
+        "-",
+        "-",
+        "-",
+        "-",
+        "-",
     )
     first_frame = None
     containers = ("SAMM", "SAMM_CROP", "SAMM_cropped")

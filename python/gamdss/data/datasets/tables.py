@@ -13,9 +13,10 @@ import csv
 import os
 import re
 import stat
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 #: How many rows from the top of a sheet are searched for the header row.
 HEADER_SEARCH_ROWS = 60
@@ -74,8 +75,12 @@ def _clean_cell(value: Any) -> Any:
     return value
 
 
-_SPECIAL_FILES = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
-                  (stat.S_ISBLK, "a block device"))
+_SPECIAL_FILES = (
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
 
 
 def not_a_file(path: str | Path) -> str | None:
@@ -117,9 +122,13 @@ def read_sheets(path: str | Path) -> dict[str, list[list[Any]]]:
 
             wb = openpyxl.load_workbook(path, data_only=True)
             try:
-                return {ws.title: [[_clean_cell(v) for v in row] for row in
-                                   ws.iter_rows(min_row=1, max_row=ws.max_row, values_only=True)]
-                        for ws in wb.worksheets}
+                return {
+                    ws.title: [
+                        [_clean_cell(v) for v in row]
+                        for row in ws.iter_rows(min_row=1, max_row=ws.max_row, values_only=True)
+                    ]
+                    for ws in wb.worksheets
+                }
             finally:
                 wb.close()
         if suffix == ".xls":
@@ -133,8 +142,9 @@ def read_sheets(path: str | Path) -> dict[str, list[list[Any]]]:
                     cells = []
                     for c in range(sh.ncols):
                         cell = sh.cell(r, c)
-                        cells.append(None if cell.ctype in (xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK)
-                                     else _clean_cell(cell.value))
+                        cells.append(
+                            None if cell.ctype in (xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK) else _clean_cell(cell.value)
+                        )
                     rows.append(cells)
                 sheets[sh.name] = rows
             return sheets
@@ -148,8 +158,9 @@ def read_sheets(path: str | Path) -> dict[str, list[list[Any]]]:
     raise TableError(f"annotation file {path}: unsupported type {suffix!r} (expected .xlsx, .xls or .csv)")
 
 
-def _match_header(row: Sequence[Any], aliases: Mapping[str, Sequence[str]],
-                  required: Sequence[str]) -> dict[str, int] | None:
+def _match_header(
+    row: Sequence[Any], aliases: Mapping[str, Sequence[str]], required: Sequence[str]
+) -> dict[str, int] | None:
     """Column index of every field whose alias appears in ``row``; ``None`` unless all
     ``required`` fields are found."""
     found: dict[str, int] = {}
@@ -164,9 +175,15 @@ def _match_header(row: Sequence[Any], aliases: Mapping[str, Sequence[str]],
     return found if all(f in found for f in required) else None
 
 
-def read_table(path: str | Path, aliases: Mapping[str, Sequence[str]], required: Sequence[str], *,
-               sheets: Sequence[str] = (), headerless: Sequence[str] | None = None,
-               all_sheets: Mapping[str, list[list[Any]]] | None = None) -> Table:
+def read_table(
+    path: str | Path,
+    aliases: Mapping[str, Sequence[str]],
+    required: Sequence[str],
+    *,
+    sheets: Sequence[str] = (),
+    headerless: Sequence[str] | None = None,
+    all_sheets: Mapping[str, list[list[Any]]] | None = None,
+) -> Table:
     """Read the annotation table of ``path``.
 
     Args:
@@ -185,8 +202,9 @@ def read_table(path: str | Path, aliases: Mapping[str, Sequence[str]], required:
     path = Path(path)
     book = all_sheets if all_sheets is not None else read_sheets(path)
     preferred = [normalise_name(s) for s in sheets]
-    order = sorted(book, key=lambda s: (preferred.index(normalise_name(s))
-                                        if normalise_name(s) in preferred else len(preferred)))
+    order = sorted(
+        book, key=lambda s: preferred.index(normalise_name(s)) if normalise_name(s) in preferred else len(preferred)
+    )
     for sheet in order:
         rows = book[sheet]
         for r, row in enumerate(rows[:HEADER_SEARCH_ROWS]):
@@ -197,21 +215,31 @@ def read_table(path: str | Path, aliases: Mapping[str, Sequence[str]], required:
             data = []
             for k in range(r + 1, len(rows)):
                 cells = rows[k]
-                data.append(TableRow(k + 1, {fld: (cells[i] if i < len(cells) else None)
-                                             for fld, i in found.items()}))
+                data.append(TableRow(k + 1, {fld: (cells[i] if i < len(cells) else None) for fld, i in found.items()}))
             return Table(path, sheet or None, r + 1, columns, data)
     if headerless is not None:
         named = [s for s in order if normalise_name(s) in preferred]
-        for sheet in (named or order):
+        for sheet in named or order:
             rows = book[sheet]
             if not any(any(c is not None for c in row) for row in rows):
                 continue
             data = []
             for k, cells in enumerate(rows):
-                data.append(TableRow(k + 1, {fld: (cells[i] if i < len(cells) else None)
-                                             for i, fld in enumerate(headerless) if fld is not None}))
-            return Table(path, sheet or None, None,
-                         {fld: f"column {i + 1}" for i, fld in enumerate(headerless) if fld}, data)
+                data.append(
+                    TableRow(
+                        k + 1,
+                        {
+                            fld: (cells[i] if i < len(cells) else None)
+                            for i, fld in enumerate(headerless)
+                            if fld is not None
+                        },
+                    )
+                )
+            return Table(
+                path, sheet or None, None, {fld: f"column {i + 1}" for i, fld in enumerate(headerless) if fld}, data
+            )
     wanted = ", ".join(f"{fld} (one of {sorted(aliases[fld])})" for fld in required)
-    raise TableError(f"annotation file {path}: no header row with the columns {wanted} in the first "
-                     f"{HEADER_SEARCH_ROWS} rows of sheets {list(book)}")
+    raise TableError(
+        f"annotation file {path}: no header row with the columns {wanted} in the first "
+        f"{HEADER_SEARCH_ROWS} rows of sheets {list(book)}"
+    )

@@ -42,24 +42,28 @@ class Blob:
 #: AU number -> blobs on the image-left side (mirrored to the other side unless the AU is
 #: centred: anchor ``nose``/``mouth_mid`` with ``u == 0``).
 AU_BLOBS: dict[str, tuple[Blob, ...]] = {
-    "1": (Blob("eye", 0.22, -0.45, 0.0, -1.0, 0.2),),                   # inner brow raiser
-    "2": (Blob("eye", -0.22, -0.42, 0.0, -1.0, 0.2),),                  # outer brow raiser
-    "4": (Blob("eye", 0.25, -0.4, 0.5, 0.85, 0.2),),                    # brow lowerer (down, inward)
-    "5": (Blob("eye", 0.0, -0.12, 0.0, -1.0, 0.1),),                    # upper lid raiser
-    "6": (Blob("eye", -0.05, 0.42, 0.0, -1.0, 0.22),),                  # cheek raiser
-    "7": (Blob("eye", 0.0, 0.1, 0.0, -1.0, 0.1),),                      # lid tightener
-    "9": (Blob("nose", -0.18, -0.3, 0.0, -1.0, 0.14),),                 # nose wrinkler
-    "10": (Blob("mouth", 0.25, -0.2, 0.0, -1.0, 0.16),),                # upper lip raiser
-    "12": (Blob("mouth", 0.0, 0.0, -0.7, -0.7, 0.2),),                  # lip corner puller
-    "14": (Blob("mouth", 0.02, 0.0, 1.0, 0.0, 0.12),),                  # dimpler (corner pulled in)
-    "15": (Blob("mouth", 0.0, 0.05, 0.0, 1.0, 0.18),),                  # lip corner depressor
-    "17": (Blob("mouth_mid", 0.0, 0.45, 0.0, -1.0, 0.25),),             # chin raiser
-    "20": (Blob("mouth", 0.0, 0.0, -1.0, 0.2, 0.22),),                  # lip stretcher
-    "23": (Blob("mouth_mid", 0.0, -0.1, 0.0, 1.0, 0.1),                 # lip tightener
-           Blob("mouth_mid", 0.0, 0.12, 0.0, -1.0, 0.1)),
-    "24": (Blob("mouth_mid", 0.0, -0.12, 0.0, 1.0, 0.14),               # lip pressor
-           Blob("mouth_mid", 0.0, 0.16, 0.0, -1.0, 0.14)),
-    "26": (Blob("mouth_mid", 0.0, 0.45, 0.0, 1.0, 0.35),),              # jaw drop
+    "1": (Blob("eye", 0.22, -0.45, 0.0, -1.0, 0.2),),  # inner brow raiser
+    "2": (Blob("eye", -0.22, -0.42, 0.0, -1.0, 0.2),),  # outer brow raiser
+    "4": (Blob("eye", 0.25, -0.4, 0.5, 0.85, 0.2),),  # brow lowerer (down, inward)
+    "5": (Blob("eye", 0.0, -0.12, 0.0, -1.0, 0.1),),  # upper lid raiser
+    "6": (Blob("eye", -0.05, 0.42, 0.0, -1.0, 0.22),),  # cheek raiser
+    "7": (Blob("eye", 0.0, 0.1, 0.0, -1.0, 0.1),),  # lid tightener
+    "9": (Blob("nose", -0.18, -0.3, 0.0, -1.0, 0.14),),  # nose wrinkler
+    "10": (Blob("mouth", 0.25, -0.2, 0.0, -1.0, 0.16),),  # upper lip raiser
+    "12": (Blob("mouth", 0.0, 0.0, -0.7, -0.7, 0.2),),  # lip corner puller
+    "14": (Blob("mouth", 0.02, 0.0, 1.0, 0.0, 0.12),),  # dimpler (corner pulled in)
+    "15": (Blob("mouth", 0.0, 0.05, 0.0, 1.0, 0.18),),  # lip corner depressor
+    "17": (Blob("mouth_mid", 0.0, 0.45, 0.0, -1.0, 0.25),),  # chin raiser
+    "20": (Blob("mouth", 0.0, 0.0, -1.0, 0.2, 0.22),),  # lip stretcher
+    "23": (
+        Blob("mouth_mid", 0.0, -0.1, 0.0, 1.0, 0.1),  # lip tightener
+        Blob("mouth_mid", 0.0, 0.12, 0.0, -1.0, 0.1),
+    ),
+    "24": (
+        Blob("mouth_mid", 0.0, -0.12, 0.0, 1.0, 0.14),  # lip pressor
+        Blob("mouth_mid", 0.0, 0.16, 0.0, -1.0, 0.14),
+    ),
+    "26": (Blob("mouth_mid", 0.0, 0.45, 0.0, 1.0, 0.35),),  # jaw drop
 }
 
 #: CASME II's emotion classes.
@@ -107,8 +111,10 @@ def _parse_au(au: str) -> tuple[str, str | None]:
         side, text = text[0], text[1:]
     text = text.lstrip("AU").lstrip("0") or "0"
     if text not in AU_BLOBS:
-        raise ValueError(f"action unit {au!r} is not modelled; modelled AUs: {', '.join(AU_BLOBS)} "
-                         f"(optionally with an L or R prefix)")
+        raise ValueError(
+            f"action unit {au!r} is not modelled; modelled AUs: {', '.join(AU_BLOBS)} "
+            f"(optionally with an L or R prefix)"
+        )
     return text, side
 
 
@@ -122,8 +128,14 @@ def _points(landmarks: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray, n
         raise ValueError("landmarks: the two eyes coincide")
     ex = ex / d
     ey = np.array([-ex[1], ex[0]])  # x right, y down (image axes), rotated with the eye line
-    anchors = {"eye_L": lm[0], "eye_R": lm[1], "nose": lm[2], "mouth_L": lm[3], "mouth_R": lm[4],
-               "mouth_mid": 0.5 * (lm[3] + lm[4])}
+    anchors = {
+        "eye_L": lm[0],
+        "eye_R": lm[1],
+        "nose": lm[2],
+        "mouth_L": lm[3],
+        "mouth_R": lm[4],
+        "mouth_mid": 0.5 * (lm[3] + lm[4]),
+    }
     return anchors, ex, ey, d
 
 
@@ -169,7 +181,7 @@ def deformation_field(aus: tuple[str, ...] | list[str], landmarks: np.ndarray, s
         weight = np.outer(gy, gx)
         field[..., 0] += direction[0] * weight
         field[..., 1] += direction[1] * weight
-    peak = np.sqrt((field ** 2).sum(axis=-1)).max()
+    peak = np.sqrt((field**2).sum(axis=-1)).max()
     if not peak > 0:
         raise ValueError(f"deformation_field: the AUs {tuple(aus)} fall outside the {h}x{w} image")
     return torch.from_numpy((field / peak).astype(np.float32))

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from gamdss import yaml_dataclass
+from gamdss.settings import yaml_io as yaml_dataclass
 
 
 @dataclass(frozen=True)
@@ -69,12 +69,15 @@ class BiasModel:
 
     def sds_ms(self, duration_ms: float) -> tuple[float, float, float]:
         """(onset, apex, offset) error sds in ms for an expression lasting ``duration_ms``."""
-        return (self.onset_sd_ms + self.onset_sd_per_duration * duration_ms,
-                self.apex_sd_ms + self.apex_sd_per_duration * duration_ms,
-                self.offset_sd_ms + self.offset_sd_per_duration * duration_ms)
+        return (
+            self.onset_sd_ms + self.onset_sd_per_duration * duration_ms,
+            self.apex_sd_ms + self.apex_sd_per_duration * duration_ms,
+            self.offset_sd_ms + self.offset_sd_per_duration * duration_ms,
+        )
 
-    def annotate(self, truth: tuple[int, int, int], fps: float, rng: np.random.Generator, *,
-                 n_frames: int) -> tuple[int, int, int]:
+    def annotate(
+        self, truth: tuple[int, int, int], fps: float, rng: np.random.Generator, *, n_frames: int
+    ) -> tuple[int, int, int]:
         """One coder's (onset, apex, offset) for a clip whose true keyframes are ``truth``.
 
         Args:
@@ -91,8 +94,9 @@ class BiasModel:
         """
         o, a, f = (int(v) for v in truth)
         if not (0 <= o <= a <= f <= n_frames - 1):
-            raise ValueError(f"BiasModel.annotate: truth {truth} violates 0 <= onset <= apex <= offset <= T-1 "
-                             f"with T={n_frames}")
+            raise ValueError(
+                f"BiasModel.annotate: truth {truth} violates 0 <= onset <= apex <= offset <= T-1 with T={n_frames}"
+            )
         if not (np.isfinite(fps) and fps > 0):
             raise ValueError(f"BiasModel.annotate: fps must be > 0, got {fps!r}")
         duration_ms = (f - o) * 1000.0 / fps
@@ -111,12 +115,32 @@ class BiasModel:
 
 BIAS_PRESETS: dict[str, BiasModel] = {
     "none": BiasModel("none"),
-    "careful": BiasModel("careful", onset_sd_ms=5.0, apex_sd_ms=5.0, apex_sd_per_duration=0.01,
-                         offset_sd_ms=10.0, offset_sd_per_duration=0.03),
-    "typical": BiasModel("typical", onset_sd_ms=10.0, apex_shift_ms=10.0, apex_sd_ms=10.0, apex_sd_per_duration=0.03,
-                         offset_sd_ms=20.0, offset_sd_per_duration=0.08),
-    "multicultural": BiasModel("multicultural", onset_sd_ms=20.0, apex_shift_ms=25.0, apex_sd_ms=20.0,
-                               apex_sd_per_duration=0.06, offset_sd_ms=40.0, offset_sd_per_duration=0.15),
+    "careful": BiasModel(
+        "careful",
+        onset_sd_ms=5.0,
+        apex_sd_ms=5.0,
+        apex_sd_per_duration=0.01,
+        offset_sd_ms=10.0,
+        offset_sd_per_duration=0.03,
+    ),
+    "typical": BiasModel(
+        "typical",
+        onset_sd_ms=10.0,
+        apex_shift_ms=10.0,
+        apex_sd_ms=10.0,
+        apex_sd_per_duration=0.03,
+        offset_sd_ms=20.0,
+        offset_sd_per_duration=0.08,
+    ),
+    "multicultural": BiasModel(
+        "multicultural",
+        onset_sd_ms=20.0,
+        apex_shift_ms=25.0,
+        apex_sd_ms=20.0,
+        apex_sd_per_duration=0.06,
+        offset_sd_ms=40.0,
+        offset_sd_per_duration=0.15,
+    ),
 }
 
 

@@ -35,8 +35,9 @@ def blink_closure(n_frames: int, fps: float, start_s: float, duration_s: float) 
     return c
 
 
-def draw_blink(frames: np.ndarray, closure: np.ndarray, eyes_px: np.ndarray, interocular_px: float,
-               lid_rgb: np.ndarray) -> np.ndarray:
+def draw_blink(
+    frames: np.ndarray, closure: np.ndarray, eyes_px: np.ndarray, interocular_px: float, lid_rgb: np.ndarray
+) -> np.ndarray:
     """Draw closed lids into ``frames`` (float32 ``[T, H, W, 3]``, grey levels), in place.
 
     closure: ``[T]`` in ``[0, 1]``; eyes_px: float ``[T, 2, 2]`` (frame, eye, (x, y)) eye
@@ -71,6 +72,6 @@ def lid_colours(face: np.ndarray, eyes_px: np.ndarray, interocular_px: float) ->
     for e, (x, y) in enumerate(eyes_px):
         cx = int(np.clip(round(x), 0, w - 1))
         cy = int(np.clip(round(y + 0.3 * interocular_px), 0, h - 1))
-        patch = face[max(0, cy - r):cy + r + 1, max(0, cx - r):cx + r + 1].reshape(-1, 3)
+        patch = face[max(0, cy - r) : cy + r + 1, max(0, cx - r) : cx + r + 1].reshape(-1, 3)
         out[e] = patch.mean(axis=0)
     return out

@@ -24,8 +24,9 @@ def head_motion_path(n_frames: int, fps: float, wander_px_per_s: float, rng: np.
     return np.concatenate([np.zeros((1, 2)), np.cumsum(steps, axis=0)])
 
 
-def pose_drift_path(n_frames: int, fps: float, rotation_deg_per_s: float, scale_per_s: float,
-                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def pose_drift_path(
+    n_frames: int, fps: float, rotation_deg_per_s: float, scale_per_s: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Slow head rotation (in the image plane) and scale drift (towards or away from the camera).
 
     Both are random walks like :func:`head_motion_path`: after one second the angle has sd
@@ -42,13 +43,15 @@ def pose_drift_path(n_frames: int, fps: float, rotation_deg_per_s: float, scale_
     if rotation_deg_per_s > 0:
         angle[1:] = np.cumsum(rng.standard_normal(n_frames - 1)) * (rotation_deg_per_s / np.sqrt(fps))
     if scale_per_s > 0:
-        scale = np.exp(np.concatenate([[0.0], np.cumsum(rng.standard_normal(n_frames - 1))])
-                       * (scale_per_s / np.sqrt(fps)))
+        scale = np.exp(
+            np.concatenate([[0.0], np.cumsum(rng.standard_normal(n_frames - 1))]) * (scale_per_s / np.sqrt(fps))
+        )
     return angle, scale
 
 
-def flicker_offsets(n_frames: int, fps: float, amplitude_gl: float, rng: np.random.Generator, *,
-                    light_hz: float = 100.0) -> np.ndarray:
+def flicker_offsets(
+    n_frames: int, fps: float, amplitude_gl: float, rng: np.random.Generator, *, light_hz: float = 100.0
+) -> np.ndarray:
     """Global brightness offset per frame, float64 ``[T]`` in grey levels.
 
     Mains-powered lights pulse at ``light_hz`` (twice the mains frequency); a camera samples the

@@ -36,7 +36,7 @@ person, so leave-one-subject-out results over more than 18 subjects are optimist
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -94,7 +94,7 @@ class FaceImage:
         return float(np.linalg.norm(self.landmarks[1] - self.landmarks[0]))
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_photo(name: str) -> np.ndarray:
     """The photograph ``name`` as uint8 ``[H, W, 3]`` RGB (read-only, cached)."""
     if name not in _LANDMARKS:
@@ -127,8 +127,9 @@ def photo_landmarks(name: str) -> np.ndarray:
     return np.asarray(_LANDMARKS[name], dtype=np.float64).reshape(5, 2)
 
 
-def _crop_box(lm: np.ndarray, img_hw: tuple[int, int], out_hw: tuple[int, int],
-              crop_scale: float) -> tuple[int, int, int, int]:
+def _crop_box(
+    lm: np.ndarray, img_hw: tuple[int, int], out_hw: tuple[int, int], crop_scale: float
+) -> tuple[int, int, int, int]:
     """Integer crop (x0, y0, x1, y1) around the face with the output's aspect ratio, inside the image."""
     h_img, w_img = img_hw
     out_h, out_w = out_hw
@@ -189,6 +190,9 @@ def make_face(subject: int, size: tuple[int, int], *, crop_scale: float = DEFAUL
         lm_out = lm_out.copy()
         lm_out[:, 0] = out_w - lm_out[:, 0]
         lm_out = lm_out[[1, 0, 2, 4, 3]]  # image-left stays first after mirroring
-    variation = "none" if cycle == 0 else (f"cycle {cycle}: flip={flip}, zoom={zoom:.3f}, "
-                                           f"gains={np.round(gains, 3).tolist()}, gamma={gamma:.3f}")
+    variation = (
+        "none"
+        if cycle == 0
+        else (f"cycle {cycle}: flip={flip}, zoom={zoom:.3f}, gains={np.round(gains, 3).tolist()}, gamma={gamma:.3f}")
+    )
     return FaceImage(face, lm_out, name, int(subject), variation)

@@ -11,14 +11,14 @@ stream, so switching one on changes nothing else about the clip.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Sequence
 
 import numpy as np
 import torch
 
-from gamdss.yaml_dataclass import YamlDataclass
+from gamdss.settings.yaml_io import YamlDataclass
 
 from .action_units import CASME2_EMOTIONS, EMOTION_AUS, deformation_field
 from .bias import BiasModel, get_bias
@@ -116,7 +116,6 @@ class SyntheticConfig(YamlDataclass):
                 fail("jpeg_quality", "must be in 1..100 or None")
 
 
-
 @dataclass(frozen=True)
 class SyntheticClip:
     """One generated clip.
@@ -169,10 +168,17 @@ class SyntheticClip:
     def confounders(self) -> dict[str, object]:
         """What was switched on for this clip, as plain values (for result tables and YAML)."""
         c = self.config
-        return {"noise_sd": c.noise_sd, "jpeg_quality": c.jpeg_quality, "flicker_gl": c.flicker_gl,
-                "head_motion_px": c.head_motion_px, "head_rotation_deg": c.head_rotation_deg,
-                "head_scale": c.head_scale, "rise_power": c.rise_power, "fall_power": c.fall_power,
-                "blink_frames": self.blink_frames}
+        return {
+            "noise_sd": c.noise_sd,
+            "jpeg_quality": c.jpeg_quality,
+            "flicker_gl": c.flicker_gl,
+            "head_motion_px": c.head_motion_px,
+            "head_rotation_deg": c.head_rotation_deg,
+            "head_scale": c.head_scale,
+            "rise_power": c.rise_power,
+            "fall_power": c.fall_power,
+            "blink_frames": self.blink_frames,
+        }
 
     def __len__(self) -> int:
         return int(self.frames.shape[0])
@@ -226,8 +232,14 @@ def _frames(ms: float, fps: float) -> int:
     return max(1, int(round(ms * fps / 1000.0)))
 
 
-def render_frames(face: np.ndarray, field_px: torch.Tensor, displacement: np.ndarray, head: np.ndarray,
-                  angle_deg: np.ndarray | None = None, scale: np.ndarray | None = None) -> torch.Tensor:
+def render_frames(
+    face: np.ndarray,
+    field_px: torch.Tensor,
+    displacement: np.ndarray,
+    head: np.ndarray,
+    angle_deg: np.ndarray | None = None,
+    scale: np.ndarray | None = None,
+) -> torch.Tensor:
     """Warp ``face`` (uint8 ``[H, W, 3]``) once per frame: float32 ``[T, 3, H, W]``, grey levels.
 
     Frame t shows the face with skin at ``x`` moved to ``x + displacement[t] * field_px(x) +
@@ -256,8 +268,9 @@ def render_frames(face: np.ndarray, field_px: torch.Tensor, displacement: np.nda
     grid = torch.empty_like(src)
     grid[..., 0] = src[..., 0] * (2.0 / w) - 1.0
     grid[..., 1] = src[..., 1] * (2.0 / h) - 1.0
-    return torch.nn.functional.grid_sample(img.expand(t, -1, -1, -1), grid, mode="bicubic",
-                                           padding_mode="border", align_corners=False)
+    return torch.nn.functional.grid_sample(
+        img.expand(t, -1, -1, -1), grid, mode="bicubic", padding_mode="border", align_corners=False
+    )
 
 
 def make_clip(config: SyntheticConfig, *, seed: int, subject: int = 0, emotion: str | None = None) -> SyntheticClip:
@@ -286,15 +299,17 @@ def make_clip(config: SyntheticConfig, *, seed: int, subject: int = 0, emotion: 
         raise ValueError(f"make_clip: unknown emotion {emotion!r}; known: {', '.join(EMOTION_AUS)}")
     aus = EMOTION_AUS[emotion]
     fps = float(config.fps)
-    rise, fall, pad_b, pad_a = (_frames(rng.uniform(*getattr(config, n)), fps)
-                                for n in ("rise_ms", "fall_ms", "pad_before_ms", "pad_after_ms"))
+    rise, fall, pad_b, pad_a = (
+        _frames(rng.uniform(*getattr(config, n)), fps) for n in ("rise_ms", "fall_ms", "pad_before_ms", "pad_after_ms")
+    )
     amplitude = float(rng.uniform(*config.amplitude_px))
     onset = pad_b
     apex = onset + rise
     offset = apex + fall
     n = offset + pad_a + 1
-    intensity = intensity_profile(n, onset, apex, offset, shape=config.profile,
-                                  rise_power=config.rise_power, fall_power=config.fall_power)
+    intensity = intensity_profile(
+        n, onset, apex, offset, shape=config.profile, rise_power=config.rise_power, fall_power=config.fall_power
+    )
     face = _face(int(subject), config.size)
     field_px = deformation_field(aus, face.landmarks, config.size)
     head = head_motion_path(n, fps, config.head_motion_px, rng)
@@ -302,30 +317,46 @@ def make_clip(config: SyntheticConfig, *, seed: int, subject: int = 0, emotion: 
     # same sensor noise) as without it, plus the flicker: conditions differ only by the flicker.
     flicker_rng = np.random.default_rng(np.random.SeedSequence([int(seed), _FLICKER_STREAM]))
     flicker = flicker_offsets(n, fps, config.flicker_gl, flicker_rng, light_hz=config.flicker_hz)
-    angle, _ = pose_drift_path(n, fps, config.head_rotation_deg, 0.0,
-                               np.random.default_rng(np.random.SeedSequence([int(seed), _POSE_STREAM])))
-    _, scale = pose_drift_path(n, fps, 0.0, config.head_scale,
-                               np.random.default_rng(np.random.SeedSequence([int(seed), _SCALE_STREAM])))
+    angle, _ = pose_drift_path(
+        n, fps, config.head_rotation_deg, 0.0, np.random.default_rng(np.random.SeedSequence([int(seed), _POSE_STREAM]))
+    )
+    _, scale = pose_drift_path(
+        n, fps, 0.0, config.head_scale, np.random.default_rng(np.random.SeedSequence([int(seed), _SCALE_STREAM]))
+    )
     drifting = config.head_rotation_deg > 0 or config.head_scale > 0
     closure = _blink(config, n, fps, seed)
     displacement = amplitude * intensity
     with torch.no_grad():
-        video = render_frames(face.image, field_px, displacement, head,
-                              *((angle, scale) if drifting else (None, None)))
+        video = render_frames(face.image, field_px, displacement, head, *((angle, scale) if drifting else (None, None)))
     video = video.permute(0, 2, 3, 1).contiguous().numpy()  # [T, H, W, 3] float32
     if closure.any():
         eyes = _moved_points(face.landmarks[:2], head, angle, scale, config.size)
-        draw_blink(video, closure, eyes, face.interocular_px, lid_colours(face.image, face.landmarks[:2],
-                                                                          face.interocular_px))
+        draw_blink(
+            video, closure, eyes, face.interocular_px, lid_colours(face.image, face.landmarks[:2], face.interocular_px)
+        )
     video += flicker.astype(np.float32)[:, None, None, None]
     add_sensor_noise(video, config.noise_sd, rng)
     frames = np.clip(np.rint(video), 0, 255).astype(np.uint8)
     frames = jpeg_roundtrip(frames, config.jpeg_quality)
-    return SyntheticClip(frames=torch.from_numpy(frames), truth=(onset, apex, offset), emotion=emotion, aus=aus,
-                         fps=fps, intensity=intensity, peak_displacement_px=displacement, head_motion_px=head,
-                         flicker_gl=flicker, amplitude_px=amplitude, subject=int(subject), photo=face.photo,
-                         seed=int(seed), config=config, head_rotation_deg=angle, head_scale=scale,
-                         blink_closure=closure)
+    return SyntheticClip(
+        frames=torch.from_numpy(frames),
+        truth=(onset, apex, offset),
+        emotion=emotion,
+        aus=aus,
+        fps=fps,
+        intensity=intensity,
+        peak_displacement_px=displacement,
+        head_motion_px=head,
+        flicker_gl=flicker,
+        amplitude_px=amplitude,
+        subject=int(subject),
+        photo=face.photo,
+        seed=int(seed),
+        config=config,
+        head_rotation_deg=angle,
+        head_scale=scale,
+        blink_closure=closure,
+    )
 
 
 def _blink(config: SyntheticConfig, n: int, fps: float, seed: int) -> np.ndarray:
@@ -339,8 +370,9 @@ def _blink(config: SyntheticConfig, n: int, fps: float, seed: int) -> np.ndarray
     return blink_closure(n, fps, start_s, duration_s) if happens else np.zeros(n)
 
 
-def _moved_points(points: np.ndarray, head: np.ndarray, angle_deg: np.ndarray, scale: np.ndarray,
-                  size: tuple[int, int]) -> np.ndarray:
+def _moved_points(
+    points: np.ndarray, head: np.ndarray, angle_deg: np.ndarray, scale: np.ndarray, size: tuple[int, int]
+) -> np.ndarray:
     """Where ``points`` (``[P, 2]`` (x, y) px of the still face) are in every frame: float64
     ``[T, P, 2]`` after the rotation and scale about the image centre and the translation."""
     h, w = size
@@ -352,9 +384,16 @@ def _moved_points(points: np.ndarray, head: np.ndarray, angle_deg: np.ndarray, s
     return np.stack([x, y], -1) * scale[:, None, None] + centre + head[:, None, :]
 
 
-def make_dataset(config: SyntheticConfig, *, n_subjects: int, clips_per_subject: int, seed: int,
-                 bias: str | BiasModel = "typical", emotions: Sequence[str] | None = None,
-                 progress: bool = True) -> list[SyntheticSample]:
+def make_dataset(
+    config: SyntheticConfig,
+    *,
+    n_subjects: int,
+    clips_per_subject: int,
+    seed: int,
+    bias: str | BiasModel = "typical",
+    emotions: Sequence[str] | None = None,
+    progress: bool = True,
+) -> list[SyntheticSample]:
     """A dataset of ``n_subjects * clips_per_subject`` clips with biased annotations.
 
     Subject ``i`` (id ``f"{i + 1:02d}"``) uses face ``i``; its clip ``j`` (id
@@ -368,8 +407,9 @@ def make_dataset(config: SyntheticConfig, *, n_subjects: int, clips_per_subject:
         ValueError: non-positive counts, unknown emotion or bias preset.
     """
     if n_subjects < 1 or clips_per_subject < 1:
-        raise ValueError(f"make_dataset: n_subjects and clips_per_subject must be >= 1, got "
-                         f"{n_subjects} and {clips_per_subject}")
+        raise ValueError(
+            f"make_dataset: n_subjects and clips_per_subject must be >= 1, got {n_subjects} and {clips_per_subject}"
+        )
     model = get_bias(bias)
     emotions = tuple(e.lower() for e in (emotions if emotions is not None else CASME2_EMOTIONS))
     if not emotions:
@@ -380,8 +420,9 @@ def make_dataset(config: SyntheticConfig, *, n_subjects: int, clips_per_subject:
     from tqdm.auto import tqdm
 
     samples = []
-    bar = tqdm(total=n_subjects * clips_per_subject, desc="synthetic clips", unit="clip", disable=not progress,
-               leave=False)
+    bar = tqdm(
+        total=n_subjects * clips_per_subject, desc="synthetic clips", unit="clip", disable=not progress, leave=False
+    )
     with bar:
         for i in range(n_subjects):
             for j in range(clips_per_subject):
@@ -389,8 +430,15 @@ def make_dataset(config: SyntheticConfig, *, n_subjects: int, clips_per_subject:
                 clip = make_clip(config, seed=clip_seed, subject=i, emotion=emotions[(i + j) % len(emotions)])
                 rng = np.random.default_rng([int(seed), i, j, 1])
                 annotated = model.annotate(clip.truth, clip.fps, rng, n_frames=len(clip))
-                samples.append(SyntheticSample(subject=f"{i + 1:02d}", subject_index=i,
-                                               clip_id=f"s{i + 1:02d}_{j + 1:02d}",
-                                               clip=clip, annotated=annotated, bias=model.name))
+                samples.append(
+                    SyntheticSample(
+                        subject=f"{i + 1:02d}",
+                        subject_index=i,
+                        clip_id=f"s{i + 1:02d}_{j + 1:02d}",
+                        clip=clip,
+                        annotated=annotated,
+                        bias=model.name,
+                    )
+                )
                 bar.update()
     return samples

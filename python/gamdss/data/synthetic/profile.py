@@ -38,8 +38,16 @@ def _half(x: np.ndarray, shape: str) -> np.ndarray:
     raise ValueError(f"profile shape must be one of {PROFILE_SHAPES}, got {shape!r}")
 
 
-def intensity_profile(n_frames: int, onset: int, apex: int, offset: int, *, shape: str = "cosine",
-                      rise_power: float = 1.0, fall_power: float = 1.0) -> np.ndarray:
+def intensity_profile(
+    n_frames: int,
+    onset: int,
+    apex: int,
+    offset: int,
+    *,
+    shape: str = "cosine",
+    rise_power: float = 1.0,
+    fall_power: float = 1.0,
+) -> np.ndarray:
     """Intensity per frame, float64 ``[n_frames]`` in ``[0, 1]``.
 
     Args:
@@ -53,8 +61,10 @@ def intensity_profile(n_frames: int, onset: int, apex: int, offset: int, *, shap
         ValueError: keyframes out of order or out of range, unknown shape, power <= 0.
     """
     if not (0 <= onset < apex < offset <= n_frames - 1):
-        raise ValueError(f"intensity_profile: need 0 <= onset < apex < offset <= T-1, got onset={onset}, "
-                         f"apex={apex}, offset={offset}, T={n_frames}")
+        raise ValueError(
+            f"intensity_profile: need 0 <= onset < apex < offset <= T-1, got onset={onset}, "
+            f"apex={apex}, offset={offset}, T={n_frames}"
+        )
     for name, p in (("rise_power", rise_power), ("fall_power", fall_power)):
         if not (np.isfinite(p) and p > 0):
             raise ValueError(f"intensity_profile: {name} must be a finite number > 0, got {p!r}")

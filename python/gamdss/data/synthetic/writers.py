@@ -30,9 +30,9 @@ from __future__ import annotations
 import csv
 import io
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -46,9 +46,26 @@ _FIRST_FRAME_RANGE = {"casme2": (1, 3000), "samm": (1000, 9000)}
 _SAMM_FIRST_SUBJECT = 6  # SAMM's subject numbers start at 006
 
 GROUND_TRUTH_COLUMNS = (
-    "clip_id", "subject", "video", "sample_id", "emotion", "generator_emotion", "aus", "photo", "fps", "bias",
-    "first_frame", "last_frame", "true_onset", "true_apex", "true_offset",
-    "annotated_onset", "annotated_apex", "annotated_offset", "amplitude_px", "seed",
+    "clip_id",
+    "subject",
+    "video",
+    "sample_id",
+    "emotion",
+    "generator_emotion",
+    "aus",
+    "photo",
+    "fps",
+    "bias",
+    "first_frame",
+    "last_frame",
+    "true_onset",
+    "true_apex",
+    "true_offset",
+    "annotated_onset",
+    "annotated_apex",
+    "annotated_offset",
+    "amplitude_px",
+    "seed",
 )
 
 
@@ -123,9 +140,16 @@ def _video_name(layout: str, subject_number: int, k: int) -> str:
     return f"{subject_number:03d}_1_{k}"
 
 
-def write_dataset(samples: Sequence[SyntheticSample], root: str | Path, layout: str = "casme2", *,
-                  overwrite: bool = False, jpeg_quality: int = 95, frame_seed: int = 0,
-                  progress: bool = True) -> Path:
+def write_dataset(
+    samples: Sequence[SyntheticSample],
+    root: str | Path,
+    layout: str = "casme2",
+    *,
+    overwrite: bool = False,
+    jpeg_quality: int = 95,
+    frame_seed: int = 0,
+    progress: bool = True,
+) -> Path:
     """Lay ``samples`` out under ``root`` in the layout of ``layout`` (``casme2`` or ``samm``).
 
     Subjects are numbered from their ``subject_index`` (CASME II ``sub01``..., SAMM ``006``...);
@@ -154,9 +178,9 @@ def write_dataset(samples: Sequence[SyntheticSample], root: str | Path, layout: 
     import cv2
     from tqdm.auto import tqdm
 
-    from gamdss import atomic
     from gamdss.data.datasets import get_dataset
     from gamdss.data.records import AnnotationRecord
+    from gamdss.util import atomic
 
     if layout not in LAYOUTS:
         raise ValueError(f"write_dataset: layout must be one of {LAYOUTS}, got {layout!r}")
@@ -169,13 +193,16 @@ def write_dataset(samples: Sequence[SyntheticSample], root: str | Path, layout: 
     if root.exists() and not root.is_dir():
         raise FileExistsError(f"write_dataset: {root} exists and is not a folder")
     if root.is_dir() and any(root.iterdir()) and not overwrite:
-        raise FileExistsError(f"write_dataset: {root} is not empty; pass overwrite=True to replace "
-                              f"the synthetic dataset's files in it")
+        raise FileExistsError(
+            f"write_dataset: {root} is not empty; pass overwrite=True to replace the synthetic dataset's files in it"
+        )
     seen_ids: set[str] = set()
     for s in samples:
         if abs(s.clip.fps - ds.fps) > 1e-9:
-            raise ValueError(f"write_dataset: clip {s.clip_id!r} was generated at {s.clip.fps:g} fps but {layout} "
-                             f"is {ds.fps:g} fps; generate with SyntheticConfig(fps={ds.fps:g})")
+            raise ValueError(
+                f"write_dataset: clip {s.clip_id!r} was generated at {s.clip.fps:g} fps but {layout} "
+                f"is {ds.fps:g} fps; generate with SyntheticConfig(fps={ds.fps:g})"
+            )
         if s.clip_id in seen_ids:
             raise ValueError(f"write_dataset: duplicate clip id {s.clip_id!r}")
         seen_ids.add(s.clip_id)
@@ -196,17 +223,48 @@ def write_dataset(samples: Sequence[SyntheticSample], root: str | Path, layout: 
         emotion = emotion_for_dataset(s.clip.emotion, layout)
         meta = {}
         if layout == "samm":
-            meta = {"inducement_code": "1", "duration": str(f - o + 1), "micro": "Micro",
-                    "notes": "synthetic (gamdss)"}
-        rec = AnnotationRecord(dataset=layout, subject=subject, clip_id=ds.clip_id(subject, video, o), video=video,
-                               onset=o, apex=a, offset=f, emotion=emotion, aus=tuple(s.clip.aus), fps=float(ds.fps),
-                               row=row, meta=meta)
+            meta = {"inducement_code": "1", "duration": str(f - o + 1), "micro": "Micro", "notes": "synthetic (gamdss)"}
+        rec = AnnotationRecord(
+            dataset=layout,
+            subject=subject,
+            clip_id=ds.clip_id(subject, video, o),
+            video=video,
+            onset=o,
+            apex=a,
+            offset=f,
+            emotion=emotion,
+            aus=tuple(s.clip.aus),
+            fps=float(ds.fps),
+            row=row,
+            meta=meta,
+        )
         records.append(rec)
         plans.append((s, rec, first))
         t_o, t_a, t_f = (first + v for v in s.truth)
-        truth_rows.append([rec.clip_id, subject, video, s.clip_id, emotion, s.clip.emotion, "+".join(s.clip.aus),
-                           s.clip.photo, f"{s.clip.fps:g}", s.bias, first, first + len(s.clip) - 1, t_o, t_a, t_f,
-                           o, a, f, f"{s.clip.amplitude_px:.6g}", s.clip.seed])
+        truth_rows.append(
+            [
+                rec.clip_id,
+                subject,
+                video,
+                s.clip_id,
+                emotion,
+                s.clip.emotion,
+                "+".join(s.clip.aus),
+                s.clip.photo,
+                f"{s.clip.fps:g}",
+                s.bias,
+                first,
+                first + len(s.clip) - 1,
+                t_o,
+                t_a,
+                t_f,
+                o,
+                a,
+                f,
+                f"{s.clip.amplitude_px:.6g}",
+                s.clip.seed,
+            ]
+        )
 
     root.mkdir(parents=True, exist_ok=True)
     params = [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)]

@@ -7,8 +7,8 @@ import torch
 
 import gamdss_ext  # noqa: F401  (loads the compiled ops)
 
-from .batch import PackedClips, check_distance
-from .results import Reselection
+from .packing import PackedClips, check_distance
+from .result import Reselection
 
 
 def table_sizes(windows: torch.Tensor) -> tuple[int, int, int]:
@@ -19,12 +19,18 @@ def table_sizes(windows: torch.Tensor) -> tuple[int, int, int]:
     return int(sizes[0]), int(sizes[1]), int(sizes[2])
 
 
-def reselect_windows(packed: PackedClips, annotations: torch.Tensor, windows: torch.Tensor, *,
-                     distance: str = "l2", return_table: bool = False) -> Reselection:
+def reselect_windows(
+    packed: PackedClips,
+    annotations: torch.Tensor,
+    windows: torch.Tensor,
+    *,
+    distance: str = "l2",
+    return_table: bool = False,
+) -> Reselection:
     """Reselection with explicit per-clip candidate windows (the low-level call).
 
     packed: frames ``[N, ...]`` with int64 ``starts``/``lengths`` ``[B]`` (see
-        :func:`gamdss.batch.pack_clips`).
+        :func:`gamdss.op.packing.pack_clips`).
     annotations: int64 ``[B, 3]`` annotated (onset, apex, offset); they break exact ties.
     windows: int64 ``[B, 6]`` inclusive clip-relative windows (onset lo/hi, apex lo/hi,
         offset lo/hi), each inside ``[0, T-1]``, with onset_lo <= apex_hi.
@@ -34,8 +40,9 @@ def reselect_windows(packed: PackedClips, annotations: torch.Tensor, windows: to
     annotations = annotations.to("cpu", torch.int64)
     windows = windows.to("cpu", torch.int64)
     sizes = table_sizes(windows) if return_table else (0, 0, 0)
-    out = torch.ops.gamdss.reselect(packed.frames.detach(), packed.starts, packed.lengths,
-                                    annotations, windows, distance, *sizes)
+    out = torch.ops.gamdss.reselect(
+        packed.frames.detach(), packed.starts, packed.lengths, annotations, windows, distance, *sizes
+    )
     onset, apex, offset, rise_d, fall_d, rise_t, fall_t = out
     if not return_table:
         rise_t = fall_t = None
@@ -52,5 +59,6 @@ def frame_distances(packed: PackedClips, reference: torch.Tensor, *, distance: s
     """
     check_distance(distance, packed.frames.dtype)
     max_len = int(packed.lengths.max()) if packed.batch_size else 0
-    return torch.ops.gamdss.frame_distances(packed.frames.detach(), packed.starts, packed.lengths,
-                                            reference.to("cpu", torch.int64), distance, max_len)
+    return torch.ops.gamdss.frame_distances(
+        packed.frames.detach(), packed.starts, packed.lengths, reference.to("cpu", torch.int64), distance, max_len
+    )

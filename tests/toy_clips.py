@@ -24,8 +24,14 @@ class ToyClips:
     annotated: torch.Tensor
 
 
-def make_toy_clips(n_clips: int = 4, length: int = 60, size: int = 64, seed: int = 0,
-                   annotation_error: int = 3, amplitude: float = 12.0) -> ToyClips:
+def make_toy_clips(
+    n_clips: int = 4,
+    length: int = 60,
+    size: int = 64,
+    seed: int = 0,
+    annotation_error: int = 3,
+    amplitude: float = 12.0,
+) -> ToyClips:
     """``n_clips`` clips of ``length`` frames of ``3 x size x size`` uint8.
 
     True onset in [5, 10], apex 15-25 frames later, offset 12-20 frames after the apex; the
@@ -34,8 +40,9 @@ def make_toy_clips(n_clips: int = 4, length: int = 60, size: int = 64, seed: int
     annotation_error]`` to the apex and offset (kept ordered). Deterministic from ``seed``.
     """
     g = torch.Generator().manual_seed(seed)
-    yy, xx = torch.meshgrid(torch.arange(size, dtype=torch.float32),
-                            torch.arange(size, dtype=torch.float32), indexing="ij")
+    yy, xx = torch.meshgrid(
+        torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32), indexing="ij"
+    )
     frames, truth, annotated = [], [], []
     for _ in range(n_clips):
         onset = int(torch.randint(5, 11, (1,), generator=g))

@@ -16,9 +16,8 @@ import re
 import stat
 import tempfile
 import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
-
 
 _UMASK_LOCK = threading.Lock()
 
@@ -78,8 +77,10 @@ def refuse_any_existing(paths: Iterable[str | os.PathLike], overwrite: bool) -> 
     before any work, so a run never stops half-way on an output it may not replace."""
     existing = [str(p) for p in paths if Path(p).exists()]
     if existing and not overwrite:
-        raise FileExistsError(f"output file(s) exist: {', '.join(existing)}; pass overwrite=True "
-                              f"(--overwrite) to replace them or write elsewhere")
+        raise FileExistsError(
+            f"output file(s) exist: {', '.join(existing)}; pass overwrite=True "
+            f"(--overwrite) to replace them or write elsewhere"
+        )
 
 
 @contextlib.contextmanager

@@ -2,25 +2,44 @@
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
 from . import ops
-from .batch import (check_clip_list, check_distance, check_frame_values, check_scale, frame_index, keyframes,
-                    pack_clips, pack_spans)
-from .results import Reselection
+from .packing import (
+    check_clip_list,
+    check_distance,
+    check_frame_values,
+    check_scale,
+    frame_index,
+    keyframes,
+    pack_clips,
+    pack_spans,
+)
+from .result import Reselection
 from .windows import PRESETS, preset_windows
 
 WindowsFn = Callable[..., Reselection]
 
 
-def reselect_with(backend: WindowsFn, clips, onset, apex, offset, *, lengths=None,
-                  lam_rise: float = 0.1, lam_fall: float = 0.1, window: str = "paper",
-                  distance: str = "l2", return_table: bool = False,
-                  clip_ids: Sequence[str] | None = None) -> Reselection:
+def reselect_with(
+    backend: WindowsFn,
+    clips,
+    onset,
+    apex,
+    offset,
+    *,
+    lengths=None,
+    lam_rise: float = 0.1,
+    lam_fall: float = 0.1,
+    window: str = "paper",
+    distance: str = "l2",
+    return_table: bool = False,
+    clip_ids: Sequence[str] | None = None,
+) -> Reselection:
     """Validate, pack and compute the preset windows, then call ``backend`` (the op's
-    :func:`gamdss.ops.reselect_windows` or the reference's).
+    :func:`gamdss.op.ops.reselect_windows` or the reference's).
 
     A list of clips is packed as just the span of frames its windows cover (the op reads
     nothing else), so only those frames are copied; indices are shifted back afterwards.
@@ -47,11 +66,9 @@ def reselect_with(backend: WindowsFn, clips, onset, apex, offset, *, lengths=Non
         return backend(packed, ann, windows, distance=distance, return_table=return_table)
     packed = pack_spans(clip_list, first, last)
     check_frame_values(packed, clip_ids, packed_from=first)
-    out = backend(packed, ann - first[:, None], windows - first[:, None],
-                  distance=distance, return_table=return_table)
+    out = backend(packed, ann - first[:, None], windows - first[:, None], distance=distance, return_table=return_table)
     shift = first.to(out.onset.device)
-    return out._replace(onset=out.onset + shift, apex=out.apex + shift, offset=out.offset + shift,
-                        windows=windows)
+    return out._replace(onset=out.onset + shift, apex=out.apex + shift, offset=out.offset + shift, windows=windows)
 
 
 #: the largest candidate tables ``return_table=True`` allocates (rise + fall, float64)
@@ -69,16 +86,29 @@ def check_table_size(windows: torch.Tensor, limit: int | None = None) -> None:
     b = int(windows.shape[0])
     size = 8 * b * (n_o * n_a + n_f)
     if size > limit:
-        sizes = (windows[:, 1::2] - windows[:, 0::2] + 1)
+        sizes = windows[:, 1::2] - windows[:, 0::2] + 1
         worst = int((sizes[:, 0] * sizes[:, 1]).argmax())
-        raise ValueError(f"return_table=True would allocate {size / 2**20:.0f} MiB ({b} clips padded to {n_o} x {n_a} "
-                         f"rise and {n_f} fall candidates; clip {worst} has the largest windows), more than "
-                         f"{limit / 2**20:.0f} MiB; ask for tables of fewer clips per call (e.g. that clip alone)")
+        raise ValueError(
+            f"return_table=True would allocate {size / 2**20:.0f} MiB ({b} clips padded to {n_o} x {n_a} "
+            f"rise and {n_f} fall candidates; clip {worst} has the largest windows), more than "
+            f"{limit / 2**20:.0f} MiB; ask for tables of fewer clips per call (e.g. that clip alone)"
+        )
 
 
-def reselect(clips, onset, apex, offset, *, lengths=None, lam_rise: float = 0.1,
-             lam_fall: float = 0.1, window: str = "paper", distance: str = "l2",
-             return_table: bool = False, clip_ids: Sequence[str] | None = None) -> Reselection:
+def reselect(
+    clips,
+    onset,
+    apex,
+    offset,
+    *,
+    lengths=None,
+    lam_rise: float = 0.1,
+    lam_fall: float = 0.1,
+    window: str = "paper",
+    distance: str = "l2",
+    return_table: bool = False,
+    clip_ids: Sequence[str] | None = None,
+) -> Reselection:
     """Re-select the onset, apex and offset of each clip near its annotation.
 
     clips: a list of ``[T_i, ...]`` tensors or a ``[B, T, ...]`` tensor (then ``lengths``
@@ -87,7 +117,7 @@ def reselect(clips, onset, apex, offset, *, lengths=None, lam_rise: float = 0.1,
     onset, apex, offset: ``B`` clip-relative 0-based frame indices (sequences or int tensors).
     lam_rise, lam_fall: search scales (>= 0); ``R = int(lam * span)``.
     window: ``"paper"`` (default), ``"released"`` or ``"symmetric"`` (see
-        :mod:`gamdss.windows`).
+        :mod:`gamdss.op.windows`).
     distance: ``"l2"`` (default), ``"centered"`` (ignores a global brightness change between
         the two frames) or ``"released_uint8"`` (the released code's wrapped uint8
         difference, for reproduction only).
@@ -99,7 +129,7 @@ def reselect(clips, onset, apex, offset, *, lengths=None, lam_rise: float = 0.1,
     accumulator, are a ``ValueError`` naming the clip and frame (checked on the frames the
     op reads).
 
-    Returns a :class:`gamdss.results.Reselection`: the rise pair maximises d(onset, apex)
+    Returns a :class:`gamdss.op.result.Reselection`: the rise pair maximises d(onset, apex)
     over the onset and apex windows, then the offset maximises d(apex, offset); exact ties
     go to the candidate closest to the annotation.
 
@@ -108,9 +138,20 @@ def reselect(clips, onset, apex, offset, *, lengths=None, lam_rise: float = 0.1,
         >>> out = gamdss.reselect(frames, onset=[10], apex=[40], offset=[70])
         >>> out.onset, out.apex, out.offset
     """
-    return reselect_with(ops.reselect_windows, clips, onset, apex, offset, lengths=lengths,
-                         lam_rise=lam_rise, lam_fall=lam_fall, window=window, distance=distance,
-                         return_table=return_table, clip_ids=clip_ids)
+    return reselect_with(
+        ops.reselect_windows,
+        clips,
+        onset,
+        apex,
+        offset,
+        lengths=lengths,
+        lam_rise=lam_rise,
+        lam_fall=lam_fall,
+        window=window,
+        distance=distance,
+        return_table=return_table,
+        clip_ids=clip_ids,
+    )
 
 
 def frame_distance_curves(clips, reference, *, lengths=None, distance: str = "l2") -> torch.Tensor:

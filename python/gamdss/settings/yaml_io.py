@@ -8,8 +8,9 @@ read back become tuples again and values are checked.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping, TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -45,7 +46,7 @@ def dump(obj: Any) -> str:
 def save(obj: Any, path: str | Path, *, overwrite: bool = False) -> Path:
     """Write dataclass ``obj`` as YAML to ``path`` atomically; refuses to replace an existing
     ``path`` unless ``overwrite``. Returns ``path``."""
-    from gamdss import atomic
+    from gamdss.util import atomic
 
     return atomic.write_text(atomic.refuse_existing(path, overwrite), dump(obj))
 

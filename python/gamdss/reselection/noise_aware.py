@@ -48,13 +48,14 @@ the evidence a move had (>= ``move_z`` for a move); offset ``(E_end(f) - L) / si
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gamdss.reselection_settings import ReselectionSettings
+from gamdss.settings.reselection import ReselectionSettings
 
 #: working resolution of the evidence, px (frames are box-averaged down to about this)
 WORKING_SIZE = 48
@@ -91,8 +92,9 @@ class Correction(NamedTuple):
     evidence: list[torch.Tensor] | None = None
 
 
-def frames_needed(onset: int, apex: int, offset: int, fps: float, n_frames: int,
-                  settings: ReselectionSettings) -> tuple[int, int]:
+def frames_needed(
+    onset: int, apex: int, offset: int, fps: float, n_frames: int, settings: ReselectionSettings
+) -> tuple[int, int]:
     """First and last frame (inclusive) that :func:`correct_keyframes` reads for one clip:
     from the neutral reference to the clip's end, whatever the settings (the noise floor is
     measured on all of them, so an offset-only setting cannot change the apex)."""
@@ -187,13 +189,14 @@ def noise_floor(evidence: np.ndarray) -> float:
     return max(1.4826 * mad / math.sqrt(6.0), float(np.abs(evidence).max()) * 1e-6, 1e-12)
 
 
-def select_apex(evidence: np.ndarray, annotated: int, lo: int, hi: int, sigma: float,
-                settings: ReselectionSettings) -> tuple[int, float]:
+def select_apex(
+    evidence: np.ndarray, annotated: int, lo: int, hi: int, sigma: float, settings: ReselectionSettings
+) -> tuple[int, float]:
     """The apex among ``lo..hi`` (inclusive) and its confidence (see the module docstring);
     the annotation and NaN when ``sigma`` is NaN (too few frames to know the noise)."""
     if not math.isfinite(sigma):
         return annotated, float("nan")
-    segment = evidence[lo:hi + 1]
+    segment = evidence[lo : hi + 1]
     best = float(np.max(segment))
     ties = np.flatnonzero(segment >= best - settings.tie_z * sigma) + lo
     pick = int(ties[np.argmin(np.abs(ties - annotated))])  # argmin: the earlier of two equidistant
@@ -208,42 +211,49 @@ def evidence_curve(x: torch.Tensor, ref: torch.Tensor, weights: torch.Tensor) ->
     return (resid.square() * weights[None]).flatten(1).sum(dim=1).to(torch.float64).numpy()
 
 
-def correct_offset(x: torch.Tensor, apex: int, offset: int, k: int, weights: torch.Tensor,
-                   settings: ReselectionSettings) -> tuple[int, float]:
+def correct_offset(
+    x: torch.Tensor, apex: int, offset: int, k: int, weights: torch.Tensor, settings: ReselectionSettings
+) -> tuple[int, float]:
     """Step 7 of the module docstring on grey frames ``x`` (``[T, h, w]``, indices relative to
     ``x``): the offset and its confidence (NaN when the clip has too few frames after it)."""
     n = int(x.shape[0])
     m = max(2, k)
     if n - 1 - offset < k + m:
         return offset, float("nan")
-    curve = evidence_curve(x[apex:], x[n - k:].mean(dim=0), weights)
+    curve = evidence_curve(x[apex:], x[n - k :].mean(dim=0), weights)
     sigma = noise_floor(curve)
     if not math.isfinite(sigma):
         return offset, float("nan")
-    level = float(np.median(curve[-k - m:-k]))
+    level = float(np.median(curve[-k - m : -k]))
     confidence = max(0.0, (curve[offset - apex] - level) / sigma)
     if confidence <= settings.offset_z:
         return offset, confidence
-    back = np.flatnonzero(curve[offset - apex:n - k - apex] <= level + settings.tie_z * sigma)
+    back = np.flatnonzero(curve[offset - apex : n - k - apex] <= level + settings.tie_z * sigma)
     return (offset + int(back[0]) if back.size else offset), confidence
 
 
-def correct_clip(frames: torch.Tensor, onset: int, apex: int, offset: int, fps: float,
-                 settings: ReselectionSettings, eyes_px: np.ndarray | None = None
-                 ) -> tuple[tuple[int, int, int], tuple[float, float, float], float, np.ndarray]:
+def correct_clip(
+    frames: torch.Tensor,
+    onset: int,
+    apex: int,
+    offset: int,
+    fps: float,
+    settings: ReselectionSettings,
+    eyes_px: np.ndarray | None = None,
+) -> tuple[tuple[int, int, int], tuple[float, float, float], float, np.ndarray]:
     """One clip: (onset, apex, offset), their confidences, the apex noise floor and the apex
     evidence curve ``[T]`` (NaN outside the frames used). ``frames`` need only hold up to the
     last frame of :func:`frames_needed` (indices are the clip's)."""
     n = int(frames.shape[0])
     first, last = frames_needed(onset, apex, offset, fps, n, settings)
-    x, factor = grey_pooled(frames[first:last + 1])
+    x, factor = grey_pooled(frames[first : last + 1])
     k = reference_frames(fps, settings)
     ref_first, ref_last = reference_span(onset, k)
-    ref = x[ref_first - first:ref_last - first + 1].mean(dim=0)
+    ref = x[ref_first - first : ref_last - first + 1].mean(dim=0)
     weights = eye_weights(tuple(ref.shape), eyes_px, factor)
     curve = evidence_curve(x, ref, weights)
     evidence = np.full(n, np.nan)
-    evidence[first:last + 1] = curve
+    evidence[first : last + 1] = curve
     sigma = noise_floor(curve)
     w = apex_window_frames(fps, settings)
     lo, hi = max(onset, apex - w), min(offset, apex + w)
@@ -276,9 +286,18 @@ def detect_eyes(images: Sequence[np.ndarray]) -> list[np.ndarray | None]:
     return [detector.eye_centres([image])[0] for image in images]
 
 
-def correct_keyframes(clips: Sequence[torch.Tensor], onset, apex, offset, fps, *,
-                      settings: ReselectionSettings | None = None, eyes: Sequence[np.ndarray | None] | None = None,
-                      clip_ids: Sequence[str] | None = None, return_evidence: bool = False) -> Correction:
+def correct_keyframes(
+    clips: Sequence[torch.Tensor],
+    onset,
+    apex,
+    offset,
+    fps,
+    *,
+    settings: ReselectionSettings | None = None,
+    eyes: Sequence[np.ndarray | None] | None = None,
+    clip_ids: Sequence[str] | None = None,
+    return_evidence: bool = False,
+) -> Correction:
     """Noise-aware correction of the annotated keyframes of each clip (module docstring).
 
     clips: ``B`` tensors uint8 (or float, grey levels) ``[T_i, H, W, 3]`` RGB or ``[T_i, H, W]``.
@@ -290,8 +309,8 @@ def correct_keyframes(clips: Sequence[torch.Tensor], onset, apex, offset, fps, *
         MTCNN on each RGB uint8 clip's annotated onset frame (when ``settings.mask_eyes``;
         grey or float clips are not masked).
     """
-    from gamdss.batch import keyframes
-    from gamdss.reselection_settings import preset
+    from gamdss.op.packing import keyframes
+    from gamdss.settings.reselection import preset
 
     settings = preset("recommended") if settings is None else settings
     if settings.method != "noise_aware":
@@ -300,18 +319,21 @@ def correct_keyframes(clips: Sequence[torch.Tensor], onset, apex, offset, fps, *
     for i, c in enumerate(clips):
         if not isinstance(c, torch.Tensor) or c.dim() not in (3, 4) or (c.dim() == 4 and c.shape[-1] not in (1, 3)):
             name = clip_ids[i] if clip_ids is not None else i
-            raise ValueError(f"clip {name}: frames must be a [T, H, W, 3] or [T, H, W] tensor, got "
-                             f"{tuple(c.shape) if isinstance(c, torch.Tensor) else type(c).__name__}")
+            raise ValueError(
+                f"clip {name}: frames must be a [T, H, W, 3] or [T, H, W] tensor, got "
+                f"{tuple(c.shape) if isinstance(c, torch.Tensor) else type(c).__name__}"
+            )
         if min(c.shape[1:3]) < 2:
             name = clip_ids[i] if clip_ids is not None else i
-            raise ValueError(f"clip {name}: frames of {c.shape[1]}x{c.shape[2]} px are too small to register; "
-                             f"need at least 2x2")
+            raise ValueError(
+                f"clip {name}: frames of {c.shape[1]}x{c.shape[2]} px are too small to register; need at least 2x2"
+            )
     lengths = torch.tensor([int(c.shape[0]) for c in clips], dtype=torch.int64)
     ann = keyframes(onset, apex, offset, lengths, clip_ids)
     rates = np.broadcast_to(np.asarray(fps, dtype=np.float64), (len(clips),))
     if not np.all(np.isfinite(rates) & (rates > 0)):
         raise ValueError(f"fps must be positive numbers, got {fps!r}")
-    for b, (clip, (o, a, f)) in enumerate(zip(clips, ann.tolist())):
+    for b, (clip, (o, _a, _f)) in enumerate(zip(clips, ann.tolist())):
         _check_finite(clip, reference_span(o, reference_frames(float(rates[b]), settings))[0], b, clip_ids)
     if eyes is None:
         eyes = [None] * len(clips)

@@ -2,7 +2,7 @@
 
 ::
 
-    from gamdss import run_lock
+    from gamdss.util import run_lock
 
     with run_lock.hold("runs/t", "gamdss train"):
         ...                       # only this process writes into runs/t
@@ -29,8 +29,9 @@ import errno
 import json
 import os
 import socket
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 try:
     import fcntl
@@ -48,8 +49,10 @@ class FolderBusyError(RuntimeError):
     def __init__(self, folder: Path, holder: dict[str, Any]):
         self.folder = Path(folder)
         self.holder = dict(holder)
-        super().__init__(f"{self.folder} is in use by {describe_holder(self.holder)}; this run cannot start "
-                         f"until that one ends (a stopped or killed run frees the folder)")
+        super().__init__(
+            f"{self.folder} is in use by {describe_holder(self.holder)}; this run cannot start "
+            f"until that one ends (a stopped or killed run frees the folder)"
+        )
 
 
 def describe_holder(holder: dict[str, Any]) -> str:
@@ -57,8 +60,10 @@ def describe_holder(holder: dict[str, Any]) -> str:
     placeholder for unknown details."""
     if not holder:
         return "another run (its pid, host and start time are not written yet)"
-    return (f"{holder.get('what') or 'another run'} (pid {holder.get('pid', '?')} on {holder.get('host', '?')}, "
-            f"started {holder.get('started', '?')})")
+    return (
+        f"{holder.get('what') or 'another run'} (pid {holder.get('pid', '?')} on {holder.get('host', '?')}, "
+        f"started {holder.get('started', '?')})"
+    )
 
 
 def read_holder(folder: str | os.PathLike, name: str = LOCK_NAME) -> dict[str, Any]:
@@ -118,8 +123,12 @@ def hold(folder: str | os.PathLike, what: str, *, name: str = LOCK_NAME) -> Iter
             break
         os.close(fd)  # we locked a file its holder has just removed: lock the current one
     try:
-        info = {"pid": os.getpid(), "host": socket.gethostname(), "what": what,
-                "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds")}
+        info = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "what": what,
+            "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        }
         os.ftruncate(fd, 0)
         os.write(fd, (json.dumps(info) + "\n").encode("utf-8"))
         yield path

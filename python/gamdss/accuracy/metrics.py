@@ -8,8 +8,19 @@ from __future__ import annotations
 
 import numpy as np
 
-METRICS = ("n", "mean_abs_frames", "median_abs_frames", "p90_abs_frames", "mean_abs_ms", "median_abs_ms",
-           "p90_abs_ms", "mean_signed_frames", "mean_signed_ms", "exact_rate", "moved_rate")
+METRICS = (
+    "n",
+    "mean_abs_frames",
+    "median_abs_frames",
+    "p90_abs_frames",
+    "mean_abs_ms",
+    "median_abs_ms",
+    "p90_abs_ms",
+    "mean_signed_frames",
+    "mean_signed_ms",
+    "exact_rate",
+    "moved_rate",
+)
 
 
 def error_stats(predicted, truth, fps, annotated=None) -> dict[str, float]:

@@ -1,15 +1,16 @@
-"""Run a :class:`~gamdss.reselection_settings.ReselectionSettings` on clips in memory: the
+"""Run a :class:`~gamdss.settings.reselection.ReselectionSettings` on clips in memory: the
 one place that chooses between the paper's max-distance op and the noise-aware method
-(used by :func:`gamdss.dataset_reselection.reselect_cache` and ``gamdss bench keyframes``)."""
+(used by :func:`gamdss.reselection.run.reselect_cache` and ``gamdss bench keyframes``)."""
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
-from gamdss.reselection_settings import ReselectionSettings
+from gamdss.settings.reselection import ReselectionSettings
 
 
 class ClipsResult(NamedTuple):
@@ -28,26 +29,44 @@ class ClipsResult(NamedTuple):
     fall_distance: torch.Tensor
 
 
-def reselect_clips(clips: Sequence[torch.Tensor], onset, apex, offset, fps, settings: ReselectionSettings, *,
-                   clip_ids: Sequence[str] | None = None, eyes: Sequence[np.ndarray | None] | None = None,
-                   device: str = "cpu") -> ClipsResult:
+def reselect_clips(
+    clips: Sequence[torch.Tensor],
+    onset,
+    apex,
+    offset,
+    fps,
+    settings: ReselectionSettings,
+    *,
+    clip_ids: Sequence[str] | None = None,
+    eyes: Sequence[np.ndarray | None] | None = None,
+    device: str = "cpu",
+) -> ClipsResult:
     """Reselect the keyframes of ``clips`` (uint8 ``[T_i, H, W, 3]`` tensors) from their
     annotated ``onset``, ``apex``, ``offset`` (``B`` clip-relative indices) with ``settings``.
 
     ``fps`` (one number or ``B``) is used by ``noise_aware`` (its windows are in ms), ``eyes``
-    too (see :func:`gamdss.correction.correct_keyframes`); ``device`` by ``max_distance``
+    too (see :func:`gamdss.reselection.noise_aware.correct_keyframes`); ``device`` by ``max_distance``
     (the op runs there; ``noise_aware`` runs on the CPU).
     """
     nan = torch.full((len(clips),), float("nan"), dtype=torch.float64)
     if settings.method == "noise_aware":
-        from gamdss.correction import correct_keyframes
+        from gamdss.reselection.noise_aware import correct_keyframes
 
         out = correct_keyframes(clips, onset, apex, offset, fps, settings=settings, eyes=eyes, clip_ids=clip_ids)
         return ClipsResult(torch.stack([out.onset, out.apex, out.offset], dim=1), out.confidence, nan, nan.clone())
-    from gamdss.reselection import reselect
+    from gamdss.op.api import reselect
 
-    out = reselect([c.to(device) for c in clips], onset, apex, offset, lam_rise=settings.lam_rise,
-                   lam_fall=settings.lam_fall, window=settings.window, distance=settings.distance, clip_ids=clip_ids)
+    out = reselect(
+        [c.to(device) for c in clips],
+        onset,
+        apex,
+        offset,
+        lam_rise=settings.lam_rise,
+        lam_fall=settings.lam_fall,
+        window=settings.window,
+        distance=settings.distance,
+        clip_ids=clip_ids,
+    )
     keyframes = torch.stack([out.onset, out.apex, out.offset], dim=1).cpu()
     confidence = torch.full((len(clips), 3), float("nan"), dtype=torch.float64)
     return ClipsResult(keyframes, confidence, out.rise_distance.cpu(), out.fall_distance.cpu())

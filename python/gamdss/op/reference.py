@@ -3,20 +3,20 @@ kernels to, and the baseline of the benchmarks.
 
 Everything is computed pair by pair, straight from docs/reselection.md: uint8 frames
 in exact int64 arithmetic, floating frames in float64. Same signatures as
-:func:`gamdss.reselect`, :func:`gamdss.ops.reselect_windows` and
-:func:`gamdss.ops.frame_distances`.
+:func:`gamdss.reselect`, :func:`gamdss.op.ops.reselect_windows` and
+:func:`gamdss.op.ops.frame_distances`.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
-from .batch import PackedClips, check_distance
-from .reselection import reselect_with
-from .results import Reselection
+from .api import reselect_with
+from .packing import PackedClips, check_distance
+from .result import Reselection
 
 
 def _flat(frames: torch.Tensor, index: torch.Tensor | list[int]) -> torch.Tensor:
@@ -41,7 +41,7 @@ def _keys(x: torch.Tensor, ys: torch.Tensor, distance: str, first_is_x: bool) ->
     n = x.numel()
     if x.dtype == torch.int64:
         if distance == "centered":
-            return [n * int(s) - int(l) * int(l) for s, l in zip(sq.tolist(), lin.tolist())]
+            return [n * int(s) - int(x) * int(x) for s, x in zip(sq.tolist(), lin.tolist())]
         return [int(s) for s in sq.tolist()]
     keys = (sq - lin * lin / n) if distance == "centered" else sq
     return [(-math.inf if math.isnan(k) else k) for k in keys.tolist()]
@@ -53,9 +53,15 @@ def _distance(key, distance: str, n: int, exact: bool) -> float:
     return math.sqrt(key) if key > 0 else 0.0
 
 
-def reselect_windows(packed: PackedClips, annotations: torch.Tensor, windows: torch.Tensor, *,
-                     distance: str = "l2", return_table: bool = False) -> Reselection:
-    """Reference of :func:`gamdss.ops.reselect_windows` (windows are trusted as valid)."""
+def reselect_windows(
+    packed: PackedClips,
+    annotations: torch.Tensor,
+    windows: torch.Tensor,
+    *,
+    distance: str = "l2",
+    return_table: bool = False,
+) -> Reselection:
+    """Reference of :func:`gamdss.op.ops.reselect_windows` (windows are trusted as valid)."""
     check_distance(distance, packed.frames.dtype)
     frames = packed.frames
     exact = frames.dtype == torch.uint8
@@ -104,22 +110,51 @@ def reselect_windows(packed: PackedClips, annotations: torch.Tensor, windows: to
     dev = frames.device
     idx = lambda v: torch.tensor(v, dtype=torch.int64, device=dev)  # noqa: E731
     val = lambda v: torch.tensor(v, dtype=torch.float64, device=dev)  # noqa: E731
-    return Reselection(idx(out["o"]), idx(out["a"]), idx(out["f"]), val(out["rd"]), val(out["fd"]),
-                       windows.to("cpu", torch.int64),
-                       rise_t.to(dev) if return_table else None, fall_t.to(dev) if return_table else None)
+    return Reselection(
+        idx(out["o"]),
+        idx(out["a"]),
+        idx(out["f"]),
+        val(out["rd"]),
+        val(out["fd"]),
+        windows.to("cpu", torch.int64),
+        rise_t.to(dev) if return_table else None,
+        fall_t.to(dev) if return_table else None,
+    )
 
 
-def reselect(clips, onset, apex, offset, *, lengths=None, lam_rise: float = 0.1,
-             lam_fall: float = 0.1, window: str = "paper", distance: str = "l2",
-             return_table: bool = False, clip_ids: Sequence[str] | None = None) -> Reselection:
+def reselect(
+    clips,
+    onset,
+    apex,
+    offset,
+    *,
+    lengths=None,
+    lam_rise: float = 0.1,
+    lam_fall: float = 0.1,
+    window: str = "paper",
+    distance: str = "l2",
+    return_table: bool = False,
+    clip_ids: Sequence[str] | None = None,
+) -> Reselection:
     """Reference of :func:`gamdss.reselect` (same arguments, same result)."""
-    return reselect_with(reselect_windows, clips, onset, apex, offset, lengths=lengths,
-                         lam_rise=lam_rise, lam_fall=lam_fall, window=window, distance=distance,
-                         return_table=return_table, clip_ids=clip_ids)
+    return reselect_with(
+        reselect_windows,
+        clips,
+        onset,
+        apex,
+        offset,
+        lengths=lengths,
+        lam_rise=lam_rise,
+        lam_fall=lam_fall,
+        window=window,
+        distance=distance,
+        return_table=return_table,
+        clip_ids=clip_ids,
+    )
 
 
 def frame_distances(packed: PackedClips, reference: torch.Tensor, *, distance: str = "l2") -> torch.Tensor:
-    """Reference of :func:`gamdss.ops.frame_distances`."""
+    """Reference of :func:`gamdss.op.ops.frame_distances`."""
     check_distance(distance, packed.frames.dtype)
     frames = packed.frames
     exact = frames.dtype == torch.uint8

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 import torch
 
@@ -27,5 +27,5 @@ class Reselection(NamedTuple):
     rise_distance: torch.Tensor
     fall_distance: torch.Tensor
     windows: torch.Tensor
-    rise_table: Optional[torch.Tensor] = None
-    fall_table: Optional[torch.Tensor] = None
+    rise_table: torch.Tensor | None = None
+    fall_table: torch.Tensor | None = None

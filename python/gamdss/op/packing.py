@@ -5,13 +5,14 @@ culprit clip. Frames of a batch are packed along dim 0: clip ``b`` owns frames
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 
+from gamdss.settings.reselection import DISTANCES
+
 SUPPORTED_DTYPES = (torch.uint8, torch.float16, torch.bfloat16, torch.float32, torch.float64)
-DISTANCES = ("l2", "centered", "released_uint8")
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,9 @@ def pack_clips(clips, lengths=None) -> PackedClips:
     """
     if isinstance(clips, torch.Tensor):
         if clips.dim() < 3:
-            raise ValueError(f"clips tensor must be [B, T, ...] with at least one frame dimension, "
-                             f"got shape {tuple(clips.shape)}")
+            raise ValueError(
+                f"clips tensor must be [B, T, ...] with at least one frame dimension, got shape {tuple(clips.shape)}"
+            )
         _check_layout(clips, "the clips tensor")
         b, t = clips.shape[0], clips.shape[1]
         frames = clips.reshape(b * t, *clips.shape[2:]) if b * t > 0 else clips.new_empty((0, *clips.shape[2:]))
@@ -75,8 +77,10 @@ def check_clip_list(clips, lengths=None) -> list[torch.Tensor]:
         if c.dim() < 2 or c.shape[0] < 1:
             raise ValueError(f"clips[{i}] must be [T, ...] with T >= 1, got shape {tuple(c.shape)}")
         if c.shape[1:] != first.shape[1:] or c.dtype != first.dtype or c.device != first.device:
-            raise ValueError(f"clips[{i}] has frames {tuple(c.shape[1:])} {c.dtype} on {c.device}, but clips[0] "
-                             f"has {tuple(first.shape[1:])} {first.dtype} on {first.device}")
+            raise ValueError(
+                f"clips[{i}] has frames {tuple(c.shape[1:])} {c.dtype} on {c.device}, but clips[0] "
+                f"has {tuple(first.shape[1:])} {first.dtype} on {first.device}"
+            )
     _check_dtype(first)
     return clips
 
@@ -84,15 +88,19 @@ def check_clip_list(clips, lengths=None) -> list[torch.Tensor]:
 def pack_spans(clips: list[torch.Tensor], first: torch.Tensor, last: torch.Tensor) -> PackedClips:
     """Concatenate frames ``first[b] .. last[b]`` (inclusive, int64 ``[B]``) of each clip of a
     validated list: a copy of just those frames."""
-    spans = [c[int(lo):int(hi) + 1] for c, lo, hi in zip(clips, first.tolist(), last.tolist())]
+    spans = [c[int(lo) : int(hi) + 1] for c, lo, hi in zip(clips, first.tolist(), last.tolist())]
     lens = last - first + 1
     starts = torch.cumsum(lens, 0) - lens
     return PackedClips(torch.cat(spans, 0), starts, lens)
 
 
-def check_frame_values(packed: PackedClips, clip_ids: Sequence[str] | None = None,
-                       first: torch.Tensor | None = None, last: torch.Tensor | None = None,
-                       packed_from: torch.Tensor | None = None) -> None:
+def check_frame_values(
+    packed: PackedClips,
+    clip_ids: Sequence[str] | None = None,
+    first: torch.Tensor | None = None,
+    last: torch.Tensor | None = None,
+    packed_from: torch.Tensor | None = None,
+) -> None:
     """Floating frames must be finite and small enough that a distance cannot overflow its
     accumulator (float32 for 16- and 32-bit input, float64 for float64): ``max |x| <=
     sqrt(finfo(acc).max / D) / 2`` with ``D`` elements per frame. Otherwise ``ValueError``
@@ -109,7 +117,7 @@ def check_frame_values(packed: PackedClips, clip_ids: Sequence[str] | None = Non
     lo = origin if first is None else first.to("cpu", torch.int64)
     hi = origin + packed.lengths - 1 if last is None else last.to("cpu", torch.int64)
     for b, (start, o, a, z) in enumerate(zip(packed.starts.tolist(), origin.tolist(), lo.tolist(), hi.tolist())):
-        view = frames[start + a - o:start + z - o + 1].detach()
+        view = frames[start + a - o : start + z - o + 1].detach()
         if view.shape[0] == 0:
             continue
         per_frame = view.reshape(view.shape[0], -1).abs().amax(dim=1)
@@ -118,9 +126,11 @@ def check_frame_values(packed: PackedClips, clip_ids: Sequence[str] | None = Non
             continue
         i = int(torch.nonzero(bad)[0])
         if bool(torch.isfinite(view[i]).all()):
-            why = (f"values up to {float(per_frame[i]):.3g}, beyond {bound:.3g}, the largest a {d}-element frame "
-                   f"may hold without overflowing {str(acc).replace('torch.', '')} distances; scale the frames or "
-                   f"pass float64")
+            why = (
+                f"values up to {float(per_frame[i]):.3g}, beyond {bound:.3g}, the largest a {d}-element frame "
+                f"may hold without overflowing {str(acc).replace('torch.', '')} distances; scale the frames or "
+                f"pass float64"
+            )
         else:
             why = "non-finite values (NaN or inf)"
         raise ValueError(f"{clip_name(b, clip_ids)}: frame {a + i} has {why}")
@@ -128,14 +138,16 @@ def check_frame_values(packed: PackedClips, clip_ids: Sequence[str] | None = Non
 
 def _check_layout(frames: torch.Tensor, what: str) -> None:
     if frames.layout != torch.strided:
-        raise ValueError(f"{what} is a {str(frames.layout).replace('torch.', '')} tensor; pass dense frames "
-                         f"(e.g. .to_dense())")
+        raise ValueError(
+            f"{what} is a {str(frames.layout).replace('torch.', '')} tensor; pass dense frames (e.g. .to_dense())"
+        )
 
 
 def _check_dtype(frames: torch.Tensor) -> None:
     if frames.dtype not in SUPPORTED_DTYPES:
-        raise TypeError(f"frames dtype {frames.dtype} is not supported; use one of "
-                        f"{', '.join(str(d) for d in SUPPORTED_DTYPES)}")
+        raise TypeError(
+            f"frames dtype {frames.dtype} is not supported; use one of {', '.join(str(d) for d in SUPPORTED_DTYPES)}"
+        )
 
 
 def _int_vector(values, name: str, batch: int) -> torch.Tensor:
@@ -155,8 +167,7 @@ def _int_vector(values, name: str, batch: int) -> torch.Tensor:
     return t
 
 
-def keyframes(onset, apex, offset, lengths: torch.Tensor,
-              clip_ids: Sequence[str] | None = None) -> torch.Tensor:
+def keyframes(onset, apex, offset, lengths: torch.Tensor, clip_ids: Sequence[str] | None = None) -> torch.Tensor:
     """Validated annotations: int64 CPU ``[B, 3]`` (onset, apex, offset).
 
     Raises ``ValueError`` naming the clip and values unless
@@ -171,14 +182,15 @@ def keyframes(onset, apex, offset, lengths: torch.Tensor,
     bad = ~((0 <= o) & (o <= a) & (a <= f) & (f <= lengths - 1))
     if bool(bad.any()):
         i = int(bad.nonzero()[0, 0])
-        raise ValueError(f"{clip_name(i, clip_ids)}: onset={int(o[i])}, apex={int(a[i])}, offset={int(f[i])} "
-                         f"violates 0 <= onset <= apex <= offset <= T-1 with T={int(lengths[i])}"
-                         + (f" ({int(bad.sum())} clips are invalid)" if int(bad.sum()) > 1 else ""))
+        raise ValueError(
+            f"{clip_name(i, clip_ids)}: onset={int(o[i])}, apex={int(a[i])}, offset={int(f[i])} "
+            f"violates 0 <= onset <= apex <= offset <= T-1 with T={int(lengths[i])}"
+            + (f" ({int(bad.sum())} clips are invalid)" if int(bad.sum()) > 1 else "")
+        )
     return torch.stack([o, a, f], dim=1)
 
 
-def frame_index(values, name: str, lengths: torch.Tensor,
-                clip_ids: Sequence[str] | None = None) -> torch.Tensor:
+def frame_index(values, name: str, lengths: torch.Tensor, clip_ids: Sequence[str] | None = None) -> torch.Tensor:
     """Validated clip-relative frame indices: int64 CPU ``[B]`` inside ``[0, T-1]``."""
     t = _int_vector(values, name, int(lengths.shape[0]))
     bad = (t < 0) | (t > lengths - 1)
@@ -200,5 +212,7 @@ def check_distance(distance: str, dtype: torch.dtype) -> None:
     if distance not in DISTANCES:
         raise ValueError(f"unknown distance {distance!r}; expected one of {DISTANCES}")
     if distance == "released_uint8" and dtype != torch.uint8:
-        raise ValueError(f"distance 'released_uint8' reproduces the released code's uint8 wrap-around "
-                         f"and needs uint8 frames, got {dtype}")
+        raise ValueError(
+            f"distance 'released_uint8' reproduces the released code's uint8 wrap-around "
+            f"and needs uint8 frames, got {dtype}"
+        )

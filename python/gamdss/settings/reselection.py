@@ -5,7 +5,7 @@ Two methods share it:
 - ``max_distance``: the paper's rule (:func:`gamdss.reselect`, the fused op): maximise the
   frame distance over candidate windows of ``R = int(lam * span)`` frames. Fields used:
   ``window``, ``lam_rise``, ``lam_fall``, ``distance``.
-- ``noise_aware``: :func:`gamdss.correction.correct_keyframes`: the apex is moved to the frame
+- ``noise_aware``: :func:`gamdss.reselection.noise_aware.correct_keyframes`: the apex is moved to the frame
   most different from the neutral onset after removing global head motion, flicker and the
   eye regions, only when that evidence exceeds the clip's own noise floor; an offset that is
   demonstrably still inside the expression moves later; the onset is kept (no onset rule
@@ -26,8 +26,9 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from gamdss import yaml_dataclass
+from gamdss.settings import yaml_io as yaml_dataclass
 
+KEYFRAMES = ("onset", "apex", "offset")
 METHODS = ("max_distance", "noise_aware")
 WINDOWS = ("paper", "released", "symmetric")
 DISTANCES = ("l2", "centered", "released_uint8")
@@ -39,7 +40,7 @@ class ReselectionSettings:
 
     Attributes:
         method: ``max_distance`` (the paper's op) or ``noise_aware`` (see the module docstring).
-        window: candidate-window preset of ``max_distance`` (:mod:`gamdss.windows`).
+        window: candidate-window preset of ``max_distance`` (:mod:`gamdss.op.windows`).
         lam_rise, lam_fall: search scales of ``max_distance``, >= 0 (``R = int(lam * span)``).
         distance: ``l2``, ``centered`` or ``released_uint8`` (``max_distance``).
         apex_window_ms: ``noise_aware`` searches the apex within this many ms of the
@@ -103,32 +104,36 @@ class ReselectionSettings:
         name = self.preset_name()
         head = f"preset {name}: " if name else "custom settings: "
         if self.method == "noise_aware":
-            return (head + f"noise_aware, apex within {self.apex_window_ms:g} ms, moves above {self.move_z:g} "
-                    f"noise sds (ties within {self.tie_z:g}), eyes {'masked' if self.mask_eyes else 'not masked'}; "
-                    + (f"offset moved later only above {self.offset_z:g} sds; " if self.move_offset else "offset kept; ")
-                    + "onset kept")
-        return (head + f"max_distance, window={self.window}, λ_rise={self.lam_rise:g}, λ_fall={self.lam_fall:g}, "
-                f"distance={self.distance}")
+            return (
+                head + f"noise_aware, apex within {self.apex_window_ms:g} ms, moves above {self.move_z:g} "
+                f"noise sds (ties within {self.tie_z:g}), eyes {'masked' if self.mask_eyes else 'not masked'}; "
+                + (f"offset moved later only above {self.offset_z:g} sds; " if self.move_offset else "offset kept; ")
+                + "onset kept"
+            )
+        return (
+            head + f"max_distance, window={self.window}, λ_rise={self.lam_rise:g}, λ_fall={self.lam_fall:g}, "
+            f"distance={self.distance}"
+        )
 
     def preset_name(self) -> str | None:
         """The name of the preset these settings equal, or None."""
         return next((name for name, s in PRESETS.items() if s == self), None)
 
-    def replace(self, **changes: Any) -> "ReselectionSettings":
+    def replace(self, **changes: Any) -> ReselectionSettings:
         return replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "settings") -> "ReselectionSettings":
+    def from_dict(cls, data: dict[str, Any], source: str = "settings") -> ReselectionSettings:
         """Settings from a mapping of fields (missing ones take the defaults of
         :class:`ReselectionSettings`, i.e. the paper's method); unknown keys raise
         ``ValueError`` naming ``source``."""
         return yaml_dataclass.from_dict(cls, data, source)
 
     @classmethod
-    def from_csv_row(cls, row: dict[str, str]) -> "ReselectionSettings":
+    def from_csv_row(cls, row: dict[str, str]) -> ReselectionSettings:
         """Settings from the text cells of a ``reselection.csv`` row (its settings columns;
         other columns are ignored, missing ones take the defaults)."""
         defaults = cls()
@@ -142,7 +147,7 @@ class ReselectionSettings:
         return cls(**values)
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> "ReselectionSettings":
+    def from_yaml(cls, path: str | Path) -> ReselectionSettings:
         """Settings from a ``settings.yaml`` of ``gamdss reselect`` or of an audit (its
         ``reselection`` mapping)."""
         data = yaml_dataclass.read_mapping(path, "reselection settings")
@@ -154,8 +159,9 @@ class ReselectionSettings:
 PRESETS: dict[str, ReselectionSettings] = {
     "recommended": ReselectionSettings(method="noise_aware"),
     "paper": ReselectionSettings(method="max_distance", window="paper", lam_rise=0.1, lam_fall=0.1, distance="l2"),
-    "released": ReselectionSettings(method="max_distance", window="released", lam_rise=0.1, lam_fall=0.1,
-                                    distance="released_uint8"),
+    "released": ReselectionSettings(
+        method="max_distance", window="released", lam_rise=0.1, lam_fall=0.1, distance="released_uint8"
+    ),
 }
 DEFAULT_PRESET = "recommended"
 

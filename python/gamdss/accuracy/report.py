@@ -1,5 +1,5 @@
 """Printed tables and plots of the keyframe-recovery benchmark's rows
-(:func:`gamdss.bench.keyframes.run_benchmark`).
+(:func:`gamdss.accuracy.keyframes.run_benchmark`).
 
 - :func:`format_table`: per keyframe and bias model, rows = methods, columns = confounders,
   cells mean ``|error|`` over all clips as ``frames (ms)``.
@@ -70,8 +70,12 @@ def table_methods(config, keyframe: str) -> list[tuple[str, tuple]]:
     methods = [("annotation", ("annotation",))]
     methods += [(PRESET_PREFIX + p, (PRESET_PREFIX + p,)) for p in config.presets]
     lams = [lam for lam in config.table_lams if lam in config.lams]
-    methods += [(f"gamdss {w}/{d} lam={lam:g}", _method_key("gamdss", w, d, lam))
-                for lam in lams for w in config.windows for d in config.distances]
+    methods += [
+        (f"gamdss {w}/{d} lam={lam:g}", _method_key("gamdss", w, d, lam))
+        for lam in lams
+        for w in config.windows
+        for d in config.distances
+    ]
     if keyframe == "apex":
         methods += [(m, (m,)) for m in config.spotters]
     return methods
@@ -87,8 +91,10 @@ def format_table(rows: list[dict[str, Any]], config) -> str:
         methods = table_methods(config, keyframe)
         lw = max(len("method"), *(len(label) for label, _ in methods))
         for bias in config.biases:
-            out.append(f"{keyframe}, bias {bias}: mean |error| to the true {keyframe}, frames (ms), "
-                       f"{config.clips} clips at all frame rates; columns: confounders")
+            out.append(
+                f"{keyframe}, bias {bias}: mean |error| to the true {keyframe}, frames (ms), "
+                f"{config.clips} clips at all frame rates; columns: confounders"
+            )
             out.append(f"{'method':<{lw}}  " + "  ".join(f"{c:>{width}}" for c in config.confounders))
             out.append("-" * (lw + (width + 2) * len(config.confounders)))
             for label, key in methods:
@@ -129,31 +135,34 @@ def format_summary(rows: list[dict[str, Any]], config) -> str:
     idx = _index(rows, fps)
     n = next((int(r["n"]) for r in rows if str(r["fps"]) == fps and r["confounder"] == confounder), 0)
     where = f"{fps} fps" if fps != "all" else "all frame rates"
-    out = [f"Summary: {n} generated clips at {where}, confounder {confounder}. |error| to the true keyframe in "
-           "frames: mean / median / p90. 'kept': share of keyframes left exactly in place, for bias none "
-           "(annotation = truth), onset / apex / offset. Spotters change the apex only.",
-           "",
-           "| bias | method | onset | apex | offset | kept |",
-           "|---|---|---:|---:|---:|---:|"]
+    out = [
+        f"Summary: {n} generated clips at {where}, confounder {confounder}. |error| to the true keyframe in "
+        "frames: mean / median / p90. 'kept': share of keyframes left exactly in place, for bias none "
+        "(annotation = truth), onset / apex / offset. Spotters change the apex only.",
+        "",
+        "| bias | method | onset | apex | offset | kept |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
     for bias in biases:
         methods = [("annotation", ("annotation",))]
         methods += [(PRESET_PREFIX + p, (PRESET_PREFIX + p,)) for p in SUMMARY_PRESETS if p in config.presets]
-        spotted = [(m, _value(idx.get((bias, confounder, (m,), "apex")), "mean_abs_frames"))
-                   for m in config.spotters]
+        spotted = [(m, _value(idx.get((bias, confounder, (m,), "apex")), "mean_abs_frames")) for m in config.spotters]
         spotted = [(m, v) for m, v in spotted if v is not None]
         if spotted:
             best = min(spotted, key=lambda mv: mv[1])[0]
             methods.append((f"best spotter ({best})", (best,)))
         for label, key in methods:
             cells = [_stats_cell(idx.get((bias, confounder, key, k))) for k in KEYFRAMES]
-            kept = (" / ".join(_kept_cell(idx.get((bias, confounder, key, k))) for k in KEYFRAMES)
-                    if bias == "none" else "")
+            kept = (
+                " / ".join(_kept_cell(idx.get((bias, confounder, key, k))) for k in KEYFRAMES) if bias == "none" else ""
+            )
             out.append(f"| {bias} | {label} | " + " | ".join(cells) + f" | {kept} |")
     return "\n".join(out)
 
 
-def plot_error_vs_lambda(rows: list[dict[str, Any]], config, path: str | Path, keyframe: str, *,
-                         metric: str = "mean_abs_ms") -> Path:
+def plot_error_vs_lambda(
+    rows: list[dict[str, Any]], config, path: str | Path, keyframe: str, *, metric: str = "mean_abs_ms"
+) -> Path:
     """A grid (rows: confounders, columns: bias models) of ``metric`` (over all clips) versus
     ``lam`` for every window x distance of the ``gamdss`` grid, with horizontal lines for the
     annotation, each preset and (apex) the spotting baselines. Written atomically as PNG."""
@@ -162,7 +171,7 @@ def plot_error_vs_lambda(rows: list[dict[str, Any]], config, path: str | Path, k
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from gamdss import atomic
+    from gamdss.util import atomic
 
     idx = _index(rows)
     n_r, n_c = len(config.confounders), len(config.biases)
@@ -177,20 +186,30 @@ def plot_error_vs_lambda(rows: list[dict[str, Any]], config, path: str | Path, k
                 for d in config.distances:
                     if not lams:
                         continue
-                    ys = [_value(idx.get((bias, confounder, _method_key("gamdss", w, d, lam), keyframe)), metric)
-                          for lam in lams]
+                    ys = [
+                        _value(idx.get((bias, confounder, _method_key("gamdss", w, d, lam), keyframe)), metric)
+                        for lam in lams
+                    ]
                     ys = [float("nan") if y is None else y for y in ys]
                     style, marker = DISTANCE_STYLES.get(d, ("-", "o"))
-                    ax.plot(lams, ys, color=WINDOW_COLOURS.get(w), linestyle=style, marker=marker, markersize=3.5,
-                            linewidth=1.2, label=f"GAMDSS {w} / {d}")
+                    ax.plot(
+                        lams,
+                        ys,
+                        color=WINDOW_COLOURS.get(w),
+                        linestyle=style,
+                        marker=marker,
+                        markersize=3.5,
+                        linewidth=1.2,
+                        label=f"GAMDSS {w} / {d}",
+                    )
             for m in refs:
                 value = _value(idx.get((bias, confounder, (m,), keyframe)), metric)
                 if value is not None:
                     colour, style, lw = BASELINE_STYLES.get(m, ("gray", ":", 1.5))
-                    kind = ("biased" if m == "annotation" else "preset" if m.startswith(PRESET_PREFIX)
-                            else "baseline")
-                    ax.axhline(value, color=colour, linestyle=style, linewidth=lw,
-                               label=f"{m.replace('_', ' ')} ({kind})")
+                    kind = "biased" if m == "annotation" else "preset" if m.startswith(PRESET_PREFIX) else "baseline"
+                    ax.axhline(
+                        value, color=colour, linestyle=style, linewidth=lw, label=f"{m.replace('_', ' ')} ({kind})"
+                    )
             if lams:
                 ax.set_xticks(lams)
             ax.set_title(f"{bias} / {confounder}", fontsize=9)
@@ -204,9 +223,11 @@ def plot_error_vs_lambda(rows: list[dict[str, Any]], config, path: str | Path, k
     handles, labels = axes[0][0].get_legend_handles_labels()
     ncol = 4
     fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=8, frameon=False)
-    fig.suptitle(f"{keyframe}: error to the true {keyframe} versus lambda (rows: confounders, columns: bias "
-                 f"models; {config.clips} generated clips, fps {', '.join(f'{f:g}' for f in config.fps)})",
-                 fontsize=10)
+    fig.suptitle(
+        f"{keyframe}: error to the true {keyframe} versus lambda (rows: confounders, columns: bias "
+        f"models; {config.clips} generated clips, fps {', '.join(f'{f:g}' for f in config.fps)})",
+        fontsize=10,
+    )
     legend_in = 0.2 * ((len(handles) + ncol - 1) // ncol) + 0.2
     height = fig.get_size_inches()[1]
     fig.tight_layout(rect=(0, legend_in / height, 1, 1 - 0.45 / height))

@@ -8,8 +8,8 @@ translation, disturbs the clip: ``clean``, ``flicker``, ``blink``, ``head``, ``g
 confounder changes the frames, never the truth nor the annotation. Methods:
 
 - ``annotation``: the biased annotation itself;
-- ``preset:<name>``: each named preset of :data:`gamdss.reselection_settings.PRESETS`
-  (``noise_aware`` presets through :func:`gamdss.correction.correct_keyframes`,
+- ``preset:<name>``: each named preset of :data:`gamdss.settings.reselection.PRESETS`
+  (``noise_aware`` presets through :func:`gamdss.reselection.noise_aware.correct_keyframes`,
   ``max_distance`` presets through :func:`gamdss.reselect` with the preset's window, lams and
   distance);
 - ``gamdss``: :func:`gamdss.reselect` for every window x distance x ``lam``
@@ -21,20 +21,21 @@ Results are long-format rows (:data:`COLUMNS`), per condition, method, keyframe 
 group (``fps`` ``"all"`` or one rate such as ``"200"``): errors to the truth in frames and
 milliseconds (``|error|`` mean, median, 90th percentile; mean signed error), the share of
 exact hits and ``moved_rate``, the share of clips where the method changed the annotated
-keyframe (:func:`gamdss.bench.metrics.error_stats`).
+keyframe (:func:`gamdss.accuracy.metrics.error_stats`).
 """
 
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
-from gamdss.yaml_dataclass import YamlDataclass
+from gamdss.settings.yaml_io import YamlDataclass
 
 from .metrics import METRICS, error_stats
 
@@ -70,7 +71,7 @@ class KeyframeBenchConfig(YamlDataclass):
         size: frame height and width, px.
         biases: bias-model presets of :mod:`gamdss.data.synthetic.bias`.
         confounders: names of :data:`CONFOUNDERS`.
-        presets: reselection presets (:data:`gamdss.reselection_settings.PRESETS`), each run
+        presets: reselection presets (:data:`gamdss.settings.reselection.PRESETS`), each run
             as method ``preset:<name>``.
         windows, distances, lams: the ``gamdss`` grid of :func:`gamdss.reselect` settings
             (``lam_rise = lam_fall = lam``); an empty ``lams`` skips the grid.
@@ -99,15 +100,14 @@ class KeyframeBenchConfig(YamlDataclass):
 
     def __post_init__(self) -> None:
         from gamdss.data.synthetic import BIAS_PRESETS
-        from gamdss.reselection_settings import PRESETS as RESELECTION_PRESETS
+        from gamdss.op.windows import PRESETS
+        from gamdss.settings.reselection import PRESETS as RESELECTION_PRESETS
         from gamdss.spotting import SPOTTERS
-        from gamdss.windows import PRESETS
 
         def fail(name: str, why: str) -> None:
             raise ValueError(f"KeyframeBenchConfig.{name}: {why}, got {getattr(self, name)!r}")
 
-        lists = ("fps", "biases", "confounders", "presets", "windows", "distances", "lams", "spotters",
-                 "table_lams")
+        lists = ("fps", "biases", "confounders", "presets", "windows", "distances", "lams", "spotters", "table_lams")
         for name in lists:
             value = getattr(self, name)
             if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
@@ -124,9 +124,14 @@ class KeyframeBenchConfig(YamlDataclass):
             fail("fps", "must be a non-empty list of positive frame rates")
         if int(self.size) < 16:
             fail("size", "must be at least 16 px")
-        for name, known in (("biases", BIAS_PRESETS), ("confounders", CONFOUNDERS),
-                            ("presets", RESELECTION_PRESETS), ("windows", PRESETS), ("spotters", SPOTTERS),
-                            ("distances", ("l2", "centered", "released_uint8"))):
+        for name, known in (
+            ("biases", BIAS_PRESETS),
+            ("confounders", CONFOUNDERS),
+            ("presets", RESELECTION_PRESETS),
+            ("windows", PRESETS),
+            ("spotters", SPOTTERS),
+            ("distances", ("l2", "centered", "released_uint8")),
+        ):
             unknown = [v for v in getattr(self, name) if v not in known]
             if unknown:
                 fail(name, f"unknown {unknown}; expected some of {list(known)}")
@@ -140,7 +145,7 @@ class KeyframeBenchConfig(YamlDataclass):
             fail("seed", "must be >= 0")
 
     @classmethod
-    def quick(cls, **changes: Any) -> "KeyframeBenchConfig":
+    def quick(cls, **changes: Any) -> KeyframeBenchConfig:
         """A small configuration (16 clips of 48x48 px, every bias, confounder, preset, grid
         setting and spotter of the default) that runs in about 2 minutes on 2 CPU cores."""
         base: dict[str, Any] = dict(clips=16, size=48)
@@ -180,9 +185,14 @@ def synthetic_config(config: KeyframeBenchConfig, fps: float, confounder: str = 
 
     if confounder not in CONFOUNDERS:
         raise ValueError(f"unknown confounder {confounder!r}; expected one of {', '.join(CONFOUNDERS)}")
-    return SyntheticConfig(fps=fps, size=(int(config.size), int(config.size)), noise_sd=config.noise_sd,
-                           jpeg_quality=config.jpeg_quality, head_motion_px=config.head_motion_px,
-                           **CONFOUNDERS[confounder])
+    return SyntheticConfig(
+        fps=fps,
+        size=(int(config.size), int(config.size)),
+        noise_sd=config.noise_sd,
+        jpeg_quality=config.jpeg_quality,
+        head_motion_px=config.head_motion_px,
+        **CONFOUNDERS[confounder],
+    )
 
 
 @lru_cache(maxsize=256)
@@ -211,8 +221,14 @@ def annotate(clips, specs: list[ClipSpec], bias: str, seed: int) -> np.ndarray:
     return out
 
 
-def stat_rows(condition: dict[str, Any], predicted: np.ndarray, truth: np.ndarray, fps: np.ndarray,
-              keyframes: Iterable[str] = KEYFRAMES, annotated: np.ndarray | None = None) -> list[dict[str, Any]]:
+def stat_rows(
+    condition: dict[str, Any],
+    predicted: np.ndarray,
+    truth: np.ndarray,
+    fps: np.ndarray,
+    keyframes: Iterable[str] = KEYFRAMES,
+    annotated: np.ndarray | None = None,
+) -> list[dict[str, Any]]:
     """Rows of :data:`COLUMNS`: ``condition`` plus :func:`error_stats` per keyframe, over all
     clips (``fps = "all"``) and per frame rate. ``predicted``, ``truth``, ``annotated``: int
     ``[B, 3]`` frame indices (``annotated``, for ``moved_rate``, may be None); ``fps``: ``[B]``."""
@@ -222,16 +238,24 @@ def stat_rows(condition: dict[str, Any], predicted: np.ndarray, truth: np.ndarra
     for keyframe in keyframes:
         k = KEYFRAMES.index(keyframe)
         for name, sel in groups:
-            stats = error_stats(predicted[sel, k], truth[sel, k], fps[sel],
-                                annotated=None if annotated is None else annotated[sel, k])
+            stats = error_stats(
+                predicted[sel, k], truth[sel, k], fps[sel], annotated=None if annotated is None else annotated[sel, k]
+            )
             rows.append({**condition, "keyframe": keyframe, "fps": name, **stats})
     return rows
 
 
-def _condition(bias: str, confounder: str, method: str, window: str = "", distance: str = "",
-               lam: float | str = "") -> dict[str, Any]:
-    return {"bias": bias, "confounder": confounder, "method": method, "window": window, "distance": distance,
-            "lam": lam}
+def _condition(
+    bias: str, confounder: str, method: str, window: str = "", distance: str = "", lam: float | str = ""
+) -> dict[str, Any]:
+    return {
+        "bias": bias,
+        "confounder": confounder,
+        "method": method,
+        "window": window,
+        "distance": distance,
+        "lam": lam,
+    }
 
 
 def _stack(out) -> np.ndarray:
@@ -244,31 +268,33 @@ def _stack(out) -> np.ndarray:
 def run_preset(name: str, frames, ann: np.ndarray, fps: np.ndarray, eyes=None) -> np.ndarray:
     """int64 ``[B, 3]`` keyframes of reselection preset ``name`` from the annotation ``ann``
     (int ``[B, 3]``) of clips ``frames`` (uint8 ``[T, H, W, 3]`` tensors) at frame rates ``fps``
-    ``[B]`` (:func:`gamdss.reselect_clips.reselect_clips`). ``eyes``: per clip ``[2, 2]`` eye
-    centres or None, for ``noise_aware`` presets (None: :func:`~gamdss.correction.correct_keyframes`
+    ``[B]`` (:func:`gamdss.reselection.clips.reselect_clips`). ``eyes``: per clip ``[2, 2]`` eye
+    centres or None, for ``noise_aware`` presets (None: :func:`~gamdss.reselection.noise_aware.correct_keyframes`
     finds them)."""
-    from gamdss.reselect_clips import reselect_clips
-    from gamdss.reselection_settings import preset
+    from gamdss.reselection.clips import reselect_clips
+    from gamdss.settings.reselection import preset
 
-    out = reselect_clips(frames, ann[:, 0].tolist(), ann[:, 1].tolist(), ann[:, 2].tolist(), fps, preset(name),
-                         eyes=eyes)
+    out = reselect_clips(
+        frames, ann[:, 0].tolist(), ann[:, 1].tolist(), ann[:, 2].tolist(), fps, preset(name), eyes=eyes
+    )
     return out.keyframes.numpy().astype(np.int64)
 
 
 def _preset_condition(bias: str, confounder: str, name: str) -> dict[str, Any]:
-    from gamdss.reselection_settings import preset
+    from gamdss.settings.reselection import preset
 
     s = preset(name)
     if s.method == "noise_aware":
         return _condition(bias, confounder, PRESET_PREFIX + name)
-    return _condition(bias, confounder, PRESET_PREFIX + name, s.window, s.distance,
-                      s.lam_rise if s.lam_rise == s.lam_fall else "")
+    return _condition(
+        bias, confounder, PRESET_PREFIX + name, s.window, s.distance, s.lam_rise if s.lam_rise == s.lam_fall else ""
+    )
 
 
 def _eyes_at_onset(frames, ann: np.ndarray) -> list:
     """Eye centres on each clip's frame at its annotated onset (what
-    :func:`~gamdss.correction.correct_keyframes` would detect), found once for all presets."""
-    from gamdss.correction import detect_eyes
+    :func:`~gamdss.reselection.noise_aware.correct_keyframes` would detect), found once for all presets."""
+    from gamdss.reselection.noise_aware import detect_eyes
 
     return detect_eyes([f[int(a[0])].numpy() for f, a in zip(frames, ann)])
 
@@ -284,7 +310,7 @@ def run_benchmark(config: KeyframeBenchConfig, *, progress: bool = True) -> list
 
     import gamdss
     from gamdss import spotting
-    from gamdss.reselection_settings import preset
+    from gamdss.settings.reselection import preset
     from gamdss.spotting import frequency
 
     specs = clip_specs(config)
@@ -304,8 +330,11 @@ def run_benchmark(config: KeyframeBenchConfig, *, progress: bool = True) -> list
             truth = np.array([c.truth for c in clips], dtype=np.int64)
             fps = np.array([c.fps for c in clips], dtype=np.float64)
             # The frequency score of a frame does not depend on the annotation: one curve per clip.
-            freq_curves = ([frequency.score_curve(f.numpy(), fps=c.fps) for f, c in zip(frames, clips)]
-                           if "frequency" in config.spotters else None)
+            freq_curves = (
+                [frequency.score_curve(f.numpy(), fps=c.fps) for f, c in zip(frames, clips)]
+                if "frequency" in config.spotters
+                else None
+            )
             for bias in config.biases:
                 bar.set_postfix_str(f"{confounder}, bias {bias}")
                 ann = annotate(clips, specs, bias, config.seed)
@@ -320,10 +349,16 @@ def run_benchmark(config: KeyframeBenchConfig, *, progress: bool = True) -> list
                 for window in config.windows:
                     for distance in config.distances:
                         for lam in config.lams:
-                            out = gamdss.reselect(frames, on, ap, off, lam_rise=lam, lam_fall=lam, window=window,
-                                                  distance=distance)
-                            rows += stat_rows(_condition(bias, confounder, "gamdss", window, distance, lam),
-                                              _stack(out), truth, fps, annotated=ann)
+                            out = gamdss.reselect(
+                                frames, on, ap, off, lam_rise=lam, lam_fall=lam, window=window, distance=distance
+                            )
+                            rows += stat_rows(
+                                _condition(bias, confounder, "gamdss", window, distance, lam),
+                                _stack(out),
+                                truth,
+                                fps,
+                                annotated=ann,
+                            )
                             bar.update()
                 for method in config.spotters:
                     pred = ann.copy()
@@ -333,8 +368,9 @@ def run_benchmark(config: KeyframeBenchConfig, *, progress: bool = True) -> list
                             pred[b, 1] = spotting.apex_from_curve(freq_curves[b], o, off_b)
                         else:
                             pred[b, 1] = spotting.spot_apex(method, f.numpy(), o, off_b, fps=c.fps)
-                    rows += stat_rows(_condition(bias, confounder, method), pred, truth, fps, keyframes=("apex",),
-                                      annotated=ann)
+                    rows += stat_rows(
+                        _condition(bias, confounder, method), pred, truth, fps, keyframes=("apex",), annotated=ann
+                    )
                     bar.update()
     return rows
 
@@ -343,7 +379,7 @@ def write_csv(rows: list[dict[str, Any]], path: str | Path) -> Path:
     """Write ``rows`` (long format, columns :data:`COLUMNS`) atomically as CSV."""
     import csv
 
-    from gamdss import atomic
+    from gamdss.util import atomic
 
     with atomic.atomic_path(path) as tmp:
         with open(tmp, "w", newline="", encoding="utf-8") as handle:
@@ -385,15 +421,16 @@ def output_paths(out: str | Path) -> dict[str, Path]:
     return paths
 
 
-def run_keyframe_bench(config: KeyframeBenchConfig, out: str | Path, *, overwrite: bool = False,
-                       progress: bool = True) -> BenchOutputs:
+def run_keyframe_bench(
+    config: KeyframeBenchConfig, out: str | Path, *, overwrite: bool = False, progress: bool = True
+) -> BenchOutputs:
     """Run the benchmark and write ``keyframes.csv``, ``config.yaml``, ``table.txt`` (the
     summary table, then the full tables) and one ``error_vs_lambda_<keyframe>.png`` per
     keyframe into ``out``. ``table_text`` of the result is what ``table.txt`` holds.
 
     Raises FileExistsError (before any work) if one of these files exists and not ``overwrite``.
     """
-    from gamdss import atomic
+    from gamdss.util import atomic
 
     from .report import format_summary, format_table, plot_error_vs_lambda
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import torch
 
-PRESETS = ("paper", "released", "symmetric")
+from gamdss.settings.reselection import WINDOWS as PRESETS  # the window presets
 
 
-def search_ranges(onset: torch.Tensor, apex: torch.Tensor, offset: torch.Tensor,
-                  lam_rise: float, lam_fall: float) -> tuple[torch.Tensor, torch.Tensor]:
+def search_ranges(
+    onset: torch.Tensor, apex: torch.Tensor, offset: torch.Tensor, lam_rise: float, lam_fall: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``R_rise = int(lam_rise * (apex - onset))`` and ``R_fall = int(lam_fall * (offset - apex))``.
 
     The product is taken in IEEE double and truncated toward zero, exactly as Python's
@@ -23,8 +24,15 @@ def search_ranges(onset: torch.Tensor, apex: torch.Tensor, offset: torch.Tensor,
     return rise, fall
 
 
-def preset_windows(preset: str, onset: torch.Tensor, apex: torch.Tensor, offset: torch.Tensor,
-                   lengths: torch.Tensor, lam_rise: float = 0.1, lam_fall: float = 0.1) -> torch.Tensor:
+def preset_windows(
+    preset: str,
+    onset: torch.Tensor,
+    apex: torch.Tensor,
+    offset: torch.Tensor,
+    lengths: torch.Tensor,
+    lam_rise: float = 0.1,
+    lam_fall: float = 0.1,
+) -> torch.Tensor:
     """Windows of a named preset, clamped into ``[0, T-1]``.
 
     ``paper``: O = [n_o, n_o+R], A = [n_a-R, n_a+R], F = [n_f, n_f+R_f] (the paper's Eq. 1-4).

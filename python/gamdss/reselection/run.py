@@ -1,0 +1,184 @@
+"""Keyframe reselection over a whole frame cache.
+
+:func:`reselect_cache` runs the method of a
+:class:`~gamdss.settings.reselection.ReselectionSettings` (the paper's :func:`gamdss.reselect`
+or the noise-aware :func:`gamdss.reselection.noise_aware.correct_keyframes`) on every clip of a
+:class:`~gamdss.data.cache.FrameCache`, batched under a byte limit, reading from the
+memory-mapped clip files only the frames the method looks at.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from gamdss.data.cache import CacheEntry, FrameCache
+from gamdss.op.windows import preset_windows
+from gamdss.reselection.clips import reselect_clips
+from gamdss.reselection.noise_aware import frames_needed
+from gamdss.reselection.result import ClipReselection, annotated_indices
+from gamdss.settings.reselection import ReselectionSettings, preset
+
+DEFAULT_MAX_BATCH_BYTES = 256 * 2**20
+
+
+def _select_entries(cache: FrameCache, clip_ids: Sequence[str] | None) -> list[CacheEntry]:
+    if clip_ids is None:
+        return cache.entries
+    if isinstance(clip_ids, str):
+        raise TypeError("clip_ids must be a sequence of clip ids, not one string")
+    wanted = set(clip_ids)
+    missing = [c for c in clip_ids if c not in cache]
+    if missing:
+        raise KeyError(f"clip ids not in the cache {cache.root}: {missing}")
+    return [e for e in cache.entries if e.clip_id in wanted]
+
+
+def _spans(entries: list[CacheEntry], settings: ReselectionSettings) -> list[tuple[int, int]]:
+    """First and last frame (inclusive, clip-relative) that each clip's reselection reads."""
+
+    if not entries:
+        return []
+    ann = torch.tensor([annotated_indices(e) for e in entries], dtype=torch.int64)
+    lengths = torch.tensor([e.num_frames for e in entries], dtype=torch.int64)
+    for e, (o, a, f) in zip(entries, ann.tolist()):
+        if not 0 <= o <= a <= f <= e.num_frames - 1:
+            raise ValueError(
+                f"clip {e.clip_id}: onset={o}, apex={a}, offset={f} violates "
+                f"0 <= onset <= apex <= offset <= T-1 with T={e.num_frames}"
+            )
+    if settings.method == "noise_aware":
+        return [frames_needed(o, a, f, e.fps, e.num_frames, settings) for e, (o, a, f) in zip(entries, ann.tolist())]
+    win = preset_windows(
+        settings.window, ann[:, 0], ann[:, 1], ann[:, 2], lengths, settings.lam_rise, settings.lam_fall
+    )
+    first = win[:, 0::2].amin(dim=1).tolist()
+    last = win[:, 1::2].amax(dim=1).tolist()
+    return list(zip(first, last))
+
+
+def _batches(span_bytes: list[tuple[int, int]], limit: int) -> list[list[int]]:
+    """Group consecutive clips so that each padded batch (clips x longest span x frame
+    bytes) stays under ``limit``; a clip bigger than the limit forms a batch of its own.
+    ``span_bytes`` holds (span length in frames, bytes per frame)."""
+    batches: list[list[int]] = []
+    current: list[int] = []
+    longest = 0
+    for i, (n, frame_bytes) in enumerate(span_bytes):
+        new_longest = max(longest, n)
+        if current and (len(current) + 1) * new_longest * frame_bytes > limit:
+            batches.append(current)
+            current, new_longest = [], n
+        current.append(i)
+        longest = new_longest
+    if current:
+        batches.append(current)
+    return batches
+
+
+def reselect_cache(
+    cache: FrameCache,
+    settings: ReselectionSettings | None = None,
+    *,
+    clip_ids: Sequence[str] | None = None,
+    device: str = "cpu",
+    max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
+    progress: bool = True,
+) -> list[ClipReselection]:
+    """Re-select the onset, apex and offset of every clip in ``cache`` (or of ``clip_ids``).
+
+    ``settings``: a :class:`~gamdss.settings.reselection.ReselectionSettings` (default: the
+    ``recommended`` preset). Clips are read from their memory-mapped files, only the frames
+    the method looks at (uint8 ``[span, H, W, 3]``), and grouped into batches of at most
+    ``max_batch_bytes`` bytes (a clip alone larger than that is a batch of its own; clips of
+    different frame sizes never share a batch) and go to
+    :func:`gamdss.reselection.clips.reselect_clips`: ``max_distance`` runs :func:`gamdss.reselect`
+    on ``device`` (``"cpu"``, ``"cuda"``...), ``noise_aware`` runs
+    :func:`gamdss.reselection.noise_aware.correct_keyframes` (CPU). Results come back in cache order;
+    each is identical to reselecting that whole clip on its own.
+
+    Raises ``ValueError`` naming the clip when its annotation is not valid for its frames.
+    """
+
+    settings = preset("recommended") if settings is None else settings
+    if not isinstance(settings, ReselectionSettings):
+        raise TypeError(f"settings must be a ReselectionSettings, got {type(settings).__name__}")
+    if int(max_batch_bytes) <= 0:
+        raise ValueError(f"max_batch_bytes must be positive, got {max_batch_bytes}")
+    entries = _select_entries(cache, clip_ids)
+    spans = _spans(entries, settings)
+    results: list[ClipReselection | None] = [None] * len(entries)
+
+    by_shape: dict[tuple[int, ...], list[int]] = {}
+    for i, e in enumerate(entries):
+        by_shape.setdefault(tuple(e.shape[1:]), []).append(i)
+    plan: list[list[int]] = []
+    for shape, members in by_shape.items():
+        frame_bytes = int(np.prod(shape))
+        sizes = [(spans[i][1] - spans[i][0] + 1, frame_bytes) for i in members]
+        plan += [[members[j] for j in batch] for batch in _batches(sizes, int(max_batch_bytes))]
+
+    bar = tqdm(total=len(entries), desc=f"reselect ({cache.root.name})", unit="clip", disable=not progress)
+    try:
+        for batch in plan:
+            for i, result in zip(
+                batch, _reselect_batch(cache, [entries[i] for i in batch], [spans[i] for i in batch], settings, device)
+            ):
+                results[i] = result
+            bar.update(len(batch))
+    finally:
+        bar.close()
+    return [r for r in results if r is not None]
+
+
+def _span_frames(cache: FrameCache, entry: CacheEntry, span: tuple[int, int]):
+    """uint8 torch ``[last - first + 1, H, W, 3]``: the span's frames, read from the memory map."""
+
+    first, last = span
+    return torch.from_numpy(np.array(cache.frames(entry)[first : last + 1]))
+
+
+def _reselect_batch(
+    cache: FrameCache,
+    entries: list[CacheEntry],
+    spans: list[tuple[int, int]],
+    settings: ReselectionSettings,
+    device: str,
+) -> list[ClipReselection]:
+    """One batch through :func:`gamdss.reselection.clips.reselect_clips`, on the span frames only
+    (annotations shifted into the span and the results shifted back)."""
+
+    clips = [_span_frames(cache, e, span) for e, span in zip(entries, spans)]
+    ann = [[k - span[0] for k in annotated_indices(e)] for e, span in zip(entries, spans)]
+    out = reselect_clips(
+        clips,
+        [a[0] for a in ann],
+        [a[1] for a in ann],
+        [a[2] for a in ann],
+        [e.fps for e in entries],
+        settings,
+        clip_ids=[e.clip_id for e in entries],
+        device=device,
+    )
+    rows = zip(
+        entries,
+        spans,
+        out.keyframes.tolist(),
+        out.confidence.tolist(),
+        out.rise_distance.tolist(),
+        out.fall_distance.tolist(),
+    )
+    return [
+        ClipReselection(
+            clip_id=e.clip_id,
+            annotated=annotated_indices(e),
+            reselected=tuple(int(k) + span[0] for k in picked),  # type: ignore[arg-type]
+            rise_distance=float(rise),
+            fall_distance=float(fall),
+            confidence=tuple(float(c) for c in conf),
+        )  # type: ignore[arg-type]
+        for e, span, picked, conf, rise, fall in rows
+    ]

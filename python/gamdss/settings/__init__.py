@@ -1,0 +1,1 @@
+"""Settings: vocabularies and the validated settings objects (no torch import)."""

@@ -1,0 +1,1 @@
+"""Utilities with no MER knowledge: atomic writes, run locks, device checks."""
