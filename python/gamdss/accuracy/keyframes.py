@@ -26,6 +26,7 @@ keyframe (:func:`gamdss.accuracy.metrics.error_stats`).
 
 from __future__ import annotations
 
+import csv
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -34,8 +35,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from tqdm.auto import tqdm
 
+import gamdss
+from gamdss import spotting
+from gamdss.data.synthetic import BIAS_PRESETS, PHOTOS, SyntheticConfig, get_bias, make_clip
+from gamdss.op.windows import PRESETS
+from gamdss.reselection.clips import reselect_clips
+from gamdss.reselection.noise_aware import detect_eyes
+from gamdss.settings.reselection import PRESETS as RESELECTION_PRESETS
+from gamdss.settings.reselection import preset
 from gamdss.settings.yaml_io import YamlDataclass
+from gamdss.spotting import SPOTTERS, frequency
+from gamdss.util import atomic
 
 from .metrics import METRICS, error_stats
 
@@ -99,11 +112,6 @@ class KeyframeBenchConfig(YamlDataclass):
     seed: int = 0
 
     def __post_init__(self) -> None:
-        from gamdss.data.synthetic import BIAS_PRESETS
-        from gamdss.op.windows import PRESETS
-        from gamdss.settings.reselection import PRESETS as RESELECTION_PRESETS
-        from gamdss.spotting import SPOTTERS
-
         def fail(name: str, why: str) -> None:
             raise ValueError(f"KeyframeBenchConfig.{name}: {why}, got {getattr(self, name)!r}")
 
@@ -166,8 +174,6 @@ class ClipSpec:
 def clip_specs(config: KeyframeBenchConfig) -> list[ClipSpec]:
     """The benchmark's clips: clip ``i`` has ``fps[i % len(fps)]`` and a seed derived from
     ``(config.seed, i)``; faces cycle through the generator's photographs."""
-    from gamdss.data.synthetic import PHOTOS
-
     specs = []
     for i in range(int(config.clips)):
         seed = int(np.random.SeedSequence([int(config.seed), i]).generate_state(1)[0])
@@ -181,8 +187,6 @@ def synthetic_config(config: KeyframeBenchConfig, fps: float, confounder: str = 
 
     Raises ValueError naming ``confounder`` when it is not in :data:`CONFOUNDERS`.
     """
-    from gamdss.data.synthetic import SyntheticConfig
-
     if confounder not in CONFOUNDERS:
         raise ValueError(f"unknown confounder {confounder!r}; expected one of {', '.join(CONFOUNDERS)}")
     return SyntheticConfig(
@@ -199,8 +203,6 @@ def synthetic_config(config: KeyframeBenchConfig, fps: float, confounder: str = 
 def generated_clip(synthetic, seed: int, subject: int):
     """:func:`gamdss.data.synthetic.make_clip`, cached per (config, seed, subject) so every
     bias model (and a repeated run in the same process) reuses the same clips."""
-    from gamdss.data.synthetic import make_clip
-
     return make_clip(synthetic, seed=seed, subject=subject)
 
 
@@ -210,8 +212,6 @@ def annotate(clips, specs: list[ClipSpec], bias: str, seed: int) -> np.ndarray:
     Each clip's coder draws from a generator seeded by ``(seed, clip index, bias name)``,
     independent of the confounder, so a confounder changes the frames but not the annotation.
     """
-    from gamdss.data.synthetic import get_bias
-
     model = get_bias(bias)
     tag = zlib.crc32(model.name.encode("utf-8"))
     out = np.empty((len(clips), 3), dtype=np.int64)
@@ -260,8 +260,6 @@ def _condition(
 
 def _stack(out) -> np.ndarray:
     """int64 ``[B, 3]`` (onset, apex, offset) of a :func:`gamdss.reselect` result."""
-    import torch
-
     return torch.stack([out.onset, out.apex, out.offset], dim=1).cpu().numpy().astype(np.int64)
 
 
@@ -271,9 +269,6 @@ def run_preset(name: str, frames, ann: np.ndarray, fps: np.ndarray, eyes=None) -
     ``[B]`` (:func:`gamdss.reselection.clips.reselect_clips`). ``eyes``: per clip ``[2, 2]`` eye
     centres or None, for ``noise_aware`` presets (None: :func:`~gamdss.reselection.noise_aware.correct_keyframes`
     finds them)."""
-    from gamdss.reselection.clips import reselect_clips
-    from gamdss.settings.reselection import preset
-
     out = reselect_clips(
         frames, ann[:, 0].tolist(), ann[:, 1].tolist(), ann[:, 2].tolist(), fps, preset(name), eyes=eyes
     )
@@ -281,7 +276,6 @@ def run_preset(name: str, frames, ann: np.ndarray, fps: np.ndarray, eyes=None) -
 
 
 def _preset_condition(bias: str, confounder: str, name: str) -> dict[str, Any]:
-    from gamdss.settings.reselection import preset
 
     s = preset(name)
     if s.method == "noise_aware":
@@ -294,8 +288,6 @@ def _preset_condition(bias: str, confounder: str, name: str) -> dict[str, Any]:
 def _eyes_at_onset(frames, ann: np.ndarray) -> list:
     """Eye centres on each clip's frame at its annotated onset (what
     :func:`~gamdss.reselection.noise_aware.correct_keyframes` would detect), found once for all presets."""
-    from gamdss.reselection.noise_aware import detect_eyes
-
     return detect_eyes([f[int(a[0])].numpy() for f, a in zip(frames, ann)])
 
 
@@ -305,14 +297,6 @@ def run_benchmark(config: KeyframeBenchConfig, *, progress: bool = True) -> list
     Methods: ``annotation``, ``preset:<name>`` per preset, ``gamdss`` (with ``window``,
     ``distance``, ``lam``) and the spotters' names (apex rows only).
     """
-    import torch
-    from tqdm.auto import tqdm
-
-    import gamdss
-    from gamdss import spotting
-    from gamdss.settings.reselection import preset
-    from gamdss.spotting import frequency
-
     specs = clip_specs(config)
     n_reselect = len(config.windows) * len(config.distances) * len(config.lams)
     steps_per_bias = 1 + len(config.presets) + n_reselect + len(config.spotters)
@@ -377,10 +361,6 @@ def run_benchmark(config: KeyframeBenchConfig, *, progress: bool = True) -> list
 
 def write_csv(rows: list[dict[str, Any]], path: str | Path) -> Path:
     """Write ``rows`` (long format, columns :data:`COLUMNS`) atomically as CSV."""
-    import csv
-
-    from gamdss.util import atomic
-
     with atomic.atomic_path(path) as tmp:
         with open(tmp, "w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=list(COLUMNS))
@@ -392,8 +372,6 @@ def write_csv(rows: list[dict[str, Any]], path: str | Path) -> Path:
 
 def read_csv(path: str | Path) -> list[dict[str, Any]]:
     """Rows of a CSV written by :func:`write_csv` (numbers parsed back, empty cells as "")."""
-    import csv
-
     numeric = set(METRICS) | {"lam"}
     rows = []
     with open(path, newline="", encoding="utf-8") as handle:
@@ -430,8 +408,6 @@ def run_keyframe_bench(
 
     Raises FileExistsError (before any work) if one of these files exists and not ``overwrite``.
     """
-    from gamdss.util import atomic
-
     from .report import format_summary, format_table, plot_error_vs_lambda
 
     paths = output_paths(out)

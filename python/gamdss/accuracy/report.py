@@ -18,6 +18,11 @@ import math
 from pathlib import Path
 from typing import Any
 
+import matplotlib
+import matplotlib.pyplot as plt
+
+from gamdss.util import atomic
+
 from .keyframes import KEYFRAMES, PRESET_PREFIX
 
 BASELINE_STYLES = {  # colour, line style, width of the horizontal reference lines
@@ -166,12 +171,7 @@ def plot_error_vs_lambda(
     """A grid (rows: confounders, columns: bias models) of ``metric`` (over all clips) versus
     ``lam`` for every window x distance of the ``gamdss`` grid, with horizontal lines for the
     annotation, each preset and (apex) the spotting baselines. Written atomically as PNG."""
-    import matplotlib
-
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from gamdss.util import atomic
 
     idx = _index(rows)
     n_r, n_c = len(config.confounders), len(config.biases)

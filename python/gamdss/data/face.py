@@ -37,6 +37,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import torch
+from facenet_pytorch import MTCNN
+
+from gamdss.util.devices import check_device
 
 BOX_METHODS = ("median", "onset")
 DEFAULT_MARGIN = 0.2
@@ -100,11 +104,6 @@ class FaceDetector:
     """
 
     def __init__(self, device: str = "cpu", min_face_size: int = 20, threads: int | None = 1):
-        import torch
-        from facenet_pytorch import MTCNN
-
-        from gamdss.util.devices import check_device
-
         check_device(str(device))
         if threads is not None and threads < 1:
             raise ValueError(f"threads must be >= 1 or None, got {threads!r}")
@@ -162,8 +161,6 @@ class FaceDetector:
         return out
 
     def _detect(self, batch: np.ndarray, landmarks: bool = False):
-        import torch
-
         if self.threads is None or not self.device.startswith("cpu"):
             return self._mtcnn.detect(batch, landmarks=landmarks)
         before = torch.get_num_threads()

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from gamdss.data.datasets import DATASETS
+
 
 def normalise_emotion(emotion: str) -> str:
     e = " ".join(str(emotion).strip().lower().split())
@@ -109,7 +111,6 @@ def _native(dataset: str, emotions: Sequence[str], keep=None, note: str = "") ->
 
 
 def _build() -> dict[str, Protocol]:
-    from gamdss.data.datasets import DATASETS
 
     protos = [
         Protocol(

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import timm
 from torch import Tensor, nn
 
 from .rmt import RMT, RMT_PRESETS, RMTConfig
@@ -54,7 +55,6 @@ class TimmTemporal(nn.Module):
         self, name: str, in_chans: int = 3, out_dim: int = 512, img_size: int | tuple[int, int] = 224, **timm_kwargs
     ):
         super().__init__()
-        import timm
 
         kwargs = dict(pretrained=False)
         kwargs.update(timm_kwargs)

@@ -55,7 +55,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gamdss.settings.reselection import ReselectionSettings
+from gamdss.data.preprocess import get_detector
+from gamdss.op.packing import keyframes
+from gamdss.settings.reselection import ReselectionSettings, preset
 
 #: working resolution of the evidence, px (frames are box-averaged down to about this)
 WORKING_SIZE = 48
@@ -280,8 +282,6 @@ def detect_eyes(images: Sequence[np.ndarray]) -> list[np.ndarray | None]:
     """Eye centres (x, y) ``[2, 2]`` of the most probable face in each RGB uint8 ``[H, W, 3]``
     image, by MTCNN (facenet-pytorch, bundled weights), or None where no face is found. One
     image per detector call, so a clip's eyes do not depend on the others it is batched with."""
-    from gamdss.data.preprocess import get_detector
-
     detector = get_detector("cpu")
     return [detector.eye_centres([image])[0] for image in images]
 
@@ -309,9 +309,6 @@ def correct_keyframes(
         MTCNN on each RGB uint8 clip's annotated onset frame (when ``settings.mask_eyes``;
         grey or float clips are not masked).
     """
-    from gamdss.op.packing import keyframes
-    from gamdss.settings.reselection import preset
-
     settings = preset("recommended") if settings is None else settings
     if settings.method != "noise_aware":
         raise ValueError(f"correct_keyframes runs the noise_aware method, settings have method={settings.method!r}")

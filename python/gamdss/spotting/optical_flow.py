@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from ._frames import apex_from_curve, as_frames, check_mask, check_range, empty_curve, grey_uint8
@@ -36,8 +37,6 @@ class FarnebackParams:
 def flows_from(reference: np.ndarray, targets: np.ndarray, params: FarnebackParams) -> np.ndarray:
     """float32 ``[N, H, W, 2]`` Farneback flow (dx, dy in pixels) from the uint8 grey
     ``reference [H, W]`` to each of ``targets [N, H, W]``."""
-    import cv2
-
     out = np.empty(targets.shape + (2,), dtype=np.float32)
     for i, target in enumerate(targets):
         out[i] = cv2.calcOpticalFlowFarneback(

@@ -13,6 +13,7 @@ import contextlib
 import errno
 import os
 import re
+import shutil
 import stat
 import tempfile
 import threading
@@ -135,8 +136,6 @@ def output_set(folder: str | os.PathLike, *, last: Iterable[str] = ()) -> Iterat
     all others, e.g. the settings file that marks a complete set), and the staging folder is
     removed. When the block fails (a full disk, an error, Ctrl-C) nothing reaches ``folder``,
     so a rerun finds no half-written set to refuse or to trust."""
-    import shutil
-
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.partial-", dir=folder.parent))

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import torch
+
 
 def check_device(text: str, name: str = "device") -> str:
     """``text`` if it names a torch device this machine has (``cpu``, ``cuda``, ``cuda:N``);
     otherwise ``ValueError`` naming ``name`` (the argument or flag the user set)."""
-    import torch
-
     try:
         device = torch.device(text)
     except (RuntimeError, ValueError, TypeError):

@@ -6,6 +6,7 @@ All draws come from a numpy ``Generator`` passed in, so a clip is reproducible f
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 
@@ -82,7 +83,6 @@ def jpeg_roundtrip(frames: np.ndarray, quality: int | None) -> np.ndarray:
     (1-100); ``None`` returns ``frames`` unchanged."""
     if quality is None:
         return frames
-    import cv2
 
     if not 1 <= int(quality) <= 100:
         raise ValueError(f"JPEG quality must be in 1..100 or None, got {quality!r}")

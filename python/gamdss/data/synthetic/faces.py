@@ -38,6 +38,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
+import cv2
 import numpy as np
 
 #: landmarks (x, y) in the photograph's pixels: left eye, right eye, nose, left and right mouth corners.
@@ -158,8 +159,6 @@ def make_face(subject: int, size: tuple[int, int], *, crop_scale: float = DEFAUL
     Raises:
         ValueError: negative subject, size below 16 px.
     """
-    import cv2
-
     if int(subject) != subject or subject < 0:
         raise ValueError(f"subject must be an integer >= 0, got {subject!r}")
     out_h, out_w = (int(v) for v in size)

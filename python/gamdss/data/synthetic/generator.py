@@ -17,6 +17,7 @@ from functools import lru_cache
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from gamdss.settings.yaml_io import YamlDataclass
 
@@ -417,7 +418,6 @@ def make_dataset(
     for e in emotions:
         if e not in EMOTION_AUS:
             raise ValueError(f"make_dataset: unknown emotion {e!r}; known: {', '.join(EMOTION_AUS)}")
-    from tqdm.auto import tqdm
 
     samples = []
     bar = tqdm(

@@ -34,7 +34,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
+from tqdm.auto import tqdm
+
+from gamdss.data.datasets import get_dataset
+from gamdss.data.records import AnnotationRecord
+from gamdss.util import atomic
 
 from .action_units import emotion_for_dataset
 from .generator import SyntheticSample
@@ -175,13 +181,6 @@ def write_dataset(
         FileExistsError: ``root`` is not empty and ``overwrite`` is false.
         ValueError: unknown layout, no samples, a sample at the wrong fps, duplicate clip ids.
     """
-    import cv2
-    from tqdm.auto import tqdm
-
-    from gamdss.data.datasets import get_dataset
-    from gamdss.data.records import AnnotationRecord
-    from gamdss.util import atomic
-
     if layout not in LAYOUTS:
         raise ValueError(f"write_dataset: layout must be one of {LAYOUTS}, got {layout!r}")
     if not samples:
