@@ -140,7 +140,7 @@ def test_audit_refuses_clips_missing_from_the_reselection_file_before_writing(ca
                 "sub09/EP00",
             ]
         )
-        == 1
+        == 2  # a clip id not in the reselection file is bad input, told before anything runs (was 1)
     )
     assert "sub09/EP00" in _error(capsys)
     assert not out.exists()

@@ -128,3 +128,26 @@ def test_check_names_bad_paths_and_values(tmp_path, capsys):
         assert message in err and "Traceback" not in err
     assert main(["data", "check", "--annotations", str(folder), "--dataset", "samm"]) != 0
     assert "is a folder, not a file" in capsys.readouterr().err
+
+
+def test_a_root_of_another_dataset_gets_a_hint(fixtures, capsys):
+    """ROOT holds CAS(ME)^3's annotation file but --dataset says casme2: bad input (exit 2), one
+    line naming what was looked for, the flag to use and no API wording."""
+    info = fixtures["casme3"]
+    assert main(["data", "check", str(info.root), "--dataset", "casme2"]) == 2
+    cap = capsys.readouterr()
+    err = cap.err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("gamdss data check: no casme2 annotation file under")
+    assert err[0].endswith(
+        f"holds a casme3 annotation file ({info.annotation_path.name}): did you mean --dataset casme3?"
+    )
+    assert "give the file with --annotations" in err[0] and "annotations=" not in err[0]
+    assert cap.out == ""
+
+
+def test_an_annotation_file_of_another_dataset_exits_1_with_a_hint(fixtures, capsys):
+    info = fixtures["casme3"]
+    assert main(["data", "check", "--annotations", str(info.annotation_path), "--dataset", "samm"]) == 1
+    cap = capsys.readouterr()
+    assert "did you mean --dataset casme3?" in cap.err and len(cap.err.strip().splitlines()) == 1
+    assert "protocols" not in cap.out and "usable records: 0" in cap.out

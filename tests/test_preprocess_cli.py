@@ -143,7 +143,7 @@ def test_cli_argument_errors(tmp_path, capsys):
 
 @pytest.mark.parametrize(
     "flag, value, culprit",
-    [("--device", "gpu0", "gpu0"), ("--workers", "0", "workers"), ("--detect-frames", "-1", "detect_frames")],
+    [("--device", "gpu0", "gpu0"), ("--workers", "0", "workers"), ("--detect-frames", "-1", "--detect-frames")],
 )
 def test_bad_flags_exit_2_before_the_scan(tmp_path, capsys, flag, value, culprit):
     rc, out, err = run(capsys, tmp_path / "missing-root", "--dataset", "casme2", "--out", tmp_path / "c", flag, value)

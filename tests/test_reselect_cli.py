@@ -98,7 +98,7 @@ def test_refuses_to_overwrite(cache, capsys):
     assert main(args) == 0
     out = cache.root / "reselection" / "symmetric-r0.1-f0.1-centered"
     (out / "reselection.csv").write_text("mine\n")
-    assert main(args) == 1
+    assert main(args) == 2  # outputs that exist without --overwrite: bad input (was 1)
     assert "--overwrite" in capsys.readouterr().err
     assert (out / "reselection.csv").read_text() == "mine\n"
     assert main(args + ["--overwrite"]) == 0
@@ -158,7 +158,8 @@ def test_paper_flags_need_a_paper_style_preset(cache, capsys):
 
 def test_released_preset_reproduces_the_released_code_settings(cache):
     assert main(["reselect", str(cache.root), "--preset", "released", "--out", str(cache.root / "rel")]) == 0
-    expected = reselect_cache(cache, ReselectionSettings(window="released", distance="released_uint8"), progress=False)
+    settings = ReselectionSettings(window="released", distance="released_uint8", ties="first_inserted")
+    expected = reselect_cache(cache, settings, progress=False)
     assert load_reselection(cache.root / "rel" / "reselection.csv") == expected
 
 

@@ -6,10 +6,21 @@ positional takes any number of values (``gamdss train CONFIG key=value ...``) ma
 ``trailing_positionals`` to that argument's ``dest``: values given after its flags are then
 added to it instead of being refused.
 
-Ctrl-C (``KeyboardInterrupt``) during any command ends it with one line on stderr,
-``gamdss <command>: interrupted`` (followed by the command's ``interrupted_note`` when it
-sets one, e.g. train's "finished folds are kept, ..."), and exit status 130 (128 + SIGINT),
-without a traceback.
+One exit-status rule for every command (see :mod:`gamdss.commands._common`): 0 done; 1 a run
+that failed or could not start; 2 bad input; 130 Ctrl-C. It is applied here, in one place:
+
+- a usage error (unknown flag, bad value) is one line on stderr, exit status 2;
+- a command that raises :class:`~gamdss.commands._common.BadInput` (2) or
+  :class:`~gamdss.commands._common.RunFailed` (1) ends with its message on one line,
+  ``gamdss <command>: <message>``;
+- Ctrl-C (``KeyboardInterrupt``) during any command ends it with one line on stderr,
+  ``gamdss <command>: interrupted`` (followed by the command's ``interrupted_note`` when it
+  sets one, e.g. train's "finished folds are kept, ..."), and exit status 130 (128 + SIGINT),
+  without a traceback.
+
+Only argparse and the command modules' ``register`` run before a command starts: torch and
+the toolkit's heavy modules are imported inside the command functions, so ``gamdss --help``
+and every ``--help`` answer without importing torch.
 """
 
 from __future__ import annotations
@@ -20,13 +31,18 @@ import pkgutil
 import sys
 
 from gamdss import commands
+from gamdss.commands._common import INTERRUPTED, CommandError, Parser, report
+
+__all__ = ["build_parser", "main", "INTERRUPTED"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    """The ``gamdss`` parser with every subcommand of :mod:`gamdss.commands` registered."""
+    parser = Parser(
         prog="gamdss",
         description="Micro-expression keyframe reselection (GAMDSS): datasets, preprocessing, "
-        "reselection, audits and LOSO training.",
+        "reselection, audits and LOSO training. Exit status: 0 done, 1 a run that failed or could not "
+        "start, 2 bad input (one line on stderr), 130 Ctrl-C.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
@@ -36,21 +52,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-INTERRUPTED = 130  # the shell's status for a command ended by SIGINT (128 + 2)
+def _command_words(args: argparse.Namespace | None) -> str:
+    """``reselect``, ``bench keyframes``, ``data check``: the command as typed."""
+    words = [getattr(args, key, None) for key in ("command", "benchmark", "data_command")]
+    return " ".join(w for w in words if isinstance(w, str))
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the ``gamdss`` command ``argv`` (default ``sys.argv[1:]``); returns its exit status
-    (130 after Ctrl-C, see the module doc)."""
+    (see the module doc)."""
     parsed: list[argparse.Namespace] = []
     try:
         return _main(argv, parsed)
+    except CommandError as exc:
+        report(_command_words(parsed[0] if parsed else None), exc)
+        return exc.status
     except KeyboardInterrupt:
         args = parsed[0] if parsed else None
-        words = [getattr(args, key, None) for key in ("command", "benchmark", "data_command")]
-        command = "".join(f" {w}" for w in words if isinstance(w, str))
+        command = _command_words(args)
         note = getattr(args, "interrupted_note", None)
-        print(f"gamdss{command}: interrupted{'; ' + note if note else ''}", file=sys.stderr)
+        print(f"gamdss{' ' + command if command else ''}: interrupted{'; ' + note if note else ''}", file=sys.stderr)
         return INTERRUPTED
 
 

@@ -13,8 +13,10 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
+import torch
 
 from gamdss.data.cache import FrameCache
+from gamdss.op.windows import search_ranges
 from gamdss.reselection.files import reselection_rows
 from gamdss.reselection.result import ClipReselection
 from gamdss.settings.reselection import KEYFRAMES, ReselectionSettings
@@ -29,10 +31,6 @@ def displacement_rows(
     the search ranges ``rise_range``/``fall_range`` (frames; ``max_distance`` only, empty for
     ``noise_aware``) and ``mean_abs_ms`` (the mean |displacement| over the three keyframes,
     the paper's Eq. 17)."""
-    import torch
-
-    from gamdss.op.windows import search_ranges
-
     rows = reselection_rows(results, cache, settings)
     if not rows:
         return rows

@@ -1,14 +1,119 @@
-"""Arguments shared by several ``gamdss`` subcommands (not a subcommand: the leading underscore
-keeps :mod:`gamdss.cli` from loading it as one)."""
+"""What every ``gamdss`` subcommand shares (not a subcommand: the leading underscore keeps
+:mod:`gamdss.cli` from loading it as one): the parser and help format, the exit-status rule,
+the one-line error report and the shared flags.
+
+Exit status of every command (one rule, applied through :func:`gamdss.cli.main`):
+
+- 0: done;
+- 1 (:data:`FAILED`): the run failed or could not start for a reason outside the command line
+  (an error while running, a full disk, a folder held by another run, a check that found
+  problems);
+- 2 (:data:`BAD_INPUT`): bad input: the same command fails again until it is changed (a wrong
+  flag or value, a missing or unreadable input, an output that exists without ``--overwrite``);
+- 130 (:data:`INTERRUPTED`): Ctrl-C.
+
+A command reports by raising :class:`BadInput` or :class:`RunFailed` (or returning
+:func:`fail`), which prints one line, ``gamdss <command>: <message>``, on stderr.
+"""
 
 from __future__ import annotations
 
 import argparse
+import math
+import re
+import sys
+import textwrap
 from pathlib import Path
 
 from gamdss.settings.reselection import DISTANCES, PRESETS, WINDOWS
 
 DATASETS_HELP = "casme, casme2, samm, casme_sq, casme3, mmew or 4dme"
+
+OK = 0
+FAILED = 1
+BAD_INPUT = 2
+INTERRUPTED = 130  # the shell's status for a command ended by SIGINT (128 + 2)
+
+
+class CommandError(Exception):
+    """Ends a command with one line on stderr and exit status :attr:`status`."""
+
+    status = FAILED
+
+
+class BadInput(CommandError):
+    """Bad input (exit status 2): the message names the flag, file or value and what is wrong."""
+
+    status = BAD_INPUT
+
+
+class RunFailed(CommandError):
+    """A run that failed or could not start (exit status 1)."""
+
+    status = FAILED
+
+
+# ------------------------------------------------------------------------------ help format
+# reST markup of the docstrings that serve as descriptions: ``x``, :func:`x`, :mod:`~a.b`.
+_ROLE = re.compile(r":[a-z]+(?::[a-z]+)?:`~?([^`<]*?)(?:\s*<[^>]*>)?`")
+_LITERAL = re.compile(r"``([^`]+)``")
+
+
+def plain_text(text: str) -> str:
+    """``text`` without reST markup: ``x`` -> x, :func:`a.b` -> a.b, :mod:`~a.b` -> b."""
+
+    def role(m: re.Match) -> str:
+        target = m.group(1).strip()
+        return target.rsplit(".", 1)[-1] if m.group(0).split("`", 1)[1].startswith("~") else target
+
+    return _LITERAL.sub(r"\1", _ROLE.sub(role, text))
+
+
+def _default_text(value) -> str:
+    if isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, int) for v in value):
+        return f"{value[0]}" if value[0] == value[1] else f"{value[0]}x{value[1]}"  # a size flag's (H, W)
+    if isinstance(value, list | tuple):
+        return " ".join(map(str, value))
+    return str(value)
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Help of every ``gamdss`` command: descriptions keep their paragraphs (re-wrapped to the
+    terminal), reST markup is removed, and every flag with a default shows it."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        paragraphs = re.split(r"\n\s*\n", plain_text(text).strip())
+        return "\n\n".join(
+            textwrap.fill(
+                " ".join(p.split()), width, initial_indent=indent, subsequent_indent=indent, break_on_hyphens=False
+            )
+            for p in paragraphs
+        )
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = plain_text(action.help or "")
+        default = action.default
+        shown = (
+            action.option_strings
+            and not any(default is v for v in (None, False, argparse.SUPPRESS))
+            and "default" not in text
+            and not isinstance(action, argparse._HelpAction | argparse._VersionAction)
+        )
+        if shown:
+            text = f"{text} (default: {_default_text(default).replace('%', '%%')})".lstrip()
+        return text
+
+
+class Parser(argparse.ArgumentParser):
+    """The parser of ``gamdss`` and of every subcommand (sub-parsers inherit the class):
+    :class:`HelpFormatter`, and usage errors as one line on stderr with exit status 2."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str):  # noqa: D102 - argparse's hook
+        self.exit(BAD_INPUT, f"{self.prog}: {' '.join(message.split())} (see {self.prog} --help)\n")
 
 
 def size_type(flag: str):
@@ -119,19 +224,21 @@ def add_run_flags(
     progress_flag: str | None = None,
 ) -> None:
     """``--overwrite`` (``overwrite``: its help), ``--device`` when ``device`` (its help) is
-    given, and ``progress_flag`` (``--no-progress`` or ``--quiet``) that turns progress bars off."""
+    given, and, when ``progress_flag`` is given, ``--no-progress`` (``args.no_progress``) that
+    turns progress bars off. ``progress_flag`` only says that the command has progress bars:
+    the flag is spelled ``--no-progress`` in every command, with ``--quiet`` kept as a hidden
+    alias."""
     if device is not None:
         p.add_argument("--device", default=device_default, help=device)
     p.add_argument("--overwrite", action="store_true", help=overwrite)
     if progress_flag is not None:
-        p.add_argument(progress_flag, action="store_true", help="no progress bars")
+        p.add_argument("--no-progress", dest="no_progress", action="store_true", help="no progress bars")
+        p.add_argument("--quiet", dest="no_progress", action="store_true", help=argparse.SUPPRESS)
 
 
 def number_type(flag: str, *, minimum: float = 0.0, strict: bool = False, integer: bool = False):
     """An argparse ``type`` for ``flag``: a finite number ``>= minimum`` (``> minimum`` when
     ``strict``; an int when ``integer``); its errors name ``flag``."""
-    import math
-
     bound = f"{'>' if strict else '>='} {minimum:g}"
 
     def parse(text: str):
@@ -148,6 +255,11 @@ def number_type(flag: str, *, minimum: float = 0.0, strict: bool = False, intege
     return parse
 
 
+# API wording that the library's messages carry for Python callers, e.g. "pass overwrite=True
+# (--overwrite)": on the command line only the flag is meant.
+_API_AND_FLAG = re.compile(r"\b[a-z_]+=(?:True|False|\.\.\.)(?: \((?:or )?| / )(--[a-z][a-z0-9-]*)\)?")
+
+
 def error_text(exc: BaseException) -> str:
     """An exception's message for the command line (a ``KeyError``'s without its quotes)."""
     if isinstance(exc, KeyError) and exc.args:
@@ -155,12 +267,30 @@ def error_text(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def fail(command: str, message: str | BaseException, status: int = 2) -> int:
-    """Print ``gamdss <command>: <message>`` on one line to stderr and return ``status``."""
-    import sys
+def cli_wording(text: str) -> str:
+    """``text`` in command-line words: ``overwrite=True (--overwrite)``, ``overwrite=True /
+    --overwrite`` and ``annotations=... (or --annotations)`` become the flag alone."""
+    return _API_AND_FLAG.sub(r"\1", text)
 
+
+def flag_wording(text: str, fields: tuple[str, ...]) -> str:
+    """``text`` with each of ``fields`` (config field names set by a flag of the same name)
+    written as its flag: ``detect_frames must be >= 0`` -> ``--detect-frames must be >= 0``."""
+    for name in fields:
+        text = re.sub(rf"(?<![\w-]){name}(?![\w-])", "--" + name.replace("_", "-"), text)
+    return text
+
+
+def report(command: str, message: str | BaseException) -> None:
+    """Print ``gamdss <command>: <message>`` on one line to stderr: the one way every command
+    reports an error."""
     text = error_text(message) if isinstance(message, BaseException) else message
-    print(f"gamdss {command}: {' '.join(text.split())}", file=sys.stderr)
+    print(f"gamdss {command}: {cli_wording(' '.join(text.split()))}", file=sys.stderr)
+
+
+def fail(command: str, message: str | BaseException, status: int = BAD_INPUT) -> int:
+    """:func:`report` ``message`` and return ``status`` (default 2, bad input)."""
+    report(command, message)
     return status
 
 

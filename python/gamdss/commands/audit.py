@@ -9,11 +9,12 @@ import sys
 from pathlib import Path
 
 from gamdss.commands._common import (
+    BadInput,
+    RunFailed,
     add_reselection_arguments,
     add_run_flags,
     check_device,
     check_out_folder,
-    fail,
     reselection_settings,
 )
 
@@ -23,6 +24,8 @@ ROW_GROUP_KEYS = ("dataset", "subject", "cache", "clip_id", "fps", "num_frames")
 
 def _check_inputs(args: argparse.Namespace, caches) -> None:
     """Raise ``ValueError``/``OSError`` naming the first bad argument, before anything runs."""
+    from gamdss.reselection.files import load_reselection
+
     check_device(args.device)
     reselection_settings(args)
     if args.out:
@@ -31,15 +34,21 @@ def _check_inputs(args: argparse.Namespace, caches) -> None:
         if not Path(path).is_file():
             what = "is a folder, not a reselection.csv" if Path(path).is_dir() else "does not exist"
             raise FileNotFoundError(f"--reselection {path} {what}")
-    if args.clips and not args.reselection:
-        known = {e.clip_id for cache in caches for e in cache.entries}
+    if args.clips:
+        if args.reselection:
+            known = {r.clip_id for path in args.reselection for r in load_reselection(path)}
+            where = f"the reselection file(s) {', '.join(map(str, args.reselection))}"
+        else:
+            known = {e.clip_id for cache in caches for e in cache.entries}
+            where = f"the cache(s) {', '.join(str(c.root) for c in caches)}"
         unknown = [c for c in args.clips if c not in known]
         if unknown:
             raise ValueError(
-                f"--clips: {', '.join(map(repr, unknown))} "
-                f"{'is' if len(unknown) == 1 else 'are'} not in the cache(s) "
-                f"{', '.join(str(c.root) for c in caches)}"
+                f"--clips: {', '.join(map(repr, unknown))} {'is' if len(unknown) == 1 else 'are'} not in {where}"
             )
+    out = Path(args.out) if args.out else caches[0].root / "audit"
+    if out.is_dir() and any(out.iterdir()) and not args.overwrite:
+        raise FileExistsError(f"{out} already holds files; pass --overwrite or choose another --out")
 
 
 def _warn_unknown_group_keys(keys, caches) -> None:
@@ -54,23 +63,20 @@ def _warn_unknown_group_keys(keys, caches) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    # deferred so that `gamdss --help` does not import torch
     from gamdss.audit import audit_caches
     from gamdss.data.cache import FrameCache
 
     try:
         caches = [FrameCache(c) for c in args.cache]
-    except (FileNotFoundError, ValueError, OSError) as exc:
-        return fail("audit", exc)
-    if args.reselection and len(args.reselection) != len(caches):
-        return fail(
-            "audit",
-            f"--reselection gives {len(args.reselection)} files for {len(caches)} caches; "
-            f"give one per cache, in the same order",
-        )
-    try:
+        if args.reselection and len(args.reselection) != len(caches):
+            raise ValueError(
+                f"--reselection gives {len(args.reselection)} files for {len(caches)} caches; "
+                f"give one per cache, in the same order"
+            )
         _check_inputs(args, caches)
     except (ValueError, OSError) as exc:
-        return fail("audit", exc)
+        raise BadInput(exc) from exc
     _warn_unknown_group_keys(args.group_by, caches)
     out = Path(args.out) if args.out else caches[0].root / "audit"
     try:
@@ -84,9 +90,10 @@ def _run(args: argparse.Namespace) -> int:
             fmt=args.format,
             overwrite=args.overwrite,
             device=args.device,
+            progress=not args.no_progress,
         )
     except (KeyError, ValueError, OSError, RuntimeError) as exc:
-        return fail("audit", exc, 1)
+        raise RunFailed(exc) from exc
     print(f"audited {len(rep.rows)} clips; report: {rep.report} ({len(rep.files)} files in {rep.out})")
     return 0
 
@@ -116,6 +123,14 @@ def register(sub) -> None:
         metavar="KEY",
         help="dataset, subject, cache or a meta key (default: dataset and subject-group metadata such as ethnicity or gender)",
     )
-    p.add_argument("--format", default="markdown", choices=["markdown", "html"])
-    add_run_flags(p, device="cpu or cuda", overwrite="write into a folder that already holds files")
+    p.add_argument(
+        "--format",
+        default="markdown",
+        choices=["markdown", "html"],
+        help="markdown: report.md beside its PNG and CSV files; html: one self-contained report.html "
+        "(plots embedded) to send as it is",
+    )
+    add_run_flags(
+        p, device="cpu or cuda", overwrite="write into a folder that already holds files", progress_flag="--no-progress"
+    )
     p.set_defaults(func=_run)

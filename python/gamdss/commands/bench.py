@@ -9,9 +9,11 @@ so that more benchmarks can be added as further sub-subcommands.
 from __future__ import annotations
 
 import argparse
+import math
+import time
 from pathlib import Path
 
-from gamdss.commands._common import add_run_flags, check_out_folder, fail, number_type
+from gamdss.commands._common import BadInput, RunFailed, add_run_flags, check_out_folder, number_type
 
 
 def _list_values(flag: str, values: list[str] | None) -> list[str] | None:
@@ -25,8 +27,6 @@ def _list_values(flag: str, values: list[str] | None) -> list[str] | None:
 
 
 def _fps_values(values: list[str] | None) -> tuple[float, ...] | None:
-    import math
-
     items = _list_values("--fps", values)
     if items is None:
         return None
@@ -55,8 +55,7 @@ def _confounder_values(values: list[str] | None) -> tuple[str, ...] | None:
 
 
 def _keyframes(args: argparse.Namespace) -> int:
-    import time
-
+    # deferred so that `gamdss --help` does not import torch
     import yaml
 
     from gamdss.accuracy.keyframes import KeyframeBenchConfig, output_paths, run_keyframe_bench
@@ -86,12 +85,10 @@ def _keyframes(args: argparse.Namespace) -> int:
         }
         if changes:
             config = config.replace(**changes)
-    except (ValueError, OSError, yaml.YAMLError) as exc:
-        return fail("bench keyframes", exc)
-    try:  # before the banner and before any clip is generated
+        # before the banner and before any clip is generated
         atomic.refuse_any_existing(output_paths(args.out).values(), args.overwrite)
-    except FileExistsError as exc:
-        return fail("bench keyframes", exc, 1)
+    except (ValueError, OSError, yaml.YAMLError) as exc:  # FileExistsError included: needs --overwrite
+        raise BadInput(exc) from exc
     print(
         f"GENERATED data: {config.clips} synthetic micro-expression clips ({config.size}x{config.size} px, "
         f"fps {', '.join(f'{f:g}' for f in config.fps)}) with known keyframes, annotated by the bias models "
@@ -102,7 +99,7 @@ def _keyframes(args: argparse.Namespace) -> int:
     try:
         outputs = run_keyframe_bench(config, args.out, overwrite=args.overwrite, progress=not args.no_progress)
     except (ValueError, OSError, yaml.YAMLError) as exc:
-        return fail("bench keyframes", exc)
+        raise RunFailed(exc) from exc
     print()
     print(outputs.table_text)
     print(f"finished in {time.perf_counter() - start:.0f} s")
@@ -119,12 +116,12 @@ def register(sub) -> None:
         "keyframes",
         help="error of annotated, reselected (GAMDSS) and spotted keyframes to the true keyframes of generated clips",
     )
-    kf.add_argument("--out", default="bench_keyframes", help="output folder (default: ./bench_keyframes)")
+    kf.add_argument("--out", default="bench_keyframes", help="output folder")
     kf.add_argument(
         "--clips",
         type=number_type("--clips", minimum=1, integer=True),
         default=None,
-        help="generated clips per condition (default 48; --quick 16)",
+        help="generated clips per condition (default: 48; with --quick 16)",
     )
     kf.add_argument("--quick", action="store_true", help="a small run of 1-2 minutes")
     kf.add_argument(
@@ -145,7 +142,7 @@ def register(sub) -> None:
         "--seed",
         type=number_type("--seed", integer=True),
         default=None,
-        help="seed of clips and annotations (default 0)",
+        help="seed of clips and annotations (default: 0, or the --config's)",
     )
     kf.add_argument("--config", default=None, help="a YAML KeyframeBenchConfig (e.g. a previous run's config.yaml)")
     add_run_flags(kf, overwrite="replace results already in --out", progress_flag="--no-progress")

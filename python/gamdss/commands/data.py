@@ -2,18 +2,20 @@
 
 Exit status: 0 when something is usable and every frame is readable; 1 when the check found
 failures (nothing usable: no usable annotation row, or no clip with frames under ROOT; or a
-damaged frame); 2 for bad input (a wrong flag, a path that is missing or cannot be read).
+damaged frame), with a summary (counts, the first few reasons, where the full list is) and a
+hint on stderr ("did you mean --dataset casme3?", "annotation file found but no frames under
+ROOT"); 2 for bad input (a wrong flag, a path that is missing or cannot be read, a --json file
+that exists without --overwrite).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
-from gamdss.commands._common import add_dataset_arguments, add_run_flags
+from gamdss.commands._common import BadInput, RunFailed, add_dataset_arguments, add_run_flags, error_text
 
 #: skipped rows (or clips) printed when nothing is usable; the rest are in the --json report.
 FIRST_REASONS = 5
@@ -98,6 +100,27 @@ def _hint(rep: dict[str, Any], scan) -> str:
         if looked:
             where += f" (e.g. {looked})"
     return f"annotation file found ({rep['usable_records']} usable records) but no frames under ROOT {scan.root}{where}"
+
+
+def _other_dataset_files(root: Path, dataset: str) -> str:
+    """``"; ROOT holds a casme3 annotation file (NAME): did you mean --dataset casme3?"`` when
+    another reader finds its annotation file under ``root``; ``""`` otherwise."""
+    from gamdss.data.datasets import DATASETS, get_dataset
+
+    found = []
+    for name in DATASETS:
+        if name == dataset:
+            continue
+        try:
+            path = get_dataset(name).find_annotation_file(root)
+        except (FileNotFoundError, OSError):
+            continue
+        found.append((name, path))
+    if not found:
+        return ""
+    name, path = found[0]
+    others = f" (also: {', '.join(n for n, _ in found[1:])})" if len(found) > 1 else ""
+    return f"; {root} holds a {name} annotation file ({path.name}): did you mean --dataset {name}?{others}"
 
 
 def _report(args: argparse.Namespace) -> dict[str, Any]:
@@ -239,45 +262,42 @@ def _print(rep: dict[str, Any], full_list: str) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
+    # deferred so that `gamdss --help` does not import the readers
     from gamdss.data.datasets import TableError
     from gamdss.util import atomic
 
     if args.root is None and args.annotations is None:
-        print("gamdss data check: give a dataset ROOT, or --annotations FILE", file=sys.stderr)
-        return 2
+        raise BadInput("give a dataset ROOT, or --annotations FILE")
     if args.json is not None and Path(args.json).is_dir():
-        print(f"gamdss data check: --json {args.json} is a folder; give a file name", file=sys.stderr)
-        return 2
+        raise BadInput(f"--json {args.json} is a folder; give a file name")
     if args.clip_margin is not None and not args.clip_margin >= 0:
-        print(f"gamdss data check: --clip-margin must be >= 0, got {args.clip_margin}", file=sys.stderr)
-        return 2
+        raise BadInput(f"--clip-margin must be >= 0, got {args.clip_margin}")
     if args.json is not None and Path(args.json).exists() and not args.overwrite:
-        print(f"gamdss data check: {args.json} exists; pass --overwrite to replace it", file=sys.stderr)
-        return 2
+        raise BadInput(f"{args.json} exists; pass --overwrite to replace it")
     if args.decode and args.root is None:
-        print("gamdss data check: --decode checks the frames under ROOT; give a dataset ROOT", file=sys.stderr)
-        return 2
+        raise BadInput("--decode checks the frames under ROOT; give a dataset ROOT")
     try:
         rep = _report(args)
-    except (TableError, FileNotFoundError, ValueError, OSError) as exc:  # an unreadable input: bad input
-        print(f"gamdss data check: {exc}", file=sys.stderr)
-        return 2
+    except FileNotFoundError as exc:
+        hint = ""
+        if args.annotations is None and args.root is not None and Path(args.root).is_dir():
+            hint = _other_dataset_files(Path(args.root), args.dataset)
+        raise BadInput(f"{error_text(exc)}{hint}") from exc
+    except (TableError, ValueError, OSError) as exc:  # an unreadable input: bad input
+        raise BadInput(exc) from exc
     full_list = f"all in {args.json}" if args.json is not None else "the full list: --json FILE"
     _print(rep, full_list)
     if args.json is not None:
         atomic.write_text(args.json, json.dumps(rep, indent=2, default=str) + "\n")
         print(f"report written to {args.json}")
     if not rep["usable"]:
-        print(f"gamdss data check: nothing usable: {rep['nothing_usable']}", file=sys.stderr)
-        return 1
+        raise RunFailed(f"nothing usable: {rep['nothing_usable']}")
     fc = rep.get("frame_check")
     if fc and fc["damaged"]:
-        print(
-            f"gamdss data check: {fc['damaged']} damaged frame(s) in {sum(1 for c in fc['clips'] if c['damaged'])} "
-            f"clip(s); preprocessing would fail on those clips",
-            file=sys.stderr,
+        raise RunFailed(
+            f"{fc['damaged']} damaged frame(s) in {sum(1 for c in fc['clips'] if c['damaged'])} "
+            f"clip(s); preprocessing would fail on those clips"
         )
-        return 1
     return 0
 
 

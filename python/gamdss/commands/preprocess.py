@@ -15,12 +15,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from gamdss.commands._common import add_dataset_arguments, add_run_flags, size_type
+from gamdss.commands._common import BadInput, RunFailed, add_dataset_arguments, add_run_flags, flag_wording, size_type
 
 _size = size_type("--size")
+#: PreprocessConfig fields set by a flag of the same name (their errors name the flag)
+_FLAG_FIELDS = ("size", "box_method", "margin", "detect_frames", "workers", "damaged_frames")
 
 
 def _preprocess(args: argparse.Namespace) -> int:
+    # deferred so that `gamdss --help` does not import torch
     from gamdss.data.datasets import TableError, scan_dataset
     from gamdss.data.preprocess import PreprocessConfig, PreprocessInterrupted, preprocess_clips
     from gamdss.util.atomic import DiskFullError
@@ -29,29 +32,25 @@ def _preprocess(args: argparse.Namespace) -> int:
 
     prog = "gamdss preprocess"
     try:  # the flags first: bad input is told before the dataset is scanned
-        check_device(
-            PreprocessConfig(
-                size=args.size,
-                box_method=args.box_method,
-                margin=args.margin,
-                detect_frames=args.detect_frames,
-                device=args.device,
-                workers=args.workers,
-                full_frame_fallback=args.full_frame_fallback,
-                damaged_frames=args.damaged_frames,
-            ).device,
-            "--device",
+        config = PreprocessConfig(
+            size=args.size,
+            box_method=args.box_method,
+            margin=args.margin,
+            detect_frames=args.detect_frames,
+            device=args.device,
+            workers=args.workers,
+            full_frame_fallback=args.full_frame_fallback,
+            damaged_frames=args.damaged_frames,
         )
+        check_device(config.device, "--device")
     except ValueError as exc:
-        print(f"{prog}: {exc}", file=sys.stderr)
-        return 2
+        raise BadInput(flag_wording(str(exc), _FLAG_FIELDS)) from exc
     try:
         scan = scan_dataset(
             args.root, args.dataset, annotations=args.annotations, margin=args.clip_margin, corrections=args.corrections
         )
-    except (TableError, FileNotFoundError, ValueError, OSError) as exc:  # the dataset given is unusable: bad input
-        print(f"{prog}: {exc}", file=sys.stderr)
-        return 2
+    except (TableError, FileNotFoundError, ValueError, OSError) as exc:  # a wrong flag or an unreadable dataset
+        raise BadInput(exc) from exc
     print(
         f"dataset {scan.dataset} under {scan.root}: {len(scan.clips)} clip(s) with frames, {len(scan.skipped)} skipped"
     )
@@ -59,8 +58,9 @@ def _preprocess(args: argparse.Namespace) -> int:
         who = s.clip or s.subject or ""  # clip ids already hold the subject
         print(f"  skipped row {s.row:>5} {who}: {s.reason}")
     if not scan.clips:
-        print(f"{prog}: no usable clips in {scan.root} (see the skipped rows above); nothing written", file=sys.stderr)
-        return 1
+        raise RunFailed(
+            f"no usable clips in {scan.root} (see the skipped rows above; `gamdss data check` tells why); nothing written"
+        )
 
     try:
         report = preprocess_clips(
@@ -82,23 +82,16 @@ def _preprocess(args: argparse.Namespace) -> int:
         print(f"{prog}: {exc}", file=sys.stderr)
         return exc.exit_status
     except DiskFullError as exc:
-        print(
-            f"{prog}: {exc}; free some space and run the same command again to resume (finished clips are kept)",
-            file=sys.stderr,
-        )
-        return 1
-    except FolderBusyError as exc:
-        print(f"{prog}: {exc}", file=sys.stderr)
-        return 1
-    except (ValueError, FileNotFoundError, OSError) as exc:
-        print(f"{prog}: {exc}", file=sys.stderr)
-        return 1
+        raise RunFailed(
+            f"{exc}; free some space and run the same command again to resume (finished clips are kept)"
+        ) from exc
+    except (FolderBusyError, ValueError, OSError) as exc:
+        raise RunFailed(exc) from exc
     print(report.summary())
     if report.failed:
         for line in report.failure_lines():
             print(f"  {' '.join(line.split())}", file=sys.stderr)
-        print(f"{prog}: {report.failure_summary()}", file=sys.stderr)
-        return 1
+        raise RunFailed(report.failure_summary())
     return 0
 
 
@@ -116,27 +109,31 @@ def register(sub) -> None:
     )
     add_dataset_arguments(p)
     p.add_argument("--out", type=Path, required=True, help="cache folder (created; resumed when it exists)")
-    p.add_argument("--size", type=_size, default=(224, 224), help="output frame size: N or HxW (default 224)")
+    p.add_argument("--size", type=_size, default=(224, 224), help="output frame size in pixels: N (square) or HxW")
     p.add_argument(
         "--box-method",
         choices=["median", "onset"],
         default="median",
-        help="median: median box over onset, apex, offset and --detect-frames others (default); "
-        "onset: the onset frame's box",
+        help="median: median box over onset, apex, offset and --detect-frames others; onset: the onset frame's box",
     )
     p.add_argument(
         "--margin",
         type=float,
         default=0.2,
-        help="added on each side of the face box, as a fraction of its longer side (default 0.2)",
+        help="added on each side of the face box, as a fraction of its longer side",
     )
     p.add_argument(
         "--detect-frames",
         type=int,
         default=4,
-        help="evenly spaced frames tried besides onset, apex, offset (median only; default 4)",
+        help="evenly spaced frames tried besides onset, apex, offset (--box-method median only)",
     )
-    p.add_argument("--workers", type=int, default=None, help="processes (default: min(4, CPU count))")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes (default: min(4, CPU count))",
+    )
     p.add_argument(
         "--full-frame-fallback",
         action="store_true",
@@ -147,12 +144,12 @@ def register(sub) -> None:
         choices=["fail", "repeat"],
         default="fail",
         help="a clip with an empty, truncated or unreadable frame, or one of another size: fail the clip "
-        "naming the frames (default), or repeat the nearest good frame in its place (recorded in "
+        "naming the frames, or repeat the nearest good frame in its place (recorded in "
         "the manifest as repaired_frames)",
     )
     add_run_flags(
         p,
-        device="where MTCNN runs: cpu, cuda or cuda:N (default cpu)",
+        device="where MTCNN runs: cpu, cuda or cuda:N",
         overwrite="redo every clip, and replace a cache made with other settings",
         progress_flag="--no-progress",
     )

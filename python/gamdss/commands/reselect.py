@@ -19,21 +19,24 @@ import argparse
 from pathlib import Path
 
 from gamdss.commands._common import (
+    BadInput,
+    RunFailed,
     add_reselection_arguments,
     add_run_flags,
     check_device,
     check_out_folder,
-    fail,
     number_type,
     reselection_settings,
 )
 
 
 def default_out(cache_root: Path, settings) -> Path:
+    """``CACHE/reselection/<run name of settings>``: where a run writes without ``--out``."""
     return Path(cache_root) / "reselection" / settings.run_name()
 
 
 def _run(args: argparse.Namespace) -> int:
+    # deferred so that `gamdss --help` does not import torch
     from gamdss.data.cache import FrameCache
     from gamdss.reselection.export import export_reselection, planned_outputs
     from gamdss.reselection.run import reselect_cache
@@ -45,20 +48,12 @@ def _run(args: argparse.Namespace) -> int:
         if args.out:
             check_out_folder(args.out)
         settings = reselection_settings(args)
-    except (ValueError, OSError) as exc:
-        return fail("reselect", exc)
-    try:
         cache = FrameCache(args.cache)
-    except (FileNotFoundError, ValueError, OSError) as exc:
-        return fail("reselect", exc)
-    out = Path(args.out) if args.out else default_out(cache.root, settings)
-    try:
+        out = Path(args.out) if args.out else default_out(cache.root, settings)
         check_out_folder(out)
         atomic.refuse_any_existing(planned_outputs(cache, out), args.overwrite)
-    except FileExistsError as exc:
-        return fail("reselect", exc, 1)
-    except OSError as exc:
-        return fail("reselect", exc)
+    except (ValueError, OSError) as exc:  # FileExistsError included: the command needs --overwrite
+        raise BadInput(exc) from exc
     try:
         results = reselect_cache(
             cache, settings, device=args.device, max_batch_bytes=max(1, int(args.max_batch_mb * 2**20))
@@ -66,10 +61,10 @@ def _run(args: argparse.Namespace) -> int:
         export = export_reselection(
             cache, results, out, settings, overwrite=args.overwrite, extra_settings={"device": args.device}
         )
-    except (FileNotFoundError, ValueError) as exc:
-        return fail("reselect", exc)
+    except (FileNotFoundError, ValueError) as exc:  # a damaged or missing clip file of the cache
+        raise BadInput(exc) from exc
     except (OSError, RuntimeError) as exc:  # a run that failed (a full disk, a device error), not bad input
-        return fail("reselect", exc, 1)
+        raise RunFailed(exc) from exc
     print(export.summary())
     return 0
 
@@ -79,7 +74,6 @@ def register(sub) -> None:
         "reselect",
         help="re-select onset/apex/offset of every clip of a frame cache and write corrected annotation files",
         description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("cache", help="frame cache folder (made by `gamdss preprocess`)")
     add_reselection_arguments(p)
@@ -88,7 +82,7 @@ def register(sub) -> None:
         "--max-batch-mb",
         type=number_type("--max-batch-mb", strict=True),
         default=256.0,
-        help="frames per batch, in MiB (default 256)",
+        help="frames read per batch, in MiB",
     )
     add_run_flags(p, device="cpu or cuda (results are identical)", overwrite="replace existing output files")
     p.set_defaults(func=_run)

@@ -9,14 +9,14 @@ slow decay) is more uncertain than the apex, and coders of multicultural dataset
 The presets (standard deviations ``sd = base + per_duration * D``, with ``D`` the true
 onset-to-offset duration in ms):
 
-============== ======= ========== =============== ==================
+=============== ======= ========== =============== ==================
 preset          onset   apex shift apex sd         offset sd
-============== ======= ========== =============== ==================
+=============== ======= ========== =============== ==================
 none            0       0          0               0
 careful         5 ms    0          5 ms + 0.01 D   10 ms + 0.03 D
 typical         10 ms   +10 ms     10 ms + 0.03 D  20 ms + 0.08 D
 multicultural   20 ms   +25 ms     20 ms + 0.06 D  40 ms + 0.15 D
-============== ======= ========== =============== ==================
+=============== ======= ========== =============== ==================
 
 For a 300 ms expression at 200 fps the ``typical`` apex sd is 19 ms (about 4 frames) and the
 offset sd 44 ms (about 9 frames).
