@@ -1,5 +1,8 @@
-"""Hand-computed cases: each preset, the tie rules, the offset-before-apex rule, and the
-released code's selection reproduced next to the true L2 one."""
+"""Hand-computed cases of the contract in docs/reselection.md, section "The max-distance op":
+**Windows** (each preset), **Selection** (the tie rules, offsets before the apex), **Distances**
+(``released_uint8`` next to the true L2, ``centered``), **Output** (the tables, the curves), and
+**Released tie order** (the ``released`` preset against an emulation of the released loop on
+clips full of ties)."""
 
 from __future__ import annotations
 
@@ -8,8 +11,11 @@ import pytest
 import torch
 
 import gamdss
+from gamdss.op import reference
 from gamdss.op.ops import reselect_windows
 from gamdss.op.packing import keyframes, pack_clips
+from gamdss.reselection.clips import reselect_clips
+from gamdss.settings.reselection import preset
 from support import device_params
 
 # Scalar frames: d(i, j) = |v_i - v_j|.
@@ -186,6 +192,71 @@ def test_released_window_and_distance_reproduce_the_released_loop(seed):
         [torch.from_numpy(frames)], [onset], [apex], [offset], window="released", distance="released_uint8"
     )
     assert (got.onset.item(), got.apex.item(), got.offset.item()) == want[:3]
+
+
+def palette_clip(rng: np.random.Generator, t: int, colours: int = 3) -> np.ndarray:
+    """``t`` uint8 frames ``[t, 8, 8, 3]``, each one of ``colours`` random frames: many pairs
+    of candidates are the same two frames, so exact ties are everywhere."""
+    palette = rng.integers(0, 256, size=(colours, 8, 8, 3), dtype=np.uint8)
+    return palette[rng.integers(0, colours, size=t)]
+
+
+def clips_with_ties(seed: int, count: int):
+    rng = np.random.default_rng(seed)
+    clips, ann = [], []
+    for _ in range(count):
+        t = int(rng.integers(40, 70))
+        onset = int(rng.integers(0, 5))
+        apex = onset + int(rng.integers(10, 35))  # R = 1..3
+        offset = min(t - 1, apex + int(rng.integers(10, 30)))
+        clips.append(palette_clip(rng, t))
+        ann.append((onset, apex, offset))
+    return clips, ann
+
+
+def test_released_tie_order_hand_computed():
+    # Released windows of the annotation (5, 10, 20): O = [5, 7], A = [8, 10], F = [18, 20].
+    # (5, 9) and (6, 9) both give 100. The released loop inserts (5, 10), then the rows of the
+    # later onsets 6, 7 (apexes 10, 9, 8), then onset 5 with apexes 9, 8: (6, 9) comes first.
+    # The contract's rule: (5, 9) costs 1, (6, 9) costs 2, so (5, 9).
+    v = values_with(25, 50, i5=0, i6=0, i9=100, i18=0, i20=0)
+    packed = pack_clips([scalar_clip(v, torch.uint8)])
+    a = keyframes([5], [10], [20], packed.lengths)
+    windows = torch.tensor([(5, 7, 8, 10, 18, 20)])
+    first = reference.reselect_windows(packed, a, windows, distance="released_uint8", ties="first_inserted")
+    nearest = reference.reselect_windows(packed, a, windows, distance="released_uint8")
+    assert (first.onset.item(), first.apex.item()) == (6, 9)
+    assert (nearest.onset.item(), nearest.apex.item()) == (5, 9)
+    # Offsets 18 and 20 tie (|100 - 0|): the loop inserts 20 first, the closest to 20 too.
+    assert first.offset.item() == nearest.offset.item() == 20
+    # The same through the public paths: the released preset and the reference with its ties.
+    got = reselect_clips([scalar_clip(v, torch.uint8)], [5], [10], [20], 200.0, preset("released", lam_rise=0.4))
+    assert got.keyframes[0].tolist() == [6, 9, 20]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_released_preset_reproduces_the_released_loop_on_ties(seed):
+    clips, ann = clips_with_ties(seed, 40)
+    onset, apex, offset = (list(k) for k in zip(*ann))
+    tensors = [torch.from_numpy(c) for c in clips]
+    released = reselect_clips(tensors, onset, apex, offset, 200.0, preset("released"))
+    differ = 0
+    for b, (frames, (o, a, f)) in enumerate(zip(clips, ann)):
+        want = released_style_selection(frames, o, a, f)
+        assert tuple(released.keyframes[b].tolist()) == want[:3], (b, ann[b])
+        assert released.rise_distance[b].item() == float(want[3])
+        nearest = gamdss.reselect([tensors[b]], [o], [a], [f], window="released", distance="released_uint8")
+        differ += (nearest.onset.item(), nearest.apex.item(), nearest.offset.item()) != want[:3]
+    assert differ > 0  # the clips do have ties on which the two orders part
+    # The default order is still the op's, and the reference's default is that order too.
+    default = preset("released", ties="nearest")
+    got = reselect_clips(tensors, onset, apex, offset, 200.0, default)
+    op = gamdss.reselect(tensors, onset, apex, offset, window="released", distance="released_uint8")
+    ref = reference.reselect(tensors, onset, apex, offset, window="released", distance="released_uint8")
+    want = torch.stack([op.onset, op.apex, op.offset], dim=1)
+    assert torch.equal(got.keyframes, want)
+    assert torch.equal(torch.stack([ref.onset, ref.apex, ref.offset], dim=1), want)
+    torch.testing.assert_close(ref.rise_distance, op.rise_distance, rtol=0, atol=0)
 
 
 def test_centered_ignores_a_global_brightness_change():

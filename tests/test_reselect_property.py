@@ -1,6 +1,9 @@
 """The op against the reference over random batches (hypothesis): every dtype, distance,
 preset, ragged batches, lambda in [0, 0.5], windows at clip edges, exact ties and
-near-identical frames, both CPU inner kernels and CUDA when present."""
+near-identical frames, both CPU inner kernels and CUDA when present. The contract is
+docs/reselection.md, section "The max-distance op": **Ranges**, **Windows**, **Distances**
+(exact for uint8, the float tolerance), **Selection** (ties, λ = 0 gives the annotation) and
+**Output** (the tables, ragged batches); **Values** (NaN, inf, overflow) is test_frame_values.py's."""
 
 from __future__ import annotations
 

@@ -19,6 +19,7 @@ def test_paper_preset_is_the_papers_method():
     assert (p.method, p.window, p.lam_rise, p.lam_fall, p.distance) == ("max_distance", "paper", 0.1, 0.1, "l2")
     r = preset("released")
     assert (r.method, r.window, r.distance) == ("max_distance", "released", "released_uint8")
+    assert (p.ties, r.ties) == ("nearest", "first_inserted")  # the released code keeps the first maximum
     assert preset("recommended").method == "noise_aware"
     # Settings written before presets existed (no method) read as the paper's method.
     assert ReselectionSettings.from_dict(
@@ -38,6 +39,9 @@ def test_paper_preset_is_the_papers_method():
         (dict(tie_z=7.0), "tie_z"),
         (dict(mask_eyes=1), "mask_eyes"),
         (dict(offset_z=-1), "offset_z"),
+        (dict(ties="last"), "ties"),
+        (dict(ties="first_inserted"), "ties"),  # window paper: the released loop has no such order
+        (dict(method="noise_aware", window="released", ties="first_inserted"), "ties"),
     ],
 )
 def test_bad_values_name_the_setting(changes, culprit):
@@ -65,6 +69,17 @@ def test_csv_row_round_trip(name):
 def test_run_names_differ_between_methods():
     assert preset("paper").run_name() == "paper-r0.1-f0.1-l2"
     assert preset("recommended").run_name().startswith("noise-aware")
+    assert preset("released").run_name() == "released-r0.1-f0.1-released_uint8-first-inserted"
+    assert preset("released", ties="nearest").run_name() == "released-r0.1-f0.1-released_uint8"
+    assert "ties=first_inserted" in preset("released").describe() and "ties" not in preset("paper").describe()
+
+
+def test_settings_without_ties_read_as_the_ops_order():
+    # settings.yaml files written before the field existed: the order the op used then.
+    old = {"method": "max_distance", "window": "released", "distance": "released_uint8"}
+    assert ReselectionSettings.from_dict(old).ties == "nearest"
+    with pytest.raises(ValueError, match="ties: first_inserted .* needs method max_distance and window released"):
+        preset("released", window="paper")
 
 
 def test_training_keeps_the_papers_method_unless_asked():

@@ -36,8 +36,11 @@ after the fusion with the spatial branch; RMT's own head has the same layers, so
 ``gamdss`` branch plus that head has exactly the released ``RMT_T3`` parameter count
 (6,381,221 for 5 classes).
 
-Weight init: linear layers truncated normal (std 0.02, zero bias), q/k/v Xavier normal with
-gain 2^−2.5 (applied last, so it wins), LayerNorm 1/0, convs and BatchNorm PyTorch defaults.
+Weight init, in the released code's order: every linear layer, q/k/v included, truncated
+normal (std 0.02, zero bias), LayerNorm 1/0, convs and BatchNorm PyTorch defaults. The
+released retention module first gives q/k/v Xavier normal weights (gain 2^−2.5), but the
+model-wide truncated-normal init runs after it and overwrites them (released-code notes §3),
+so only the truncated-normal init is applied here: q/k/v weights have std 0.02 in every stage.
 No pretrained weights exist for these configurations; the model is trained from scratch.
 """
 
@@ -271,10 +274,6 @@ class _Retention(nn.Module):
         self.lepe = DepthwiseConv(embed_dim, 5)
         self.out_proj = nn.Linear(embed_dim, embed_dim)
 
-    def reset_qkv(self) -> None:
-        for proj in (self.q_proj, self.k_proj, self.v_proj):
-            nn.init.xavier_normal_(proj.weight, gain=2**-2.5)
-
     def _heads(self, t: Tensor) -> Tensor:
         # [N, H, W, C] -> [N, heads, H, W, d]
         return t.unflatten(-1, (self.num_heads, self.head_dim)).permute(0, 3, 1, 2, 4)
@@ -490,10 +489,8 @@ class RMT(nn.Module):
             )
             start += depth
         self.stages = nn.ModuleList(stages)
+        # Last, as in the released code: it sets q/k/v too (std 0.02), see the module docstring.
         self.apply(init_transformer_weights)
-        for module in self.modules():
-            if isinstance(module, _Retention):
-                module.reset_qkv()
 
     def forward_stages(self, x: Tensor) -> list[Tensor]:
         """Every stage's output map, NCHW, from the first (``H/stem``) to the last."""

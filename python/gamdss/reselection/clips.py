@@ -1,15 +1,20 @@
 """Run a :class:`~gamdss.settings.reselection.ReselectionSettings` on clips in memory: the
-one place that chooses between the paper's max-distance op and the noise-aware method
-(used by :func:`gamdss.reselection.run.reselect_cache` and ``gamdss bench keyframes``)."""
+one place that chooses between the paper's max-distance op, the same with the released code's
+tie order (:mod:`gamdss.op.released_ties`; the op breaks ties toward the annotation) and the noise-aware
+method (used by :func:`gamdss.reselection.run.reselect_cache` and ``gamdss bench keyframes``)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import numpy as np
 import torch
 
+from gamdss.op import released_ties
+from gamdss.op.api import reselect
+from gamdss.op.result import Reselection
+from gamdss.reselection.noise_aware import correct_keyframes
 from gamdss.settings.reselection import ReselectionSettings
 
 
@@ -46,17 +51,18 @@ def reselect_clips(
 
     ``fps`` (one number or ``B``) is used by ``noise_aware`` (its windows are in ms), ``eyes``
     too (see :func:`gamdss.reselection.noise_aware.correct_keyframes`); ``device`` by ``max_distance``
-    (the op runs there; ``noise_aware`` runs on the CPU).
+    (the op runs there; ``noise_aware`` runs on the CPU); ``ties="first_inserted"`` runs
+    :func:`gamdss.op.released_ties.reselect` (the op, then the clips with ties again in exact
+    arithmetic by the reference) there too.
     """
     nan = torch.full((len(clips),), float("nan"), dtype=torch.float64)
     if settings.method == "noise_aware":
-        from gamdss.reselection.noise_aware import correct_keyframes
-
         out = correct_keyframes(clips, onset, apex, offset, fps, settings=settings, eyes=eyes, clip_ids=clip_ids)
         return ClipsResult(torch.stack([out.onset, out.apex, out.offset], dim=1), out.confidence, nan, nan.clone())
-    from gamdss.op.api import reselect
-
-    out = reselect(
+    run: Callable[..., Reselection] = reselect
+    if settings.ties == "first_inserted":
+        run = released_ties.reselect
+    sel = run(
         [c.to(device) for c in clips],
         onset,
         apex,
@@ -67,6 +73,6 @@ def reselect_clips(
         distance=settings.distance,
         clip_ids=clip_ids,
     )
-    keyframes = torch.stack([out.onset, out.apex, out.offset], dim=1).cpu()
+    keyframes = torch.stack([sel.onset, sel.apex, sel.offset], dim=1).cpu()
     confidence = torch.full((len(clips), 3), float("nan"), dtype=torch.float64)
-    return ClipsResult(keyframes, confidence, out.rise_distance.cpu(), out.fall_distance.cpu())
+    return ClipsResult(keyframes, confidence, sel.rise_distance.cpu(), sel.fall_distance.cpu())

@@ -4,7 +4,7 @@ Two methods share it:
 
 - ``max_distance``: the paper's rule (:func:`gamdss.reselect`, the fused op): maximise the
   frame distance over candidate windows of ``R = int(lam * span)`` frames. Fields used:
-  ``window``, ``lam_rise``, ``lam_fall``, ``distance``.
+  ``window``, ``lam_rise``, ``lam_fall``, ``distance``, ``ties``.
 - ``noise_aware``: :func:`gamdss.reselection.noise_aware.correct_keyframes`: the apex is moved to the frame
   most different from the neutral onset after removing global head motion, flicker and the
   eye regions, only when that evidence exceeds the clip's own noise floor; an offset that is
@@ -16,7 +16,7 @@ Two methods share it:
 Presets (:data:`PRESETS`): ``recommended`` (``noise_aware``, the default of ``gamdss
 reselect``, chosen on benchmark seeds 0 and 2 and reported on seed 1), ``paper`` (the paper's Eq.
 1-4: paper windows, lam 0.1, ``l2``) and ``released`` (the authors' released code: released
-windows, lam 0.1, wrapped uint8 difference).
+windows, lam 0.1, wrapped uint8 difference, exact ties broken in the released loop's order).
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ KEYFRAMES = ("onset", "apex", "offset")
 METHODS = ("max_distance", "noise_aware")
 WINDOWS = ("paper", "released", "symmetric")
 DISTANCES = ("l2", "centered", "released_uint8")
+#: How exact ties of ``max_distance`` are broken (docs/reselection.md, "Selection").
+TIES = ("nearest", "first_inserted")
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,10 @@ class ReselectionSettings:
         window: candidate-window preset of ``max_distance`` (:mod:`gamdss.op.windows`).
         lam_rise, lam_fall: search scales of ``max_distance``, >= 0 (``R = int(lam * span)``).
         distance: ``l2``, ``centered`` or ``released_uint8`` (``max_distance``).
+        ties: exact ties of ``max_distance``: ``nearest`` (the candidate closest to the
+            annotation; the op) or ``first_inserted`` (the first maximum in the order the
+            released code's loop inserts candidates; window ``released`` only; computed by the
+            pure-PyTorch reference, exact for uint8 frames, slower than the op).
         apex_window_ms: ``noise_aware`` searches the apex within this many ms of the
             annotated apex (and within the annotated onset..offset).
         reference_ms: the neutral reference is the mean of the frames in the
@@ -63,6 +69,7 @@ class ReselectionSettings:
     lam_rise: float = 0.1
     lam_fall: float = 0.1
     distance: str = "l2"
+    ties: str = "nearest"
     apex_window_ms: float = 60.0
     reference_ms: float = 10.0
     move_z: float = 6.0
@@ -75,9 +82,15 @@ class ReselectionSettings:
         def fail(name: str, why: str) -> None:
             raise ValueError(f"reselection setting {name}: {why}, got {getattr(self, name)!r}")
 
-        for name, known in (("method", METHODS), ("window", WINDOWS), ("distance", DISTANCES)):
+        for name, known in (("method", METHODS), ("window", WINDOWS), ("distance", DISTANCES), ("ties", TIES)):
             if getattr(self, name) not in known:
                 fail(name, f"must be one of {', '.join(known)}")
+        if self.ties == "first_inserted" and (self.method, self.window) != ("max_distance", "released"):
+            fail(
+                "ties",
+                f"first_inserted (the released code's loop order) needs method max_distance and window released, "
+                f"not {self.method} and {self.window}; other windows take ties nearest (the paper preset's)",
+            )
         for name in ("lam_rise", "lam_fall", "apex_window_ms", "reference_ms", "move_z", "tie_z", "offset_z"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -93,10 +106,12 @@ class ReselectionSettings:
 
     def run_name(self) -> str:
         """Folder name of a run with these settings: ``paper-r0.1-f0.1-l2`` for
-        ``max_distance``, ``noise-aware-w60-z6`` for ``noise_aware``."""
+        ``max_distance`` (``-first-inserted`` appended for the released tie order),
+        ``noise-aware-w60-z6`` for ``noise_aware``."""
         if self.method == "noise_aware":
             return f"noise-aware-w{self.apex_window_ms:g}-z{self.move_z:g}"
-        return f"{self.window}-r{self.lam_rise:g}-f{self.lam_fall:g}-{self.distance}"
+        ties = "" if self.ties == "nearest" else "-" + self.ties.replace("_", "-")
+        return f"{self.window}-r{self.lam_rise:g}-f{self.lam_fall:g}-{self.distance}{ties}"
 
     def describe(self) -> str:
         """One line for reports, e.g. ``preset recommended: noise_aware, apex within 60 ms,
@@ -112,7 +127,7 @@ class ReselectionSettings:
             )
         return (
             head + f"max_distance, window={self.window}, λ_rise={self.lam_rise:g}, λ_fall={self.lam_fall:g}, "
-            f"distance={self.distance}"
+            f"distance={self.distance}" + ("" if self.ties == "nearest" else f", ties={self.ties}")
         )
 
     def preset_name(self) -> str | None:
@@ -160,7 +175,12 @@ PRESETS: dict[str, ReselectionSettings] = {
     "recommended": ReselectionSettings(method="noise_aware"),
     "paper": ReselectionSettings(method="max_distance", window="paper", lam_rise=0.1, lam_fall=0.1, distance="l2"),
     "released": ReselectionSettings(
-        method="max_distance", window="released", lam_rise=0.1, lam_fall=0.1, distance="released_uint8"
+        method="max_distance",
+        window="released",
+        lam_rise=0.1,
+        lam_fall=0.1,
+        distance="released_uint8",
+        ties="first_inserted",
     ),
 }
 DEFAULT_PRESET = "recommended"
