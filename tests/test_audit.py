@@ -115,9 +115,11 @@ def test_several_caches_and_meta_groups_html(tmp_path):
     assert {(g["group"], int(g["clips"])) for g in groups} == {("casme2", 4), ("samm", 3)}
     eth = {g["group"] for g in _rows(rep.out / "groups_ethnicity.csv")}
     assert eth == {"A", "B", "C", "unknown"}
+    # one self-contained file (was: links to the PNGs beside it): every src and href is a data URI
     html = (rep.out / "report.html").read_text()
     srcs = re.findall(r"(?:src|href)='([^']+)'", html)
-    assert "hist_ms.png" in srcs and all((rep.out / s).is_file() for s in srcs)
+    assert srcs and all(s.startswith("data:") for s in srcs)
+    assert "alt='hist_ms.png'" in html
 
 
 def test_reuses_a_reselection_run_and_refuses_overwrite(tiny, tmp_path, capsys):
@@ -150,7 +152,7 @@ def test_reuses_a_reselection_run_and_refuses_overwrite(tiny, tmp_path, capsys):
         r.reselected for r in expected
     ]
     before = (out / "report.md").read_text()
-    assert main(["audit", str(tiny.root), "--out", str(out)]) == 1
+    assert main(["audit", str(tiny.root), "--out", str(out)]) == 2  # needs --overwrite: bad input (was 1)
     assert "--overwrite" in capsys.readouterr().err
     assert (out / "report.md").read_text() == before
     assert main(["audit", str(tiny.root), "--out", str(out), "--overwrite", "--format", "html"]) == 0
@@ -181,3 +183,15 @@ def test_paper_audit_has_no_confidences(tiny_report):
     total = next(r for r in _rows(tiny_report.out / "summary.csv") if r["group"] == "all clips")
     assert total["apex_confident_moves"] == ""
     assert "NOT tested against noise" in (tiny_report.out / "report.md").read_text()
+
+
+def test_settings_file_reads_back_through_the_one_yaml_mechanism(tiny, tiny_report):
+    from gamdss.audit import AuditSettings
+    from gamdss.settings import yaml_io
+
+    saved = yaml_io.load(AuditSettings, tiny_report.out / "settings.yaml")
+    assert saved.reselection == PAPER_03 and saved.caches == [str(tiny.root)] and saved.fmt == "markdown"
+    assert saved.reselection_csv is None and saved.created  # ISO time of the audit
+    # the reselection.csv it wrote is the one scheme (reselect's), with the settings recorded
+    assert ReselectionSettings.from_yaml(tiny_report.out / "settings.yaml") == PAPER_03
+    assert "annotated_onset_index" in _rows(tiny_report.out / "reselection.csv")[0]

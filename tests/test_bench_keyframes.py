@@ -249,7 +249,8 @@ def test_refuses_to_overwrite(tiny_run):
     assert outputs.csv.read_bytes() == before
     from gamdss.cli import main
 
-    assert main(["bench", "keyframes", "--out", str(out), "--clips", "2", "--no-progress"]) == 1
+    # outputs that exist without --overwrite: bad input (was 1)
+    assert main(["bench", "keyframes", "--out", str(out), "--clips", "2", "--no-progress"]) == 2
     assert outputs.csv.read_bytes() == before
 
 

@@ -9,7 +9,7 @@ import torch
 
 import gamdss
 from gamdss.cli import main
-from gamdss.demo import MARKER, DemoConfig, _recording, keyframe_errors, prepare_output, run_demo
+from gamdss.demo import MARKER, STEPS, DemoConfig, _recording, keyframe_errors, prepare_output, run_demo
 from toy_clips import make_toy_clips
 
 
@@ -218,6 +218,11 @@ def test_demo_runs_every_step_in_a_reduced_configuration(tmp_path):
     assert result.audit_report.is_file()
     saved = json.loads((result.train_dir / "results.json").read_text())
     assert saved["protocol"] == "honest" and saved["num_folds"] == 2 and saved["num_samples"] == 6
+    first_table = (result.train_dir / "table.md").read_text()
+    # one reselection: training read the demo's reselection.csv (the one the audit read)
+    plan = json.loads((result.train_dir / "plan.json").read_text())
+    assert plan["reselection_sources"] == [str(result.reselection / "reselection.csv")]
+    assert not (result.train_dir / "tsne_rise.png").exists()  # tiny-cpu: no t-SNE
     for kind in ("annotated", "reselected"):
         assert set(result.keyframe_errors[kind]) == {"onset", "apex", "offset"}
     # a rerun replaces the demo's outputs and keeps the user's files inside its folders
@@ -232,6 +237,11 @@ def test_demo_runs_every_step_in_a_reduced_configuration(tmp_path):
     again = run_demo(cfg, progress=False, log=lambda _: None)
     assert {p: p.read_text() for p in mine} == mine
     assert json.loads((again.train_dir / "results.json").read_text())["num_samples"] == 6
+    # same seed, same machine: the same printed numbers (keyframe errors, every mode's metrics)
+    assert again.keyframe_errors == result.keyframe_errors
+    assert again.results["modes"] == result.results["modes"]
+    assert (again.train_dir / "table.md").read_text() == first_table
+    assert list(again.seconds) == list(STEPS) == ["generate", "preprocess", "reselect", "audit", "train"]
     assert len(json.loads((again.cache / "manifest.json").read_text())["clips"]) == 6
 
 

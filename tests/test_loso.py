@@ -93,7 +93,7 @@ def test_reselection_applies_to_training_subjects_only_by_default(toy):
     cache = toy["cache"]
     with open(toy["out"] / "reselection.csv") as fh:
         reselected = {
-            r["clip_id"]: tuple(int(r[f"reselected_{k}"]) for k in ("onset", "apex", "offset"))
+            r["clip_id"]: tuple(int(r[f"reselected_{k}_index"]) for k in ("onset", "apex", "offset"))
             for r in csv.DictReader(fh)
         }
     annotated = {e.clip_id: (e.onset_index, e.apex_index, e.offset_index) for e in cache.entries}
@@ -146,7 +146,7 @@ def test_a_folds_result_does_not_depend_on_fold_order(toy, tmp_path):
 def test_an_existing_run_with_another_config_is_not_overwritten(toy):
     cfg = load_config("tiny-cpu", toy_overrides(toy["root"] / "cache", toy["out"], "optim.epochs=2"))
     before = (toy["out"] / "results.json").read_text()
-    with pytest.raises(FileExistsError, match="optim.epochs: 6 -> 2"):
+    with pytest.raises(FileExistsError, match="optim.epochs: 12 -> 2"):
         run_loso(cfg, progress=False)
     assert (toy["out"] / "results.json").read_text() == before
 
@@ -209,7 +209,7 @@ def test_gamdss_train_command_prints_the_summary(toy, tmp_path, capsys):
     )
     out = capsys.readouterr().out
     assert status == 0
-    assert "honest protocol" in out and "ACC" in out and "full" in out
+    assert "honest protocol" in out and "ACC" in out and "fused (rise+fall)" in out
     assert (tmp_path / "cli" / "table.md").is_file()
     # a second start with another config is refused with a clear message, not a traceback
     status = main(
@@ -435,3 +435,125 @@ def test_overwrite_refuses_a_folder_that_is_not_a_run(tmp_path):
     empty = tmp_path / "empty"
     (empty / "folds").mkdir(parents=True)
     _prepare_output(empty, cfg, overwrite=False)
+
+
+def _toy_reselection(cache, path, **changes):
+    """A `gamdss reselect`-style results file of ``cache`` (settings in its columns)."""
+    from gamdss.reselection.files import save_reselection
+    from gamdss.reselection.run import reselect_cache
+    from gamdss.settings.reselection import preset
+
+    settings = preset("paper", **changes)
+    results = reselect_cache(cache, settings, progress=False)
+    save_reselection(results, path, cache=cache, settings=settings)
+    return {r.clip_id: tuple(r.reselected) for r in results}
+
+
+def test_training_reads_a_reselect_output_instead_of_reselecting(toy, tmp_path):
+    # The file's keyframes and settings are used, not the config's (lam 0.3 there, 0.5 here).
+    expected = _toy_reselection(toy["cache"], tmp_path / "r" / "reselection.csv", lam_rise=0.5, lam_fall=0.5)
+    computed = _toy_reselection(toy["cache"], tmp_path / "c.csv", lam_rise=0.3, lam_fall=0.3)
+    assert expected != computed  # the two settings pick other keyframes on the toy clips
+    files = f"reselection.files=[{tmp_path / 'r' / 'reselection.csv'}]"
+    plan = prepare_run(load_config("tiny-cpu", toy_overrides(toy["root"] / "cache", tmp_path / "x", files)), False)
+    assert {s.clip_id: s.reselected for s in plan.samples} == expected
+    assert plan.reselection_sources == [str(tmp_path / "r" / "reselection.csv")]
+    assert plan.reselection_settings["lam_rise"] == 0.5
+    # without files, training computes them with the config's settings, in the same columns
+    plan = prepare_run(load_config("tiny-cpu", toy_overrides(toy["root"] / "cache", tmp_path / "y")), False)
+    assert {s.clip_id: s.reselected for s in plan.samples} == computed
+    row = plan.reselection[0]
+    assert row["cache"] == "0" and "annotated_onset_index" in row and "reselected_apex_frame" in row
+    assert plan.reselection_sources == ["computed"]
+
+
+def test_the_runs_reselection_csv_is_the_reselect_scheme(toy):
+    from gamdss.reselection.files import load_reselection
+
+    results = load_reselection(toy["out"] / "reselection.csv")  # the reader of `gamdss reselect` output
+    assert {r.clip_id for r in results} == {e.clip_id for e in toy["cache"].entries}
+    with open(toy["out"] / "reselection.csv") as fh:
+        header = next(csv.reader(fh))
+    assert header[:2] == ["cache", "dataset"] and "annotated_onset" not in header
+
+
+def test_reselection_files_of_another_cache_or_count_are_refused(toy, tmp_path):
+    from gamdss.train.loso import RunSetupError
+
+    other = make_toy_cache(tmp_path / "other", seed=5)
+    _toy_reselection(other, tmp_path / "other.csv")
+    for files, message in (
+        ([tmp_path / "other.csv"], "other.csv"),
+        ([tmp_path / "missing.csv"], "missing.csv does not exist"),
+        ([tmp_path / "a.csv", tmp_path / "b.csv"], "gives 2 file"),
+    ):
+        cfg = load_config(
+            "tiny-cpu",
+            toy_overrides(toy["root"] / "cache", tmp_path / "x", f"reselection.files=[{', '.join(map(str, files))}]"),
+        )
+        with pytest.raises(RunSetupError, match=message):
+            prepare_run(cfg, progress=False)
+
+
+def _records(preds, labels, subjects):
+    return [
+        {
+            "subject": s,
+            "seed": 0,
+            "num_train": 1,
+            "num_val": 0,
+            "num_test": 1,
+            "epochs_run": 1,
+            "selected": {"epoch": 1},
+            "test": [
+                {
+                    "key": f"k{i}",
+                    "subject": s,
+                    "dataset": "casme2",
+                    "label": y,
+                    "keyframes": [0, 1, 2],
+                    "pred": dict(p),
+                    "probs": {m: [1.0, 0.0, 0.0] for m in p},
+                }
+            ],
+        }
+        for i, (p, y, s) in enumerate(zip(preds, labels, subjects))
+    ]
+
+
+def test_table_labels_cannot_be_misread_and_collapse_warns(tmp_path, capsys):
+    from gamdss.train.loso import RunPlan
+    from gamdss.train.results import MODE_NOTE, chance_level, write_results
+
+    cfg = load_config("tiny-cpu", [f"run.output_dir={tmp_path}"])
+    plan = RunPlan(cfg, [], [], ["negative", "positive", "surprise"], [], [])
+    # fused always predicts class 0 (collapsed); rise and fall do not
+    preds = [{"rise": y, "fall": (y + 1) % 3, "fused": 0} for y in (0, 1, 2, 1)]
+    res = write_results(tmp_path, plan, _records(preds, [0, 1, 2, 1], ["a", "b", "c", "d"]))
+    table = (tmp_path / "table.md").read_text()
+    assert "| GAMDSS-tiny (fused (rise+fall)) |" in table and "| GAMDSS-tiny (rise) |" in table
+    assert "(full)" not in table and MODE_NOTE in table and "rise prediction" in MODE_NOTE
+    assert "fused (rise+fall)" in (tmp_path / "table.tex").read_text()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "fused (rise+fall) predictions collapsed to one class (negative)" in err[0]
+    assert "all 4 held-out samples of all 4 folds" in err[0]
+    assert set(res["collapsed"]) == {"fused"}
+    # chance: always the largest class (positive: 2 of 4) -> ACC 0.5; UAR 1/3 (three classes present)
+    assert chance_level(res["modes"]["fused"]) == (0.5, 1 / 3)
+    assert res["modes"]["fused"]["acc"] == 0.25 and res["modes"]["rise"]["acc"] == 1.0
+
+
+def test_a_run_saved_with_spelled_out_settings_resumes_with_the_preset(tmp_path):
+    from gamdss.train.loso import _prepare_output
+
+    # config.yaml of a run whose reselection section spells out every field (older configs)
+    cfg = load_config("tiny-cpu", [f"run.output_dir={tmp_path}", "reselection.lam_rise=0.3"])
+    spelled = load_config(
+        "tiny-cpu",
+        [f"run.output_dir={tmp_path}", "reselection.method=max_distance", "reselection.window=paper"]
+        + ["reselection.lam_rise=0.3", "reselection.lam_fall=0.1", "reselection.distance=l2"],
+    )
+    spelled.save(tmp_path / "config.yaml")
+    _prepare_output(tmp_path, cfg, overwrite=False)  # the same settings: resumes
+    with pytest.raises(FileExistsError, match="another config"):
+        _prepare_output(tmp_path, load_config("tiny-cpu", [f"run.output_dir={tmp_path}"]), overwrite=False)

@@ -108,3 +108,49 @@ def test_released_protocol_only_when_asked():
 def test_unknown_preset_lists_the_presets():
     with pytest.raises(FileNotFoundError, match="casme2-5"):
         load_config("casme9-5")
+
+
+@pytest.mark.parametrize("name", PAPER_PRESETS)
+def test_reproduction_presets_train_in_float32(name):
+    # The released code trains in fp32; the paper-reproduction presets do too (mixed precision off).
+    assert load_config(name).run.amp is False
+    assert TrainConfig().run.amp is True  # the default for other configs stays on (CUDA only)
+
+
+def test_quick_preset_skips_tsne():
+    assert load_config("tiny-cpu").run.tsne is False
+    assert TrainConfig().run.tsne is True
+
+
+def test_reselection_section_is_a_preset_plus_overrides_of_reselection_settings():
+    from gamdss.settings.reselection import ReselectionSettings, preset
+    from gamdss.train.config import SETTINGS_FIELDS, ReselectionConfig
+
+    # every setting can be overridden, under its own name, and nothing else is repeated
+    assert set(SETTINGS_FIELDS) == {f.name for f in dataclasses.fields(ReselectionSettings)}
+    assert set(SETTINGS_FIELDS) <= {f.name for f in dataclasses.fields(ReselectionConfig)}
+    assert all(getattr(ReselectionConfig(), k) is None for k in SETTINGS_FIELDS)
+    cfg = load_config("casme2-5")  # the on-disk format of the shipped presets: flat keys
+    assert cfg.reselection.settings() == preset("paper", lam_rise=0.05, lam_fall=0.05)
+    cfg = load_config("tiny-cpu", ["reselection.preset=recommended", "reselection.move_z=8"])
+    assert cfg.reselection.settings() == preset("recommended", move_z=8.0)
+
+
+def test_lam_has_one_range_the_one_of_reselection_settings():
+    # >= 0 as for `gamdss reselect --lam-rise` (was [0, 1] in training configs)
+    assert load_config("tiny-cpu", ["reselection.lam_rise=2"]).reselection.settings().lam_rise == 2.0
+    for override, culprit in (
+        ("reselection.lam_rise=-0.1", "reselection setting lam_rise"),
+        ("reselection.distance=l1", "reselection setting distance"),
+        ("reselection.preset=best", "unknown reselection preset 'best'"),
+        ("reselection.lam_rise=fast", "reselection.lam_rise must be a number"),
+    ):
+        with pytest.raises(ConfigError, match=culprit):
+            load_config("tiny-cpu", [override])
+
+
+def test_a_saved_config_with_overrides_and_files_round_trips(tmp_path):
+    cfg = load_config("tiny-cpu", ["reselection.files=[a/reselection.csv]", "reselection.window=released"])
+    again = TrainConfig.load(cfg.save(tmp_path / "c.yaml"))
+    assert again == cfg and again.reselection.files == ["a/reselection.csv"]
+    assert again.reselection.settings().window == "released"

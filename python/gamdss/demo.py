@@ -5,13 +5,21 @@ Steps (each the same code a user runs on a real dataset):
 1. generate a small SYNTHETIC dataset with known keyframes (:mod:`gamdss.data.synthetic`)
    and write it in the CASME II layout, with biased "human" annotations in its spreadsheet;
 2. read it with the CASME II reader and preprocess it (MTCNN face crop, frame cache);
-3. reselect the keyframes over the cache and export the corrected annotation file;
-4. audit how far the annotations moved (report with plots);
-5. train a small GAMDSS model under honest LOSO and print the pooled results table
-   (steps 3 and 4 are reported as one).
+3. reselect the keyframes over the cache once, as ``gamdss reselect`` does, and export the
+   corrected annotation file and ``reselection.csv``;
+4. audit how far the annotations moved (report with plots), from that ``reselection.csv``;
+5. train a small GAMDSS model under honest LOSO on the same ``reselection.csv``
+   (``reselection.files``) and print the pooled results table.
 
 Because the data are generated, the demo can also say how far the annotated and the
-reselected keyframes lie from the TRUE ones, which no real dataset can.
+reselected keyframes lie from the TRUE ones, which no real dataset can. The seconds each step
+took are in :attr:`DemoResult.seconds`.
+
+The printed numbers are reproducible on one machine: every random draw is seeded by
+``DemoConfig.seed`` and the torch thread count is fixed (``threads``). Across machines the LOSO
+table can differ (see the README): float reductions run in another order with another CPU
+instruction set, BLAS library or thread count, and a few held-out clips near a decision
+boundary change class.
 """
 
 from __future__ import annotations
@@ -24,6 +32,25 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+
+from gamdss.audit import audit_caches
+from gamdss.data.cache import FrameCache
+from gamdss.data.datasets import scan_dataset
+from gamdss.data.preprocess import preprocess_clips
+from gamdss.data.synthetic import SyntheticConfig, make_dataset, read_ground_truth, write_dataset
+from gamdss.reselection.export import export_reselection
+from gamdss.reselection.files import RESULTS_CSV
+from gamdss.reselection.result import frame_numbers
+from gamdss.reselection.run import reselect_cache
+from gamdss.settings.reselection import preset as reselection_preset
+from gamdss.train.config import TrainConfig, load_config
+from gamdss.train.layout import RUN_MARKERS
+from gamdss.train.loso import run_loso
+from gamdss.util import atomic
+from gamdss.util.devices import check_device
+from gamdss.util.run_lock import LOCK_NAME
 
 MARKER = ".gamdss-demo"
 MARKER_VERSION = 2  # 2: JSON recording the files each step wrote (1: a line of text)
@@ -38,6 +65,11 @@ class DemoConfig:
     :mod:`gamdss.settings.reselection` used for the corrected annotations and for training
     (``recommended`` by default); ``emotions``: generated classes (CASME II
     vocabulary; the ``casme2-3`` protocol maps them to positive / surprise / negative).
+    ``threads``: torch CPU threads of training (fixed so that a rerun on the same machine
+    prints the same numbers; 0: torch's default, which depends on the machine). One by
+    default: the tiny model gains little from a second thread, and on a machine whose cores
+    are busy two threads waiting for each other made a fold 15x slower (measured: 47 s
+    against 2.8 s for a 2-epoch fold).
     """
 
     out: Path = Path("gamdss-demo")
@@ -52,11 +84,9 @@ class DemoConfig:
     emotions: tuple[str, ...] = ("happiness", "surprise", "disgust", "repression")
     seed: int = 0
     device: str = "cpu"
+    threads: int = 1
 
     def __post_init__(self) -> None:
-        from gamdss.settings.reselection import preset as reselection_preset
-        from gamdss.util.devices import check_device
-
         problems = []
         if self.subjects < 2:
             problems.append(
@@ -66,6 +96,8 @@ class DemoConfig:
             problems.append(f"clips_per_subject must be >= 1, got {self.clips_per_subject}")
         if self.epochs < 1:
             problems.append(f"epochs must be >= 1, got {self.epochs}")
+        if self.threads < 0:
+            problems.append(f"threads must be >= 0, got {self.threads}")
         try:
             reselection_preset(self.preset)
         except ValueError as exc:
@@ -129,8 +161,6 @@ def _read_record(out: Path) -> dict[str, Any] | None:
 
 
 def _write_record(out: Path, outputs: dict[str, Any]) -> None:
-    from gamdss.util import atomic
-
     atomic.write_text(
         out / MARKER,
         json.dumps(
@@ -207,9 +237,6 @@ def prepare_output(out: Path, overwrite: bool) -> None:
     them from its own (no marker, or the marker of an older gamdss demo); an output entry
     is a file or a link; ``train`` holds files but no training run.
     """
-    from gamdss.train.loso import RUN_MARKERS
-    from gamdss.util.run_lock import LOCK_NAME
-
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise DemoOutputError(f"demo output {out} exists and is not a folder")
@@ -281,10 +308,6 @@ def keyframe_errors(ground_truth: dict, cache, results) -> dict[str, dict[str, f
     numbers); ``results``: :class:`~gamdss.reselection.result.ClipReselection` per clip.
     Returns ``{"annotated": {"onset": ..., "apex": ..., "offset": ...}, "reselected": {...}}``.
     """
-    import numpy as np
-
-    from gamdss.reselection.result import frame_numbers
-
     names = ("onset", "apex", "offset")
     err: dict[str, list[list[int]]] = {"annotated": [], "reselected": []}
     for r in results:
@@ -298,21 +321,25 @@ def keyframe_errors(ground_truth: dict, cache, results) -> dict[str, dict[str, f
     }
 
 
+STEPS = ("generate", "preprocess", "reselect", "audit", "train")
+
+
+def train_config(cfg: DemoConfig, cache_dir: Path, reselection_csv: Path, train_dir: Path) -> TrainConfig:
+    """The demo's training config: the ``tiny-cpu`` preset on the demo's cache, trained on the
+    keyframes of ``reselection_csv`` (the demo's one reselection, ``reselection.files``)."""
+    data = load_config("tiny-cpu").to_dict()
+    data["data"].update(caches=[str(cache_dir)], protocol=cfg.protocol)
+    data["reselection"].update(enabled=True, files=[str(reselection_csv)])
+    data["optim"]["epochs"] = cfg.epochs
+    data["run"].update(output_dir=str(train_dir), device=cfg.device, seed=cfg.seed, num_threads=cfg.threads)
+    return TrainConfig.from_dict(data, source="demo")
+
+
 def run_demo(
     cfg: DemoConfig, *, overwrite: bool = False, progress: bool = True, log: Callable[[str], None] = print
 ) -> DemoResult:
-    """Run every step; returns where the outputs are and the headline numbers."""
-    from gamdss.audit import audit_caches
-    from gamdss.data.cache import FrameCache
-    from gamdss.data.datasets import scan_dataset
-    from gamdss.data.preprocess import preprocess_clips
-    from gamdss.data.synthetic import SyntheticConfig, make_dataset, read_ground_truth, write_dataset
-    from gamdss.reselection.export import export_reselection
-    from gamdss.reselection.run import reselect_cache
-    from gamdss.settings.reselection import preset as reselection_preset
-    from gamdss.train.config import load_config
-    from gamdss.train.loso import run_loso
-
+    """Run every step; returns where the outputs are, the headline numbers and the seconds
+    each step took (:data:`STEPS`; installing is not a step)."""
     out = Path(cfg.out)
     prepare_output(out, overwrite)
     recorded: dict[str, Any] = {}  # the marker's record of what each step writes
@@ -321,7 +348,7 @@ def run_demo(
     resel_dir, audit_dir, train_dir = out / "reselection", out / "audit", out / "train"
 
     def step(name: str, title: str):
-        log(f"\n[{len(seconds) + 1}/4] {title}")
+        log(f"\n[{STEPS.index(name) + 1}/{len(STEPS)}] {title}")
         seconds[name] = time.perf_counter()
 
     def done(name: str) -> None:
@@ -374,42 +401,30 @@ def run_demo(
     done("preprocess")
     log(f"      {len(cache)} clips cached in {cache_dir}")
 
+    # One reselection, as `gamdss reselect` makes it; the audit and training read its file.
     settings = reselection_preset(cfg.preset)
-    step("reselect", f"reselecting keyframes ({settings.describe()}) and auditing the annotations")
+    step("reselect", f"reselecting keyframes once, as `gamdss reselect` does ({settings.describe()})")
     results = reselect_cache(cache, settings, device=cfg.device, progress=progress)
     with _recording(out, "reselection", recorded):
         export = export_reselection(cache, results, resel_dir, settings, overwrite=True)
-    with _recording(out, "audit", recorded):
-        audit = audit_caches(
-            [cache], audit_dir, reselection_csv=[resel_dir / "reselection.csv"], overwrite=True, progress=progress
-        )
     errors = keyframe_errors(read_ground_truth(dataset_dir), cache, results)
     done("reselect")
     log("      " + export.summary().replace("\n", "\n      "))
+
+    step("audit", f"auditing the annotations from {resel_dir / RESULTS_CSV}")
+    with _recording(out, "audit", recorded):
+        audit = audit_caches(
+            [cache], audit_dir, reselection_csv=[resel_dir / RESULTS_CSV], overwrite=True, progress=progress
+        )
+    done("audit")
     log(f"      audit report: {audit.report}")
 
     step(
         "train",
         f"training gamdss_tiny under honest LOSO ({cfg.protocol}, {cfg.epochs} epochs per fold, "
-        f"last-epoch predictions)",
+        f"last-epoch predictions) on the keyframes of {resel_dir / RESULTS_CSV}",
     )
-    train_cfg = load_config(
-        "tiny-cpu",
-        [
-            f"data.caches=[{cache_dir}]",
-            f"data.protocol={cfg.protocol}",
-            f"optim.epochs={cfg.epochs}",
-            f"run.output_dir={train_dir}",
-            f"run.device={cfg.device}",
-            f"run.seed={cfg.seed}",
-            "reselection.enabled=true",
-            f"reselection.method={settings.method}",
-            f"reselection.window={settings.window}",
-            f"reselection.lam_rise={settings.lam_rise}",
-            f"reselection.lam_fall={settings.lam_fall}",
-            f"reselection.distance={settings.distance}",
-        ],
-    )
+    train_cfg = train_config(cfg, cache_dir, resel_dir / RESULTS_CSV, train_dir)
     with _recording(out, "train", recorded):
         # overwrite=True replaces an earlier demo's run, deleting only the run's own files.
         train_results = run_loso(train_cfg, overwrite=True, progress=progress)

@@ -49,6 +49,7 @@ from gamdss.settings.reselection import preset
 from gamdss.settings.yaml_io import YamlDataclass
 from gamdss.spotting import SPOTTERS, frequency
 from gamdss.util import atomic
+from gamdss.util.csv_rows import write_csv as write_rows
 
 from .metrics import METRICS, error_stats
 
@@ -360,14 +361,9 @@ def run_benchmark(config: KeyframeBenchConfig, *, progress: bool = True) -> list
 
 
 def write_csv(rows: list[dict[str, Any]], path: str | Path) -> Path:
-    """Write ``rows`` (long format, columns :data:`COLUMNS`) atomically as CSV."""
-    with atomic.atomic_path(path) as tmp:
-        with open(tmp, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(COLUMNS))
-            writer.writeheader()
-            for row in rows:
-                writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-    return Path(path)
+    """Write ``rows`` (long format, columns :data:`COLUMNS`, floats to 6 significant digits)
+    atomically as CSV (:func:`gamdss.util.csv_rows.write_csv`)."""
+    return write_rows(path, rows, COLUMNS, float_format=lambda v: f"{v:.6g}")
 
 
 def read_csv(path: str | Path) -> list[dict[str, Any]]:

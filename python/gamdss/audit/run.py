@@ -5,26 +5,35 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
+
 from gamdss.audit import plots, report, tables
 from gamdss.data.cache import FrameCache, clip_file_name
-from gamdss.reselection.files import check_against_cache, load_reselection, rows_to_csv, save_reselection
+from gamdss.op.api import frame_distance_curves
+from gamdss.op.windows import preset_windows
+from gamdss.reselection.files import check_against_cache, load_reselection, recorded_settings, save_reselection
+from gamdss.reselection.noise_aware import apex_window_frames
 from gamdss.reselection.result import ClipReselection
 from gamdss.reselection.run import reselect_cache
-from gamdss.settings import yaml_io as yaml_dataclass
+from gamdss.settings import yaml_io
 from gamdss.settings.reselection import KEYFRAMES, ReselectionSettings, preset
 from gamdss.util import atomic
+from gamdss.util.csv_rows import rows_to_csv
 
 FORMATS = ("markdown", "html")
 
 
 @dataclass
 class AuditSettings:
-    """What an audit used (saved as ``settings.yaml`` in its folder)."""
+    """What an audit used (saved as ``settings.yaml`` in its folder with
+    :mod:`gamdss.settings.yaml_io`; ``yaml_io.load(AuditSettings, path)`` reads it back).
+    ``created``: when the audit ran (ISO 8601, local time)."""
 
     reselection: ReselectionSettings = field(default_factory=lambda: preset("recommended"))
     caches: list[str] = field(default_factory=list)
@@ -32,16 +41,7 @@ class AuditSettings:
     curves_for: list[str] | None = None
     group_by: list[str] | None = None
     fmt: str = "markdown"
-
-    def to_yaml(self) -> str:
-        return yaml_dataclass.dump(self)
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> AuditSettings:
-        data = yaml_dataclass.read_mapping(path, "audit settings")
-        data.pop("created", None)
-        data["reselection"] = ReselectionSettings.from_dict(data.get("reselection") or {}, str(path))
-        return yaml_dataclass.from_dict(cls, data, str(path))
+    created: str = ""
 
 
 @dataclass
@@ -59,24 +59,6 @@ def _open(cache: FrameCache | str | Path) -> FrameCache:
     return cache if isinstance(cache, FrameCache) else FrameCache(cache)
 
 
-def _settings_from_csv(path: Path, fallback: ReselectionSettings) -> ReselectionSettings:
-    """Settings recorded in a ``gamdss reselect`` run (its ``settings.yaml`` or the CSV's
-    columns); ``fallback`` when the file records none."""
-    import csv
-
-    yaml_path = path.parent / "settings.yaml"
-    if yaml_path.is_file():
-        try:
-            return ReselectionSettings.from_yaml(yaml_path)
-        except (TypeError, ValueError):
-            pass
-    with path.open(newline="", encoding="utf-8") as fh:
-        first = next(csv.DictReader(fh), None)
-    if first and first.get("window"):
-        return ReselectionSettings.from_csv_row(first)
-    return fallback
-
-
 def _choose_curves(rows: Sequence[dict[str, Any]], how_many: int = 3) -> list[tuple[str, str]]:
     """(cache, clip id) of the clips that moved most (largest Eq. 17 mean, ms) plus the first
     that did not move at all."""
@@ -89,22 +71,14 @@ def _choose_curves(rows: Sequence[dict[str, Any]], how_many: int = 3) -> list[tu
 
 
 def _curve(cache: FrameCache, result: ClipReselection, settings: ReselectionSettings) -> dict[str, Any]:
-    import numpy as np
-    import torch
-
-    import gamdss
-    from gamdss.op.windows import preset_windows
-
     entry = cache[result.clip_id]
     clip = torch.from_numpy(np.array(cache.frames(entry)))
     # The wrapped uint8 difference of the released code is not a distance to plot.
     distance = "l2" if settings.distance == "released_uint8" else settings.distance
     o, a, f = result.annotated
-    curves = gamdss.frame_distance_curves([clip, clip], [o, f], distance=distance)
+    curves = frame_distance_curves([clip, clip], [o, f], distance=distance)
     ann = torch.tensor([result.annotated], dtype=torch.int64)
     if settings.method == "noise_aware":  # the apex window; onset and offset are not searched
-        from gamdss.reselection.noise_aware import apex_window_frames
-
         w = apex_window_frames(entry.fps, settings)
         win = torch.tensor([[o, o, max(o, a - w), min(f, a + w), f, f]])
     else:
@@ -186,61 +160,13 @@ def audit_caches(
     """
     # Every argument is checked (and the reselection files read) before anything is written,
     # so that a mistake leaves no partial report behind to block the corrected rerun.
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown report format {fmt!r}; expected one of {FORMATS}")
-    if isinstance(curves_for, str):
-        raise TypeError("curves_for must be a sequence of clip ids, not one string")
-    caches = [_open(c) for c in caches]
-    if not caches:
-        raise ValueError("audit_caches needs at least one cache")
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"the report folder {out} is a file; choose another --out")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise FileExistsError(f"{out} already holds files; pass overwrite=True (--overwrite) or choose another --out")
-    if reselection_csv is not None and len(reselection_csv) != len(caches):
-        raise ValueError(
-            f"reselection_csv gives {len(reselection_csv)} files for {len(caches)} caches; "
-            f"give one per cache, in the same order"
-        )
+    caches, out = _check_arguments(caches, out, fmt, curves_for, reselection_csv, overwrite)
     names = _cache_names(caches)
     settings = preset("recommended") if settings is None else settings
-    loaded: list[list[ClipReselection] | None] = [None] * len(caches)
-    if reselection_csv is not None:
-        for i, cache in enumerate(caches):
-            path = Path(reselection_csv[i])
-            if not path.is_file():
-                raise FileNotFoundError(f"reselection file {path} does not exist")
-            loaded[i] = load_reselection(path)
-            check_against_cache(loaded[i], cache, str(path))
-    if reselection_csv is None and not any(len(cache) for cache in caches):
-        raise ValueError("nothing to audit: the caches hold no clips")
-    if curves_for is not None:
-        known = (
-            {r.clip_id for results in loaded for r in results}
-            if reselection_csv is not None
-            else {e.clip_id for cache in caches for e in cache.entries}
-        )
-        unknown = [c for c in curves_for if c not in known]
-        if unknown:
-            raise KeyError(
-                f"curves_for: clip {unknown[0]!r} is not among the audited clips"
-                + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else "")
-            )
-    per_cache: list[tuple[FrameCache, list[ClipReselection], ReselectionSettings]] = []
-    files: list[str] = []
-    for i, cache in enumerate(caches):
-        if reselection_csv is None:
-            results = reselect_cache(cache, settings, device=device, progress=progress)
-            name = "reselection.csv" if len(caches) == 1 else f"reselection_{names[i]}.csv"
-            save_reselection(results, out / name, cache=cache, settings=settings, overwrite=True)
-            files.append(name)
-            per_cache.append((cache, results, settings))
-        else:
-            per_cache.append((cache, loaded[i], _settings_from_csv(Path(reselection_csv[i]), settings)))
-    used = {s for _, _, s in per_cache}
-    if len(used) > 1:
-        raise ValueError(f"the reselection files were made with different settings: {sorted(map(str, used))}")
+    loaded = _read_reselection_files(caches, reselection_csv)
+    _check_curves_for(curves_for, caches, loaded)
+    writer = _Writer(out)
+    per_cache = _reselections(caches, names, settings, reselection_csv, loaded, writer, device, progress)
     settings = per_cache[0][2]
 
     rows = [
@@ -252,110 +178,17 @@ def audit_caches(
         raise ValueError("nothing to audit: the caches (or reselection files) hold no clips")
     keys = list(group_by) if group_by is not None else tables.default_group_keys(rows)
     summary = tables.summary_rows(rows, keys, settings.move_z)
-    subtitle = f"{len(rows)} clips of {', '.join(sorted({r['dataset'] for r in rows}))}; {settings.describe()}"
-
-    def csv_file(name: str, data: Sequence[dict[str, Any]]) -> str:
-        atomic.write_text(out / name, rows_to_csv(data))
-        files.append(name)
-        return name
-
-    def png_file(name: str, draw, *args) -> str:
-        draw(*args, out / name, subtitle)
-        files.append(name)
-        return name
-
-    csv_file("displacements.csv", rows)
-    csv_file("summary.csv", summary)
-    hist_f = tables.histogram_frames(rows)
-    hist_ms = tables.histogram_ms(rows)
-    sections: list[dict[str, Any]] = []
-    sections.append(
-        {
-            "heading": "Summary",
-            "text": [
-                f"GAMDSS reselection of {len(rows)} clips from {len(caches)} cache(s) ({', '.join(names)}). "
-                f"A displacement is the reselected minus the annotated keyframe: in frames, in milliseconds "
-                f"(frames × 1000 / fps, the paper's Eq. 16) and as |frames| in percent of the cached clip length "
-                f"(Eq. 15, in displacements.csv). The last column is Eq. 17, the mean |displacement| over onset, apex "
-                f"and offset. Settings: {settings.describe()}. " + _method_note(settings)
-            ],
-            "table": report.summary_table(summary),
-            "links": [("summary.csv", "summary.csv"), ("displacements.csv (one row per clip)", "displacements.csv")],
-        }
-    )
-    sections.append(
-        {
-            "heading": "Displacement histograms",
-            "text": [
-                "Clips per displacement of each keyframe; 0 means the annotation was kept. The millisecond bins are "
-                "one frame of the fastest recording wide."
-            ],
-            "images": [
-                png_file("hist_frames.png", plots.histograms, hist_f, "frames"),
-                png_file("hist_ms.png", plots.histograms, hist_ms, "ms"),
-            ],
-            "links": [
-                ("hist_frames.csv", csv_file("hist_frames.csv", hist_f)),
-                ("hist_ms.csv", csv_file("hist_ms.csv", hist_ms)),
-            ],
-        }
-    )
-    joint = tables.apex_offset_rows(rows)
-    sections.append(
-        {
-            "heading": "Offset versus apex uncertainty",
-            "text": [
-                "The paper reports that offset annotations are more uncertain than apex annotations, especially in "
-                "multicultural datasets. Left: each clip's |offset displacement| against its |apex displacement|; points "
-                "above the diagonal are clips whose offset moved more. Right: the distributions per keyframe. "
-                + _apex_offset_note(settings, summary)
-            ],
-            "images": [png_file("apex_vs_offset.png", plots.apex_vs_offset, rows)],
-            "links": [("apex_vs_offset.csv", csv_file("apex_vs_offset.csv", joint))],
-        }
-    )
-    group_images, group_links = [], []
-    for key in keys:
-        groups = sorted({tables.group_value(r, key) for r in rows})
-        safe = re.sub(r"[^A-Za-z0-9_-]+", "_", key) or "group"
-        group_images.append(png_file(f"groups_{safe}.png", plots.groups_side_by_side, rows, key, groups))
-        group_links.append((f"groups_{safe}.csv", csv_file(f"groups_{safe}.csv", tables.group_rows(rows, key))))
-    sections.append(
-        {
-            "heading": "By dataset and subject group",
-            "text": [
-                f"|Displacement| in ms per keyframe with the groups side by side, for: {', '.join(keys) or 'none'}. "
-                "The paper's claim is that multicultural datasets (SAMM, 4DME) move more than single-culture ones "
-                "(CASME II, CAS(ME)^3). A group of one clip, or of clips with no such metadata ('unknown'), says little."
-            ],
-            "images": group_images,
-            "links": group_links,
-        }
-    )
-
+    writer.subtitle = f"{len(rows)} clips of {', '.join(sorted({r['dataset'] for r in rows}))}; {settings.describe()}"
+    writer.csv("displacements.csv", rows)
+    writer.csv("summary.csv", summary)
     wanted = _curve_targets(rows, curves_for)
-    curve_images, curve_links = [], []
-    lookup = {(name, r.clip_id): (cache, r, s) for (cache, results, s), name in zip(per_cache, names) for r in results}
-    for cache_name, clip_id in wanted:
-        cache, result, s = lookup[(cache_name, clip_id)]
-        curve = _curve(cache, result, s)
-        stem = "curves/" + clip_file_name(f"{cache_name}/{clip_id}" if len(caches) > 1 else clip_id)[:-4]
-        curve_images.append(png_file(f"{stem}.png", plots.distance_curves, curve))
-        curve_links.append((f"{clip_id} numbers", csv_file(f"{stem}.csv", _curve_rows(curve))))
-    sections.append(
-        {
-            "heading": "Frame-difference curves (paper Fig. 2)",
-            "text": [
-                "Distance of every frame to the annotated onset (top: the rise, whose peak is the apex) and to the "
-                "annotated offset (bottom: the fall). Dashed lines: annotated keyframes; solid: reselected; shaded: the "
-                "candidate windows. A reselected apex at the curve's peak where the annotated one is not is an apex "
-                "annotation error the reselection fixed; a peak outside the window was out of reach."
-            ],
-            "images": curve_images,
-            "links": curve_links,
-        }
-    )
-
+    sections = [
+        _summary_section(rows, summary, settings, names, len(caches)),
+        _histogram_section(rows, writer),
+        _apex_offset_section(rows, summary, settings, writer),
+        _group_section(rows, summary, keys, writer),
+        _curve_section(wanted, per_cache, names, writer),
+    ]
     audit = AuditSettings(
         settings,
         [str(c.root) for c in caches],
@@ -363,30 +196,255 @@ def audit_caches(
         [c for _, c in wanted],
         keys,
         fmt,
+        datetime.datetime.now().isoformat(timespec="seconds"),
     )
-    import yaml
-
-    atomic.write_text(
-        out / "settings.yaml",
-        yaml.safe_dump(
-            {**asdict(audit), "created": datetime.datetime.now().isoformat(timespec="seconds")}, sort_keys=False
-        ),
-    )
-    files.append("settings.yaml")
-    sections.append(
-        {
-            "heading": "Settings and files",
-            "text": [
-                f"{settings.describe()}; caches: {', '.join(str(c.root) for c in caches)}; reselection "
-                f"{'computed by this audit' if reselection_csv is None else 'read from ' + ', '.join(map(str, reselection_csv))}."
-            ],
-            "links": [(f, f) for f in files],
-        }
-    )
+    yaml_io.save(audit, out / "settings.yaml", overwrite=True)
+    writer.files.append("settings.yaml")
+    sections.append(_settings_section(settings, caches, reselection_csv, writer.files))
     name = "report.md" if fmt == "markdown" else "report.html"
-    atomic.write_text(out / name, report.render(sections, "Annotation audit: GAMDSS keyframe reselection", fmt))
-    files.append(name)
-    return AuditReport(out, out / name, files, rows, summary)
+    atomic.write_text(
+        out / name, report.render(sections, "Annotation audit: GAMDSS keyframe reselection", fmt, base=out)
+    )
+    writer.files.append(name)
+    return AuditReport(out, out / name, writer.files, rows, summary)
+
+
+class _Writer:
+    """Writes an audit's CSV and PNG files into ``out`` and lists them (relative paths) in
+    ``files``; PNGs carry ``subtitle``."""
+
+    def __init__(self, out: Path):
+        self.out = out
+        self.files: list[str] = []
+        self.subtitle = ""
+
+    def csv(self, name: str, data: Sequence[dict[str, Any]]) -> str:
+        atomic.write_text(self.out / name, rows_to_csv(data))
+        self.files.append(name)
+        return name
+
+    def png(self, name: str, draw: Callable[..., Any], *args: Any) -> str:
+        draw(*args, self.out / name, self.subtitle)
+        self.files.append(name)
+        return name
+
+
+def _check_arguments(
+    caches: Sequence[FrameCache | str | Path],
+    out: str | Path,
+    fmt: str,
+    curves_for: Sequence[str] | None,
+    reselection_csv: Sequence[str | Path] | None,
+    overwrite: bool,
+) -> tuple[list[FrameCache], Path]:
+    """The opened caches and the report folder, after the checks that need no reselection."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown report format {fmt!r}; expected one of {FORMATS}")
+    if isinstance(curves_for, str):
+        raise TypeError("curves_for must be a sequence of clip ids, not one string")
+    opened = [_open(c) for c in caches]
+    if not opened:
+        raise ValueError("audit_caches needs at least one cache")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"the report folder {out} is a file; choose another --out")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise FileExistsError(f"{out} already holds files; pass overwrite=True (--overwrite) or choose another --out")
+    if reselection_csv is not None and len(reselection_csv) != len(opened):
+        raise ValueError(
+            f"reselection_csv gives {len(reselection_csv)} files for {len(opened)} caches; "
+            f"give one per cache, in the same order"
+        )
+    if reselection_csv is None and not any(len(cache) for cache in opened):
+        raise ValueError("nothing to audit: the caches hold no clips")
+    return opened, out
+
+
+def _read_reselection_files(
+    caches: Sequence[FrameCache], reselection_csv: Sequence[str | Path] | None
+) -> list[list[ClipReselection]] | None:
+    """The results of each ``reselection_csv`` file (checked against its cache), or None."""
+    if reselection_csv is None:
+        return None
+    loaded = []
+    for cache, path in zip(caches, map(Path, reselection_csv)):
+        if not path.is_file():
+            raise FileNotFoundError(f"reselection file {path} does not exist")
+        results = load_reselection(path)
+        check_against_cache(results, cache, str(path))
+        loaded.append(results)
+    return loaded
+
+
+def _check_curves_for(
+    curves_for: Sequence[str] | None, caches: Sequence[FrameCache], loaded: list[list[ClipReselection]] | None
+) -> None:
+    if curves_for is None:
+        return
+    known = (
+        {r.clip_id for results in loaded for r in results}
+        if loaded is not None
+        else {e.clip_id for cache in caches for e in cache.entries}
+    )
+    unknown = [c for c in curves_for if c not in known]
+    if unknown:
+        raise KeyError(
+            f"curves_for: clip {unknown[0]!r} is not among the audited clips"
+            + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else "")
+        )
+
+
+def _reselections(
+    caches: Sequence[FrameCache],
+    names: Sequence[str],
+    settings: ReselectionSettings,
+    reselection_csv: Sequence[str | Path] | None,
+    loaded: list[list[ClipReselection]] | None,
+    writer: _Writer,
+    device: str,
+    progress: bool,
+) -> list[tuple[FrameCache, list[ClipReselection], ReselectionSettings]]:
+    """(cache, results, settings) per cache: read from the files (with their recorded
+    settings), or reselected now with ``settings`` and written as ``reselection.csv``
+    (``reselection_<cache name>.csv`` for several caches). All must share one setting."""
+    per_cache = []
+    for i, cache in enumerate(caches):
+        if loaded is None or reselection_csv is None:
+            results = reselect_cache(cache, settings, device=device, progress=progress)
+            name = "reselection.csv" if len(caches) == 1 else f"reselection_{names[i]}.csv"
+            save_reselection(results, writer.out / name, cache=cache, settings=settings, overwrite=True)
+            writer.files.append(name)
+            per_cache.append((cache, results, settings))
+        else:
+            used = recorded_settings(reselection_csv[i]) or settings
+            per_cache.append((cache, loaded[i], used))
+    used_all = {s for _, _, s in per_cache}
+    if len(used_all) > 1:
+        raise ValueError(f"the reselection files were made with different settings: {sorted(map(str, used_all))}")
+    return per_cache
+
+
+def _summary_section(
+    rows: Sequence[dict[str, Any]],
+    summary: Sequence[dict[str, Any]],
+    settings: ReselectionSettings,
+    names: Sequence[str],
+    num_caches: int,
+) -> dict[str, Any]:
+    return {
+        "heading": "Summary",
+        "text": [
+            f"GAMDSS reselection of {len(rows)} clips from {num_caches} cache(s) ({', '.join(names)}). "
+            f"A displacement is the reselected minus the annotated keyframe: in frames, in milliseconds "
+            f"(frames × 1000 / fps, the paper's Eq. 16) and as |frames| in percent of the cached clip length "
+            f"(Eq. 15, in displacements.csv). The last column is Eq. 17, the mean |displacement| over onset, apex "
+            f"and offset. Settings: {settings.describe()}. " + _method_note(settings)
+        ],
+        "table": report.summary_table(summary),
+        "links": [("summary.csv", "summary.csv"), ("displacements.csv (one row per clip)", "displacements.csv")],
+    }
+
+
+def _histogram_section(rows: Sequence[dict[str, Any]], writer: _Writer) -> dict[str, Any]:
+    hist_f = tables.histogram_frames(rows)
+    hist_ms = tables.histogram_ms(rows)
+    return {
+        "heading": "Displacement histograms",
+        "text": [
+            "Clips per displacement of each keyframe; 0 means the annotation was kept. The millisecond bins are "
+            "one frame of the fastest recording wide."
+        ],
+        "images": [
+            writer.png("hist_frames.png", plots.histograms, hist_f, "frames"),
+            writer.png("hist_ms.png", plots.histograms, hist_ms, "ms"),
+        ],
+        "links": [
+            ("hist_frames.csv", writer.csv("hist_frames.csv", hist_f)),
+            ("hist_ms.csv", writer.csv("hist_ms.csv", hist_ms)),
+        ],
+    }
+
+
+def _apex_offset_section(
+    rows: Sequence[dict[str, Any]], summary: Sequence[dict[str, Any]], settings: ReselectionSettings, writer: _Writer
+) -> dict[str, Any]:
+    joint = tables.apex_offset_rows(rows)
+    return {
+        "heading": "Offset versus apex uncertainty",
+        "text": [
+            "The paper reports that offset annotations are more uncertain than apex annotations, especially in "
+            "multicultural datasets. Left: each clip's |offset displacement| against its |apex displacement|; points "
+            "above the diagonal are clips whose offset moved more. Right: the distributions per keyframe. "
+            + _apex_offset_note(settings, summary)
+        ],
+        "images": [writer.png("apex_vs_offset.png", plots.apex_vs_offset, rows)],
+        "links": [("apex_vs_offset.csv", writer.csv("apex_vs_offset.csv", joint))],
+    }
+
+
+def _group_section(
+    rows: Sequence[dict[str, Any]], summary: Sequence[dict[str, Any]], keys: Sequence[str], writer: _Writer
+) -> dict[str, Any]:
+    group_images, group_links = [], []
+    for key in keys:
+        groups = sorted({tables.group_value(r, key) for r in rows})
+        safe = re.sub(r"[^A-Za-z0-9_-]+", "_", key) or "group"
+        group_images.append(writer.png(f"groups_{safe}.png", plots.groups_side_by_side, rows, key, groups))
+        group_links.append((f"groups_{safe}.csv", writer.csv(f"groups_{safe}.csv", tables.group_rows(rows, key))))
+    return {
+        "heading": "By dataset and subject group",
+        "text": [
+            f"|Displacement| in ms per keyframe with the groups side by side, for: {', '.join(keys) or 'none'}. "
+            "The paper's claim is that multicultural datasets (SAMM, 4DME) move more than single-culture ones "
+            "(CASME II, CAS(ME)^3). A group of one clip, or of clips with no such metadata ('unknown'), says little.",
+            report.single_group_note(summary),
+        ],
+        "images": group_images,
+        "links": group_links,
+    }
+
+
+def _curve_section(
+    wanted: Sequence[tuple[str, str]],
+    per_cache: Sequence[tuple[FrameCache, list[ClipReselection], ReselectionSettings]],
+    names: Sequence[str],
+    writer: _Writer,
+) -> dict[str, Any]:
+    curve_images, curve_links = [], []
+    lookup = {(name, r.clip_id): (cache, r, s) for (cache, results, s), name in zip(per_cache, names) for r in results}
+    for cache_name, clip_id in wanted:
+        cache, result, s = lookup[(cache_name, clip_id)]
+        curve = _curve(cache, result, s)
+        stem = "curves/" + clip_file_name(f"{cache_name}/{clip_id}" if len(per_cache) > 1 else clip_id)[:-4]
+        curve_images.append(writer.png(f"{stem}.png", plots.distance_curves, curve))
+        curve_links.append((f"{clip_id} numbers", writer.csv(f"{stem}.csv", _curve_rows(curve))))
+    return {
+        "heading": "Frame-difference curves (paper Fig. 2)",
+        "text": [
+            "Distance of every frame to the annotated onset (top: the rise, whose peak is the apex) and to the "
+            "annotated offset (bottom: the fall). Dashed lines: annotated keyframes; solid: reselected; shaded: the "
+            "candidate windows. A reselected apex at the curve's peak where the annotated one is not is an apex "
+            "annotation error the reselection fixed; a peak outside the window was out of reach."
+        ],
+        "images": curve_images,
+        "links": curve_links,
+    }
+
+
+def _settings_section(
+    settings: ReselectionSettings,
+    caches: Sequence[FrameCache],
+    reselection_csv: Sequence[str | Path] | None,
+    files: Sequence[str],
+) -> dict[str, Any]:
+    source = (
+        "computed by this audit" if reselection_csv is None else "read from " + ", ".join(map(str, reselection_csv))
+    )
+    return {
+        "heading": "Settings and files",
+        "text": [f"{settings.describe()}; caches: {', '.join(str(c.root) for c in caches)}; reselection {source}."],
+        "links": [(f, f) for f in files],
+    }
 
 
 def _method_note(settings: ReselectionSettings) -> str:

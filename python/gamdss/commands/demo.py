@@ -40,6 +40,7 @@ def _demo(args: argparse.Namespace) -> int:
             preset=args.preset,
             seed=args.seed,
             device=args.device,
+            threads=args.threads,
         )
     except ValueError as exc:
         print(f"gamdss demo: {exc}", file=sys.stderr)
@@ -48,7 +49,7 @@ def _demo(args: argparse.Namespace) -> int:
     from gamdss.util.run_lock import FolderBusyError
 
     try:
-        result = run_demo(cfg, overwrite=args.overwrite, progress=not args.quiet)
+        result = run_demo(cfg, overwrite=args.overwrite, progress=not args.no_progress)
     except FileExistsError as exc:
         return fail("demo", exc)
     except (FolderBusyError, OSError) as exc:  # a run that could not start or failed
@@ -69,6 +70,12 @@ def _demo(args: argparse.Namespace) -> int:
         f"{result.results['num_samples']} held-out samples; protocol {result.results['protocol']}):\n"
     )
     print(table.strip())
+    print("\n" + chance_line(result.results))
+    print(
+        f"These numbers repeat when this command runs again on this machine (seed {cfg.seed}, "
+        f"{cfg.threads or 'the default number of'} torch thread(s)); on another machine the LOSO table can differ (README, "
+        f"'The demo')."
+    )
     print("\nOutputs:")
     for label, path in (
         ("dataset (CASME II layout)", result.dataset),
@@ -78,9 +85,24 @@ def _demo(args: argparse.Namespace) -> int:
         ("training results", result.train_dir),
     ):
         print(f"  {label:<26} {path}")
-    timing = ", ".join(f"{k} {v:.0f} s" for k, v in result.seconds.items())
-    print(f"\nTime: {timing}. The data were SYNTHETIC.")
+    timing = ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items())
+    total = sum(result.seconds.values())
+    print(f"\nTime: {timing} (total {total:.0f} s; installing not included). The data were SYNTHETIC.")
     return 0
+
+
+def chance_line(results: dict) -> str:
+    """Whether the fused prediction beats chance: always predicting the largest class."""
+    from gamdss.train.results import MODE_LABELS, chance_level
+
+    mode = "fused" if "fused" in results["modes"] else next(iter(results["modes"]))
+    metrics = results["modes"][mode]
+    acc, uar = chance_level(metrics)
+    above = metrics["acc"] > acc and metrics["uar"] > uar
+    return (
+        f"Chance level (always the largest class): ACC {100 * acc:.2f}, UAR {100 * uar:.2f}; the "
+        f"{MODE_LABELS[mode]} prediction is {'above' if above else 'NOT above'} it."
+    )
 
 
 def register(sub) -> None:
@@ -97,8 +119,8 @@ def register(sub) -> None:
         default=Path("gamdss-demo"),
         help="output folder (default ./gamdss-demo; a rerun deletes only the files the earlier demo wrote)",
     )
-    demo.add_argument("--subjects", type=int, default=5)
-    demo.add_argument("--clips-per-subject", type=int, default=6)
+    demo.add_argument("--subjects", type=int, default=5, help="generated subjects (one LOSO fold each)")
+    demo.add_argument("--clips-per-subject", type=int, default=6, help="generated clips per subject")
     demo.add_argument(
         "--frame-size", type=size_type("--frame-size"), default=(160, 160), help="generated frames, N or HxW pixels"
     )
@@ -118,11 +140,18 @@ def register(sub) -> None:
         help="reselection preset for the corrected annotations and for training (default recommended)",
     )
     demo.add_argument("--epochs", type=int, default=20, help="training epochs per LOSO fold")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--seed", type=int, default=0, help="seed of the generated data and of training")
+    demo.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads of training (fixed so that a rerun prints the same numbers; 0: torch's default; "
+        "more than one thread is slower on a busy machine)",
+    )
     add_run_flags(
         demo,
         device="cpu or cuda",
         overwrite="use --out even if it holds files not made by the demo",
-        progress_flag="--quiet",
+        progress_flag="--no-progress",
     )
     demo.set_defaults(func=_demo)

@@ -12,11 +12,13 @@ def summary_table(results: dict) -> str:
     from gamdss.train.results import MODE_LABELS
 
     lines = [
-        f"{'mode':<8} {'ACC':>7} {'UF1':>7} {'UAR':>7}   (pooled over {results['num_folds']} folds, "
+        f"{'mode':<17} {'ACC':>7} {'UF1':>7} {'UAR':>7}   (pooled over {results['num_folds']} folds, "
         f"{results['num_samples']} samples)"
     ]
     for mode, m in results["modes"].items():
-        lines.append(f"{MODE_LABELS[mode]:<8} {100 * m['acc']:7.2f} {100 * m['uf1']:7.2f} {100 * m['uar']:7.2f}")
+        lines.append(f"{MODE_LABELS[mode]:<17} {100 * m['acc']:7.2f} {100 * m['uf1']:7.2f} {100 * m['uar']:7.2f}")
+    if "fused" in results["modes"]:
+        lines.append("fused (rise+fall): mean of both branches' probabilities; the paper's 'full' is the rise row")
     absent = sorted({c for m in results["modes"].values() for c in m["absent_classes"]})
     if absent:
         names = [results["class_names"][c] for c in absent]
@@ -72,7 +74,7 @@ def _train(args: argparse.Namespace) -> int:
     out = Path(cfg.run.output_dir)
     try:
         check_out_folder(out, "run.output_dir")
-        results = run_loso(cfg, overwrite=args.overwrite, progress=not args.quiet)
+        results = run_loso(cfg, overwrite=args.overwrite, progress=not args.no_progress)
     except FolderBusyError as exc:  # the input is fine; the run cannot start now: 1
         return fail("train", exc, status=1)
     except (ValueError, OSError) as exc:  # RunSetupError is a ValueError, DataChangedError an OSError
@@ -111,7 +113,7 @@ def register(sub) -> None:
         device="run.device: auto, cpu, cuda, cuda:N",
         device_default=None,
         overwrite="replace an existing run in the output folder",
-        progress_flag="--quiet",
+        progress_flag="--no-progress",
     )
     p.set_defaults(
         func=_train,

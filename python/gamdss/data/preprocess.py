@@ -42,7 +42,6 @@ import dataclasses
 import datetime as _dt
 import os
 import signal
-import sys
 import threading
 from collections import Counter
 from collections.abc import Sequence
@@ -64,7 +63,8 @@ from gamdss.data.face import (
     choose_box,
 )
 from gamdss.data.records import ClipRecord
-from gamdss.settings import yaml_io as yaml_dataclass
+from gamdss.data.workers import die_with_parent
+from gamdss.settings import yaml_io
 from gamdss.util import atomic, run_lock
 from gamdss.util.devices import check_device
 
@@ -174,13 +174,15 @@ class PreprocessConfig:
         }
 
     def to_yaml(self, path: str | Path) -> Path:
-        """Write the settings to ``path`` (atomically; replaces it: the cache's own record)."""
-        return atomic.write_text(path, yaml_dataclass.dump(self))
+        """Write the settings to ``path`` (:func:`gamdss.settings.yaml_io.save`; replaces it:
+        the cache's own record)."""
+        return yaml_io.save(self, path, overwrite=True)
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> PreprocessConfig:
-        """Settings from a YAML file; unknown keys raise ``ValueError`` naming the file."""
-        return yaml_dataclass.from_dict(cls, yaml_dataclass.read_mapping(path, "preprocess settings"), str(path))
+        """Settings from a YAML file (:func:`gamdss.settings.yaml_io.load`); unknown keys or
+        values of the wrong type raise ``ValueError`` naming the file and the key."""
+        return yaml_io.load(cls, path)
 
 
 @dataclass(frozen=True)
@@ -516,9 +518,6 @@ def _kill_workers(pool: ProcessPoolExecutor) -> None:
     pool.shutdown(wait=True, cancel_futures=True)
 
 
-WATCHDOG_SECONDS = 1.0
-
-
 def _init_worker(threads: int, parent_pid: int) -> None:
     """Worker set-up: die with the parent, leave SIGINT/SIGTERM to it, ``threads`` torch threads."""
     # Ctrl-C reaches the whole process group, SIGTERM may too (systemd): the parent stops the
@@ -529,34 +528,6 @@ def _init_worker(threads: int, parent_pid: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
-
-
-def die_with_parent(parent_pid: int, interval: float = WATCHDOG_SECONDS) -> None:
-    """Make this (child) process end when ``parent_pid`` does, however it ends.
-
-    Linux: the kernel sends SIGKILL when the parent dies (``prctl(PR_SET_PDEATHSIG)`` via
-    ctypes). Everywhere, a daemon thread checks ``os.getppid()`` every ``interval`` seconds and
-    exits the process when it changed (the parent died and the child was re-parented). A
-    parent already gone when this runs ends the process at once.
-    """
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            import ctypes
-
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
-    if os.getppid() != parent_pid:
-        os._exit(1)
-
-    def watch() -> None:
-        import time
-
-        while True:
-            time.sleep(interval)
-            if os.getppid() != parent_pid:
-                os._exit(1)
-
-    threading.Thread(target=watch, name="gamdss-parent-watchdog", daemon=True).start()
 
 
 def _settings(config: PreprocessConfig) -> dict[str, Any]:

@@ -3,12 +3,15 @@
 :func:`save_reselection` / :func:`load_reselection` write and read it. With the cache at hand
 the file also holds the dataset, subject, dataset frame numbers, displacements in frames,
 milliseconds and percent of the clip length, each keyframe's confidence, and the settings.
+It is the one column scheme of every reselection table: ``gamdss reselect``, the audit and
+training write it (training and the audit of several caches add a ``cache`` column), and
+training and the audit read it back with :func:`load_reselection`,
+:func:`check_against_cache` and :func:`recorded_settings`.
 """
 
 from __future__ import annotations
 
 import csv
-import io
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -17,7 +20,7 @@ from typing import Any
 from gamdss.data.cache import FrameCache
 from gamdss.reselection.result import ClipReselection, annotated_indices, frame_numbers
 from gamdss.settings.reselection import KEYFRAMES, ReselectionSettings
-from gamdss.util import atomic
+from gamdss.util import atomic, csv_rows
 
 RESULTS_CSV = "reselection.csv"
 SETTINGS_YAML = "settings.yaml"
@@ -31,11 +34,15 @@ _CORE_COLUMNS = (
 
 
 def reselection_rows(
-    results: Sequence[ClipReselection], cache: FrameCache | None = None, settings: ReselectionSettings | None = None
+    results: Sequence[ClipReselection],
+    cache: FrameCache | None = None,
+    settings: ReselectionSettings | None = None,
+    *,
+    cache_name: str | None = None,
 ) -> list[dict[str, Any]]:
     """One dict per clip, the rows of the results CSV.
 
-    Always: ``clip_id``, ``annotated_<k>_index``, ``reselected_<k>_index`` and
+    With ``cache_name`` (runs over several caches): first a ``cache`` column. Always: ``clip_id``, ``annotated_<k>_index``, ``reselected_<k>_index`` and
     ``shift_<k>_frames`` (reselected - annotated) for k in onset/apex/offset,
     ``rise_distance``, ``fall_distance``. With ``cache``: ``dataset``, ``subject``,
     ``annotated_<k>_frame``/``reselected_<k>_frame`` (dataset frame numbers), ``fps``,
@@ -47,7 +54,7 @@ def reselection_rows(
     """
     rows = []
     for r in results:
-        row: dict[str, Any] = {}
+        row: dict[str, Any] = {} if cache_name is None else {"cache": cache_name}
         entry = cache[r.clip_id] if cache is not None else None
         if entry is not None:
             row.update(dataset=entry.dataset, subject=entry.subject)
@@ -81,23 +88,10 @@ def reselection_rows(
     return rows
 
 
-def _format(value: Any) -> str:
-    if isinstance(value, float):
-        return repr(value)  # round-trips exactly
-    return str(value)
-
-
 def rows_to_csv(rows: Sequence[dict[str, Any]]) -> str:
-    """CSV text of dict rows; columns in first-seen order across all rows."""
-    columns: list[str] = []
-    for row in rows:
-        columns += [c for c in row if c not in columns]
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns or _CORE_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: _format(v) for k, v in row.items()})
-    return buf.getvalue()
+    """CSV text of dict rows (:func:`gamdss.util.csv_rows.rows_to_csv`); no rows give the
+    header of the core columns."""
+    return csv_rows.rows_to_csv(rows, None if rows else _CORE_COLUMNS)
 
 
 def save_reselection(
@@ -114,6 +108,24 @@ def save_reselection(
     """
     path = atomic.refuse_existing(path, overwrite)
     return atomic.write_text(path, rows_to_csv(reselection_rows(results, cache, settings)))
+
+
+def recorded_settings(path: str | Path) -> ReselectionSettings | None:
+    """The settings a ``reselection.csv`` was made with: those of the ``settings.yaml`` beside
+    it (written by ``gamdss reselect`` and the audit), else those of the file's settings
+    columns; None when neither records any."""
+    path = Path(path)
+    yaml_path = path.parent / SETTINGS_YAML
+    if yaml_path.is_file():
+        try:
+            return ReselectionSettings.from_yaml(yaml_path)
+        except (TypeError, ValueError):
+            pass
+    with path.open(newline="", encoding="utf-8") as fh:
+        first = next(csv.DictReader(fh), None)
+    if first and (first.get("method") or first.get("window")):
+        return ReselectionSettings.from_csv_row(first)
+    return None
 
 
 def load_reselection(path: str | Path) -> list[ClipReselection]:

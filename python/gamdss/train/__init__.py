@@ -3,6 +3,9 @@
 - :mod:`gamdss.train.config`: :class:`TrainConfig` (YAML presets in ``gamdss/configs``).
 - :mod:`gamdss.train.metrics`: :func:`pooled_metrics` (ACC, UF1, UAR pooled over folds).
 - :mod:`gamdss.train.loso`: :func:`run_loso` (honest protocol by default; resumable).
+- :mod:`gamdss.train.reselection`: the reselected keyframes a run uses (``gamdss reselect``
+  outputs, or computed with its function).
+- :mod:`gamdss.train.fold`: one fold; :mod:`gamdss.train.layout`: the run folder's files.
 - :mod:`gamdss.train.executors`: local and Ray executors.
 - :mod:`gamdss.train.results`, :mod:`gamdss.train.tsne`: the files a run writes.
 """

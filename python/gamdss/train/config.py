@@ -1,6 +1,7 @@
 """Training configuration: dataclasses that load from and save to YAML.
 
-A config is a :class:`TrainConfig` with one section per concern (``data``, ``reselection``,
+A config is a :class:`TrainConfig` (loaded and saved with :mod:`gamdss.settings.yaml_io`, the
+one mechanism of every settings file) with one section per concern (``data``, ``reselection``,
 ``model``, ``optim``, ``evaluation``, ``run``). Defaults are the paper's settings (AdamW,
 lr 8e-4, batch 16, 200 epochs, ExponentialLR gamma 0.987 for the first 50 epochs then constant,
 lambda 0.1) with the released code's weight decay 0.6 on all parameters, and the **honest**
@@ -14,7 +15,6 @@ Unknown keys and values of the wrong type raise a :class:`ConfigError` naming th
 from __future__ import annotations
 
 import dataclasses
-import typing
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +22,9 @@ from typing import Any
 
 import yaml
 
-from gamdss.util import atomic
+from gamdss.settings import yaml_io
+from gamdss.settings.reselection import ReselectionSettings
+from gamdss.settings.reselection import preset as reselection_preset
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
 
@@ -42,7 +44,10 @@ class DataConfig:
     ``protocol``: label mapping and LOSO grouping (``gamdss.data.protocols``), e.g. ``casme2-5``.
     ``image_size``: frames are resized to ``image_size`` x ``image_size`` pixels.
     ``input_kind``: ``difference`` (apex - onset / apex - offset of normalised frames) or
-    ``flow`` (Farneback optical flow, the paper's Table VII).
+    ``flow`` (optical flow onset -> apex and offset -> apex, the paper's Table VII).
+    ``flow``: the flow method for ``input_kind: flow``, ``farneback`` (OpenCV Farneback) or
+    ``tvl1`` (OpenCV contrib TV-L1); computed once per clip and keyframe pair into the
+    cache's ``flow/`` folder (``gamdss.data.flow_cache``) and augmented with the frames.
     ``augment``: the released code's train-only augmentation (flip 0.5, rotation +-3 deg,
     random crop with 15 px zero padding at 224 px), identical for the three keyframes.
     ``num_workers``: DataLoader worker processes (0: load in the training process). Results
@@ -53,6 +58,7 @@ class DataConfig:
     protocol: str = "casme2-5"
     image_size: int = 224
     input_kind: str = "difference"
+    flow: str = "farneback"
     augment: bool = True
     num_workers: int = 0
 
@@ -61,37 +67,57 @@ class DataConfig:
 class ReselectionConfig:
     """GAMDSS keyframe reselection, computed once from the caches before training.
 
+    The settings are a :class:`~gamdss.settings.reselection.ReselectionSettings`: the preset
+    named by ``preset`` (``paper``, the paper's rule and what the paper's tables used, by
+    default; ``recommended``; ``released``) with any of its fields overridden by the keys of
+    the same name here (``window``, ``lam_rise``, ``lam_fall``, ``distance``, ``method``,
+    ``apex_window_ms``...; left empty they keep the preset's value). Their meaning, default
+    and valid range are those of ``ReselectionSettings`` (e.g. ``lam_rise >= 0``, as for
+    ``gamdss reselect --lam-rise``).
+
+    ``files``: ``reselection.csv`` files written by ``gamdss reselect`` (one per
+    ``data.caches`` entry, in the same order). Training then reads the keyframes and the
+    settings recorded with them (the ``settings.yaml`` beside the file, else the file's
+    settings columns; ``preset`` and the overrides are not used), after checking that each
+    file belongs to its cache. Empty (the default): training reselects every cache with
+    the same function ``gamdss reselect`` runs and writes the same file into the run folder.
+
     ``apply_to_test`` is False by default: held-out clips keep their annotated keyframes, as in
     the released code, so the test input does not depend on the method being evaluated.
     Reselection uses no labels, so True is also leak-free; it is a documented choice.
-    ``method``: ``max_distance`` (the paper's rule, what the paper's tables used; the default
-    of every shipped config) or ``noise_aware`` (the ``recommended`` preset of ``gamdss
-    reselect``: apex moved only on evidence above the noise, an offset only later, the onset
-    kept; window,
-    lam and distance are then unused).
     """
 
     enabled: bool = True
-    method: str = "max_distance"
-    window: str = "paper"
-    lam_rise: float = 0.1
-    lam_fall: float = 0.1
-    distance: str = "l2"
+    preset: str = "paper"
+    files: list[str] = field(default_factory=list)
     apply_to_test: bool = False
+    # Overrides of the preset's fields (None: the preset's value); see ReselectionSettings.
+    method: str | None = None
+    window: str | None = None
+    lam_rise: float | None = None
+    lam_fall: float | None = None
+    distance: str | None = None
+    ties: str | None = None
+    apex_window_ms: float | None = None
+    reference_ms: float | None = None
+    move_z: float | None = None
+    tie_z: float | None = None
+    mask_eyes: bool | None = None
+    move_offset: bool | None = None
+    offset_z: float | None = None
 
-    def settings(self):
-        """The :class:`~gamdss.settings.reselection.ReselectionSettings` this section asks for."""
-        from gamdss.settings.reselection import ReselectionSettings, preset
+    def overrides(self) -> dict[str, Any]:
+        """The settings fields this section sets (those that are not None)."""
+        return {k: getattr(self, k) for k in SETTINGS_FIELDS if getattr(self, k, None) is not None}
 
-        if self.method == "noise_aware":
-            return preset("recommended")
-        return ReselectionSettings(
-            method="max_distance",
-            window=self.window,
-            lam_rise=self.lam_rise,
-            lam_fall=self.lam_fall,
-            distance=self.distance,
-        )
+    def settings(self) -> ReselectionSettings:
+        """The :class:`~gamdss.settings.reselection.ReselectionSettings` this section asks for
+        (``ValueError`` naming the setting when the preset or a value is invalid)."""
+        return reselection_preset(self.preset, **self.overrides())
+
+
+#: The fields of ReselectionSettings that a training config may override.
+SETTINGS_FIELDS = tuple(f.name for f in dataclasses.fields(ReselectionSettings))
 
 
 @dataclass
@@ -157,7 +183,11 @@ class RunConfig:
 
     ``seed``: base seed; fold seeds are derived from (seed, subject), so a fold's result does
     not depend on which folds run before it. ``device``: ``auto`` (CUDA when available),
-    ``cpu``, ``cuda`` or ``cuda:N``. ``amp``: bfloat16/float16 autocast, used only on CUDA.
+    ``cpu``, ``cuda`` or ``cuda:N``. ``amp``: bfloat16/float16 autocast, used only on CUDA
+    (the paper-reproduction presets set it false: the released code trains in float32).
+    ``tsne``: write the t-SNE plots of the held-out features (``tsne_<phase>.png/.csv``);
+    false skips them (quick runs). ``num_threads``: torch CPU threads of a fold (0: torch's
+    default); t-SNE uses at most this many (at most 2 when 0).
     ``executor``: ``local`` (sequential) or ``ray`` (one task per fold; ``ray_address`` of an
     existing cluster or empty for a local instance). ``folds``: run only these subjects (in this
     order); empty for all. ``epoch_checkpoints``: save model and optimiser after every epoch so
@@ -174,6 +204,7 @@ class RunConfig:
     epoch_checkpoints: bool = False
     output_dir: str = "runs/gamdss"
     num_threads: int = 0
+    tsne: bool = True
 
 
 @dataclass
@@ -189,32 +220,35 @@ class TrainConfig:
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
+    def __post_init__(self) -> None:
+        self.validate()
+
     # ------------------------------------------------------------------ conversion
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return yaml_io.to_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None, source: str = "config") -> TrainConfig:
-        cfg = _build(cls, data or {}, source, "")
-        cfg.validate(source)
-        return cfg
+        """A config from a mapping of sections (:func:`gamdss.settings.yaml_io.from_dict`);
+        :class:`ConfigError` naming ``source`` and the key when a key or value is invalid."""
+        try:
+            return yaml_io.from_dict(cls, data or {}, source)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=False)
+        return yaml_io.dump(self)
 
     def save(self, path: str | Path) -> Path:
-        """Write the config as YAML (atomically)."""
-        return atomic.write_text(path, self.to_yaml())
+        """Write the config as YAML (atomically; replaces ``path``)."""
+        return yaml_io.save(self, path, overwrite=True)
 
     @classmethod
     def load(cls, path: str | Path) -> TrainConfig:
-        path = Path(path)
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
-        if data is not None and not isinstance(data, dict):
-            raise ConfigError(f"{path}: a config must be a mapping of sections, got {type(data).__name__}")
+            data = yaml_io.read_mapping(path, "config sections")
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         return cls.from_dict(data, source=str(path))
 
     # ------------------------------------------------------------------ checks
@@ -229,10 +263,12 @@ class TrainConfig:
         modes = [p for p in ("rise", "fall") if p in self.model.phases]
         return modes + (["fused"] if len(modes) == 2 else [])
 
-    def validate(self, source: str = "config") -> None:
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` naming the first invalid key (``section.key: why``)."""
+
         def check(cond: bool, key: str, msg: str) -> None:
             if not cond:
-                raise ConfigError(f"{source}: {key}: {msg}")
+                raise ConfigError(f"{key}: {msg}")
 
         check(self.data.image_size >= 8, "data.image_size", f"must be >= 8, got {self.data.image_size}")
         check(self.data.num_workers >= 0, "data.num_workers", f"must be >= 0, got {self.data.num_workers}")
@@ -241,16 +277,20 @@ class TrainConfig:
             "data.input_kind",
             f"must be 'difference' or 'flow', got {self.data.input_kind!r}",
         )
-        from gamdss.settings.reselection import DISTANCES, METHODS, WINDOWS
-
-        for key, known in (("method", METHODS), ("window", WINDOWS), ("distance", DISTANCES)):
-            value = getattr(self.reselection, key)
-            check(
-                value in known, f"reselection.{key}", f"must be {', '.join(known[:-1])} or {known[-1]}, got {value!r}"
-            )
-        for k in ("lam_rise", "lam_fall"):
-            v = getattr(self.reselection, k)
-            check(0 <= v <= 1, f"reselection.{k}", f"must be in [0, 1], got {v}")
+        check(
+            self.data.flow in ("farneback", "tvl1"),
+            "data.flow",
+            f"must be 'farneback' or 'tvl1', got {self.data.flow!r}",
+        )
+        try:  # one range per setting: ReselectionSettings's
+            self.reselection.settings()
+        except ValueError as exc:
+            raise ConfigError(f"reselection: {exc}") from None
+        check(
+            len(set(self.reselection.files)) == len(self.reselection.files),
+            "reselection.files",
+            f"lists a file twice: {self.reselection.files}",
+        )
         check(
             len(self.model.phases) > 0
             and set(self.model.phases) <= {"rise", "fall"}
@@ -302,66 +342,6 @@ class TrainConfig:
         )
         check(len(set(self.run.folds)) == len(self.run.folds), "run.folds", f"lists a subject twice: {self.run.folds}")
         check(self.run.num_threads >= 0, "run.num_threads", f"must be >= 0, got {self.run.num_threads}")
-
-
-def _field_types(cls: type) -> dict[str, Any]:
-    hints = typing.get_type_hints(cls)
-    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
-
-
-def _build(cls: type, data: Any, source: str, prefix: str) -> Any:
-    where = prefix.rstrip(".") or "the top level"
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: {where} must be a mapping, got {type(data).__name__} {data!r}")
-    types_ = _field_types(cls)
-    unknown = sorted(set(data) - set(types_))
-    if unknown:
-        raise ConfigError(f"{source}: unknown key {prefix}{unknown[0]!s} (known keys in {where}: {', '.join(types_)})")
-    kwargs = {k: _convert(types_[k], v, source, f"{prefix}{k}") for k, v in data.items()}
-    return cls(**kwargs)
-
-
-def _convert(tp: Any, value: Any, source: str, key: str) -> Any:
-    if dataclasses.is_dataclass(tp):
-        return _build(tp, value, source, key + ".")
-    origin = typing.get_origin(tp)
-    if origin is list:
-        (item,) = typing.get_args(tp)
-        if not isinstance(value, (list, tuple)):
-            if item is str and isinstance(value, str):
-                return [value]
-            raise ConfigError(f"{source}: {key} must be a list, got {value!r}")
-        return [_convert(item, v, source, f"{key}[{i}]") for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{source}: {key} must be a mapping, got {value!r}")
-        return dict(value)
-    if tp is Any:
-        return value
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{source}: {key} must be true or false, got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{source}: {key} must be an integer, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{source}: {key} must be a number, got {value!r}")
-        return float(value)
-    if tp is str:
-        if value is None:
-            return ""
-        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-            raise ConfigError(f"{source}: {key} must be a string, got {value!r}")
-        return str(value)
-    raise ConfigError(f"{source}: {key}: unsupported type {tp}")  # pragma: no cover
 
 
 def preset_names() -> list[str]:

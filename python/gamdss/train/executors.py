@@ -11,6 +11,8 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import torch
+
 
 class LocalExecutor:
     """Folds in this process, in order (fold progress bars shown)."""
@@ -54,7 +56,7 @@ class RayExecutor:
 
     def _init(self):
         try:
-            import ray
+            import ray  # optional dependency: imported only when a run asks for it
         except ImportError as exc:  # pragma: no cover - ray is a dependency
             raise RuntimeError("run.executor=ray needs the 'ray' package (pip install 'ray>=2.9')") from exc
         if not ray.is_initialized():
@@ -76,8 +78,6 @@ class RayExecutor:
         """GPUs each fold task requests: ``num_gpus_per_fold``, or 1 when CUDA is available here."""
         if self.num_gpus_per_fold is not None:
             return self.num_gpus_per_fold
-        import torch
-
         return 1 if torch.cuda.is_available() else 0
 
     def run(self, fn: Callable[[Any], Any], payloads: Sequence[Any], on_result: Callable[[Any, Any], None]) -> None:

@@ -13,7 +13,9 @@ Output folder::
     plan.json            samples, labels, subjects, folds, dropped clips, and the data
                          fingerprint: a rerun whose caches now hold other clips, labels,
                          keyframes or pixels is refused unless overwrite=True
-    reselection.csv      annotated and reselected keyframes of every clip (when enabled)
+    reselection.csv      annotated and reselected keyframes of every clip (when enabled), in
+                         the columns of ``gamdss reselect`` (gamdss.reselection.files) plus
+                         ``cache`` (the cache's position in data.caches)
     folds/<subject>.json          one finished fold (written atomically when it finishes)
     folds/<subject>.features.npz  its held-out features (for t-SNE)
     folds/<subject>.ckpt.pt       mid-fold checkpoint (run.epoch_checkpoints; removed when done)
@@ -21,9 +23,10 @@ Output folder::
     results.json, predictions.csv, folds.csv, table.md, table.tex, per_class_<mode>.csv,
     confusion_<mode>.png, tsne_<phase>.png/.csv      (see gamdss.train.results)
 
-Reselection is computed once for every clip before any fold starts and applied from that
-table: to the training subjects always (when enabled), to held-out subjects only with
-``reselection.apply_to_test``.
+Reselection happens once for every clip before any fold starts (read from ``gamdss
+reselect`` outputs named by ``reselection.files``, or computed with the same function:
+:mod:`gamdss.train.reselection`) and is applied from that table: to the training subjects always
+(when enabled), to held-out subjects only with ``reselection.apply_to_test``.
 
 One run at a time writes a folder: :func:`run_loso` holds the folder's lock
 (:func:`gamdss.util.run_lock.hold`) from its first check to its last file, and a second run into
@@ -33,22 +36,43 @@ the first (pid, host, start time). The operating system frees the lock however t
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
+from gamdss.data.cache import FrameCache
+from gamdss.data.protocols import get_protocol, loso_folds
+from gamdss.reselection.files import rows_to_csv
 from gamdss.train.config import RELEASED_NOTE, TrainConfig
 from gamdss.train.dataset import Sample, build_samples
+from gamdss.train.executors import make_executor
 from gamdss.train.fingerprint import describe_changes, fold_fingerprint, samples_fingerprint
-from gamdss.train.fold import FOLD_FORMAT, FOLD_VERSION, FoldOutput, FoldPayload, resolve_device, run_fold
+from gamdss.train.fold import FOLD_FORMAT, FOLD_VERSION, FoldOutput, FoldPayload, run_fold
+from gamdss.train.layout import FOLD_GLOBS, OWNED_FILES, OWNED_GLOBS, RUN_MARKERS, fold_paths, safe_name
+from gamdss.train.reselection import ReselectionSourceError, run_keyframes
+from gamdss.train.results import write_results
 from gamdss.train.seeds import derive_seed, fold_seed
 from gamdss.util import atomic, run_lock
+from gamdss.util.devices import resolve_device
+
+__all__ = [
+    "RUN_MARKERS",
+    "DataChangedError",
+    "Fold",
+    "RunPlan",
+    "RunSetupError",
+    "fold_paths",
+    "load_fold",
+    "prepare_run",
+    "run_loso",
+    "safe_name",
+    "save_fold",
+]
 
 # Settings that change where or how fast a run goes, not its results: a run may resume with
 # other values of these.
@@ -58,6 +82,7 @@ VOLATILE_KEYS = (
     "run.folds",
     "run.output_dir",
     "run.num_threads",
+    "run.tsne",
     "name",
     "description",
 )
@@ -94,6 +119,8 @@ class RunPlan:
     class_names: list[str]
     folds: list[Fold]
     reselection: list[dict[str, Any]]
+    reselection_settings: dict[str, Any] | None = None
+    reselection_sources: list[str] = field(default_factory=list)
 
     @property
     def num_classes(self) -> int:
@@ -103,34 +130,6 @@ class RunPlan:
     def fingerprint(self) -> str:
         """sha256 hex of all samples (keys, subjects, labels, keyframes, clip digests)."""
         return samples_fingerprint(self.samples)
-
-
-def safe_name(subject: str) -> str:
-    """A file-name-safe, unique name for a subject key."""
-    readable = re.sub(r"[^A-Za-z0-9._-]+", "_", subject).strip("._")[:60] or "subject"
-    return f"{readable}-{hashlib.sha1(subject.encode('utf-8')).hexdigest()[:8]}"
-
-
-def _reselection_table(cfg: TrainConfig, caches, progress: bool) -> tuple[dict, list[dict[str, Any]]]:
-    from gamdss.reselection.run import reselect_cache
-
-    device = resolve_device(cfg.run.device)
-    table, rows = {}, []
-    r = cfg.reselection
-    for ci, cache in enumerate(caches):
-        for res in reselect_cache(cache, r.settings(), device=device, progress=progress):
-            table[(ci, res.clip_id)] = tuple(res.reselected)
-            rows.append(
-                {
-                    "cache": ci,
-                    "clip_id": res.clip_id,
-                    **{f"annotated_{k}": v for k, v in zip(("onset", "apex", "offset"), res.annotated)},
-                    **{f"reselected_{k}": v for k, v in zip(("onset", "apex", "offset"), res.reselected)},
-                    "rise_distance": res.rise_distance,
-                    "fall_distance": res.fall_distance,
-                }
-            )
-    return table, rows
 
 
 def _inner_val_split(
@@ -152,10 +151,8 @@ def _inner_val_split(
 
 
 def prepare_run(cfg: TrainConfig, progress: bool = True) -> RunPlan:
-    """Open the caches, label the clips, reselect keyframes and make the LOSO folds."""
-    from gamdss.data.cache import FrameCache
-    from gamdss.data.protocols import get_protocol, loso_folds
-
+    """Open the caches, label the clips, reselect keyframes (:mod:`gamdss.train.reselection`)
+    and make the LOSO folds."""
     if not cfg.data.caches:
         raise RunSetupError(
             "data.caches is empty: give the frame cache folders made by `gamdss preprocess` "
@@ -166,11 +163,14 @@ def prepare_run(cfg: TrainConfig, progress: bool = True) -> RunPlan:
         protocol = get_protocol(cfg.data.protocol)
     except (KeyError, ValueError) as exc:
         raise RunSetupError(f"data.protocol: {exc}") from exc
-    table, rows = (None, [])
+    keyframes = None
     if cfg.reselection.enabled:
-        table, rows = _reselection_table(cfg, caches, progress)
+        try:
+            keyframes = run_keyframes(cfg, caches, device=resolve_device(cfg.run.device), progress=progress)
+        except ReselectionSourceError as exc:
+            raise RunSetupError(str(exc)) from None
     try:
-        samples, dropped = build_samples(caches, protocol, table)
+        samples, dropped = build_samples(caches, protocol, None if keyframes is None else keyframes.table)
     except ValueError as exc:
         raise RunSetupError(str(exc)) from exc
     empty = [str(c.root) for c in caches if len(c) == 0]
@@ -200,12 +200,29 @@ def prepare_run(cfg: TrainConfig, progress: bool = True) -> RunPlan:
             raise RunSetupError(f"run.folds names subjects {unknown} that have no fold; subjects: {sorted(by_subject)}")
         folds = [by_subject[s] for s in cfg.run.folds]
     return RunPlan(
-        config=cfg, samples=samples, dropped=dropped, class_names=list(protocol.classes), folds=folds, reselection=rows
+        config=cfg,
+        samples=samples,
+        dropped=dropped,
+        class_names=list(protocol.classes),
+        folds=folds,
+        reselection=[] if keyframes is None else keyframes.rows,
+        reselection_settings=None if keyframes is None or keyframes.settings is None else asdict(keyframes.settings),
+        reselection_sources=[] if keyframes is None else keyframes.sources,
     )
 
 
 def _comparable(cfg: TrainConfig) -> dict[str, Any]:
+    """The config's values that decide a run's results: volatile keys left out, and the
+    reselection settings resolved (a preset plus overrides, or the same values spelled out
+    field by field as older configs did, compare equal)."""
     data = cfg.to_dict()
+    r = cfg.reselection
+    data["reselection"] = {
+        "enabled": r.enabled,
+        "files": r.files,
+        "apply_to_test": r.apply_to_test,
+        "settings": None if r.files else asdict(r.settings()),
+    }
     for key in VOLATILE_KEYS:
         *parents, last = key.split(".")
         node = data
@@ -222,23 +239,6 @@ def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:
             out += _differences(a.get(k), b.get(k), f"{prefix}{k}.")
         return out
     return [] if a == b else [f"{prefix.rstrip('.')}: {a!r} -> {b!r}"]
-
-
-OWNED_FILES = (
-    "config.yaml",
-    "plan.json",
-    "reselection.csv",
-    "results.json",
-    "predictions.csv",
-    "folds.csv",
-    "table.md",
-    "table.tex",
-)
-OWNED_GLOBS = ("per_class_*.csv", "confusion_*.png", "tsne_*.png", "tsne_*.csv")
-
-
-RUN_MARKERS = ("config.yaml", "plan.json")
-FOLD_GLOBS = ("*.json", "*.features.npz", "*.ckpt.pt")
 
 
 def _is_run(out: Path) -> bool:
@@ -287,15 +287,6 @@ def _remove_outputs(out: Path) -> None:
                     p.unlink()
         if not any(folds.iterdir()):
             folds.rmdir()
-
-
-def fold_paths(out: Path, subject: str) -> dict[str, Path]:
-    base = out / "folds" / safe_name(subject)
-    return {
-        "json": base.with_suffix(".json"),
-        "features": Path(f"{base}.features.npz"),
-        "checkpoint": Path(f"{base}.ckpt.pt"),
-    }
 
 
 def load_fold(out: Path, subject: str, cfg: TrainConfig, fingerprint: str | None = None) -> dict[str, Any] | None:
@@ -352,8 +343,6 @@ def _payload(plan: RunPlan, fold: Fold, out: Path, progress: bool) -> FoldPayloa
 
 
 def _write_plan(out: Path, plan: RunPlan) -> None:
-    from gamdss.reselection.files import rows_to_csv
-
     data = {
         "protocol": plan.config.evaluation.protocol,
         "fingerprint": plan.fingerprint,
@@ -361,6 +350,8 @@ def _write_plan(out: Path, plan: RunPlan) -> None:
         "samples": [asdict(s) for s in plan.samples],
         "dropped": plan.dropped,
         "folds": [asdict(f) for f in plan.folds],
+        "reselection_settings": plan.reselection_settings,
+        "reselection_sources": plan.reselection_sources,
     }
     atomic.write_text(out / "plan.json", json.dumps(data, indent=1))
     if plan.reselection:
@@ -430,11 +421,6 @@ def _run_locked(
     on_fold_done: Callable[[str, dict[str, Any]], None] | None,
 ) -> dict[str, Any]:
     """:func:`run_loso` once it holds the lock of ``out``."""
-    from tqdm.auto import tqdm
-
-    from gamdss.train.executors import make_executor
-    from gamdss.train.results import write_results
-
     _prepare_output(out, cfg, overwrite)
     plan = prepare_run(cfg, progress=progress)
     # The old run is cleared only now that the new one is set up: a config or data error keeps it.

@@ -11,26 +11,42 @@ run folder (every one names the protocol that made it; the ``released`` protocol
 - ``folds.csv``: one row per fold (per-fold scores are for inspection; the pooled ones are the result);
 - ``table.md`` / ``table.tex``: the layout of the paper's Tables II-III (rows: model and mode;
   columns: dataset setting, ACC / UF1 / UAR in %);
-- ``per_class_<mode>.csv`` and ``confusion_<mode>.png``; ``tsne_<phase>.png`` / ``.csv``.
+- ``per_class_<mode>.csv`` and ``confusion_<mode>.png``; ``tsne_<phase>.png`` / ``.csv``
+  (``run.tsne``).
+
+Modes are labelled so that they cannot be misread (:data:`MODE_LABELS`, :data:`MODE_NOTE`):
+``fused (rise+fall)`` is the mean of both branches' probabilities. The paper's "full" model
+is the RISE prediction of the model trained with both losses: compare it with the ``rise``
+row of a two-phase run, not with the fused row.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from gamdss.train.config import RELEASED_NOTE, TrainConfig
+from gamdss.train.layout import fold_paths
 from gamdss.train.metrics import confusion_matrix, metrics_from_confusion, pooled_metrics
+from gamdss.train.tsne import tsne_plot
 from gamdss.util import atomic
+from gamdss.util.csv_rows import rows_to_csv
 
 RESULTS_FORMAT = "gamdss-loso-results"
-MODE_LABELS = {"rise": "rise", "fall": "fall", "fused": "full"}
+#: Row labels of the prediction modes in tables and printed summaries.
+MODE_LABELS = {"rise": "rise", "fall": "fall", "fused": "fused (rise+fall)"}
+#: What the labels mean; printed under every table.
+MODE_NOTE = (
+    "rise, fall: the prediction of that branch alone; fused (rise+fall): the mean of both branches' "
+    "probabilities. The paper's 'full' model is the rise prediction of the model trained with both "
+    "losses (compare with the rise row of a two-phase run, not the fused row)."
+)
 SETTING_NAMES = {
     "casme2-5": "CASME II 5-class",
     "casme2-3": "CASME II 3-class",
@@ -55,18 +71,6 @@ def protocol_description(protocol: str) -> str:
     return f"LOSO, RELEASED protocol: per-fold best epoch chosen on the held-out subject, {RELEASED_NOTE}"
 
 
-def _csv_text(rows: Sequence[dict[str, Any]]) -> str:
-    columns: list[str] = []
-    for row in rows:
-        columns += [c for c in row if c not in columns]
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in row.items()})
-    return buf.getvalue()
-
-
 def pool(
     records: Sequence[dict[str, Any]], modes: Sequence[str], num_classes: int, class_names: Sequence[str], protocol: str
 ) -> dict[str, Any]:
@@ -88,8 +92,54 @@ def pool(
     return out
 
 
+def chance_level(metrics: dict[str, Any]) -> tuple[float, float]:
+    """(ACC, UAR) of always predicting the most frequent true class, from the ``per_class``
+    rows of :func:`gamdss.train.metrics.pooled_metrics`: ACC = largest support / samples,
+    UAR = 1 / number of classes with a true sample."""
+    support = [r["support"] for r in metrics["per_class"]]
+    n, present = sum(support), sum(1 for c in support if c > 0)
+    return (max(support) / n if n else float("nan"), 1.0 / present if present else float("nan"))
+
+
+def collapsed_modes(
+    records: Sequence[dict[str, Any]], modes: Sequence[str], class_names: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """The modes whose pooled held-out predictions are all one class although the labels are
+    not: mode -> ``{"class": name, "samples": n, "folds": [subjects whose own predictions were
+    all that class]}``."""
+    labels = {t["label"] for r in records for t in r["test"]}
+    out = {}
+    for m in modes:
+        pred = {t["pred"][m] for r in records for t in r["test"]}
+        if len(pred) == 1 and len(labels) > 1:
+            out[m] = {
+                "class": class_names[pred.pop()],
+                "samples": sum(len(r["test"]) for r in records),
+                "folds": [r["subject"] for r in records if r["test"]],
+            }
+    return out
+
+
+def collapse_warning(name: str, mode: str, collapsed: dict[str, Any]) -> str:
+    """The one line :func:`write_results` prints (on stderr) for a collapsed mode."""
+    folds = collapsed["folds"]
+    where = (
+        f"fold {folds[0]}"
+        if len(folds) == 1
+        else f"all {len(folds)} folds ({', '.join(folds[:3])}{', ...' if len(folds) > 3 else ''})"
+    )
+    return (
+        f"gamdss: warning: {name}: the {MODE_LABELS[mode]} predictions collapsed to one class "
+        f"({collapsed['class']}) for all {collapsed['samples']} held-out samples of {where}: the model "
+        f"learned no difference between the classes (train longer, change optim.lr, or give more data)"
+    )
+
+
 def write_results(out: str | Path, plan, records: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Write all results files of a finished run into ``out``; returns the results dict."""
+    """Write all results files of a finished run into ``out``; returns the results dict.
+
+    Warns (one line per mode on stderr, :func:`collapse_warning`; ``collapsed`` in
+    ``results.json``) when a mode's predictions collapsed to one class."""
     out = Path(out)
     cfg: TrainConfig = plan.config
     protocol = cfg.evaluation.protocol
@@ -151,26 +201,35 @@ def write_results(out: str | Path, plan, records: Sequence[dict[str, Any]]) -> d
         "modes": pooled,
         "per_dataset": per_dataset,
         "folds": fold_rows,
+        "collapsed": collapsed_modes(records, modes, plan.class_names),
+        "mode_labels": {m: MODE_LABELS[m] for m in modes},
+        "mode_note": MODE_NOTE,
+        "reselection_settings": getattr(plan, "reselection_settings", None),
         "config": cfg.to_dict(),
     }
+    for m, collapsed in results["collapsed"].items():
+        print(collapse_warning(cfg.name, m, collapsed), file=sys.stderr, flush=True)
     if protocol == "released":
         results["warning"] = RELEASED_NOTE
     atomic.write_text(out / "results.json", json.dumps(results, indent=1))
-    atomic.write_text(out / "predictions.csv", _csv_text(_prediction_rows(records, modes, plan.class_names, protocol)))
-    atomic.write_text(out / "folds.csv", _csv_text(fold_rows))
+    atomic.write_text(
+        out / "predictions.csv", rows_to_csv(_prediction_rows(records, modes, plan.class_names, protocol))
+    )
+    atomic.write_text(out / "folds.csv", rows_to_csv(fold_rows))
     md, tex = paper_tables([results])
     atomic.write_text(out / "table.md", md)
     atomic.write_text(out / "table.tex", tex)
     for m in modes:
         report = [{"protocol": protocol, **{k: v for k, v in row.items()}} for row in pooled[m]["per_class"]]
-        atomic.write_text(out / f"per_class_{m}.csv", _csv_text(report))
+        atomic.write_text(out / f"per_class_{m}.csv", rows_to_csv(report))
         plot_confusion(
             np.array(pooled[m]["confusion_matrix"]),
             plan.class_names,
             out / f"confusion_{m}.png",
             title=f"{cfg.name}: {cfg.data.protocol}, {MODE_LABELS[m]}\n{_short(protocol)}",
         )
-    _write_tsne(out, records, plan, cfg)
+    if cfg.run.tsne:
+        _write_tsne(out, records, plan, cfg)
     return results
 
 
@@ -214,7 +273,8 @@ def _pct(x: float) -> str:
 def paper_tables(results: Sequence[dict[str, Any]]) -> tuple[str, str]:
     """Markdown and LaTeX tables of one or more runs in the layout of the paper's Tables II-III.
 
-    Rows: ``<name> (<mode>)`` (``full`` is the fused prediction); columns: one group per
+    Rows: ``<name> (<mode label>)`` (:data:`MODE_LABELS`; :data:`MODE_NOTE` under the table
+    says what they mean); columns: one group per
     dataset setting with ACC, UF1 and UAR in %. Runs with the same name share rows. All runs
     must share one protocol (the caption states it).
     """
@@ -246,13 +306,14 @@ def paper_tables(results: Sequence[dict[str, Any]]) -> tuple[str, str]:
         md.append(f"| {row} | " + " | ".join(cells) + " |")
     md.append("")
     md.append("ACC, UF1 (macro F1) and UAR (macro recall) in %, from predictions pooled over all LOSO folds.")
+    md.append(f"Modes: {MODE_NOTE}")
 
     esc = lambda t: t.replace("&", r"\&").replace("%", r"\%").replace("_", r"\_")  # noqa: E731
     tex = [
         f"% {described}.",
         r"\begin{table}[t]",
         r"\centering",
-        r"\caption{" + esc(described) + r". ACC, UF1 and UAR (\%) pooled over LOSO folds.}",
+        r"\caption{" + esc(described) + r". ACC, UF1 and UAR (\%) pooled over LOSO folds. " + esc(MODE_NOTE) + "}",
         r"\begin{tabular}{l" + "ccc" * len(settings) + "}",
         r"\hline",
         "Model & " + " & ".join(r"\multicolumn{3}{c}{" + esc(n) + "}" for n in names) + r" \\",
@@ -271,13 +332,9 @@ def paper_tables(results: Sequence[dict[str, Any]]) -> tuple[str, str]:
 
 def plot_confusion(cm: np.ndarray, class_names: Sequence[str], path: str | Path, title: str = "") -> Path:
     """Confusion matrix PNG (rows: true class, columns: predicted; counts in the cells)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     n = len(class_names)
-    fig, ax = plt.subplots(figsize=(1.2 + 0.8 * n, 1.0 + 0.8 * n))
+    fig = Figure(figsize=(1.2 + 0.8 * n, 1.0 + 0.8 * n))  # no pyplot: no global backend or figure state
+    ax = fig.subplots()
     ax.imshow(cm, cmap="Blues")
     ax.set_xticks(range(n), class_names, rotation=45, ha="right")
     ax.set_yticks(range(n), class_names)
@@ -297,15 +354,11 @@ def plot_confusion(cm: np.ndarray, class_names: Sequence[str], path: str | Path,
     ax.set_title(title, fontsize=8)
     fig.tight_layout()
     with atomic.atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120)
-    plt.close(fig)
+        fig.savefig(tmp, dpi=120, format="png")
     return Path(path)
 
 
 def _write_tsne(out: Path, records, plan, cfg: TrainConfig) -> None:
-    from gamdss.train.loso import fold_paths
-    from gamdss.train.tsne import tsne_plot
-
     feats: dict[str, list[np.ndarray]] = {}
     keys, labels = [], []
     for r in records:
@@ -329,5 +382,6 @@ def _write_tsne(out: Path, records, plan, cfg: TrainConfig) -> None:
             out / f"tsne_{phase}.csv",
             keys=keys,
             protocol=cfg.evaluation.protocol,
+            threads=cfg.run.num_threads or 2,
             title=f"{cfg.name}: {cfg.data.protocol}, held-out {phase} features\n{_short(cfg.evaluation.protocol)}",
         )

@@ -2,30 +2,47 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from matplotlib.figure import Figure
+from sklearn.manifold import TSNE
+from threadpoolctl import threadpool_limits
 
 from gamdss.util import atomic
+from gamdss.util.csv_rows import write_csv
+
+MAX_PERPLEXITY = 30.0
 
 
-def tsne_embedding(features: np.ndarray) -> np.ndarray:
-    """2-D t-SNE (sklearn, ``random_state=0``) of float [N, D] features -> float64 [N, 2].
+def perplexity_for(n: int) -> float:
+    """The t-SNE perplexity used for ``n`` points: ``min(30, (n - 1) / 3)``.
 
-    Perplexity is ``min(30, N - 1)`` (sklearn needs it below N); N < 3 gives zeros.
+    A perplexity near ``n`` makes every point a neighbour of every other, and the embedding
+    a uniform lattice that shows nothing; below ``n / 3`` each point keeps a neighbourhood.
     """
-    from sklearn.manifold import TSNE
+    return float(min(MAX_PERPLEXITY, (n - 1) / 3))
 
+
+def tsne_embedding(features: np.ndarray, threads: int = 2) -> np.ndarray:
+    """2-D t-SNE (sklearn, ``random_state=0``, PCA init) of float [N, D] features -> float64
+    [N, 2].
+
+    Perplexity: :func:`perplexity_for` (below N / 3). ``threads``: at most this many
+    OpenMP/BLAS threads (the optimisation otherwise takes every core, and fights the trainer's
+    threads for them). N < 3 gives zeros.
+    """
     features = np.asarray(features, dtype=np.float32)
     if features.ndim != 2:
         raise ValueError(f"features must be [N, D], got shape {list(features.shape)}")
     n = len(features)
     if n < 3:
         return np.zeros((n, 2))
-    return TSNE(n_components=2, random_state=0, perplexity=float(min(30, n - 1)), init="pca").fit_transform(features)
+    with threadpool_limits(limits=max(1, int(threads))):
+        return TSNE(
+            n_components=2, random_state=0, perplexity=perplexity_for(n), init="pca", n_jobs=max(1, int(threads))
+        ).fit_transform(features)
 
 
 def tsne_plot(
@@ -38,18 +55,15 @@ def tsne_plot(
     keys: Sequence[str] | None = None,
     title: str = "",
     protocol: str = "",
+    threads: int = 2,
 ) -> np.ndarray:
     """Write the t-SNE scatter plot (PNG) and its points (CSV: key, label, label_name, x, y,
-    protocol); returns the [N, 2] embedding."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    protocol); returns the [N, 2] embedding (:func:`tsne_embedding` with ``threads``)."""
     labels = np.asarray(labels, dtype=np.int64)
-    xy = tsne_embedding(features)
+    xy = tsne_embedding(features, threads)
     keys = list(keys) if keys is not None else [str(i) for i in range(len(labels))]
-    fig, ax = plt.subplots(figsize=(5, 4.5))
+    fig = Figure(figsize=(5, 4.5))  # no pyplot: no global backend or figure state
+    ax = fig.subplots()
     for c, name in enumerate(class_names):
         sel = labels == c
         if sel.any():
@@ -57,15 +71,20 @@ def tsne_plot(
     ax.legend(fontsize=7, markerscale=1.5)
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.set_title(title, fontsize=8)
+    ax.set_title(f"{title}\nt-SNE, perplexity {perplexity_for(len(labels)):.3g}" if title else "", fontsize=8)
     fig.tight_layout()
     with atomic.atomic_path(png) as tmp:
-        fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["key", "label", "label_name", "x", "y", "protocol"])
-    for k, y, (a, b) in zip(keys, labels, xy):
-        w.writerow([k, int(y), class_names[int(y)], repr(float(a)), repr(float(b)), protocol])
-    atomic.write_text(csv_path, buf.getvalue())
+        fig.savefig(tmp, dpi=120, format="png")
+    rows = [
+        {
+            "key": k,
+            "label": int(y),
+            "label_name": class_names[int(y)],
+            "x": float(a),
+            "y": float(b),
+            "protocol": protocol,
+        }
+        for k, y, (a, b) in zip(keys, labels, xy)
+    ]
+    write_csv(csv_path, rows, ["key", "label", "label_name", "x", "y", "protocol"])
     return xy

@@ -113,6 +113,42 @@ def _meta_key(name: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", str(name).strip().lower()).strip("_")
 
 
+def _original_keyframes(
+    row: tables.TableRow, cells: Mapping[str, Any], subject: str, video: str
+) -> dict[str, int] | SkippedRow:
+    """The annotated keyframes of a row of a file exported by ``gamdss reselect`` (its
+    :data:`ORIGINAL_KEYFRAME_COLUMNS`; the schema's keyframe columns then hold reselected
+    frames): keyframe name -> frame number, empty for other files, or why a cell is unusable."""
+    originals: dict[str, int] = {}
+    for name in ("onset", "apex", "offset"):
+        cell = cells.get(f"original_{name}")
+        if _cell_text(cell) is None:
+            continue
+        value, problem = parse_frame_number(cell)
+        if value is None:
+            return SkippedRow(
+                row.number, f"{ORIGINAL_KEYFRAME_COLUMNS['original_' + name]!r}: {problem}", subject, video
+            )
+        originals[name] = value
+    return originals
+
+
+def _reselection_corrections(originals: Mapping[str, int], frames: Mapping[str, int]) -> list[Correction]:
+    """One :class:`Correction` (source :data:`RESELECT_SOURCE`) per keyframe a ``gamdss
+    reselect`` export moved away from its annotated value."""
+    return [
+        Correction(
+            name,
+            value,
+            frames[name],
+            f"reselected keyframe; original annotation kept in {ORIGINAL_KEYFRAME_COLUMNS['original_' + name]!r}",
+            RESELECT_SOURCE,
+        )
+        for name, value in originals.items()
+        if value != frames[name]
+    ]
+
+
 class Dataset:
     """A micro-expression dataset: its annotation schema, fps and folder layout.
 
@@ -356,14 +392,58 @@ class Dataset:
     ) -> AnnotationRecord | SkippedRow:
         """One row as a record (or why it is skipped). ``outcome`` collects, per index of
         ``entries``, ``None`` once the entry changed a row, else why a row of its clip was
-        left alone."""
+        left alone.
+
+        Steps: :meth:`_row_identity` (subject, video), :func:`_original_keyframes` (the
+        annotated keyframes of a file exported by ``gamdss reselect``),
+        :meth:`_apply_corrections`, :meth:`_row_keyframes` (checked frame numbers),
+        :func:`_reselection_corrections`, then emotion and metadata.
+        """
         outcome = {} if outcome is None else outcome
-
-        def left_alone(i: int, why: str) -> None:
-            if outcome.get(i, "") is not None:
-                outcome[i] = f"row {row.number}: {why}"
-
         cells = dict(row.cells)
+        identity = self._row_identity(row, cells, context)
+        if isinstance(identity, SkippedRow):
+            return identity
+        subject, video = identity
+        originals = _original_keyframes(row, cells, subject, video)
+        if isinstance(originals, SkippedRow):
+            return originals
+        applied = self._apply_corrections(row, cells, entries, subject, video, originals, outcome)
+        frames = self._row_keyframes(row, cells, subject, video)
+        if isinstance(frames, SkippedRow):
+            return frames
+        applied += _reselection_corrections(originals, frames)
+        # The clip is identified (id, ME-clip folder) by its annotated onset, not a reselected one.
+        id_onset = originals.get("onset", frames["onset"])
+        emotion = _cell_text(cells.get("emotion"))
+        if emotion is None:
+            return SkippedRow(row.number, "emotion is empty", subject, video)
+        meta = dict(subject_meta.get(subject, {}))
+        for col in self.columns:
+            if col.field and col.field.startswith("meta:"):
+                text = _cell_text(cells.get(col.field))
+                if text is not None:
+                    meta[col.field[5:]] = text
+        return AnnotationRecord(
+            dataset=self.name,
+            subject=subject,
+            clip_id=self.clip_id(subject, video, id_onset),
+            video=video,
+            onset=frames["onset"],
+            apex=frames["apex"],
+            offset=frames["offset"],
+            emotion=emotion.lower(),
+            aus=split_aus(cells.get("aus")),
+            fps=float(self.fps),
+            row=row.number,
+            meta=meta,
+            corrections=tuple(applied),
+        )
+
+    def _row_identity(
+        self, row: tables.TableRow, cells: Mapping[str, Any], context: Mapping[str, Any]
+    ) -> tuple[str, str] | SkippedRow:
+        """(subject, video) of a row, normalised as this dataset writes them, or why not."""
         subject_raw = _cell_text(cells.get("subject"))
         video = _cell_text(cells.get("video"))
         if subject_raw is None:
@@ -374,20 +454,26 @@ class Dataset:
             return SkippedRow(row.number, f"subject {subject_raw!r}: {exc}", subject_raw, video)
         if video is None:
             return SkippedRow(row.number, "filename (video) is empty", subject, None)
-        video = self.normalise_video(video, subject, context)
-        # A file exported by `gamdss reselect`: the schema's keyframe columns hold reselected
-        # frames, the annotated ones are in 'Original ...' columns.
-        originals: dict[str, int] = {}
-        for name in ("onset", "apex", "offset"):
-            cell = cells.get(f"original_{name}")
-            if _cell_text(cell) is None:
-                continue
-            value, problem = parse_frame_number(cell)
-            if value is None:
-                return SkippedRow(
-                    row.number, f"{ORIGINAL_KEYFRAME_COLUMNS['original_' + name]!r}: {problem}", subject, video
-                )
-            originals[name] = value
+        return subject, self.normalise_video(video, subject, context)
+
+    def _apply_corrections(
+        self,
+        row: tables.TableRow,
+        cells: dict[str, Any],
+        entries: Sequence[CorrectionEntry],
+        subject: str,
+        video: str,
+        originals: dict[str, int],
+        outcome: dict[int, str | None],
+    ) -> list[Correction]:
+        """Apply the corrections of ``entries`` that match this row, changing ``cells`` (or,
+        for a reselect export, ``originals``) in place; returns the applied corrections and
+        records each entry's outcome (see :meth:`_row_to_record`)."""
+
+        def left_alone(i: int, why: str) -> None:
+            if outcome.get(i, "") is not None:
+                outcome[i] = f"row {row.number}: {why}"
+
         applied: list[Correction] = []
         for i, e in enumerate(entries):
             if e.subject.lower() != subject.lower() or e.video.lower() != video.lower():
@@ -417,6 +503,13 @@ class Dataset:
             outcome[i] = None
             applied.append(Correction(e.field, cells[e.field], e.corrected, e.reason, e.source))
             cells[e.field] = e.corrected
+        return applied
+
+    def _row_keyframes(
+        self, row: tables.TableRow, cells: Mapping[str, Any], subject: str, video: str
+    ) -> dict[str, int] | SkippedRow:
+        """The row's onset, apex and offset frame numbers, or why they are unusable (missing,
+        before the first frame, out of order)."""
         frames: dict[str, int] = {}
         for name in ("onset", "apex", "offset"):
             value, problem = parse_frame_number(cells.get(name))
@@ -436,44 +529,7 @@ class Dataset:
             return SkippedRow(row.number, f"apex {apex} before onset {onset}", subject, video)
         if apex > offset:
             return SkippedRow(row.number, f"apex {apex} after offset {offset}", subject, video)
-        for name, value in originals.items():
-            if value != frames[name]:
-                applied.append(
-                    Correction(
-                        name,
-                        value,
-                        frames[name],
-                        f"reselected keyframe; original annotation kept in "
-                        f"{ORIGINAL_KEYFRAME_COLUMNS['original_' + name]!r}",
-                        RESELECT_SOURCE,
-                    )
-                )
-        # The clip is identified (id, ME-clip folder) by its annotated onset, not a reselected one.
-        id_onset = originals.get("onset", onset)
-        emotion = _cell_text(cells.get("emotion"))
-        if emotion is None:
-            return SkippedRow(row.number, "emotion is empty", subject, video)
-        meta = dict(subject_meta.get(subject, {}))
-        for col in self.columns:
-            if col.field and col.field.startswith("meta:"):
-                text = _cell_text(cells.get(col.field))
-                if text is not None:
-                    meta[col.field[5:]] = text
-        return AnnotationRecord(
-            dataset=self.name,
-            subject=subject,
-            clip_id=self.clip_id(subject, video, id_onset),
-            video=video,
-            onset=onset,
-            apex=apex,
-            offset=offset,
-            emotion=emotion.lower(),
-            aus=split_aus(cells.get("aus")),
-            fps=float(self.fps),
-            row=row.number,
-            meta=meta,
-            corrections=tuple(applied),
-        )
+        return frames
 
     def normalise_video(self, video: str, subject: str, context: Mapping[str, Any]) -> str:
         return video

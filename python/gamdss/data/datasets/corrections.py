@@ -160,12 +160,6 @@ def builtin_corrections(dataset: str) -> list[CorrectionEntry]:
     return parse_corrections(load_yaml(res.read_text(encoding="utf-8")), f"gamdss/data/corrections/{dataset}.yaml")
 
 
-def builtin_corrections_document(dataset: str) -> dict[str, Any]:
-    """The whole shipped YAML document (version, entries, known issues not applied)."""
-    res = resources.files("gamdss.data").joinpath("corrections", f"{dataset}.yaml")
-    return yaml.safe_load(res.read_text(encoding="utf-8")) if res.is_file() else {}
-
-
 def load_corrections_file(path: str | Path) -> list[CorrectionEntry]:
     """A user's corrections list in the same YAML format."""
     path = Path(path)
