@@ -22,13 +22,14 @@ runner ``f(case) -> Selection``.
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
-import gamdss.ops
-import gamdss.reference
+import gamdss.op.ops
+import gamdss.op.reference
 
 
 class Selection(NamedTuple):
@@ -39,14 +40,14 @@ class Selection(NamedTuple):
     offset: torch.Tensor
 
     @classmethod
-    def from_lists(cls, onset, apex, offset) -> "Selection":
+    def from_lists(cls, onset, apex, offset) -> Selection:
         t = lambda v: torch.as_tensor(v, dtype=torch.int64).cpu()  # noqa: E731
         return cls(t(onset), t(apex), t(offset))
 
-    def equals(self, other: "Selection") -> bool:
+    def equals(self, other: Selection) -> bool:
         return all(torch.equal(a.cpu(), b.cpu()) for a, b in zip(self, other))
 
-    def first_difference(self, other: "Selection") -> str:
+    def first_difference(self, other: Selection) -> str:
         for b in range(int(self.onset.shape[0])):
             mine = tuple(int(t[b]) for t in self)
             theirs = tuple(int(t[b]) for t in other)
@@ -68,6 +69,7 @@ def paper_windows(n_o: int, n_a: int, n_f: int, length: int, lam_rise: float, la
 # careful plain PyTorch
 # --------------------------------------------------------------------------------------
 
+
 def careful_reselect(x: torch.Tensor, lengths, annotations, lam_rise: float, lam_fall: float) -> Selection:
     """``x``: padded frames ``[B, T, ...]`` (any dtype, any device); ``lengths`` ``[B]``;
     ``annotations`` ``[B, 3]``."""
@@ -75,8 +77,8 @@ def careful_reselect(x: torch.Tensor, lengths, annotations, lam_rise: float, lam
     for b, ((n_o, n_a, n_f), length) in enumerate(zip(annotations.tolist(), lengths.tolist())):
         (o_lo, o_hi), (a_lo, a_hi), (f_lo, f_hi) = paper_windows(n_o, n_a, n_f, length, lam_rise, lam_fall)
         clip = x[b]
-        fo = clip[o_lo:o_hi + 1].reshape(o_hi - o_lo + 1, -1).float()
-        fa = clip[a_lo:a_hi + 1].reshape(a_hi - a_lo + 1, -1).float()
+        fo = clip[o_lo : o_hi + 1].reshape(o_hi - o_lo + 1, -1).float()
+        fa = clip[a_lo : a_hi + 1].reshape(a_hi - a_lo + 1, -1).float()
         d = torch.linalg.vector_norm(fo[:, None, :] - fa[None, :, :], dim=-1)  # [|O|, |A|]
         o_idx = torch.arange(o_lo, o_hi + 1, device=x.device)
         a_idx = torch.arange(a_lo, a_hi + 1, device=x.device)
@@ -97,6 +99,7 @@ def careful_reselect(x: torch.Tensor, lengths, annotations, lam_rise: float, lam
 # --------------------------------------------------------------------------------------
 # per-pair loop in the style of the released code
 # --------------------------------------------------------------------------------------
+
 
 def _released_order(centre: int, lo: int, hi: int) -> list[int]:
     """Candidates in the released code's order: the annotation, then earlier frames moving
@@ -126,7 +129,7 @@ def released_loop_reselect(x: torch.Tensor, lengths, annotations, lam_rise: floa
         o_win, a_win, (f_lo, f_hi) = paper_windows(n_o, n_a, n_f, length, lam_rise, lam_fall)
         clip = frames[b]
 
-        def frame(i):
+        def frame(i, clip=clip):
             return clip[i].astype(np.float32) if as_f32 else clip[i]
 
         scores = {}
@@ -148,16 +151,17 @@ def released_loop_reselect(x: torch.Tensor, lengths, annotations, lam_rise: floa
 # runners over a workloads.Case
 # --------------------------------------------------------------------------------------
 
+
 def _from_result(r) -> Selection:
     return Selection(r.onset.cpu(), r.apex.cpu(), r.offset.cpu())
 
 
 def run_op(case) -> Selection:
-    return _from_result(gamdss.ops.reselect_windows(case.packed, case.ann, case.win, distance="l2"))
+    return _from_result(gamdss.op.ops.reselect_windows(case.packed, case.ann, case.win, distance="l2"))
 
 
 def run_reference(case) -> Selection:
-    return _from_result(gamdss.reference.reselect_windows(case.packed, case.ann, case.win, distance="l2"))
+    return _from_result(gamdss.op.reference.reselect_windows(case.packed, case.ann, case.win, distance="l2"))
 
 
 def run_careful(case) -> Selection:
@@ -171,8 +175,9 @@ def run_released_loop(case) -> Selection:
 def check_same(selection: Selection, expected: Selection, method: str, label: str) -> None:
     """Raise AssertionError unless ``method`` selected the op's keyframes on case ``label``."""
     if not selection.equals(expected):
-        raise AssertionError(f"{method} selected other keyframes than the op on {label}: "
-                             f"{selection.first_difference(expected)}")
+        raise AssertionError(
+            f"{method} selected other keyframes than the op on {label}: {selection.first_difference(expected)}"
+        )
 
 
 METHODS: dict[str, Callable] = {

@@ -62,8 +62,9 @@ def main(argv: list[str] | None = None) -> None:
     device = torch.device(args.device)
     model = build_model(args.model, num_classes=args.num_classes, img_size=args.size).to(device)
     b, s = args.batch, args.size
-    rise, fall, rise_still, fall_still = (torch.randn(b, c, s, s, device=device)
-                                          for c in (model.in_chans, model.in_chans, 3, 3))
+    rise, fall, rise_still, fall_still = (
+        torch.randn(b, c, s, s, device=device) for c in (model.in_chans, model.in_chans, 3, 3)
+    )
     target = torch.randint(0, args.num_classes, (b,), device=device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=8e-4, weight_decay=0.6)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.amp)
@@ -80,8 +81,10 @@ def main(argv: list[str] | None = None) -> None:
         optimizer.step()
 
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"model {args.model}: {n_params:,} parameters; batch {b} x {s}x{s}, both phases; "
-          f"device {device}, threads {torch.get_num_threads()}, amp {args.amp}")
+    print(
+        f"model {args.model}: {n_params:,} parameters; batch {b} x {s}x{s}, both phases; "
+        f"device {device}, threads {torch.get_num_threads()}, amp {args.amp}"
+    )
     results = {}
     for name, fn, train in (("forward", forward_step, False), ("train", train_step, True)):
         if args.only not in (None, name):
@@ -90,10 +93,13 @@ def main(argv: list[str] | None = None) -> None:
         times = _time_steps(fn, args.warmup, args.steps, device)
         mean = sum(times) / len(times)
         results[name] = b / mean
-        print(f"{name:8s} {b / mean:8.2f} samples/s  ({mean:.3f} s/step, "
-              f"min {min(times):.3f} s, {len(times)} timed steps after {args.warmup} warm-up)")
+        print(
+            f"{name:8s} {b / mean:8.2f} samples/s  ({mean:.3f} s/step, "
+            f"min {min(times):.3f} s, {len(times)} timed steps after {args.warmup} warm-up)"
+        )
     if hasattr(os, "getloadavg"):
-        print("load average (1, 5, 15 min): %.2f %.2f %.2f" % os.getloadavg())
+        one, five, fifteen = os.getloadavg()
+        print(f"load average (1, 5, 15 min): {one:.2f} {five:.2f} {fifteen:.2f}")
 
 
 if __name__ == "__main__":

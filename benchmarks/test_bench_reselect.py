@@ -68,13 +68,13 @@ def test_reselect(benchmark, request, case, method, scale):
     benchmark.group = case.label
     activity = timing.OtherActivity()
     cpu0, wall0 = timing.process_cpu_seconds(), time.perf_counter()
-    selection = benchmark.pedantic(call, setup=setup, rounds=plan.rounds, warmup_rounds=plan.warmup,
-                                   iterations=1)
+    selection = benchmark.pedantic(call, setup=setup, rounds=plan.rounds, warmup_rounds=plan.warmup, iterations=1)
     # Cores kept busy over all rounds (warm-up included; not for op_cold, whose untimed
     # cache flushes would count, nor for very short runs; see timing.Timed).
     wall = time.perf_counter() - wall0
-    cores_used = (None if (setup is not None or wall < timing.MIN_CORES_WALL_S)
-                  else (timing.process_cpu_seconds() - cpu0) / wall)
+    cores_used = (
+        None if (setup is not None or wall < timing.MIN_CORES_WALL_S) else (timing.process_cpu_seconds() - cpu0) / wall
+    )
     other = activity.fraction()
 
     # Outside the timed region: the same keyframes as the op (on the CPU, computed once).
@@ -94,9 +94,12 @@ def test_reselect(benchmark, request, case, method, scale):
         cores_used=None if cores_used is None else round(cores_used, 2),
         clips=case.batch,
         clips_timed=run_case.batch,
-        timing=("full batch" if run_case.batch == case.batch else
-                f"SUBSET: first {run_case.batch} of {case.batch} clips timed; "
-                f"batch_median_ms is per-clip time x {case.batch}"),
+        timing=(
+            "full batch"
+            if run_case.batch == case.batch
+            else f"SUBSET: first {run_case.batch} of {case.batch} clips timed; "
+            f"batch_median_ms is per-clip time x {case.batch}"
+        ),
         rounds=plan.rounds,
         warmup_rounds=plan.warmup,
         unique_candidate_frames=workloads.unique_candidate_frames(case.win),
@@ -112,5 +115,8 @@ def test_reselect(benchmark, request, case, method, scale):
         info["roofline_fraction"] = round(roof.fraction(batch_median), 4)
     # /proc/stat counts in 10 ms ticks: only warn about windows long enough to mean something.
     if other is not None and other > OTHER_ACTIVITY_WARN and wall >= 0.25:
-        warnings.warn(f"{case.label} {method}: other processes used {other:.0%} of the machine's CPU "
-                      f"while it was timed; its numbers are skewed")
+        warnings.warn(
+            f"{case.label} {method}: other processes used {other:.0%} of the machine's CPU "
+            f"while it was timed; its numbers are skewed",
+            stacklevel=2,
+        )

@@ -7,8 +7,8 @@ import math
 import os
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
@@ -82,9 +82,13 @@ def process_cpu_seconds() -> float:
     return time.process_time()
 
 
-def time_call(fn: Callable[[], object], rounds: int, warmup: int = 0,
-              device: torch.device | str = "cpu",
-              setup: Callable[[], None] | None = None) -> Timed:
+def time_call(
+    fn: Callable[[], object],
+    rounds: int,
+    warmup: int = 0,
+    device: torch.device | str = "cpu",
+    setup: Callable[[], None] | None = None,
+) -> Timed:
     """Time ``rounds`` calls of ``fn`` after ``warmup`` untimed ones. ``setup`` (untimed)
     runs before every call. On CUDA the device is synchronised around each call."""
     sync = synchronizer(device)
@@ -124,18 +128,19 @@ class Bandwidth:
         return self.nbytes / self.best_s
 
     def __str__(self) -> str:
-        return (f"{self.bytes_per_s / 1e9:.1f} GB/s on {self.device} (`t.sum()` of a "
-                f"{self.nbytes / 2**30:.3g} GiB float32 tensor, best of {self.repeats})")
+        return (
+            f"{self.bytes_per_s / 1e9:.1f} GB/s on {self.device} (`t.sum()` of a "
+            f"{self.nbytes / 2**30:.3g} GiB float32 tensor, best of {self.repeats})"
+        )
 
 
-def measure_read_bandwidth(device: torch.device | str = "cpu", nbytes: int = 1 << 30,
-                           repeats: int = 10) -> Bandwidth:
+def measure_read_bandwidth(device: torch.device | str = "cpu", nbytes: int = 1 << 30, repeats: int = 10) -> Bandwidth:
     """Read bandwidth: best time of ``t.sum()`` over a float32 tensor of ``nbytes``.
     The tensor is freed afterwards."""
     dev = torch.device(device)
-    t = torch.ones(nbytes // 4, dtype=torch.float32, device=dev)
-    times = time_call(lambda: t.sum(), rounds=repeats, warmup=2, device=dev).times
-    del t
+    probe = torch.ones(nbytes // 4, dtype=torch.float32, device=dev)
+    times = time_call(probe.sum, rounds=repeats, warmup=2, device=dev).times
+    del probe
     if dev.type == "cuda":
         torch.cuda.empty_cache()
     return Bandwidth(str(dev), nbytes, min(times), repeats)
@@ -146,14 +151,17 @@ def probe_bytes(scale: str) -> int:
 
 
 class CacheFlusher:
-    """Calling it reads a CPU buffer of ``nbytes`` (bigger than the last-level cache), which
-    evicts the frames a previous call left in the caches. Used untimed before "op_cold"
-    rounds."""
+    """Calling it rewrites, then reads, a CPU buffer of ``nbytes`` (bigger than the
+    last-level cache), which evicts the frames a previous call left in the caches and their
+    page-table entries from the TLBs. The read after the write leaves the caches holding
+    clean lines of the buffer, so the timed call does not pay for writing them back. Used
+    untimed before "op_cold" rounds."""
 
     def __init__(self, nbytes: int):
         self.buf = torch.ones(nbytes // 4, dtype=torch.float32)
 
     def __call__(self) -> None:
+        self.buf.add_(1.0)
         self.buf.sum()
 
 
@@ -178,7 +186,7 @@ class OtherActivity:
     def __init__(self):
         self.start()
 
-    def start(self) -> "OtherActivity":
+    def start(self) -> OtherActivity:
         self._t0, self._busy0, self._own0 = time.perf_counter(), _busy_cpu_seconds(), process_cpu_seconds()
         return self
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
-import gamdss.batch
-import gamdss.windows
+import gamdss.op.packing
+import gamdss.op.windows
 
 SCALES = ("full", "small")
 DTYPES = {"uint8": torch.uint8, "float32": torch.float32}
@@ -32,23 +32,47 @@ SEED = 20240607
 class Workload:
     name: str
     clips: int
-    frames: int            # T, every clip has T frames
-    onset_mean: int        # mean annotated onset (clip-relative)
-    rise_mean: int         # mean apex - onset
-    fall_mean: int         # mean offset - apex
-    lam: float             # lambda_rise = lambda_fall
-    jitter: int = 3        # onset and spans are uniform in [mean - jitter, mean + jitter]
+    frames: int  # T, every clip has T frames
+    onset_mean: int  # mean annotated onset (clip-relative)
+    rise_mean: int  # mean apex - onset
+    fall_mean: int  # mean offset - apex
+    lam: float  # lambda_rise = lambda_fall
+    jitter: int = 3  # onset and spans are uniform in [mean - jitter, mean + jitter]
     frame_shape: tuple[int, ...] = (3, 224, 224)
     description: str = ""
 
 
 WORKLOADS = (
-    Workload("casme2", clips=64, frames=80, onset_mean=10, rise_mean=30, fall_mean=25, lam=0.1,
-             description="CASME II-like: 64 clips x 80 frames, apex-onset ~30, offset-apex ~25, lambda 0.1"),
-    Workload("samm", clips=32, frames=120, onset_mean=15, rise_mean=35, fall_mean=35, lam=0.1,
-             description="SAMM-like: 32 clips x 120 frames, apex-onset ~35, offset-apex ~35, lambda 0.1"),
-    Workload("wide", clips=16, frames=200, onset_mean=20, rise_mean=60, fall_mean=60, lam=0.25,
-             description="wide: 16 clips x 200 frames, apex-onset ~60, offset-apex ~60, lambda 0.25"),
+    Workload(
+        "casme2",
+        clips=64,
+        frames=80,
+        onset_mean=10,
+        rise_mean=30,
+        fall_mean=25,
+        lam=0.1,
+        description="CASME II-like: 64 clips x 80 frames, apex-onset ~30, offset-apex ~25, lambda 0.1",
+    ),
+    Workload(
+        "samm",
+        clips=32,
+        frames=120,
+        onset_mean=15,
+        rise_mean=35,
+        fall_mean=35,
+        lam=0.1,
+        description="SAMM-like: 32 clips x 120 frames, apex-onset ~35, offset-apex ~35, lambda 0.1",
+    ),
+    Workload(
+        "wide",
+        clips=16,
+        frames=200,
+        onset_mean=20,
+        rise_mean=60,
+        fall_mean=60,
+        lam=0.25,
+        description="wide: 16 clips x 200 frames, apex-onset ~60, offset-apex ~60, lambda 0.25",
+    ),
 )
 WORKLOAD_BY_NAME = {w.name: w for w in WORKLOADS}
 
@@ -73,7 +97,7 @@ def scaled(workload: Workload, scale: str) -> Workload:
 class Case:
     """One built workload in one dtype, ready for every method.
 
-    x: padded frames ``[B, T, *frame_shape]``; packed: ``gamdss.batch.pack_clips(x)`` (a
+    x: padded frames ``[B, T, *frame_shape]``; packed: ``gamdss.op.packing.pack_clips(x)`` (a
     view); ann: int64 ``[B, 3]`` (onset, apex, offset); win: int64 ``[B, 6]`` paper windows.
     ``expected`` is filled in by the harness with the op's selection (for the checks).
     """
@@ -81,7 +105,7 @@ class Case:
     workload: Workload
     dtype_name: str
     x: torch.Tensor
-    packed: gamdss.batch.PackedClips
+    packed: gamdss.op.packing.PackedClips
     ann: torch.Tensor
     win: torch.Tensor
     expected: object = field(default=None, repr=False)
@@ -106,19 +130,19 @@ class Case:
     def frame_bytes(self) -> int:
         return self.x[0, 0].numel() * self.x.element_size()
 
-    def subset(self, clips: int | None) -> "Case":
+    def subset(self, clips: int | None) -> Case:
         """The first ``clips`` clips (views; the whole case if ``clips`` is None or >= B)."""
         if clips is None or clips >= self.batch:
             return self
         x = self.x[:clips]
-        packed = gamdss.batch.pack_clips(x, self.packed.lengths[:clips])
+        packed = gamdss.op.packing.pack_clips(x, self.packed.lengths[:clips])
         exp = None if self.expected is None else type(self.expected)(*(t[:clips] for t in self.expected))
         return Case(self.workload, self.dtype_name, x, packed, self.ann[:clips], self.win[:clips], exp)
 
-    def to(self, device: str | torch.device) -> "Case":
+    def to(self, device: str | torch.device) -> Case:
         """The same case with frames on ``device`` (annotations and windows stay on the CPU)."""
         x = self.x.to(device)
-        packed = gamdss.batch.pack_clips(x, self.packed.lengths)
+        packed = gamdss.op.packing.pack_clips(x, self.packed.lengths)
         return Case(self.workload, self.dtype_name, x, packed, self.ann, self.win, self.expected)
 
 
@@ -148,8 +172,9 @@ def draw_frames(workload: Workload, dtype: torch.dtype, seed: int = SEED) -> tor
     return out
 
 
-def build_case(workload: Workload | str, dtype_name: str, scale: str = "full",
-               device: str | torch.device = "cpu") -> Case:
+def build_case(
+    workload: Workload | str, dtype_name: str, scale: str = "full", device: str | torch.device = "cpu"
+) -> Case:
     """Build a workload at ``scale`` in ``dtype_name`` ("uint8" or "float32") on ``device``."""
     if isinstance(workload, str):
         workload = WORKLOAD_BY_NAME[workload]
@@ -157,11 +182,12 @@ def build_case(workload: Workload | str, dtype_name: str, scale: str = "full",
     x = draw_frames(workload, DTYPES[dtype_name])
     if torch.device(device).type != "cpu":
         x = x.to(device)
-    packed = gamdss.batch.pack_clips(x)
+    packed = gamdss.op.packing.pack_clips(x)
     a = draw_annotations(workload)
-    ann = gamdss.batch.keyframes(a[:, 0], a[:, 1], a[:, 2], packed.lengths)
-    win = gamdss.windows.preset_windows("paper", ann[:, 0], ann[:, 1], ann[:, 2], packed.lengths,
-                                        workload.lam, workload.lam)
+    ann = gamdss.op.packing.keyframes(a[:, 0], a[:, 1], a[:, 2], packed.lengths)
+    win = gamdss.op.windows.preset_windows(
+        "paper", ann[:, 0], ann[:, 1], ann[:, 2], packed.lengths, workload.lam, workload.lam
+    )
     return Case(workload, dtype_name, x, packed, ann, win)
 
 

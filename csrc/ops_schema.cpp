@@ -1,6 +1,6 @@
 // The schemas of the gamdss ops, declared once; each backend registers its kernels in its
 // own file (cpu/*.cpp, cuda/*.cu). Semantics: docs/reselection.md and
-// the docstrings of python/gamdss/ops.py.
+// the docstrings of python/gamdss/op/ops.py.
 #include <torch/library.h>
 
 TORCH_LIBRARY(gamdss, m) {

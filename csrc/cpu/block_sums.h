@@ -1,15 +1,25 @@
 // The CPU work decomposition shared by both ops: every clip's frames are cut into blocks of
-// kBlockBytes; one work item sums one block of one clip for all of that clip's frame pairs,
-// so each candidate frame is read from memory once and reused from cache across its pairs.
-// Per-block partial sums are added up in block order, which makes the results independent
-// of the number of threads.
+// kBlockBytes, and each block into sub-blocks summed for all of that clip's frame pairs at
+// once, so each candidate frame is read from memory once and reused from cache across its
+// pairs. A work item is one block of one clip, or (reselect, with enough clips) all blocks
+// of one clip in order; items are handed out dynamically (for_each_dynamic). Per-block
+// partial sums are added up in block order, which makes the results independent of the
+// number of threads and of the kind of work item.
 #pragma once
 
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
 
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
 #include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <system_error>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -57,10 +67,9 @@ inline Blocks blocks_for(const FrameView& v) {
 // delta = frame c - frame r (for the wrap-around, frame r - frame c when x_minus_y) and
 // slot = (r - r_lo) * row_stride + (c - c_lo). Frame indices are rows of the packed tensor.
 //
-// uint8 l2 / centered go through exact integer dot products (|x|^2 + |y|^2 - 2 x.y and the
-// difference of sums, from per-frame statistics computed once per block), which needs one
-// multiply-accumulate per element and pair instead of a subtract, widen and square; the
-// integers are exact, so the sums are the same as from direct differences.
+// uint8 l2 / centered go through exact integer Gram terms (|x|^2 + |y|^2 - 2 x.y and the
+// difference of sums, see kernels::GramU8); the integers are exact, so the sums are the
+// same as from direct differences.
 struct PairBlock {
   int64_t r_lo, r_hi, c_lo, c_hi;
   bool upper;
@@ -68,58 +77,101 @@ struct PairBlock {
   int64_t first_col(int64_t r) const { return upper ? std::max(c_lo, r) : c_lo; }
 };
 
-inline void block_pairs_u8_sub(const FrameBytes& fb, Distance mode, bool x_minus_y, const PairBlock& pb,
-                               int64_t k0, int64_t n, int64_t* sq, int64_t* lin, int64_t* stats_buf) {
+// Software prefetch: while one sub-block is summed, sub-block + kPrefetchSubBlocks of every
+// frame involved is requested. The frames are read as many concurrent streams (one per
+// frame, ~150 KB apart for 3x224x224 uint8), each crossing a 4 KiB page every two
+// sub-blocks, where hardware prefetchers stop and must retrain; a software prefetch also
+// walks the page table ahead of the loads.
+constexpr int64_t kPrefetchSubBlocks = 2;
+constexpr int64_t kCacheLine = 64;
+
+inline void prefetch_range(const char* p, int64_t bytes) {
+  // Locality 2 (prefetcht1): into L2 where the CPU distinguishes the levels (Intel), so the
+  // lines ahead do not evict the sub-block being summed from L1; AMD Zen treats it as t0.
+  for (int64_t off = 0; off < bytes; off += kCacheLine) __builtin_prefetch(p + off, 0, 2);
+}
+
+// Prefetches elements [k, k + n) of `frame`, clipped to the frame's `frame_numel` elements
+// (never reads: prefetches do not fault, but nothing past the frame is requested).
+inline void prefetch_frame(const FrameBytes& fb, int64_t frame, int64_t k, int64_t n, int64_t frame_numel) {
+  const int64_t end = std::min(k + n, frame_numel);
+  if (end > k) prefetch_range(fb.at(frame, k), (end - k) * fb.elem_size);
+}
+
+inline void block_pairs_u8_gram(const FrameBytes& fb, Distance mode, const PairBlock& pb, int64_t k0,
+                                int64_t n_all, int64_t frame_numel, int64_t* sq, int64_t* lin) {
   const kernels::KernelSet& ks = kernels::active_kernels();
-  auto ptr = [&](int64_t frame) { return reinterpret_cast<const uint8_t*>(fb.at(frame, k0)); };
+  const int nr = static_cast<int>(pb.r_hi - pb.r_lo + 1), nc = static_cast<int>(pb.c_hi - pb.c_lo + 1);
+  const bool centered = mode == Distance::kCentered;
+  // rows, cols, first_col, then the kernel's outputs
+  std::vector<const uint8_t*> ptrs(nr + nc);
+  std::vector<int32_t> first_col(nr);
+  std::vector<int64_t> stats(2 * (nr + nc) + int64_t{nr} * nc);
+  int64_t* row_sum = stats.data();
+  int64_t* row_sq = row_sum + nr;
+  int64_t* col_sum = row_sq + nr;
+  int64_t* col_sq = col_sum + nc;
+  int64_t* dot = col_sq + nc;
+  for (int r = 0; r < nr; ++r) {
+    first_col[r] = static_cast<int32_t>(std::min<int64_t>(pb.first_col(pb.r_lo + r) - pb.c_lo, nc));
+  }
+  auto frame_of = [&](int i) { return i < nr ? pb.r_lo + i : pb.c_lo + (i - nr); };
+  const int64_t sub = kSubBlockBytes;
+  for (int64_t s0 = 0; s0 < n_all; s0 += sub) {
+    const int64_t k = k0 + s0, n = std::min(sub, n_all - s0);
+    for (int i = 0; i < nr + nc; ++i) {
+      const int64_t f = frame_of(i);
+      // A frame in both windows is prefetched once.
+      if (i < nr || f < pb.r_lo || f > pb.r_hi) {
+        prefetch_frame(fb, f, k + kPrefetchSubBlocks * sub, sub, frame_numel);
+      }
+      ptrs[i] = reinterpret_cast<const uint8_t*>(fb.at(f, k));
+    }
+    ks.u8_gram(ptrs.data(), nr, ptrs.data() + nr, nc, first_col.data(), n, centered, row_sum, row_sq, col_sum,
+               col_sq, dot);
+    for (int r = 0; r < nr; ++r) {
+      for (int c = first_col[r]; c < nc; ++c) {
+        const int64_t slot = r * pb.row_stride + c;
+        sq[slot] += row_sq[r] + col_sq[c] - 2 * dot[r * nc + c];
+        if (centered) lin[slot] += col_sum[c] - row_sum[r];
+      }
+    }
+  }
+}
+
+inline void block_pairs_u8_wrapped(const FrameBytes& fb, bool x_minus_y, const PairBlock& pb, int64_t k0,
+                                   int64_t n_all, int64_t frame_numel, int64_t* sq) {
+  const kernels::KernelSet& ks = kernels::active_kernels();
+  auto ptr = [&](int64_t frame, int64_t k) { return reinterpret_cast<const uint8_t*>(fb.at(frame, k)); };
   const uint8_t* ys[kernels::kMaxTile];
-  if (mode == Distance::kWrapped) {
+  for (int64_t s0 = 0; s0 < n_all; s0 += kSubBlockBytes) {
+    const int64_t k = k0 + s0, n = std::min(kSubBlockBytes, n_all - s0);
+    const int64_t kp = k + kPrefetchSubBlocks * kSubBlockBytes;
+    for (int64_t f = pb.r_lo; f <= pb.r_hi; ++f) prefetch_frame(fb, f, kp, kSubBlockBytes, frame_numel);
+    for (int64_t f = pb.c_lo; f <= pb.c_hi; ++f) {
+      if (f < pb.r_lo || f > pb.r_hi) prefetch_frame(fb, f, kp, kSubBlockBytes, frame_numel);
+    }
     for (int64_t r = pb.r_lo; r <= pb.r_hi; ++r) {
       for (int64_t c = pb.first_col(r); c <= pb.c_hi; c += kernels::kMaxTile) {
         const int ny = static_cast<int>(std::min<int64_t>(kernels::kMaxTile, pb.c_hi - c + 1));
-        for (int j = 0; j < ny; ++j) ys[j] = ptr(c + j);
-        ks.u8_wrapped(x_minus_y, ptr(r), ys, ny, n, sq + (r - pb.r_lo) * pb.row_stride + (c - pb.c_lo));
-      }
-    }
-    return;
-  }
-  // Per-frame sums and sums of squares of this block, rows and columns.
-  const int64_t n_rows = pb.r_hi - pb.r_lo + 1, n_cols = pb.c_hi - pb.c_lo + 1;
-  std::fill(stats_buf, stats_buf + 2 * (n_rows + n_cols), int64_t{0});
-  int64_t* r_sum = stats_buf;
-  int64_t* r_sq = r_sum + n_rows;
-  int64_t* c_sum = r_sq + n_rows;
-  int64_t* c_sq = c_sum + n_cols;
-  for (int64_t i = 0; i < n_rows; ++i) ks.u8_stats(ptr(pb.r_lo + i), n, r_sum + i, r_sq + i);
-  for (int64_t i = 0; i < n_cols; ++i) ks.u8_stats(ptr(pb.c_lo + i), n, c_sum + i, c_sq + i);
-  for (int64_t r = pb.r_lo; r <= pb.r_hi; ++r) {
-    const int64_t ri = r - pb.r_lo;
-    for (int64_t c = pb.first_col(r); c <= pb.c_hi; c += kernels::kMaxTile) {
-      const int ny = static_cast<int>(std::min<int64_t>(kernels::kMaxTile, pb.c_hi - c + 1));
-      const int64_t ci = c - pb.c_lo;
-      for (int j = 0; j < ny; ++j) ys[j] = ptr(c + j);
-      int64_t dot[kernels::kMaxTile] = {};
-      ks.u8_dots(ptr(r), ys, c_sum + ci, ny, n, dot);
-      for (int j = 0; j < ny; ++j) {
-        const int64_t slot = ri * pb.row_stride + ci + j;
-        sq[slot] += r_sq[ri] + c_sq[ci + j] - 2 * dot[j];
-        lin[slot] += c_sum[ci + j] - r_sum[ri];
+        for (int j = 0; j < ny; ++j) ys[j] = ptr(c + j, k);
+        ks.u8_wrapped(x_minus_y, ptr(r, k), ys, ny, n, sq + (r - pb.r_lo) * pb.row_stride + (c - pb.c_lo));
       }
     }
   }
 }
 
 inline void block_pairs_u8(const FrameBytes& fb, Distance mode, bool x_minus_y, const PairBlock& pb,
-                           int64_t k0, int64_t n, int64_t* sq, int64_t* lin) {
-  std::vector<int64_t> stats(2 * ((pb.r_hi - pb.r_lo + 1) + (pb.c_hi - pb.c_lo + 1)));
-  for (int64_t s0 = 0; s0 < n; s0 += kSubBlockBytes) {
-    block_pairs_u8_sub(fb, mode, x_minus_y, pb, k0 + s0, std::min(kSubBlockBytes, n - s0), sq, lin,
-                       stats.data());
+                           int64_t k0, int64_t n, int64_t frame_numel, int64_t* sq, int64_t* lin) {
+  if (mode == Distance::kWrapped) {
+    block_pairs_u8_wrapped(fb, x_minus_y, pb, k0, n, frame_numel, sq);
+  } else {
+    block_pairs_u8_gram(fb, mode, pb, k0, n, frame_numel, sq, lin);
   }
 }
 
-inline void block_pairs_float(const FrameBytes& fb, Distance mode, Elem elem,
-                              const PairBlock& pb, int64_t k0, int64_t n_all, double* sq, double* lin) {
+inline void block_pairs_float(const FrameBytes& fb, Distance mode, Elem elem, const PairBlock& pb,
+                              int64_t k0, int64_t n_all, int64_t frame_numel, double* sq, double* lin) {
   const kernels::KernelSet& ks = kernels::active_kernels();
   const void* ys[kernels::kMaxTile];
   // Sub-blocks are whole summation chunks of the float kernels (512 elements of 4 bytes),
@@ -127,6 +179,11 @@ inline void block_pairs_float(const FrameBytes& fb, Distance mode, Elem elem,
   const int64_t sub = kSubBlockBytes / 4;  // == kFloatChunk
   for (int64_t s0 = 0; s0 < n_all; s0 += sub) {
     const int64_t k = k0 + s0, n = std::min(sub, n_all - s0);
+    const int64_t kp = k + kPrefetchSubBlocks * sub;
+    for (int64_t f = pb.r_lo; f <= pb.r_hi; ++f) prefetch_frame(fb, f, kp, sub, frame_numel);
+    for (int64_t f = pb.c_lo; f <= pb.c_hi; ++f) {
+      if (f < pb.r_lo || f > pb.r_hi) prefetch_frame(fb, f, kp, sub, frame_numel);
+    }
     for (int64_t r = pb.r_lo; r <= pb.r_hi; ++r) {
       for (int64_t c = pb.first_col(r); c <= pb.c_hi; c += kernels::kMaxTile) {
         const int ny = static_cast<int>(std::min<int64_t>(kernels::kMaxTile, pb.c_hi - c + 1));
@@ -143,13 +200,14 @@ inline void block_pairs_float(const FrameBytes& fb, Distance mode, Elem elem,
 struct PairSummer {
   Distance mode;
   Elem elem;
+  int64_t frame_numel;
   void operator()(const FrameBytes& fb, bool x_minus_y, const PairBlock& pb, int64_t k0, int64_t n,
                   int64_t* sq, int64_t* lin) const {
-    block_pairs_u8(fb, mode, x_minus_y, pb, k0, n, sq, lin);
+    block_pairs_u8(fb, mode, x_minus_y, pb, k0, n, frame_numel, sq, lin);
   }
   void operator()(const FrameBytes& fb, bool, const PairBlock& pb, int64_t k0, int64_t n, double* sq,
                   double* lin) const {
-    block_pairs_float(fb, mode, elem, pb, k0, n, sq, lin);
+    block_pairs_float(fb, mode, elem, pb, k0, n, frame_numel, sq, lin);
   }
 };
 
@@ -182,17 +240,86 @@ class BlockPartials {
   std::vector<Acc> sq_, lin_;
 };
 
-// Calls f(clip, k0, n, block) for every (clip, block) pair, in parallel.
-template <typename F>
-void for_each_clip_block(int64_t n_clips, const Blocks& blocks, int64_t frame_numel, const F& f) {
-  const int64_t items = n_clips * blocks.count;
-  at::parallel_for(0, items, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t item = begin; item < end; ++item) {
-      const int64_t c = item / blocks.count;
-      const int64_t blk = item % blocks.count;
-      const auto [k0, n] = blocks.range(blk, frame_numel);
-      f(c, k0, n, blk);
+// Each thread of an op gets at least this many bytes of frames to read, and an op with less
+// runs on the calling thread alone: starting a thread costs tens of microseconds on an idle
+// machine, and on a busy one a started thread may wait milliseconds for a core.
+constexpr int64_t kMinBytesPerThread = int64_t{1} << 20;
+
+// Threads for an op that reads `bytes`: at most at::get_num_threads().
+inline int64_t threads_for_bytes(int64_t bytes) {
+  return std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), bytes / kMinBytesPerThread));
+}
+
+namespace detail {
+// Items handed out one at a time from a shared counter. The calling thread works too and
+// waits only for the items that were claimed, never for a helper to start: on a small
+// machine shared with other work a helper may get no core for many milliseconds (a
+// fork-join region would wait that long), and then the calling thread does its items. A
+// helper that starts after all items are claimed touches nothing but this state, which
+// it co-owns.
+struct DynamicJob {
+  std::atomic<int64_t> next{0};
+  std::atomic<int64_t> done{0};
+  int64_t n = 0;
+  const std::function<void(int64_t)>* f = nullptr;  // valid while done < n
+  std::mutex m;
+  std::condition_variable cv;
+  std::exception_ptr error;
+
+  void work() {
+    for (int64_t i = next.fetch_add(1); i < n; i = next.fetch_add(1)) {
+      try {
+        (*f)(i);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(m);
+        if (!error) error = std::current_exception();
+      }
+      if (done.fetch_add(1) + 1 == n) {
+        std::lock_guard<std::mutex> lock(m);
+        cv.notify_all();
+      }
     }
+  }
+};
+}  // namespace detail
+
+// Calls f(i) for every i in [0, n) on the calling thread and up to threads - 1 helper
+// threads started for this call.
+template <typename F>
+void for_each_dynamic(int64_t n, int64_t threads, const F& f) {
+  const int64_t helpers = std::min(threads, n) - 1;
+  if (helpers <= 0 || at::in_parallel_region()) {
+    for (int64_t i = 0; i < n; ++i) f(i);
+    return;
+  }
+  const std::function<void(int64_t)> fn = [&f](int64_t i) { f(i); };
+  auto job = std::make_shared<detail::DynamicJob>();
+  job->n = n;
+  job->f = &fn;
+  for (int64_t h = 0; h < helpers; ++h) {
+    try {
+      std::thread([job] { job->work(); }).detach();
+    } catch (const std::system_error&) {
+      break;  // no thread to be had: the calling thread does the items
+    }
+  }
+  job->work();
+  {
+    std::unique_lock<std::mutex> lock(job->m);
+    job->cv.wait(lock, [&] { return job->done.load() == n; });
+  }
+  if (job->error) std::rethrow_exception(job->error);
+}
+
+// Calls f(clip, k0, n, block) for every (clip, block) pair on up to `threads` threads.
+template <typename F>
+void for_each_clip_block(int64_t n_clips, const Blocks& blocks, int64_t frame_numel, int64_t threads,
+                         const F& f) {
+  for_each_dynamic(n_clips * blocks.count, threads, [&](int64_t item) {
+    const int64_t c = item / blocks.count;
+    const int64_t blk = item % blocks.count;
+    const auto [k0, n] = blocks.range(blk, frame_numel);
+    f(c, k0, n, blk);
   });
 }
 

@@ -20,25 +20,26 @@ void curves_impl(const FrameView& view, Distance dist, const std::vector<ClipPla
   const int64_t D = view.frame_numel;
   const FrameBytes fb = frame_bytes(view);
   const Blocks blocks = blocks_for(view);
-  const PairSummer pair_sums{dist, elem_of(view.holder.scalar_type())};
+  const PairSummer pair_sums{dist, elem_of(view.holder.scalar_type()), D};
   std::vector<int64_t> slots(n_clips);
   for (int64_t c = 0; c < n_clips; ++c) slots[c] = plan[c].length;
   BlockPartials<Acc> sums(slots, blocks.count);
   // n_a holds the reference frame; the wrap-around curve is frame minus reference.
-  for_each_clip_block(n_clips, blocks, D, [&](int64_t c, int64_t k0, int64_t n, int64_t blk) {
+  int64_t frames_read = 0;
+  for (const ClipPlan& p : plan) frames_read += p.length;
+  const int64_t threads = threads_for_bytes(frames_read * D * view.holder.element_size());
+  for_each_clip_block(n_clips, blocks, D, threads, [&](int64_t c, int64_t k0, int64_t n, int64_t blk) {
     const ClipPlan& p = plan[c];
     const PairBlock pb{p.start + p.n_a, p.start + p.n_a, p.start, p.start + p.length - 1,
                        /*upper=*/false, 0};
     pair_sums(fb, false, pb, k0, n, sums.sq(c, blk), sums.lin(c, blk));
   });
-  at::parallel_for(0, n_clips, 16, [&](int64_t begin, int64_t end) {
-    for (int64_t c = begin; c < end; ++c) {
-      for (int64_t t = 0; t < plan[c].length; ++t) {
-        const auto [s2, s1] = sums.total(c, t);
-        out[c * max_length + t] = distance_from_key(selection_key(s2, s1, dist, D), dist, D);
-      }
+  for (int64_t c = 0; c < n_clips; ++c) {
+    for (int64_t t = 0; t < plan[c].length; ++t) {
+      const auto [s2, s1] = sums.total(c, t);
+      out[c * max_length + t] = distance_from_key(selection_key(s2, s1, dist, D), dist, D);
     }
-  });
+  }
 }
 
 at::Tensor frame_distances_cpu(const at::Tensor& frames, const at::Tensor& starts,

@@ -1,5 +1,5 @@
 // Sums over one block of frame elements, the inner loops of both CPU ops. No torch
-// headers: this interface is compiled once per instruction set (baseline, AVX-512) and
+// headers: this interface is compiled once per instruction set (baseline, AVX2, AVX-512) and
 // chosen at run time.
 #pragma once
 
@@ -12,15 +12,17 @@ namespace gamdss::kernels {
 // Column frames handled per call; callers tile longer ranges.
 constexpr int kMaxTile = 8;
 
-// uint8 frame statistics: *sum += sum_k x[k], *sumsq += sum_k x[k]^2. Exact.
-using StatsU8 = void (*)(const uint8_t* x, int64_t n, int64_t* sum, int64_t* sumsq);
-
-// uint8 dot products: dot[j] += sum_k x[k] * y_j[k] for j < ny. Exact. y_sums[j] must be
-// sum_k y_j[k] over the same n elements (from StatsU8); the AVX-512 variant, which
-// multiplies unsigned by signed bytes, uses it to undo its bias. With the statistics this
-// gives the exact squared distance |x|^2 + |y|^2 - 2 x.y and the difference of sums.
-using DotsU8 = void (*)(const uint8_t* x, const uint8_t* const* ys, const int64_t* y_sums,
-                        int ny, int64_t n, int64_t* dot);
+// uint8 Gram terms over elements [0, n) of nr row frames and nc column frames (pointers
+// already offset to the first element): row_sq[r] = sum_k x_r[k]^2 and col_sq[c] likewise;
+// with need_sum also row_sum[r] = sum_k x_r[k] and col_sum[c] (the AVX-512 variant always
+// writes them); and for each row r and column c >= first_col[r] (first_col nondecreasing,
+// at most nc), dot[r * nc + c] = sum_k x_r[k] y_c[k]. These outputs are overwritten, all
+// exact. With them the squared distance of a pair is the exact |x|^2 + |y|^2 - 2 x.y and
+// its sum of differences the difference of sums: one multiply-accumulate per element and
+// pair instead of a subtract, widen and square.
+using GramU8 = void (*)(const uint8_t* const* rows, int nr, const uint8_t* const* cols, int nc,
+                        const int32_t* first_col, int64_t n, bool need_sum, int64_t* row_sum,
+                        int64_t* row_sq, int64_t* col_sum, int64_t* col_sq, int64_t* dot);
 
 // uint8 wrap-around ("released_uint8"): sq[j] += sum_k ((y_j[k] - x[k]) mod 256)^2, or
 // ((x[k] - y_j[k]) mod 256)^2 with x_minus_y. Exact.
@@ -38,8 +40,7 @@ using PairSumsFloat = void (*)(Elem elem, Distance mode, const void* x, const vo
 
 struct KernelSet {
   const char* name;
-  StatsU8 u8_stats;
-  DotsU8 u8_dots;
+  GramU8 u8_gram;
   WrappedU8 u8_wrapped;
   PairSumsFloat floating;
 };
@@ -47,13 +48,17 @@ struct KernelSet {
 namespace baseline {
 KernelSet kernels();
 }
+namespace avx2 {
+KernelSet kernels();
+}
 namespace avx512 {
 KernelSet kernels();
 }
 
-// The kernels used now: AVX-512 (with VNNI) where the CPU has it, else baseline.
+// The kernels used now: AVX-512 (with VNNI) where the CPU has it, else AVX2 (with F16C)
+// where it has that, else baseline.
 const KernelSet& active_kernels();
-// "auto", "baseline" or "avx512"; returns false when the choice is unavailable here.
+// "auto", "baseline", "avx2" or "avx512"; returns false when the choice is unavailable here.
 bool select_kernels(const char* name);
 
 }  // namespace gamdss::kernels

@@ -6,8 +6,10 @@
 namespace gamdss::kernels {
 namespace {
 
+// GAMDSS_HAVE_X86_KERNELS: the AVX2 and AVX-512 files are compiled in (x86-64 with GCC or
+// Clang, see CMakeLists.txt).
 bool cpu_has_avx512_vnni() {
-#if defined(GAMDSS_HAVE_AVX512_KERNELS) && (defined(__GNUC__) || defined(__clang__))
+#if defined(GAMDSS_HAVE_X86_KERNELS) && (defined(__GNUC__) || defined(__clang__))
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
@@ -18,16 +20,40 @@ bool cpu_has_avx512_vnni() {
 #endif
 }
 
+bool cpu_has_avx2() {
+#if defined(GAMDSS_HAVE_X86_KERNELS) && (defined(__GNUC__) || defined(__clang__))
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+#else
+  return false;
+#endif
+}
+
 const KernelSet& baseline_set() {
   static const KernelSet set = baseline::kernels();
   return set;
 }
 
-const KernelSet* best_set() {
-#ifdef GAMDSS_HAVE_AVX512_KERNELS
-  static const KernelSet set = avx512::kernels();
-  if (cpu_has_avx512_vnni()) return &set;
+// The kernel set called `name` if it is compiled in and this CPU runs it, else nullptr.
+const KernelSet* available(const char* name) {
+  if (std::strcmp(name, "baseline") == 0) return &baseline_set();
+#ifdef GAMDSS_HAVE_X86_KERNELS
+  if (std::strcmp(name, "avx2") == 0 && cpu_has_avx2()) {
+    static const KernelSet set = avx2::kernels();
+    return &set;
+  }
+  if (std::strcmp(name, "avx512") == 0 && cpu_has_avx512_vnni()) {
+    static const KernelSet set = avx512::kernels();
+    return &set;
+  }
 #endif
+  return nullptr;
+}
+
+const KernelSet* best_set() {
+  for (const char* name : {"avx512", "avx2"}) {
+    if (const KernelSet* s = available(name)) return s;
+  }
   return &baseline_set();
 }
 
@@ -41,21 +67,10 @@ std::atomic<const KernelSet*>& current() {
 const KernelSet& active_kernels() { return *current().load(std::memory_order_relaxed); }
 
 bool select_kernels(const char* name) {
-  if (std::strcmp(name, "auto") == 0) {
-    current().store(best_set());
-    return true;
-  }
-  if (std::strcmp(name, "baseline") == 0) {
-    current().store(&baseline_set());
-    return true;
-  }
-  if (std::strcmp(name, "avx512") == 0) {
-    const KernelSet* best = best_set();
-    if (std::strcmp(best->name, "avx512") != 0) return false;
-    current().store(best);
-    return true;
-  }
-  return false;
+  const KernelSet* s = std::strcmp(name, "auto") == 0 ? best_set() : available(name);
+  if (s == nullptr) return false;
+  current().store(s);
+  return true;
 }
 
 }  // namespace gamdss::kernels

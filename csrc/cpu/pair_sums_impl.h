@@ -12,6 +12,9 @@
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
 #include <immintrin.h>
 #define GAMDSS_AVX512 1
+#elif defined(__AVX2__) && defined(__F16C__)
+#include <immintrin.h>
+#define GAMDSS_AVX2 1
 #endif
 
 namespace gamdss::kernels::GAMDSS_KERNEL_NS {
@@ -239,6 +242,204 @@ inline void u8_wrapped_avx512(bool x_minus_y, const uint8_t* x, const uint8_t* c
 }
 #endif  // GAMDSS_AVX512
 
+#ifdef GAMDSS_AVX2
+// 32-byte steps between flushes of the int32 lanes to int64: each step adds at most two
+// vpmaddwd results (each <= 2 * 255 * 255) per lane. Bytes are widened to 16 bits by
+// unpacking with zero, which permutes elements within a step identically for every frame,
+// so every product pairs the same element of both frames.
+constexpr int64_t kAvx2Steps = 4096;
+
+inline int64_t avx2_sum_epi32_as_i64(__m256i v) {
+  alignas(32) int32_t l[8];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(l), v);
+  int64_t t = 0;
+  for (int i = 0; i < 8; ++i) t += l[i];
+  return t;
+}
+
+template <int NY, bool XMinusY>
+void u8_wrapped_avx2_tile(const uint8_t* x, const uint8_t* const* ys, int64_t n, int64_t* sq) {
+  const __m256i zero = _mm256_setzero_si256();
+  const int64_t n_vec = n - n % 32;
+  int64_t total[NY] = {};
+  int64_t k = 0;
+  while (k < n_vec) {
+    const int64_t k_end = std::min(n_vec, k + 32 * kAvx2Steps);
+    __m256i acc[NY];
+    for (int j = 0; j < NY; ++j) acc[j] = zero;
+    for (; k < k_end; k += 32) {
+      const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + k));
+      for (int j = 0; j < NY; ++j) {
+        const __m256i yv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ys[j] + k));
+        const __m256i d = XMinusY ? _mm256_sub_epi8(xv, yv) : _mm256_sub_epi8(yv, xv);
+        const __m256i dl = _mm256_unpacklo_epi8(d, zero);
+        const __m256i dh = _mm256_unpackhi_epi8(d, zero);
+        acc[j] = _mm256_add_epi32(acc[j], _mm256_madd_epi16(dl, dl));
+        acc[j] = _mm256_add_epi32(acc[j], _mm256_madd_epi16(dh, dh));
+      }
+    }
+    for (int j = 0; j < NY; ++j) total[j] += avx2_sum_epi32_as_i64(acc[j]);
+  }
+  for (int j = 0; j < NY; ++j) {
+    for (int64_t t = n_vec; t < n; ++t) {
+      const int64_t d = static_cast<uint8_t>(XMinusY ? x[t] - ys[j][t] : ys[j][t] - x[t]);
+      total[j] += d * d;
+    }
+    sq[j] += total[j];
+  }
+}
+
+inline void u8_wrapped_avx2(bool x_minus_y, const uint8_t* x, const uint8_t* const* ys, int ny,
+                            int64_t n, int64_t* sq) {
+  with_tile(ny, [&](auto tile) {
+    constexpr int NY = decltype(tile)::value;
+    if (x_minus_y) {
+      u8_wrapped_avx2_tile<NY, true>(x, ys, n, sq);
+    } else {
+      u8_wrapped_avx2_tile<NY, false>(x, ys, n, sq);
+    }
+  });
+}
+#endif  // GAMDSS_AVX2
+
+// Gram terms (pair_sums.h) from per-frame statistics and row tiles of dot products.
+template <auto Stats, auto Dots>
+void u8_gram_tiled(const uint8_t* const* rows, int nr, const uint8_t* const* cols, int nc,
+                   const int32_t* first_col, int64_t n, bool, int64_t* row_sum, int64_t* row_sq,
+                   int64_t* col_sum, int64_t* col_sq, int64_t* dot) {
+  for (int r = 0; r < nr; ++r) {
+    row_sum[r] = row_sq[r] = 0;
+    Stats(rows[r], n, row_sum + r, row_sq + r);
+  }
+  for (int c = 0; c < nc; ++c) {
+    col_sum[c] = col_sq[c] = 0;
+    Stats(cols[c], n, col_sum + c, col_sq + c);
+  }
+  for (int r = 0; r < nr; ++r) {
+    for (int c = first_col[r]; c < nc; c += kMaxTile) {
+      const int ny = std::min(kMaxTile, nc - c);
+      for (int j = 0; j < ny; ++j) dot[r * nc + c + j] = 0;
+      Dots(rows[r], cols + c, col_sum + c, ny, n, dot + r * nc + c);
+    }
+  }
+}
+
+#ifdef GAMDSS_AVX2
+// Gram terms with AVX2 and no VNNI. Bytes are widened to int16 as they are loaded
+// (vpmovzxbw), then one vpmaddwd and one add per 16 elements and pair. Tiles of 2 rows x up
+// to 4 columns load each widened row once per 4 columns and each column once per 2 rows.
+// An int32 lane gathers one vpmaddwd result (<= 2 * 255^2) per 16 elements; over a chunk of
+// kAvx2Chunk elements a whole register holds at most kAvx2Chunk * 255^2 < 2^31, so the int32
+// reductions below are exact.
+constexpr int64_t kAvx2Chunk = 2048;
+static_assert(kAvx2Chunk * 255 * 255 < (int64_t{1} << 31));
+
+inline int32_t avx2_hsum_epi32(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+  return _mm_cvtsi128_si32(s);
+}
+
+inline __m256i avx2_load_u8x16(const uint8_t* p) {
+  return _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+// dot[r * stride + c] += sum over [k0, k0 + n) (n a multiple of 16, at most kAvx2Chunk).
+template <int NR, int NC>
+void u8_gram_avx2_tile(const uint8_t* const* xs, const uint8_t* const* ys, int64_t k0, int64_t n,
+                       int64_t* dot, int64_t stride) {
+  __m256i acc[NR][NC];
+  for (int r = 0; r < NR; ++r) {
+    for (int c = 0; c < NC; ++c) acc[r][c] = _mm256_setzero_si256();
+  }
+  for (int64_t k = k0; k < k0 + n; k += 16) {
+    __m256i x[NR];
+    for (int r = 0; r < NR; ++r) x[r] = avx2_load_u8x16(xs[r] + k);
+    for (int c = 0; c < NC; ++c) {
+      const __m256i y = avx2_load_u8x16(ys[c] + k);
+      for (int r = 0; r < NR; ++r) acc[r][c] = _mm256_add_epi32(acc[r][c], _mm256_madd_epi16(x[r], y));
+    }
+  }
+  for (int r = 0; r < NR; ++r) {
+    for (int c = 0; c < NC; ++c) dot[r * stride + c] += avx2_hsum_epi32(acc[r][c]);
+  }
+}
+
+// Row tile of NR rows over columns [c0, c1), in tiles of at most MaxC columns.
+template <int NR, int MaxC>
+void u8_gram_avx2_rows(const uint8_t* const* xs, const uint8_t* const* cols, int c0, int c1, int64_t k0,
+                       int64_t n, int64_t* dot, int64_t stride) {
+  for (int c = c0; c < c1; c += MaxC) {
+    const int nc = std::min(MaxC, c1 - c);
+    auto run = [&](auto tile) {
+      u8_gram_avx2_tile<NR, decltype(tile)::value>(xs, cols + c, k0, n, dot + c, stride);
+    };
+    switch (nc) {
+      case 1: run(std::integral_constant<int, 1>{}); break;
+      case 2: run(std::integral_constant<int, 2>{}); break;
+      case 3: run(std::integral_constant<int, std::min(3, MaxC)>{}); break;
+      case 4: run(std::integral_constant<int, std::min(4, MaxC)>{}); break;
+      case 5: run(std::integral_constant<int, std::min(5, MaxC)>{}); break;
+      case 6: run(std::integral_constant<int, std::min(6, MaxC)>{}); break;
+      case 7: run(std::integral_constant<int, std::min(7, MaxC)>{}); break;
+      default: run(std::integral_constant<int, MaxC>{}); break;
+    }
+  }
+}
+
+// Sum and sum of squares of x over [0, n), n a multiple of 16 and at most kAvx2Chunk.
+inline void u8_stats_avx2(const uint8_t* x, int64_t n, bool need_sum, int64_t* sum, int64_t* sumsq) {
+  __m256i a2 = _mm256_setzero_si256();
+  __m128i s1 = _mm_setzero_si128();
+  for (int64_t k = 0; k < n; k += 16) {
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x + k));
+    const __m256i v = _mm256_cvtepu8_epi16(b);
+    a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(v, v));
+    if (need_sum) s1 = _mm_add_epi64(s1, _mm_sad_epu8(b, _mm_setzero_si128()));
+  }
+  *sumsq += avx2_hsum_epi32(a2);
+  if (need_sum) *sum += _mm_cvtsi128_si64(s1) + _mm_extract_epi64(s1, 1);
+}
+
+inline void u8_gram_avx2(const uint8_t* const* rows, int nr, const uint8_t* const* cols, int nc,
+                         const int32_t* first_col, int64_t n, bool need_sum, int64_t* row_sum,
+                         int64_t* row_sq, int64_t* col_sum, int64_t* col_sq, int64_t* dot) {
+  for (int r = 0; r < nr; ++r) {
+    row_sum[r] = row_sq[r] = 0;
+    for (int c = first_col[r]; c < nc; ++c) dot[r * nc + c] = 0;
+  }
+  for (int c = 0; c < nc; ++c) col_sum[c] = col_sq[c] = 0;
+  const int64_t n16 = n - n % 16;
+  for (int64_t k0 = 0; k0 < n16; k0 += kAvx2Chunk) {
+    const int64_t len = std::min(kAvx2Chunk, n16 - k0);
+    for (int r = 0; r < nr; ++r) u8_stats_avx2(rows[r] + k0, len, need_sum, row_sum + r, row_sq + r);
+    for (int c = 0; c < nc; ++c) u8_stats_avx2(cols[c] + k0, len, need_sum, col_sum + c, col_sq + c);
+    int r = 0;
+    for (; r + 1 < nr; r += 2) {
+      // Rows r and r + 1 share the columns from first_col[r + 1] (first_col nondecreasing);
+      // row r alone has [first_col[r], first_col[r + 1]).
+      u8_gram_avx2_rows<1, 8>(rows + r, cols, first_col[r], first_col[r + 1], k0, len, dot + r * nc, nc);
+      u8_gram_avx2_rows<2, 4>(rows + r, cols, first_col[r + 1], nc, k0, len, dot + r * nc, nc);
+    }
+    if (r < nr) u8_gram_avx2_rows<1, 8>(rows + r, cols, first_col[r], nc, k0, len, dot + r * nc, nc);
+  }
+  for (int64_t k = n16; k < n; ++k) {
+    for (int r = 0; r < nr; ++r) {
+      row_sum[r] += rows[r][k];
+      row_sq[r] += static_cast<int64_t>(rows[r][k]) * rows[r][k];
+    }
+    for (int c = 0; c < nc; ++c) {
+      col_sum[c] += cols[c][k];
+      col_sq[c] += static_cast<int64_t>(cols[c][k]) * cols[c][k];
+    }
+    for (int r = 0; r < nr; ++r) {
+      for (int c = first_col[r]; c < nc; ++c) dot[r * nc + c] += static_cast<int64_t>(rows[r][k]) * cols[c][k];
+    }
+  }
+}
+#endif  // GAMDSS_AVX2
+
 // ================================================================ floating
 constexpr int64_t kFloatChunk = 512;  // a multiple of both lane counts
 constexpr int kF32Lanes = 16;
@@ -432,6 +633,163 @@ void float_avx512(const void* xv, const void* const* ysv, int ny, int64_t n, boo
 }
 #endif  // GAMDSS_AVX512
 
+#ifdef GAMDSS_AVX2
+// The same lanes as the portable loops: float32 lanes 0-7 and 8-15 in two registers,
+// float64 lanes 0-3 and 4-7 in two. The tail of a chunk is copied into a zeroed buffer,
+// so the missing elements give 0 - 0 and leave their lanes unchanged.
+struct Avx2F32 {
+  using T = float;
+  static __m256 load8(const T* p) { return _mm256_loadu_ps(p); }
+  static __m256d load4(const T* p) { return _mm256_cvtps_pd(_mm_loadu_ps(p)); }
+};
+struct Avx2F16 {
+  using T = uint16_t;
+  static __m256 load8(const T* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+  static __m256d load4(const T* p) {
+    return _mm256_cvtps_pd(_mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+  }
+};
+struct Avx2BF16 {
+  using T = uint16_t;
+  static __m256 load8(const T* p) {
+    return _mm256_castsi256_ps(
+        _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16));
+  }
+  static __m256d load4(const T* p) {
+    return _mm256_cvtps_pd(_mm_castsi128_ps(
+        _mm_slli_epi32(_mm_cvtepu16_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))), 16)));
+  }
+};
+struct Avx2F64 {
+  using T = double;
+  static __m256d load4(const T* p) { return _mm256_loadu_pd(p); }
+};
+
+// Tiles of at most 4 column frames keep the accumulators in registers; each pair's sums
+// do not depend on the tiling.
+constexpr int kAvx2FloatTile = 4;
+
+template <int NY, typename V>
+void float_l2_avx2_tile(const typename V::T* x, const typename V::T* const* ys, int64_t n, double* sq) {
+  using T = typename V::T;
+  double total[NY] = {};
+  for (int64_t c0 = 0; c0 < n; c0 += kFloatChunk) {
+    const int64_t c1 = std::min(n, c0 + kFloatChunk);
+    __m256 lo[NY], hi[NY];
+    for (int j = 0; j < NY; ++j) lo[j] = hi[j] = _mm256_setzero_ps();
+    int64_t k = c0;
+    for (; k + kF32Lanes <= c1; k += kF32Lanes) {
+      const __m256 x0 = V::load8(x + k), x1 = V::load8(x + k + 8);
+      for (int j = 0; j < NY; ++j) {
+        const __m256 d0 = _mm256_sub_ps(V::load8(ys[j] + k), x0);
+        const __m256 d1 = _mm256_sub_ps(V::load8(ys[j] + k + 8), x1);
+        lo[j] = _mm256_add_ps(lo[j], _mm256_mul_ps(d0, d0));
+        hi[j] = _mm256_add_ps(hi[j], _mm256_mul_ps(d1, d1));
+      }
+    }
+    if (k < c1) {
+      T xt[kF32Lanes] = {}, yt[kF32Lanes] = {};
+      std::memcpy(xt, x + k, (c1 - k) * sizeof(T));
+      const __m256 x0 = V::load8(xt), x1 = V::load8(xt + 8);
+      for (int j = 0; j < NY; ++j) {
+        std::memcpy(yt, ys[j] + k, (c1 - k) * sizeof(T));
+        const __m256 d0 = _mm256_sub_ps(V::load8(yt), x0);
+        const __m256 d1 = _mm256_sub_ps(V::load8(yt + 8), x1);
+        lo[j] = _mm256_add_ps(lo[j], _mm256_mul_ps(d0, d0));
+        hi[j] = _mm256_add_ps(hi[j], _mm256_mul_ps(d1, d1));
+      }
+    }
+    for (int j = 0; j < NY; ++j) {
+      alignas(32) float lanes[kF32Lanes];
+      _mm256_store_ps(lanes, lo[j]);
+      _mm256_store_ps(lanes + 8, hi[j]);
+      double chunk = 0.0;
+      for (int l = 0; l < kF32Lanes; ++l) chunk += static_cast<double>(lanes[l]);
+      total[j] += chunk;
+    }
+  }
+  for (int j = 0; j < NY; ++j) sq[j] += total[j];
+}
+
+template <int NY, typename V>
+void float_f64acc_avx2_tile(const typename V::T* x, const typename V::T* const* ys, int64_t n,
+                            bool centered, double* sq, double* lin) {
+  using T = typename V::T;
+  double t2[NY] = {}, t1[NY] = {};
+  for (int64_t c0 = 0; c0 < n; c0 += kFloatChunk) {
+    const int64_t c1 = std::min(n, c0 + kFloatChunk);
+    __m256d a2l[NY], a2h[NY], a1l[NY], a1h[NY];
+    for (int j = 0; j < NY; ++j) a2l[j] = a2h[j] = a1l[j] = a1h[j] = _mm256_setzero_pd();
+    auto step = [&](const T* xp, const T* const* yp, int64_t off) {
+      const __m256d x0 = V::load4(xp), x1 = V::load4(xp + 4);
+      for (int j = 0; j < NY; ++j) {
+        const __m256d d0 = _mm256_sub_pd(V::load4(yp[j] + off), x0);
+        const __m256d d1 = _mm256_sub_pd(V::load4(yp[j] + off + 4), x1);
+        a2l[j] = _mm256_add_pd(a2l[j], _mm256_mul_pd(d0, d0));
+        a2h[j] = _mm256_add_pd(a2h[j], _mm256_mul_pd(d1, d1));
+        a1l[j] = _mm256_add_pd(a1l[j], d0);
+        a1h[j] = _mm256_add_pd(a1h[j], d1);
+      }
+    };
+    int64_t k = c0;
+    for (; k + kF64Lanes <= c1; k += kF64Lanes) step(x + k, ys, k);
+    if (k < c1) {
+      T xt[kF64Lanes] = {}, yt[NY][kF64Lanes] = {};
+      const T* yp[NY];
+      std::memcpy(xt, x + k, (c1 - k) * sizeof(T));
+      for (int j = 0; j < NY; ++j) {
+        std::memcpy(yt[j], ys[j] + k, (c1 - k) * sizeof(T));
+        yp[j] = yt[j];
+      }
+      step(xt, yp, 0);
+    }
+    for (int j = 0; j < NY; ++j) {
+      alignas(32) double l2[kF64Lanes], l1[kF64Lanes];
+      _mm256_store_pd(l2, a2l[j]);
+      _mm256_store_pd(l2 + 4, a2h[j]);
+      _mm256_store_pd(l1, a1l[j]);
+      _mm256_store_pd(l1 + 4, a1h[j]);
+      double c2 = 0.0, cs1 = 0.0;
+      for (int l = 0; l < kF64Lanes; ++l) {
+        c2 += l2[l];
+        cs1 += l1[l];
+      }
+      t2[j] += c2;
+      t1[j] += cs1;
+    }
+  }
+  for (int j = 0; j < NY; ++j) {
+    sq[j] += t2[j];
+    if (centered) lin[j] += t1[j];
+  }
+}
+
+template <typename V, bool kF32Acc>
+void float_avx2(const void* xv, const void* const* ysv, int ny, int64_t n, bool centered, double* sq,
+                double* lin) {
+  using T = typename V::T;
+  const T* x = static_cast<const T*>(xv);
+  const T* const* ys = reinterpret_cast<const T* const*>(ysv);
+  for (int j0 = 0; j0 < ny; j0 += kAvx2FloatTile) {
+    const int nt = std::min(kAvx2FloatTile, ny - j0);
+    auto run = [&](auto tile) {
+      constexpr int NY = decltype(tile)::value;
+      if constexpr (kF32Acc) {
+        float_l2_avx2_tile<NY, V>(x, ys + j0, n, sq + j0);
+      } else {
+        float_f64acc_avx2_tile<NY, V>(x, ys + j0, n, centered, sq + j0, lin + j0);
+      }
+    };
+    switch (nt) {
+      case 1: run(std::integral_constant<int, 1>{}); break;
+      case 2: run(std::integral_constant<int, 2>{}); break;
+      case 3: run(std::integral_constant<int, 3>{}); break;
+      default: run(std::integral_constant<int, 4>{}); break;
+    }
+  }
+}
+#endif  // GAMDSS_AVX2
+
 template <typename Load>
 void float_portable(Distance mode, const void* xv, const void* const* ysv, int ny, int64_t n, double* sq,
                     double* lin) {
@@ -468,6 +826,22 @@ inline void pair_sums_float(Elem elem, Distance mode, const void* x, const void*
     case Elem::kU8:
       return;  // uint8 frames use the integer kernels
   }
+#elif defined(GAMDSS_AVX2)
+  switch (elem) {
+    case Elem::kF16:
+      return centered ? float_avx2<Avx2F16, false>(x, ys, ny, n, true, sq, lin)
+                      : float_avx2<Avx2F16, true>(x, ys, ny, n, false, sq, lin);
+    case Elem::kBF16:
+      return centered ? float_avx2<Avx2BF16, false>(x, ys, ny, n, true, sq, lin)
+                      : float_avx2<Avx2BF16, true>(x, ys, ny, n, false, sq, lin);
+    case Elem::kF32:
+      return centered ? float_avx2<Avx2F32, false>(x, ys, ny, n, true, sq, lin)
+                      : float_avx2<Avx2F32, true>(x, ys, ny, n, false, sq, lin);
+    case Elem::kF64:
+      return float_avx2<Avx2F64, false>(x, ys, ny, n, centered, sq, lin);
+    case Elem::kU8:
+      return;  // uint8 frames use the integer kernels
+  }
 #else
   (void)centered;
   switch (elem) {
@@ -482,9 +856,13 @@ inline void pair_sums_float(Elem elem, Distance mode, const void* x, const void*
 
 inline KernelSet make_kernel_set(const char* name) {
 #ifdef GAMDSS_AVX512
-  return KernelSet{name, &u8_stats_avx512, &u8_dots_avx512, &u8_wrapped_avx512, &pair_sums_float};
+  return KernelSet{name, &u8_gram_tiled<u8_stats_avx512, u8_dots_avx512>, &u8_wrapped_avx512,
+                   &pair_sums_float};
+#elif defined(GAMDSS_AVX2)
+  return KernelSet{name, &u8_gram_avx2, &u8_wrapped_avx2, &pair_sums_float};
 #else
-  return KernelSet{name, &u8_stats_portable, &u8_dots_portable, &u8_wrapped_portable, &pair_sums_float};
+  return KernelSet{name, &u8_gram_tiled<u8_stats_portable, u8_dots_portable>, &u8_wrapped_portable,
+                   &pair_sums_float};
 #endif
 }
 

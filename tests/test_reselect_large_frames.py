@@ -1,0 +1,95 @@
+"""The CPU kernel on frames larger than its work blocks (32 KiB), sub-blocks (2 KiB) and
+vector pieces, with sizes that leave ragged tails, in both of its work decompositions (one
+clip per work item when there are many clips, (clip, block) items when there are few):
+bit-identical across the CPU inner kernels and threads, and matching the reference."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import gamdss
+import gamdss_ext
+from gamdss.op import reference
+from support import available_cpu_variants
+
+VARIANTS = available_cpu_variants()
+# 3 x 99 x 115 = 34155 elements: two blocks for uint8, more for wider types; the tails of
+# every level (block, sub-block, 512-byte piece, 32-byte vector) are ragged.
+SHAPE = (3, 99, 115)
+
+
+def _frames(gen: torch.Generator, b: int, t: int, dtype: torch.dtype) -> torch.Tensor:
+    x = torch.randint(0, 256, (b, t, *SHAPE), generator=gen, dtype=torch.uint8)
+    return x if dtype == torch.uint8 else x.to(dtype)
+
+
+def _run(x, ann, lam, window, distance):
+    return gamdss.reselect(
+        x,
+        ann[:, 0],
+        ann[:, 1],
+        ann[:, 2],
+        lam_rise=lam,
+        lam_fall=lam,
+        window=window,
+        distance=distance,
+        return_table=True,
+    )
+
+
+FIELDS = ("onset", "apex", "offset", "rise_distance", "fall_distance", "rise_table", "fall_table")
+
+
+def _same(a, b) -> bool:
+    return all(torch.equal(getattr(a, n).nan_to_num(-1), getattr(b, n).nan_to_num(-1)) for n in FIELDS)
+
+
+@pytest.mark.parametrize("b", [2, 12])  # few clips: (clip, block) items; many: one clip per item
+@pytest.mark.parametrize(
+    "dtype,distance",
+    [
+        (torch.uint8, "l2"),
+        (torch.uint8, "centered"),
+        (torch.uint8, "released_uint8"),
+        (torch.float32, "l2"),
+        (torch.float16, "centered"),
+        (torch.float64, "l2"),
+    ],
+)
+def test_large_frames_identical_across_kernels_and_threads(b, dtype, distance):
+    gen = torch.Generator().manual_seed(b * 31 + len(distance))
+    t = 14
+    x = _frames(gen, b, t, dtype)
+    ann = torch.sort(torch.randint(0, t, (b, 3), generator=gen), dim=1).values
+    window = "released" if distance == "released_uint8" else "paper"
+    results = []
+    threads = torch.get_num_threads()
+    try:
+        for n_threads in sorted({1, threads}):
+            torch.set_num_threads(n_threads)
+            for variant in VARIANTS:
+                gamdss_ext.set_cpu_kernel(variant)
+                results.append((n_threads, variant, _run(x, ann, 0.4, window, distance)))
+    finally:
+        torch.set_num_threads(threads)
+        gamdss_ext.set_cpu_kernel("auto")
+    first = results[0][2]
+    for n_threads, variant, got in results[1:]:
+        assert _same(got, first), (n_threads, variant)
+    ref = reference.reselect(
+        x,
+        ann[:, 0],
+        ann[:, 1],
+        ann[:, 2],
+        lam_rise=0.4,
+        lam_fall=0.4,
+        window=window,
+        distance=distance,
+        return_table=True,
+    )
+    if dtype == torch.uint8:
+        assert _same(first, ref)
+    else:
+        for name in ("rise_distance", "fall_distance"):
+            assert torch.allclose(getattr(first, name), getattr(ref, name), rtol=1e-5)
