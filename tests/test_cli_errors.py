@@ -268,3 +268,75 @@ def test_bench_names_a_bad_config(tmp_path, capsys, text):
     line = _error(capsys)
     assert line.startswith("gamdss bench keyframes:") and str(config) in line
     assert not out.exists()
+
+
+# ------------------------------------------------------------------ found by review (2026-12-01)
+def test_train_refuses_an_unknown_model_argument_before_writing(cache, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main([*_train_args(cache, out), "model.kwargs.bogus=1"]) == 2
+    line = _error(capsys)
+    assert line.startswith("gamdss train:") and "model" in line and "bogus" in line
+    assert not out.exists()
+
+
+def test_train_warns_when_reselection_files_override_the_config_settings(cache, tmp_path, capsys):
+    from gamdss.reselection.export import export_reselection
+    from gamdss.reselection.run import reselect_cache
+    from gamdss.settings.reselection import preset
+
+    made = preset("paper")
+    export_reselection(cache, reselect_cache(cache, made, progress=False), tmp_path / "resel", made)
+    out = tmp_path / "run"
+    args = [*_train_args(cache, out), f"reselection.files=[{tmp_path / 'resel' / 'reselection.csv'}]"]
+    args += ["reselection.lam_rise=0.9", "optim.epochs=1", "run.folds=[casme2_sub01]"]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    warning = [line for line in err.splitlines() if line.startswith("warning: reselection.files")]
+    assert len(warning) == 1 and "0.9" in warning[0] and "not used" in warning[0]
+
+
+def test_audit_refuses_a_file_that_records_no_settings(cache, tmp_path, capsys):
+    from gamdss.reselection.files import save_reselection
+    from gamdss.reselection.run import reselect_cache
+    from gamdss.settings.reselection import preset
+
+    bare = tmp_path / "bare" / "reselection.csv"
+    bare.parent.mkdir()
+    save_reselection(reselect_cache(cache, preset("paper"), progress=False), bare)  # no settings recorded
+    out = tmp_path / "audit"
+    assert main(["audit", str(cache.root), "--out", str(out), "--reselection", str(bare), "--no-progress"]) == 2
+    line = _error(capsys)
+    assert str(bare) in line and "records no reselection settings" in line
+
+
+def test_audit_refuses_a_csv_that_is_not_a_reselection_file_with_status_2(cache, tmp_path, capsys):
+    other = tmp_path / "other.csv"
+    other.write_text("a,b\n1,2\n")
+    assert main(["audit", str(cache.root), "--out", str(tmp_path / "audit"), "--reselection", str(other)]) == 2
+    line = _error(capsys)
+    assert str(other) in line and "not a reselection results file" in line
+
+
+def test_duplicate_rows_of_one_clip_are_refused(cache):
+    from gamdss.reselection.files import check_against_cache
+    from gamdss.reselection.run import reselect_cache
+    from gamdss.settings.reselection import preset
+
+    results = reselect_cache(cache, preset("paper"), progress=False)
+    check_against_cache(results, cache)  # a complete, unique set passes
+    with pytest.raises(ValueError, match="more than one row"):
+        check_against_cache([*results, results[0]], cache)
+
+
+def test_an_unanticipated_failure_is_one_line_and_status_1(monkeypatch, capsys):
+    import argparse
+
+    def parse_then_fail(argv, parsed):
+        parsed.append(argparse.Namespace(command="data"))
+        raise ZeroDivisionError("simulated bug")
+
+    monkeypatch.setattr("gamdss.cli._main", parse_then_fail)
+    assert main(["data"]) == 1
+    line = _error(capsys)
+    assert line.startswith("gamdss data: failed:") and "ZeroDivisionError" in line and "simulated bug" in line
+    assert "GAMDSS_TRACEBACK" in line

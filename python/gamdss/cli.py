@@ -27,11 +27,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 
 from gamdss import commands
-from gamdss.commands._common import INTERRUPTED, CommandError, Parser, report
+from gamdss.commands._common import FAILED, INTERRUPTED, CommandError, Parser, report
 
 __all__ = ["build_parser", "main", "INTERRUPTED"]
 
@@ -73,6 +74,12 @@ def main(argv: list[str] | None = None) -> int:
         note = getattr(args, "interrupted_note", None)
         print(f"gamdss{' ' + command if command else ''}: interrupted{'; ' + note if note else ''}", file=sys.stderr)
         return INTERRUPTED
+    except Exception as exc:  # a failure no command anticipated: still one line and status 1
+        if os.environ.get("GAMDSS_TRACEBACK"):
+            raise
+        words = _command_words(parsed[0] if parsed else None)
+        report(words, f"failed: {type(exc).__name__}: {exc} (set GAMDSS_TRACEBACK=1 for the traceback)")
+        return FAILED
 
 
 def _main(argv: list[str] | None, parsed: list[argparse.Namespace]) -> int:

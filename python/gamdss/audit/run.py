@@ -316,7 +316,12 @@ def _reselections(
             writer.files.append(name)
             per_cache.append((cache, results, settings))
         else:
-            used = recorded_settings(reselection_csv[i]) or settings
+            used = recorded_settings(reselection_csv[i])
+            if used is None:  # labelling it with the CLI's settings would describe another method
+                raise ValueError(
+                    f"{reselection_csv[i]} records no reselection settings (no settings.yaml beside it, no "
+                    "settings columns); write it with `gamdss reselect` or save_reselection(..., settings=...)"
+                )
             per_cache.append((cache, loaded[i], used))
     used_all = {s for _, _, s in per_cache}
     if len(used_all) > 1:

@@ -92,7 +92,9 @@ def _run(args: argparse.Namespace) -> int:
             device=args.device,
             progress=not args.no_progress,
         )
-    except (KeyError, ValueError, OSError, RuntimeError) as exc:
+    except (KeyError, ValueError, FileNotFoundError, FileExistsError) as exc:  # the inputs or flags: 2
+        raise BadInput(exc) from exc
+    except (OSError, RuntimeError) as exc:  # a disk, a device, a held folder: the run failed, 1
         raise RunFailed(exc) from exc
     print(f"audited {len(rep.rows)} clips; report: {rep.report} ({len(rep.files)} files in {rep.out})")
     return 0

@@ -77,8 +77,11 @@ def _train(args: argparse.Namespace) -> int:
         results = run_loso(cfg, overwrite=args.overwrite, progress=not args.no_progress)
     except FolderBusyError as exc:  # the input is fine; the run cannot start now: 1
         return fail("train", exc, status=1)
-    except (ValueError, OSError) as exc:  # RunSetupError is a ValueError, DataChangedError an OSError
+    # RunSetupError is a ValueError; DataChangedError a FileExistsError: the inputs, 2
+    except (ValueError, FileExistsError, FileNotFoundError, NotADirectoryError) as exc:
         return fail("train", exc)
+    except (OSError, RuntimeError) as exc:  # a full disk, an I/O error, out of memory: the run failed, 1
+        return fail("train", exc, status=1)
     print(f"\n{cfg.name} on {cfg.data.protocol}: {results['protocol_description']}")
     print(summary_table(results))
     print(f"results: {out / 'results.json'}, {out / 'table.md'}, {out / 'predictions.csv'}")

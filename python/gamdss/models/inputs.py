@@ -4,8 +4,8 @@
   ``F_fall = apex − offset`` (Eq. 10) of frames already normalised with the ImageNet mean/std,
   float32 ``[N, 3, H, W]`` (each value is the RGB difference in [0, 1] units divided by that
   channel's std). Computed in float, so there is no uint8 wrap-around.
-- ``kind="flow"``: dense OpenCV Farneback flow onset -> apex (rise) and offset -> apex
-  (fall), float32 ``[N, 2, H, W]``: channel 0 the horizontal displacement (+ = right),
+- ``kind="flow"``: dense OpenCV flow (Farneback by default, or TV-L1: ``flow_method``;
+  :mod:`gamdss.data.flow`) onset -> apex (rise) and offset -> apex (fall), float32 ``[N, 2, H, W]``: channel 0 the horizontal displacement (+ = right),
   channel 1 the vertical one (+ = down), in **pixels of the given frames divided by**
   ``flow_scale`` (default 1: plain pixels; micro-expression flow at 224x224 is mostly below
   a few pixels, so the values are O(1) like the difference frames). The flow ``d`` from A to B
@@ -13,7 +13,9 @@
   Frames are uint8 RGB ``[N, H, W, 3]`` (or ``[N, 3, H, W]``), or normalised float
   ``[N, 3, H, W]`` (un-normalised with ``mean``/``std`` and rounded to uint8 first); they
   are converted to grey with the ITU-R BT.601 weights OpenCV uses, vectorised; the flow
-  itself is computed per sample on the CPU.
+  itself is computed per sample on the CPU, at every call. Training computes it once per clip
+  and keyframe pair instead (:mod:`gamdss.data.flow_cache`) and augments the cached fields
+  (:mod:`gamdss.data.batch_transform`).
 - :func:`still_inputs`: the resting frames of the spatial branch: onset for rise; offset
   (the paper) or apex (the released code) for fall.
 """
@@ -23,6 +25,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import Tensor
+
+from gamdss.data.flow import FARNEBACK_DEFAULTS, compute_flow, farneback_flow, flow_params, rgb_to_grey
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -34,11 +38,9 @@ __all__ = [
     "to_grey_uint8",
 ]
 
+#: ImageNet RGB mean and std (0-1 units): the one definition in gamdss (the data pipeline imports it)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-#: cv2.calcOpticalFlowFarneback arguments (OpenCV's documented example values).
-FARNEBACK_DEFAULTS = dict(pyr_scale=0.5, levels=3, winsize=15, iterations=3, poly_n=5, poly_sigma=1.2, flags=0)
 
 
 def _as_tensor(frames, name: str) -> Tensor:
@@ -73,43 +75,7 @@ def to_grey_uint8(frames, *, mean=IMAGENET_MEAN, std=IMAGENET_STD, name: str = "
         rgb = ((frames.float() * s + m) * 255.0).round().clamp(0, 255).permute(0, 2, 3, 1)
     else:
         raise TypeError(f"{name}: frames must be uint8 or floating point, got {frames.dtype}")
-    weights = torch.tensor([0.299, 0.587, 0.114], dtype=torch.float32)
-    return (rgb @ weights).round().clamp(0, 255).to(torch.uint8)
-
-
-def farneback_flow(source: Tensor, target: Tensor, *, flow_scale: float = 1.0, farneback: dict | None = None) -> Tensor:
-    """Farneback flow from ``source`` to ``target`` (grey uint8 ``[N, H, W]``).
-
-    Returns float32 ``[N, 2, H, W]`` (dx, dy), in pixels / ``flow_scale``, with
-    ``source(p) ≈ target(p + d)``.
-    """
-    import cv2
-
-    if source.shape != target.shape or source.ndim != 3 or source.dtype != torch.uint8:
-        raise ValueError(
-            f"farneback_flow needs two grey uint8 [N, H, W] batches of the same "
-            f"shape, got {tuple(source.shape)} {source.dtype} and "
-            f"{tuple(target.shape)} {target.dtype}"
-        )
-    params = dict(FARNEBACK_DEFAULTS)
-    params.update(farneback or {})
-    src, dst = source.numpy(), target.numpy()
-    out = np.empty((src.shape[0], 2) + src.shape[1:], dtype=np.float32)
-    for i in range(src.shape[0]):
-        flow = cv2.calcOpticalFlowFarneback(
-            src[i],
-            dst[i],
-            None,
-            params["pyr_scale"],
-            params["levels"],
-            params["winsize"],
-            params["iterations"],
-            params["poly_n"],
-            params["poly_sigma"],
-            params["flags"],
-        )
-        out[i] = flow.transpose(2, 0, 1)
-    return torch.from_numpy(out) / float(flow_scale)
+    return rgb_to_grey(rgb)
 
 
 def motion_inputs(
@@ -120,6 +86,7 @@ def motion_inputs(
     *,
     flow_scale: float = 1.0,
     farneback: dict | None = None,
+    flow_method: str = "farneback",
     mean=IMAGENET_MEAN,
     std=IMAGENET_STD,
 ) -> tuple[Tensor, Tensor]:
@@ -128,7 +95,9 @@ def motion_inputs(
     ``kind="difference"``: normalised float ``[N, 3, H, W]`` frames -> float32
     ``(apex − onset, apex − offset)`` on the frames' device. ``kind="flow"``: float32
     ``[N, 2, H, W]`` flows onset -> apex and offset -> apex (pixels / ``flow_scale``), on the
-    device of ``apex`` when it is a tensor; ``farneback`` overrides :data:`FARNEBACK_DEFAULTS`.
+    device of ``apex`` when it is a tensor; ``flow_method``: ``farneback`` or ``tvl1``;
+    ``farneback`` overrides that method's parameters (:data:`FARNEBACK_DEFAULTS`,
+    :data:`gamdss.data.flow.TVL1_DEFAULTS`).
     """
     if kind == "difference":
         onset, apex, offset = (_as_tensor(t, n) for t, n in ((onset, "onset"), (apex, "apex"), (offset, "offset")))
@@ -147,8 +116,9 @@ def motion_inputs(
             to_grey_uint8(t, mean=mean, std=std, name=n)
             for t, n in ((onset, "onset"), (apex, "apex"), (offset, "offset"))
         ]
-        rise = farneback_flow(greys[0], greys[1], flow_scale=flow_scale, farneback=farneback)
-        fall = farneback_flow(greys[2], greys[1], flow_scale=flow_scale, farneback=farneback)
+        params = flow_params(flow_method, farneback)
+        rise = compute_flow(greys[0], greys[1], flow_method, params) / float(flow_scale)
+        fall = compute_flow(greys[2], greys[1], flow_method, params) / float(flow_scale)
         device = apex.device if isinstance(apex, Tensor) else torch.device("cpu")
         return rise.to(device), fall.to(device)
     raise ValueError(f"motion input kind must be 'difference' or 'flow', got {kind!r}")

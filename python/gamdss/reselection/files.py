@@ -113,14 +113,15 @@ def save_reselection(
 def recorded_settings(path: str | Path) -> ReselectionSettings | None:
     """The settings a ``reselection.csv`` was made with: those of the ``settings.yaml`` beside
     it (written by ``gamdss reselect`` and the audit), else those of the file's settings
-    columns; None when neither records any."""
+    columns; None when neither records any. ``ValueError`` when that ``settings.yaml`` cannot
+    be read as settings."""
     path = Path(path)
     yaml_path = path.parent / SETTINGS_YAML
     if yaml_path.is_file():
         try:
             return ReselectionSettings.from_yaml(yaml_path)
-        except (TypeError, ValueError):
-            pass
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{yaml_path}: not readable as the settings of {path.name}: {exc}") from None
     with path.open(newline="", encoding="utf-8") as fh:
         first = next(csv.DictReader(fh), None)
     if first and (first.get("method") or first.get("window")):
@@ -160,8 +161,13 @@ def _float_or_nan(text: str | None) -> float:
 
 def check_against_cache(results: Sequence[ClipReselection], cache: FrameCache, source: str = "results") -> None:
     """Raise ``ValueError`` when a result's clip is missing from ``cache`` or its annotated
-    indices differ from the cache's (results of another cache or an older preprocessing)."""
+    indices differ from the cache's (results of another cache or an older preprocessing), or
+    when a clip has more than one result (which one would be used is not for us to guess)."""
+    seen: set[str] = set()
     for r in results:
+        if r.clip_id in seen:
+            raise ValueError(f"{source}: clip {r.clip_id!r} has more than one row")
+        seen.add(r.clip_id)
         if r.clip_id not in cache:
             raise ValueError(f"{source}: clip {r.clip_id!r} is not in the cache {cache.root}")
         ann = annotated_indices(cache[r.clip_id])

@@ -291,6 +291,12 @@ class TrainConfig:
             "reselection.files",
             f"lists a file twice: {self.reselection.files}",
         )
+        if self.reselection.files:
+            check(
+                self.reselection.enabled,
+                "reselection.files",
+                "is set while reselection.enabled is false; remove one of them",
+            )
         check(
             len(self.model.phases) > 0
             and set(self.model.phases) <= {"rise", "fall"}

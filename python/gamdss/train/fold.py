@@ -18,21 +18,30 @@ the file, deleted, and the fold is trained from epoch 1.
 from __future__ import annotations
 
 import os
+import pickle
 import random
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from tqdm.auto import tqdm
 
-from gamdss.train.config import RELEASED_NOTE, TrainConfig
-from gamdss.train.dataset import IMAGENET_MEAN, IMAGENET_STD, KeyframeDataset, Sample, collate
+from gamdss.models import build_model
+from gamdss.models.gamdss import gamdss_loss, predict
+from gamdss.models.inputs import motion_inputs, still_inputs
+from gamdss.train.config import RELEASED_NOTE, ConfigError, TrainConfig
+from gamdss.train.dataset import KeyframeDataset, KeyframeTransform, Sample, collate
 from gamdss.train.fingerprint import fold_fingerprint
 from gamdss.train.metrics import confusion_matrix, metrics_from_confusion, released_fold_f1
 from gamdss.train.seeds import derive_seed
+from gamdss.util import atomic
+from gamdss.util.devices import resolve_device
 
 FOLD_FORMAT = "gamdss-loso-fold"
 FOLD_VERSION = 2  # 2: records carry ``data_fingerprint``
@@ -66,41 +75,22 @@ class FoldOutput:
     features: dict[str, np.ndarray]
 
 
-def resolve_device(spec: str) -> str:
-    import torch
-
-    if spec == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if spec.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"run.device={spec!r} but CUDA is not available here (use auto or cpu)")
-    return spec
-
-
 def _seed_everything(seed: int) -> None:
-    import torch
-
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
 
 
 def _forward(model, frames, cfg: TrainConfig, device: str, autocast):
-    """Model output for a batch of keyframes from :class:`KeyframeDataset`."""
-    import torch
-
-    from gamdss.models.inputs import motion_inputs, still_inputs
-
-    frames = frames.to(device, non_blocking=True)
+    """Model output for a batch from :class:`KeyframeDataset` (a ``KeyframeBatch``: uint8
+    keyframes, augmentation draws, cached flow), resized, normalised and augmented on
+    ``device`` by :class:`KeyframeTransform`."""
+    x = KeyframeTransform(cfg.data.image_size, cfg.data.input_kind)(frames, device)
     if cfg.data.input_kind == "difference":
-        onset, apex, offset = frames[:, 0], frames[:, 1], frames[:, 2]
-        rise_m, fall_m = motion_inputs(onset, apex, offset, kind="difference")
-    else:  # uint8 [N, 3, H, W, 3]
-        rise_m, fall_m = motion_inputs(frames[:, 0], frames[:, 1], frames[:, 2], kind="flow")
-        mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 1, 3, 1, 1)
-        std = torch.tensor(IMAGENET_STD, device=device).view(1, 1, 3, 1, 1)
-        normalised = (frames.permute(0, 1, 4, 2, 3).float() / 255.0 - mean) / std
-        onset, apex, offset = normalised[:, 0], normalised[:, 1], normalised[:, 2]
-    rise_s, fall_s = still_inputs(onset, apex, offset, fall_still=cfg.model.fall_still)
+        rise_m, fall_m = motion_inputs(x.onset, x.apex, x.offset, kind="difference")
+    else:  # flow cached once per clip and keyframe pair, augmented with the frames
+        rise_m, fall_m = x.rise_flow, x.fall_flow
+    rise_s, fall_s = still_inputs(x.onset, x.apex, x.offset, fall_still=cfg.model.fall_still)
     with autocast():
         return model(rise_m, fall_m, rise_s, fall_s)
 
@@ -109,10 +99,6 @@ def _evaluate(
     model, dataset: KeyframeDataset, cfg: TrainConfig, device: str, autocast, with_features: bool = False
 ) -> tuple[dict, dict, dict]:
     """(pred per mode int64 [n], probs per mode float32 [n, C], features per phase [n, D])."""
-    import torch
-
-    from gamdss.models.gamdss import predict
-
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=cfg.optim.batch_size, shuffle=False, collate_fn=collate, num_workers=cfg.data.num_workers
     )
@@ -145,10 +131,6 @@ def _score(labels: np.ndarray, pred: np.ndarray, num_classes: int, metric: str) 
 
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """Write ``state`` (tensors and plain types only, see the module doc) atomically."""
-    import torch
-
-    from gamdss.util import atomic
-
     with atomic.atomic_path(path) as tmp:
         torch.save(state, tmp)
 
@@ -175,10 +157,6 @@ class CheckpointError(ValueError):
 def _load_checkpoint(path: Path) -> dict[str, Any]:
     """The checkpoint at ``path``, read without running code from it (``weights_only``);
     :class:`CheckpointError` when it does not load so or is not a fold checkpoint."""
-    import pickle
-
-    import torch
-
     try:
         with warnings.catch_warnings():  # torch's warnings about odd files: the one line below says it
             warnings.simplefilter("ignore")
@@ -217,16 +195,22 @@ def _discard_checkpoint(path: Path, subject: str, reason: str) -> None:
         pass
 
 
-def run_fold(payload: FoldPayload) -> FoldOutput:
-    """Train a fresh model on ``payload.train`` and predict ``payload.test`` (see module doc)."""
-    import torch
-    from tqdm.auto import tqdm
+@dataclass
+class _Runtime:
+    """Where a fold runs (``device``) and whether it autocasts (``use_amp``: CUDA only, to
+    ``amp_dtype``)."""
 
-    from gamdss.models import build_model
-    from gamdss.models.gamdss import gamdss_loss
+    device: str
+    use_amp: bool
+    amp_dtype: Any
 
-    cfg = TrainConfig.from_dict(payload.config)
-    started = time.perf_counter()
+    def autocast(self):
+        """The autocast context of a forward pass (a no-op without AMP)."""
+        return torch.autocast("cuda", dtype=self.amp_dtype, enabled=True) if self.use_amp else _null()
+
+
+def _runtime(cfg: TrainConfig) -> _Runtime:
+    """Resolve the device, set the thread count and cuDNN determinism, choose the AMP dtype."""
     device = resolve_device(cfg.run.device)
     if cfg.run.num_threads:
         torch.set_num_threads(cfg.run.num_threads)
@@ -235,87 +219,153 @@ def run_fold(payload: FoldPayload) -> FoldOutput:
         torch.backends.cudnn.benchmark = not cfg.run.deterministic
     use_amp = bool(cfg.run.amp and device.startswith("cuda"))
     amp_dtype = torch.bfloat16 if (use_amp and torch.cuda.is_bf16_supported()) else torch.float16
+    return _Runtime(device, use_amp, amp_dtype)
 
-    def autocast():
-        return torch.autocast("cuda", dtype=amp_dtype, enabled=use_amp) if use_amp else _null()
 
-    seed = payload.seed
-    fingerprint = fold_fingerprint(payload.train, payload.val, payload.test)
+def configured_model(cfg: TrainConfig, num_classes: int):
+    """The model ``cfg.model`` describes, freshly initialised (from the global RNG)."""
     kwargs = dict(cfg.model.kwargs)
     kwargs.setdefault("img_size", cfg.data.image_size)
     if not cfg.model.spatial:
         kwargs["spatial"] = False
+    return build_model(
+        cfg.model.name,
+        num_classes,
+        phases=tuple(cfg.model.phases),
+        in_chans=3 if cfg.data.input_kind == "difference" else 2,
+        **kwargs,
+    )
 
-    def fresh():
-        """A newly initialised model, optimiser, schedule and scaler (from the fold seed)."""
-        _seed_everything(seed)
-        model = build_model(
-            cfg.model.name,
-            payload.num_classes,
-            phases=tuple(cfg.model.phases),
-            in_chans=3 if cfg.data.input_kind == "difference" else 2,
-            **kwargs,
-        ).to(device)
-        opt = torch.optim.AdamW(
-            model.parameters(), lr=cfg.optim.lr, betas=tuple(cfg.optim.betas), weight_decay=cfg.optim.weight_decay
-        )
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: cfg.optim.gamma ** min(k, cfg.optim.decay_epochs))
-        scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
-        return model, opt, sched, scaler
 
-    model, opt, sched, scaler = fresh()
+def check_model_config(cfg: TrainConfig) -> None:
+    """Build the configured model on the meta device (no memory, no RNG draws) so that a bad
+    ``model.name`` or ``model.kwargs`` is refused (``ConfigError``) before a run writes anything."""
+    try:
+        with torch.device("meta"):
+            configured_model(cfg, 2)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ConfigError(f"model: {exc}") from None
 
+
+def _fresh_training(cfg: TrainConfig, payload: FoldPayload, rt: _Runtime) -> tuple[Any, Any, Any, Any]:
+    """A newly initialised (model, optimiser, schedule, scaler), from the fold seed."""
+    _seed_everything(payload.seed)
+    model = configured_model(cfg, payload.num_classes).to(rt.device)
+    opt = torch.optim.AdamW(
+        model.parameters(), lr=cfg.optim.lr, betas=tuple(cfg.optim.betas), weight_decay=cfg.optim.weight_decay
+    )
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: cfg.optim.gamma ** min(k, cfg.optim.decay_epochs))
+    scaler = torch.amp.GradScaler("cuda", enabled=rt.use_amp and rt.amp_dtype == torch.float16)
+    return model, opt, sched, scaler
+
+
+def _fold_datasets(cfg: TrainConfig, payload: FoldPayload) -> tuple[KeyframeDataset, KeyframeDataset, KeyframeDataset]:
+    """(train, val, test) datasets: training clips with reselected keyframes (when enabled)
+    and augmentation; held-out ones with reselected keyframes only with ``apply_to_test``."""
     resel = cfg.reselection
-    common = dict(image_size=cfg.data.image_size, input_kind=cfg.data.input_kind, seed=seed)
+    common = dict(image_size=cfg.data.image_size, input_kind=cfg.data.input_kind, seed=payload.seed, flow=cfg.data.flow)
     train_ds = KeyframeDataset(
         payload.train, payload.cache_roots, use_reselected=resel.enabled, augment=cfg.data.augment, **common
     )
     held_out_resel = resel.enabled and resel.apply_to_test
-    test_ds = KeyframeDataset(payload.test, payload.cache_roots, use_reselected=held_out_resel, **common)
     val_ds = KeyframeDataset(payload.val, payload.cache_roots, use_reselected=held_out_resel, **common)
+    test_ds = KeyframeDataset(payload.test, payload.cache_roots, use_reselected=held_out_resel, **common)
+    return train_ds, val_ds, test_ds
+
+
+@dataclass
+class _Progress:
+    """What the epochs so far left: per-epoch records, the released protocol's per-epoch test
+    predictions, the inner-validation best, and the next epoch to train."""
+
+    history: list[dict[str, Any]] = field(default_factory=list)
+    released_preds: list[dict[str, np.ndarray]] = field(default_factory=list)
+    best: dict[str, Any] = field(default_factory=lambda: {"score": -1.0, "epoch": 0, "state": None})
+    start_epoch: int = 1
+
+
+def _resume(
+    ckpt: Path | None,
+    payload: FoldPayload,
+    fingerprint: str,
+    parts: tuple[Any, Any, Any, Any],
+    fresh: Callable[[], tuple[Any, Any, Any, Any]],
+) -> tuple[tuple[Any, Any, Any, Any], _Progress]:
+    """Continue from the epoch checkpoint ``ckpt`` when it was written for this seed, config
+    and data (loading it into ``parts``: model, optimiser, schedule, scaler); otherwise
+    report and discard it, and start from epoch 1 (``fresh()`` parts when loading failed
+    half-way)."""
+    if ckpt is None or not ckpt.is_file():
+        return parts, _Progress()
+    try:
+        state = _load_checkpoint(ckpt)
+    except CheckpointError as exc:
+        _discard_checkpoint(ckpt, payload.subject, str(exc))
+        return parts, _Progress()
+    if state["fingerprint"] != fingerprint:
+        # Never continue weights trained on other clips, labels or keyframes: start over.
+        warnings.warn(
+            f"fold {payload.subject}: ignoring the epoch checkpoint {ckpt} (the fold's data "
+            f"changed since it was written); training the fold from epoch 1",
+            stacklevel=3,
+        )
+        return parts, _Progress()
+    if state["seed"] != payload.seed or state["config"] != payload.config:
+        return parts, _Progress()
+    model, opt, sched, scaler = parts
+    try:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        progress = _Progress(
+            history=list(state["history"]),
+            released_preds=[{m: np.asarray(v, dtype=np.int64) for m, v in e.items()} for e in state["released_preds"]],
+            best=dict(state["best"]),
+            start_epoch=int(state["epoch"]) + 1,
+        )
+        if not isinstance(progress.best["state"], (dict, type(None))) or not all(
+            isinstance(h, dict) for h in progress.history
+        ):
+            raise TypeError("best state or history of the wrong type")
+    except (RuntimeError, ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
+        # Loads, but does not fit this model (or is malformed): start over from a fresh init.
+        _discard_checkpoint(ckpt, payload.subject, f"does not fit the fold's model ({type(exc).__name__})")
+        return fresh(), _Progress()
+    return parts, progress
+
+
+def run_fold(payload: FoldPayload) -> FoldOutput:
+    """Train a fresh model on ``payload.train`` and predict ``payload.test`` (see module doc).
+
+    Steps: :func:`_runtime` (device, precision), :func:`_fresh_training` (model, optimiser),
+    :func:`_fold_datasets`, :func:`_resume` (epoch checkpoint), the epoch loop (below),
+    :func:`_final_predictions` (the selected epoch's test predictions) and :func:`_fold_record`.
+    """
+    cfg = TrainConfig.from_dict(payload.config)
+    started = time.perf_counter()
+    rt = _runtime(cfg)
+    device, autocast = rt.device, rt.autocast
+    seed = payload.seed
+    fingerprint = fold_fingerprint(payload.train, payload.val, payload.test)
+
+    def fresh():
+        return _fresh_training(cfg, payload, rt)
+
+    parts = fresh()
+    train_ds, val_ds, test_ds = _fold_datasets(cfg, payload)
     test_labels = np.array([s.label for s in payload.test], dtype=np.int64)
     val_labels = np.array([s.label for s in payload.val], dtype=np.int64)
     protocol = cfg.evaluation.protocol
 
-    history: list[dict[str, Any]] = []
-    released_preds: list[dict[str, np.ndarray]] = []  # per epoch, mode -> test predictions
-    best = {"score": -1.0, "epoch": 0, "state": None}
-    start_epoch = 1
     ckpt = Path(payload.checkpoint) if payload.checkpoint else None
-    if ckpt is not None and ckpt.is_file():
-        try:
-            state = _load_checkpoint(ckpt)
-        except CheckpointError as exc:
-            _discard_checkpoint(ckpt, payload.subject, str(exc))
-            state = None
-        same_data = state is not None and state["fingerprint"] == fingerprint
-        if state is not None and not same_data:
-            # Never continue weights trained on other clips, labels or keyframes: start over.
-            warnings.warn(
-                f"fold {payload.subject}: ignoring the epoch checkpoint {ckpt} (the fold's data "
-                f"changed since it was written); training the fold from epoch 1",
-                stacklevel=2,
-            )
-        if same_data and state["seed"] == seed and state["config"] == payload.config:
-            try:
-                model.load_state_dict(state["model"])
-                opt.load_state_dict(state["optimizer"])
-                sched.load_state_dict(state["scheduler"])
-                scaler.load_state_dict(state["scaler"])
-                history = list(state["history"])
-                released_preds = [
-                    {m: np.asarray(v, dtype=np.int64) for m, v in e.items()} for e in state["released_preds"]
-                ]
-                best = dict(state["best"])
-                if not isinstance(best["state"], (dict, type(None))) or not all(isinstance(h, dict) for h in history):
-                    raise TypeError("best state or history of the wrong type")
-                start_epoch = int(state["epoch"]) + 1
-            except (RuntimeError, ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
-                # Loads, but does not fit this model (or is malformed): start over from a fresh init.
-                _discard_checkpoint(ckpt, payload.subject, f"does not fit the fold's model ({type(exc).__name__})")
-                model, opt, sched, scaler = fresh()
-                history, released_preds, start_epoch = [], [], 1
-                best = {"score": -1.0, "epoch": 0, "state": None}
+    (model, opt, sched, scaler), progress = _resume(ckpt, payload, fingerprint, parts, fresh)
+    history, released_preds, best, start_epoch = (
+        progress.history,
+        progress.released_preds,
+        progress.best,
+        progress.start_epoch,
+    )
 
     stop_early = False
     bar = tqdm(
@@ -396,11 +446,42 @@ def run_fold(payload: FoldPayload) -> FoldOutput:
             break
     bar.close()
 
+    preds, probs, feats, selected, released = _final_predictions(
+        cfg, model, test_ds, test_labels, payload.num_classes, history, best, released_preds, rt
+    )
+    result = _fold_record(payload, cfg, fingerprint, train_ds, test_ds, history, selected, preds, probs, rt)
+    result["seconds"] = time.perf_counter() - started
+    if released is not None:
+        result["released"] = released
+        result["probs_note"] = "probs and features are the last epoch's; pred is each mode's best-test-F1 epoch's"
+    return FoldOutput(result=result, features=feats)
+
+
+def _final_predictions(
+    cfg: TrainConfig,
+    model,
+    test_ds: KeyframeDataset,
+    test_labels: np.ndarray,
+    num_classes: int,
+    history: list[dict[str, Any]],
+    best: dict[str, Any],
+    released_preds: list[dict[str, np.ndarray]],
+    rt: _Runtime,
+) -> tuple[dict, dict, dict, dict[str, Any], dict[str, Any] | None]:
+    """The held-out predictions of the protocol's chosen model: (pred per mode, probs per
+    mode, features per phase, ``selected`` (which epoch), ``released`` (the released
+    protocol's per-mode epochs and accuracy predictions, else None)).
+
+    ``honest``: the last epoch. ``inner_val``: the best validation epoch's weights are loaded
+    first. ``released``: predictions from each mode's best-test-F1 epoch (the latest on
+    ties), accuracy from its best-test-accuracy epoch (the earliest on ties).
+    """
+    protocol = cfg.evaluation.protocol
     selected: dict[str, Any] = {"epoch": len(history) and history[-1]["epoch"]}
     if protocol == "inner_val" and best["state"] is not None:
         model.load_state_dict(best["state"])
         selected = {"epoch": best["epoch"], f"val_{cfg.evaluation.select_metric}": best["score"]}
-    preds, probs, feats = _evaluate(model, test_ds, cfg, device, autocast, with_features=True)
+    preds, probs, feats = _evaluate(model, test_ds, cfg, rt.device, rt.autocast, with_features=True)
 
     released: dict[str, Any] | None = None
     if protocol == "released" and released_preds:
@@ -408,19 +489,35 @@ def run_fold(payload: FoldPayload) -> FoldOutput:
         for m in cfg.modes:
             correct = [int(np.sum(e[m] == test_labels)) for e in released_preds]
             acc_i = int(np.argmax(correct))  # strict '>' in the released code: the earliest best
-            f1s = [released_fold_f1(confusion_matrix(test_labels, e[m], payload.num_classes)) for e in released_preds]
+            f1s = [released_fold_f1(confusion_matrix(test_labels, e[m], num_classes)) for e in released_preds]
             uf1_i = max(i for i, v in enumerate(f1s) if v == max(f1s))  # '>=': the latest best
             released["acc_epoch"][m] = acc_i + 1
             released["uf1_epoch"][m] = uf1_i + 1
             released["acc_pred"][m] = released_preds[acc_i][m].tolist()
             preds[m] = released_preds[uf1_i][m]
         selected = {"acc_epoch": released["acc_epoch"], "uf1_epoch": released["uf1_epoch"]}
+    return preds, probs, feats, selected, released
 
-    result = {
+
+def _fold_record(
+    payload: FoldPayload,
+    cfg: TrainConfig,
+    fingerprint: str,
+    train_ds: KeyframeDataset,
+    test_ds: KeyframeDataset,
+    history: list[dict[str, Any]],
+    selected: dict[str, Any],
+    preds: dict[str, np.ndarray],
+    probs: dict[str, np.ndarray],
+    rt: _Runtime,
+) -> dict[str, Any]:
+    """The JSON-able record of a finished fold (``folds/<subject>.json``)."""
+    protocol = cfg.evaluation.protocol
+    return {
         "format": FOLD_FORMAT,
         "version": FOLD_VERSION,
         "subject": payload.subject,
-        "seed": seed,
+        "seed": payload.seed,
         "data_fingerprint": fingerprint,
         "protocol": protocol,
         "protocol_note": RELEASED_NOTE if protocol == "released" else "",
@@ -446,15 +543,10 @@ def run_fold(payload: FoldPayload) -> FoldOutput:
             }
             for i, s in enumerate(payload.test)
         ],
-        "device": device,
-        "amp": use_amp,
-        "seconds": time.perf_counter() - started,
+        "device": rt.device,
+        "amp": rt.use_amp,
         "pid": os.getpid(),
     }
-    if released is not None:
-        result["released"] = released
-        result["probs_note"] = "probs and features are the last epoch's; pred is each mode's best-test-F1 epoch's"
-    return FoldOutput(result=result, features=feats)
 
 
 class _null:

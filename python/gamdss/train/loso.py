@@ -52,7 +52,7 @@ from gamdss.train.config import RELEASED_NOTE, TrainConfig
 from gamdss.train.dataset import Sample, build_samples
 from gamdss.train.executors import make_executor
 from gamdss.train.fingerprint import describe_changes, fold_fingerprint, samples_fingerprint
-from gamdss.train.fold import FOLD_FORMAT, FOLD_VERSION, FoldOutput, FoldPayload, run_fold
+from gamdss.train.fold import FOLD_FORMAT, FOLD_VERSION, FoldOutput, FoldPayload, check_model_config, run_fold
 from gamdss.train.layout import FOLD_GLOBS, OWNED_FILES, OWNED_GLOBS, RUN_MARKERS, fold_paths, safe_name
 from gamdss.train.reselection import ReselectionSourceError, run_keyframes
 from gamdss.train.results import write_results
@@ -158,6 +158,7 @@ def prepare_run(cfg: TrainConfig, progress: bool = True) -> RunPlan:
             "data.caches is empty: give the frame cache folders made by `gamdss preprocess` "
             "(e.g. data.caches=[caches/casme2])"
         )
+    check_model_config(cfg)
     caches = [FrameCache(p) for p in cfg.data.caches]
     try:
         protocol = get_protocol(cfg.data.protocol)

@@ -11,6 +11,7 @@ Either way the run folder gets a ``reselection.csv`` in the one column scheme of
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +63,22 @@ def _read_file(path: Path, cache: FrameCache) -> tuple[list[ClipReselection], Re
     return results, settings
 
 
+def _warn_if_config_differs(cfg: TrainConfig) -> None:
+    """One line on stderr when the config's own reselection settings differ from those the
+    files record: the files' settings are used, and saying so is better than silence."""
+    try:
+        recorded = recorded_settings(cfg.reselection.files[0])
+        asked = cfg.reselection.settings()
+    except (OSError, ValueError):
+        return  # _read_file reports unreadable files with the file's name
+    if recorded is not None and recorded != asked:
+        print(
+            f"warning: reselection.files: {cfg.reselection.files[0]} was made with {recorded.describe()}; "
+            f"the config's reselection settings ({asked.describe()}) are not used",
+            file=sys.stderr,
+        )
+
+
 def run_keyframes(
     cfg: TrainConfig, caches: Sequence[FrameCache], device: str = "cpu", progress: bool = True
 ) -> RunKeyframes:
@@ -78,6 +95,8 @@ def run_keyframes(
             f"reselection.csv of `gamdss reselect` per data.caches entry, in the same order"
         )
     out = RunKeyframes()
+    if files:
+        _warn_if_config_differs(cfg)
     for ci, cache in enumerate(caches):
         if files:
             results, settings = _read_file(Path(files[ci]), cache)

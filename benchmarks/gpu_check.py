@@ -1,0 +1,320 @@
+"""The GPU check: everything that needs a CUDA GPU, in one run, into one markdown report.
+
+::
+
+    bash scripts/gpu_check.sh REPORT.md          # or: python benchmarks/gpu_check.py REPORT.md
+
+Steps (each a subprocess with its own time limit; the whole run stays under 8 minutes on an
+H100/H200, and a step that would not fit in what is left is skipped and listed):
+
+1. ``cuda-tests``: ``pytest tests/test_cuda.py`` (the CUDA kernels against the reference).
+2. ``op-bench``: ``benchmarks/report.py --device cuda`` (the op against the plain-PyTorch methods).
+3. ``bandwidth``: a device-to-device copy probe (the card's memory bandwidth, read + write,
+   measured in this run) and the op on the CASME II-like workload (a) with its fraction of it.
+4. ``train-fp32``, ``train-amp``: a two-fold LOSO smoke run of the GAMDSS model (224 px, two
+   epochs) on a small synthetic cache, without and with mixed precision.
+5. ``pipeline``: ``benchmarks/pipeline.py --device cuda`` (samples/s delivered to the GPU).
+6. ``reselect-vs-epoch``: reselection of a whole synthetic CASME II-sized cache (255 clips of 64
+   frames at 224 px) on the GPU against one training epoch over the same clips.
+
+Without a CUDA GPU (no ``nvidia-smi`` answering, or torch without CUDA) it prints one line,
+``no CUDA GPU: skipped``, writes it to the report, and exits 0. Exit 1 when a step failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+SKIP_LINE = "no CUDA GPU: skipped"
+TOTAL_BUDGET_S = 450  # the whole check: under 8 minutes with start-up and report
+STEPS = (  # name, time limit in seconds
+    ("cuda-tests", 75),
+    ("op-bench", 90),
+    ("bandwidth", 40),
+    ("train-fp32", 45),
+    ("train-amp", 45),
+    ("pipeline", 50),
+    ("reselect-vs-epoch", 90),
+)
+
+
+def has_cuda_gpu() -> bool:
+    """A CUDA GPU that torch can use (``nvidia-smi`` asked first, so a machine without a
+    driver answers without importing torch)."""
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return False
+    try:
+        if subprocess.run([smi, "-L"], capture_output=True, timeout=20).returncode != 0:
+            return False
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    import torch  # deferred: only where a driver answered
+
+    return torch.cuda.is_available() and torch.cuda.device_count() > 0
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "python"), str(HERE), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env.setdefault("HF_HUB_OFFLINE", "1")
+    return env
+
+
+def _command(step: str, work: Path, device: str, small: bool = False) -> list[str]:
+    py = sys.executable
+    if step == "cuda-tests":
+        return [py, "-m", "pytest", str(ROOT / "tests" / "test_cuda.py"), "-q", "-p", "no:cacheprovider"]
+    if step == "op-bench":
+        return [py, str(HERE / "report.py"), "--device", "cuda"]
+    if step == "pipeline":
+        return [py, str(HERE / "pipeline.py"), "--device", device, "--workers", "0", "4", "8", "--batches", "20"]
+    tail = ["--small"] if small else []
+    return [py, str(Path(__file__).resolve()), "--step", step, "--work", str(work), "--device", device, *tail]
+
+
+# ---------------------------------------------------------------------------- in-process steps
+# Imports are deferred into the steps: the check's own process answers "skipped" without importing
+# torch, and each step (a subprocess) loads only what it measures.
+
+
+def _sync(device) -> None:
+    import torch
+
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def step_bandwidth(device: str, small: bool) -> None:
+    """Copy-probe bandwidth and the op's fraction of it on workload (a)."""
+    import torch
+
+    import baselines
+    import workloads
+
+    nbytes = (64 << 20) if small else (2 << 30)
+    a = torch.empty(nbytes, dtype=torch.uint8, device=device)
+    b = torch.empty_like(a)
+    b.copy_(a)
+    _sync(device)
+    reps = 10
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        b.copy_(a)
+    _sync(device)
+    copy_s = (time.perf_counter() - t0) / reps
+    bandwidth = 2 * nbytes / copy_s  # read + write
+    print(f"device-to-device copy of {nbytes / 2**30:.2f} GiB: {copy_s * 1e3:.2f} ms, {bandwidth / 1e9:.0f} GB/s")
+    del a, b
+    name = workloads.WORKLOADS[0].name
+    case = workloads.build_case(name, "uint8", "small" if small else "full").to(device)
+    baselines.run_op(case)
+    _sync(device)
+    times = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        baselines.run_op(case)
+        _sync(device)
+        times.append(time.perf_counter() - t0)
+    op_s = sorted(times)[len(times) // 2]
+    read = workloads.unique_candidate_bytes(case)
+    print(
+        f"op on workload {name} (uint8): {op_s * 1e3:.3f} ms median of 5, reads >= {read / 2**20:.0f} MiB of "
+        f"unique candidate frames: {read / op_s / 1e9:.0f} GB/s = {read / op_s / bandwidth:.0%} of the copy probe"
+    )
+
+
+def _synthetic_cache(work: Path, clips: int, frames: int, size: int):
+    from pipeline import make_cache
+
+    root = work / f"cache-{clips}x{frames}x{size}"
+    if (root / "manifest.json").is_file():
+        shutil.rmtree(root)
+    return root, make_cache(root, clips, frames, size)
+
+
+def step_train(device: str, amp: bool, small: bool, work: Path) -> None:
+    """Two LOSO folds of the GAMDSS model, two epochs, on a small synthetic cache."""
+    from gamdss.data.protocols import get_protocol
+    from gamdss.train import load_config
+    from gamdss.train.loso import run_loso
+
+    size = 64 if small else 224
+    root, samples = _synthetic_cache(work, 24, 16, size)
+    protocol = get_protocol("casme2-5")
+    folds = sorted({protocol.subject_key("casme2", s.subject) for s in samples})[:2]
+    out = work / f"train-{'amp' if amp else 'fp32'}"
+    overrides = [
+        f"data.caches=[{root}]",
+        f"data.image_size={size}",
+        f"run.output_dir={out}",
+        f"run.device={device}",
+        f"run.amp={'true' if amp else 'false'}",
+        f"run.folds=[{', '.join(folds)}]",
+        "run.tsne=false",
+        "optim.epochs=2",
+        "optim.batch_size=8",
+    ]
+    cfg = load_config("casme2-5", overrides)
+    t0 = time.perf_counter()
+    run_loso(cfg, progress=False)
+    print(f"two folds ({', '.join(folds)}), 2 epochs, amp={amp}, {size} px: {time.perf_counter() - t0:.1f} s")
+    table = out / "table.md"
+    if table.is_file():
+        print(table.read_text(encoding="utf-8"))
+
+
+def step_reselect_vs_epoch(device: str, small: bool, work: Path) -> None:
+    """Reselection of a whole CASME II-sized cache vs one training epoch over it."""
+    import torch
+
+    from gamdss.data.cache import FrameCache
+    from gamdss.data.keyframes import KeyframeDataset, collate
+    from gamdss.models import build_model
+    from gamdss.models.gamdss import gamdss_loss
+    from gamdss.reselection.run import reselect_cache
+    from gamdss.settings.reselection import PRESETS
+
+    clips, frames, size = (32, 24, 64) if small else (255, 64, 224)
+    t0 = time.perf_counter()
+    root, samples = _synthetic_cache(work, clips, frames, size)
+    print(f"synthetic cache: {clips} clips x {frames} frames x {size} px, written in {time.perf_counter() - t0:.1f} s")
+    cache = FrameCache(root)
+    reselect_cache(cache, PRESETS["paper"], device=device, progress=False, clip_ids=[cache.entries[0].clip_id])
+    _sync(device)
+    t0 = time.perf_counter()
+    reselect_cache(cache, PRESETS["paper"], device=device, progress=False)
+    _sync(device)
+    resel_s = time.perf_counter() - t0
+    print(f"reselection (paper preset, max_distance op on {device}) of all {clips} clips: {resel_s:.2f} s")
+
+    ds = KeyframeDataset(samples, [root], image_size=size, augment=True)
+    loader = torch.utils.data.DataLoader(
+        ds, batch_size=32, shuffle=True, collate_fn=collate, num_workers=min(8, os.cpu_count() or 1), pin_memory=True
+    )
+    model = build_model("gamdss", 5, img_size=size).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=8e-4)
+    model.train()
+
+    def epoch() -> float:
+        _sync(device)
+        t = time.perf_counter()
+        for batch, labels, _ in loader:
+            x = ds.transform(batch, device)
+            rise, fall = x.motion()
+            out = model(rise, fall, x.onset, x.offset)
+            loss = gamdss_loss(out, labels.to(device))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        _sync(device)
+        return time.perf_counter() - t
+
+    first = epoch()  # cudnn autotuning, worker start-up
+    second = epoch()
+    print(f"one training epoch (GAMDSS, fp32, batch 32, {len(ds)} clips): {second:.2f} s (first epoch {first:.2f} s)")
+    print(f"reselection / one epoch: {resel_s / second:.2%} (target: under 1%)")
+
+
+# ---------------------------------------------------------------------------- the check
+
+
+def _tail(text: str, lines: int = 60) -> str:
+    parts = text.strip().splitlines()
+    return "\n".join(parts[-lines:])
+
+
+def run_check(report: Path, device: str, budget: float, small: bool = False) -> int:
+    started = time.perf_counter()
+    env = _env()
+    sections, failed = [], []
+    with tempfile.TemporaryDirectory(prefix="gamdss-gpu-check-") as tmp:
+        work = Path(tmp)
+        for name, limit in STEPS:
+            left = budget - (time.perf_counter() - started)
+            if left < 10:
+                sections.append(f"## {name}\n\nnot run: the check's {budget:.0f} s were spent\n")
+                failed.append(name)
+                continue
+            limit = min(limit, left)
+            print(f"gpu check: {name} (limit {limit:.0f} s)", flush=True)
+            t0 = time.perf_counter()
+            try:
+                proc = subprocess.run(
+                    _command(name, work, device, small),
+                    cwd=ROOT,
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=limit,
+                )
+                status = "ok" if proc.returncode == 0 else f"FAILED (exit {proc.returncode})"
+                output = proc.stdout + ("\n" + proc.stderr if proc.returncode else "")
+            except subprocess.TimeoutExpired as exc:
+                status = f"FAILED (over its {limit:.0f} s limit)"
+                output = (exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+            seconds = time.perf_counter() - t0
+            if status != "ok":
+                failed.append(name)
+            sections.append(f"## {name}: {status}, {seconds:.1f} s\n\n```\n{_tail(output)}\n```\n")
+    total = time.perf_counter() - started
+    head = _header(device) + [f"- total: {total:.0f} s; failed: {', '.join(failed) or 'none'}", ""]
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text("\n".join(["# gamdss GPU check", ""] + head + sections), encoding="utf-8")
+    print(f"gpu check: {len(STEPS) - len(failed)} of {len(STEPS)} steps ok in {total:.0f} s; report: {report}")
+    return 1 if failed else 0
+
+
+def _header(device: str) -> list[str]:
+    import torch
+
+    lines = [f"- torch {torch.__version__}, CUDA {torch.version.cuda}, Python {platform.python_version()}"]
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(torch.device(device))
+        lines.append(f"- GPU: {props.name}, {props.total_memory / 2**30:.0f} GiB, {os.cpu_count()} CPUs")
+    return lines
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("report", nargs="?", type=Path, help="the markdown report to write")
+    ap.add_argument("--device", default="cuda", help="the CUDA device (cuda, cuda:1)")
+    ap.add_argument("--budget", type=float, default=TOTAL_BUDGET_S, help="seconds for all steps together")
+    ap.add_argument("--step", choices=[s for s, _ in STEPS], help=argparse.SUPPRESS)
+    ap.add_argument("--work", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--small", action="store_true", help="tiny sizes (to try the steps on any device)")
+    args = ap.parse_args(argv)
+    if args.step:  # one in-process step (run by the check as a subprocess)
+        sys.path.insert(0, str(HERE))
+        work = args.work or Path(tempfile.mkdtemp(prefix="gamdss-gpu-step-"))
+        if args.step == "bandwidth":
+            step_bandwidth(args.device, args.small)
+        elif args.step in ("train-fp32", "train-amp"):
+            step_train(args.device, args.step == "train-amp", args.small, work)
+        elif args.step == "reselect-vs-epoch":
+            step_reselect_vs_epoch(args.device, args.small, work)
+        else:
+            ap.error(f"--step {args.step} runs as its own command")
+        return 0
+    if args.report is None:
+        ap.error("give the report path: gpu_check.py REPORT.md")
+    if not has_cuda_gpu():
+        print(SKIP_LINE)
+        args.report.parent.mkdir(parents=True, exist_ok=True)
+        args.report.write_text(f"# gamdss GPU check\n\n{SKIP_LINE}\n", encoding="utf-8")
+        return 0
+    return run_check(args.report, args.device, args.budget)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

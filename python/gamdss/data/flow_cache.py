@@ -1,0 +1,247 @@
+"""Optical flow computed once per clip and keyframe pair, stored next to the frame cache.
+
+Layout (default root: ``CACHE/flow``; any other folder with ``root=``)::
+
+    ROOT/<method>-<S>px-<params digest>/settings.json       method, parameters, size (for people)
+    ROOT/<method>-<S>px-<params digest>/<clip file stem>/<src>-<dst>-<key digest>.npy
+
+Each ``.npy`` is float16 ``[2, S, S]``: the flow from clip frame ``src`` to frame ``dst``
+(0-based clip indices; dx, dy in pixels at S x S, :mod:`gamdss.data.flow`), computed on the
+frames resized to S x S exactly as the training input is (:func:`resize_uint8`). The file's
+key digest hashes the clip's pixel digest (the cache entry's sha256), the two indices, the
+method, its parameters and S: a change of keyframes or of the reselection asks for other
+pairs (other files), and redone pixels or other parameters give other digests, so a stale
+field is never read. Old files stay until the folder is removed.
+
+The training input uses two pairs per sample (:func:`flow_pairs`): onset -> apex (rise) and
+offset -> apex (fall), what :func:`gamdss.models.inputs.motion_inputs` computes.
+
+Files are written atomically (:mod:`gamdss.util.atomic`), so computing is resumable: a rerun
+computes only the missing files (a file that does not load as float16 ``[2, S, S]`` counts
+as missing). Clips are computed in parallel by a pool of ``spawn`` processes, with a
+progress bar; a clip that fails is reported and does not stop the others. Two runs may fill
+one folder at once: they may compute a field twice, but each file is written whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import signal
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from gamdss.data.cache import FrameCache
+from gamdss.data.flow import compute_flow, flow_params, rgb_to_grey
+from gamdss.data.resize import resize_uint8
+from gamdss.data.workers import die_with_parent
+from gamdss.util import atomic
+
+FLOW_DIR = "flow"
+FLOW_FORMAT_VERSION = 1
+SETTINGS_FILE = "settings.json"
+
+Pair = tuple[str, int, int]  # (clip id, source index, target index)
+
+
+def flow_pairs(keyframes: Sequence[int]) -> list[tuple[int, int]]:
+    """The (source, target) index pairs the flow input needs for keyframes (onset, apex,
+    offset): ``[(onset, apex), (offset, apex)]`` (rise, fall)."""
+    onset, apex, offset = (int(k) for k in keyframes)
+    return [(onset, apex), (offset, apex)]
+
+
+def _digest(obj: Any, n: int) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode("utf-8")).hexdigest()[:n]
+
+
+@dataclass
+class FlowReport:
+    """What :meth:`FlowStore.compute` did: ``done`` fields computed now, ``already_done`` found
+    complete, ``failed`` one line per failed clip (naming it)."""
+
+    folder: Path
+    done: list[Pair] = field(default_factory=list)
+    already_done: list[Pair] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+class FlowStore:
+    """The cached flow of one frame cache for one method, parameter set and size.
+
+    ``cache``: the frame cache (folder or :class:`FrameCache`). ``method``: ``farneback`` or
+    ``tvl1``; ``params``: overrides of its defaults. ``size``: S, the side of the fields
+    (default: the cache's frame height). ``root``: where the flow folders live (default
+    ``CACHE/flow``). Picklable (opens the cache lazily).
+    """
+
+    def __init__(
+        self,
+        cache: str | Path | FrameCache,
+        method: str = "farneback",
+        params: dict[str, Any] | None = None,
+        size: int | None = None,
+        root: str | Path | None = None,
+    ):
+        self.cache_root = Path(cache.root if isinstance(cache, FrameCache) else cache)
+        self._cache = cache if isinstance(cache, FrameCache) else None
+        self.method = method
+        self.params = flow_params(method, params)
+        if size is None:
+            size = int(self.cache.header.get("size", [0])[0]) or int(self.cache.entries[0].shape[1])
+        self.size = int(size)
+        self.root = Path(root) if root is not None else self.cache_root / FLOW_DIR
+        self.settings = {
+            "format_version": FLOW_FORMAT_VERSION,
+            "method": method,
+            "params": self.params,
+            "size": self.size,
+        }
+        self.folder = self.root / f"{method}-{self.size}px-{_digest(self.settings, 10)}"
+        self._maps: dict[Path, np.ndarray] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_cache"], state["_maps"] = None, {}
+        return state
+
+    @property
+    def cache(self) -> FrameCache:
+        if self._cache is None:
+            self._cache = FrameCache(self.cache_root)
+        return self._cache
+
+    def path(self, clip_id: str, src: int, dst: int) -> Path:
+        """Where the field from frame ``src`` to ``dst`` of ``clip_id`` is (or will be) stored."""
+        entry = self.cache[clip_id]
+        key = _digest({"clip": entry.sha256, "src": int(src), "dst": int(dst), **self.settings}, 12)
+        return self.folder / Path(entry.file).stem / f"{int(src):05d}-{int(dst):05d}-{key}.npy"
+
+    def complete(self, clip_id: str, src: int, dst: int) -> bool:
+        """Whether the field is stored whole (loads as float16 [2, S, S])."""
+        path = self.path(clip_id, src, dst)
+        try:
+            arr = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError, EOFError):
+            return False
+        return arr.dtype == np.float16 and arr.shape == (2, self.size, self.size)
+
+    def read(self, clip_id: str, src: int, dst: int) -> np.ndarray:
+        """float16 ``[2, S, S]`` read-only memory map of the stored field (kept open).
+
+        ``FileNotFoundError`` naming the clip when it was not computed (:meth:`compute`)."""
+        path = self.path(clip_id, src, dst)
+        arr = self._maps.get(path)
+        if arr is None:
+            if not path.is_file():
+                raise FileNotFoundError(
+                    f"clip {clip_id}: no cached {self.method} flow {src}->{dst} in {self.folder} "
+                    f"(compute it first: FlowStore.compute or KeyframeDataset(..., input_kind='flow'))"
+                )
+            arr = self._maps[path] = np.load(path, mmap_mode="r", allow_pickle=False)
+        return arr
+
+    def missing(self, pairs: Iterable[Pair]) -> list[Pair]:
+        """Those of ``pairs`` that are not stored whole."""
+        return [p for p in pairs if not self.complete(*p)]
+
+    def compute(self, pairs: Iterable[Pair], workers: int | None = None, progress: bool = True) -> FlowReport:
+        """Compute and store the fields of ``pairs`` (clip id, src, dst) that are missing.
+
+        ``workers``: processes (default min(4, CPU count); 1 computes here). Returns what was
+        done; clips that fail are listed in ``report.failed`` and the others are stored."""
+        pairs = sorted(set(pairs))
+        report = FlowReport(folder=self.folder)
+        todo = self.missing(pairs)
+        report.already_done = [p for p in pairs if p not in set(todo)]
+        if not todo:
+            return report
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if not (self.folder / SETTINGS_FILE).is_file():
+            atomic.write_text(self.folder / SETTINGS_FILE, json.dumps(self.settings, indent=1))
+        by_clip: dict[str, list[tuple[int, int, str]]] = defaultdict(list)
+        for clip_id, src, dst in todo:
+            by_clip[clip_id].append((src, dst, str(self.path(clip_id, src, dst))))
+        jobs = sorted(by_clip.items())
+        workers = min(workers or min(4, os.cpu_count() or 1), len(jobs))
+        args = (str(self.cache_root), self.method, self.params, self.size)
+        with tqdm(total=len(todo), desc=f"{self.method} flow", unit="pair", disable=not progress) as bar:
+
+            def finish(clip_id: str, result: str | None) -> None:
+                if result is None:
+                    report.done.extend((clip_id, s, d) for s, d, _ in by_clip[clip_id])
+                else:
+                    report.failed.append(result)
+                bar.update(len(by_clip[clip_id]))
+
+            if workers <= 1:
+                for clip_id, items in jobs:
+                    finish(clip_id, _compute_clip(*args, clip_id, items))
+            else:
+                _run_pool(jobs, args, workers, finish)
+        return report
+
+
+def _compute_clip(
+    cache_root: str, method: str, params: dict, size: int, clip_id: str, items: list[tuple[int, int, str]]
+) -> str | None:
+    """Compute one clip's fields (``items``: src, dst, path) and write them; the error as one
+    line naming the clip, or None. A full disk is raised (it stops the run)."""
+    try:
+        frames = FrameCache(cache_root).frames(clip_id)
+        needed = sorted({i for src, dst, _ in items for i in (src, dst)})
+        for i in needed:
+            if not 0 <= i < frames.shape[0]:
+                raise IndexError(f"frame index {i} is outside the clip's {frames.shape[0]} frames")
+        grey = dict(
+            zip(needed, rgb_to_grey(resize_uint8(torch.from_numpy(np.stack([frames[i] for i in needed])), size)))
+        )
+        source = torch.stack([grey[src] for src, _, _ in items])
+        target = torch.stack([grey[dst] for _, dst, _ in items])
+        flows = compute_flow(source, target, method, params).numpy().astype(np.float16)
+        for (_, _, path), flow in zip(items, flows):
+            with atomic.atomic_path(path) as tmp:
+                np.save(tmp, flow, allow_pickle=False)
+        return None
+    except atomic.DiskFullError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - reported per clip, the run goes on
+        return f"clip {clip_id}: {type(exc).__name__}: {exc}"
+
+
+def _init_worker(parent_pid: int) -> None:
+    """Worker set-up: die with the parent, leave Ctrl-C to it, one thread (processes use the cores)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent(parent_pid)
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+
+
+def _run_pool(jobs, args, workers: int, finish) -> None:
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),  # spawn: the parent may run torch threads
+        initializer=_init_worker,
+        initargs=(os.getpid(),),
+    )
+    try:
+        futures = {pool.submit(_compute_clip, *args, clip_id, items): clip_id for clip_id, items in jobs}
+        for future in as_completed(futures):
+            finish(futures[future], future.result())
+    except BaseException:
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.kill()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)

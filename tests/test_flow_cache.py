@@ -1,0 +1,200 @@
+"""Flow computed once: the methods against known motion, and the flow cache's keys and resumption.
+
+Oracles: a smooth texture shifted by a known whole-pixel amount (its flow is that shift
+everywhere away from the borders); a mirrored frame pair (its flow is the original flow
+mirrored, with dx negated); file counts and modification times for cache hits and misses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from cache_fixtures import make_cache
+from gamdss.data.batch import AugmentParams, KeyframeBatch
+from gamdss.data.batch_transform import KeyframeTransform, crop_padding
+from gamdss.data.cache import CacheWriter, FrameCache, file_stamp, write_clip_file
+from gamdss.data.flow import FLOW_METHODS, compute_flow, flow_params, rgb_to_grey, tvl1_available
+from gamdss.data.flow_cache import FlowStore, flow_pairs
+from gamdss.data.keyframes import KeyframeDataset, collate
+from gamdss.data.protocols import get_protocol
+from gamdss.data.samples import build_samples
+
+
+def _texture(size: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    big = cv2.GaussianBlur((rng.random((size, size)) * 255).astype(np.float32), (0, 0), 3)
+    return (big - big.min()) / (big.max() - big.min()) * 255
+
+
+def _shifted_pair(dx: int, dy: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Grey uint8 [1, 64, 64] frames A, B with B(x, y) = A(x - dx, y - dy): content moves (dx, dy)."""
+    big = _texture(96)
+    a = big[16:80, 16:80]
+    b = big[16 - dy : 80 - dy, 16 - dx : 80 - dx]
+    as_t = lambda x: torch.from_numpy(np.round(x).astype(np.uint8))[None]  # noqa: E731
+    return as_t(a), as_t(b)
+
+
+def test_tvl1_is_available():
+    assert tvl1_available(), "opencv-contrib-python-headless (cv2.optflow) is a dependency"
+
+
+@pytest.mark.parametrize("method", FLOW_METHODS)
+def test_known_global_shift_gives_known_flow(method):
+    a, b = _shifted_pair(2, 1)
+    flow = compute_flow(a, b, method)[0, :, 12:-12, 12:-12]
+    assert flow.shape[0] == 2
+    assert float((flow[0] - 2).abs().mean()) < 0.05
+    assert float((flow[1] - 1).abs().mean()) < 0.05
+
+
+@pytest.mark.parametrize("method", FLOW_METHODS)
+def test_flipped_pair_gives_mirrored_negated_flow(method):
+    a, b = _shifted_pair(2, -1)
+    flow = compute_flow(a, b, method)[0]
+    flipped = compute_flow(a.flip(-1), b.flip(-1), method)[0]
+    want = flow.flip(-1)
+    want[0] = -want[0]
+    inner = (slice(None), slice(12, -12), slice(12, -12))
+    assert float((flipped[inner] - want[inner]).abs().mean()) < 0.05
+    assert float(flipped[0][inner[1:]].mean()) == pytest.approx(-2.0, abs=0.05)
+
+
+def test_cached_flow_flipped_by_the_transform_is_mirrored_negated():
+    """What the pipeline does to a cached field under a flip: exactly mirror + negate dx."""
+    a, b = _shifted_pair(1, 2)
+    field = compute_flow(a, b, "farneback").half()  # [1, 2, 64, 64]
+    flow = torch.stack([field, field], 1)  # rise, fall
+    p = crop_padding(64)
+    params = AugmentParams(
+        flip=torch.tensor([True]),
+        angle=torch.tensor([0.0]),
+        top=torch.tensor([p]),
+        left=torch.tensor([p]),
+        scale=torch.tensor([1.0]),
+    )
+    out = KeyframeTransform(64, "flow")(KeyframeBatch(torch.zeros(1, 3, 64, 64, 3, dtype=torch.uint8), params, flow))
+    want = field.float().flip(-1)
+    want[:, 0] = -want[:, 0]
+    assert torch.equal(out.rise_flow, want)
+
+
+def test_flow_params_refuse_unknown_names():
+    assert flow_params("tvl1", {"warps": 3})["warps"] == 3
+    with pytest.raises(ValueError, match="winsize"):
+        flow_params("tvl1", {"winsize": 3})
+    with pytest.raises(ValueError, match="flow method"):
+        flow_params("lucas-kanade")
+
+
+def _pairs(cache: FrameCache) -> list[tuple[str, int, int]]:
+    return sorted(
+        {(e.clip_id, s, d) for e in cache.entries for s, d in flow_pairs((e.onset_index, e.apex_index, e.offset_index))}
+    )
+
+
+def test_stored_flow_is_the_flow_of_the_frames(tmp_path):
+    cache = make_cache(tmp_path / "cache", n_clips=2, size=32)
+    store = FlowStore(cache, "farneback")
+    pairs = _pairs(cache)
+    report = store.compute(pairs, workers=1, progress=False)
+    assert sorted(report.done) == pairs and not report.failed
+    clip_id, src, dst = pairs[0]
+    frames = torch.from_numpy(np.ascontiguousarray(cache.frames(clip_id)[[src, dst]]))
+    grey = rgb_to_grey(frames)
+    want = compute_flow(grey[:1], grey[1:], "farneback")[0]
+    got = store.read(clip_id, src, dst)
+    assert got.dtype == np.float16 and got.shape == (2, 32, 32)
+    np.testing.assert_allclose(got.astype(np.float32), want.numpy(), atol=2e-3, rtol=1e-3)
+
+
+def test_cache_hit_miss_and_invalidation(tmp_path):
+    cache = make_cache(tmp_path / "cache", n_clips=3, size=32)
+    store = FlowStore(cache, "farneback")
+    pairs = _pairs(cache)
+    store.compute(pairs, workers=1, progress=False)
+    files = sorted(store.folder.rglob("*.npy"))
+    assert len(files) == len(pairs)
+    stamps = {f: f.stat().st_mtime_ns for f in files}
+
+    again = store.compute(pairs, workers=1, progress=False)  # hit: nothing recomputed
+    assert again.done == [] and sorted(again.already_done) == pairs
+    assert {f: f.stat().st_mtime_ns for f in files} == stamps
+
+    clip_id, src, dst = pairs[0]  # other keyframes (a reselection moved the apex): a miss
+    moved = store.compute([(clip_id, src, dst + 1)], workers=1, progress=False)
+    assert moved.done == [(clip_id, src, dst + 1)]
+    assert store.path(clip_id, src, dst + 1) != store.path(clip_id, src, dst)
+
+    other = FlowStore(cache, "farneback", params={"winsize": 9})  # other parameters: another folder
+    assert other.folder != store.folder and other.missing(pairs) == pairs
+
+    # The clip's pixels are redone (new sha256): its fields are looked up under a new key.
+    entry = cache[clip_id]
+    frames = np.array(cache.frames(clip_id))
+    frames[0] = 255 - frames[0]
+    rel, digest = write_clip_file(cache.root, clip_id, frames)
+    writer = CacheWriter(cache.root, cache.header)
+    writer.add(dataclasses.replace(entry, file=rel, sha256=digest, **file_stamp(cache.root / rel)))
+    writer.flush()
+    fresh = FlowStore(cache.root, "farneback")
+    assert fresh.path(clip_id, src, dst) != store.path(clip_id, src, dst)
+    assert (clip_id, src, dst) in fresh.missing(pairs)
+
+
+def test_resume_after_partial_run_computes_only_what_is_missing(tmp_path):
+    cache = make_cache(tmp_path / "cache", n_clips=3, size=32)
+    store = FlowStore(cache, "farneback")
+    pairs = _pairs(cache)
+    store.compute(pairs[:2], workers=1, progress=False)  # an interrupted run: two fields done
+    truncated = store.path(*pairs[2])
+    truncated.parent.mkdir(parents=True, exist_ok=True)
+    truncated.write_bytes(b"\x93NUMPY")  # a half-written file (as if not written atomically)
+    report = store.compute(pairs, workers=1, progress=False)
+    assert sorted(report.already_done) == pairs[:2]
+    assert sorted(report.done) == pairs[2:]
+    assert all(store.complete(*p) for p in pairs)
+
+
+def test_parallel_workers_write_the_same_fields(tmp_path):
+    cache = make_cache(tmp_path / "cache", n_clips=3, size=32)
+    serial = FlowStore(cache, "farneback", root=tmp_path / "serial")
+    parallel = FlowStore(cache, "farneback", root=tmp_path / "parallel")
+    pairs = _pairs(cache)
+    serial.compute(pairs, workers=1, progress=False)
+    report = parallel.compute(pairs, workers=2, progress=False)
+    assert sorted(report.done) == pairs and not report.failed
+    for p in pairs:
+        np.testing.assert_array_equal(serial.read(*p), parallel.read(*p))
+
+
+def test_failed_clip_is_reported_and_the_others_are_stored(tmp_path):
+    cache = make_cache(tmp_path / "cache", n_clips=2, size=32)
+    store = FlowStore(cache, "farneback")
+    good = _pairs(cache)
+    bad = (cache.entries[0].clip_id, 0, 10_000)
+    report = store.compute(good + [bad], workers=1, progress=False)
+    assert len(report.failed) == 1 and cache.entries[0].clip_id in report.failed[0]
+    assert all(store.complete(*p) for p in good if p[0] != bad[0])
+
+
+@pytest.mark.parametrize("method", FLOW_METHODS)
+def test_flow_dataset_reads_cached_fields(tmp_path, method):
+    cache = make_cache(tmp_path / "cache", n_clips=2, size=32)
+    samples, _ = build_samples([cache], get_protocol("casme2-5"))
+    ds = KeyframeDataset(samples, [cache.root], image_size=32, input_kind="flow", flow=method, flow_workers=1)
+    batch, _, _ = collate([ds[i] for i in range(len(ds))])
+    assert batch.flow.dtype == torch.float16 and batch.flow.shape == (len(ds), 2, 2, 32, 32)
+    store = FlowStore(cache, method)
+    onset, apex, offset = ds.keyframes(0)
+    np.testing.assert_array_equal(batch.flow[0, 0].numpy(), store.read(samples[0].clip_id, onset, apex))
+    np.testing.assert_array_equal(batch.flow[0, 1].numpy(), store.read(samples[0].clip_id, offset, apex))
+    x = ds.transform(batch, "cpu")
+    assert x.rise_flow.shape == (len(ds), 2, 32, 32) and x.onset.shape == (len(ds), 3, 32, 32)
+    assert os.path.isdir(cache.root / "flow")
