@@ -302,7 +302,7 @@ COMBOS = [(dt, d) for dt in ELEM for d in DIST if d != "released_uint8" or dt ==
 
 @pytest.mark.parametrize("dtype, distance", COMBOS, ids=[f"{str(dt)[6:]}-{d}" for dt, d in COMBOS])
 def test_emulated_cuda_kernels_match_the_reference(driver, tmp_path, dtype, distance):
-    cases = make_cases(1000 + 17 * ELEM[dtype] + DIST[distance], dtype, distance, count=10)
+    cases = make_cases(1000 + 17 * ELEM[dtype] + DIST[distance], dtype, distance, count=14)
     results = run_driver(driver, cases, tmp_path)
     for case, got in zip(cases, results):
         if case.op == "reselect":
