@@ -9,6 +9,7 @@
 #include <tuple>
 #include <vector>
 
+#include "clip_plan.h"
 #include "distance.h"
 
 namespace gamdss {
@@ -16,17 +17,6 @@ namespace gamdss {
 Distance parse_distance(std::string_view name, at::ScalarType dtype);
 // The Elem of a supported frame dtype (check_frames has rejected the others).
 Elem elem_of(at::ScalarType dtype);
-
-// One clip's frames and windows, all clip-relative and inclusive.
-struct ClipPlan {
-  int64_t start = 0;   // first frame of the clip in the packed frames (dim 0)
-  int64_t length = 0;  // number of frames T
-  int64_t n_o = 0, n_a = 0, n_f = 0;  // annotated onset, apex, offset
-  int64_t o_lo = 0, o_hi = 0, a_lo = 0, a_hi = 0, f_lo = 0, f_hi = 0;
-  int64_t n_onsets() const { return o_hi - o_lo + 1; }
-  int64_t n_apexes() const { return a_hi - a_lo + 1; }
-  int64_t n_offsets() const { return f_hi - f_lo + 1; }
-};
 
 // How the kernels address frames: frame i starts at `data + i * stride0` (elements) and
 // its `frame_numel` elements are dense in memory in an order that is the same for every

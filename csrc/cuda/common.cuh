@@ -2,10 +2,10 @@
 //
 // Work decomposition (the GPU counterpart of cpu/block_sums.h)
 // ------------------------------------------------------------
-// Every frame is a dense vector of D elements (plan.h FrameView). It is cut into CHUNKS of 16
+// Every frame is a dense vector of D elements (launch.h FrameArgs). It is cut into CHUNKS of 16
 // bytes (V = 16 / element_size elements; the last chunk of a frame may be partial) and the
 // chunks into SLICES of at most kMaxSliceChunks chunks. The slicing depends only on D and the
-// dtype (make_frame_args), never on the batch, the windows or the op, so that the sums of a
+// dtype (launch.h make_frame_args), never on the batch, the windows or the op, so that the sums of a
 // pair of frames are computed in exactly the same order wherever they occur.
 //
 // Per pair (i, j) of frames and slice s the partial kernel computes
@@ -39,147 +39,52 @@
 //   kCurve: one row = the reference frame (ClipPlan::n_a), columns t = 0..T-1, slot t.
 #pragma once
 
-#include <ATen/core/Tensor.h>
-#include <ATen/ops/empty.h>
-#include <c10/cuda/CUDAException.h>
-#include <c10/cuda/CUDAStream.h>
 #include <cuda_fp16.h>
 
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
-#include <cstring>
-#include <limits>
 #include <type_traits>
-#include <vector>
 
-#include "plan.h"
+#include "cuda/launch.h"
+
+// A kernel launch, <<<grid, block, 0, stream>>>. The host emulation of the kernels
+// (tests/cuda_emulation) defines its own before including this file.
+#ifndef GAMDSS_LAUNCH
+#define GAMDSS_LAUNCH(grid, block, stream, ...) __VA_ARGS__ <<<(grid), (block), 0, (stream)>>>
+#endif
 
 namespace gamdss::gpu {
 
-constexpr int kThreads = 256;  // threads per block, all kernels
-constexpr int kWarps = kThreads / 32;
-constexpr int kChunkBytes = 16;
-// At most 4 chunks per thread and slice. This bounds the uint8 per-thread sums to
-// 4 * 16 * 255^2 = 4.2e6 and a warp's to 1.3e8 (uint32 is safe), a block's to 1.1e9.
-constexpr int64_t kMaxSliceChunks = 4 * kThreads;
-
 enum class Role : int { kRise = 0, kFall = 1, kCurve = 2 };
 
-// Calls f(std::integral_constant<Elem, E>{}, std::integral_constant<Distance, M>{}) for the
-// frames' dtype and the distance, instantiating only the combinations that exist (the
-// wrap-around is uint8 only; parse_distance has already rejected anything else).
+// Returns f(std::integral_constant<Elem, E>{}, std::integral_constant<Distance, M>{}) for the
+// frames' element type and the distance, instantiating only the combinations that exist (the
+// wrap-around is uint8 only; the launcher has already rejected anything else, which gives
+// cudaErrorInvalidValue here).
 template <typename F>
-void dispatch_elem_mode(at::ScalarType dtype, Distance dist, const char* op, F&& f) {
-  auto with_mode = [&](auto elem) {
-    constexpr Elem E = decltype(elem)::value;
+cudaError_t dispatch_elem_mode(Elem elem, Distance dist, F&& f) {
+  auto with_mode = [&](auto e) -> cudaError_t {
+    constexpr Elem E = decltype(e)::value;
     switch (dist) {
-      case Distance::kL2: return f(elem, std::integral_constant<Distance, Distance::kL2>{});
-      case Distance::kCentered: return f(elem, std::integral_constant<Distance, Distance::kCentered>{});
+      case Distance::kL2: return f(e, std::integral_constant<Distance, Distance::kL2>{});
+      case Distance::kCentered: return f(e, std::integral_constant<Distance, Distance::kCentered>{});
       case Distance::kWrapped:
         if constexpr (E == Elem::kU8) {
-          return f(elem, std::integral_constant<Distance, Distance::kWrapped>{});
+          return f(e, std::integral_constant<Distance, Distance::kWrapped>{});
         } else {
-          TORCH_CHECK(false, "gamdss.", op, ": distance 'released_uint8' needs uint8 frames");
+          return cudaErrorInvalidValue;
         }
     }
+    return cudaErrorInvalidValue;
   };
-  switch (dtype) {
-    case at::kByte: return with_mode(std::integral_constant<Elem, Elem::kU8>{});
-    case at::kHalf: return with_mode(std::integral_constant<Elem, Elem::kF16>{});
-    case at::kBFloat16: return with_mode(std::integral_constant<Elem, Elem::kBF16>{});
-    case at::kFloat: return with_mode(std::integral_constant<Elem, Elem::kF32>{});
-    case at::kDouble: return with_mode(std::integral_constant<Elem, Elem::kF64>{});
-    default: TORCH_CHECK(false, "gamdss.", op, ": unsupported dtype ", dtype);
+  switch (elem) {
+    case Elem::kU8: return with_mode(std::integral_constant<Elem, Elem::kU8>{});
+    case Elem::kF16: return with_mode(std::integral_constant<Elem, Elem::kF16>{});
+    case Elem::kBF16: return with_mode(std::integral_constant<Elem, Elem::kBF16>{});
+    case Elem::kF32: return with_mode(std::integral_constant<Elem, Elem::kF32>{});
+    case Elem::kF64: return with_mode(std::integral_constant<Elem, Elem::kF64>{});
   }
-}
-
-// ---------------------------------------------------------------------------------------
-// Plan data on the device: one DevClip (16 int64) per clip, copied from ClipPlan.
-struct DevClip {
-  int64_t start, length;            // frames [start, start + length) of the packed tensor
-  int64_t n_o, n_a, n_f;            // annotation (frame_distances: n_a = reference frame)
-  int64_t o_lo, o_hi, a_lo, a_hi, f_lo, f_hi;  // inclusive windows, clip-relative
-  int64_t rise_off;   // sum over earlier clips of n_onsets * n_apexes   (kRise slots)
-  int64_t fall_off;   // sum over earlier clips of n_offsets             (kFall slots)
-  int64_t curve_off;  // sum over earlier clips of length                (kCurve slots)
-  int64_t pad0, pad1;
-};
-static_assert(sizeof(DevClip) == 16 * sizeof(int64_t), "DevClip must be 16 int64");
-
-struct SlotTotals {
-  int64_t rise = 0, fall = 0, curve = 0;
-  int64_t max_onsets = 0, max_apexes = 0, max_offsets = 0, max_length = 0;
-};
-
-// Packs the plan into an int64 tensor [B, 16] on `device_options`' device (copied from pinned
-// host memory on the current stream, no host synchronisation).
-inline at::Tensor upload_plan(const std::vector<ClipPlan>& plan, const at::TensorOptions& device_options,
-                              SlotTotals* totals) {
-  const int64_t n = static_cast<int64_t>(plan.size());
-  at::Tensor host = at::empty({n, 16}, at::TensorOptions().dtype(at::kLong).pinned_memory(true));
-  std::vector<DevClip> clips(static_cast<size_t>(n));
-  SlotTotals t;
-  for (int64_t c = 0; c < n; ++c) {
-    const ClipPlan& p = plan[c];
-    DevClip& d = clips[static_cast<size_t>(c)];
-    d.start = p.start;
-    d.length = p.length;
-    d.n_o = p.n_o;
-    d.n_a = p.n_a;
-    d.n_f = p.n_f;
-    d.o_lo = p.o_lo;
-    d.o_hi = p.o_hi;
-    d.a_lo = p.a_lo;
-    d.a_hi = p.a_hi;
-    d.f_lo = p.f_lo;
-    d.f_hi = p.f_hi;
-    d.rise_off = t.rise;
-    d.fall_off = t.fall;
-    d.curve_off = t.curve;
-    d.pad0 = d.pad1 = 0;
-    t.rise += p.n_onsets() * p.n_apexes();
-    t.fall += p.n_offsets();
-    t.curve += p.length;
-    t.max_onsets = std::max(t.max_onsets, p.n_onsets());
-    t.max_apexes = std::max(t.max_apexes, p.n_apexes());
-    t.max_offsets = std::max(t.max_offsets, p.n_offsets());
-    t.max_length = std::max(t.max_length, p.length);
-  }
-  if (n > 0) std::memcpy(host.data_ptr<int64_t>(), clips.data(), clips.size() * sizeof(DevClip));
-  *totals = t;
-  return host.to(device_options.dtype(at::kLong), /*non_blocking=*/true);
-}
-
-// ---------------------------------------------------------------------------------------
-// Frame addressing and slicing.
-struct FrameArgs {
-  const unsigned char* base;  // element 0 of frame 0 (FrameView::holder)
-  int64_t stride_bytes;       // bytes from frame i to frame i + 1 (stride0 * element size)
-  int64_t numel;              // D, elements per frame
-  int64_t n_chunks;           // ceil(D / V)
-  int64_t slice_chunks;       // chunks per slice (the last slice may have fewer)
-  int64_t n_slices;           // ceil(n_chunks / slice_chunks)
-  int vec;                    // 1: base and stride_bytes are multiples of 16 (uint4 loads)
-};
-
-inline FrameArgs make_frame_args(const FrameView& v) {
-  FrameArgs fa{};
-  const int64_t es = v.holder.element_size();
-  const int64_t per_chunk = kChunkBytes / es;
-  fa.base = static_cast<const unsigned char*>(v.holder.const_data_ptr());
-  fa.stride_bytes = v.stride0 * es;
-  fa.numel = v.frame_numel;
-  fa.n_chunks = (v.frame_numel + per_chunk - 1) / per_chunk;
-  // Balanced slices of at most kMaxSliceChunks chunks, none empty.
-  const int64_t want = (fa.n_chunks + kMaxSliceChunks - 1) / kMaxSliceChunks;
-  fa.slice_chunks = (fa.n_chunks + want - 1) / want;
-  fa.n_slices = (fa.n_chunks + fa.slice_chunks - 1) / fa.slice_chunks;
-  fa.vec = (reinterpret_cast<uintptr_t>(fa.base) % kChunkBytes == 0 &&
-            fa.stride_bytes % kChunkBytes == 0)
-               ? 1
-               : 0;
-  return fa;
+  return cudaErrorInvalidValue;
 }
 
 inline unsigned grid_for(int64_t items, int64_t cap) {
@@ -188,7 +93,7 @@ inline unsigned grid_for(int64_t items, int64_t cap) {
 
 template <Elem E>
 struct ElemInfo {
-  static constexpr int kSize = E == Elem::kU8 ? 1 : (E == Elem::kF32 ? 4 : (E == Elem::kF64 ? 8 : 2));
+  static constexpr int kSize = elem_size(E);
   static constexpr int kPerChunk = kChunkBytes / kSize;  // V
 };
 
@@ -593,14 +498,14 @@ __global__ void __launch_bounds__(kThreads, E == Elem::kU8 ? 2 : 1)
   }
 }
 
-// Launches pair_partials_kernel for every (clip, slice, tile) of a role on the current stream.
+// Launches pair_partials_kernel for every (clip, slice, tile) of a role on `stream`.
 template <Elem E, Distance M, bool kRowMinusCol, int RT, int CT, typename Out>
-void launch_pair_partials(const FrameArgs& fa, const PairArgs<Out>& pa, cudaStream_t stream) {
+cudaError_t launch_pair_partials(const FrameArgs& fa, const PairArgs<Out>& pa, cudaStream_t stream) {
   const int64_t items = pa.n_clips * fa.n_slices * pa.tiles_max;
-  if (items == 0) return;
-  pair_partials_kernel<E, M, kRowMinusCol, RT, CT>
-      <<<grid_for(items, int64_t{1} << 30), kThreads, 0, stream>>>(fa, pa);
-  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  if (items == 0) return cudaSuccess;
+  GAMDSS_LAUNCH(grid_for(items, int64_t{1} << 30), kThreads, stream,
+                pair_partials_kernel<E, M, kRowMinusCol, RT, CT>)(fa, pa);
+  return cudaGetLastError();
 }
 
 // ---------------------------------------------------------------------------------------

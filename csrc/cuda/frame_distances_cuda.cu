@@ -5,19 +5,10 @@
 //   2. curve_finish_kernel: one warp per clip adds the slices and writes the distances.
 // Every pair is summed in the same order as in gamdss::reselect, so for l2 and centered the
 // curve value at a frame is bit-identical to the distance reselect reports for the same pair
-// of frames. Wrap-around (released_uint8): frame minus reference.
-#include <ATen/core/Tensor.h>
-#include <ATen/ops/empty.h>
-#include <ATen/ops/full.h>
-#include <c10/cuda/CUDAException.h>
-#include <c10/cuda/CUDAGuard.h>
-#include <c10/cuda/CUDAStream.h>
-#include <torch/library.h>
-
-#include <limits>
-
+// of frames. Wrap-around (released_uint8): frame minus reference. The torch side is
+// cuda/ops_cuda.cpp, which calls launch_frame_distances.
 #include "cuda/common.cuh"
-#include "plan.h"
+#include "cuda/launch.h"
 
 namespace gamdss::gpu {
 namespace {
@@ -52,83 +43,46 @@ __global__ void __launch_bounds__(kThreads) curve_finish_kernel(CurveFinishArgs<
   }
 }
 
-struct Context {
-  FrameArgs fa;
-  const DevClip* clips;
-  int64_t n_clips, max_length;
-  SlotTotals totals;
-  at::TensorOptions options;
-  double* out;
-  cudaStream_t stream;
-};
-
 template <Elem E, Distance M>
-void run(const Context& ctx) {
+cudaError_t run(const CurveLaunch& ctx) {
   using Out = std::conditional_t<E == Elem::kU8, int64_t, double>;
   constexpr bool kCentered = M == Distance::kCentered;
-  const auto buf_options = ctx.options.dtype(E == Elem::kU8 ? at::kLong : at::kDouble);
-  const int64_t n_slices = ctx.fa.n_slices;
-  at::Tensor sq = at::empty({ctx.totals.curve * n_slices}, buf_options);
-  at::Tensor lin = kCentered ? at::empty({ctx.totals.curve * n_slices}, buf_options) : at::Tensor();
+  const int64_t n_slices = ctx.frames.n_slices;
+  // Scratch: sq [, lin] (curve_workspace_bytes).
+  Out* sq = static_cast<Out*>(ctx.workspace);
   PairArgs<Out> pa;
   pa.clips = ctx.clips;
   pa.n_clips = ctx.n_clips;
   pa.role = Role::kCurve;
   pa.a_star = nullptr;
   pa.tiles_max = (ctx.totals.max_length + kCurveCols - 1) / kCurveCols;
-  pa.sq = sq.data_ptr<Out>();
-  pa.lin = kCentered ? lin.data_ptr<Out>() : nullptr;
+  pa.sq = sq;
+  pa.lin = kCentered ? sq + ctx.totals.curve * n_slices : nullptr;
   // Wrap-around delta: frame t (column) minus reference (row).
-  launch_pair_partials<E, M, false, 1, kCurveCols>(ctx.fa, pa, ctx.stream);
+  const cudaError_t err = launch_pair_partials<E, M, false, 1, kCurveCols>(ctx.frames, pa, ctx.stream);
+  if (err != cudaSuccess) return err;
 
   CurveFinishArgs<Out> fin;
   fin.clips = ctx.clips;
   fin.n_clips = ctx.n_clips;
   fin.n_slices = n_slices;
-  fin.numel = ctx.fa.numel;
+  fin.numel = ctx.frames.numel;
   fin.max_length = ctx.max_length;
   fin.centered = kCentered;
   fin.sq = pa.sq;
   fin.lin = pa.lin;
   fin.out = ctx.out;
-  curve_finish_kernel<Out><<<warp_grid(ctx.n_clips), kThreads, 0, ctx.stream>>>(fin);
-  C10_CUDA_KERNEL_LAUNCH_CHECK();
-}
-
-at::Tensor frame_distances_cuda(const at::Tensor& frames, const at::Tensor& starts,
-                                const at::Tensor& lengths, const at::Tensor& reference,
-                                c10::string_view distance, int64_t max_length) {
-  check_frames(frames, "frame_distances");
-  TORCH_CHECK(frames.is_cuda(), "gamdss.frame_distances: CUDA kernel called with frames on ",
-              frames.device());
-  const Distance dist = parse_distance(distance, frames.scalar_type());
-  const c10::cuda::CUDAGuard guard(frames.device());
-  const auto plan = make_curve_plan(frames, starts, lengths, reference, max_length);
-  const int64_t n_clips = static_cast<int64_t>(plan.size());
-  at::Tensor out = at::full({n_clips, max_length}, std::numeric_limits<double>::quiet_NaN(),
-                            frames.options().dtype(at::kDouble));
-  if (n_clips == 0) return out;
-  const FrameView view = make_frame_view(frames, dist, "frame_distances");
-
-  Context ctx;
-  ctx.fa = make_frame_args(view);
-  const at::Tensor dev_plan = upload_plan(plan, frames.options(), &ctx.totals);
-  ctx.clips = reinterpret_cast<const DevClip*>(dev_plan.const_data_ptr<int64_t>());
-  ctx.n_clips = n_clips;
-  ctx.max_length = max_length;
-  ctx.options = frames.options();
-  ctx.out = out.data_ptr<double>();
-  ctx.stream = c10::cuda::getCurrentCUDAStream();
-
-  dispatch_elem_mode(frames.scalar_type(), dist, "frame_distances", [&](auto elem, auto mode) {
-    run<decltype(elem)::value, decltype(mode)::value>(ctx);
-  });
-  return out;
+  GAMDSS_LAUNCH(warp_grid(ctx.n_clips), kThreads, ctx.stream, curve_finish_kernel<Out>)(fin);
+  return cudaGetLastError();
 }
 
 }  // namespace
-}  // namespace gamdss::gpu
 
-TORCH_LIBRARY_IMPL(gamdss, CUDA, m) {
-  m.impl("frame_distances", &gamdss::gpu::frame_distances_cuda);
+int launch_frame_distances(const CurveLaunch& a) {
+  if (a.n_clips <= 0) return cudaSuccess;
+  return static_cast<int>(dispatch_elem_mode(a.elem, a.distance, [&](auto elem, auto mode) {
+    return run<decltype(elem)::value, decltype(mode)::value>(a);
+  }));
 }
+
+}  // namespace gamdss::gpu

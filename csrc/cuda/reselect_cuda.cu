@@ -6,25 +6,13 @@
 //      onset, apex (= a*, read back by 3 and 4), rise_distance and the rise table;
 //   3. pair_partials_kernel, role kFall: partial sums of (a*, max(f, a*)) per slice;
 //   4. fall_select_kernel: one warp per clip, writes offset, fall_distance, fall table.
-// The work decomposition and summation order are described in cuda/common.cuh.
-#include <ATen/core/Tensor.h>
-#include <ATen/ops/empty.h>
-#include <ATen/ops/full.h>
-#include <c10/cuda/CUDAException.h>
-#include <c10/cuda/CUDAGuard.h>
-#include <c10/cuda/CUDAStream.h>
-#include <torch/library.h>
-
-#include <limits>
-#include <tuple>
-
+// The work decomposition and summation order are described in cuda/common.cuh. The torch
+// side (checks, plan, allocation, stream) is cuda/ops_cuda.cpp, which calls launch_reselect.
 #include "cuda/common.cuh"
-#include "plan.h"
+#include "cuda/launch.h"
 
 namespace gamdss::gpu {
 namespace {
-
-using Outputs = ReselectTuple;
 
 // Tile shapes (rows x columns of frames per block) of the rise kernel, chosen to keep the
 // per-thread accumulators in registers: RT*CT uint32 / float accumulators, or RT*CT doubles
@@ -130,132 +118,89 @@ __global__ void __launch_bounds__(kThreads) fall_select_kernel(FallSelectArgs<Ou
   }
 }
 
-struct Context {
-  FrameArgs fa;
-  const DevClip* clips;
-  int64_t n_clips;
-  SlotTotals totals;
-  at::TensorOptions options;  // frames' device
-  int64_t *onset, *apex, *offset;
-  double *rise_d, *fall_d, *rise_table, *fall_table;
-  int64_t table_o, table_a, table_f;
-  cudaStream_t stream;
-};
-
 template <Elem E, Distance M>
-void run(const Context& ctx) {
+cudaError_t run(const ReselectLaunch& ctx) {
   using Out = std::conditional_t<E == Elem::kU8, int64_t, double>;
   constexpr bool kCentered = M == Distance::kCentered;
   constexpr int RT = RiseTile<E, M>::kRows;
   constexpr int CT = RiseTile<E, M>::kCols;
-  const auto buf_options = ctx.options.dtype(E == Elem::kU8 ? at::kLong : at::kDouble);
-  const int64_t n_slices = ctx.fa.n_slices;
+  const int64_t n_slices = ctx.frames.n_slices;
+  const cudaStream_t stream = ctx.stream;
+  // Scratch: rise sq [, rise lin], fall sq [, fall lin] (reselect_workspace_bytes).
+  Out* next = static_cast<Out*>(ctx.workspace);
+  auto take = [&](int64_t n) {
+    Out* p = next;
+    next += n;
+    return p;
+  };
 
   // 1-2: rise.
-  at::Tensor rise_sq = at::empty({ctx.totals.rise * n_slices}, buf_options);
-  at::Tensor rise_lin = kCentered ? at::empty({ctx.totals.rise * n_slices}, buf_options) : at::Tensor();
   PairArgs<Out> rise;
   rise.clips = ctx.clips;
   rise.n_clips = ctx.n_clips;
   rise.role = Role::kRise;
   rise.a_star = nullptr;
   rise.tiles_max = ((ctx.totals.max_onsets + RT - 1) / RT) * ((ctx.totals.max_apexes + CT - 1) / CT);
-  rise.sq = rise_sq.data_ptr<Out>();
-  rise.lin = kCentered ? rise_lin.data_ptr<Out>() : nullptr;
-  launch_pair_partials<E, M, false, RT, CT>(ctx.fa, rise, ctx.stream);
+  rise.sq = take(ctx.totals.rise * n_slices);
+  rise.lin = kCentered ? take(ctx.totals.rise * n_slices) : nullptr;
+  cudaError_t err = launch_pair_partials<E, M, false, RT, CT>(ctx.frames, rise, stream);
+  if (err != cudaSuccess) return err;
 
   RiseSelectArgs<Out> rs;
   rs.clips = ctx.clips;
   rs.n_clips = ctx.n_clips;
   rs.n_slices = n_slices;
-  rs.numel = ctx.fa.numel;
+  rs.numel = ctx.frames.numel;
   rs.centered = kCentered;
   rs.sq = rise.sq;
   rs.lin = rise.lin;
   rs.onset = ctx.onset;
   rs.apex = ctx.apex;
-  rs.distance = ctx.rise_d;
+  rs.distance = ctx.rise_distance;
   rs.table = ctx.rise_table;
   rs.table_o = ctx.table_o;
   rs.table_a = ctx.table_a;
-  rise_select_kernel<Out><<<warp_grid(ctx.n_clips), kThreads, 0, ctx.stream>>>(rs);
-  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  GAMDSS_LAUNCH(warp_grid(ctx.n_clips), kThreads, stream, rise_select_kernel<Out>)(rs);
+  err = cudaGetLastError();
+  if (err != cudaSuccess) return err;
 
   // 3-4: fall, from a* in device memory. The wrap-around fall delta is apex minus offset,
   // i.e. row minus column.
-  at::Tensor fall_sq = at::empty({ctx.totals.fall * n_slices}, buf_options);
-  at::Tensor fall_lin = kCentered ? at::empty({ctx.totals.fall * n_slices}, buf_options) : at::Tensor();
   PairArgs<Out> fall;
   fall.clips = ctx.clips;
   fall.n_clips = ctx.n_clips;
   fall.role = Role::kFall;
   fall.a_star = ctx.apex;
   fall.tiles_max = (ctx.totals.max_offsets + kFallCols - 1) / kFallCols;
-  fall.sq = fall_sq.data_ptr<Out>();
-  fall.lin = kCentered ? fall_lin.data_ptr<Out>() : nullptr;
-  launch_pair_partials<E, M, M == Distance::kWrapped, 1, kFallCols>(ctx.fa, fall, ctx.stream);
+  fall.sq = take(ctx.totals.fall * n_slices);
+  fall.lin = kCentered ? take(ctx.totals.fall * n_slices) : nullptr;
+  err = launch_pair_partials<E, M, M == Distance::kWrapped, 1, kFallCols>(ctx.frames, fall, stream);
+  if (err != cudaSuccess) return err;
 
   FallSelectArgs<Out> fs;
   fs.clips = ctx.clips;
   fs.n_clips = ctx.n_clips;
   fs.n_slices = n_slices;
-  fs.numel = ctx.fa.numel;
+  fs.numel = ctx.frames.numel;
   fs.centered = kCentered;
   fs.sq = fall.sq;
   fs.lin = fall.lin;
   fs.apex = ctx.apex;
   fs.offset = ctx.offset;
-  fs.distance = ctx.fall_d;
+  fs.distance = ctx.fall_distance;
   fs.table = ctx.fall_table;
   fs.table_f = ctx.table_f;
-  fall_select_kernel<Out><<<warp_grid(ctx.n_clips), kThreads, 0, ctx.stream>>>(fs);
-  C10_CUDA_KERNEL_LAUNCH_CHECK();
-  // The temporary buffers are freed to the caching allocator on the current stream, which
-  // only reuses them for work ordered after these kernels.
-}
-
-Outputs reselect_cuda(const at::Tensor& frames, const at::Tensor& starts,
-                      const at::Tensor& lengths, const at::Tensor& annotations,
-                      const at::Tensor& windows, c10::string_view distance, int64_t table_o,
-                      int64_t table_a, int64_t table_f) {
-  check_frames(frames, "reselect");
-  TORCH_CHECK(frames.is_cuda(), "gamdss.reselect: CUDA kernel called with frames on ",
-              frames.device());
-  const Distance dist = parse_distance(distance, frames.scalar_type());
-  const c10::cuda::CUDAGuard guard(frames.device());
-  const auto plan = make_reselect_plan(frames, starts, lengths, annotations, windows, table_o,
-                                       table_a, table_f);
-  const int64_t n_clips = static_cast<int64_t>(plan.size());
-  const ReselectOutputs out = allocate_reselect_outputs(frames, n_clips, table_o, table_a, table_f);
-  if (n_clips == 0) return out.as_tuple();
-
-  const FrameView view = make_frame_view(frames, dist, "reselect");
-
-  Context ctx;
-  ctx.fa = make_frame_args(view);
-  const at::Tensor dev_plan = upload_plan(plan, frames.options(), &ctx.totals);
-  ctx.clips = reinterpret_cast<const DevClip*>(dev_plan.const_data_ptr<int64_t>());
-  ctx.n_clips = n_clips;
-  ctx.options = frames.options();
-  ctx.onset = out.onset.data_ptr<int64_t>();
-  ctx.apex = out.apex.data_ptr<int64_t>();
-  ctx.offset = out.offset.data_ptr<int64_t>();
-  ctx.rise_d = out.rise_distance.data_ptr<double>();
-  ctx.fall_d = out.fall_distance.data_ptr<double>();
-  ctx.rise_table = out.has_tables() ? out.rise_table.data_ptr<double>() : nullptr;
-  ctx.fall_table = out.has_tables() ? out.fall_table.data_ptr<double>() : nullptr;
-  ctx.table_o = table_o;
-  ctx.table_a = table_a;
-  ctx.table_f = table_f;
-  ctx.stream = c10::cuda::getCurrentCUDAStream();
-
-  dispatch_elem_mode(frames.scalar_type(), dist, "reselect", [&](auto elem, auto mode) {
-    run<decltype(elem)::value, decltype(mode)::value>(ctx);
-  });
-  return out.as_tuple();
+  GAMDSS_LAUNCH(warp_grid(ctx.n_clips), kThreads, stream, fall_select_kernel<Out>)(fs);
+  return cudaGetLastError();
 }
 
 }  // namespace
-}  // namespace gamdss::gpu
 
-TORCH_LIBRARY_IMPL(gamdss, CUDA, m) { m.impl("reselect", &gamdss::gpu::reselect_cuda); }
+int launch_reselect(const ReselectLaunch& a) {
+  if (a.n_clips <= 0) return cudaSuccess;
+  return static_cast<int>(dispatch_elem_mode(a.elem, a.distance, [&](auto elem, auto mode) {
+    return run<decltype(elem)::value, decltype(mode)::value>(a);
+  }));
+}
+
+}  // namespace gamdss::gpu

@@ -13,6 +13,7 @@ import torch
 from ._version_check import check_torch_version
 
 try:
+    from . import _build_config
     from ._build_config import TORCH_VERSION as _BUILT_TORCH_VERSION
 except ImportError as exc:  # pragma: no cover - only in a source tree without a build
     raise ImportError(
@@ -31,9 +32,14 @@ def build_info() -> dict:
 
     Returns a dict with ``torch_version`` (the torch compiled against), ``cuda_kernels``
     (bool), ``cuda_archs`` (e.g. ``["sm_80", "sm_90"]``), ``cxx_compiler``,
-    ``cpu_kernel_variants`` (inner CPU kernels compiled) and ``cpu_kernel`` (the one in use).
+    ``cpu_kernel_variants`` (inner CPU kernels compiled), ``cpu_kernel`` (the one in use),
+    ``cuda_request`` (``GAMDSS_CUDA`` at build time: ``"AUTO"``, ``"ON"`` or ``"OFF"``) and
+    ``cuda_skipped_reason`` (why the CUDA kernels were not built, else ``""``).
     """
-    return dict(_C.build_info())
+    info = dict(_C.build_info())
+    info["cuda_request"] = getattr(_build_config, "CUDA_REQUEST", "")
+    info["cuda_skipped_reason"] = getattr(_build_config, "CUDA_SKIPPED_REASON", "")
+    return info
 
 
 def set_cpu_kernel(name: str) -> None:
