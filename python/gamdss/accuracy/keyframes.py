@@ -44,20 +44,18 @@ from gamdss.data.synthetic import BIAS_PRESETS, PHOTOS, SyntheticConfig, get_bia
 from gamdss.op.windows import PRESETS
 from gamdss.reselection.clips import reselect_clips
 from gamdss.reselection.noise_aware import detect_eyes
+from gamdss.settings.reselection import KEYFRAMES, preset
 from gamdss.settings.reselection import PRESETS as RESELECTION_PRESETS
-from gamdss.settings.reselection import preset
 from gamdss.settings.yaml_io import YamlDataclass
 from gamdss.spotting import SPOTTERS, frequency
 from gamdss.util import atomic
 from gamdss.util.csv_rows import write_csv as write_rows
 
 from .metrics import METRICS, error_stats
+from .report import PRESET_PREFIX, format_summary, format_table, plot_error_vs_lambda
 
-KEYFRAMES = ("onset", "apex", "offset")
 CONDITION_COLUMNS = ("bias", "confounder", "method", "window", "distance", "lam", "keyframe", "fps")
 COLUMNS = CONDITION_COLUMNS + METRICS
-#: method name of a reselection preset: ``preset:<name>``
-PRESET_PREFIX = "preset:"
 
 _CONFOUNDER_PARTS: dict[str, dict[str, Any]] = {
     "flicker": {"flicker_gl": 1.5},  # illumination flicker, grey levels
@@ -404,8 +402,6 @@ def run_keyframe_bench(
 
     Raises FileExistsError (before any work) if one of these files exists and not ``overwrite``.
     """
-    from .report import format_summary, format_table, plot_error_vs_lambda
-
     paths = output_paths(out)
     atomic.refuse_any_existing(paths.values(), overwrite)
     rows = run_benchmark(config, progress=progress)

@@ -21,9 +21,12 @@ from typing import Any
 import matplotlib
 import matplotlib.pyplot as plt
 
+from gamdss.settings.reselection import KEYFRAMES
 from gamdss.util import atomic
 
-from .keyframes import KEYFRAMES, PRESET_PREFIX
+#: method-name prefix of the benchmark's rows for a named preset (``preset:recommended``)
+PRESET_PREFIX = "preset:"
+
 
 BASELINE_STYLES = {  # colour, line style, width of the horizontal reference lines
     "annotation": ("black", "--", 2.0),

@@ -40,18 +40,25 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as _dt
+import importlib.metadata
+import multiprocessing
 import os
 import signal
 import threading
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from tqdm.auto import tqdm
 
+import gamdss
 from gamdss.data.cache import MANIFEST, CacheEntry, CacheWriter, FrameCache, file_stamp, write_clip_file
 from gamdss.data.face import (
     BOX_METHODS,
@@ -156,9 +163,6 @@ class PreprocessConfig:
 
     def header(self, dataset: str) -> dict[str, Any]:
         """The cache header: the settings that determine the cached pixels, plus provenance."""
-        import importlib.metadata
-
-        import gamdss
 
         return {
             "dataset": dataset,
@@ -378,7 +382,6 @@ def _preprocess_locked(
         todo.append(clip)
 
     settings = _settings(config)
-    from tqdm.auto import tqdm
 
     for entry in pending_updates:  # same pixels, new labels: only the manifest entry changes
         writer.add(entry)
@@ -480,8 +483,6 @@ def _stop_signals():
 
 
 def _run_pool(todo, out, settings, config, finish) -> None:
-    import multiprocessing
-    from concurrent.futures.process import BrokenProcessPool
 
     workers = min(config.num_workers, len(todo))
     threads = 1  # MTCNN's ops are tiny: processes, not threads, use the cores (see FaceDetector)
@@ -525,7 +526,6 @@ def _init_worker(threads: int, parent_pid: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     die_with_parent(parent_pid)
-    import torch
 
     torch.set_num_threads(threads)
 
@@ -791,8 +791,6 @@ _EXTENDED_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
 
 def _frame_header(path: Path) -> tuple[tuple[int, int], str] | str:
     """``((W, H), mode)`` from the image header, or what is wrong with the file."""
-    from PIL import Image, UnidentifiedImageError
-
     try:
         if os.path.getsize(path) == 0:
             return "is empty (0 bytes)"
@@ -818,8 +816,6 @@ def _problem_text(exc: BaseException) -> str:
 
 def _decode_rgb(path: Path):
     """Decode ``path`` fully and convert it to RGB; :class:`_FrameProblem` when it fails."""
-    from PIL import Image, UnidentifiedImageError
-
     try:
         with Image.open(path) as img:
             img.load()
@@ -859,8 +855,6 @@ def read_frame(path: str | Path, clip_id: str, expected_size: tuple[int, int] | 
     ``expected_size``: ``(W, H)`` that the image must have. Raises :class:`FrameReadError`
     naming the clip and file.
     """
-    from PIL import Image, UnidentifiedImageError
-
     try:
         with Image.open(path) as img:
             img.load()
@@ -886,8 +880,6 @@ def read_frame(path: str | Path, clip_id: str, expected_size: tuple[int, int] | 
 def crop_resize(image, box: Sequence[int] | None, size: tuple[int, int]) -> np.ndarray:
     """Crop ``image`` (RGB ``PIL.Image``) to ``box`` ``(x0, y0, x1, y1)`` (``None``: whole frame)
     and resize to ``size`` = ``(H, W)``: uint8 ``[H, W, 3]``."""
-    from PIL import Image
-
     height, width = size
     # crop() first, not resize(box=...): the latter lets pixels just outside the box into the
     # filter's support, so the result would depend on more than the box.

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from . import ops
+from .ops import table_sizes
 from .packing import (
     check_clip_list,
     check_distance,
@@ -79,8 +80,6 @@ def check_table_size(windows: torch.Tensor, limit: int | None = None) -> None:
     """``ValueError`` when the padded candidate tables of ``windows`` (int64 ``[B, 6]``)
     would take more than ``limit`` bytes (default :data:`MAX_TABLE_BYTES`): every clip's table is padded to the largest
     windows of the batch, so one long clip among many short ones multiplies the size."""
-    from .ops import table_sizes
-
     limit = MAX_TABLE_BYTES if limit is None else limit
     n_o, n_a, n_f = table_sizes(windows)
     b = int(windows.shape[0])

@@ -25,8 +25,6 @@ def check_device(text: str, name: str = "device") -> str:
 def resolve_device(text: str, name: str = "run.device") -> str:
     """The device to run on: ``auto`` gives ``cuda`` when CUDA is available, else ``cpu``; any
     other ``text`` is returned after :func:`check_device` (``ValueError`` naming ``name``)."""
-    import torch
-
     if text == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return check_device(text, name)

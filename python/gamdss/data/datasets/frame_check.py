@@ -29,6 +29,8 @@ from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from PIL import Image, UnidentifiedImageError
+
 #: frame modes preprocessing cannot read (it reads 8-bit grey or colour frames).
 UNSUPPORTED_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
 #: bytes at the end of a JPEG file searched for the end-of-image marker.
@@ -78,7 +80,6 @@ def _jpeg_has_end_marker(path: Path) -> bool:
 
 
 def _decode_problem(path: Path) -> FrameInfo | None:
-    from PIL import Image
 
     try:
         with Image.open(path) as img:
@@ -92,8 +93,6 @@ def _decode_problem(path: Path) -> FrameInfo | None:
 def inspect_frame(path: str | Path, *, decode: bool = False) -> FrameInfo:
     """Open one frame file and check it (see the module docstring); never raises for a bad
     file, returns a :class:`FrameInfo` with ``kind`` set instead."""
-    from PIL import Image, UnidentifiedImageError
-
     path = Path(path)
     try:
         if os.stat(path).st_size == 0:
