@@ -200,7 +200,7 @@ def test_keyframe_errors_hand_computed():
     assert err["reselected"] == {"onset": 0.0, "apex": 0.0, "offset": 0.5}
 
 
-def test_demo_runs_every_step_in_a_reduced_configuration(tmp_path):
+def test_demo_runs_every_step_in_a_reduced_configuration(tmp_path, capsys):
     cfg = DemoConfig(
         out=tmp_path / "demo",
         subjects=2,
@@ -211,6 +211,7 @@ def test_demo_runs_every_step_in_a_reduced_configuration(tmp_path):
         seed=3,
     )
     result = run_demo(cfg, progress=False, log=lambda _: None)
+    assert "warning" not in capsys.readouterr().err  # training names the preset its file records
     assert (result.dataset / "ground_truth.csv").is_file()
     manifest = json.loads((result.cache / "manifest.json").read_text())
     assert len(manifest["clips"]) == 6 and manifest["header"]["size"] == [32, 32]

@@ -329,7 +329,8 @@ def train_config(cfg: DemoConfig, cache_dir: Path, reselection_csv: Path, train_
     keyframes of ``reselection_csv`` (the demo's one reselection, ``reselection.files``)."""
     data = load_config("tiny-cpu").to_dict()
     data["data"].update(caches=[str(cache_dir)], protocol=cfg.protocol)
-    data["reselection"].update(enabled=True, files=[str(reselection_csv)])
+    # the file records its settings; the section names the same preset so that nothing differs
+    data["reselection"] = {"enabled": True, "files": [str(reselection_csv)], "preset": cfg.preset}
     data["optim"]["epochs"] = cfg.epochs
     data["run"].update(output_dir=str(train_dir), device=cfg.device, seed=cfg.seed, num_threads=cfg.threads)
     return TrainConfig.from_dict(data, source="demo")
