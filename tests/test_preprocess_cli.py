@@ -66,7 +66,8 @@ def test_preprocess_a_dataset_then_resume_then_refuse_other_settings(casme2, tmp
     assert rc == 0 and f"0 clip(s) written, {len(casme2.clip_ids)} already done, 0 failed" in out
 
     rc, _, err = run(capsys, casme2.root, *common, "--size", "32")
-    assert rc == 1 and "size: [48, 48] -> [32, 32]" in err and "--overwrite" in err
+    # bad input (the same command fails until it changes): 2, the one exit rule of every command
+    assert rc == 2 and "size: [48, 48] -> [32, 32]" in err and "--overwrite" in err
     assert FrameCache(cache_dir).header["size"] == [48, 48]
 
 

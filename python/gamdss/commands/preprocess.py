@@ -1,6 +1,6 @@
 """``gamdss preprocess``: face-crop a dataset's clips into a frame cache.
 
-Exit status: 0 when every clip is cached; 2 for bad input (a dataset that cannot be read, a
+Exit status: 0 when every clip is cached; 2 for bad input (a dataset that cannot be read, a cache made with other settings without --overwrite, a
 wrong flag); 1 when any clip failed (each ``FAILED`` line and a
 one-line summary go to stderr, and the failed clips are listed in
 ``CACHE/preprocess-failures.txt``), when another run holds the cache's lock, or on a full
@@ -25,7 +25,7 @@ _FLAG_FIELDS = ("size", "box_method", "margin", "detect_frames", "workers", "dam
 def _preprocess(args: argparse.Namespace) -> int:
     # deferred so that `gamdss --help` does not import torch
     from gamdss.data.datasets import TableError, scan_dataset
-    from gamdss.data.preprocess import PreprocessConfig, PreprocessInterrupted, preprocess_clips
+    from gamdss.data.preprocess import FrameReadError, PreprocessConfig, PreprocessInterrupted, preprocess_clips
     from gamdss.util.atomic import DiskFullError
     from gamdss.util.devices import check_device
     from gamdss.util.run_lock import FolderBusyError
@@ -85,8 +85,10 @@ def _preprocess(args: argparse.Namespace) -> int:
         raise RunFailed(
             f"{exc}; free some space and run the same command again to resume (finished clips are kept)"
         ) from exc
-    except (FolderBusyError, ValueError, OSError) as exc:
+    except (FolderBusyError, FrameReadError, OSError) as exc:  # busy, unreadable frames, I/O: the run failed, 1
         raise RunFailed(exc) from exc
+    except ValueError as exc:  # a cache made with other settings, an out that is a file: the flags, 2
+        raise BadInput(exc) from exc
     print(report.summary())
     if report.failed:
         for line in report.failure_lines():
