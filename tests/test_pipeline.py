@@ -8,6 +8,7 @@ normalisation the dataset did before; and, for flow vectors, hand-computed rotat
 from __future__ import annotations
 
 import math
+import os
 import pickle
 
 import numpy as np
@@ -243,5 +244,44 @@ def test_dataset_pickles_without_its_open_memory_maps(tmp_path):
     before = ds[0].frames
     assert ds._clips  # a clip's memory map is open now
     copy = pickle.loads(pickle.dumps(ds))
-    assert copy._clips == {} and copy._caches is None
+    assert len(copy._clips) == 0 and copy._caches is None
     assert torch.equal(copy[0].frames, before)
+
+
+def test_open_maps_keep_at_most_limit_and_drop_the_least_recently_used():
+    from gamdss.util.open_maps import OpenMaps
+
+    opened: list[str] = []
+
+    def opener(key):
+        def open_fn():
+            opened.append(key)
+            return np.zeros(1)
+
+        return open_fn
+
+    maps = OpenMaps(limit=2)
+    for key in ("a", "b", "a", "c"):  # "a" used again before "c": "b" is the least recent
+        maps.get(key, opener(key))
+    assert opened == ["a", "b", "c"] and len(maps) == 2
+    maps.get("a", opener("a"))  # still held
+    maps.get("b", opener("b"))  # dropped before, reopened
+    assert opened == ["a", "b", "c", "b"] and len(maps) == 2
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc/self/fd to count descriptors")
+def test_reading_every_sample_holds_a_bounded_number_of_files(tmp_path, monkeypatch):
+    """A dataset larger than the limit of open maps does not keep a descriptor per clip."""
+    from gamdss.util import open_maps
+
+    monkeypatch.setattr(open_maps, "DEFAULT_LIMIT", 2)
+    monkeypatch.setattr(open_maps.OpenMaps.__init__, "__defaults__", (2,))
+    _, ds = _dataset(tmp_path)
+    before = _open_fds()
+    for i in range(len(ds)):
+        ds[i]
+    assert len(ds) == 6 and _open_fds() - before <= 2

@@ -47,6 +47,7 @@ from gamdss.data.flow import compute_flow, flow_params, rgb_to_grey
 from gamdss.data.resize import resize_uint8
 from gamdss.data.workers import die_with_parent
 from gamdss.util import atomic
+from gamdss.util.open_maps import OpenMaps
 
 FLOW_DIR = "flow"
 FLOW_FORMAT_VERSION = 1
@@ -109,11 +110,11 @@ class FlowStore:
             "size": self.size,
         }
         self.folder = self.root / f"{method}-{self.size}px-{_digest(self.settings, 10)}"
-        self._maps: dict[Path, np.ndarray] = {}
+        self._maps = OpenMaps()
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state["_cache"], state["_maps"] = None, {}
+        state["_cache"], state["_maps"] = None, OpenMaps()
         return state
 
     @property
@@ -138,19 +139,17 @@ class FlowStore:
         return arr.dtype == np.float16 and arr.shape == (2, self.size, self.size)
 
     def read(self, clip_id: str, src: int, dst: int) -> np.ndarray:
-        """float16 ``[2, S, S]`` read-only memory map of the stored field (kept open).
+        """float16 ``[2, S, S]`` read-only memory map of the stored field (the most recently
+        read fields are kept open: :class:`~gamdss.util.open_maps.OpenMaps`).
 
         ``FileNotFoundError`` naming the clip when it was not computed (:meth:`compute`)."""
         path = self.path(clip_id, src, dst)
-        arr = self._maps.get(path)
-        if arr is None:
-            if not path.is_file():
-                raise FileNotFoundError(
-                    f"clip {clip_id}: no cached {self.method} flow {src}->{dst} in {self.folder} "
-                    f"(compute it first: FlowStore.compute or KeyframeDataset(..., input_kind='flow'))"
-                )
-            arr = self._maps[path] = np.load(path, mmap_mode="r", allow_pickle=False)
-        return arr
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"clip {clip_id}: no cached {self.method} flow {src}->{dst} in {self.folder} "
+                f"(compute it first: FlowStore.compute or KeyframeDataset(..., input_kind='flow'))"
+            )
+        return self._maps.get(path, lambda: np.load(path, mmap_mode="r", allow_pickle=False))
 
     def missing(self, pairs: Iterable[Pair]) -> list[Pair]:
         """Those of ``pairs`` that are not stored whole."""
@@ -164,7 +163,8 @@ class FlowStore:
         pairs = sorted(set(pairs))
         report = FlowReport(folder=self.folder)
         todo = self.missing(pairs)
-        report.already_done = [p for p in pairs if p not in set(todo)]
+        todo_set = set(todo)
+        report.already_done = [p for p in pairs if p not in todo_set]
         if not todo:
             return report
         self.folder.mkdir(parents=True, exist_ok=True)

@@ -39,6 +39,7 @@ from gamdss.data.protocols import get_protocol
 from gamdss.data.samples import Keyframes, Sample, build_samples
 from gamdss.reselection.files import check_against_cache, load_reselection
 from gamdss.train.seeds import derive_seed
+from gamdss.util.open_maps import OpenMaps
 
 __all__ = ["KeyframeItem", "KeyframeDataset", "collate", "keyframe_dataset"]
 
@@ -105,7 +106,7 @@ class KeyframeDataset(torch.utils.data.Dataset):
         self.epoch = 0
         self.transform = KeyframeTransform(self.image_size, input_kind)
         self._caches: list[FrameCache] | None = None
-        self._clips: dict[tuple[int, str], np.ndarray] = {}
+        self._clips = OpenMaps()  # bounded: every open map holds a file descriptor
         self._flow: list[FlowStore] | None = None
         #: clips the protocol leaves out (``key``, ``emotion``, ``reason``; set by :func:`keyframe_dataset`)
         self.dropped: list[dict[str, str]] = []
@@ -120,7 +121,7 @@ class KeyframeDataset(torch.utils.data.Dataset):
         # Open caches and memory maps stay behind: a worker process opens its own (a pickled
         # memory map would carry its pixels).
         state = dict(self.__dict__)
-        state["_caches"], state["_clips"] = None, {}
+        state["_caches"], state["_clips"] = None, OpenMaps()
         return state
 
     def set_epoch(self, epoch: int) -> None:
@@ -155,12 +156,9 @@ class KeyframeDataset(torch.utils.data.Dataset):
         return self._caches[index]
 
     def _clip(self, s: Sample) -> np.ndarray:
-        """The clip's frames, uint8 [T, H, W, 3] memory map (opened and checked once)."""
-        key = (s.cache_index, s.clip_id)
-        clip = self._clips.get(key)
-        if clip is None:
-            clip = self._clips[key] = self._cache(s.cache_index).frames(s.clip_id)
-        return clip
+        """The clip's frames, uint8 [T, H, W, 3] memory map (checked once per cache object; the
+        most recently read clips are kept open)."""
+        return self._clips.get((s.cache_index, s.clip_id), lambda: self._cache(s.cache_index).frames(s.clip_id))
 
     def _draws(self, s: Sample) -> AugmentParams | None:
         if not self.augment:
