@@ -247,6 +247,48 @@ def test_flow_input_trains_and_predicts(toy, tmp_path):
     assert res["num_samples"] == 9 and 0.0 <= res["modes"]["fused"]["acc"] <= 1.0
 
 
+def test_flow_is_computed_once_before_the_folds(toy, tmp_path, monkeypatch):
+    """Folds only read flow: every field they need was computed before the first one started."""
+    from gamdss.data.flow_cache import FlowStore
+    from gamdss.train import fold as fold_module
+
+    computed: list[tuple[str, int]] = []  # (where, fields computed)
+    where = ["before the folds"]
+    real_compute, real_run_fold = FlowStore.compute, fold_module.run_fold
+
+    def compute(self, pairs, *args, **kwargs):
+        report = real_compute(self, pairs, *args, **kwargs)
+        computed.append((where[0], len(report.done)))
+        return report
+
+    def run_fold(payload):
+        where[0] = "in a fold"
+        return real_run_fold(payload)
+
+    monkeypatch.setattr(FlowStore, "compute", compute)
+    monkeypatch.setattr(fold_module, "run_fold", run_fold)
+    monkeypatch.setattr("gamdss.train.loso.run_fold", run_fold, raising=False)
+    cfg = load_config(
+        "tiny-cpu",
+        toy_overrides(
+            toy["root"] / "cache_flow_once",
+            tmp_path / "flow",
+            "optim.epochs=1",
+            "data.input_kind=flow",
+            "data.flow=farneback",
+            "run.folds=[casme2_sub01, casme2_sub02]",
+        ),
+    )
+    import shutil
+
+    # a copy of the cache without the flow other tests computed
+    shutil.copytree(toy["root"] / "cache", toy["root"] / "cache_flow_once", ignore=shutil.ignore_patterns("flow"))
+    run_loso(cfg, progress=False)
+    before = sum(n for w, n in computed if w == "before the folds")
+    in_folds = [n for w, n in computed if w == "in a fold"]
+    assert before > 0 and in_folds and sum(in_folds) == 0, computed
+
+
 def test_a_fold_killed_mid_way_resumes_from_its_epoch_checkpoint(toy, tmp_path, monkeypatch):
     from gamdss.train import fold as fold_module
     from gamdss.train.loso import _payload

@@ -46,6 +46,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from gamdss.data.cache import FrameCache
+from gamdss.data.keyframes import KeyframeDataset
 from gamdss.data.protocols import get_protocol, loso_folds
 from gamdss.reselection.files import rows_to_csv
 from gamdss.train.config import RELEASED_NOTE, TrainConfig
@@ -413,6 +414,26 @@ def run_loso(
         return _run_locked(out, cfg, overwrite, progress, executor, on_fold_done)
 
 
+def compute_flow_once(cfg: TrainConfig, plan: RunPlan, progress: bool) -> None:
+    """Flow input: compute every flow field the folds will read (training keyframes, and the
+    held-out ones) into the flow cache once, with progress, before any fold starts; folds then
+    only read, so folds running side by side never compute the same field."""
+    if cfg.data.input_kind != "flow":
+        return
+    roots = [str(Path(p).resolve()) for p in cfg.data.caches]
+    resel = cfg.reselection
+    for use_reselected in sorted({resel.enabled, resel.enabled and resel.apply_to_test}):
+        KeyframeDataset(
+            plan.samples,
+            roots,
+            image_size=cfg.data.image_size,
+            input_kind="flow",
+            use_reselected=use_reselected,
+            flow=cfg.data.flow,
+            progress=progress,
+        )
+
+
 def _run_locked(
     out: Path,
     cfg: TrainConfig,
@@ -442,6 +463,8 @@ def _run_locked(
     (out / "folds").mkdir(exist_ok=True)
     cfg.save(out / "config.yaml")
     _write_plan(out, plan)
+    if todo:
+        compute_flow_once(cfg, plan, progress)
     executor = executor or make_executor(cfg)
     bar = tqdm(total=len(plan.folds), initial=len(records), desc="LOSO folds", unit="fold", disable=not progress)
 
