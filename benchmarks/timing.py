@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 
@@ -155,13 +156,18 @@ class CacheFlusher:
     last-level cache), which evicts the frames a previous call left in the caches and their
     page-table entries from the TLBs. The read after the write leaves the caches holding
     clean lines of the buffer, so the timed call does not pay for writing them back. Used
-    untimed before "op_cold" rounds."""
+    untimed before "op_cold" rounds.
+
+    The flush runs on the calling thread alone (numpy, not torch): after a parallel torch op,
+    the threads of torch's OpenMP pool keep spinning on the cores for milliseconds (libgomp's
+    default wait policy), and a flush through torch would hand the timed call cores that are
+    still busy. The flush is there to empty the caches, not to load the machine."""
 
     def __init__(self, nbytes: int):
-        self.buf = torch.ones(nbytes // 4, dtype=torch.float32)
+        self.buf = np.ones(nbytes // 4, dtype=np.float32)
 
     def __call__(self) -> None:
-        self.buf.add_(1.0)
+        np.add(self.buf, 1.0, out=self.buf)
         self.buf.sum()
 
 

@@ -93,3 +93,30 @@ def test_large_frames_identical_across_kernels_and_threads(b, dtype, distance):
     else:
         for name in ("rise_distance", "fall_distance"):
             assert torch.allclose(getattr(first, name), getattr(ref, name), rtol=1e-5)
+
+
+@pytest.mark.parametrize("distance", ["l2", "centered"])
+def test_wide_windows_uint8_identical_across_kernels_and_match_reference(distance):
+    """Windows of 1 to ~30 frames per side (symmetric, lambda 0.9 on spans up to 35 frames):
+    every size of the kernels' groups of frames read side by side (up to 8 at a time) and
+    every remainder, exact against the reference."""
+    gen = torch.Generator().manual_seed(7 + len(distance))
+    b, t = 6, 40
+    x = _frames(gen, b, t, torch.uint8)
+    onset = torch.randint(0, 6, (b,), generator=gen)
+    apex = onset + torch.randint(1, 20, (b,), generator=gen)
+    offset = torch.minimum(apex + torch.randint(1, 16, (b,), generator=gen), torch.tensor(t - 1))
+    ann = torch.stack([onset, apex, offset], dim=1)
+    kwargs = dict(lam_rise=0.9, lam_fall=0.9, window="symmetric", distance=distance, return_table=True)
+    results = []
+    try:
+        for variant in VARIANTS:
+            gamdss_ext.set_cpu_kernel(variant)
+            results.append(gamdss.reselect(x, ann[:, 0], ann[:, 1], ann[:, 2], **kwargs))
+    finally:
+        gamdss_ext.set_cpu_kernel("auto")
+    ref = reference.reselect(x, ann[:, 0], ann[:, 1], ann[:, 2], **kwargs)
+    for got in results:
+        assert _same(got, ref)
+    # the windows really are that wide: some clip has more than 8 apex candidates
+    assert int(torch.isfinite(ref.rise_table).any(dim=1).sum(dim=1).max()) > 8

@@ -388,18 +388,55 @@ void u8_gram_avx2_rows(const uint8_t* const* xs, const uint8_t* const* cols, int
   }
 }
 
-// Sum and sum of squares of x over [0, n), n a multiple of 16 and at most kAvx2Chunk.
-inline void u8_stats_avx2(const uint8_t* x, int64_t n, bool need_sum, int64_t* sum, int64_t* sumsq) {
-  __m256i a2 = _mm256_setzero_si256();
-  __m128i s1 = _mm_setzero_si128();
-  for (int64_t k = 0; k < n; k += 16) {
-    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x + k));
-    const __m256i v = _mm256_cvtepu8_epi16(b);
-    a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(v, v));
-    if (need_sum) s1 = _mm_add_epi64(s1, _mm_sad_epu8(b, _mm_setzero_si128()));
+// Sums and sums of squares of NF frames over [k0, k0 + n), n a multiple of 16 and at most
+// kAvx2Chunk. These are the first reads of each sub-block, so the frames arrive from memory
+// here: NF frames read side by side into NF independent accumulators keep many loads in
+// flight, where one frame at a time made every step wait for the previous step's addition.
+template <int NF, bool NeedSum>
+void u8_stats_avx2_group(const uint8_t* const* fs, int64_t k0, int64_t n, int64_t* sum, int64_t* sumsq) {
+  __m256i a2[NF];
+  __m128i s1[NF];
+  for (int i = 0; i < NF; ++i) {
+    a2[i] = _mm256_setzero_si256();
+    s1[i] = _mm_setzero_si128();
   }
-  *sumsq += avx2_hsum_epi32(a2);
-  if (need_sum) *sum += _mm_cvtsi128_si64(s1) + _mm_extract_epi64(s1, 1);
+  for (int64_t k = k0; k < k0 + n; k += 16) {
+    for (int i = 0; i < NF; ++i) {
+      const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(fs[i] + k));
+      const __m256i v = _mm256_cvtepu8_epi16(b);
+      a2[i] = _mm256_add_epi32(a2[i], _mm256_madd_epi16(v, v));
+      if constexpr (NeedSum) s1[i] = _mm_add_epi64(s1[i], _mm_sad_epu8(b, _mm_setzero_si128()));
+    }
+  }
+  for (int i = 0; i < NF; ++i) {
+    sumsq[i] += avx2_hsum_epi32(a2[i]);
+    if constexpr (NeedSum) sum[i] += _mm_cvtsi128_si64(s1[i]) + _mm_extract_epi64(s1[i], 1);
+  }
+}
+
+// u8_stats_avx2_group over `nf` frames, at most 8 at a time.
+inline void u8_stats_avx2(const uint8_t* const* fs, int nf, int64_t k0, int64_t n, bool need_sum, int64_t* sum,
+                          int64_t* sumsq) {
+  for (int i = 0; i < nf; i += 8) {
+    auto run = [&](auto group) {
+      constexpr int NF = decltype(group)::value;
+      if (need_sum) {
+        u8_stats_avx2_group<NF, true>(fs + i, k0, n, sum + i, sumsq + i);
+      } else {
+        u8_stats_avx2_group<NF, false>(fs + i, k0, n, sum + i, sumsq + i);
+      }
+    };
+    switch (std::min(8, nf - i)) {
+      case 1: run(std::integral_constant<int, 1>{}); break;
+      case 2: run(std::integral_constant<int, 2>{}); break;
+      case 3: run(std::integral_constant<int, 3>{}); break;
+      case 4: run(std::integral_constant<int, 4>{}); break;
+      case 5: run(std::integral_constant<int, 5>{}); break;
+      case 6: run(std::integral_constant<int, 6>{}); break;
+      case 7: run(std::integral_constant<int, 7>{}); break;
+      default: run(std::integral_constant<int, 8>{}); break;
+    }
+  }
 }
 
 inline void u8_gram_avx2(const uint8_t* const* rows, int nr, const uint8_t* const* cols, int nc,
@@ -413,8 +450,8 @@ inline void u8_gram_avx2(const uint8_t* const* rows, int nr, const uint8_t* cons
   const int64_t n16 = n - n % 16;
   for (int64_t k0 = 0; k0 < n16; k0 += kAvx2Chunk) {
     const int64_t len = std::min(kAvx2Chunk, n16 - k0);
-    for (int r = 0; r < nr; ++r) u8_stats_avx2(rows[r] + k0, len, need_sum, row_sum + r, row_sq + r);
-    for (int c = 0; c < nc; ++c) u8_stats_avx2(cols[c] + k0, len, need_sum, col_sum + c, col_sq + c);
+    u8_stats_avx2(rows, nr, k0, len, need_sum, row_sum, row_sq);
+    u8_stats_avx2(cols, nc, k0, len, need_sum, col_sum, col_sq);
     int r = 0;
     for (; r + 1 < nr; r += 2) {
       // Rows r and r + 1 share the columns from first_col[r + 1] (first_col nondecreasing);
