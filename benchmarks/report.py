@@ -5,8 +5,9 @@
 Same workloads, methods, repeat policy, checks and roofline as
 ``benchmarks/test_bench_reselect.py`` (both use workloads.py, baselines.py and timing.py).
 On the CPU the op's headline time is cold-cache: before every timed call a buffer 4x the
-L3 size is rewritten and read (untimed), so the frames come from memory as they do when a
-pipeline reselects a dataset once; the roofline fraction and the speed-ups use that time.
+L3 size is rewritten and read (untimed, on one thread, so that no torch thread is left
+spinning on a core), so the frames come from memory as they do when a pipeline reselects a
+dataset once; the roofline fraction and the speed-ups use that time.
 The op's time over repeated calls (frames may still be cached) is a second column. Every
 row names the CPU (model, family/model numbers, the inner kernel in use).
 With ``--device cuda`` the frames of the op, the reference and the careful implementation
@@ -264,7 +265,7 @@ def main(argv=None) -> int:
         print(
             "- op, cold cache (the headline: the roofline fraction and the speed-ups use it): before each timed "
             f"call an untimed rewrite and read of a {timing.probe_bytes(args.scale) / 2**30:.3g} GiB buffer "
-            "evicts the frames (and their page-table entries) from the caches; op, repeated calls: no eviction "
+            "(numpy, one thread) evicts the frames (and their page-table entries) from the caches; op, repeated calls: no eviction "
             "(frames may stay in the caches between calls)"
         )
     for n in notes:
