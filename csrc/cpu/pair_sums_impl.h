@@ -62,6 +62,31 @@ void with_tile(int ny, F&& f) {
   }
 }
 
+// with_tile, and the direction of the wrap-around difference as a compile-time bool:
+// f(std::integral_constant<int, ny>{}, std::bool_constant<x_minus_y>{}).
+template <typename F>
+void with_tile_and_direction(int ny, bool x_minus_y, F&& f) {
+  with_tile(ny, [&](auto tile) {
+    if (x_minus_y) {
+      f(tile, std::true_type{});
+    } else {
+      f(tile, std::false_type{});
+    }
+  });
+}
+
+// sum over elements [k0, n) of ((x - y) mod 256)^2 (XMinusY) or ((y - x) mod 256)^2: the
+// scalar tail of the vector wrap-around kernels.
+template <bool XMinusY>
+int64_t u8_wrapped_tail(const uint8_t* x, const uint8_t* y, int64_t k0, int64_t n) {
+  int64_t total = 0;
+  for (int64_t t = k0; t < n; ++t) {
+    const int64_t d = static_cast<uint8_t>(XMinusY ? x[t] - y[t] : y[t] - x[t]);
+    total += d * d;
+  }
+  return total;
+}
+
 // ================================================================ uint8
 constexpr int kU8Lanes = 32;
 constexpr int64_t kU8Chunk = 8192;  // int32 lanes: 256 products of <= 65025 each
@@ -220,24 +245,13 @@ void u8_wrapped_avx512_tile(const uint8_t* x, const uint8_t* const* ys, int64_t 
     }
     for (int j = 0; j < NY; ++j) total[j] += _mm512_reduce_add_epi32(acc[j]);
   }
-  for (int j = 0; j < NY; ++j) {
-    for (int64_t t = n_vec; t < n; ++t) {
-      const int64_t d = static_cast<uint8_t>(XMinusY ? x[t] - ys[j][t] : ys[j][t] - x[t]);
-      total[j] += d * d;
-    }
-    sq[j] += total[j];
-  }
+  for (int j = 0; j < NY; ++j) sq[j] += total[j] + u8_wrapped_tail<XMinusY>(x, ys[j], n_vec, n);
 }
 
 inline void u8_wrapped_avx512(bool x_minus_y, const uint8_t* x, const uint8_t* const* ys, int ny,
                               int64_t n, int64_t* sq) {
-  with_tile(ny, [&](auto tile) {
-    constexpr int NY = decltype(tile)::value;
-    if (x_minus_y) {
-      u8_wrapped_avx512_tile<NY, true>(x, ys, n, sq);
-    } else {
-      u8_wrapped_avx512_tile<NY, false>(x, ys, n, sq);
-    }
+  with_tile_and_direction(ny, x_minus_y, [&](auto tile, auto minus) {
+    u8_wrapped_avx512_tile<decltype(tile)::value, decltype(minus)::value>(x, ys, n, sq);
   });
 }
 #endif  // GAMDSS_AVX512
@@ -280,24 +294,13 @@ void u8_wrapped_avx2_tile(const uint8_t* x, const uint8_t* const* ys, int64_t n,
     }
     for (int j = 0; j < NY; ++j) total[j] += avx2_sum_epi32_as_i64(acc[j]);
   }
-  for (int j = 0; j < NY; ++j) {
-    for (int64_t t = n_vec; t < n; ++t) {
-      const int64_t d = static_cast<uint8_t>(XMinusY ? x[t] - ys[j][t] : ys[j][t] - x[t]);
-      total[j] += d * d;
-    }
-    sq[j] += total[j];
-  }
+  for (int j = 0; j < NY; ++j) sq[j] += total[j] + u8_wrapped_tail<XMinusY>(x, ys[j], n_vec, n);
 }
 
 inline void u8_wrapped_avx2(bool x_minus_y, const uint8_t* x, const uint8_t* const* ys, int ny,
                             int64_t n, int64_t* sq) {
-  with_tile(ny, [&](auto tile) {
-    constexpr int NY = decltype(tile)::value;
-    if (x_minus_y) {
-      u8_wrapped_avx2_tile<NY, true>(x, ys, n, sq);
-    } else {
-      u8_wrapped_avx2_tile<NY, false>(x, ys, n, sq);
-    }
+  with_tile_and_direction(ny, x_minus_y, [&](auto tile, auto minus) {
+    u8_wrapped_avx2_tile<decltype(tile)::value, decltype(minus)::value>(x, ys, n, sq);
   });
 }
 #endif  // GAMDSS_AVX2
@@ -414,28 +417,18 @@ void u8_stats_avx2_group(const uint8_t* const* fs, int64_t k0, int64_t n, int64_
   }
 }
 
-// u8_stats_avx2_group over `nf` frames, at most 8 at a time.
+// u8_stats_avx2_group over `nf` frames, at most kMaxTile (8) at a time.
 inline void u8_stats_avx2(const uint8_t* const* fs, int nf, int64_t k0, int64_t n, bool need_sum, int64_t* sum,
                           int64_t* sumsq) {
-  for (int i = 0; i < nf; i += 8) {
-    auto run = [&](auto group) {
+  for (int i = 0; i < nf; i += kMaxTile) {
+    with_tile(std::min(kMaxTile, nf - i), [&](auto group) {
       constexpr int NF = decltype(group)::value;
       if (need_sum) {
         u8_stats_avx2_group<NF, true>(fs + i, k0, n, sum + i, sumsq + i);
       } else {
         u8_stats_avx2_group<NF, false>(fs + i, k0, n, sum + i, sumsq + i);
       }
-    };
-    switch (std::min(8, nf - i)) {
-      case 1: run(std::integral_constant<int, 1>{}); break;
-      case 2: run(std::integral_constant<int, 2>{}); break;
-      case 3: run(std::integral_constant<int, 3>{}); break;
-      case 4: run(std::integral_constant<int, 4>{}); break;
-      case 5: run(std::integral_constant<int, 5>{}); break;
-      case 6: run(std::integral_constant<int, 6>{}); break;
-      case 7: run(std::integral_constant<int, 7>{}); break;
-      default: run(std::integral_constant<int, 8>{}); break;
-    }
+    });
   }
 }
 
