@@ -1,10 +1,13 @@
 // The CPU work decomposition shared by both ops: every clip's frames are cut into blocks of
-// kBlockBytes, and each block into sub-blocks summed for all of that clip's frame pairs at
-// once, so each candidate frame is read from memory once and reused from cache across its
-// pairs. A work item is one block of one clip, or (reselect, with enough clips) all blocks
-// of one clip in order; items are handed out dynamically (for_each_dynamic). Per-block
-// partial sums are added up in block order, which makes the results independent of the
-// number of threads and of the kind of work item.
+// kBlockBytes, and each frame's block is read from memory once and reused from the caches
+// across its pairs. uint8 frames with the l2 and centered distances are read one frame at a
+// time, each block as one sequential run, and each frame's dot products are taken against
+// the frames read just before it (block_pairs_u8_streamed); the wrap-around and floating
+// kernels cut the block into sub-blocks summed for all of the clip's pairs at once. A work
+// item is one block of one clip, or (reselect, with enough clips) all blocks of one clip in
+// order; items are handed out dynamically (for_each_dynamic). Per-block partial sums are
+// added up in block order, which makes the results independent of the number of threads
+// and of the kind of work item.
 #pragma once
 
 #include <ATen/Parallel.h>
@@ -29,8 +32,8 @@
 namespace gamdss::cpu {
 
 constexpr int64_t kBlockBytes = 32768;
-// Within a block, all pairs are summed over sub-blocks of this many bytes, so that the
-// sub-blocks of every frame involved stay in L1 while they are reused across pairs.
+// Within a block, the wrap-around and floating kernels sum all pairs over sub-blocks of this
+// many bytes, so that the sub-blocks of every frame involved stay in L1 across pairs.
 constexpr int64_t kSubBlockBytes = 2048;
 
 // Byte addressing of frame elements (see FrameView).
@@ -98,44 +101,54 @@ inline void prefetch_frame(const FrameBytes& fb, int64_t frame, int64_t k, int64
   if (end > k) prefetch_range(fb.at(frame, k), (end - k) * fb.elem_size);
 }
 
-inline void block_pairs_u8_gram(const FrameBytes& fb, Distance mode, const PairBlock& pb, int64_t k0,
-                                int64_t n_all, int64_t frame_numel, int64_t* sq, int64_t* lin) {
+// uint8 l2 / centered over elements [k0, k0 + n): every frame of the block's pairs is read
+// once, as one sequential run: the rows in increasing order, then the columns that are not
+// rows. Each frame's dot products are taken as it is read, against the frames it pairs with
+// that were read before it (then in L1 or L2; every pair has one), so memory sees one
+// stream at a time instead of all the frames interleaved. A frame in both ranges pairs with
+// itself at distance zero. A pair whose column is also a row read earlier needs `upper` (the
+// rise) or a single row (the fall, the distance curves), as every caller has.
+inline void block_pairs_u8_streamed(const FrameBytes& fb, Distance mode, const PairBlock& pb, int64_t k0,
+                                    int64_t n, int64_t* sq, int64_t* lin) {
   const kernels::KernelSet& ks = kernels::active_kernels();
-  const int nr = static_cast<int>(pb.r_hi - pb.r_lo + 1), nc = static_cast<int>(pb.c_hi - pb.c_lo + 1);
   const bool centered = mode == Distance::kCentered;
-  // rows, cols, first_col, then the kernel's outputs
-  std::vector<const uint8_t*> ptrs(nr + nc);
-  std::vector<int32_t> first_col(nr);
-  std::vector<int64_t> stats(2 * (nr + nc) + int64_t{nr} * nc);
-  int64_t* row_sum = stats.data();
-  int64_t* row_sq = row_sum + nr;
-  int64_t* col_sum = row_sq + nr;
-  int64_t* col_sq = col_sum + nc;
-  int64_t* dot = col_sq + nc;
-  for (int r = 0; r < nr; ++r) {
-    first_col[r] = static_cast<int32_t>(std::min<int64_t>(pb.first_col(pb.r_lo + r) - pb.c_lo, nc));
-  }
-  auto frame_of = [&](int i) { return i < nr ? pb.r_lo + i : pb.c_lo + (i - nr); };
-  const int64_t sub = kSubBlockBytes;
-  for (int64_t s0 = 0; s0 < n_all; s0 += sub) {
-    const int64_t k = k0 + s0, n = std::min(sub, n_all - s0);
-    for (int i = 0; i < nr + nc; ++i) {
-      const int64_t f = frame_of(i);
-      // A frame in both windows is prefetched once.
-      if (i < nr || f < pb.r_lo || f > pb.r_hi) {
-        prefetch_frame(fb, f, k + kPrefetchSubBlocks * sub, sub, frame_numel);
-      }
-      ptrs[i] = reinterpret_cast<const uint8_t*>(fb.at(f, k));
-    }
-    ks.u8_gram(ptrs.data(), nr, ptrs.data() + nr, nc, first_col.data(), n, centered, row_sum, row_sq, col_sum,
-               col_sq, dot);
-    for (int r = 0; r < nr; ++r) {
-      for (int c = first_col[r]; c < nc; ++c) {
-        const int64_t slot = r * pb.row_stride + c;
-        sq[slot] += row_sq[r] + col_sq[c] - 2 * dot[r * nc + c];
-        if (centered) lin[slot] += col_sum[c] - row_sum[r];
+  TORCH_CHECK(pb.upper || pb.r_lo == pb.r_hi, "gamdss: internal error: a block of pairs below the diagonal with ",
+              pb.r_hi - pb.r_lo + 1, " rows");
+  const int64_t lo = std::min(pb.r_lo, pb.c_lo), hi = std::max(pb.r_hi, pb.c_hi);
+  std::vector<int64_t> sum(hi - lo + 1), sumsq(hi - lo + 1);  // over [k0, k0 + n), of frames read
+  std::vector<const uint8_t*> xs;
+  std::vector<int64_t> x_sums, partner, dots;
+  auto at = [&](int64_t f) { return reinterpret_cast<const uint8_t*>(fb.at(f, k0)); };
+  auto is_row = [&](int64_t f) { return f >= pb.r_lo && f <= pb.r_hi; };
+  auto is_col = [&](int64_t f) { return f >= pb.c_lo && f <= pb.c_hi; };
+  auto valid = [&](int64_t r, int64_t c) { return is_row(r) && is_col(c) && (!pb.upper || c >= r); };
+  auto add_pair = [&](int64_t r, int64_t c, int64_t dot) {
+    const int64_t slot = (r - pb.r_lo) * pb.row_stride + (c - pb.c_lo);
+    sq[slot] += sumsq[r - lo] + sumsq[c - lo] - 2 * dot;
+    if (centered) lin[slot] += sum[c - lo] - sum[r - lo];
+  };
+  auto read = [&](int64_t t) {
+    // Partners: the rows it pairs with as a column, read before it (rows are read first:
+    // those before it, or all of them when t is not a row).
+    xs.clear();
+    x_sums.clear();
+    partner.clear();
+    const int64_t p_hi = is_row(t) ? t - 1 : pb.r_hi;
+    for (int64_t r = pb.r_lo; r <= p_hi; ++r) {
+      if (valid(r, t)) {
+        xs.push_back(at(r));
+        x_sums.push_back(sum[r - lo]);
+        partner.push_back(r);
       }
     }
+    dots.assign(xs.size(), 0);
+    ks.u8_stream(at(t), xs.data(), x_sums.data(), static_cast<int>(xs.size()), n, centered, &sum[t - lo],
+                 &sumsq[t - lo], dots.data());
+    for (size_t i = 0; i < partner.size(); ++i) add_pair(partner[i], t, dots[i]);
+  };
+  for (int64_t t = pb.r_lo; t <= pb.r_hi; ++t) read(t);
+  for (int64_t t = pb.c_lo; t <= pb.c_hi; ++t) {
+    if (!is_row(t)) read(t);
   }
 }
 
@@ -166,7 +179,7 @@ inline void block_pairs_u8(const FrameBytes& fb, Distance mode, bool x_minus_y, 
   if (mode == Distance::kWrapped) {
     block_pairs_u8_wrapped(fb, x_minus_y, pb, k0, n, frame_numel, sq);
   } else {
-    block_pairs_u8_gram(fb, mode, pb, k0, n, frame_numel, sq, lin);
+    block_pairs_u8_streamed(fb, mode, pb, k0, n, sq, lin);
   }
 }
 

@@ -12,17 +12,16 @@ namespace gamdss::kernels {
 // Column frames handled per call; callers tile longer ranges.
 constexpr int kMaxTile = 8;
 
-// uint8 Gram terms over elements [0, n) of nr row frames and nc column frames (pointers
-// already offset to the first element): row_sq[r] = sum_k x_r[k]^2 and col_sq[c] likewise;
-// with need_sum also row_sum[r] = sum_k x_r[k] and col_sum[c] (the AVX-512 variant always
-// writes them); and for each row r and column c >= first_col[r] (first_col nondecreasing,
-// at most nc), dot[r * nc + c] = sum_k x_r[k] y_c[k]. These outputs are overwritten, all
-// exact. With them the squared distance of a pair is the exact |x|^2 + |y|^2 - 2 x.y and
-// its sum of differences the difference of sums: one multiply-accumulate per element and
-// pair instead of a subtract, widen and square.
-using GramU8 = void (*)(const uint8_t* const* rows, int nr, const uint8_t* const* cols, int nc,
-                        const int32_t* first_col, int64_t n, bool need_sum, int64_t* row_sum,
-                        int64_t* row_sq, int64_t* col_sum, int64_t* col_sq, int64_t* dot);
+// uint8 Gram terms of one frame y against nx frames xs read before it, over elements
+// [0, n) (pointers already offset to the first element): y_sum += sum_k y[k] (with
+// need_sum; the AVX-512 variant always adds it), y_sq += sum_k y[k]^2 and, for i < nx,
+// dot[i] += sum_k xs[i][k] y[k], all exact. x_sums[i] = sum_k xs[i][k] over the same
+// elements (the AVX-512 variant needs it). With these the squared distance of a pair is the
+// exact |x|^2 + |y|^2 - 2 x.y and its sum of differences the difference of sums. y is read
+// in one pass where the instruction set allows, as one sequential stream from memory, while
+// the xs, read just before, come from the caches.
+using StreamU8 = void (*)(const uint8_t* y, const uint8_t* const* xs, const int64_t* x_sums, int nx, int64_t n,
+                          bool need_sum, int64_t* y_sum, int64_t* y_sq, int64_t* dot);
 
 // uint8 wrap-around ("released_uint8"): sq[j] += sum_k ((y_j[k] - x[k]) mod 256)^2, or
 // ((x[k] - y_j[k]) mod 256)^2 with x_minus_y. Exact.
@@ -40,7 +39,7 @@ using PairSumsFloat = void (*)(Elem elem, Distance mode, const void* x, const vo
 
 struct KernelSet {
   const char* name;
-  GramU8 u8_gram;
+  StreamU8 u8_stream;
   WrappedU8 u8_wrapped;
   PairSumsFloat floating;
 };

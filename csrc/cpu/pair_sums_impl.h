@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <cstdlib>
 #include <type_traits>
 
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
@@ -136,6 +137,12 @@ inline void u8_dots_portable(const uint8_t* x, const uint8_t* const* ys, const i
   }
 }
 
+inline void u8_stream_portable(const uint8_t* y, const uint8_t* const* xs, const int64_t*, int nx, int64_t n,
+                               bool, int64_t* y_sum, int64_t* y_sq, int64_t* dot) {
+  u8_stats_portable(y, n, y_sum, y_sq);
+  for (int i = 0; i < nx; ++i) u8_dots_portable(y, xs + i, nullptr, 1, n, dot + i);
+}
+
 inline void u8_wrapped_portable(bool x_minus_y, const uint8_t* x, const uint8_t* const* ys, int ny,
                                 int64_t n, int64_t* sq) {
   for (int j = 0; j < ny; ++j) {
@@ -226,6 +233,14 @@ inline void u8_dots_avx512(const uint8_t* x, const uint8_t* const* ys, const int
   with_tile(ny, [&](auto tile) { u8_dots_avx512_tile<decltype(tile)::value>(x, ys, y_sums, n, dot); });
 }
 
+// u8_stream with VNNI: y's statistics in one pass, then its dots with the xs in tiles (y on
+// the signed side of vpdpbusd, which needs the sums of the xs).
+inline void u8_stream_avx512(const uint8_t* y, const uint8_t* const* xs, const int64_t* x_sums, int nx,
+                             int64_t n, bool, int64_t* y_sum, int64_t* y_sq, int64_t* dot) {
+  u8_stats_avx512(y, n, y_sum, y_sq);
+  for (int i = 0; i < nx; i += kMaxTile) u8_dots_avx512(y, xs + i, x_sums + i, std::min(kMaxTile, nx - i), n, dot + i);
+}
+
 template <int NY, bool XMinusY>
 void u8_wrapped_avx512_tile(const uint8_t* x, const uint8_t* const* ys, int64_t n, int64_t* sq) {
   const int64_t n_vec = n - n % 32;
@@ -305,35 +320,11 @@ inline void u8_wrapped_avx2(bool x_minus_y, const uint8_t* x, const uint8_t* con
 }
 #endif  // GAMDSS_AVX2
 
-// Gram terms (pair_sums.h) from per-frame statistics and row tiles of dot products.
-template <auto Stats, auto Dots>
-void u8_gram_tiled(const uint8_t* const* rows, int nr, const uint8_t* const* cols, int nc,
-                   const int32_t* first_col, int64_t n, bool, int64_t* row_sum, int64_t* row_sq,
-                   int64_t* col_sum, int64_t* col_sq, int64_t* dot) {
-  for (int r = 0; r < nr; ++r) {
-    row_sum[r] = row_sq[r] = 0;
-    Stats(rows[r], n, row_sum + r, row_sq + r);
-  }
-  for (int c = 0; c < nc; ++c) {
-    col_sum[c] = col_sq[c] = 0;
-    Stats(cols[c], n, col_sum + c, col_sq + c);
-  }
-  for (int r = 0; r < nr; ++r) {
-    for (int c = first_col[r]; c < nc; c += kMaxTile) {
-      const int ny = std::min(kMaxTile, nc - c);
-      for (int j = 0; j < ny; ++j) dot[r * nc + c + j] = 0;
-      Dots(rows[r], cols + c, col_sum + c, ny, n, dot + r * nc + c);
-    }
-  }
-}
-
 #ifdef GAMDSS_AVX2
-// Gram terms with AVX2 and no VNNI. Bytes are widened to int16 as they are loaded
-// (vpmovzxbw), then one vpmaddwd and one add per 16 elements and pair. Tiles of 2 rows x up
-// to 4 columns load each widened row once per 4 columns and each column once per 2 rows.
-// An int32 lane gathers one vpmaddwd result (<= 2 * 255^2) per 16 elements; over a chunk of
-// kAvx2Chunk elements a whole register holds at most kAvx2Chunk * 255^2 < 2^31, so the int32
-// reductions below are exact.
+// uint8 Gram terms with AVX2 and no VNNI: bytes widened to int16, then one vpmaddwd and one
+// add per 16 elements and pair. The int32 lanes are reduced to int64 every kAvx2Chunk
+// elements: each element adds one product (<= 255^2) to one lane, so a whole register holds
+// at most kAvx2Chunk * 255^2 < 2^31 and the int32 reductions below are exact.
 constexpr int64_t kAvx2Chunk = 2048;
 static_assert(kAvx2Chunk * 255 * 255 < (int64_t{1} << 31));
 
@@ -344,130 +335,75 @@ inline int32_t avx2_hsum_epi32(__m256i v) {
   return _mm_cvtsi128_si32(s);
 }
 
-inline __m256i avx2_load_u8x16(const uint8_t* p) {
-  return _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-}
-
-// dot[r * stride + c] += sum over [k0, k0 + n) (n a multiple of 16, at most kAvx2Chunk).
-template <int NR, int NC>
-void u8_gram_avx2_tile(const uint8_t* const* xs, const uint8_t* const* ys, int64_t k0, int64_t n,
-                       int64_t* dot, int64_t stride) {
-  __m256i acc[NR][NC];
-  for (int r = 0; r < NR; ++r) {
-    for (int c = 0; c < NC; ++c) acc[r][c] = _mm256_setzero_si256();
-  }
-  for (int64_t k = k0; k < k0 + n; k += 16) {
-    __m256i x[NR];
-    for (int r = 0; r < NR; ++r) x[r] = avx2_load_u8x16(xs[r] + k);
-    for (int c = 0; c < NC; ++c) {
-      const __m256i y = avx2_load_u8x16(ys[c] + k);
-      for (int r = 0; r < NR; ++r) acc[r][c] = _mm256_add_epi32(acc[r][c], _mm256_madd_epi16(x[r], y));
+// u8_stream with AVX2: per chunk of kAvx2Chunk elements, y's statistics and its dots with
+// up to kMaxTile frames in one pass; more frames take further passes over the chunk, which
+// is then in L1. 32 bytes at a time are widened to int16 by unpacking with zero: in-lane,
+// and on Zen 3 half the cost of vpmovzxbw. The unpacking permutes the elements identically
+// for y and every x, so every product pairs the same element. An int32 lane takes two
+// vpmaddwd results (<= 2 * 255^2 each) per 32 elements: at most kAvx2Chunk / 16 * 2 * 255^2
+// < 2^31 per chunk.
+template <int NX, bool Stats, bool NeedSum>
+void u8_stream_avx2_pass(const uint8_t* y, const uint8_t* const* xs, int64_t k0, int64_t n, int64_t* y_sum,
+                         int64_t* y_sq, int64_t* dot) {
+  const __m256i zero = _mm256_setzero_si256();
+  __m256i acc[NX > 0 ? NX : 1];
+  for (int i = 0; i < NX; ++i) acc[i] = zero;
+  __m256i a2 = zero, s1 = zero;
+  for (int64_t k = k0; k < k0 + n; k += 32) {
+    const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y + k));
+    const __m256i lo = _mm256_unpacklo_epi8(b, zero), hi = _mm256_unpackhi_epi8(b, zero);
+    for (int i = 0; i < NX; ++i) {
+      const __m256i xb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xs[i] + k));
+      acc[i] = _mm256_add_epi32(acc[i], _mm256_add_epi32(_mm256_madd_epi16(_mm256_unpacklo_epi8(xb, zero), lo),
+                                                         _mm256_madd_epi16(_mm256_unpackhi_epi8(xb, zero), hi)));
+    }
+    if constexpr (Stats) {
+      a2 = _mm256_add_epi32(a2, _mm256_add_epi32(_mm256_madd_epi16(lo, lo), _mm256_madd_epi16(hi, hi)));
+      if constexpr (NeedSum) s1 = _mm256_add_epi64(s1, _mm256_sad_epu8(b, zero));
     }
   }
-  for (int r = 0; r < NR; ++r) {
-    for (int c = 0; c < NC; ++c) dot[r * stride + c] += avx2_hsum_epi32(acc[r][c]);
-  }
-}
-
-// Row tile of NR rows over columns [c0, c1), in tiles of at most MaxC columns.
-template <int NR, int MaxC>
-void u8_gram_avx2_rows(const uint8_t* const* xs, const uint8_t* const* cols, int c0, int c1, int64_t k0,
-                       int64_t n, int64_t* dot, int64_t stride) {
-  for (int c = c0; c < c1; c += MaxC) {
-    const int nc = std::min(MaxC, c1 - c);
-    auto run = [&](auto tile) {
-      u8_gram_avx2_tile<NR, decltype(tile)::value>(xs, cols + c, k0, n, dot + c, stride);
-    };
-    switch (nc) {
-      case 1: run(std::integral_constant<int, 1>{}); break;
-      case 2: run(std::integral_constant<int, 2>{}); break;
-      case 3: run(std::integral_constant<int, std::min(3, MaxC)>{}); break;
-      case 4: run(std::integral_constant<int, std::min(4, MaxC)>{}); break;
-      case 5: run(std::integral_constant<int, std::min(5, MaxC)>{}); break;
-      case 6: run(std::integral_constant<int, std::min(6, MaxC)>{}); break;
-      case 7: run(std::integral_constant<int, std::min(7, MaxC)>{}); break;
-      default: run(std::integral_constant<int, MaxC>{}); break;
+  for (int i = 0; i < NX; ++i) dot[i] += avx2_hsum_epi32(acc[i]);
+  if constexpr (Stats) {
+    *y_sq += avx2_hsum_epi32(a2);
+    if constexpr (NeedSum) {
+      const __m128i t = _mm_add_epi64(_mm256_castsi256_si128(s1), _mm256_extracti128_si256(s1, 1));
+      *y_sum += _mm_cvtsi128_si64(t) + _mm_extract_epi64(t, 1);
     }
   }
 }
 
-// Sums and sums of squares of NF frames over [k0, k0 + n), n a multiple of 16 and at most
-// kAvx2Chunk. These are the first reads of each sub-block, so the frames arrive from memory
-// here: NF frames read side by side into NF independent accumulators keep many loads in
-// flight, where one frame at a time made every step wait for the previous step's addition.
-template <int NF, bool NeedSum>
-void u8_stats_avx2_group(const uint8_t* const* fs, int64_t k0, int64_t n, int64_t* sum, int64_t* sumsq) {
-  __m256i a2[NF];
-  __m128i s1[NF];
-  for (int i = 0; i < NF; ++i) {
-    a2[i] = _mm256_setzero_si256();
-    s1[i] = _mm_setzero_si128();
-  }
-  for (int64_t k = k0; k < k0 + n; k += 16) {
-    for (int i = 0; i < NF; ++i) {
-      const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(fs[i] + k));
-      const __m256i v = _mm256_cvtepu8_epi16(b);
-      a2[i] = _mm256_add_epi32(a2[i], _mm256_madd_epi16(v, v));
-      if constexpr (NeedSum) s1[i] = _mm_add_epi64(s1[i], _mm_sad_epu8(b, _mm_setzero_si128()));
-    }
-  }
-  for (int i = 0; i < NF; ++i) {
-    sumsq[i] += avx2_hsum_epi32(a2[i]);
-    if constexpr (NeedSum) sum[i] += _mm_cvtsi128_si64(s1[i]) + _mm_extract_epi64(s1[i], 1);
-  }
-}
-
-// u8_stats_avx2_group over `nf` frames, at most kMaxTile (8) at a time.
-inline void u8_stats_avx2(const uint8_t* const* fs, int nf, int64_t k0, int64_t n, bool need_sum, int64_t* sum,
-                          int64_t* sumsq) {
-  for (int i = 0; i < nf; i += kMaxTile) {
-    with_tile(std::min(kMaxTile, nf - i), [&](auto group) {
-      constexpr int NF = decltype(group)::value;
+inline void u8_stream_avx2(const uint8_t* y, const uint8_t* const* xs, const int64_t*, int nx, int64_t n,
+                           bool need_sum, int64_t* y_sum, int64_t* y_sq, int64_t* dot) {
+  const int64_t n32 = n - n % 32;
+  for (int64_t k0 = 0; k0 < n32; k0 += kAvx2Chunk) {
+    const int64_t len = std::min(kAvx2Chunk, n32 - k0);
+    // The first pass also takes y's statistics; with no frames it does only that.
+    auto first = [&](auto tile) {
+      constexpr int NX = decltype(tile)::value;
       if (need_sum) {
-        u8_stats_avx2_group<NF, true>(fs + i, k0, n, sum + i, sumsq + i);
+        u8_stream_avx2_pass<NX, true, true>(y, xs, k0, len, y_sum, y_sq, dot);
       } else {
-        u8_stats_avx2_group<NF, false>(fs + i, k0, n, sum + i, sumsq + i);
+        u8_stream_avx2_pass<NX, true, false>(y, xs, k0, len, y_sum, y_sq, dot);
       }
-    });
+    };
+    if (nx == 0) {
+      first(std::integral_constant<int, 0>{});
+      continue;
+    }
+    with_tile(std::min(kMaxTile, nx), first);
+    for (int i = kMaxTile; i < nx; i += kMaxTile) {
+      with_tile(std::min(kMaxTile, nx - i), [&](auto tile) {
+        u8_stream_avx2_pass<decltype(tile)::value, false, false>(y, xs + i, k0, len, y_sum, y_sq, dot + i);
+      });
+    }
+  }
+  for (int64_t k = n32; k < n; ++k) {
+    if (need_sum) *y_sum += y[k];
+    *y_sq += static_cast<int64_t>(y[k]) * y[k];
+    for (int i = 0; i < nx; ++i) dot[i] += static_cast<int64_t>(xs[i][k]) * y[k];
   }
 }
 
-inline void u8_gram_avx2(const uint8_t* const* rows, int nr, const uint8_t* const* cols, int nc,
-                         const int32_t* first_col, int64_t n, bool need_sum, int64_t* row_sum,
-                         int64_t* row_sq, int64_t* col_sum, int64_t* col_sq, int64_t* dot) {
-  for (int r = 0; r < nr; ++r) {
-    row_sum[r] = row_sq[r] = 0;
-    for (int c = first_col[r]; c < nc; ++c) dot[r * nc + c] = 0;
-  }
-  for (int c = 0; c < nc; ++c) col_sum[c] = col_sq[c] = 0;
-  const int64_t n16 = n - n % 16;
-  for (int64_t k0 = 0; k0 < n16; k0 += kAvx2Chunk) {
-    const int64_t len = std::min(kAvx2Chunk, n16 - k0);
-    u8_stats_avx2(rows, nr, k0, len, need_sum, row_sum, row_sq);
-    u8_stats_avx2(cols, nc, k0, len, need_sum, col_sum, col_sq);
-    int r = 0;
-    for (; r + 1 < nr; r += 2) {
-      // Rows r and r + 1 share the columns from first_col[r + 1] (first_col nondecreasing);
-      // row r alone has [first_col[r], first_col[r + 1]).
-      u8_gram_avx2_rows<1, 8>(rows + r, cols, first_col[r], first_col[r + 1], k0, len, dot + r * nc, nc);
-      u8_gram_avx2_rows<2, 4>(rows + r, cols, first_col[r + 1], nc, k0, len, dot + r * nc, nc);
-    }
-    if (r < nr) u8_gram_avx2_rows<1, 8>(rows + r, cols, first_col[r], nc, k0, len, dot + r * nc, nc);
-  }
-  for (int64_t k = n16; k < n; ++k) {
-    for (int r = 0; r < nr; ++r) {
-      row_sum[r] += rows[r][k];
-      row_sq[r] += static_cast<int64_t>(rows[r][k]) * rows[r][k];
-    }
-    for (int c = 0; c < nc; ++c) {
-      col_sum[c] += cols[c][k];
-      col_sq[c] += static_cast<int64_t>(cols[c][k]) * cols[c][k];
-    }
-    for (int r = 0; r < nr; ++r) {
-      for (int c = first_col[r]; c < nc; ++c) dot[r * nc + c] += static_cast<int64_t>(rows[r][k]) * cols[c][k];
-    }
-  }
-}
 #endif  // GAMDSS_AVX2
 
 // ================================================================ floating
@@ -886,12 +822,12 @@ inline void pair_sums_float(Elem elem, Distance mode, const void* x, const void*
 
 inline KernelSet make_kernel_set(const char* name) {
 #ifdef GAMDSS_AVX512
-  return KernelSet{name, &u8_gram_tiled<u8_stats_avx512, u8_dots_avx512>, &u8_wrapped_avx512,
+  return KernelSet{name, &u8_stream_avx512, &u8_wrapped_avx512,
                    &pair_sums_float};
 #elif defined(GAMDSS_AVX2)
-  return KernelSet{name, &u8_gram_avx2, &u8_wrapped_avx2, &pair_sums_float};
+  return KernelSet{name, &u8_stream_avx2, &u8_wrapped_avx2, &pair_sums_float};
 #else
-  return KernelSet{name, &u8_gram_tiled<u8_stats_portable, u8_dots_portable>, &u8_wrapped_portable,
+  return KernelSet{name, &u8_stream_portable, &u8_wrapped_portable,
                    &pair_sums_float};
 #endif
 }
