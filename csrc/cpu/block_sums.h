@@ -101,54 +101,109 @@ inline void prefetch_frame(const FrameBytes& fb, int64_t frame, int64_t k, int64
   if (end > k) prefetch_range(fb.at(frame, k), (end - k) * fb.elem_size);
 }
 
-// uint8 l2 / centered over elements [k0, k0 + n): every frame of the block's pairs is read
-// once, as one sequential run: the rows in increasing order, then the columns that are not
-// rows. Each frame's dot products are taken as it is read, against the frames it pairs with
-// that were read before it (then in L1 or L2; every pair has one), so memory sees one
-// stream at a time instead of all the frames interleaved. A frame in both ranges pairs with
-// itself at distance zero. A pair whose column is also a row read earlier needs `upper` (the
-// rise) or a single row (the fall, the distance curves), as every caller has.
+// uint8 l2 / centered over elements [k0, k0 + n), in pieces of at most kStreamPieceBytes.
+// In each piece every frame of the block's pairs is read once, as one sequential run: the
+// rows in increasing order, then the columns that are not rows. Each frame's dot products
+// are taken as it is read, against the rows it pairs with, read just before it (then in L1
+// or L2), so memory sees one or two streams at a time instead of all the frames
+// interleaved. Reads with no partner (the rows, mostly) only take moments: they are done
+// for the next piece as companions of this piece's reads with partners, whose arithmetic
+// then overlaps their memory reads. A frame in both ranges pairs with itself at distance
+// zero. A pair whose column is also a row read earlier needs `upper` (the rise) or a single
+// row (the fall, the distance curves), as every caller has.
+constexpr int64_t kStreamPieceBytes = 32768;
+
 inline void block_pairs_u8_streamed(const FrameBytes& fb, Distance mode, const PairBlock& pb, int64_t k0,
                                     int64_t n, int64_t* sq, int64_t* lin) {
-  const kernels::KernelSet& ks = kernels::active_kernels();
-  const bool centered = mode == Distance::kCentered;
   TORCH_CHECK(pb.upper || pb.r_lo == pb.r_hi, "gamdss: internal error: a block of pairs below the diagonal with ",
               pb.r_hi - pb.r_lo + 1, " rows");
+  const kernels::KernelSet& ks = kernels::active_kernels();
+  const bool centered = mode == Distance::kCentered;
   const int64_t lo = std::min(pb.r_lo, pb.c_lo), hi = std::max(pb.r_hi, pb.c_hi);
-  std::vector<int64_t> sum(hi - lo + 1), sumsq(hi - lo + 1);  // over [k0, k0 + n), of frames read
-  std::vector<const uint8_t*> xs;
-  std::vector<int64_t> x_sums, partner, dots;
-  auto at = [&](int64_t f) { return reinterpret_cast<const uint8_t*>(fb.at(f, k0)); };
+  const int64_t n_cols = pb.c_hi - pb.c_lo + 1;
   auto is_row = [&](int64_t f) { return f >= pb.r_lo && f <= pb.r_hi; };
   auto is_col = [&](int64_t f) { return f >= pb.c_lo && f <= pb.c_hi; };
-  auto valid = [&](int64_t r, int64_t c) { return is_row(r) && is_col(c) && (!pb.upper || c >= r); };
-  auto add_pair = [&](int64_t r, int64_t c, int64_t dot) {
-    const int64_t slot = (r - pb.r_lo) * pb.row_stride + (c - pb.c_lo);
-    sq[slot] += sumsq[r - lo] + sumsq[c - lo] - 2 * dot;
-    if (centered) lin[slot] += sum[c - lo] - sum[r - lo];
+
+  // Reads of one piece, in order, with their partners: rows r_lo..last.
+  struct Read {
+    int64_t frame, last;
   };
-  auto read = [&](int64_t t) {
-    // Partners: the rows it pairs with as a column, read before it (rows are read first:
-    // those before it, or all of them when t is not a row).
+  std::vector<Read> light, heavy;
+  auto add_read = [&](int64_t t) {
+    int64_t last = pb.r_lo - 1;
+    if (is_col(t)) {
+      last = is_row(t) ? t - 1 : pb.r_hi;
+      if (pb.upper) last = std::min(last, t);
+    }
+    (last < pb.r_lo ? light : heavy).push_back({t, last});
+  };
+  for (int64_t t = pb.r_lo; t <= pb.r_hi; ++t) add_read(t);
+  for (int64_t t = pb.c_lo; t <= pb.c_hi; ++t) {
+    if (!is_row(t)) add_read(t);
+  }
+  // Light reads only depend on nothing; heavy reads keep their order (a heavy row is a
+  // partner of later reads).
+
+  // Moments over the whole range, and over the current and next piece (partners' sums).
+  std::vector<kernels::U8Moments> total(hi - lo + 1), cur(hi - lo + 1), next(hi - lo + 1);
+  std::vector<int64_t> pair_dot((pb.r_hi - pb.r_lo + 1) * n_cols, 0), x_sums, dots;
+  std::vector<const uint8_t*> xs;
+  auto at = [&](int64_t f, int64_t k) { return reinterpret_cast<const uint8_t*>(fb.at(f, k)); };
+  auto keep = [&](int64_t f, const kernels::U8Moments& m, std::vector<kernels::U8Moments>& piece_m) {
+    piece_m[f - lo] = m;
+    total[f - lo].sum += m.sum;
+    total[f - lo].sumsq += m.sumsq;
+  };
+  // Reads y over [k, k + len) of the current piece against its partners; z (a light read
+  // of the next piece, at next_k, or null) is its companion.
+  auto read = [&](const Read& y, const Read* z, int64_t k, int64_t len, int64_t next_k) {
     xs.clear();
     x_sums.clear();
-    partner.clear();
-    const int64_t p_hi = is_row(t) ? t - 1 : pb.r_hi;
-    for (int64_t r = pb.r_lo; r <= p_hi; ++r) {
-      if (valid(r, t)) {
-        xs.push_back(at(r));
-        x_sums.push_back(sum[r - lo]);
-        partner.push_back(r);
-      }
+    for (int64_t r = pb.r_lo; r <= y.last; ++r) {
+      xs.push_back(at(r, k));
+      x_sums.push_back(cur[r - lo].sum);
     }
     dots.assign(xs.size(), 0);
-    ks.u8_stream(at(t), xs.data(), x_sums.data(), static_cast<int>(xs.size()), n, centered, &sum[t - lo],
-                 &sumsq[t - lo], dots.data());
-    for (size_t i = 0; i < partner.size(); ++i) add_pair(partner[i], t, dots[i]);
+    kernels::U8Moments ym, zm;
+    ks.u8_stream(at(y.frame, k), xs.data(), x_sums.data(), static_cast<int>(xs.size()),
+                 z != nullptr ? at(z->frame, next_k) : nullptr, len, centered, &ym, &zm, dots.data());
+    keep(y.frame, ym, cur);
+    if (z != nullptr) keep(z->frame, zm, next);
+    for (size_t i = 0; i < dots.size(); ++i) pair_dot[i * n_cols + (y.frame - pb.c_lo)] += dots[i];
   };
-  for (int64_t t = pb.r_lo; t <= pb.r_hi; ++t) read(t);
-  for (int64_t t = pb.c_lo; t <= pb.c_hi; ++t) {
-    if (!is_row(t)) read(t);
+  // A light read alone, into `into`.
+  auto read_light = [&](const Read& y, int64_t k, int64_t len, std::vector<kernels::U8Moments>& into) {
+    kernels::U8Moments ym, unused;
+    ks.u8_stream(at(y.frame, k), nullptr, nullptr, 0, nullptr, len, centered, &ym, &unused, nullptr);
+    keep(y.frame, ym, into);
+  };
+
+  // Pieces short enough that a block (clip, block item) still has four of them.
+  const int64_t piece =
+      n >= 4 * kStreamPieceBytes ? kStreamPieceBytes : std::max<int64_t>(2048, (n / 4 + 31) / 32 * 32);
+  for (const Read& r : light) read_light(r, k0, std::min(piece, n), cur);
+  for (int64_t s0 = 0; s0 < n; s0 += piece) {
+    const int64_t k = k0 + s0, len = std::min(piece, n - s0);
+    const int64_t next_len = std::min(piece, n - s0 - len);
+    size_t z = 0;
+    for (const Read& r : heavy) {
+      // A companion covers the same number of elements (not the shorter last piece).
+      const bool companion = next_len == len && z < light.size();
+      read(r, companion ? &light[z] : nullptr, k, len, k + len);
+      z += companion;
+    }
+    for (; next_len > 0 && z < light.size(); ++z) read_light(light[z], k + len, next_len, next);
+    std::swap(cur, next);
+  }
+
+  for (const Read& r : heavy) {
+    if (!is_col(r.frame)) continue;
+    const int64_t c = r.frame;
+    for (int64_t row = pb.r_lo; row <= r.last; ++row) {
+      const int64_t slot = (row - pb.r_lo) * pb.row_stride + (c - pb.c_lo);
+      sq[slot] += total[row - lo].sumsq + total[c - lo].sumsq - 2 * pair_dot[(row - pb.r_lo) * n_cols + (c - pb.c_lo)];
+      if (centered) lin[slot] += total[c - lo].sum - total[row - lo].sum;
+    }
   }
 }
 
@@ -214,6 +269,9 @@ struct PairSummer {
   Distance mode;
   Elem elem;
   int64_t frame_numel;
+  // uint8 l2 / centered: exact integer sums, streamed (block_pairs_u8_streamed), so one
+  // call may cover whole frames: its pieces then pipeline across the frame.
+  bool whole_frames() const { return elem == Elem::kU8 && mode != Distance::kWrapped; }
   void operator()(const FrameBytes& fb, bool x_minus_y, const PairBlock& pb, int64_t k0, int64_t n,
                   int64_t* sq, int64_t* lin) const {
     block_pairs_u8(fb, mode, x_minus_y, pb, k0, n, frame_numel, sq, lin);

@@ -118,29 +118,27 @@ inline void u8_stats_portable(const uint8_t* x, int64_t n, int64_t* sum, int64_t
   *sumsq += s2;
 }
 
-inline void u8_dots_portable(const uint8_t* x, const uint8_t* const* ys, const int64_t*, int ny,
-                             int64_t n, int64_t* dot) {
-  for (int j = 0; j < ny; ++j) {
-    const uint8_t* y = ys[j];
+// The dots use the same identity as the AVX-512 variant, sum x (y - 128) + 128 sum x, so
+// that the sums of the xs it needs are checked wherever the portable variant runs.
+inline void u8_stream_portable(const uint8_t* y, const uint8_t* const* xs, const int64_t* x_sums, int nx,
+                               const uint8_t* z, int64_t n, bool, U8Moments* y_m, U8Moments* z_m, int64_t* dot) {
+  u8_stats_portable(y, n, &y_m->sum, &y_m->sumsq);
+  for (int i = 0; i < nx; ++i) {
+    const uint8_t* x = xs[i];
     int64_t total = 0;
     for (int64_t c0 = 0; c0 < n; c0 += kU8Chunk) {
       const int64_t c1 = std::min(n, c0 + kU8Chunk);
       int32_t acc[kU8Lanes] = {};
       int64_t k = c0;
       for (; k + kU8Lanes <= c1; k += kU8Lanes) {
-        for (int l = 0; l < kU8Lanes; ++l) acc[l] += static_cast<int32_t>(x[k + l]) * y[k + l];
+        for (int l = 0; l < kU8Lanes; ++l) acc[l] += static_cast<int32_t>(x[k + l]) * (y[k + l] - 128);
       }
-      for (; k < c1; ++k) acc[0] += static_cast<int32_t>(x[k]) * y[k];
+      for (; k < c1; ++k) acc[0] += static_cast<int32_t>(x[k]) * (y[k] - 128);
       for (int l = 0; l < kU8Lanes; ++l) total += acc[l];
     }
-    dot[j] += total;
+    dot[i] += total + 128 * x_sums[i];
   }
-}
-
-inline void u8_stream_portable(const uint8_t* y, const uint8_t* const* xs, const int64_t*, int nx, int64_t n,
-                               bool, int64_t* y_sum, int64_t* y_sq, int64_t* dot) {
-  u8_stats_portable(y, n, y_sum, y_sq);
-  for (int i = 0; i < nx; ++i) u8_dots_portable(y, xs + i, nullptr, 1, n, dot + i);
+  if (z != nullptr) u8_stats_portable(z, n, &z_m->sum, &z_m->sumsq);
 }
 
 inline void u8_wrapped_portable(bool x_minus_y, const uint8_t* x, const uint8_t* const* ys, int ny,
@@ -236,9 +234,10 @@ inline void u8_dots_avx512(const uint8_t* x, const uint8_t* const* ys, const int
 // u8_stream with VNNI: y's statistics in one pass, then its dots with the xs in tiles (y on
 // the signed side of vpdpbusd, which needs the sums of the xs).
 inline void u8_stream_avx512(const uint8_t* y, const uint8_t* const* xs, const int64_t* x_sums, int nx,
-                             int64_t n, bool, int64_t* y_sum, int64_t* y_sq, int64_t* dot) {
-  u8_stats_avx512(y, n, y_sum, y_sq);
+                             const uint8_t* z, int64_t n, bool, U8Moments* y_m, U8Moments* z_m, int64_t* dot) {
+  u8_stats_avx512(y, n, &y_m->sum, &y_m->sumsq);
   for (int i = 0; i < nx; i += kMaxTile) u8_dots_avx512(y, xs + i, x_sums + i, std::min(kMaxTile, nx - i), n, dot + i);
+  if (z != nullptr) u8_stats_avx512(z, n, &z_m->sum, &z_m->sumsq);
 }
 
 template <int NY, bool XMinusY>
@@ -335,20 +334,41 @@ inline int32_t avx2_hsum_epi32(__m256i v) {
   return _mm_cvtsi128_si32(s);
 }
 
-// u8_stream with AVX2: per chunk of kAvx2Chunk elements, y's statistics and its dots with
-// up to kMaxTile frames in one pass; more frames take further passes over the chunk, which
-// is then in L1. 32 bytes at a time are widened to int16 by unpacking with zero: in-lane,
-// and on Zen 3 half the cost of vpmovzxbw. The unpacking permutes the elements identically
-// for y and every x, so every product pairs the same element. An int32 lane takes two
-// vpmaddwd results (<= 2 * 255^2 each) per 32 elements: at most kAvx2Chunk / 16 * 2 * 255^2
-// < 2^31 per chunk.
-template <int NX, bool Stats, bool NeedSum>
-void u8_stream_avx2_pass(const uint8_t* y, const uint8_t* const* xs, int64_t k0, int64_t n, int64_t* y_sum,
-                         int64_t* y_sq, int64_t* dot) {
+// u8_stream with AVX2: per chunk of kAvx2Chunk elements, the moments of y (and z) and y's
+// dots with up to kMaxTile frames in one pass; more frames take further passes over the
+// chunk, which is then in L1. 32 bytes at a time are widened to int16 by unpacking with
+// zero: in-lane, and on Zen 3 half the cost of vpmovzxbw. The unpacking permutes the
+// elements identically for y and every x, so every product pairs the same element. An
+// int32 lane takes two vpmaddwd results (<= 2 * 255^2 each) per 32 elements: at most
+// kAvx2Chunk / 16 * 2 * 255^2 < 2^31 per chunk.
+struct Avx2Moments {
+  __m256i sumsq = _mm256_setzero_si256();
+  __m256i sum = _mm256_setzero_si256();  // int64 lanes (vpsadbw)
+
+  template <bool NeedSum>
+  void add(__m256i bytes, __m256i lo, __m256i hi) {
+    sumsq = _mm256_add_epi32(sumsq, _mm256_add_epi32(_mm256_madd_epi16(lo, lo), _mm256_madd_epi16(hi, hi)));
+    if constexpr (NeedSum) sum = _mm256_add_epi64(sum, _mm256_sad_epu8(bytes, _mm256_setzero_si256()));
+  }
+  template <bool NeedSum>
+  void flush(U8Moments* m) const {
+    m->sumsq += avx2_hsum_epi32(sumsq);
+    if constexpr (NeedSum) {
+      const __m128i t = _mm_add_epi64(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
+      m->sum += _mm_cvtsi128_si64(t) + _mm_extract_epi64(t, 1);
+    }
+  }
+};
+
+// One pass over [k0, k0 + n): y's dots with NX frames; with Moments also y's moments, and
+// z's when HasZ.
+template <int NX, bool Moments, bool NeedSum, bool HasZ>
+void u8_stream_avx2_pass(const uint8_t* y, const uint8_t* const* xs, const uint8_t* z, int64_t k0, int64_t n,
+                         U8Moments* y_m, U8Moments* z_m, int64_t* dot) {
   const __m256i zero = _mm256_setzero_si256();
   __m256i acc[NX > 0 ? NX : 1];
   for (int i = 0; i < NX; ++i) acc[i] = zero;
-  __m256i a2 = zero, s1 = zero;
+  Avx2Moments ym, zm;
   for (int64_t k = k0; k < k0 + n; k += 32) {
     const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y + k));
     const __m256i lo = _mm256_unpacklo_epi8(b, zero), hi = _mm256_unpackhi_epi8(b, zero);
@@ -357,33 +377,35 @@ void u8_stream_avx2_pass(const uint8_t* y, const uint8_t* const* xs, int64_t k0,
       acc[i] = _mm256_add_epi32(acc[i], _mm256_add_epi32(_mm256_madd_epi16(_mm256_unpacklo_epi8(xb, zero), lo),
                                                          _mm256_madd_epi16(_mm256_unpackhi_epi8(xb, zero), hi)));
     }
-    if constexpr (Stats) {
-      a2 = _mm256_add_epi32(a2, _mm256_add_epi32(_mm256_madd_epi16(lo, lo), _mm256_madd_epi16(hi, hi)));
-      if constexpr (NeedSum) s1 = _mm256_add_epi64(s1, _mm256_sad_epu8(b, zero));
+    if constexpr (Moments) ym.add<NeedSum>(b, lo, hi);
+    if constexpr (HasZ) {
+      const __m256i c = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(z + k));
+      zm.add<NeedSum>(c, _mm256_unpacklo_epi8(c, zero), _mm256_unpackhi_epi8(c, zero));
     }
   }
   for (int i = 0; i < NX; ++i) dot[i] += avx2_hsum_epi32(acc[i]);
-  if constexpr (Stats) {
-    *y_sq += avx2_hsum_epi32(a2);
-    if constexpr (NeedSum) {
-      const __m128i t = _mm_add_epi64(_mm256_castsi256_si128(s1), _mm256_extracti128_si256(s1, 1));
-      *y_sum += _mm_cvtsi128_si64(t) + _mm_extract_epi64(t, 1);
-    }
-  }
+  if constexpr (Moments) ym.flush<NeedSum>(y_m);
+  if constexpr (HasZ) zm.flush<NeedSum>(z_m);
 }
 
-inline void u8_stream_avx2(const uint8_t* y, const uint8_t* const* xs, const int64_t*, int nx, int64_t n,
-                           bool need_sum, int64_t* y_sum, int64_t* y_sq, int64_t* dot) {
+inline void u8_stream_avx2(const uint8_t* y, const uint8_t* const* xs, const int64_t*, int nx, const uint8_t* z,
+                           int64_t n, bool need_sum, U8Moments* y_m, U8Moments* z_m, int64_t* dot) {
   const int64_t n32 = n - n % 32;
   for (int64_t k0 = 0; k0 < n32; k0 += kAvx2Chunk) {
     const int64_t len = std::min(kAvx2Chunk, n32 - k0);
-    // The first pass also takes y's statistics; with no frames it does only that.
+    // The first pass also takes the moments; with no frames it does only that.
     auto first = [&](auto tile) {
       constexpr int NX = decltype(tile)::value;
       if (need_sum) {
-        u8_stream_avx2_pass<NX, true, true>(y, xs, k0, len, y_sum, y_sq, dot);
+        if (z != nullptr) {
+          u8_stream_avx2_pass<NX, true, true, true>(y, xs, z, k0, len, y_m, z_m, dot);
+        } else {
+          u8_stream_avx2_pass<NX, true, true, false>(y, xs, z, k0, len, y_m, z_m, dot);
+        }
+      } else if (z != nullptr) {
+        u8_stream_avx2_pass<NX, true, false, true>(y, xs, z, k0, len, y_m, z_m, dot);
       } else {
-        u8_stream_avx2_pass<NX, true, false>(y, xs, k0, len, y_sum, y_sq, dot);
+        u8_stream_avx2_pass<NX, true, false, false>(y, xs, z, k0, len, y_m, z_m, dot);
       }
     };
     if (nx == 0) {
@@ -393,17 +415,21 @@ inline void u8_stream_avx2(const uint8_t* y, const uint8_t* const* xs, const int
     with_tile(std::min(kMaxTile, nx), first);
     for (int i = kMaxTile; i < nx; i += kMaxTile) {
       with_tile(std::min(kMaxTile, nx - i), [&](auto tile) {
-        u8_stream_avx2_pass<decltype(tile)::value, false, false>(y, xs + i, k0, len, y_sum, y_sq, dot + i);
+        u8_stream_avx2_pass<decltype(tile)::value, false, false, false>(y, xs + i, nullptr, k0, len, nullptr, nullptr,
+                                                                        dot + i);
       });
     }
   }
   for (int64_t k = n32; k < n; ++k) {
-    if (need_sum) *y_sum += y[k];
-    *y_sq += static_cast<int64_t>(y[k]) * y[k];
+    if (need_sum) y_m->sum += y[k];
+    y_m->sumsq += static_cast<int64_t>(y[k]) * y[k];
     for (int i = 0; i < nx; ++i) dot[i] += static_cast<int64_t>(xs[i][k]) * y[k];
+    if (z != nullptr) {
+      if (need_sum) z_m->sum += z[k];
+      z_m->sumsq += static_cast<int64_t>(z[k]) * z[k];
+    }
   }
 }
-
 #endif  // GAMDSS_AVX2
 
 // ================================================================ floating

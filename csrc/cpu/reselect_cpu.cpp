@@ -115,15 +115,17 @@ void reselect_impl(const FrameView& view, Distance dist, const std::vector<ClipP
   for (const ClipPlan& p : plan) frames_read += p.n_onsets() + p.n_apexes() + p.n_offsets();
   const int64_t threads = threads_for_bytes(frames_read * D * view.holder.element_size());
   if (n_clips >= kClipItemsPerThread * threads) {
+    // Exact sums may go in one call per clip (block 0; the other blocks' partials stay 0).
+    const Blocks clip_blocks = sums.whole_frames() ? Blocks{D, 1} : blocks;
     for_each_dynamic(n_clips, threads, [&](int64_t c) {
-      for (int64_t blk = 0; blk < blocks.count; ++blk) {
-        const auto [k0, n] = blocks.range(blk, D);
+      for (int64_t blk = 0; blk < clip_blocks.count; ++blk) {
+        const auto [k0, n] = clip_blocks.range(blk, D);
         rise_block(c, k0, n, blk);
       }
       select_rise(c);
       fall_range(c);
-      for (int64_t blk = 0; blk < blocks.count; ++blk) {
-        const auto [k0, n] = blocks.range(blk, D);
+      for (int64_t blk = 0; blk < clip_blocks.count; ++blk) {
+        const auto [k0, n] = clip_blocks.range(blk, D);
         fall_block(c, k0, n, blk);
       }
       select_fall(c);
