@@ -26,8 +26,9 @@ constexpr int64_t kClipItemsPerThread = 4;
 
 // Sums with Acc = int64_t (uint8 frames, exact) or double (floating frames) and writes the
 // selections, distances and (when allocated) tables into `out`. Both ways of cutting the
-// work add the same per-block partial sums in the same order, so the results do not depend
-// on which one runs or on the number of threads.
+// work add the same per-block partial sums in the same order (uint8 l2 / centered: exact
+// integers, one call per clip when a clip is an item), so the results do not depend on
+// which one runs or on the number of threads.
 template <typename Acc>
 void reselect_impl(const FrameView& view, Distance dist, const std::vector<ClipPlan>& plan,
                    const ReselectOutputs& out, int64_t table_o, int64_t table_a, int64_t table_f) {
