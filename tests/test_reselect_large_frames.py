@@ -120,3 +120,34 @@ def test_wide_windows_uint8_identical_across_kernels_and_match_reference(distanc
         assert _same(got, ref)
     # the windows really are that wide: some clip has more than 8 apex candidates
     assert int(torch.isfinite(ref.rise_table).any(dim=1).sum(dim=1).max()) > 8
+
+
+@pytest.mark.parametrize("distance", ["l2", "centered"])
+def test_full_size_frames_many_clips_uint8_match_reference(distance):
+    """3x224x224 uint8 frames (five full 32 KiB pieces and a short last one per frame), enough
+    clips for one clip per work item on every thread count, and up to ~15 onset candidates
+    (several passes of the kernels' groups of 8): every kernel and thread count, exact against
+    the reference."""
+    gen = torch.Generator().manual_seed(224 + len(distance))
+    b, t = 9, 24
+    x = torch.randint(0, 256, (b, t, 3, 224, 224), generator=gen, dtype=torch.uint8)
+    onset = torch.randint(0, 4, (b,), generator=gen)
+    apex = onset + torch.randint(6, 14, (b,), generator=gen)
+    offset = torch.minimum(apex + torch.randint(1, 8, (b,), generator=gen), torch.tensor(t - 1))
+    ann = torch.stack([onset, apex, offset], dim=1)
+    kwargs = dict(lam_rise=0.9, lam_fall=0.9, window="symmetric", distance=distance, return_table=True)
+    results = []
+    threads = torch.get_num_threads()
+    try:
+        for n_threads in sorted({1, threads}):
+            torch.set_num_threads(n_threads)
+            for variant in VARIANTS:
+                gamdss_ext.set_cpu_kernel(variant)
+                results.append((n_threads, variant, gamdss.reselect(x, ann[:, 0], ann[:, 1], ann[:, 2], **kwargs)))
+    finally:
+        torch.set_num_threads(threads)
+        gamdss_ext.set_cpu_kernel("auto")
+    ref = reference.reselect(x, ann[:, 0], ann[:, 1], ann[:, 2], **kwargs)
+    for n_threads, variant, got in results:
+        assert _same(got, ref), (n_threads, variant)
+    assert int(torch.isfinite(ref.rise_table).any(dim=2).sum(dim=1).max()) > 8  # onset candidates

@@ -71,7 +71,7 @@ inline Blocks blocks_for(const FrameView& v) {
 // slot = (r - r_lo) * row_stride + (c - c_lo). Frame indices are rows of the packed tensor.
 //
 // uint8 l2 / centered go through exact integer Gram terms (|x|^2 + |y|^2 - 2 x.y and the
-// difference of sums, see kernels::GramU8); the integers are exact, so the sums are the
+// difference of sums, see kernels::StreamU8); the integers are exact, so the sums are the
 // same as from direct differences.
 struct PairBlock {
   int64_t r_lo, r_hi, c_lo, c_hi;

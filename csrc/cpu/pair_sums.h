@@ -9,7 +9,8 @@
 
 namespace gamdss::kernels {
 
-// Column frames handled per call; callers tile longer ranges.
+// Frames handled side by side in registers: the most column frames per call of u8_wrapped
+// and floating (callers tile longer ranges); u8_stream tiles its frames itself.
 constexpr int kMaxTile = 8;
 
 // Sum and sum of squares of uint8 elements, exact.

@@ -170,8 +170,15 @@ inline void u8_wrapped_portable(bool x_minus_y, const uint8_t* x, const uint8_t*
 
 #ifdef GAMDSS_AVX512
 // Steps of 64 bytes between flushes of the int32 lanes to int64: each step adds at most
-// 4 products of magnitude <= 255 * 128 (dots) or 2 * 65025 (squares) per lane.
+// 4 products of magnitude <= 255 * 128 (dots) or 4 * 65025 (squares) per lane, so a lane
+// stays below 2^31; the 16 lanes are added in int64 (their sum may not fit in int32).
 constexpr int64_t kAvxSteps = 2048;
+static_assert(kAvxSteps * 4 * 65025 < (int64_t{1} << 31));
+
+inline int64_t avx512_sum_epi32_as_i64(__m512i v) {
+  return _mm512_reduce_add_epi64(_mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(v)),
+                                                  _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(v, 1))));
+}
 
 inline void u8_stats_avx512(const uint8_t* x, int64_t n, int64_t* sum, int64_t* sumsq) {
   const int64_t n_vec = n - n % 64;
@@ -190,7 +197,7 @@ inline void u8_stats_avx512(const uint8_t* x, int64_t n, int64_t* sum, int64_t* 
       a2 = _mm512_dpwssd_epi32(a2, lo, lo);
       a2 = _mm512_dpwssd_epi32(a2, hi, hi);
     }
-    s2 += _mm512_reduce_add_epi32(a2);
+    s2 += avx512_sum_epi32_as_i64(a2);
   }
   int64_t total1 = _mm512_reduce_add_epi64(s1);
   for (; k < n; ++k) {
@@ -218,7 +225,7 @@ void u8_dots_avx512_tile(const uint8_t* x, const uint8_t* const* ys, const int64
       const __m512i xs = _mm512_xor_si512(_mm512_loadu_si512(x + k), bias);
       for (int j = 0; j < NY; ++j) acc[j] = _mm512_dpbusd_epi32(acc[j], _mm512_loadu_si512(ys[j] + k), xs);
     }
-    for (int j = 0; j < NY; ++j) biased[j] += _mm512_reduce_add_epi32(acc[j]);
+    for (int j = 0; j < NY; ++j) biased[j] += avx512_sum_epi32_as_i64(acc[j]);
   }
   for (int j = 0; j < NY; ++j) {
     for (int64_t t = n_vec; t < n; ++t) biased[j] += static_cast<int64_t>(ys[j][t]) * (static_cast<int64_t>(x[t]) - 128);
@@ -257,7 +264,7 @@ void u8_wrapped_avx512_tile(const uint8_t* x, const uint8_t* const* ys, int64_t 
         acc[j] = _mm512_dpwssd_epi32(acc[j], d, d);
       }
     }
-    for (int j = 0; j < NY; ++j) total[j] += _mm512_reduce_add_epi32(acc[j]);
+    for (int j = 0; j < NY; ++j) total[j] += avx512_sum_epi32_as_i64(acc[j]);
   }
   for (int j = 0; j < NY; ++j) sq[j] += total[j] + u8_wrapped_tail<XMinusY>(x, ys[j], n_vec, n);
 }
