@@ -370,8 +370,10 @@ void for_each_dynamic(int64_t n, int64_t threads, const F& f) {
   for (int64_t h = 0; h < helpers; ++h) {
     try {
       std::thread([job] { job->work(); }).detach();
-    } catch (const std::system_error&) {
-      break;  // no thread to be had: the calling thread does the items
+    } catch (const std::exception&) {
+      // No thread to be had (std::system_error) or no memory for its state (std::bad_alloc):
+      // the calling thread does the items.
+      break;
     }
   }
   job->work();
