@@ -45,6 +45,23 @@ def _same(a, b) -> bool:
     return all(torch.equal(getattr(a, n).nan_to_num(-1), getattr(b, n).nan_to_num(-1)) for n in FIELDS)
 
 
+def _on_every_kernel(call, all_thread_counts=True):
+    """[(threads, variant, call())] for every CPU inner kernel, on 1 thread and on torch's
+    thread count (or on torch's only); both settings are restored afterwards."""
+    threads = torch.get_num_threads()
+    results = []
+    try:
+        for n_threads in sorted({1, threads}) if all_thread_counts else [threads]:
+            torch.set_num_threads(n_threads)
+            for variant in VARIANTS:
+                gamdss_ext.set_cpu_kernel(variant)
+                results.append((n_threads, variant, call()))
+    finally:
+        torch.set_num_threads(threads)
+        gamdss_ext.set_cpu_kernel("auto")
+    return results
+
+
 @pytest.mark.parametrize("b", [2, 12])  # few clips: (clip, block) items; many: one clip per item
 @pytest.mark.parametrize(
     "dtype,distance",
@@ -63,17 +80,7 @@ def test_large_frames_identical_across_kernels_and_threads(b, dtype, distance):
     x = _frames(gen, b, t, dtype)
     ann = torch.sort(torch.randint(0, t, (b, 3), generator=gen), dim=1).values
     window = "released" if distance == "released_uint8" else "paper"
-    results = []
-    threads = torch.get_num_threads()
-    try:
-        for n_threads in sorted({1, threads}):
-            torch.set_num_threads(n_threads)
-            for variant in VARIANTS:
-                gamdss_ext.set_cpu_kernel(variant)
-                results.append((n_threads, variant, _run(x, ann, 0.4, window, distance)))
-    finally:
-        torch.set_num_threads(threads)
-        gamdss_ext.set_cpu_kernel("auto")
+    results = _on_every_kernel(lambda: _run(x, ann, 0.4, window, distance))
     first = results[0][2]
     for n_threads, variant, got in results[1:]:
         assert _same(got, first), (n_threads, variant)
@@ -108,16 +115,12 @@ def test_wide_windows_uint8_identical_across_kernels_and_match_reference(distanc
     offset = torch.minimum(apex + torch.randint(1, 16, (b,), generator=gen), torch.tensor(t - 1))
     ann = torch.stack([onset, apex, offset], dim=1)
     kwargs = dict(lam_rise=0.9, lam_fall=0.9, window="symmetric", distance=distance, return_table=True)
-    results = []
-    try:
-        for variant in VARIANTS:
-            gamdss_ext.set_cpu_kernel(variant)
-            results.append(gamdss.reselect(x, ann[:, 0], ann[:, 1], ann[:, 2], **kwargs))
-    finally:
-        gamdss_ext.set_cpu_kernel("auto")
+    results = _on_every_kernel(
+        lambda: gamdss.reselect(x, ann[:, 0], ann[:, 1], ann[:, 2], **kwargs), all_thread_counts=False
+    )
     ref = reference.reselect(x, ann[:, 0], ann[:, 1], ann[:, 2], **kwargs)
-    for got in results:
-        assert _same(got, ref)
+    for _, variant, got in results:
+        assert _same(got, ref), variant
     # the windows really are that wide: some clip has more than 8 apex candidates
     assert int(torch.isfinite(ref.rise_table).any(dim=1).sum(dim=1).max()) > 8
 
@@ -136,17 +139,7 @@ def test_full_size_frames_many_clips_uint8_match_reference(distance):
     offset = torch.minimum(apex + torch.randint(1, 8, (b,), generator=gen), torch.tensor(t - 1))
     ann = torch.stack([onset, apex, offset], dim=1)
     kwargs = dict(lam_rise=0.9, lam_fall=0.9, window="symmetric", distance=distance, return_table=True)
-    results = []
-    threads = torch.get_num_threads()
-    try:
-        for n_threads in sorted({1, threads}):
-            torch.set_num_threads(n_threads)
-            for variant in VARIANTS:
-                gamdss_ext.set_cpu_kernel(variant)
-                results.append((n_threads, variant, gamdss.reselect(x, ann[:, 0], ann[:, 1], ann[:, 2], **kwargs)))
-    finally:
-        torch.set_num_threads(threads)
-        gamdss_ext.set_cpu_kernel("auto")
+    results = _on_every_kernel(lambda: gamdss.reselect(x, ann[:, 0], ann[:, 1], ann[:, 2], **kwargs))
     ref = reference.reselect(x, ann[:, 0], ann[:, 1], ann[:, 2], **kwargs)
     for n_threads, variant, got in results:
         assert _same(got, ref), (n_threads, variant)

@@ -1,7 +1,7 @@
 // The CPU work decomposition shared by both ops: every clip's frames are cut into blocks of
 // kBlockBytes, and each frame's block is read from memory once and reused from the caches
 // across its pairs. uint8 frames with the l2 and centered distances are read one frame at a
-// time, each block as one sequential run, and each frame's dot products are taken against
+// time, each piece as one sequential run, and each frame's dot products are taken against
 // the frames read just before it (block_pairs_u8_streamed); the wrap-around and floating
 // kernels cut the block into sub-blocks summed for all of the clip's pairs at once. A work
 // item is one block of one clip, or (reselect, with enough clips) all blocks of one clip in
@@ -141,8 +141,8 @@ inline void block_pairs_u8_streamed(const FrameBytes& fb, Distance mode, const P
   for (int64_t t = pb.c_lo; t <= pb.c_hi; ++t) {
     if (!is_row(t)) add_read(t);
   }
-  // Light reads only depend on nothing; heavy reads keep their order (a heavy row is a
-  // partner of later reads).
+  // Light reads depend on nothing; heavy reads (all of them columns) keep their order, as
+  // a heavy row is a partner of later reads.
 
   // Moments over the whole range, and over the current and next piece (partners' sums).
   std::vector<kernels::U8Moments> total(hi - lo + 1), cur(hi - lo + 1), next(hi - lo + 1);
@@ -197,7 +197,6 @@ inline void block_pairs_u8_streamed(const FrameBytes& fb, Distance mode, const P
   }
 
   for (const Read& r : heavy) {
-    if (!is_col(r.frame)) continue;
     const int64_t c = r.frame;
     for (int64_t row = pb.r_lo; row <= r.last; ++row) {
       const int64_t slot = (row - pb.r_lo) * pb.row_stride + (c - pb.c_lo);

@@ -23,12 +23,12 @@ struct U8Moments {
 // [0, n) (pointers already offset to the first element): y_m gets y's moments added (the sum
 // only with need_sum, or always by the AVX-512 and baseline variants) and, for i < nx,
 // dot[i] += sum_k xs[i][k] y[k], all exact; x_sums[i] = sum_k xs[i][k] over the same
-// elements (the AVX-512 and baseline variants need it). With these the squared distance of a pair is the exact |x|^2 + |y|^2 -
-// 2 x.y and its sum of differences the difference of sums. z (or null) is a companion frame
-// whose moments go to z_m: a frame needed next, read in the same pass so that its memory
-// reads overlap y's arithmetic. Where the instruction set allows, y and z are read in one
-// pass, each as one sequential stream, while the xs, read just before, come from the
-// caches.
+// elements (the AVX-512 and baseline variants need it). With these the squared distance of
+// a pair is the exact |x|^2 + |y|^2 - 2 x.y and its sum of differences the difference of
+// sums. z (or null) is a companion frame whose moments go to z_m: a frame needed next, read
+// in the same pass so that its memory reads overlap y's arithmetic. Where the instruction
+// set allows, y and z are read in one pass, each as one sequential stream, while the xs,
+// read just before, come from the caches.
 using StreamU8 = void (*)(const uint8_t* y, const uint8_t* const* xs, const int64_t* x_sums, int nx,
                           const uint8_t* z, int64_t n, bool need_sum, U8Moments* y_m, U8Moments* z_m,
                           int64_t* dot);
