@@ -17,6 +17,18 @@ if [ ! -x .venv/bin/python ]; then
 fi
 # shellcheck disable=SC1091
 source .venv/bin/activate
+# A first install unpacks torch 2.14.1 (a CUDA build) and its CUDA libraries: about 6.5 GB in
+# .venv, plus pip's unpacked wheels while it works. A full disk otherwise shows up as pip's
+# "[Errno 28]" half-way through; say it before starting instead.
+if ! python -c 'import torch' >/dev/null 2>&1; then
+  need_gb=10
+  free_kb=$(df -Pk . | awk 'NR == 2 { print $4 }')
+  if [ -n "$free_kb" ] && [ "$free_kb" -lt $((need_gb * 1024 * 1024)) ]; then
+    echo "[gamdss] error: $((free_kb / 1024 / 1024)) GB free on the disk of $(pwd); installing torch" \
+      "and its CUDA libraries into .venv needs about $need_gb GB. Free some space and run this again." >&2
+    exit 1
+  fi
+fi
 echo "[gamdss] installing torch and the build tools into .venv ..."
 python -m pip install --quiet --disable-pip-version-check \
   torch==2.14.1 torchvision==0.29.1 "scikit-build-core>=0.10" "pybind11>=2.12" "ninja>=1.11" "cmake>=3.26"
