@@ -34,10 +34,10 @@ from gamdss.data.cache import MANIFEST, ChecksumError, FrameCache
 from gamdss.data.preprocess import FAILURES_FILE, PreprocessInterrupted, preprocess_clips
 from gamdss.data.records import AnnotationRecord, ClipRecord
 from gamdss.util import atomic, run_lock
+from process_helpers import TIMEOUT, alive, children, wait_until
 
 FRAME = (120, 120)
 PYTHON_SRC = str(Path(gamdss.__file__).resolve().parents[1])
-TIMEOUT = 180.0  # seconds to wait for anything a test waits for (never reached when all is well)
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
 
 
@@ -79,47 +79,6 @@ def many_clip_dataset(root: Path, n_clips: int) -> tuple[Path, list[str]]:
 @pytest.fixture(scope="module")
 def big_dataset(tmp_path_factory):
     return many_clip_dataset(tmp_path_factory.mktemp("many"), 40)
-
-
-# --- processes ----------------------------------------------------------------------------------
-def _stat(pid: int) -> tuple[str, int, int] | None:
-    """(state, ppid, start time) of a process, None when it does not exist."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = text[text.rindex(")") + 2 :].split()
-    return fields[0], int(fields[1]), int(fields[19])
-
-
-def children(pid: int) -> dict[int, int]:
-    """Child processes of ``pid``: pid -> start time (to tell a reused pid apart)."""
-    found = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            st = _stat(int(entry))
-            if st is not None and st[1] == pid:
-                found[int(entry)] = st[2]
-    return found
-
-
-def alive(processes: dict[int, int]) -> list[int]:
-    """Those of ``processes`` still running (a zombie waiting for its reaper is not)."""
-    out = []
-    for pid, start in processes.items():
-        st = _stat(pid)
-        if st is not None and st[2] == start and st[0] not in ("Z", "X"):
-            out.append(pid)
-    return out
-
-
-def wait_until(condition, timeout: float = TIMEOUT, step: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(step)
-    return bool(condition())
 
 
 class Run:

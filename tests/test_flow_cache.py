@@ -7,8 +7,15 @@ mirrored, with dx negated); file counts and modification times for cache hits an
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -20,10 +27,14 @@ from gamdss.data.batch import AugmentParams, KeyframeBatch
 from gamdss.data.batch_transform import KeyframeTransform, crop_padding
 from gamdss.data.cache import CacheWriter, FrameCache, file_stamp, write_clip_file
 from gamdss.data.flow import FLOW_METHODS, compute_flow, flow_params, rgb_to_grey, tvl1_available
-from gamdss.data.flow_cache import FlowStore, flow_pairs
+from gamdss.data.flow_cache import FlowReport, FlowStore, flow_pairs
 from gamdss.data.keyframes import KeyframeDataset, collate
 from gamdss.data.protocols import get_protocol
 from gamdss.data.samples import build_samples
+from gamdss.util import run_lock
+from process_helpers import alive, children, wait_until
+
+PYTHON_SRC = str(Path(__import__("gamdss").__file__).resolve().parents[1])
 
 
 def _texture(size: int, seed: int = 0) -> np.ndarray:
@@ -198,3 +209,110 @@ def test_flow_dataset_reads_cached_fields(tmp_path, method):
     x = ds.transform(batch, "cpu")
     assert x.rise_flow.shape == (len(ds), 2, 32, 32) and x.onset.shape == (len(ds), 3, 32, 32)
     assert os.path.isdir(cache.root / "flow")
+
+
+# --- one writer per flow folder; what a killed run leaves ------------------------------------------
+def _stderr_until(capfd, text: str, timeout: float = 30.0) -> str:
+    """What the process wrote to stderr until ``text`` appeared in it (or ``timeout`` s)."""
+    seen: list[str] = []
+
+    def found() -> bool:
+        seen.append(capfd.readouterr().err)
+        return text in "".join(seen)
+
+    wait_until(found, timeout=timeout)
+    return "".join(seen)
+
+
+def test_a_run_removes_temporary_files_a_killed_run_left(tmp_path):
+    cache = make_cache(tmp_path / "cache", n_clips=2, size=32)
+    store = FlowStore(cache, "farneback")
+    pairs = _pairs(cache)
+    store.compute(pairs[:1], workers=1, progress=False)
+    clip_folder = store.path(*pairs[0]).parent
+    leftovers = [
+        clip_folder / ".00002-00010-0123456789ab.k3j_x9.tmp.npy",  # as atomic_path names them
+        store.folder / ".settings.q1w2e3.tmp.json",
+    ]
+    for path in leftovers:
+        path.write_bytes(b"half a file")
+    report = store.compute(pairs, workers=1, progress=False)
+    assert sorted(report.done) == pairs[1:] and report.already_done == pairs[:1]
+    assert not any(path.exists() for path in leftovers)
+    assert not (store.folder / run_lock.LOCK_NAME).exists()  # the lock is released
+
+
+def test_a_second_run_waits_for_the_folder_and_computes_only_what_is_left(tmp_path, capfd):
+    cache = make_cache(tmp_path / "cache", n_clips=3, size=32)
+    store = FlowStore(cache, "farneback")
+    pairs = _pairs(cache)
+    result: dict[str, FlowReport] = {}
+    waiter = threading.Thread(target=lambda: result.setdefault("r", store.compute(pairs, workers=1, progress=False)))
+    with run_lock.hold(store.folder, "the other run"):
+        waiter.start()
+        assert "waiting" in _stderr_until(capfd, "waiting")
+        time.sleep(0.5)
+        assert waiter.is_alive() and store.missing(pairs) == pairs  # it waits and writes nothing
+        # The holder writes two of the fields before it ends.
+        other = FlowStore(cache.root, "farneback")
+        other._compute_locked(pairs[:2], 1, False, FlowReport(folder=other.folder))
+    waiter.join(timeout=60)
+    assert not waiter.is_alive()
+    report = result["r"]
+    assert sorted(report.already_done) == pairs[:2] and sorted(report.done) == pairs[2:]
+    assert all(store.complete(*p) for p in pairs)
+
+
+def test_waiting_message_names_the_holder(tmp_path, capfd):
+    cache = make_cache(tmp_path / "cache", n_clips=1, size=32)
+    store = FlowStore(cache, "farneback")
+    waiter = threading.Thread(target=lambda: store.compute(_pairs(cache), workers=1, progress=False))
+    with run_lock.hold(store.folder, "the other run"):
+        waiter.start()
+        err = _stderr_until(capfd, "waiting")
+    waiter.join(timeout=60)
+    err += capfd.readouterr().err
+    lines = [line for line in err.splitlines() if "waiting" in line]
+    assert len(lines) == 1, err
+    assert f"{store.folder} is being written by the other run (pid {os.getpid()} on " in lines[0]
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="needs Linux /proc")
+def test_kill_9_of_a_flow_run_kills_its_workers_and_a_rerun_completes(tmp_path):
+    cache = make_cache(tmp_path / "cache", n_clips=12, size=96)
+    store = FlowStore(cache, "tvl1")
+    pairs = _pairs(cache)
+    script = (
+        "import sys; from gamdss.data.flow_cache import FlowStore; "
+        "from gamdss.data.cache import FrameCache; "
+        "s = FlowStore(sys.argv[1], 'tvl1'); "
+        "from gamdss.data.flow_cache import flow_pairs; "
+        "c = FrameCache(sys.argv[1]); "
+        "p = [(e.clip_id, a, b) for e in c.entries for a, b in flow_pairs((e.onset_index, e.apex_index, e.offset_index))]; "
+        "s.compute(p, workers=2, progress=False)"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [PYTHON_SRC, os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.Popen([sys.executable, "-c", script, str(cache.root)], env=env, start_new_session=True)
+    known: dict[int, int] = {}
+    try:
+        assert wait_until(lambda: bool(known.update(children(proc.pid)) or any(store.folder.rglob("*.npy")))), (
+            "no field was written"
+        )
+        known.update(children(proc.pid))
+        assert proc.poll() is None, "the run ended before it could be killed; make the fixture slower"
+        assert len(known) >= 2, f"expected the 2 workers among the children, got {known}"
+        os.kill(proc.pid, signal.SIGKILL)
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+        assert wait_until(lambda: not alive(known), timeout=30), f"workers outlived the killed run: {alive(known)}"
+    finally:
+        for pid in alive(known):
+            os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    left = store.missing(pairs)
+    assert left, "the killed run finished everything; make the fixture slower"
+    report = store.compute(pairs, workers=1, progress=False)
+    assert sorted(report.done) == sorted(left) and not report.failed
+    assert all(store.complete(*p) for p in pairs)
+    assert not list(store.folder.rglob("*.tmp.*")) and not (store.folder / run_lock.LOCK_NAME).exists()

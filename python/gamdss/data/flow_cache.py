@@ -19,19 +19,28 @@ offset -> apex (fall), what :func:`gamdss.models.inputs.motion_inputs` computes.
 Files are written atomically (:mod:`gamdss.util.atomic`), so computing is resumable: a rerun
 computes only the missing files (a file that does not load as float16 ``[2, S, S]`` counts
 as missing). Clips are computed in parallel by a pool of ``spawn`` processes, with a
-progress bar; a clip that fails is reported and does not stop the others. Two runs may fill
-one folder at once: they may compute a field twice, but each file is written whole.
+progress bar; a clip that fails is reported and does not stop the others.
+
+One writer per folder: :meth:`FlowStore.compute` holds the folder's lock
+(:func:`gamdss.util.run_lock.hold`) while it writes. A second run that needs fields of the
+same folder (two training runs on one cache, say) says once on stderr which run it waits for,
+waits until that run ends (however it ends: the lock dies with its holder, ``kill -9``
+included), then computes only what is still missing. Holding the lock, a run first removes
+the temporary files that a killed run left in the folder.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import multiprocessing
 import os
 import signal
+import sys
+import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,12 +55,14 @@ from gamdss.data.cache import FrameCache
 from gamdss.data.flow import compute_flow, flow_params, rgb_to_grey
 from gamdss.data.resize import resize_uint8
 from gamdss.data.workers import die_with_parent
-from gamdss.util import atomic
+from gamdss.util import atomic, run_lock
 from gamdss.util.open_maps import OpenMaps
 
 FLOW_DIR = "flow"
 FLOW_FORMAT_VERSION = 1
 SETTINGS_FILE = "settings.json"
+LOCK_WHAT = "gamdss flow computation"
+LOCK_POLL_SECONDS = 0.2
 
 Pair = tuple[str, int, int]  # (clip id, source index, target index)
 
@@ -159,15 +170,47 @@ class FlowStore:
         """Compute and store the fields of ``pairs`` (clip id, src, dst) that are missing.
 
         ``workers``: processes (default min(4, CPU count); 1 computes here). Returns what was
-        done; clips that fail are listed in ``report.failed`` and the others are stored."""
+        done; clips that fail are listed in ``report.failed`` and the others are stored.
+        Holds the folder's lock while it writes; when another run holds it, waits for that
+        run to end (one line on stderr names it), then computes what is still missing."""
         pairs = sorted(set(pairs))
         report = FlowReport(folder=self.folder)
-        todo = self.missing(pairs)
-        todo_set = set(todo)
-        report.already_done = [p for p in pairs if p not in todo_set]
-        if not todo:
+        if not self.missing(pairs):
+            report.already_done = pairs
             return report
-        self.folder.mkdir(parents=True, exist_ok=True)
+        with self._hold_lock():
+            _remove_leftover_temporaries(self.folder)
+            todo = self.missing(pairs)  # again: the run we may have waited for wrote fields
+            todo_set = set(todo)
+            report.already_done = [p for p in pairs if p not in todo_set]
+            if todo:
+                self._compute_locked(todo, workers, progress, report)
+        return report
+
+    @contextlib.contextmanager
+    def _hold_lock(self) -> Iterator[None]:
+        """The folder's lock for the block, waiting while another run holds it."""
+        said = False
+        while True:
+            lock = contextlib.ExitStack()
+            try:
+                lock.enter_context(run_lock.hold(self.folder, LOCK_WHAT))
+            except run_lock.FolderBusyError as busy:
+                if not said:
+                    print(
+                        f"[gamdss] {self.folder} is being written by "
+                        f"{run_lock.describe_holder(busy.holder)}; waiting for it to end",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                    said = True
+                time.sleep(LOCK_POLL_SECONDS)
+                continue
+            with lock:
+                yield
+            return
+
+    def _compute_locked(self, todo: list[Pair], workers: int | None, progress: bool, report: FlowReport) -> None:
         if not (self.folder / SETTINGS_FILE).is_file():
             atomic.write_text(self.folder / SETTINGS_FILE, json.dumps(self.settings, indent=1))
         by_clip: dict[str, list[tuple[int, int, str]]] = defaultdict(list)
@@ -190,7 +233,15 @@ class FlowStore:
                     finish(clip_id, _compute_clip(*args, clip_id, items))
             else:
                 _run_pool(jobs, args, workers, finish)
-        return report
+
+
+def _remove_leftover_temporaries(folder: Path) -> None:
+    """Temporary files of atomic writes that a killed run left in ``folder`` (safe: the caller
+    holds the folder's lock, and every writer of the folder holds it)."""
+    for pattern in ("*/.*.tmp.npy", f".{Path(SETTINGS_FILE).stem}.*.tmp.json"):
+        for path in folder.glob(pattern):
+            with contextlib.suppress(OSError):
+                path.unlink()
 
 
 def _compute_clip(
