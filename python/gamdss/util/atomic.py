@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import os
 import re
 import shutil
+import socket
 import stat
 import tempfile
 import threading
@@ -135,10 +137,16 @@ def output_set(folder: str | os.PathLike, *, last: Iterable[str] = ()) -> Iterat
     the block succeeds every file in it is moved into ``folder`` (``last``: names moved after
     all others, e.g. the settings file that marks a complete set), and the staging folder is
     removed. When the block fails (a full disk, an error, Ctrl-C) nothing reaches ``folder``,
-    so a rerun finds no half-written set to refuse or to trust."""
+    so a rerun finds no half-written set to refuse or to trust.
+
+    The staging folder is named ``.<folder>.partial-<host>-<pid>-<random>``. A process killed
+    outright (``kill -9``) cannot remove its own: the next ``output_set`` of the same folder
+    removes those of this host whose process no longer runs."""
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.partial-", dir=folder.parent))
+    prefix = f".{folder.name}.partial-{_host()}-"
+    _remove_dead_staging(folder.parent, prefix)
+    staging = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=folder.parent))
     try:
         yield staging
         files = sorted(p for p in staging.rglob("*") if p.is_file())
@@ -150,3 +158,27 @@ def output_set(folder: str | os.PathLike, *, last: Iterable[str] = ()) -> Iterat
             os.replace(src, dst)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _host() -> str:
+    """This machine's name, as safe in a file name (no separators)."""
+    return re.sub(r"[^A-Za-z0-9._]", "_", socket.gethostname()) or "host"
+
+
+def _process_runs(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def _remove_dead_staging(parent: Path, prefix: str) -> None:
+    """Staging folders ``parent/<prefix><pid>-*`` whose process no longer runs (left by a
+    process killed outright). A reused pid keeps its folder: harmless, and never unsafe."""
+    for path in parent.glob(f"{glob.escape(prefix)}*"):
+        pid = path.name[len(prefix) :].split("-", 1)[0]
+        if pid.isdigit() and path.is_dir() and not _process_runs(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)

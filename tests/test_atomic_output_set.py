@@ -1,0 +1,74 @@
+"""Output sets written as one (gamdss.util.atomic.output_set): what a failed or killed writer
+leaves, and what the next writer of the same folder removes.
+
+Oracles: the files on disk after a block fails, and after a real writer process is killed
+with SIGKILL half-way through its set."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import gamdss
+from gamdss.util import atomic
+
+PYTHON_SRC = str(Path(gamdss.__file__).resolve().parents[1])
+
+WRITER = """
+import sys, time
+from pathlib import Path
+from gamdss.util import atomic
+with atomic.output_set(sys.argv[1]) as staging:
+    (staging / "half.csv").write_text("a,b")
+    print(staging.name, flush=True)
+    time.sleep(600)
+"""
+
+
+def test_a_set_reaches_its_folder_only_when_the_block_succeeds(tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(RuntimeError), atomic.output_set(out) as staging:
+        (staging / "a.csv").write_text("1")
+        raise RuntimeError("stop")
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+    with atomic.output_set(out, last=["settings.yaml"]) as staging:
+        (staging / "settings.yaml").write_text("x: 1")
+        (staging / "a.csv").write_text("1")
+    assert sorted(p.name for p in out.iterdir()) == ["a.csv", "settings.yaml"]
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]  # no staging folder left
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+def test_the_staging_folder_of_a_killed_writer_is_removed_by_the_next(tmp_path):
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [PYTHON_SRC, os.environ.get("PYTHONPATH")]))}
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(out)], stdout=subprocess.PIPE, env=env, text=True)
+    try:
+        staging_name = writer.stdout.readline().strip()
+        assert staging_name.startswith(".run.partial-"), staging_name
+        live = tmp_path / staging_name
+        assert (live / "half.csv").is_file()
+        # A second writer while the first still runs leaves the first's staging alone.
+        with atomic.output_set(tmp_path / "run") as staging:
+            (staging / "a.csv").write_text("1")
+        assert (live / "half.csv").is_file()
+        writer.send_signal(signal.SIGKILL)
+        assert writer.wait(timeout=60) == -signal.SIGKILL
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+            writer.wait(timeout=60)
+        writer.stdout.close()
+    assert live.is_dir()  # a process killed outright cannot clean up after itself
+    other_host = tmp_path / ".run.partial-another_host-1-abc"  # may belong to a run elsewhere
+    other_host.mkdir()
+    with atomic.output_set(out) as staging:
+        (staging / "b.csv").write_text("2")
+    assert not live.exists()
+    assert other_host.is_dir()
+    assert sorted(p.name for p in out.iterdir()) == ["a.csv", "b.csv"]
