@@ -42,7 +42,7 @@ from gamdss.data.flow_cache import FlowStore  # noqa: E402
 from gamdss.data.keyframes import KeyframeDataset, collate  # noqa: E402
 from gamdss.data.samples import Sample  # noqa: E402
 from gamdss.models.inputs import IMAGENET_MEAN, IMAGENET_STD, motion_inputs  # noqa: E402
-from gamdss.train.seeds import derive_seed  # noqa: E402
+from gamdss.util.seeds import derive_seed  # noqa: E402
 from report import cpu_model  # noqa: E402
 
 EMOTIONS = ("happiness", "repression", "disgust", "surprise", "others")  # casme2-5's classes, in its order

@@ -31,7 +31,7 @@ from gamdss.data.keyframes import KeyframeDataset, collate
 from gamdss.data.protocols import get_protocol
 from gamdss.data.samples import build_samples
 from gamdss.models.inputs import IMAGENET_MEAN, IMAGENET_STD
-from gamdss.train.seeds import derive_seed
+from gamdss.util.seeds import derive_seed
 
 MEAN = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
 STD = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)

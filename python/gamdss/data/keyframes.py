@@ -38,8 +38,8 @@ from gamdss.data.flow_cache import FlowStore, flow_pairs
 from gamdss.data.protocols import get_protocol
 from gamdss.data.samples import Keyframes, Sample, build_samples
 from gamdss.reselection.files import check_against_cache, load_reselection
-from gamdss.train.seeds import derive_seed
 from gamdss.util.open_maps import OpenMaps
+from gamdss.util.seeds import derive_seed
 
 __all__ = ["KeyframeItem", "KeyframeDataset", "collate", "keyframe_dataset"]
 

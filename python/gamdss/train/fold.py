@@ -39,9 +39,9 @@ from gamdss.train.config import RELEASED_NOTE, ConfigError, TrainConfig
 from gamdss.train.dataset import KeyframeDataset, KeyframeTransform, Sample, collate
 from gamdss.train.fingerprint import fold_fingerprint
 from gamdss.train.metrics import confusion_matrix, metrics_from_confusion, released_fold_f1
-from gamdss.train.seeds import derive_seed
 from gamdss.util import atomic
 from gamdss.util.devices import resolve_device
+from gamdss.util.seeds import derive_seed
 
 FOLD_FORMAT = "gamdss-loso-fold"
 FOLD_VERSION = 2  # 2: records carry ``data_fingerprint``

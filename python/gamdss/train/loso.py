@@ -57,9 +57,10 @@ from gamdss.train.fold import FOLD_FORMAT, FOLD_VERSION, FoldOutput, FoldPayload
 from gamdss.train.layout import FOLD_GLOBS, OWNED_FILES, OWNED_GLOBS, RUN_MARKERS, fold_paths, safe_name
 from gamdss.train.reselection import ReselectionSourceError, run_keyframes
 from gamdss.train.results import write_results
-from gamdss.train.seeds import derive_seed, fold_seed
+from gamdss.train.seeds import fold_seed
 from gamdss.util import atomic, run_lock
 from gamdss.util.devices import resolve_device
+from gamdss.util.seeds import derive_seed
 
 __all__ = [
     "RUN_MARKERS",

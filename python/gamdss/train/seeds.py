@@ -1,15 +1,8 @@
-"""Seeds derived from names, so a fold's randomness depends only on (run seed, subject)."""
+"""Fold seeds, so a fold's randomness depends only on (run seed, subject)."""
 
 from __future__ import annotations
 
-import hashlib
-
-
-def derive_seed(*parts: object) -> int:
-    """A seed in ``[0, 2**63)`` from the exact text of ``parts`` (sha256; same on every
-    machine and Python version, unlike ``hash``)."""
-    text = "\x1f".join(repr(p) for p in parts)
-    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "little") >> 1
+from gamdss.util.seeds import derive_seed
 
 
 def fold_seed(seed: int, subject: str) -> int:

@@ -1,1 +1,1 @@
-"""Utilities with no MER knowledge: atomic writes, run locks, device checks."""
+"""Utilities with no MER knowledge: atomic writes, run locks, device checks, seeds."""
