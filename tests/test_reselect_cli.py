@@ -186,3 +186,28 @@ def test_a_failed_export_leaves_no_partial_set(cache, monkeypatch, capsys):
     assert sorted(p.name for p in out.iterdir()) == sorted(
         ["reselection.csv", "settings.yaml", "CASME2-coding-20190701_reselected.xlsx"]
     )
+
+
+def test_ties_flag_chooses_the_tie_rule(cache):
+    out = cache.root / "rel-nearest"
+    args = ["reselect", str(cache.root), "--preset", "released", "--ties", "nearest", "--out", str(out)]
+    assert main(args) == 0
+    saved = yaml.safe_load((out / "settings.yaml").read_text())
+    assert saved["reselection"]["ties"] == "nearest" and saved["reselection"]["window"] == "released"
+    settings = ReselectionSettings(window="released", distance="released_uint8", ties="nearest")
+    assert load_reselection(out / "reselection.csv") == reselect_cache(cache, settings, progress=False)
+
+
+def test_ties_flag_refused_where_it_does_not_apply(cache, capsys):
+    # first_inserted needs the released windows: one line naming the setting, exit 2
+    assert main(["reselect", str(cache.root), "--preset", "paper", "--ties", "first_inserted"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "ties" in err and "window released" in err
+    # the released preset's own tie rule with other windows: the line says which flag to add
+    assert main(["reselect", str(cache.root), "--preset", "released", "--window", "paper"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--ties nearest" in err
+    # the recommended preset has no tie rule to choose
+    assert main(["reselect", str(cache.root), "--ties", "nearest"]) == 2
+    assert "--ties" in capsys.readouterr().err
+    assert not (cache.root / "reselection").exists()

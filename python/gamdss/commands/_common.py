@@ -25,7 +25,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from gamdss.settings.reselection import DISTANCES, PRESETS, WINDOWS
+from gamdss.settings.reselection import DISTANCES, PRESETS, TIES, WINDOWS
 
 DATASETS_HELP = "casme, casme2, samm, casme_sq, casme3, mmew or 4dme"
 
@@ -160,7 +160,7 @@ def add_dataset_arguments(p: argparse.ArgumentParser, *, root_optional: bool = F
 
 def add_reselection_arguments(p: argparse.ArgumentParser) -> None:
     """``--preset`` and the overrides ``--window``, ``--lam-rise``, ``--lam-fall``,
-    ``--distance`` (paper-style presets) of :class:`gamdss.settings.reselection.ReselectionSettings`;
+    ``--distance``, ``--ties`` (paper-style presets) of :class:`gamdss.settings.reselection.ReselectionSettings`;
     :func:`reselection_settings` turns them into settings."""
     p.add_argument(
         "--preset",
@@ -196,6 +196,13 @@ def add_reselection_arguments(p: argparse.ArgumentParser) -> None:
         help="frame distance of the paper/released presets: l2, centered (ignores a global brightness "
         "change) or released_uint8 (the released code's wrapped difference)",
     )
+    p.add_argument(
+        "--ties",
+        default=None,
+        choices=TIES,
+        help="exact ties of the paper/released presets: nearest (the candidate closest to the annotation; "
+        "paper) or first_inserted (the released code's loop order; released windows only)",
+    )
 
 
 def reselection_settings(args: argparse.Namespace):
@@ -205,14 +212,21 @@ def reselection_settings(args: argparse.Namespace):
 
     changes = {
         name: getattr(args, name)
-        for name in ("window", "lam_rise", "lam_fall", "distance")
+        for name in ("window", "lam_rise", "lam_fall", "distance", "ties")
         if getattr(args, name) is not None
     }
     base = preset(args.preset)
     if changes and base.method != "max_distance":
         flags = ", ".join("--" + n.replace("_", "-") for n in changes)
         raise ValueError(f"{flags} apply to the max-distance presets; add --preset paper (or released)")
-    return base.replace(**changes) if changes else base
+    if not changes:
+        return base
+    try:
+        return base.replace(**changes)
+    except ValueError as exc:
+        if "setting ties" in str(exc) and "ties" not in changes:  # the released preset's ties, other windows
+            raise ValueError(f"{exc}; add --ties nearest") from None
+        raise
 
 
 def add_run_flags(
