@@ -27,6 +27,7 @@ import torch
 from torch import Tensor
 
 from gamdss.data.flow import FARNEBACK_DEFAULTS, compute_flow, farneback_flow, flow_params, rgb_to_grey
+from gamdss.data.normalisation import IMAGENET_MEAN, IMAGENET_STD
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -37,10 +38,6 @@ __all__ = [
     "farneback_flow",
     "to_grey_uint8",
 ]
-
-#: ImageNet RGB mean and std (0-1 units): the one definition in gamdss (the data pipeline imports it)
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def _as_tensor(frames, name: str) -> Tensor:
