@@ -17,17 +17,21 @@ if [ ! -x .venv/bin/python ]; then
 fi
 # shellcheck disable=SC1091
 source .venv/bin/activate
-# A first install unpacks torch 2.14.1 (a CUDA build) and its CUDA libraries: about 6.5 GB in
-# .venv, plus pip's unpacked wheels while it works. A full disk otherwise shows up as pip's
-# "[Errno 28]" half-way through; say it before starting instead.
-if ! python -c 'import torch' >/dev/null 2>&1; then
+# Installing torch 2.14.1 (a CUDA build) and its CUDA libraries takes about 6.5 GB in .venv,
+# plus pip's unpacked wheels while it works. A full disk otherwise shows up as pip's
+# "[Errno 28]" half-way through; say it before starting instead. Advice only: where the
+# free space cannot be read, the install goes on.
+torch_version=$(python -c 'import importlib.metadata as m; print(m.version("torch"))' 2>/dev/null || true)
+if [[ "$torch_version" != 2.14.1* ]]; then
   need_gb=10
-  free_kb=$(df -Pk . | awk 'NR == 2 { print $4 }')
-  if [ -n "$free_kb" ] && [ "$free_kb" -lt $((need_gb * 1024 * 1024)) ]; then
-    echo "[gamdss] error: $((free_kb / 1024 / 1024)) GB free on the disk of $(pwd); installing torch" \
-      "and its CUDA libraries into .venv needs about $need_gb GB. Free some space and run this again." >&2
-    exit 1
-  fi
+  for place in .venv "${TMPDIR:-/tmp}"; do
+    free_kb=$(df -Pk "$place" 2>/dev/null | awk 'NR == 2 { print $4 }' || true)
+    if [[ "$free_kb" =~ ^[0-9]+$ ]] && [ "$free_kb" -lt $((need_gb * 1024 * 1024)) ]; then
+      echo "[gamdss] error: $((free_kb / 1024 / 1024)) GB free on the disk of $(cd "$place" && pwd);" \
+        "installing torch and its CUDA libraries needs about $need_gb GB. Free some space and run this again." >&2
+      exit 1
+    fi
+  done
 fi
 echo "[gamdss] installing torch and the build tools into .venv ..."
 python -m pip install --quiet --disable-pip-version-check \

@@ -7,6 +7,7 @@ with SIGKILL half-way through its set."""
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -43,13 +44,20 @@ def test_a_set_reaches_its_folder_only_when_the_block_succeeds(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["run"]  # no staging folder left
 
 
+def _first_line(stream, timeout: float = 120.0) -> str:
+    """The first line the writer prints, or a failure after ``timeout`` seconds."""
+    ready, _, _ = select.select([stream], [], [], timeout)
+    assert ready, f"the writer printed nothing in {timeout} s"
+    return stream.readline().strip()
+
+
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
 def test_the_staging_folder_of_a_killed_writer_is_removed_by_the_next(tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [PYTHON_SRC, os.environ.get("PYTHONPATH")]))}
     writer = subprocess.Popen([sys.executable, "-c", WRITER, str(out)], stdout=subprocess.PIPE, env=env, text=True)
     try:
-        staging_name = writer.stdout.readline().strip()
+        staging_name = _first_line(writer.stdout)
         assert staging_name.startswith(".run.partial-"), staging_name
         live = tmp_path / staging_name
         assert (live / "half.csv").is_file()
@@ -65,10 +73,15 @@ def test_the_staging_folder_of_a_killed_writer_is_removed_by_the_next(tmp_path):
             writer.wait(timeout=60)
         writer.stdout.close()
     assert live.is_dir()  # a process killed outright cannot clean up after itself
-    other_host = tmp_path / ".run.partial-another_host-1-abc"  # may belong to a run elsewhere
-    other_host.mkdir()
+    # Left alone: a staging folder with no lock file (its writer may not have locked it yet),
+    # and one of another output whose name starts like this one's.
+    unlocked = tmp_path / ".run.partial-abcd1234"
+    unlocked.mkdir()
+    other_output = tmp_path / ".run.partial-x.partial-abcd1234"
+    other_output.mkdir()
+    (other_output / atomic.STAGING_LOCK).write_text("")
     with atomic.output_set(out) as staging:
         (staging / "b.csv").write_text("2")
     assert not live.exists()
-    assert other_host.is_dir()
-    assert sorted(p.name for p in out.iterdir()) == ["a.csv", "b.csv"]
+    assert unlocked.is_dir() and other_output.is_dir()
+    assert sorted(p.name for p in out.iterdir()) == ["a.csv", "b.csv"]  # the lock file is not part of the set

@@ -15,12 +15,16 @@ import glob
 import os
 import re
 import shutil
-import socket
 import stat
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 _UMASK_LOCK = threading.Lock()
 
@@ -139,17 +143,22 @@ def output_set(folder: str | os.PathLike, *, last: Iterable[str] = ()) -> Iterat
     removed. When the block fails (a full disk, an error, Ctrl-C) nothing reaches ``folder``,
     so a rerun finds no half-written set to refuse or to trust.
 
-    The staging folder is named ``.<folder>.partial-<host>-<pid>-<random>``. A process killed
-    outright (``kill -9``) cannot remove its own: the next ``output_set`` of the same folder
-    removes those of this host whose process no longer runs."""
+    The staging folder (``.<folder>.partial-<random>``) holds a lock file, locked
+    (``fcntl.flock``) for the whole block. A process killed outright (``kill -9``) cannot
+    remove its staging folder, but the kernel frees its lock: the next ``output_set`` of the
+    same folder removes the staging folders whose lock it can take, and never one that a
+    live writer holds, wherever that writer runs. Where ``fcntl`` does not exist (Windows)
+    nothing is removed."""
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    prefix = f".{folder.name}.partial-{_host()}-"
-    _remove_dead_staging(folder.parent, prefix)
-    staging = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=folder.parent))
+    prefix = f".{folder.name}.partial-"
+    _remove_abandoned_staging(folder.parent, prefix)
+    staging = Path(tempfile.mkdtemp(prefix=prefix, dir=folder.parent))
+    lock_fd = _lock_staging(staging)
     try:
         yield staging
-        files = sorted(p for p in staging.rglob("*") if p.is_file())
+        lock = staging / STAGING_LOCK
+        files = sorted(p for p in staging.rglob("*") if p.is_file() and p != lock)
         tail = {staging / name for name in last}
         folder.mkdir(parents=True, exist_ok=True)
         for src in [p for p in files if p not in tail] + [p for p in files if p in tail]:
@@ -158,27 +167,49 @@ def output_set(folder: str | os.PathLike, *, last: Iterable[str] = ()) -> Iterat
             os.replace(src, dst)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        if lock_fd is not None:
+            os.close(lock_fd)
 
 
-def _host() -> str:
-    """This machine's name, as safe in a file name (no separators)."""
-    return re.sub(r"[^A-Za-z0-9._]", "_", socket.gethostname()) or "host"
+#: The lock file inside an output set's staging folder (never moved into the set).
+STAGING_LOCK = ".gamdss-staging.lock"
 
 
-def _process_runs(pid: int) -> bool:
+def _lock_staging(staging: Path) -> int | None:
+    """Lock ``staging`` for this process: a lock file locked before it takes its name, so a
+    sweeper that finds the name always finds it locked while this process lives."""
+    if fcntl is None:  # pragma: no cover - Windows
+        return None
+    fd, tmp = tempfile.mkstemp(prefix=".lock-", dir=staging)
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.replace(tmp, staging / STAGING_LOCK)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
-def _remove_dead_staging(parent: Path, prefix: str) -> None:
-    """Staging folders ``parent/<prefix><pid>-*`` whose process no longer runs (left by a
-    process killed outright). A reused pid keeps its folder: harmless, and never unsafe."""
+def _remove_abandoned_staging(parent: Path, prefix: str) -> None:
+    """Staging folders ``parent/<prefix><8 random characters>`` whose lock no process holds
+    (left by a process killed outright). A folder without its lock file is left alone: its
+    writer may be between creating the folder and locking it."""
+    if fcntl is None:  # pragma: no cover - Windows
+        return
+    name = re.compile(re.escape(prefix) + r"[a-z0-9_]{8}")
     for path in parent.glob(f"{glob.escape(prefix)}*"):
-        pid = path.name[len(prefix) :].split("-", 1)[0]
-        if pid.isdigit() and path.is_dir() and not _process_runs(int(pid)):
+        if not name.fullmatch(path.name):
+            continue
+        try:
+            fd = os.open(path / STAGING_LOCK, os.O_RDWR | getattr(os, "O_CLOEXEC", 0))
+        except OSError:  # no lock file (yet), or not a folder
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # held: a live writer
+            os.close(fd)
+            continue
+        try:
             shutil.rmtree(path, ignore_errors=True)
+        finally:
+            os.close(fd)
