@@ -39,8 +39,8 @@ from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as TF
 
 from gamdss.data.batch import AugmentParams, KeyframeBatch
-from gamdss.data.resize import resize_frames, resize_uint8
 from gamdss.data.normalisation import IMAGENET_MEAN, IMAGENET_STD
+from gamdss.data.resize import resize_frames, resize_uint8
 
 __all__ = [
     "CROP_PADDING",
