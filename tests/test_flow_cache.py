@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -249,39 +251,80 @@ def test_a_run_removes_temporary_files_a_killed_run_left(tmp_path):
     assert not (store.folder / run_lock.LOCK_NAME).exists()  # the lock is released
 
 
+HOLDER = """
+import json, sys
+from gamdss.data.flow_cache import FlowReport, FlowStore
+from gamdss.util import run_lock
+store = FlowStore(sys.argv[1], "farneback")
+with run_lock.hold(store.folder, "the other run"):
+    print("held", flush=True)
+    sys.stdin.readline()
+    pairs = [tuple(p) for p in json.loads(sys.argv[2])]
+    store._compute_locked(pairs, 1, False, FlowReport(folder=store.folder))
+"""
+
+
 def test_a_second_run_waits_for_the_folder_and_computes_only_what_is_left(tmp_path, capfd):
     cache = make_cache(tmp_path / "cache", n_clips=3, size=32)
     store = FlowStore(cache, "farneback")
     pairs = _pairs(cache)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [PYTHON_SRC, os.environ.get("PYTHONPATH")]))}
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(cache.root), json.dumps(pairs[:2])],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
     result: dict[str, FlowReport] = {}
     waiter = threading.Thread(target=lambda: result.setdefault("r", store.compute(pairs, workers=1, progress=False)))
-    with run_lock.hold(store.folder, "the other run"):
+    try:
+        ready, _, _ = select.select([holder.stdout], [], [], 120)
+        assert ready and holder.stdout.readline().strip() == "held"
         waiter.start()
-        assert "waiting" in _stderr_until(capfd, "waiting")
+        err = _stderr_until(capfd, "waiting")
         time.sleep(0.5)
         assert waiter.is_alive() and store.missing(pairs) == pairs  # it waits and writes nothing
-        # The holder writes two of the fields before it ends.
-        other = FlowStore(cache.root, "farneback")
-        other._compute_locked(pairs[:2], 1, False, FlowReport(folder=other.folder))
-    waiter.join(timeout=60)
-    assert not waiter.is_alive()
+        holder.stdin.write("go\n")  # the holder writes two of the fields, then ends
+        holder.stdin.flush()
+        assert holder.wait(timeout=120) == 0
+        waiter.join(timeout=120)
+        assert not waiter.is_alive()
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait(timeout=60)
+        holder.stdin.close()
+        holder.stdout.close()
     report = result["r"]
     assert sorted(report.already_done) == pairs[:2] and sorted(report.done) == pairs[2:]
     assert all(store.complete(*p) for p in pairs)
+    lines = [line for line in (err + capfd.readouterr().err).splitlines() if "waiting" in line]
+    assert len(lines) == 1, lines  # said once
+    assert f"{store.folder} is being written by the other run (pid {holder.pid} on " in lines[0]
 
 
-def test_waiting_message_names_the_holder(tmp_path, capfd):
+def test_a_lock_this_process_holds_outside_compute_fails_at_once(tmp_path):
     cache = make_cache(tmp_path / "cache", n_clips=1, size=32)
     store = FlowStore(cache, "farneback")
-    waiter = threading.Thread(target=lambda: store.compute(_pairs(cache), workers=1, progress=False))
-    with run_lock.hold(store.folder, "the other run"):
-        waiter.start()
-        err = _stderr_until(capfd, "waiting")
-    waiter.join(timeout=60)
-    err += capfd.readouterr().err
-    lines = [line for line in err.splitlines() if "waiting" in line]
-    assert len(lines) == 1, err
-    assert f"{store.folder} is being written by the other run (pid {os.getpid()} on " in lines[0]
+    outcome: dict[str, BaseException | None] = {}
+
+    def run() -> None:
+        try:
+            store.compute(_pairs(cache), workers=1, progress=False)
+            outcome["error"] = None
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+            outcome["error"] = exc
+
+    caller = threading.Thread(target=run)
+    with run_lock.hold(store.folder, "a script"):
+        caller.start()
+        caller.join(timeout=60)
+        still_waiting = caller.is_alive()
+    caller.join(timeout=60)  # released: a caller that waited ends now
+    assert not still_waiting, "compute waited for a lock its own process holds outside compute"
+    assert isinstance(outcome["error"], RuntimeError) and "locked by this process" in str(outcome["error"])
+    assert store.missing(_pairs(cache)) == _pairs(cache)
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="needs Linux /proc")

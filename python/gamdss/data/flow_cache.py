@@ -25,7 +25,8 @@ One writer per folder: :meth:`FlowStore.compute` holds the folder's lock
 (:func:`gamdss.util.run_lock.hold`) while it writes. A second run that needs fields of the
 same folder (two training runs on one cache, say) says once on stderr which run it waits for,
 waits until that run ends (however it ends: the lock dies with its holder, ``kill -9``
-included), then computes only what is still missing. Holding the lock, a run first removes
+included), then computes only what is still missing; a lock that this very process holds
+outside :meth:`FlowStore.compute` raises ``RuntimeError`` instead (the wait could never end). Holding the lock, a run first removes
 the temporary files that a killed run left in the folder.
 """
 
@@ -37,9 +38,11 @@ import json
 import multiprocessing
 import os
 import signal
+import socket
 import sys
+import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -63,6 +66,10 @@ FLOW_FORMAT_VERSION = 1
 SETTINGS_FILE = "settings.json"
 LOCK_WHAT = "gamdss flow computation"
 LOCK_POLL_SECONDS = 0.2
+# Threads of this process inside FlowStore.compute, per flow folder (tells a lock held by
+# another of our threads, worth waiting for, from one held outside compute).
+_COMPUTING: Counter[str] = Counter()
+_COMPUTING_LOCK = threading.Lock()
 
 Pair = tuple[str, int, int]  # (clip id, source index, target index)
 
@@ -189,13 +196,34 @@ class FlowStore:
 
     @contextlib.contextmanager
     def _hold_lock(self) -> Iterator[None]:
-        """The folder's lock for the block, waiting while another run holds it."""
+        """The folder's lock for the block, waiting while another run holds it.
+
+        ``RuntimeError`` instead of waiting when this process holds the lock outside
+        :meth:`compute` (the wait could never end)."""
+        key = str(self.folder.resolve())
+        with _COMPUTING_LOCK:
+            _COMPUTING[key] += 1
+        try:
+            yield from self._wait_and_hold(key)
+        finally:
+            with _COMPUTING_LOCK:
+                _COMPUTING[key] -= 1
+
+    def _wait_and_hold(self, key: str) -> Iterator[None]:
         said = False
         while True:
             lock = contextlib.ExitStack()
             try:
                 lock.enter_context(run_lock.hold(self.folder, LOCK_WHAT))
             except run_lock.FolderBusyError as busy:
+                own = busy.holder.get("pid") == os.getpid() and busy.holder.get("host") == socket.gethostname()
+                with _COMPUTING_LOCK:
+                    alone = _COMPUTING[key] == 1  # no other thread of this process is computing here
+                if own and alone:
+                    raise RuntimeError(
+                        f"{self.folder} is locked by this process (pid {os.getpid()}) outside FlowStore.compute; "
+                        f"release that lock first (waiting for it would never end)"
+                    ) from None
                 if not said:
                     print(
                         f"[gamdss] {self.folder} is being written by "
