@@ -186,7 +186,7 @@ class FlowStore:
             report.already_done = pairs
             return report
         with self._hold_lock():
-            _remove_leftover_temporaries(self.folder)
+            atomic.remove_temporaries(self.folder, "*/*.npy", SETTINGS_FILE)  # a killed run's
             todo = self.missing(pairs)  # again: the run we may have waited for wrote fields
             todo_set = set(todo)
             report.already_done = [p for p in pairs if p not in todo_set]
@@ -261,15 +261,6 @@ class FlowStore:
                     finish(clip_id, _compute_clip(*args, clip_id, items))
             else:
                 _run_pool(jobs, args, workers, finish)
-
-
-def _remove_leftover_temporaries(folder: Path) -> None:
-    """Temporary files of atomic writes that a killed run left in ``folder`` (safe: the caller
-    holds the folder's lock, and every writer of the folder holds it)."""
-    for pattern in ("*/.*.tmp.npy", f".{Path(SETTINGS_FILE).stem}.*.tmp.json"):
-        for path in folder.glob(pattern):
-            with contextlib.suppress(OSError):
-                path.unlink()
 
 
 def _compute_clip(

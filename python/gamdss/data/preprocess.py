@@ -346,7 +346,9 @@ def _preprocess_locked(
             header["created"] = previous.get("created", header["created"])
     writer = CacheWriter(out, header, overwrite=overwrite, flush_seconds=5.0)
     config.to_yaml(out / CONFIG_FILE)
-    _remove_leftover_temporaries(out)
+    # a killed run's temporary files (safe: this run holds the lock, and every writer of the
+    # cache is this process or its workers)
+    atomic.remove_temporaries(out, "clips/*.npy", MANIFEST, CONFIG_FILE)
 
     todo: list[ClipRecord] = []
     pending_updates: list[CacheEntry] = []
@@ -442,15 +444,6 @@ def _write_failures(out: Path, report: PreprocessReport) -> None:
         atomic.write_text(path, "".join(f"{f.clip_id}\t{' '.join(f.reason.split())}\n" for f in report.failed))
     else:
         path.unlink(missing_ok=True)
-
-
-def _remove_leftover_temporaries(out: Path) -> None:
-    """Temporary files of atomic writes that a killed run left (safe: this run holds the lock,
-    and every writer of the cache is this process or its workers)."""
-    for pattern in ("clips/.*.tmp.npy", f".{Path(MANIFEST).stem}.*.tmp.json", f".{Path(CONFIG_FILE).stem}.*.tmp.yaml"):
-        for path in out.glob(pattern):
-            with contextlib.suppress(OSError):
-                path.unlink()
 
 
 @contextlib.contextmanager

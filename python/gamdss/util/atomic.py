@@ -90,6 +90,19 @@ def refuse_any_existing(paths: Iterable[str | os.PathLike], overwrite: bool) -> 
         )
 
 
+def remove_temporaries(folder: str | os.PathLike, *targets: str) -> None:
+    """Remove the temporary files that :func:`atomic_path` writes of ``targets`` inside
+    ``folder`` (what a killed process leaves). ``targets``: paths relative to ``folder``, with
+    glob patterns allowed, e.g. ``"clips/*.npy"`` or ``"manifest.json"``. Only safe while no
+    other process writes these files (the caller holds the folder's lock)."""
+    folder = Path(folder)
+    for target in targets:
+        t = Path(target)
+        for path in folder.glob(str(t.with_name(f".{t.stem}.*.tmp{t.suffix}"))):  # atomic_path's names
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success it replaces ``path``.
