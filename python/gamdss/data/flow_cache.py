@@ -38,7 +38,6 @@ import json
 import multiprocessing
 import os
 import signal
-import socket
 import sys
 import threading
 import time
@@ -204,39 +203,34 @@ class FlowStore:
         with _COMPUTING_LOCK:
             _COMPUTING[key] += 1
         try:
-            yield from self._wait_and_hold(key)
+            said = False
+            while True:
+                lock = contextlib.ExitStack()  # entered apart from the body: its errors are not retried
+                try:
+                    lock.enter_context(run_lock.hold(self.folder, LOCK_WHAT))
+                    break
+                except run_lock.FolderBusyError as busy:
+                    with _COMPUTING_LOCK:
+                        alone = _COMPUTING[key] == 1  # no other thread of this process computes here
+                    if alone and run_lock.held_by_this_process(busy.holder):
+                        raise RuntimeError(
+                            f"{self.folder} is locked by this process (pid {os.getpid()}) outside "
+                            f"FlowStore.compute; release that lock first (waiting for it would never end)"
+                        ) from None
+                    if not said:
+                        print(
+                            f"[gamdss] {self.folder} is being written by "
+                            f"{run_lock.describe_holder(busy.holder)}; waiting for it to end",
+                            file=sys.stderr,
+                            flush=True,
+                        )
+                        said = True
+                    time.sleep(LOCK_POLL_SECONDS)
+            with lock:
+                yield
         finally:
             with _COMPUTING_LOCK:
                 _COMPUTING[key] -= 1
-
-    def _wait_and_hold(self, key: str) -> Iterator[None]:
-        said = False
-        while True:
-            lock = contextlib.ExitStack()
-            try:
-                lock.enter_context(run_lock.hold(self.folder, LOCK_WHAT))
-            except run_lock.FolderBusyError as busy:
-                own = busy.holder.get("pid") == os.getpid() and busy.holder.get("host") == socket.gethostname()
-                with _COMPUTING_LOCK:
-                    alone = _COMPUTING[key] == 1  # no other thread of this process is computing here
-                if own and alone:
-                    raise RuntimeError(
-                        f"{self.folder} is locked by this process (pid {os.getpid()}) outside FlowStore.compute; "
-                        f"release that lock first (waiting for it would never end)"
-                    ) from None
-                if not said:
-                    print(
-                        f"[gamdss] {self.folder} is being written by "
-                        f"{run_lock.describe_holder(busy.holder)}; waiting for it to end",
-                        file=sys.stderr,
-                        flush=True,
-                    )
-                    said = True
-                time.sleep(LOCK_POLL_SECONDS)
-                continue
-            with lock:
-                yield
-            return
 
     def _compute_locked(self, todo: list[Pair], workers: int | None, progress: bool, report: FlowReport) -> None:
         if not (self.folder / SETTINGS_FILE).is_file():

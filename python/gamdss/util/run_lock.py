@@ -66,6 +66,11 @@ def describe_holder(holder: dict[str, Any]) -> str:
     )
 
 
+def held_by_this_process(holder: dict[str, Any]) -> bool:
+    """Whether ``holder`` (a :class:`FolderBusyError`'s) is this very process."""
+    return holder.get("pid") == os.getpid() and holder.get("host") == socket.gethostname()
+
+
 def read_holder(folder: str | os.PathLike, name: str = LOCK_NAME) -> dict[str, Any]:
     """The details the current (or last) holder wrote into ``folder``'s lock file; ``{}`` when
     there is no lock file or it cannot be read. Tells nothing about whether the lock is held."""
