@@ -224,9 +224,13 @@ def reselection_settings(args: argparse.Namespace):
     try:
         return base.replace(**changes)
     except ValueError as exc:
-        if "setting ties" in str(exc) and "ties" not in changes:  # the released preset's ties, other windows
-            raise ValueError(f"{exc}; add --ties nearest") from None
-        raise
+        if "ties" in changes:
+            raise
+        try:  # the preset's own tie rule is what does not fit the overrides
+            base.replace(**changes, ties="nearest")
+        except ValueError:
+            raise exc from None
+        raise ValueError(f"{exc}; add --ties nearest") from None
 
 
 def add_run_flags(
