@@ -6,7 +6,17 @@ import os
 import time
 from pathlib import Path
 
+import gamdss
+
 TIMEOUT = 180.0  # seconds to wait for anything a test waits for (never reached when all is well)
+PYTHON_SRC = str(Path(gamdss.__file__).resolve().parents[1])
+
+
+def python_env(**extra: str) -> dict[str, str]:
+    """The environment for a child Python that imports this gamdss (its source folder first
+    on PYTHONPATH), with ``extra`` variables."""
+    path = os.pathsep.join(filter(None, [PYTHON_SRC, os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path, **extra}
 
 
 def _stat(pid: int) -> tuple[str, int, int] | None:

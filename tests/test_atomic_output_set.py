@@ -6,19 +6,15 @@ with SIGKILL half-way through its set."""
 
 from __future__ import annotations
 
-import os
 import select
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-import gamdss
 from gamdss.util import atomic
-
-PYTHON_SRC = str(Path(gamdss.__file__).resolve().parents[1])
+from process_helpers import python_env
 
 WRITER = """
 import sys, time
@@ -54,7 +50,7 @@ def _first_line(stream, timeout: float = 120.0) -> str:
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
 def test_the_staging_folder_of_a_killed_writer_is_removed_by_the_next(tmp_path):
     out = tmp_path / "run"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [PYTHON_SRC, os.environ.get("PYTHONPATH")]))}
+    env = python_env()
     writer = subprocess.Popen([sys.executable, "-c", WRITER, str(out)], stdout=subprocess.PIPE, env=env, text=True)
     try:
         staging_name = _first_line(writer.stdout)

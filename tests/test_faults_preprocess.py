@@ -26,7 +26,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import gamdss
 from dataset_fixtures import _write_xlsx, make_fixture
 from face_frames import face_frame, write_frames
 from gamdss.cli import main
@@ -34,10 +33,9 @@ from gamdss.data.cache import MANIFEST, ChecksumError, FrameCache
 from gamdss.data.preprocess import FAILURES_FILE, PreprocessInterrupted, preprocess_clips
 from gamdss.data.records import AnnotationRecord, ClipRecord
 from gamdss.util import atomic, run_lock
-from process_helpers import TIMEOUT, alive, children, wait_until
+from process_helpers import TIMEOUT, alive, children, python_env, wait_until
 
 FRAME = (120, 120)
-PYTHON_SRC = str(Path(gamdss.__file__).resolve().parents[1])
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
 
 
@@ -85,11 +83,7 @@ class Run:
     """``gamdss preprocess`` in a subprocess (own session); stderr is collected as it comes."""
 
     def __init__(self, *argv):
-        env = {
-            **os.environ,
-            "PYTHONPATH": PYTHON_SRC + os.pathsep + os.environ.get("PYTHONPATH", ""),
-            "HF_HUB_OFFLINE": "1",
-        }
+        env = python_env(HF_HUB_OFFLINE="1")
         code = "import sys; from gamdss.cli import main; sys.exit(main(sys.argv[1:]))"
         self.proc = subprocess.Popen(
             [sys.executable, "-c", code, "preprocess", *map(str, argv)],

@@ -34,9 +34,7 @@ from gamdss.data.keyframes import KeyframeDataset, collate
 from gamdss.data.protocols import get_protocol
 from gamdss.data.samples import build_samples
 from gamdss.util import run_lock
-from process_helpers import alive, children, wait_until
-
-PYTHON_SRC = str(Path(__import__("gamdss").__file__).resolve().parents[1])
+from process_helpers import alive, children, python_env, wait_until
 
 
 def _texture(size: int, seed: int = 0) -> np.ndarray:
@@ -268,7 +266,7 @@ def test_a_second_run_waits_for_the_folder_and_computes_only_what_is_left(tmp_pa
     cache = make_cache(tmp_path / "cache", n_clips=3, size=32)
     store = FlowStore(cache, "farneback")
     pairs = _pairs(cache)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [PYTHON_SRC, os.environ.get("PYTHONPATH")]))}
+    env = python_env()
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLDER, str(cache.root), json.dumps(pairs[:2])],
         stdin=subprocess.PIPE,
@@ -341,7 +339,7 @@ def test_kill_9_of_a_flow_run_kills_its_workers_and_a_rerun_completes(tmp_path):
         "p = [(e.clip_id, a, b) for e in c.entries for a, b in flow_pairs((e.onset_index, e.apex_index, e.offset_index))]; "
         "s.compute(p, workers=2, progress=False)"
     )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [PYTHON_SRC, os.environ.get("PYTHONPATH")]))}
+    env = python_env()
     proc = subprocess.Popen([sys.executable, "-c", script, str(cache.root)], env=env, start_new_session=True)
     known: dict[int, int] = {}
     try:
