@@ -26,9 +26,10 @@ struct U8Moments {
 // elements (the AVX-512 and baseline variants need it). With these the squared distance of
 // a pair is the exact |x|^2 + |y|^2 - 2 x.y and its sum of differences the difference of
 // sums. z (or null) is a companion frame whose moments go to z_m: a frame needed next, read
-// in the same pass so that its memory reads overlap y's arithmetic. Where the instruction
-// set allows, y and z are read in one pass, each as one sequential stream, while the xs,
-// read just before, come from the caches.
+// in the same call so that its memory reads overlap y's arithmetic. The AVX2 variant reads
+// y and z in one pass, each as one sequential stream, while the xs, read just before, come
+// from the caches; the AVX-512 one reads each in a light pass of its own (see
+// u8_stream_avx512 for why).
 using StreamU8 = void (*)(const uint8_t* y, const uint8_t* const* xs, const int64_t* x_sums, int nx,
                           const uint8_t* z, int64_t n, bool need_sum, U8Moments* y_m, U8Moments* z_m,
                           int64_t* dot);

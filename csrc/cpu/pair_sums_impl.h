@@ -169,8 +169,9 @@ inline void u8_wrapped_portable(bool x_minus_y, const uint8_t* x, const uint8_t*
 
 #ifdef GAMDSS_AVX512
 // Steps of 64 bytes between flushes of the int32 lanes to int64: each step adds at most
-// 4 products of magnitude <= 255 * 128 (dots) or 4 * 65025 (squares) per lane, so a lane
-// stays below 2^31; the 16 lanes are added in int64 (their sum may not fit in int32).
+// 4 products of magnitude <= 255 * 128 (vpdpbusd: moments and dots) or 2 squares <= 65025
+// (vpdpwssd: the wrap-around) per lane, so a lane stays below 2^31; the 16 lanes are added
+// in int64 (their sum may not fit in int32).
 constexpr int64_t kAvxSteps = 2048;
 static_assert(kAvxSteps * 4 * 65025 < (int64_t{1} << 31));
 
@@ -179,71 +180,85 @@ inline int64_t avx512_sum_epi32_as_i64(__m512i v) {
                                                   _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(v, 1))));
 }
 
-inline void u8_stats_avx512(const uint8_t* x, int64_t n, int64_t* sum, int64_t* sumsq) {
-  const int64_t n_vec = n - n % 64;
-  const __m512i zero = _mm512_setzero_si512();
-  __m512i s1 = zero;  // 8 x int64 from vpsadbw
-  int64_t s2 = 0;
-  int64_t k = 0;
-  while (k < n_vec) {
-    const int64_t k_end = std::min(n_vec, k + 64 * kAvxSteps);
-    __m512i a2 = zero;
-    for (; k < k_end; k += 64) {
-      const __m512i v = _mm512_loadu_si512(x + k);
-      s1 = _mm512_add_epi64(s1, _mm512_sad_epu8(v, zero));
-      const __m512i lo = _mm512_cvtepu8_epi16(_mm512_castsi512_si256(v));
-      const __m512i hi = _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(v, 1));
-      a2 = _mm512_dpwssd_epi32(a2, lo, lo);
-      a2 = _mm512_dpwssd_epi32(a2, hi, hi);
-    }
-    s2 += avx512_sum_epi32_as_i64(a2);
-  }
-  int64_t total1 = _mm512_reduce_add_epi64(s1);
-  for (; k < n; ++k) {
-    total1 += x[k];
-    s2 += static_cast<int64_t>(x[k]) * x[k];
-  }
-  *sum += total1;
-  *sumsq += s2;
-}
+// uint8 moments and dots with VNNI. Per 64 bytes, y made signed once (y - 128) serves every
+// dot, with the x on the unsigned side of vpdpbusd: sum x (y - 128) + 128 sum x = x.y; and
+// y against itself gives its square, |y|^2 = sum y (y - 128) + 128 sum y, with vpsadbw's
+// sum y. An int32 lane takes 4 products of magnitude <= 255 * 128 per step, at most
+// kAvxSteps steps between flushes to int64 (static_assert above), so the lanes are exact.
+struct Avx512Moments {
+  __m512i sum = _mm512_setzero_si512();     // int64 lanes (vpsadbw)
+  __m512i biased = _mm512_setzero_si512();  // int32 lanes: sum y (y - 128)
 
-// vpdpbusd multiplies unsigned bytes (the y) by signed bytes: x - 128 fits, and
-// sum y * (x - 128) + 128 * sum y = sum x * y.
-template <int NY>
-void u8_dots_avx512_tile(const uint8_t* x, const uint8_t* const* ys, const int64_t* y_sums,
-                         int64_t n, int64_t* dot) {
+  void add(__m512i bytes, __m512i signed_bytes) {
+    sum = _mm512_add_epi64(sum, _mm512_sad_epu8(bytes, _mm512_setzero_si512()));
+    biased = _mm512_dpbusd_epi32(biased, bytes, signed_bytes);
+  }
+  void flush(U8Moments* m) const {
+    const int64_t s = _mm512_reduce_add_epi64(sum);
+    m->sum += s;
+    m->sumsq += avx512_sum_epi32_as_i64(biased) + 128 * s;
+  }
+};
+
+// Moments of x over [0, n64), n64 a multiple of 64: a light loop (one load, four vector
+// operations per 64 bytes), so that with x in memory many lines are in flight.
+inline void u8_moments_avx512(const uint8_t* x, int64_t n64, U8Moments* m) {
   const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
-  const int64_t n_vec = n - n % 64;
-  int64_t biased[NY] = {};
-  int64_t k = 0;
-  while (k < n_vec) {
-    const int64_t k_end = std::min(n_vec, k + 64 * kAvxSteps);
-    __m512i acc[NY];
-    for (int j = 0; j < NY; ++j) acc[j] = _mm512_setzero_si512();
-    for (; k < k_end; k += 64) {
-      const __m512i xs = _mm512_xor_si512(_mm512_loadu_si512(x + k), bias);
-      for (int j = 0; j < NY; ++j) acc[j] = _mm512_dpbusd_epi32(acc[j], _mm512_loadu_si512(ys[j] + k), xs);
+  for (int64_t k0 = 0; k0 < n64; k0 += 64 * kAvxSteps) {
+    Avx512Moments acc;
+    const int64_t k1 = std::min(n64, k0 + 64 * kAvxSteps);
+    for (int64_t k = k0; k < k1; k += 64) {
+      const __m512i b = _mm512_loadu_si512(x + k);
+      acc.add(b, _mm512_xor_si512(b, bias));
     }
-    for (int j = 0; j < NY; ++j) biased[j] += avx512_sum_epi32_as_i64(acc[j]);
-  }
-  for (int j = 0; j < NY; ++j) {
-    for (int64_t t = n_vec; t < n; ++t) biased[j] += static_cast<int64_t>(ys[j][t]) * (static_cast<int64_t>(x[t]) - 128);
-    dot[j] += biased[j] + 128 * y_sums[j];
+    acc.flush(m);
   }
 }
 
-inline void u8_dots_avx512(const uint8_t* x, const uint8_t* const* ys, const int64_t* y_sums, int ny,
-                           int64_t n, int64_t* dot) {
-  with_tile(ny, [&](auto tile) { u8_dots_avx512_tile<decltype(tile)::value>(x, ys, y_sums, n, dot); });
+// biased[i] += sum xs[i] (y - 128) over [0, n64), n64 a multiple of 64.
+template <int NX>
+void u8_dots_avx512_tile(const uint8_t* y, const uint8_t* const* xs, int64_t n64, int64_t* biased) {
+  const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
+  for (int64_t k0 = 0; k0 < n64; k0 += 64 * kAvxSteps) {
+    __m512i acc[NX];
+    for (int i = 0; i < NX; ++i) acc[i] = _mm512_setzero_si512();
+    const int64_t k1 = std::min(n64, k0 + 64 * kAvxSteps);
+    for (int64_t k = k0; k < k1; k += 64) {
+      const __m512i bs = _mm512_xor_si512(_mm512_loadu_si512(y + k), bias);
+      for (int i = 0; i < NX; ++i) acc[i] = _mm512_dpbusd_epi32(acc[i], _mm512_loadu_si512(xs[i] + k), bs);
+    }
+    for (int i = 0; i < NX; ++i) biased[i] += avx512_sum_epi32_as_i64(acc[i]);
+  }
 }
 
-// u8_stream with VNNI: y's statistics in one pass, then its dots with the xs in tiles (y on
-// the signed side of vpdpbusd, which needs the sums of the xs).
+// u8_stream with VNNI. Memory reads and arithmetic are kept in separate passes: y's moments
+// (y from memory), then its dots with the xs in tiles (y now in L1/L2, the xs read just
+// before), then z's moments (z from memory). On Zen 4 (2026-12-01) this was faster with
+// cold frames than one pass reading y and z together (as the AVX2 variant does) and than
+// prefetching z or the next frame into L2 during the dots: a loop with many instructions
+// per cache line keeps few lines in flight, and a core then reads far below its bandwidth.
+// The moments by vpdpbusd (above) instead of widening to 16 bits and vpdpwssd made whole
+// cold calls 7-10% faster there.
 inline void u8_stream_avx512(const uint8_t* y, const uint8_t* const* xs, const int64_t* x_sums, int nx,
                              const uint8_t* z, int64_t n, bool, U8Moments* y_m, U8Moments* z_m, int64_t* dot) {
-  u8_stats_avx512(y, n, &y_m->sum, &y_m->sumsq);
-  for (int i = 0; i < nx; i += kMaxTile) u8_dots_avx512(y, xs + i, x_sums + i, std::min(kMaxTile, nx - i), n, dot + i);
-  if (z != nullptr) u8_stats_avx512(z, n, &z_m->sum, &z_m->sumsq);
+  const int64_t n64 = n - n % 64;
+  u8_moments_avx512(y, n64, y_m);
+  // dot[i] takes sum xs[i] (y - 128) here, 128 sum xs[i] at the end.
+  for (int i = 0; i < nx; i += kMaxTile) {
+    with_tile(std::min(kMaxTile, nx - i),
+              [&](auto tile) { u8_dots_avx512_tile<decltype(tile)::value>(y, xs + i, n64, dot + i); });
+  }
+  if (z != nullptr) u8_moments_avx512(z, n64, z_m);
+  for (int64_t t = n64; t < n; ++t) {
+    y_m->sum += y[t];
+    y_m->sumsq += static_cast<int64_t>(y[t]) * y[t];
+    for (int i = 0; i < nx; ++i) dot[i] += static_cast<int64_t>(xs[i][t]) * (static_cast<int64_t>(y[t]) - 128);
+    if (z != nullptr) {
+      z_m->sum += z[t];
+      z_m->sumsq += static_cast<int64_t>(z[t]) * z[t];
+    }
+  }
+  for (int i = 0; i < nx; ++i) dot[i] += 128 * x_sums[i];
 }
 
 template <int NY, bool XMinusY>
