@@ -81,6 +81,25 @@ def measure(case: workloads.Case, method: str, scale: str, device: str, setup=No
     )
 
 
+def measure_cold(case: workloads.Case, scale: str, flusher: timing.CacheFlusher) -> tuple[dict, timing.PairedCold]:
+    """The op with cold caches, each call paired with a cold read of the bandwidth probe
+    (timing.time_cold_paired); returns measure()'s dict and the paired times."""
+    plan = timing.plan_for("op_cold", scale)
+    run_case = case.subset(plan.clips)
+    pc = timing.time_cold_paired(
+        lambda: baselines.run_op(run_case), plan.rounds, plan.warmup, flusher, timing.probe_bytes(scale)
+    )
+    res = dict(
+        batch_s=timing.median(pc.op_s) * case.batch / run_case.batch,
+        rounds=plan.rounds,
+        warmup=plan.warmup,
+        clips=run_case.batch,
+        selection=pc.result,
+        cores=math.nan,
+    )
+    return res, pc
+
+
 def build_line() -> str:
     """Which compiled extension this process loaded (it may be rebuilt between runs)."""
     import datetime
@@ -132,6 +151,7 @@ def main(argv=None) -> int:
     bw_start = timing.measure_read_bandwidth(args.device, timing.probe_bytes(args.scale))
     flusher = timing.CacheFlusher(timing.probe_bytes(args.scale)) if args.device == "cpu" else None
     results, notes, activities, cores = [], [], [], []
+    paired: dict[str, timing.PairedCold] = {}
     for name in args.workloads:
         for dtype_name in args.dtypes:
             cpu_case = workloads.build_case(name, dtype_name, args.scale)
@@ -141,7 +161,7 @@ def main(argv=None) -> int:
             res["op"] = measure(case, "op", args.scale, args.device)
             case.expected = cpu_case.expected = res["op"]["selection"]
             if flusher is not None:
-                res["op_cold"] = measure(case, "op_cold", args.scale, args.device, setup=flusher)
+                res["op_cold"], paired[case.label] = measure_cold(case, args.scale, flusher)
             for method in ORDER[2:]:
                 on = cpu_case if method == "released_loop" else case
                 res[method] = measure(on, method, args.scale, args.device)
@@ -169,6 +189,7 @@ def main(argv=None) -> int:
                     f"{case.batch}x{case.workload.frames}",
                     workloads.unique_candidate_bytes(case),
                     times,
+                    paired.get(case.label),
                 )
             )
             print(f"[done] {case.label}", file=sys.stderr, flush=True)
@@ -193,6 +214,10 @@ def main(argv=None) -> int:
         "candidate MB",
         "machine",
         "op, cold cache (ms)" if cold else "op (ms)",
+    ]
+    if cold:
+        head += ["read bandwidth, same rounds (GB/s)"]
+    head += [
         "roofline bound (ms)",
         "fraction of roofline",
         "careful (ms)",
@@ -202,20 +227,23 @@ def main(argv=None) -> int:
         "reference (ms)",
     ]
     if cold:
-        head += ["op, repeated calls (ms)", "fraction, repeated"]
+        head += ["fraction of the run's best bandwidth", "op, repeated calls (ms)", "fraction, repeated"]
     rows = []
-    for name, dtype_name, shape, nbytes, t in results:
+    for name, dtype_name, shape, nbytes, t, pc in results:
         roof = timing.Roofline(nbytes, bandwidth)
         op_s = t["op_cold"] if cold else t["op"]
-        row = [
-            name,
-            dtype_name,
-            shape,
-            f"{nbytes / 1e6:.3g}",
-            machine,
-            fmt_ms(op_s),
-            f"{roof.bound_s * 1e3:.3g}",
-            f"{roof.fraction(op_s):.0%}",
+        row = [name, dtype_name, shape, f"{nbytes / 1e6:.3g}", machine, fmt_ms(op_s)]
+        if cold:
+            same_bw = timing.median(pc.bandwidths())
+            bws = pc.bandwidths()
+            row += [
+                f"{same_bw / 1e9:.1f} ({min(bws) / 1e9:.0f}-{max(bws) / 1e9:.0f})",
+                f"{nbytes / same_bw * 1e3:.3g}",
+                f"{timing.median(pc.fractions(nbytes)):.0%}",
+            ]
+        else:
+            row += [f"{roof.bound_s * 1e3:.3g}", f"{roof.fraction(op_s):.0%}"]
+        row += [
             fmt_ms(t["careful"]),
             f"{t['careful'] / op_s:.1f}x",
             fmt_ms(t["released_loop"]),
@@ -223,7 +251,7 @@ def main(argv=None) -> int:
             fmt_ms(t["reference"]),
         ]
         if cold:
-            row += [fmt_ms(t["op"]), f"{roof.fraction(t['op']):.0%}"]
+            row += [f"{roof.fraction(op_s):.0%}", fmt_ms(t["op"]), f"{roof.fraction(t['op']):.0%}"]
         rows.append(row)
     print(f"## gamdss reselection benchmark (scale {args.scale}, device {args.device})\n")
     print(
@@ -249,6 +277,15 @@ def main(argv=None) -> int:
     print(
         "- roofline bound = bytes of the unique candidate frames (union of the onset, apex and offset "
         "windows per clip, summed over clips) / read bandwidth; fraction = bound / op time"
+        + (
+            "; on the CPU (the headline): each cold call of the op is followed at once by a cold "
+            "`t.sum()` of the bandwidth probe, the fraction is taken per round and its median shown, "
+            "with the probe's median (min-max) bandwidth over the same rounds; "
+            '"fraction of the run\'s best bandwidth" sets the median cold call against the better '
+            "of the two best-of-10 probes above (shared machines change bandwidth within seconds)"
+            if cold
+            else ""
+        )
     )
     reps = ", ".join(
         f"{m}: {'median of ' + str(p.rounds) if p.rounds > 1 else str(p.rounds) + ' run'} after {p.warmup} warm-up"

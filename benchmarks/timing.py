@@ -31,7 +31,7 @@ class Plan:
 _PLANS = {
     "full": {
         "op": Plan(rounds=15, warmup=2),
-        "op_cold": Plan(rounds=10, warmup=1),
+        "op_cold": Plan(rounds=15, warmup=1),
         "op_cuda": Plan(rounds=30, warmup=3),
         "careful": Plan(rounds=5, warmup=1),
         "reference": Plan(rounds=1, warmup=0),
@@ -232,3 +232,51 @@ class Roofline:
     def fraction(self, seconds: float) -> float:
         """Fraction of the bound reached by a run taking ``seconds`` (1.0 = at the bound)."""
         return self.bound_s / seconds
+
+
+@dataclass(frozen=True)
+class PairedCold:
+    """Cold calls of the op, each followed at once by a cold read of the bandwidth probe:
+    ``op_s[i]`` and ``probe_s[i]`` are one round's times, ``probe_bytes`` the probe's size."""
+
+    op_s: list[float]
+    probe_s: list[float]
+    probe_bytes: int
+    result: object
+
+    def bandwidths(self) -> list[float]:
+        """Read bandwidth of each round's probe, bytes per second."""
+        return [self.probe_bytes / t for t in self.probe_s]
+
+    def fractions(self, nbytes: int) -> list[float]:
+        """Per round: the roofline bound of ``nbytes`` at that round's bandwidth over that
+        round's op time."""
+        return [nbytes / bw / t for bw, t in zip(self.bandwidths(), self.op_s, strict=True)]
+
+
+def time_cold_paired(
+    fn: Callable[[], object], rounds: int, warmup: int, flusher: CacheFlusher, nbytes: int
+) -> PairedCold:
+    """``rounds`` rounds of: evict the caches, time one call of ``fn``; evict again, time one
+    ``t.sum()`` of a float32 tensor of ``nbytes`` (the bandwidth probe). The op and the probe
+    thus see the same state of a shared machine, whose memory bandwidth can change by half
+    within seconds (a 2-vCPU AMD EPYC here read 30-34 GB/s most of the time and 53-60 GB/s at
+    other times, in the same process); a roofline from the best bandwidth of the run would
+    set a call in one state against the bandwidth of another. The eviction (one thread,
+    about 100 ms) also gives torch's OpenMP threads time to stop spinning after the probe."""
+    probe = torch.ones(nbytes // 4, dtype=torch.float32)
+    result = None
+    for _ in range(warmup):
+        flusher()
+        result = fn()
+    op_s, probe_s = [], []
+    for _ in range(rounds):
+        flusher()
+        t0 = time.perf_counter()
+        result = fn()
+        op_s.append(time.perf_counter() - t0)
+        flusher()
+        t0 = time.perf_counter()
+        probe.sum()
+        probe_s.append(time.perf_counter() - t0)
+    return PairedCold(op_s, probe_s, nbytes, result)
