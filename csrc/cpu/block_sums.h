@@ -108,9 +108,13 @@ inline void prefetch_frame(const FrameBytes& fb, int64_t frame, int64_t k, int64
 // or L2), so memory sees one or two streams at a time instead of all the frames
 // interleaved. Reads with no partner (the rows, mostly) only take moments: they are done
 // for the next piece as companions of this piece's reads with partners, whose arithmetic
-// then overlaps their memory reads. A frame in both ranges pairs with itself at distance
-// zero. A pair whose column is also a row read earlier needs `upper` (the rise) or a single
-// row (the fall, the distance curves), as every caller has.
+// then overlaps their memory reads. With a kernel set that has u8_dots_columns (AVX-512),
+// each frame's read takes its moments only, and the dots of all of the piece's columns are
+// taken after its reads, in one call per group of columns with the same rows, which keeps
+// the rows in L1 across the columns (Zen 4: cold calls 3-7% faster than the dots in each
+// read). A frame in both ranges pairs with itself at distance zero. A pair whose column is
+// also a row read earlier needs `upper` (the rise) or a single row (the fall, the distance
+// curves), as every caller has.
 constexpr int64_t kStreamPieceBytes = 32768;
 
 inline void block_pairs_u8_streamed(const FrameBytes& fb, Distance mode, const PairBlock& pb, int64_t k0,
@@ -156,10 +160,13 @@ inline void block_pairs_u8_streamed(const FrameBytes& fb, Distance mode, const P
   };
   // Reads y over [k, k + len) of the current piece against its partners; z (a light read
   // of the next piece, at next_k, or null) is its companion.
+  // With ks.u8_dots_columns the call takes no partners (moments only): dots_of_piece takes
+  // the dots of the piece's columns once its reads are done.
+  const bool columns_apart = ks.u8_dots_columns != nullptr;
   auto read = [&](const Read& y, const Read* z, int64_t k, int64_t len, int64_t next_k) {
     xs.clear();
     x_sums.clear();
-    for (int64_t r = pb.r_lo; r <= y.last; ++r) {
+    for (int64_t r = pb.r_lo; r <= (columns_apart ? pb.r_lo - 1 : y.last); ++r) {
       xs.push_back(at(r, k));
       x_sums.push_back(cur[r - lo].sum);
     }
@@ -178,6 +185,30 @@ inline void block_pairs_u8_streamed(const FrameBytes& fb, Distance mode, const P
     keep(y.frame, ym, into);
   };
 
+  // The dots of the piece [k, k + len), after its reads: consecutive heavy reads with the
+  // same partners (all of them, but where the windows overlap) in one call.
+  std::vector<const uint8_t*> ys;
+  auto dots_of_piece = [&](int64_t k, int64_t len) {
+    for (size_t g = 0, e = 0; g < heavy.size(); g = e) {
+      for (e = g; e < heavy.size() && heavy[e].last == heavy[g].last; ++e) {
+      }
+      const int nx = static_cast<int>(heavy[g].last - pb.r_lo + 1);
+      ys.clear();
+      for (size_t h = g; h < e; ++h) ys.push_back(at(heavy[h].frame, k));
+      xs.clear();
+      x_sums.clear();
+      for (int64_t r = pb.r_lo; r <= heavy[g].last; ++r) {
+        xs.push_back(at(r, k));
+        x_sums.push_back(cur[r - lo].sum);
+      }
+      dots.assign(ys.size() * nx, 0);
+      ks.u8_dots_columns(ys.data(), static_cast<int>(ys.size()), xs.data(), x_sums.data(), nx, len, dots.data());
+      for (size_t j = 0; j < ys.size(); ++j) {
+        for (int i = 0; i < nx; ++i) pair_dot[i * n_cols + (heavy[g + j].frame - pb.c_lo)] += dots[j * nx + i];
+      }
+    }
+  };
+
   // Pieces short enough that a block (clip, block item) still has four of them.
   const int64_t piece =
       n >= 4 * kStreamPieceBytes ? kStreamPieceBytes : std::max<int64_t>(2048, (n / 4 + 31) / 32 * 32);
@@ -193,6 +224,7 @@ inline void block_pairs_u8_streamed(const FrameBytes& fb, Distance mode, const P
       z += companion;
     }
     for (; next_len > 0 && z < light.size(); ++z) read_light(light[z], k + len, next_len, next);
+    if (columns_apart) dots_of_piece(k, len);
     std::swap(cur, next);
   }
 

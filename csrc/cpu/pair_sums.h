@@ -34,6 +34,15 @@ using StreamU8 = void (*)(const uint8_t* y, const uint8_t* const* xs, const int6
                           const uint8_t* z, int64_t n, bool need_sum, U8Moments* y_m, U8Moments* z_m,
                           int64_t* dot);
 
+// uint8 dots of ny columns with the same nx rows over elements [0, n), exact:
+// dot[j * nx + i] += sum_k xs[i][k] ys[j][k]; x_sums[i] = sum_k xs[i][k] over the same
+// elements. Only the AVX-512 variant has it (null elsewhere): block_pairs_u8_streamed then
+// reads a piece's frames for their moments alone (u8_stream with no partners) and takes
+// the dots of all its columns in one call, which keeps the rows in L1 across the columns
+// (see u8_dots_columns_avx512).
+using DotsColumnsU8 = void (*)(const uint8_t* const* ys, int ny, const uint8_t* const* xs, const int64_t* x_sums,
+                               int nx, int64_t n, int64_t* dot);
+
 // uint8 wrap-around ("released_uint8"): sq[j] += sum_k ((y_j[k] - x[k]) mod 256)^2, or
 // ((x[k] - y_j[k]) mod 256)^2 with x_minus_y. Exact.
 using WrappedU8 = void (*)(bool x_minus_y, const uint8_t* x, const uint8_t* const* ys, int ny,
@@ -51,6 +60,7 @@ using PairSumsFloat = void (*)(Elem elem, Distance mode, const void* x, const vo
 struct KernelSet {
   const char* name;
   StreamU8 u8_stream;
+  DotsColumnsU8 u8_dots_columns;  // or null
   WrappedU8 u8_wrapped;
   PairSumsFloat floating;
 };

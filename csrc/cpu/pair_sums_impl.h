@@ -233,12 +233,13 @@ void u8_dots_avx512_tile(const uint8_t* y, const uint8_t* const* xs, int64_t n64
 
 // u8_stream with VNNI. Memory reads and arithmetic are kept in separate passes: y's moments
 // (y from memory), then its dots with the xs in tiles (y now in L1/L2, the xs read just
-// before), then z's moments (z from memory). On Zen 4 (2026-12-01) this was faster with
-// cold frames than one pass reading y and z together (as the AVX2 variant does) and than
-// prefetching z or the next frame into L2 during the dots: a loop with many instructions
-// per cache line keeps few lines in flight, and a core then reads far below its bandwidth.
-// The moments by vpdpbusd (above) instead of widening to 16 bits and vpdpwssd made whole
-// cold calls 7-10% faster there.
+// before), then z's moments (z from memory). The op calls it with no xs and takes the dots
+// with u8_dots_columns_avx512 instead. On Zen 4 (2026-12-01) separate light passes were
+// faster with cold frames than one pass reading y and z together (as the AVX2 variant
+// does) and than prefetching z or the next frame into L2 during the dots: a loop with many
+// instructions per cache line keeps few lines in flight, and a core then reads far below
+// its bandwidth. The moments by vpdpbusd (above) instead of widening to 16 bits and
+// vpdpwssd made whole cold calls 1-10% faster there.
 inline void u8_stream_avx512(const uint8_t* y, const uint8_t* const* xs, const int64_t* x_sums, int nx,
                              const uint8_t* z, int64_t n, bool, U8Moments* y_m, U8Moments* z_m, int64_t* dot) {
   const int64_t n64 = n - n % 64;
@@ -259,6 +260,71 @@ inline void u8_stream_avx512(const uint8_t* y, const uint8_t* const* xs, const i
     }
   }
   for (int i = 0; i < nx; ++i) dot[i] += 128 * x_sums[i];
+}
+
+// Dots of two columns (NC = 2) or one with NX rows over [k0, k1) (a multiple of 64 bytes,
+// at most kAvxSteps steps): biased[j * NX + i] += sum xs[i] (ys[j] - 128). Each row's 64
+// bytes are loaded once for both columns.
+template <int NC, int NX>
+void u8_dots_columns_avx512_tile(const uint8_t* const* ys, const uint8_t* const* xs, int64_t k0, int64_t k1,
+                                 int64_t* biased) {
+  const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
+  __m512i acc[NC][NX];
+  for (int j = 0; j < NC; ++j) {
+    for (int i = 0; i < NX; ++i) acc[j][i] = _mm512_setzero_si512();
+  }
+  for (int64_t k = k0; k < k1; k += 64) {
+    __m512i bs[NC];
+    for (int j = 0; j < NC; ++j) bs[j] = _mm512_xor_si512(_mm512_loadu_si512(ys[j] + k), bias);
+    for (int i = 0; i < NX; ++i) {
+      const __m512i x = _mm512_loadu_si512(xs[i] + k);
+      for (int j = 0; j < NC; ++j) acc[j][i] = _mm512_dpbusd_epi32(acc[j][i], x, bs[j]);
+    }
+  }
+  for (int j = 0; j < NC; ++j) {
+    for (int i = 0; i < NX; ++i) biased[j * NX + i] += avx512_sum_epi32_as_i64(acc[j][i]);
+  }
+}
+
+// Bytes of each frame per step of u8_dots_columns_avx512: the rows' steps (up to 8 x 2 KiB)
+// stay in L1 while every column passes over them.
+constexpr int64_t kColumnStepBytes = 2048;
+
+// DotsColumnsU8 with VNNI: the columns in pairs over steps of kColumnStepBytes, rows in
+// groups of up to 8, so each row's step is loaded from L2 once and then from L1 for every
+// column, and each load serves two columns.
+inline void u8_dots_columns_avx512(const uint8_t* const* ys, int ny, const uint8_t* const* xs, const int64_t* x_sums,
+                                   int nx, int64_t n, int64_t* dot) {
+  const int64_t n64 = n - n % 64;
+  int64_t biased[2 * kMaxTile];
+  for (int i0 = 0; i0 < nx; i0 += kMaxTile) {
+    const int rows = std::min(kMaxTile, nx - i0);
+    for (int64_t k0 = 0; k0 < n64; k0 += kColumnStepBytes) {
+      const int64_t k1 = std::min(n64, k0 + kColumnStepBytes);
+      for (int j = 0; j < ny; j += 2) {
+        const int cols = std::min(2, ny - j);
+        std::fill(biased, biased + 2 * kMaxTile, int64_t{0});
+        with_tile(rows, [&](auto tile) {
+          constexpr int NX = decltype(tile)::value;
+          if (cols == 2) {
+            u8_dots_columns_avx512_tile<2, NX>(ys + j, xs + i0, k0, k1, biased);
+          } else {
+            u8_dots_columns_avx512_tile<1, NX>(ys + j, xs + i0, k0, k1, biased);
+          }
+        });
+        for (int c = 0; c < cols; ++c) {
+          for (int i = 0; i < rows; ++i) dot[(j + c) * nx + i0 + i] += biased[c * rows + i];
+        }
+      }
+    }
+  }
+  for (int j = 0; j < ny; ++j) {
+    for (int i = 0; i < nx; ++i) {
+      int64_t tail = 0;
+      for (int64_t t = n64; t < n; ++t) tail += static_cast<int64_t>(xs[i][t]) * (static_cast<int64_t>(ys[j][t]) - 128);
+      dot[j * nx + i] += tail + 128 * x_sums[i];
+    }
+  }
 }
 
 template <int NY, bool XMinusY>
@@ -869,13 +935,11 @@ inline void pair_sums_float(Elem elem, Distance mode, const void* x, const void*
 
 inline KernelSet make_kernel_set(const char* name) {
 #ifdef GAMDSS_AVX512
-  return KernelSet{name, &u8_stream_avx512, &u8_wrapped_avx512,
-                   &pair_sums_float};
+  return KernelSet{name, &u8_stream_avx512, &u8_dots_columns_avx512, &u8_wrapped_avx512, &pair_sums_float};
 #elif defined(GAMDSS_AVX2)
-  return KernelSet{name, &u8_stream_avx2, &u8_wrapped_avx2, &pair_sums_float};
+  return KernelSet{name, &u8_stream_avx2, nullptr, &u8_wrapped_avx2, &pair_sums_float};
 #else
-  return KernelSet{name, &u8_stream_portable, &u8_wrapped_portable,
-                   &pair_sums_float};
+  return KernelSet{name, &u8_stream_portable, nullptr, &u8_wrapped_portable, &pair_sums_float};
 #endif
 }
 
