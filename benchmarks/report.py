@@ -81,9 +81,12 @@ def measure(case: workloads.Case, method: str, scale: str, device: str, setup=No
     )
 
 
-def measure_cold(case: workloads.Case, scale: str, flusher: timing.CacheFlusher) -> tuple[dict, timing.PairedCold]:
+def measure_cold(
+    case: workloads.Case, scale: str, flusher: timing.CacheFlusher
+) -> tuple[dict, tuple[timing.PairedCold, int]]:
     """The op with cold caches, each call paired with a cold read of the bandwidth probe
-    (timing.time_cold_paired); returns measure()'s dict and the paired times."""
+    (timing.time_cold_paired); returns measure()'s dict, and the paired times with the
+    candidate bytes of the clips they timed (the plan may time a subset)."""
     plan = timing.plan_for("op_cold", scale)
     run_case = case.subset(plan.clips)
     pc = timing.time_cold_paired(
@@ -97,7 +100,7 @@ def measure_cold(case: workloads.Case, scale: str, flusher: timing.CacheFlusher)
         selection=pc.result,
         cores=math.nan,
     )
-    return res, pc
+    return res, (pc, workloads.unique_candidate_bytes(run_case))
 
 
 def build_line() -> str:
@@ -151,7 +154,7 @@ def main(argv=None) -> int:
     bw_start = timing.measure_read_bandwidth(args.device, timing.probe_bytes(args.scale))
     flusher = timing.CacheFlusher(timing.probe_bytes(args.scale)) if args.device == "cpu" else None
     results, notes, activities, cores = [], [], [], []
-    paired: dict[str, timing.PairedCold] = {}
+    paired: dict[str, tuple[timing.PairedCold, int]] = {}
     for name in args.workloads:
         for dtype_name in args.dtypes:
             cpu_case = workloads.build_case(name, dtype_name, args.scale)
@@ -229,17 +232,19 @@ def main(argv=None) -> int:
     if cold:
         head += ["fraction of the run's best bandwidth", "op, repeated calls (ms)", "fraction, repeated"]
     rows = []
-    for name, dtype_name, shape, nbytes, t, pc in results:
+    for name, dtype_name, shape, nbytes, t, paired_cold in results:
         roof = timing.Roofline(nbytes, bandwidth)
         op_s = t["op_cold"] if cold else t["op"]
         row = [name, dtype_name, shape, f"{nbytes / 1e6:.3g}", machine, fmt_ms(op_s)]
         if cold:
-            same_bw = timing.median(pc.bandwidths())
+            assert paired_cold is not None  # measured for every case on the CPU
+            pc, timed_bytes = paired_cold
             bws = pc.bandwidths()
+            same_bw = timing.median(bws)
             row += [
                 f"{same_bw / 1e9:.1f} ({min(bws) / 1e9:.0f}-{max(bws) / 1e9:.0f})",
                 f"{nbytes / same_bw * 1e3:.3g}",
-                f"{timing.median(pc.fractions(nbytes)):.0%}",
+                f"{timing.median(pc.fractions(timed_bytes)):.0%}",
             ]
         else:
             row += [f"{roof.bound_s * 1e3:.3g}", f"{roof.fraction(op_s):.0%}"]

@@ -150,22 +150,25 @@ def test_full_size_frames_many_clips_uint8_match_reference(distance):
 
 @pytest.mark.parametrize("distance", ["l2", "centered"])
 def test_saturated_uint8_frames_exact_on_every_kernel(distance):
-    """Frames of only 0 and 255 (the largest products every integer lane of the inner kernels
-    can take: 255 * 255 squares, 255 * 128 on the biased side of the VNNI dots), full-size so
-    that each 32 KiB piece is summed whole: every kernel and thread count, exact against the
-    float64 reference, and a hand-computed distance."""
+    """Frames of only 0 and 255, whose products are the largest the integer lanes of the
+    inner kernels take (255 * 255 squares; 255 * -128 and 255 * 127 on the biased side of
+    the VNNI dots and norms), full-size so that each 32 KiB piece is summed whole, with wide
+    windows (up to ~12 rows against ~12 columns, so several row groups and column pairs):
+    every kernel and thread count, exact against the float64 reference; and with lambda 0 a
+    hand-computed distance."""
     gen = torch.Generator().manual_seed(255 + len(distance))
-    b, t = 9, 12
+    b, t = 9, 30
     x = (torch.randint(0, 2, (b, t, 3, 224, 224), generator=gen, dtype=torch.uint8) * 255).contiguous()
-    x[:, 0] = 0  # a frame of zeros against frames of 255: the largest distance there is
-    x[:, 6] = 255
-    ann = torch.tensor([[0, 6, 11]] * b)
-    kwargs = dict(lam_rise=0.0, lam_fall=0.0, window="symmetric", distance=distance, return_table=True)
-    results = _on_every_kernel(lambda: gamdss.reselect(x, ann[:, 0], ann[:, 1], ann[:, 2], **kwargs))
-    ref = reference.reselect(x, ann[:, 0], ann[:, 1], ann[:, 2], **kwargs)
-    for n_threads, variant, got in results:
-        assert _same(got, ref), (n_threads, variant)
-    # lambda 0: the annotated pair alone; frame 0 (zeros) against frame 6 (all 255)
+    x[:, 3] = 0  # a frame of zeros against a frame of 255: the largest distance there is
+    x[:, 15] = 255
+    ann = torch.tensor([[3, 15, 27]] * b)
+    for lam in (0.9, 0.0):
+        kwargs = dict(lam_rise=lam, lam_fall=lam, window="symmetric", distance=distance, return_table=True)
+        results = _on_every_kernel(lambda kw=kwargs: gamdss.reselect(x, ann[:, 0], ann[:, 1], ann[:, 2], **kw))
+        ref = reference.reselect(x, ann[:, 0], ann[:, 1], ann[:, 2], **kwargs)
+        for n_threads, variant, got in results:
+            assert _same(got, ref), (lam, n_threads, variant)
+    # lambda 0: the annotated pair alone, frame 3 (zeros) against frame 15 (all 255)
     d = 3 * 224 * 224
     expected = math.sqrt(d * 255.0**2) if distance == "l2" else 0.0
     assert torch.allclose(ref.rise_distance, torch.full((b,), expected, dtype=torch.float64))

@@ -168,10 +168,11 @@ inline void u8_wrapped_portable(bool x_minus_y, const uint8_t* x, const uint8_t*
 }
 
 #ifdef GAMDSS_AVX512
-// Steps of 64 bytes between flushes of the int32 lanes to int64: each step adds at most
-// 4 products of magnitude <= 255 * 128 (vpdpbusd: moments and dots) or 2 squares <= 65025
-// (vpdpwssd: the wrap-around) per lane, so a lane stays below 2^31; the 16 lanes are added
-// in int64 (their sum may not fit in int32).
+// Vector steps (64 bytes for vpdpbusd, 32 for the wrap-around's vpdpwssd) between flushes
+// of the int32 lanes to int64: each step adds at most 4 products of magnitude <= 255 * 128
+// (vpdpbusd: moments and dots) or 2 squares <= 65025 (vpdpwssd) per lane, under the
+// 4 * 65025 of the bound below, so a lane stays below 2^31; the 16 lanes are added in int64
+// (their sum may not fit in int32).
 constexpr int64_t kAvxSteps = 2048;
 static_assert(kAvxSteps * 4 * 65025 < (int64_t{1} << 31));
 
@@ -215,51 +216,14 @@ inline void u8_moments_avx512(const uint8_t* x, int64_t n64, U8Moments* m) {
   }
 }
 
-// biased[i] += sum xs[i] (y - 128) over [0, n64), n64 a multiple of 64.
-template <int NX>
-void u8_dots_avx512_tile(const uint8_t* y, const uint8_t* const* xs, int64_t n64, int64_t* biased) {
-  const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
-  for (int64_t k0 = 0; k0 < n64; k0 += 64 * kAvxSteps) {
-    __m512i acc[NX];
-    for (int i = 0; i < NX; ++i) acc[i] = _mm512_setzero_si512();
-    const int64_t k1 = std::min(n64, k0 + 64 * kAvxSteps);
-    for (int64_t k = k0; k < k1; k += 64) {
-      const __m512i bs = _mm512_xor_si512(_mm512_loadu_si512(y + k), bias);
-      for (int i = 0; i < NX; ++i) acc[i] = _mm512_dpbusd_epi32(acc[i], _mm512_loadu_si512(xs[i] + k), bs);
-    }
-    for (int i = 0; i < NX; ++i) biased[i] += avx512_sum_epi32_as_i64(acc[i]);
-  }
-}
-
-// u8_stream with VNNI. Memory reads and arithmetic are kept in separate passes: y's moments
-// (y from memory), then its dots with the xs in tiles (y now in L1/L2, the xs read just
-// before), then z's moments (z from memory). The op calls it with no xs and takes the dots
-// with u8_dots_columns_avx512 instead. On Zen 4 (2026-12-01) separate light passes were
-// faster with cold frames than one pass reading y and z together (as the AVX2 variant
-// does) and than prefetching z or the next frame into L2 during the dots: a loop with many
-// instructions per cache line keeps few lines in flight, and a core then reads far below
-// its bandwidth. The moments by vpdpbusd (above) instead of widening to 16 bits and
-// vpdpwssd made whole cold calls 1-10% faster there.
-inline void u8_stream_avx512(const uint8_t* y, const uint8_t* const* xs, const int64_t* x_sums, int nx,
-                             const uint8_t* z, int64_t n, bool, U8Moments* y_m, U8Moments* z_m, int64_t* dot) {
+// u8_moments_avx512 over [0, n) with the scalar tail.
+inline void u8_moments_avx512_tail(const uint8_t* x, int64_t n, U8Moments* m) {
   const int64_t n64 = n - n % 64;
-  u8_moments_avx512(y, n64, y_m);
-  // dot[i] takes sum xs[i] (y - 128) here, 128 sum xs[i] at the end.
-  for (int i = 0; i < nx; i += kMaxTile) {
-    with_tile(std::min(kMaxTile, nx - i),
-              [&](auto tile) { u8_dots_avx512_tile<decltype(tile)::value>(y, xs + i, n64, dot + i); });
-  }
-  if (z != nullptr) u8_moments_avx512(z, n64, z_m);
+  u8_moments_avx512(x, n64, m);
   for (int64_t t = n64; t < n; ++t) {
-    y_m->sum += y[t];
-    y_m->sumsq += static_cast<int64_t>(y[t]) * y[t];
-    for (int i = 0; i < nx; ++i) dot[i] += static_cast<int64_t>(xs[i][t]) * (static_cast<int64_t>(y[t]) - 128);
-    if (z != nullptr) {
-      z_m->sum += z[t];
-      z_m->sumsq += static_cast<int64_t>(z[t]) * z[t];
-    }
+    m->sum += x[t];
+    m->sumsq += static_cast<int64_t>(x[t]) * x[t];
   }
-  for (int i = 0; i < nx; ++i) dot[i] += 128 * x_sums[i];
 }
 
 // Dots of two columns (NC = 2) or one with NX rows over [k0, k1) (a multiple of 64 bytes,
@@ -291,8 +255,8 @@ void u8_dots_columns_avx512_tile(const uint8_t* const* ys, const uint8_t* const*
 constexpr int64_t kColumnStepBytes = 2048;
 
 // DotsColumnsU8 with VNNI: the columns in pairs over steps of kColumnStepBytes, rows in
-// groups of up to 8, so each row's step is loaded from L2 once and then from L1 for every
-// column, and each load serves two columns.
+// groups of up to 8, so that within a step each row is loaded from L2 (or further) once per
+// group and then from L1 for every pair of columns, and each load serves two columns.
 inline void u8_dots_columns_avx512(const uint8_t* const* ys, int ny, const uint8_t* const* xs, const int64_t* x_sums,
                                    int nx, int64_t n, int64_t* dot) {
   const int64_t n64 = n - n % 64;
@@ -325,6 +289,22 @@ inline void u8_dots_columns_avx512(const uint8_t* const* ys, int ny, const uint8
       dot[j * nx + i] += tail + 128 * x_sums[i];
     }
   }
+}
+
+// u8_stream with VNNI. Memory reads and arithmetic are kept in separate passes: y's moments
+// (y from memory), then its dots with the xs (y now in L1/L2, the xs read just before), then
+// z's moments (z from memory). The op calls it with no xs and takes the dots of a piece's
+// columns together with u8_dots_columns_avx512. On Zen 4 (2026-12-01) separate light passes
+// were faster with cold frames than one pass reading y and z together (as the AVX2 variant
+// does) and than prefetching z or the next frame into L2 during the dots: a loop with many
+// instructions per cache line keeps few lines in flight, and a core then reads far below
+// its bandwidth. The moments by vpdpbusd (above) instead of widening to 16 bits and
+// vpdpwssd made whole cold calls 1-10% faster there.
+inline void u8_stream_avx512(const uint8_t* y, const uint8_t* const* xs, const int64_t* x_sums, int nx,
+                             const uint8_t* z, int64_t n, bool, U8Moments* y_m, U8Moments* z_m, int64_t* dot) {
+  u8_moments_avx512_tail(y, n, y_m);
+  if (nx > 0) u8_dots_columns_avx512(&y, 1, xs, x_sums, nx, n, dot);
+  if (z != nullptr) u8_moments_avx512_tail(z, n, z_m);
 }
 
 template <int NY, bool XMinusY>
