@@ -158,18 +158,22 @@ inline void block_pairs_u8_streamed(const FrameBytes& fb, Distance mode, const P
     total[f - lo].sum += m.sum;
     total[f - lo].sumsq += m.sumsq;
   };
+  // xs and x_sums: rows r_lo..last at element k, with their sums over the current piece.
+  auto partners = [&](int64_t last, int64_t k) {
+    xs.clear();
+    x_sums.clear();
+    for (int64_t r = pb.r_lo; r <= last; ++r) {
+      xs.push_back(at(r, k));
+      x_sums.push_back(cur[r - lo].sum);
+    }
+  };
   // Reads y over [k, k + len) of the current piece against its partners; z (a light read
   // of the next piece, at next_k, or null) is its companion.
   // With ks.u8_dots_columns the call takes no partners (moments only): dots_of_piece takes
   // the dots of the piece's columns once its reads are done.
   const bool columns_apart = ks.u8_dots_columns != nullptr;
   auto read = [&](const Read& y, const Read* z, int64_t k, int64_t len, int64_t next_k) {
-    xs.clear();
-    x_sums.clear();
-    for (int64_t r = pb.r_lo; r <= (columns_apart ? pb.r_lo - 1 : y.last); ++r) {
-      xs.push_back(at(r, k));
-      x_sums.push_back(cur[r - lo].sum);
-    }
+    partners(columns_apart ? pb.r_lo - 1 : y.last, k);
     dots.assign(xs.size(), 0);
     kernels::U8Moments ym, zm;
     ks.u8_stream(at(y.frame, k), xs.data(), x_sums.data(), static_cast<int>(xs.size()),
@@ -195,12 +199,7 @@ inline void block_pairs_u8_streamed(const FrameBytes& fb, Distance mode, const P
       const int nx = static_cast<int>(heavy[g].last - pb.r_lo + 1);
       ys.clear();
       for (size_t h = g; h < e; ++h) ys.push_back(at(heavy[h].frame, k));
-      xs.clear();
-      x_sums.clear();
-      for (int64_t r = pb.r_lo; r <= heavy[g].last; ++r) {
-        xs.push_back(at(r, k));
-        x_sums.push_back(cur[r - lo].sum);
-      }
+      partners(heavy[g].last, k);
       dots.assign(ys.size() * nx, 0);
       ks.u8_dots_columns(ys.data(), static_cast<int>(ys.size()), xs.data(), x_sums.data(), nx, len, dots.data());
       for (size_t j = 0; j < ys.size(); ++j) {
