@@ -65,19 +65,26 @@ def plan_key(method: str, device: str) -> str:
     return "op_cuda" if (method == "op" and device == "cuda") else method
 
 
-def measure(case: workloads.Case, method: str, scale: str, device: str, setup=None) -> dict:
-    """Time ``method`` on ``case`` by its plan; returns batch median seconds, repeats, clips."""
+def measure(case: workloads.Case, method: str, scale: str, device: str) -> dict:
+    """Time ``method`` on ``case`` by its plan; returns batch median seconds, repeats, clips
+    (the op with cold caches: measure_cold)."""
     plan = timing.plan_for(plan_key(method, device), scale)
     run_case = case.subset(plan.clips)
-    runner = baselines.METHODS["op" if method == "op_cold" else method]
-    timed = timing.time_call(lambda: runner(run_case), plan.rounds, plan.warmup, device=run_case.device, setup=setup)
+    runner = baselines.METHODS[method]
+    timed = timing.time_call(lambda: runner(run_case), plan.rounds, plan.warmup, device=run_case.device)
+    return measured(case, run_case, plan, timed.times, timed.result, timed.cores_used)
+
+
+def measured(case, run_case, plan: timing.Plan, times: list[float], selection, cores: float) -> dict:
+    """What measure() returns: the batch median seconds (per clip x B when ``run_case`` is a
+    subset of ``case``), the repeats, the clips timed, the selection and the cores kept busy."""
     return dict(
-        batch_s=timing.median(timed.times) * case.batch / run_case.batch,
+        batch_s=timing.median(times) * case.batch / run_case.batch,
         rounds=plan.rounds,
         warmup=plan.warmup,
         clips=run_case.batch,
-        selection=timed.result,
-        cores=timed.cores_used,
+        selection=selection,
+        cores=cores,
     )
 
 
@@ -92,14 +99,7 @@ def measure_cold(
     pc = timing.time_cold_paired(
         lambda: baselines.run_op(run_case), plan.rounds, plan.warmup, flusher, timing.probe_bytes(scale)
     )
-    res = dict(
-        batch_s=timing.median(pc.op_s) * case.batch / run_case.batch,
-        rounds=plan.rounds,
-        warmup=plan.warmup,
-        clips=run_case.batch,
-        selection=pc.result,
-        cores=math.nan,
-    )
+    res = measured(case, run_case, plan, pc.op_s, pc.result, math.nan)
     return res, (pc, workloads.unique_candidate_bytes(run_case))
 
 
@@ -154,17 +154,17 @@ def main(argv=None) -> int:
     bw_start = timing.measure_read_bandwidth(args.device, timing.probe_bytes(args.scale))
     flusher = timing.CacheFlusher(timing.probe_bytes(args.scale)) if args.device == "cpu" else None
     results, notes, activities, cores = [], [], [], []
-    paired: dict[str, tuple[timing.PairedCold, int]] = {}
     for name in args.workloads:
         for dtype_name in args.dtypes:
             cpu_case = workloads.build_case(name, dtype_name, args.scale)
             case = cpu_case if args.device == "cpu" else cpu_case.to(args.device)
             activity = timing.OtherActivity()
             res = {}
+            paired_cold = None
             res["op"] = measure(case, "op", args.scale, args.device)
             case.expected = cpu_case.expected = res["op"]["selection"]
             if flusher is not None:
-                res["op_cold"], paired[case.label] = measure_cold(case, args.scale, flusher)
+                res["op_cold"], paired_cold = measure_cold(case, args.scale, flusher)
             for method in ORDER[2:]:
                 on = cpu_case if method == "released_loop" else case
                 res[method] = measure(on, method, args.scale, args.device)
@@ -192,7 +192,7 @@ def main(argv=None) -> int:
                     f"{case.batch}x{case.workload.frames}",
                     workloads.unique_candidate_bytes(case),
                     times,
-                    paired.get(case.label),
+                    paired_cold,
                 )
             )
             print(f"[done] {case.label}", file=sys.stderr, flush=True)
