@@ -152,7 +152,7 @@ def test_full_size_frames_many_clips_uint8_match_reference(distance):
 def test_saturated_uint8_frames_exact_on_every_kernel(distance):
     """Frames of only 0 and 255, whose products are the largest the integer lanes of the
     inner kernels take (255 * 255 squares; 255 * -128 and 255 * 127 on the biased side of
-    the VNNI dots and norms), full-size so that each 32 KiB piece is summed whole, with wide
+    the VNNI dots and norms), full-size so that whole pieces (32 KiB or longer) are summed, with wide
     windows (up to ~12 rows against ~12 columns, so several row groups and column pairs):
     every kernel and thread count, exact against the float64 reference; and with lambda 0 a
     hand-computed distance."""
