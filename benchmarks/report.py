@@ -54,6 +54,20 @@ def cpu_model() -> str:
     return name
 
 
+def l2_per_core() -> str:
+    """One core's L2 size from sysfs (the op sizes its uint8 pieces to it), or "unknown"."""
+    base = "/sys/devices/system/cpu/cpu0/cache"
+    try:
+        for index in sorted(os.listdir(base)):
+            with open(f"{base}/{index}/level") as f:
+                if f.read().strip() == "2":
+                    with open(f"{base}/{index}/size") as g:
+                        return g.read().strip().replace("K", " KiB")
+    except OSError:
+        pass
+    return "unknown"
+
+
 def cpu_label() -> str:
     """What every CPU row of the table names: the CPU model and the inner kernel in use."""
     import gamdss_ext
@@ -260,8 +274,8 @@ def main(argv=None) -> int:
         rows.append(row)
     print(f"## gamdss reselection benchmark (scale {args.scale}, device {args.device})\n")
     print(
-        f"- CPU: {cpu_model()} ({os.cpu_count()} logical CPUs), torch.get_num_threads() = "
-        f"{torch.get_num_threads()}, torch {torch.__version__}"
+        f"- CPU: {cpu_model()} ({os.cpu_count()} logical CPUs, L2 {l2_per_core()} per core), "
+        f"torch.get_num_threads() = {torch.get_num_threads()}, torch {torch.__version__}"
     )
     print(f"- build: {build}")
     if args.device == "cuda":

@@ -29,6 +29,10 @@
 #include "cpu/pair_sums.h"
 #include "plan.h"
 
+#if __has_include(<unistd.h>)
+#include <unistd.h>  // sysconf
+#endif
+
 namespace gamdss::cpu {
 
 constexpr int64_t kBlockBytes = 32768;
@@ -108,7 +112,7 @@ inline void prefetch_frame(const FrameBytes& fb, int64_t frame, int64_t k, int64
 // or L2), so memory sees one or two streams at a time instead of all the frames
 // interleaved. Reads with no partner (the rows, mostly) only take moments: they are done
 // for the next piece as companions of this piece's reads with partners, whose arithmetic
-// then overlaps their memory reads. With a kernel set that has u8_dots_columns (AVX-512),
+// then overlaps their memory reads. With a kernel set that has u8_dots_columns (AVX-512, AVX2),
 // each frame's read takes its moments only, and the dots of all of the piece's columns are
 // taken after its reads, in one call per group of columns with the same rows, which keeps
 // the rows in L1 across the columns (Zen 4: cold calls 3-7% faster than the dots in each
@@ -117,21 +121,36 @@ inline void prefetch_frame(const FrameBytes& fb, int64_t frame, int64_t k, int64
 // curves), as every caller has.
 constexpr int64_t kStreamPieceBytes = 32768;
 // With u8_dots_columns, the pieces of a whole-frame call are longer where few frames are
-// read: as long as the frames read stay within this many bytes per piece (a Zen 4 core's
-// L2), split evenly. Longer runs read faster, and the dots still find the piece in L2.
-// On Zen 4 ((a) and (b): 11 frames, two pieces of 74 KiB) cold calls were 2-15% faster
-// than with 32 KiB pieces in seven of eight comparisons in one process (two of them with a
-// 92 + 55 KiB split), 3% slower in one.
-// Whole frames in one piece (the dots then partly from L3) were no faster than this, and
-// 30% slower on the wide workload (47 frames, which keeps 32 KiB pieces here).
+// read: as long as the frames read stay within one core's L2 per piece (at most this many
+// bytes), split evenly. Longer runs read faster, and the dots still find the piece in L2.
+// On Zen 4 (L2 1 MiB; (a) and (b): 11 frames, two pieces of 74 KiB) cold calls were 2-15%
+// faster than with 32 KiB pieces in seven of eight comparisons in one process (two of them
+// with a 92 + 55 KiB split), 3% slower in one. Whole frames in one piece (the dots then
+// partly from L3) were no faster than this, and 30% slower on the wide workload (47
+// frames, which keeps 32 KiB pieces here).
 constexpr int64_t kStreamPieceBudgetBytes = int64_t{1} << 20;
+// The budget where the L2 size is unknown: Zen 3's L2.
+constexpr int64_t kUnknownL2Bytes = int64_t{1} << 19;
+
+// min(this core's L2 size, kStreamPieceBudgetBytes), from the C library (glibc reads CPUID).
+inline int64_t stream_piece_budget_bytes() {
+  static const int64_t budget = [] {
+    long l2 = -1;
+#ifdef _SC_LEVEL2_CACHE_SIZE
+    l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+#endif
+    return l2 > 0 ? std::min<int64_t>(l2, kStreamPieceBudgetBytes) : kUnknownL2Bytes;
+  }();
+  return budget;
+}
 
 // Bytes per piece for block_pairs_u8_streamed over n elements with `reads` frames read.
 inline int64_t stream_piece_bytes(int64_t n, int64_t reads, bool columns_apart) {
   // A (clip, block) item's block (n < 4 pieces) still gets four pieces.
   if (n < 4 * kStreamPieceBytes) return std::max<int64_t>(2048, (n / 4 + 31) / 32 * 32);
   if (!columns_apart) return kStreamPieceBytes;
-  const int64_t cap = std::max(kStreamPieceBytes, kStreamPieceBudgetBytes / std::max<int64_t>(1, reads) / 2048 * 2048);
+  const int64_t cap =
+      std::max(kStreamPieceBytes, stream_piece_budget_bytes() / std::max<int64_t>(1, reads) / 2048 * 2048);
   const int64_t pieces = (n + cap - 1) / cap;
   return std::min(n, ((n + pieces - 1) / pieces + 2047) / 2048 * 2048);
 }

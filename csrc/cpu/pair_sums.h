@@ -26,20 +26,19 @@ struct U8Moments {
 // elements (the AVX-512 and baseline variants need it). With these the squared distance of
 // a pair is the exact |x|^2 + |y|^2 - 2 x.y and its sum of differences the difference of
 // sums. z (or null) is a companion frame whose moments go to z_m: a frame needed next, read
-// in the same call so that its memory reads overlap y's arithmetic. The AVX2 variant reads
-// y and z in one pass, each as one sequential stream, while the xs, read just before, come
-// from the caches; the AVX-512 one reads each in a light pass of its own (see
-// u8_stream_avx512 for why).
+// in the same call so that its memory reads overlap y's. The AVX2 variant reads y and z in
+// one pass, as two sequential streams; the AVX-512 one reads each in a light pass of its
+// own (see u8_stream_avx512 for why).
 using StreamU8 = void (*)(const uint8_t* y, const uint8_t* const* xs, const int64_t* x_sums, int nx,
                           const uint8_t* z, int64_t n, bool need_sum, U8Moments* y_m, U8Moments* z_m,
                           int64_t* dot);
 
 // uint8 dots of ny columns with the same nx rows over elements [0, n), exact:
 // dot[j * nx + i] += sum_k xs[i][k] ys[j][k]; x_sums[i] = sum_k xs[i][k] over the same
-// elements. Only the AVX-512 variant has it (null elsewhere): block_pairs_u8_streamed then
-// reads a piece's frames for their moments alone (u8_stream with no partners) and takes
-// the dots of all its columns in one call, which keeps the rows in L1 across the columns
-// (see u8_dots_columns_avx512).
+// elements (the AVX-512 variant needs it). The AVX-512 and AVX2 variants have it (null in
+// the baseline): block_pairs_u8_streamed then reads a piece's frames for their moments
+// alone (u8_stream with no partners) and takes the dots of all its columns in one call,
+// which keeps the rows in L1 across the columns (see u8_dots_columns_avx512).
 using DotsColumnsU8 = void (*)(const uint8_t* const* ys, int ny, const uint8_t* const* xs, const int64_t* x_sums,
                                int nx, int64_t n, int64_t* dot);
 

@@ -89,6 +89,52 @@ int64_t u8_wrapped_tail(const uint8_t* x, const uint8_t* y, int64_t k0, int64_t 
 
 // ================================================================ uint8
 constexpr int kU8Lanes = 32;
+// Bytes of each frame per step of the column dots (u8_dots_columns_avx512, _avx2): the rows'
+// steps (up to 8 x 2 KiB) stay in L1 while every column passes over them.
+constexpr int64_t kColumnStepBytes = 2048;
+
+// The loop order of the column dots (u8_dots_columns_avx512, _avx2) over elements
+// [0, n_vec), a multiple of the vector width: rows in groups of up to MaxRows and columns in
+// groups of up to kMaxTile, taken in pairs over steps of kColumnStepBytes, so that within a
+// step each row is loaded from L2 (or further) once per group and then from L1 for every
+// pair of columns. tile(nc, nx, ys, xs, k0, k1, lanes) adds the products of nc columns and
+// nx rows (std::integral_constant) over [k0, k1) to int32 lanes (Lane vectors, at
+// lanes[j * nx + i]); every lane_bytes the lanes are added to dot[j * nx_total + i] with
+// sum(lane) -> int64.
+template <typename Lane, int MaxRows, typename Tile, typename Sum>
+void for_each_column_tile(const uint8_t* const* ys, int ny, const uint8_t* const* xs, int nx, int64_t n_vec,
+                          int64_t lane_bytes, int64_t* dot, const Tile& tile, const Sum& sum) {
+  alignas(64) Lane lanes[kMaxTile * MaxRows];
+  for (int i0 = 0; i0 < nx; i0 += MaxRows) {
+    const int rows = std::min(MaxRows, nx - i0);
+    for (int j0 = 0; j0 < ny; j0 += kMaxTile) {
+      const int cols = std::min(kMaxTile, ny - j0);
+      for (int64_t f0 = 0; f0 < n_vec; f0 += lane_bytes) {
+        const int64_t f1 = std::min(n_vec, f0 + lane_bytes);
+        std::fill(lanes, lanes + cols * rows, Lane{});
+        for (int64_t k0 = f0; k0 < f1; k0 += kColumnStepBytes) {
+          const int64_t k1 = std::min(f1, k0 + kColumnStepBytes);
+          for (int j = 0; j < cols; j += 2) {
+            // rows <= MaxRows, so NX == rows; the min only keeps larger tiles from compiling.
+            with_tile(rows, [&](auto tile_rows) {
+              constexpr int NX = std::min(decltype(tile_rows)::value, MaxRows);
+              if (cols - j >= 2) {
+                tile(std::integral_constant<int, 2>{}, std::integral_constant<int, NX>{}, ys + j0 + j, xs + i0, k0, k1,
+                     lanes + j * NX);
+              } else {
+                tile(std::integral_constant<int, 1>{}, std::integral_constant<int, NX>{}, ys + j0 + j, xs + i0, k0, k1,
+                     lanes + j * NX);
+              }
+            });
+          }
+        }
+        for (int j = 0; j < cols; ++j) {
+          for (int i = 0; i < rows; ++i) dot[(j0 + j) * nx + i0 + i] += sum(lanes[j * rows + i]);
+        }
+      }
+    }
+  }
+}
 constexpr int64_t kU8Chunk = 8192;  // int32 lanes: 256 products of <= 65025 each
 
 inline void u8_stats_portable(const uint8_t* x, int64_t n, int64_t* sum, int64_t* sumsq) {
@@ -251,46 +297,21 @@ void u8_dots_columns_avx512_tile(const uint8_t* const* ys, const uint8_t* const*
   }
 }
 
-// Bytes of each frame per step of u8_dots_columns_avx512: the rows' steps (up to 8 x 2 KiB)
-// stay in L1 while every column passes over them.
-constexpr int64_t kColumnStepBytes = 2048;
-
-// DotsColumnsU8 with VNNI: rows in groups of up to 8 and columns in groups of up to 8,
-// taken in pairs over steps of kColumnStepBytes, so that within a step each row is loaded
-// from L2 (or further) once per group and then from L1 for every pair of columns, and each
-// load serves two columns. The int32 lanes of a group are added to int64 once per
-// kAvxSteps steps of 64 bytes (once per call for the op's pieces), not after every step:
-// on Zen 4 that made the dots of a 32 KiB piece 8-16% faster, and cold calls 3-7%.
+// DotsColumnsU8 with VNNI, in the loop order of for_each_column_tile with rows in groups of
+// up to 8: each load of a row serves two columns. The int32 lanes of a group are added to
+// int64 once per kAvxSteps steps of 64 bytes (once per call for the op's pieces), not after
+// every step: on Zen 4 that made the dots of a 32 KiB piece 8-16% faster, and cold calls
+// 3-7%.
 inline void u8_dots_columns_avx512(const uint8_t* const* ys, int ny, const uint8_t* const* xs, const int64_t* x_sums,
                                    int nx, int64_t n, int64_t* dot) {
   const int64_t n64 = n - n % 64;
-  alignas(64) __m512i lanes[kMaxTile * kMaxTile];
-  for (int i0 = 0; i0 < nx; i0 += kMaxTile) {
-    const int rows = std::min(kMaxTile, nx - i0);
-    for (int j0 = 0; j0 < ny; j0 += kMaxTile) {
-      const int cols = std::min(kMaxTile, ny - j0);
-      for (int64_t f0 = 0; f0 < n64; f0 += 64 * kAvxSteps) {
-        const int64_t f1 = std::min(n64, f0 + 64 * kAvxSteps);
-        std::fill(lanes, lanes + cols * rows, _mm512_setzero_si512());
-        for (int64_t k0 = f0; k0 < f1; k0 += kColumnStepBytes) {
-          const int64_t k1 = std::min(f1, k0 + kColumnStepBytes);
-          for (int j = 0; j < cols; j += 2) {
-            with_tile(rows, [&](auto tile) {
-              constexpr int NX = decltype(tile)::value;
-              if (cols - j >= 2) {
-                u8_dots_columns_avx512_tile<2, NX>(ys + j0 + j, xs + i0, k0, k1, lanes + j * NX);
-              } else {
-                u8_dots_columns_avx512_tile<1, NX>(ys + j0 + j, xs + i0, k0, k1, lanes + j * NX);
-              }
-            });
-          }
-        }
-        for (int j = 0; j < cols; ++j) {
-          for (int i = 0; i < rows; ++i) dot[(j0 + j) * nx + i0 + i] += avx512_sum_epi32_as_i64(lanes[j * rows + i]);
-        }
-      }
-    }
-  }
+  for_each_column_tile<__m512i, kMaxTile>(
+      ys, ny, xs, nx, n64, 64 * kAvxSteps, dot,
+      [](auto nc, auto nx_tile, const uint8_t* const* y, const uint8_t* const* x, int64_t k0, int64_t k1,
+         __m512i* lanes) {
+        u8_dots_columns_avx512_tile<decltype(nc)::value, decltype(nx_tile)::value>(y, x, k0, k1, lanes);
+      },
+      avx512_sum_epi32_as_i64);
   for (int j = 0; j < ny; ++j) {
     for (int i = 0; i < nx; ++i) {
       int64_t tail = 0;
@@ -396,13 +417,10 @@ inline void u8_wrapped_avx2(bool x_minus_y, const uint8_t* x, const uint8_t* con
 #endif  // GAMDSS_AVX2
 
 #ifdef GAMDSS_AVX2
-// uint8 Gram terms with AVX2 and no VNNI: bytes widened to int16, then one vpmaddwd and one
-// add per 16 elements and pair. The int32 lanes are reduced to int64 every kAvx2Chunk
-// elements: each element adds one product (<= 255^2) to one lane, so a whole register holds
-// at most kAvx2Chunk * 255^2 < 2^31 and the int32 reductions below are exact.
-constexpr int64_t kAvx2Chunk = 2048;
-static_assert(kAvx2Chunk * 255 * 255 < (int64_t{1} << 31));
-
+// uint8 Gram terms with AVX2 and no VNNI: bytes widened to int16 by unpacking with zero
+// (in-lane, and on Zen 3 half the cost of vpmovzxbw), then vpmaddwd. The unpacking permutes
+// the elements of 32 bytes identically for every frame, so every product pairs the same
+// element of both frames.
 inline int32_t avx2_hsum_epi32(__m256i v) {
   __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
   s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
@@ -410,21 +428,21 @@ inline int32_t avx2_hsum_epi32(__m256i v) {
   return _mm_cvtsi128_si32(s);
 }
 
-// u8_stream with AVX2: per chunk of kAvx2Chunk elements, the moments of y (and z) and y's
-// dots with up to kMaxTile frames in one pass; more frames take further passes over the
-// chunk, which is then in L1. 32 bytes at a time are widened to int16 by unpacking with
-// zero: in-lane, and on Zen 3 half the cost of vpmovzxbw. The unpacking permutes the
-// elements identically for y and every x, so every product pairs the same element. An
-// int32 lane takes two vpmaddwd results (<= 2 * 255^2 each) per 32 elements: at most
-// kAvx2Chunk / 16 * 2 * 255^2 < 2^31 per chunk.
+// Elements per flush of the moments' int32 lanes to int64: a lane takes two vpmaddwd
+// results (<= 2 * 255^2 each) per 32 elements.
+constexpr int64_t kAvx2Chunk = 2048;
+static_assert(kAvx2Chunk / 32 * 2 * (2 * 255 * 255) < (int64_t{1} << 31));
+
 struct Avx2Moments {
   __m256i sumsq = _mm256_setzero_si256();
   __m256i sum = _mm256_setzero_si256();  // int64 lanes (vpsadbw)
 
   template <bool NeedSum>
-  void add(__m256i bytes, __m256i lo, __m256i hi) {
+  void add(__m256i bytes) {
+    const __m256i zero = _mm256_setzero_si256();
+    const __m256i lo = _mm256_unpacklo_epi8(bytes, zero), hi = _mm256_unpackhi_epi8(bytes, zero);
     sumsq = _mm256_add_epi32(sumsq, _mm256_add_epi32(_mm256_madd_epi16(lo, lo), _mm256_madd_epi16(hi, hi)));
-    if constexpr (NeedSum) sum = _mm256_add_epi64(sum, _mm256_sad_epu8(bytes, _mm256_setzero_si256()));
+    if constexpr (NeedSum) sum = _mm256_add_epi64(sum, _mm256_sad_epu8(bytes, zero));
   }
   template <bool NeedSum>
   void flush(U8Moments* m) const {
@@ -436,75 +454,116 @@ struct Avx2Moments {
   }
 };
 
-// One pass over [k0, k0 + n): y's dots with NX frames; with Moments also y's moments, and
-// z's when HasZ.
-template <int NX, bool Moments, bool NeedSum, bool HasZ>
-void u8_stream_avx2_pass(const uint8_t* y, const uint8_t* const* xs, const uint8_t* z, int64_t k0, int64_t n,
-                         U8Moments* y_m, U8Moments* z_m, int64_t* dot) {
-  const __m256i zero = _mm256_setzero_si256();
-  __m256i acc[NX > 0 ? NX : 1];
-  for (int i = 0; i < NX; ++i) acc[i] = zero;
+// Moments of y (and of z when HasZ, in the same loop) over [k0, k0 + n), n <= kAvx2Chunk.
+template <bool NeedSum, bool HasZ>
+void u8_moments_avx2_chunk(const uint8_t* y, const uint8_t* z, int64_t k0, int64_t n, U8Moments* y_m,
+                           U8Moments* z_m) {
   Avx2Moments ym, zm;
   for (int64_t k = k0; k < k0 + n; k += 32) {
-    const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y + k));
-    const __m256i lo = _mm256_unpacklo_epi8(b, zero), hi = _mm256_unpackhi_epi8(b, zero);
-    for (int i = 0; i < NX; ++i) {
-      const __m256i xb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xs[i] + k));
-      acc[i] = _mm256_add_epi32(acc[i], _mm256_add_epi32(_mm256_madd_epi16(_mm256_unpacklo_epi8(xb, zero), lo),
-                                                         _mm256_madd_epi16(_mm256_unpackhi_epi8(xb, zero), hi)));
-    }
-    if constexpr (Moments) ym.add<NeedSum>(b, lo, hi);
-    if constexpr (HasZ) {
-      const __m256i c = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(z + k));
-      zm.add<NeedSum>(c, _mm256_unpacklo_epi8(c, zero), _mm256_unpackhi_epi8(c, zero));
-    }
+    ym.add<NeedSum>(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(y + k)));
+    if constexpr (HasZ) zm.add<NeedSum>(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(z + k)));
   }
-  for (int i = 0; i < NX; ++i) dot[i] += avx2_hsum_epi32(acc[i]);
-  if constexpr (Moments) ym.flush<NeedSum>(y_m);
+  ym.flush<NeedSum>(y_m);
   if constexpr (HasZ) zm.flush<NeedSum>(z_m);
 }
 
+// Dots of NC columns (1 or 2) with NX <= kAvx2TileRows rows over [k0, k1) (a multiple of 32
+// bytes), added to int32 lanes that stay in memory between calls: lanes[j * NX + i] += the
+// lanes of xs[i] . ys[j]. Each row's 32 bytes are loaded and widened once for both
+// columns, each column's once for all rows. A lane takes two vpmaddwd results
+// (<= 2 * 255^2 each) per 32 bytes; the caller flushes the lanes at least every
+// kAvx2LaneBytes bytes.
+template <int NC, int NX>
+void u8_dots_columns_avx2_tile(const uint8_t* const* ys, const uint8_t* const* xs, int64_t k0, int64_t k1,
+                               __m256i* lanes) {
+  const __m256i zero = _mm256_setzero_si256();
+  __m256i acc[NC][NX];
+  for (int j = 0; j < NC; ++j) {
+    for (int i = 0; i < NX; ++i) acc[j][i] = _mm256_load_si256(lanes + j * NX + i);
+  }
+  for (int64_t k = k0; k < k1; k += 32) {
+    __m256i ylo[NC], yhi[NC];
+    for (int j = 0; j < NC; ++j) {
+      const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ys[j] + k));
+      ylo[j] = _mm256_unpacklo_epi8(b, zero);
+      yhi[j] = _mm256_unpackhi_epi8(b, zero);
+    }
+    for (int i = 0; i < NX; ++i) {
+      const __m256i xb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xs[i] + k));
+      const __m256i xlo = _mm256_unpacklo_epi8(xb, zero), xhi = _mm256_unpackhi_epi8(xb, zero);
+      for (int j = 0; j < NC; ++j) {
+        acc[j][i] = _mm256_add_epi32(acc[j][i], _mm256_add_epi32(_mm256_madd_epi16(xlo, ylo[j]),
+                                                                 _mm256_madd_epi16(xhi, yhi[j])));
+      }
+    }
+  }
+  for (int j = 0; j < NC; ++j) {
+    for (int i = 0; i < NX; ++i) _mm256_store_si256(lanes + j * NX + i, acc[j][i]);
+  }
+}
+
+// Bytes between flushes of u8_dots_columns_avx2's int32 lanes to int64.
+constexpr int64_t kAvx2LaneBytes = 65536;
+static_assert(kAvx2LaneBytes / 32 * 2 * (2 * 255 * 255) < (int64_t{1} << 31));
+// Rows per tile: 2 x 4 accumulators, 4 widened column registers, a row and its two widened
+// halves fit the 16 ymm registers.
+constexpr int kAvx2TileRows = 4;
+
+// DotsColumnsU8 with AVX2, in the loop order of for_each_column_tile with rows in groups of
+// up to kAvx2TileRows, int32 lanes added to int64 once per kAvx2LaneBytes. On Zen 4 running
+// this kernel (2026-12-01, one process, old and new alternating), cold calls of (a) took
+// 8.11 and 8.32 ms against 9.52 and 8.89 ms with the dots taken in each frame's read, as
+// the AVX2 variant did before.
+inline void u8_dots_columns_avx2(const uint8_t* const* ys, int ny, const uint8_t* const* xs, const int64_t*, int nx,
+                                 int64_t n, int64_t* dot) {
+  const int64_t n32 = n - n % 32;
+  for_each_column_tile<__m256i, kAvx2TileRows>(
+      ys, ny, xs, nx, n32, kAvx2LaneBytes, dot,
+      [](auto nc, auto nx_tile, const uint8_t* const* y, const uint8_t* const* x, int64_t k0, int64_t k1,
+         __m256i* lanes) {
+        u8_dots_columns_avx2_tile<decltype(nc)::value, decltype(nx_tile)::value>(y, x, k0, k1, lanes);
+      },
+      avx2_sum_epi32_as_i64);
+  for (int j = 0; j < ny; ++j) {
+    for (int i = 0; i < nx; ++i) {
+      int64_t tail = 0;
+      for (int64_t t = n32; t < n; ++t) tail += static_cast<int64_t>(xs[i][t]) * ys[j][t];
+      dot[j * nx + i] += tail;
+    }
+  }
+}
+
+// u8_stream with AVX2: the moments of y and of its companion z in one pass, then (with
+// partners) y's dots by u8_dots_columns_avx2. The op calls it with no partners and takes
+// the dots of a piece's columns together. One pass reads y and z as two sequential
+// streams (on Zen 3, with y's dots then in the same pass, 2-9% faster cold than z in a pass
+// of its own; on Zen 4 running this kernel, two passes were no faster: 7.94 vs 8.04 ms).
 inline void u8_stream_avx2(const uint8_t* y, const uint8_t* const* xs, const int64_t*, int nx, const uint8_t* z,
                            int64_t n, bool need_sum, U8Moments* y_m, U8Moments* z_m, int64_t* dot) {
   const int64_t n32 = n - n % 32;
   for (int64_t k0 = 0; k0 < n32; k0 += kAvx2Chunk) {
     const int64_t len = std::min(kAvx2Chunk, n32 - k0);
-    // The first pass also takes the moments; with no frames it does only that.
-    auto first = [&](auto tile) {
-      constexpr int NX = decltype(tile)::value;
-      if (need_sum) {
-        if (z != nullptr) {
-          u8_stream_avx2_pass<NX, true, true, true>(y, xs, z, k0, len, y_m, z_m, dot);
-        } else {
-          u8_stream_avx2_pass<NX, true, true, false>(y, xs, z, k0, len, y_m, z_m, dot);
-        }
-      } else if (z != nullptr) {
-        u8_stream_avx2_pass<NX, true, false, true>(y, xs, z, k0, len, y_m, z_m, dot);
+    if (need_sum) {
+      if (z != nullptr) {
+        u8_moments_avx2_chunk<true, true>(y, z, k0, len, y_m, z_m);
       } else {
-        u8_stream_avx2_pass<NX, true, false, false>(y, xs, z, k0, len, y_m, z_m, dot);
+        u8_moments_avx2_chunk<true, false>(y, z, k0, len, y_m, z_m);
       }
-    };
-    if (nx == 0) {
-      first(std::integral_constant<int, 0>{});
-      continue;
-    }
-    with_tile(std::min(kMaxTile, nx), first);
-    for (int i = kMaxTile; i < nx; i += kMaxTile) {
-      with_tile(std::min(kMaxTile, nx - i), [&](auto tile) {
-        u8_stream_avx2_pass<decltype(tile)::value, false, false, false>(y, xs + i, nullptr, k0, len, nullptr, nullptr,
-                                                                        dot + i);
-      });
+    } else if (z != nullptr) {
+      u8_moments_avx2_chunk<false, true>(y, z, k0, len, y_m, z_m);
+    } else {
+      u8_moments_avx2_chunk<false, false>(y, z, k0, len, y_m, z_m);
     }
   }
   for (int64_t k = n32; k < n; ++k) {
     if (need_sum) y_m->sum += y[k];
     y_m->sumsq += static_cast<int64_t>(y[k]) * y[k];
-    for (int i = 0; i < nx; ++i) dot[i] += static_cast<int64_t>(xs[i][k]) * y[k];
     if (z != nullptr) {
       if (need_sum) z_m->sum += z[k];
       z_m->sumsq += static_cast<int64_t>(z[k]) * z[k];
     }
   }
+  if (nx > 0) u8_dots_columns_avx2(&y, 1, xs, nullptr, nx, n, dot);
 }
 #endif  // GAMDSS_AVX2
 
@@ -926,7 +985,7 @@ inline KernelSet make_kernel_set(const char* name) {
 #ifdef GAMDSS_AVX512
   return KernelSet{name, &u8_stream_avx512, &u8_dots_columns_avx512, &u8_wrapped_avx512, &pair_sums_float};
 #elif defined(GAMDSS_AVX2)
-  return KernelSet{name, &u8_stream_avx2, nullptr, &u8_wrapped_avx2, &pair_sums_float};
+  return KernelSet{name, &u8_stream_avx2, &u8_dots_columns_avx2, &u8_wrapped_avx2, &pair_sums_float};
 #else
   return KernelSet{name, &u8_stream_portable, nullptr, &u8_wrapped_portable, &pair_sums_float};
 #endif
