@@ -299,9 +299,9 @@ void u8_dots_columns_avx512_tile(const uint8_t* const* ys, const uint8_t* const*
 
 // DotsColumnsU8 with VNNI, in the loop order of for_each_column_tile with rows in groups of
 // up to 8: each load of a row serves two columns. The int32 lanes of a group are added to
-// int64 once per kAvxSteps steps of 64 bytes (once per call for the op's pieces), not after
-// every step: on Zen 4 that made the dots of a 32 KiB piece 8-16% faster, and cold calls
-// 3-7%.
+// int64 once per kAvxSteps steps of 64 bytes (128 KiB: once per piece of the benchmark's
+// workloads), not after every step: on Zen 4 that made the dots of a 32 KiB piece 8-16%
+// faster, and cold calls 3-7%.
 inline void u8_dots_columns_avx512(const uint8_t* const* ys, int ny, const uint8_t* const* xs, const int64_t* x_sums,
                                    int nx, int64_t n, int64_t* dot) {
   const int64_t n64 = n - n % 64;
