@@ -28,3 +28,15 @@ def test_report_prints_the_paired_cold_roofline(capsys, monkeypatch):
     assert cells["fraction of roofline"].endswith("%")
     assert float(cells["read bandwidth, same rounds (GB/s)"].split()[0]) > 0
     assert "each cold call of the op is followed at once by a cold" in out
+
+
+def test_report_runs_the_chosen_cpu_kernel_and_restores_the_previous_one(capsys, monkeypatch):
+    import gamdss_ext
+
+    monkeypatch.setenv("GAMDSS_BENCH_SCALE", "small")
+    before = gamdss_ext.cpu_kernel()
+    argv = ["--scale", "small", "--workloads", "samm", "--dtypes", "uint8", "--cpu-kernel", "baseline"]
+    assert report.main(argv) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| samm"))
+    assert "baseline kernel" in row
+    assert gamdss_ext.cpu_kernel() == before
