@@ -55,17 +55,11 @@ def cpu_model() -> str:
 
 
 def l2_per_core() -> str:
-    """One core's L2 size from sysfs (the op sizes its uint8 pieces to it), or "unknown"."""
-    base = "/sys/devices/system/cpu/cpu0/cache"
-    try:
-        for index in sorted(os.listdir(base)):
-            with open(f"{base}/{index}/level") as f:
-                if f.read().strip() == "2":
-                    with open(f"{base}/{index}/size") as g:
-                        return g.read().strip().replace("K", " KiB")
-    except OSError:
-        pass
-    return "unknown"
+    """One core's L2 size as the op reads it (it sizes its uint8 pieces to it), or "unknown"."""
+    import gamdss_ext
+
+    size = gamdss_ext.cpu_l2_bytes()
+    return f"{size // 1024} KiB" if size > 0 else "unknown"
 
 
 def cpu_label() -> str:

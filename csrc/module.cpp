@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "cpu/l2_cache.h"
 #include "cpu/pair_sums.h"
 
 namespace py = pybind11;
@@ -69,4 +70,6 @@ PYBIND11_MODULE(_C, m) {
       "Choose the CPU inner kernels: 'auto' (default), 'baseline', 'avx2' or 'avx512'.");
   m.def("cpu_kernel", [] { return std::string(gamdss::kernels::active_kernels().name); },
         "Name of the CPU inner kernels in use.");
+  m.def("cpu_l2_bytes", &gamdss::cpu::l2_cache_bytes,
+        "One core's L2 size in bytes as the op reads it (the C library), or -1 if unknown.");
 }

@@ -20,6 +20,27 @@ def test_build_info_reports_the_running_torch():
     assert info["cpu_kernel"] in info["cpu_kernel_variants"]
 
 
+def _sysfs_l2_bytes() -> int | None:
+    """cpu0's level-2 cache size from Linux sysfs, or None where sysfs does not say."""
+    base = Path("/sys/devices/system/cpu/cpu0/cache")
+    try:
+        for index in sorted(base.iterdir()):
+            if (index / "level").read_text().strip() == "2":
+                size = (index / "size").read_text().strip()
+                return int(size[:-1]) * 1024 if size.endswith("K") else None
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def test_cpu_l2_bytes_agrees_with_sysfs():
+    """The L2 size the op sizes its reads to (the C library's) is the kernel's own (sysfs)."""
+    expected = _sysfs_l2_bytes()
+    if expected is None:
+        pytest.skip("no L2 size in /sys/devices/system/cpu/cpu0/cache on this machine")
+    assert gamdss_ext.cpu_l2_bytes() == expected
+
+
 def test_the_cuda_build_follows_gamdss_cuda():
     # GAMDSS_CUDA=auto builds the kernels exactly when a toolkit and a CUDA build of torch are
     # present (CI's machine has both, so CI compiles them); OFF never; a skipped build says why.

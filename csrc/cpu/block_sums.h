@@ -26,12 +26,9 @@
 #include <utility>
 #include <vector>
 
+#include "cpu/l2_cache.h"
 #include "cpu/pair_sums.h"
 #include "plan.h"
-
-#if __has_include(<unistd.h>)
-#include <unistd.h>  // sysconf
-#endif
 
 namespace gamdss::cpu {
 
@@ -132,16 +129,10 @@ constexpr int64_t kStreamPieceBudgetBytes = int64_t{1} << 20;
 // The budget where the L2 size is unknown: Zen 3's L2.
 constexpr int64_t kUnknownL2Bytes = int64_t{1} << 19;
 
-// min(this core's L2 size, kStreamPieceBudgetBytes), from the C library (glibc reads CPUID).
+// min(this core's L2 size, kStreamPieceBudgetBytes).
 inline int64_t stream_piece_budget_bytes() {
-  static const int64_t budget = [] {
-    long l2 = -1;
-#ifdef _SC_LEVEL2_CACHE_SIZE
-    l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
-#endif
-    return l2 > 0 ? std::min<int64_t>(l2, kStreamPieceBudgetBytes) : kUnknownL2Bytes;
-  }();
-  return budget;
+  const int64_t l2 = l2_cache_bytes();
+  return l2 > 0 ? std::min(l2, kStreamPieceBudgetBytes) : kUnknownL2Bytes;
 }
 
 // Bytes per piece for block_pairs_u8_streamed over n elements with `reads` frames read.

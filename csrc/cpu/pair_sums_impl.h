@@ -89,6 +89,7 @@ int64_t u8_wrapped_tail(const uint8_t* x, const uint8_t* y, int64_t k0, int64_t 
 
 // ================================================================ uint8
 constexpr int kU8Lanes = 32;
+constexpr int64_t kU8Chunk = 8192;  // int32 lanes: 256 products of <= 65025 each
 // Bytes of each frame per step of the column dots (u8_dots_columns_avx512, _avx2): the rows'
 // steps (up to 8 x 2 KiB) stay in L1 while every column passes over them.
 constexpr int64_t kColumnStepBytes = 2048;
@@ -135,7 +136,6 @@ void for_each_column_tile(const uint8_t* const* ys, int ny, const uint8_t* const
     }
   }
 }
-constexpr int64_t kU8Chunk = 8192;  // int32 lanes: 256 products of <= 65025 each
 
 inline void u8_stats_portable(const uint8_t* x, int64_t n, int64_t* sum, int64_t* sumsq) {
   int64_t s1 = 0, s2 = 0;

@@ -53,4 +53,10 @@ def cpu_kernel() -> str:
     return _C.cpu_kernel()
 
 
-__all__ = ["build_info", "set_cpu_kernel", "cpu_kernel"]
+def cpu_l2_bytes() -> int:
+    """One core's L2 cache size in bytes as the op reads it (from the C library), or -1 where
+    it is unknown. The op sizes its uint8 reads to it (at most 1 MiB; 512 KiB if unknown)."""
+    return _C.cpu_l2_bytes()
+
+
+__all__ = ["build_info", "set_cpu_kernel", "cpu_kernel", "cpu_l2_bytes"]
