@@ -15,7 +15,9 @@ import torch
 
 from gamdss.data.synthetic import SyntheticConfig, make_clip, make_face
 from gamdss.reselection.noise_aware import (
+    WORKING_SIZE,
     Correction,
+    box_grey,
     correct_clip,
     correct_keyframes,
     eye_weights,
@@ -474,6 +476,41 @@ def test_eye_weights_hand_computed():
     half = eye_weights((12, 22), np.array([[22.0, 20.0], [62.0, 20.0]]), 2)
     assert torch.equal(half, eye_weights((12, 22), np.array([[11.0, 10.0], [31.0, 10.0]]), 1))
     assert (1 - w).sum() == pytest.approx(2 * math.pi * 10.4 * 6.6, rel=0.1)
+
+
+def _block_means_float64(frames: torch.Tensor, f: int) -> torch.Tensor:
+    """Oracle: float64 mean over each f x f block and the channels, by explicit loops."""
+    x = frames.to(torch.float64)
+    if x.dim() == 3:
+        x = x[..., None]
+    t, height, width = x.shape[:3]
+    h, w = height // f, width // f
+    out = torch.empty(t, h, w, dtype=torch.float64)
+    for i in range(h):
+        for j in range(w):
+            out[:, i, j] = x[:, i * f : (i + 1) * f, j * f : (j + 1) * f].mean(dim=(1, 2, 3))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("shape", "dtype"),
+    [
+        ((3, 224, 224, 3), torch.uint8),  # factor 5, 224 = 44 * 5 + 4: a partial block left out
+        ((2, 100, 130, 3), torch.uint8),  # factor 2, not square
+        ((2, 150, 97, 1), torch.uint8),  # factor 2 by the shorter side, one channel
+        ((2, 96, 96), torch.float32),  # grey float, factor 2
+        ((2, 96, 96, 3), torch.bfloat16),  # numpy has no bfloat16
+        ((2, 40, 30, 3), torch.uint8),  # factor 1: the channel mean only
+    ],
+)
+def test_box_grey_is_the_block_mean_of_the_grey_levels(shape, dtype):
+    g = torch.Generator().manual_seed(7)
+    frames = torch.randint(0, 256, shape, generator=g, dtype=torch.int64).to(dtype)
+    x, f = box_grey(frames)
+    assert f == max(1, round(min(shape[1:3]) / WORKING_SIZE))
+    expected = _block_means_float64(frames, f)
+    assert x.dtype == torch.float32 and x.shape == expected.shape
+    torch.testing.assert_close(x.to(torch.float64), expected, rtol=0, atol=1e-4)
 
 
 # --------------------------------------------------------------------------- (h) bad input

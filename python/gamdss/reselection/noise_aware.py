@@ -51,6 +51,7 @@ import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -123,16 +124,36 @@ def apex_window_frames(fps: float, settings: ReselectionSettings) -> int:
 
 def grey_pooled(frames: torch.Tensor) -> tuple[torch.Tensor, int]:
     """float32 ``[T, h, w]`` grey levels box-averaged by an integer factor to about
-    :data:`WORKING_SIZE` px, and the factor. ``frames``: ``[T, H, W, 3]`` or ``[T, H, W]``."""
-    x = frames.to(torch.float32)
-    if x.dim() == 4:
-        x = x.mean(dim=-1)
-    factor = max(1, int(round(min(x.shape[1:]) / WORKING_SIZE)))
-    if factor > 1:
-        x = F.avg_pool2d(x[:, None], factor)[:, 0]
+    :data:`WORKING_SIZE` px and blurred (:data:`BLUR_SD`), and the factor. ``frames``:
+    ``[T, H, W, 3]``, ``[T, H, W, 1]`` or ``[T, H, W]``, uint8 or floating."""
+    x, factor = box_grey(frames)
     if BLUR_SD > 0:
         x = gaussian_blur(x, BLUR_SD)
     return x, factor
+
+
+def box_grey(frames: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """float32 ``[T, H // f, W // f]``: the mean over each ``f x f`` pixel block and the
+    channels (the last rows and columns that fill no block are left out), and ``f``, the
+    integer factor that brings ``min(H, W)`` nearest :data:`WORKING_SIZE` (at least 1).
+
+    One frame at a time, converted to float32 and averaged by OpenCV's area resize (an
+    integer factor makes it the exact block mean): 4-5x faster than converting the whole
+    clip and reducing it with torch, which spent half of a clip's correction here."""
+    t = frames.detach().cpu()
+    a = (t.to(torch.float32) if t.dtype == torch.bfloat16 else t).numpy()  # numpy has no bfloat16
+    if a.ndim == 3:
+        a = a[..., None]
+    n, height, width = a.shape[:3]
+    factor = max(1, int(round(min(height, width) / WORKING_SIZE)))
+    h, w = height // factor, width // factor
+    out = np.empty((n, h, w), dtype=np.float32)
+    for t in range(n):
+        block = a[t, : h * factor, : w * factor].astype(np.float32)
+        if factor > 1:
+            block = cv2.resize(block, (w, h), interpolation=cv2.INTER_AREA).reshape(h, w, -1)
+        out[t] = block.mean(axis=2)
+    return torch.from_numpy(out), factor
 
 
 def gaussian_blur(x: torch.Tensor, sd: float) -> torch.Tensor:
