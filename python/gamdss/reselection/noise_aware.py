@@ -137,23 +137,40 @@ def box_grey(frames: torch.Tensor) -> tuple[torch.Tensor, int]:
     channels (the last rows and columns that fill no block are left out), and ``f``, the
     integer factor that brings ``min(H, W)`` nearest :data:`WORKING_SIZE` (at least 1).
 
-    One frame at a time, converted to float32 and averaged by OpenCV's area resize (an
-    integer factor makes it the exact block mean): 4-5x faster than converting the whole
-    clip and reducing it with torch, which spent half of a clip's correction here."""
-    t = frames.detach().cpu()
-    a = (t.to(torch.float32) if t.dtype == torch.bfloat16 else t).numpy()  # numpy has no bfloat16
-    if a.ndim == 3:
-        a = a[..., None]
-    n, height, width = a.shape[:3]
+    With ``f > 1``, one frame at a time, converted to float32 and averaged by OpenCV's area
+    resize (an integer factor makes it the exact block mean): on 224 px frames 5x faster than
+    converting the whole clip and reducing it with torch (about 40 of a clip's 100 ms of
+    correction saved), and one float32 frame in memory instead of the clip. With ``f == 1``
+    only the channels are averaged, over the whole clip at once (faster there)."""
+    clip = frames.detach().cpu()
+    if clip.dtype not in _NUMPY_DTYPES:
+        clip = clip.to(torch.float32)  # bfloat16, float8...: numpy has no such type
+    if clip.dim() == 3:
+        clip = clip[..., None]
+    n, height, width = clip.shape[:3]
     factor = max(1, int(round(min(height, width) / WORKING_SIZE)))
+    if factor == 1:
+        return clip.to(torch.float32).mean(dim=-1), factor
+    a = clip.numpy()
     h, w = height // factor, width // factor
     out = np.empty((n, h, w), dtype=np.float32)
-    for t in range(n):
-        block = a[t, : h * factor, : w * factor].astype(np.float32)
-        if factor > 1:
-            block = cv2.resize(block, (w, h), interpolation=cv2.INTER_AREA).reshape(h, w, -1)
-        out[t] = block.mean(axis=2)
+    for i in range(n):
+        block = a[i, : h * factor, : w * factor].astype(np.float32)
+        out[i] = cv2.resize(block, (w, h), interpolation=cv2.INTER_AREA).reshape(h, w, -1).mean(axis=2)
     return torch.from_numpy(out), factor
+
+
+_NUMPY_DTYPES = (
+    torch.uint8,
+    torch.int8,
+    torch.int16,
+    torch.int32,
+    torch.int64,
+    torch.bool,
+    torch.float16,
+    torch.float32,
+    torch.float64,
+)
 
 
 def gaussian_blur(x: torch.Tensor, sd: float) -> torch.Tensor:
