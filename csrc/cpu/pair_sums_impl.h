@@ -421,12 +421,6 @@ inline void u8_wrapped_avx2(bool x_minus_y, const uint8_t* x, const uint8_t* con
 // (in-lane, and on Zen 3 half the cost of vpmovzxbw), then vpmaddwd. The unpacking permutes
 // the elements of 32 bytes identically for every frame, so every product pairs the same
 // element of both frames.
-inline int32_t avx2_hsum_epi32(__m256i v) {
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
-  return _mm_cvtsi128_si32(s);
-}
 
 // Elements per flush of the moments' int32 lanes to int64: a lane takes two vpmaddwd
 // results (<= 2 * 255^2 each) per 32 elements.
@@ -446,7 +440,7 @@ struct Avx2Moments {
   }
   template <bool NeedSum>
   void flush(U8Moments* m) const {
-    m->sumsq += avx2_hsum_epi32(sumsq);
+    m->sumsq += avx2_sum_epi32_as_i64(sumsq);
     if constexpr (NeedSum) {
       const __m128i t = _mm_add_epi64(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
       m->sum += _mm_cvtsi128_si64(t) + _mm_extract_epi64(t, 1);
