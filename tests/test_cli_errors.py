@@ -53,6 +53,8 @@ def _copy_cache(cache, dest):
         ("--lam-fall", "x"),
         ("--max-batch-mb", "0"),
         ("--max-batch-mb", "-3"),
+        ("--workers", "0"),
+        ("--workers", "1.5"),
     ],
 )
 def test_reselect_refuses_bad_numbers(cache, tmp_path, capsys, flag, value):

@@ -211,3 +211,12 @@ def test_ties_flag_refused_where_it_does_not_apply(cache, capsys):
     assert main(["reselect", str(cache.root), "--ties", "nearest"]) == 2
     assert "--ties" in capsys.readouterr().err
     assert not (cache.root / "reselection").exists()
+
+
+def test_workers_change_nothing_in_the_files(cache):
+    """``--workers`` only sets how many clips are corrected side by side: the results file is
+    the same byte for byte."""
+    for workers in ("1", "3"):
+        assert main(["reselect", str(cache.root), "--out", str(cache.root / f"w{workers}"), "--workers", workers]) == 0
+    one, three = ((cache.root / f"w{w}" / "reselection.csv").read_bytes() for w in ("1", "3"))
+    assert one == three and one.count(b"\n") == len(cache.entries) + 1

@@ -56,7 +56,11 @@ def _run(args: argparse.Namespace) -> int:
         raise BadInput(exc) from exc
     try:
         results = reselect_cache(
-            cache, settings, device=args.device, max_batch_bytes=max(1, int(args.max_batch_mb * 2**20))
+            cache,
+            settings,
+            device=args.device,
+            max_batch_bytes=max(1, int(args.max_batch_mb * 2**20)),
+            workers=args.workers,
         )
         export = export_reselection(
             cache, results, out, settings, overwrite=args.overwrite, extra_settings={"device": args.device}
@@ -82,7 +86,13 @@ def register(sub) -> None:
         "--max-batch-mb",
         type=number_type("--max-batch-mb", strict=True),
         default=256.0,
-        help="frames read per batch, in MiB",
+        help="frames read per batch, in MiB (max-distance presets)",
+    )
+    p.add_argument(
+        "--workers",
+        type=number_type("--workers", minimum=1, integer=True),
+        default=None,
+        help="threads correcting clips side by side (noise-aware presets; default: min(4, CPU count))",
     )
     add_run_flags(p, device="cpu or cuda (results are identical)", overwrite="replace existing output files")
     p.set_defaults(func=_run)

@@ -551,14 +551,16 @@ def _run_clip(clip: ClipRecord, out: Path, settings: dict[str, Any]) -> CacheEnt
 
 
 _DETECTORS: dict[tuple[str, int], FaceDetector] = {}
+_DETECTORS_LOCK = threading.Lock()
 
 
 def get_detector(device: str = "cpu", min_face_size: int = 20) -> FaceDetector:
-    """This process's MTCNN for ``device`` (made on first use, then reused)."""
+    """This process's MTCNN for ``device`` (made on first use, then reused; threads share it)."""
     key = (str(device), int(min_face_size))
-    if key not in _DETECTORS:
-        _DETECTORS[key] = FaceDetector(device=device, min_face_size=min_face_size)
-    return _DETECTORS[key]
+    with _DETECTORS_LOCK:
+        if key not in _DETECTORS:
+            _DETECTORS[key] = FaceDetector(device=device, min_face_size=min_face_size)
+        return _DETECTORS[key]
 
 
 def process_clip(

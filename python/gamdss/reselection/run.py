@@ -4,12 +4,16 @@
 :class:`~gamdss.settings.reselection.ReselectionSettings` (the paper's :func:`gamdss.reselect`
 or the noise-aware :func:`gamdss.reselection.noise_aware.correct_keyframes`) on every clip of a
 :class:`~gamdss.data.cache.FrameCache`, batched under a byte limit, reading from the
-memory-mapped clip files only the frames the method looks at.
+memory-mapped clip files only the frames the method looks at. The noise-aware method runs
+clip by clip in a few threads side by side (its work is small torch and OpenCV calls that
+release the GIL, and each clip's result depends on that clip alone).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
 import numpy as np
 import torch
@@ -23,6 +27,12 @@ from gamdss.reselection.result import ClipReselection, annotated_indices
 from gamdss.settings.reselection import ReselectionSettings, preset
 
 DEFAULT_MAX_BATCH_BYTES = 256 * 2**20
+
+
+def default_workers() -> int:
+    """Threads :func:`reselect_cache` uses by default: min(4, CPUs this process may run on)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return min(4, cpus or 1)
 
 
 def _select_entries(cache: FrameCache, clip_ids: Sequence[str] | None) -> list[CacheEntry]:
@@ -86,19 +96,25 @@ def reselect_cache(
     clip_ids: Sequence[str] | None = None,
     device: str = "cpu",
     max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
+    workers: int | None = None,
     progress: bool = True,
 ) -> list[ClipReselection]:
     """Re-select the onset, apex and offset of every clip in ``cache`` (or of ``clip_ids``).
 
     ``settings``: a :class:`~gamdss.settings.reselection.ReselectionSettings` (default: the
     ``recommended`` preset). Clips are read from their memory-mapped files, only the frames
-    the method looks at (uint8 ``[span, H, W, 3]``), and grouped into batches of at most
-    ``max_batch_bytes`` bytes (a clip alone larger than that is a batch of its own; clips of
-    different frame sizes never share a batch) and go to
-    :func:`gamdss.reselection.clips.reselect_clips`: ``max_distance`` runs :func:`gamdss.reselect`
-    on ``device`` (``"cpu"``, ``"cuda"``...), ``noise_aware`` runs
-    :func:`gamdss.reselection.noise_aware.correct_keyframes` (CPU). Results come back in cache order;
-    each is identical to reselecting that whole clip on its own.
+    the method looks at (uint8 ``[span, H, W, 3]``), and go to
+    :func:`gamdss.reselection.clips.reselect_clips`:
+
+    - ``max_distance`` runs :func:`gamdss.reselect` on ``device`` (``"cpu"``, ``"cuda"``...)
+      in batches of at most ``max_batch_bytes`` bytes of frames (a clip alone larger than
+      that is a batch of its own; clips of different frame sizes never share a batch);
+    - ``noise_aware`` runs :func:`gamdss.reselection.noise_aware.correct_keyframes` (CPU) one
+      clip at a time in ``workers`` threads (default :func:`default_workers`; 1 runs in the
+      calling thread), with torch held to one intra-op thread meanwhile.
+
+    Results come back in cache order; each is identical to reselecting that whole clip on its
+    own, whatever the batches and ``workers``.
 
     Raises ``ValueError`` naming the clip when its annotation is not valid for its frames.
     """
@@ -108,6 +124,8 @@ def reselect_cache(
         raise TypeError(f"settings must be a ReselectionSettings, got {type(settings).__name__}")
     if int(max_batch_bytes) <= 0:
         raise ValueError(f"max_batch_bytes must be positive, got {max_batch_bytes}")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
     entries = _select_entries(cache, clip_ids)
     spans = _spans(entries, settings)
     results: list[ClipReselection | None] = [None] * len(entries)
@@ -116,22 +134,59 @@ def reselect_cache(
     for i, e in enumerate(entries):
         by_shape.setdefault(tuple(e.shape[1:]), []).append(i)
     plan: list[list[int]] = []
-    for shape, members in by_shape.items():
-        frame_bytes = int(np.prod(shape))
-        sizes = [(spans[i][1] - spans[i][0] + 1, frame_bytes) for i in members]
-        plan += [[members[j] for j in batch] for batch in _batches(sizes, int(max_batch_bytes))]
+    if settings.method == "noise_aware":  # clip by clip: the method works on one clip at a time
+        plan = [[i] for i in range(len(entries))]
+    else:
+        for shape, members in by_shape.items():
+            frame_bytes = int(np.prod(shape))
+            sizes = [(spans[i][1] - spans[i][0] + 1, frame_bytes) for i in members]
+            plan += [[members[j] for j in batch] for batch in _batches(sizes, int(max_batch_bytes))]
+
+    def run(batch: list[int]) -> list[ClipReselection]:
+        return _reselect_batch(cache, [entries[i] for i in batch], [spans[i] for i in batch], settings, device)
 
     bar = tqdm(total=len(entries), desc=f"reselect ({cache.root.name})", unit="clip", disable=not progress)
+
+    def finish(batch: list[int], out: list[ClipReselection]) -> None:
+        for i, result in zip(batch, out):
+            results[i] = result
+        bar.update(len(batch))
+
     try:
-        for batch in plan:
-            for i, result in zip(
-                batch, _reselect_batch(cache, [entries[i] for i in batch], [spans[i] for i in batch], settings, device)
-            ):
-                results[i] = result
-            bar.update(len(batch))
+        threads = (workers or default_workers()) if settings.method == "noise_aware" else 1
+        _run_batches(plan, run, threads, finish)
     finally:
         bar.close()
     return [r for r in results if r is not None]
+
+
+def _run_batches(
+    plan: list[list[int]],
+    run: Callable[[list[int]], list[ClipReselection]],
+    threads: int,
+    finish: Callable[[list[int], list[ClipReselection]], None],
+) -> None:
+    """``finish(batch, run(batch))`` for every batch of ``plan``: in order in this thread when
+    ``threads`` is 1 (or there is one batch), else as they end in ``threads`` threads with
+    torch held to one intra-op thread (``finish`` still runs in this thread). The first error
+    (or Ctrl-C) cancels the batches not started, waits for those running and is raised."""
+    threads = min(threads, len(plan))
+    if threads <= 1:
+        for batch in plan:
+            finish(batch, run(batch))
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="gamdss-reselect")
+    try:
+        pending = {pool.submit(run, batch): batch for batch in plan}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_EXCEPTION)
+            for future in done:
+                finish(pending.pop(future), future.result())
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        torch.set_num_threads(before)
 
 
 def _span_frames(cache: FrameCache, entry: CacheEntry, span: tuple[int, int]):
