@@ -14,7 +14,7 @@ Use::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -111,33 +111,67 @@ def make_cache(
     writer = CacheWriter(root, header)
     for c, (pixels, _, ann) in enumerate(specs):
         subject = subjects[c % n_subjects]
-        numbers = [first_frame_number(c) + i for i in range(frames)]
-        rel, digest = write_clip_file(root, ids[c], pixels)
-        writer.add(
-            CacheEntry(
-                clip_id=ids[c],
-                dataset=dataset,
-                subject=subject,
-                video=f"EP{c:02d}",
-                emotion=("happiness", "disgust", "surprise")[c % 3],
-                aus=["4", "L10"][: 1 + c % 2],
-                fps=rate,
-                row=c + 2,
-                frame_numbers=numbers,
-                onset=numbers[ann[0]],
-                apex=numbers[ann[1]],
-                offset=numbers[ann[2]],
-                file=rel,
-                shape=list(pixels.shape),
-                sha256=digest,
-                sources=[f"{subject}/EP{c:02d}/img{n}.jpg" for n in numbers],
-                box=None,
-                face_prob=None,
-                box_method="fixture",
-                meta=dict((meta or {}).get(subject, {})),
-            )
+        first = first_frame_number(c)
+        add_fixture_clip(
+            writer,
+            ids[c],
+            pixels,
+            ann,
+            rate,
+            c + 2,
+            first_number=first,
+            emotion=("happiness", "disgust", "surprise")[c % 3],
+            aus=["4", "L10"][: 1 + c % 2],
+            sources=[f"{subject}/EP{c:02d}/img{n}.jpg" for n in range(first, first + frames)],
+            meta=(meta or {}).get(subject, {}),
         )
     return FrameCache(root)
+
+
+def add_fixture_clip(
+    writer: CacheWriter,
+    clip_id: str,
+    pixels: np.ndarray,
+    keyframes: tuple[int, int, int],
+    fps: float,
+    row: int,
+    *,
+    first_number: int = 1,
+    emotion: str = "x",
+    aus: Sequence[str] = (),
+    sources: Sequence[str] = (),
+    meta: Mapping[str, str] | None = None,
+) -> None:
+    """Write ``pixels`` (uint8 ``[T, H, W, 3]``) as clip ``clip_id`` (``<subject>/<video>``) of
+    ``writer``'s cache: frames numbered from ``first_number``, the clip-relative ``keyframes``
+    as its annotation, no face box."""
+    subject, video = clip_id.split("/")
+    numbers = list(range(first_number, first_number + pixels.shape[0]))
+    rel, digest = write_clip_file(writer.root, clip_id, pixels)
+    writer.add(
+        CacheEntry(
+            clip_id=clip_id,
+            dataset=writer.header["dataset"],
+            subject=subject,
+            video=video,
+            emotion=emotion,
+            aus=list(aus),
+            fps=fps,
+            row=row,
+            frame_numbers=numbers,
+            onset=numbers[keyframes[0]],
+            apex=numbers[keyframes[1]],
+            offset=numbers[keyframes[2]],
+            file=rel,
+            shape=list(pixels.shape),
+            sha256=digest,
+            sources=list(sources),
+            box=None,
+            face_prob=None,
+            box_method="fixture",
+            meta=dict(meta or {}),
+        )
+    )
 
 
 def fixture_truth(cache: FrameCache) -> dict[str, tuple[int, int, int]]:

@@ -13,8 +13,9 @@ import pytest
 import torch
 
 import gamdss.reselection.run as run
+from cache_fixtures import add_fixture_clip
 from face_frames import face_frame
-from gamdss.data.cache import CacheEntry, CacheWriter, FrameCache, write_clip_file
+from gamdss.data.cache import CacheWriter, FrameCache
 from gamdss.reselection.noise_aware import correct_keyframes
 from gamdss.settings.reselection import preset
 
@@ -40,32 +41,8 @@ def face_cache(tmp_path_factory):
     root = tmp_path_factory.mktemp("faces")
     writer = CacheWriter(root, {"dataset": "casme2"})
     for k in range(6):
-        frames, (o, a, f) = _clip(k)
-        clip_id = f"sub{k % 2 + 1:02d}/EP{k:02d}"
-        rel, digest = write_clip_file(root, clip_id, frames)
-        writer.add(
-            CacheEntry(
-                clip_id=clip_id,
-                dataset="casme2",
-                subject=f"sub{k % 2 + 1:02d}",
-                video=f"EP{k:02d}",
-                emotion="x",
-                aus=[],
-                fps=FPS,
-                row=k + 2,
-                frame_numbers=list(range(1, FRAMES + 1)),
-                onset=o + 1,
-                apex=a + 1,
-                offset=f + 1,
-                file=rel,
-                shape=list(frames.shape),
-                sha256=digest,
-                sources=[],
-                box=None,
-                face_prob=None,
-                box_method="fixture",
-            )
-        )
+        frames, keyframes = _clip(k)
+        add_fixture_clip(writer, f"sub{k % 2 + 1:02d}/EP{k:02d}", frames, keyframes, FPS, row=k + 2)
     return FrameCache(root)
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cache_fixtures import annotate_with_errors
-from gamdss.data.cache import CacheEntry, CacheWriter, FrameCache, write_clip_file
+from cache_fixtures import add_fixture_clip, annotate_with_errors
+from gamdss.data.cache import CacheWriter, FrameCache
 from gamdss.data.synthetic.profile import intensity_profile
 
 EMOTIONS = ("happiness", "surprise", "disgust")
@@ -57,30 +57,16 @@ def make_toy_cache(
                 pixels = np.clip(np.rint(video), 0, 255).astype(np.uint8)
                 a_on, a_apex, a_off = annotate_with_errors((onset, apex, offset), annotation_error, frames, rng)
                 clip_id = f"{subject}/EP{clip:02d}"
-                numbers = [1000 + 50 * clip + i for i in range(frames)]
-                rel, digest = write_clip_file(root, clip_id, pixels)
-                writer.add(
-                    CacheEntry(
-                        clip_id=clip_id,
-                        dataset="casme2",
-                        subject=subject,
-                        video=f"EP{clip:02d}",
-                        emotion=emotion,
-                        aus=["12"],
-                        fps=200.0,
-                        row=clip + 2,
-                        frame_numbers=numbers,
-                        onset=numbers[a_on],
-                        apex=numbers[a_apex],
-                        offset=numbers[a_off],
-                        file=rel,
-                        shape=list(pixels.shape),
-                        sha256=digest,
-                        sources=[],
-                        box=None,
-                        face_prob=None,
-                        box_method="fixture",
-                    )
+                add_fixture_clip(
+                    writer,
+                    clip_id,
+                    pixels,
+                    (a_on, a_apex, a_off),
+                    200.0,
+                    clip + 2,
+                    first_number=1000 + 50 * clip,
+                    emotion=emotion,
+                    aus=["12"],
                 )
                 clip += 1
     writer.flush()
