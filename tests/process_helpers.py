@@ -57,3 +57,34 @@ def wait_until(condition, timeout: float = TIMEOUT, step: float = 0.05) -> bool:
             return True
         time.sleep(step)
     return bool(condition())
+
+
+def square_or_die(x: int, die_at: int | None = None, slow_at: int | None = None, marker: str = "") -> int:
+    """A job for the worker pool tests (run in spawned workers): ``x * x``; the process exits
+    at once with status 3 when ``x == die_at``; ``ValueError`` when ``x < 0``; when
+    ``x == slow_at``, it waits 20 s and then writes the file ``marker`` first."""
+    if x == die_at:
+        os._exit(3)
+    if x < 0:
+        raise ValueError(f"job {x}: negative")
+    if x == slow_at:
+        time.sleep(20)
+        Path(marker).write_text("done")
+    return x * x
+
+
+def worker_state() -> tuple[int, int, bool, bool, int]:
+    """What a pool worker was set up with: torch and OpenCV threads, whether SIGINT and SIGTERM
+    are ignored, and its parent's pid."""
+    import signal
+
+    import cv2
+    import torch
+
+    return (
+        torch.get_num_threads(),
+        cv2.getNumThreads(),
+        signal.getsignal(signal.SIGINT) is signal.SIG_IGN,
+        signal.getsignal(signal.SIGTERM) is signal.SIG_IGN,
+        os.getppid(),
+    )

@@ -35,20 +35,16 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import multiprocessing
 import os
-import signal
 import sys
 import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 from tqdm.auto import tqdm
@@ -56,7 +52,7 @@ from tqdm.auto import tqdm
 from gamdss.data.cache import FrameCache
 from gamdss.data.flow import compute_flow, flow_params, rgb_to_grey
 from gamdss.data.resize import resize_uint8
-from gamdss.data.workers import die_with_parent
+from gamdss.data.workers import default_workers, run_in_processes
 from gamdss.util import atomic, run_lock
 from gamdss.util.open_maps import OpenMaps
 
@@ -175,8 +171,10 @@ class FlowStore:
     def compute(self, pairs: Iterable[Pair], workers: int | None = None, progress: bool = True) -> FlowReport:
         """Compute and store the fields of ``pairs`` (clip id, src, dst) that are missing.
 
-        ``workers``: processes (default min(4, CPU count); 1 computes here). Returns what was
-        done; clips that fail are listed in ``report.failed`` and the others are stored.
+        ``workers``: processes (default min(4, CPU count); 1 computes here; the pool is
+        :func:`gamdss.data.workers.run_in_processes`). Returns what was done; clips that fail
+        are listed in ``report.failed`` (with those left unfinished when a worker process
+        dies) and the others are stored.
         Holds the folder's lock while it writes; when another run holds it, waits for that
         run to end (one line on stderr names it), then computes what is still missing."""
         pairs = sorted(set(pairs))
@@ -239,7 +237,7 @@ class FlowStore:
         for clip_id, src, dst in todo:
             by_clip[clip_id].append((src, dst, str(self.path(clip_id, src, dst))))
         jobs = sorted(by_clip.items())
-        workers = min(workers or min(4, os.cpu_count() or 1), len(jobs))
+        workers = min(workers or default_workers(), len(jobs))
         args = (str(self.cache_root), self.method, self.params, self.size)
         with tqdm(total=len(todo), desc=f"{self.method} flow", unit="pair", disable=not progress) as bar:
 
@@ -254,7 +252,13 @@ class FlowStore:
                 for clip_id, items in jobs:
                     finish(clip_id, _compute_clip(*args, clip_id, items))
             else:
-                _run_pool(jobs, args, workers, finish)
+                run_in_processes(
+                    _compute_clip,
+                    [(clip_id, (*args, clip_id, items)) for clip_id, items in jobs],
+                    workers,
+                    finish,
+                    lambda clip_id, exc: f"clip {clip_id}: the worker process died ({exc})",
+                )
 
 
 def _compute_clip(
@@ -282,30 +286,3 @@ def _compute_clip(
         raise
     except Exception as exc:  # noqa: BLE001 - reported per clip, the run goes on
         return f"clip {clip_id}: {type(exc).__name__}: {exc}"
-
-
-def _init_worker(parent_pid: int) -> None:
-    """Worker set-up: die with the parent, leave Ctrl-C to it, one thread (processes use the cores)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    die_with_parent(parent_pid)
-    torch.set_num_threads(1)
-    cv2.setNumThreads(1)
-
-
-def _run_pool(jobs, args, workers: int, finish) -> None:
-    pool = ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=multiprocessing.get_context("spawn"),  # spawn: the parent may run torch threads
-        initializer=_init_worker,
-        initargs=(os.getpid(),),
-    )
-    try:
-        futures = {pool.submit(_compute_clip, *args, clip_id, items): clip_id for clip_id, items in jobs}
-        for future in as_completed(futures):
-            finish(futures[future], future.result())
-    except BaseException:
-        for process in list((getattr(pool, "_processes", None) or {}).values()):
-            process.kill()
-        pool.shutdown(wait=True, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)

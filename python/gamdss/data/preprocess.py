@@ -41,20 +41,16 @@ import contextlib
 import dataclasses
 import datetime as _dt
 import importlib.metadata
-import multiprocessing
 import os
 import signal
 import threading
 from collections import Counter
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
@@ -70,7 +66,7 @@ from gamdss.data.face import (
     choose_box,
 )
 from gamdss.data.records import ClipRecord
-from gamdss.data.workers import die_with_parent
+from gamdss.data.workers import default_workers, run_in_processes
 from gamdss.settings import yaml_io
 from gamdss.util import atomic, run_lock
 from gamdss.util.devices import check_device
@@ -159,7 +155,7 @@ class PreprocessConfig:
 
     @property
     def num_workers(self) -> int:
-        return self.workers if self.workers is not None else min(4, os.cpu_count() or 1)
+        return self.workers if self.workers is not None else default_workers()
 
     def header(self, dataset: str) -> dict[str, Any]:
         """The cache header: the settings that determine the cached pixels, plus provenance."""
@@ -476,51 +472,14 @@ def _stop_signals():
 
 
 def _run_pool(todo, out, settings, config, finish) -> None:
-
-    workers = min(config.num_workers, len(todo))
-    threads = 1  # MTCNN's ops are tiny: processes, not threads, use the cores (see FaceDetector)
-    # spawn, not fork: the parent may already run torch's thread pools, and CUDA needs it.
-    # The pool starts its processes from this thread (submit), which lives as long as the
-    # pool: PR_SET_PDEATHSIG fires when the creating thread ends, not only the process.
-    pool = ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=_init_worker,
-        initargs=(threads, os.getpid()),
+    # MTCNN's ops are tiny: processes, one torch thread each, use the cores (see FaceDetector)
+    run_in_processes(
+        _run_clip,
+        [(clip.clip_id, (clip, out, settings)) for clip in todo],
+        min(config.num_workers, len(todo)),
+        finish,
+        lambda clip_id, exc: f"clip {clip_id}: the worker process died ({exc})",
     )
-    try:
-        futures = {pool.submit(_run_clip, clip, out, settings): clip.clip_id for clip in todo}
-        for future in as_completed(futures):
-            try:
-                result = future.result()
-            except BrokenProcessPool as exc:
-                result = f"clip {futures[future]}: the worker process died ({exc})"
-            finish(futures[future], result)
-    except BaseException:
-        _kill_workers(pool)
-        raise
-    pool.shutdown(wait=True)
-
-
-def _kill_workers(pool: ProcessPoolExecutor) -> None:
-    """Stop the pool now: SIGKILL its processes (a clip being written leaves only a temporary
-    file) and drop the queued clips."""
-    processes = list((getattr(pool, "_processes", None) or {}).values())
-    for process in processes:
-        with contextlib.suppress(Exception):
-            process.kill()
-    pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _init_worker(threads: int, parent_pid: int) -> None:
-    """Worker set-up: die with the parent, leave SIGINT/SIGTERM to it, ``threads`` torch threads."""
-    # Ctrl-C reaches the whole process group, SIGTERM may too (systemd): the parent stops the
-    # run and kills the workers, so a worker never dies half-way through on its own.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    die_with_parent(parent_pid)
-
-    torch.set_num_threads(threads)
 
 
 def _settings(config: PreprocessConfig) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Worker processes that end with their parent (the preprocessing and flow-cache pools).
+"""Worker processes that end with their parent: the one process pool of preprocessing and
+of the flow cache (:func:`run_in_processes`), and how many workers a run uses by default.
 
 Kept apart from the pools' own modules so that a freshly spawned worker imports only this
 (and what its task needs), not the face detector or the model stack.
@@ -8,13 +9,86 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import multiprocessing
 import os
 import signal
 import sys
 import threading
 import time
+from collections.abc import Callable, Hashable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, TypeVar
 
 WATCHDOG_SECONDS = 1.0
+MAX_DEFAULT_WORKERS = 4
+
+K = TypeVar("K", bound=Hashable)
+R = TypeVar("R")
+
+
+def default_workers() -> int:
+    """Workers (processes or threads) a run uses when not told: min(4, the CPUs this process
+    may run on)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return min(MAX_DEFAULT_WORKERS, cpus or 1)
+
+
+def run_in_processes(
+    fn: Callable[..., R],
+    jobs: Sequence[tuple[K, tuple[Any, ...]]],
+    workers: int,
+    finish: Callable[[K, R], None],
+    on_death: Callable[[K, BaseException], R],
+) -> None:
+    """``finish(key, fn(*args))`` in this process for every ``(key, args)`` of ``jobs``, as
+    they end, with ``fn`` run in ``workers`` spawned processes (:func:`init_worker`).
+
+    ``fn`` reports its own per-job errors in its result; an exception it raises stops the
+    run. A worker that dies (killed, out of memory, a crash in native code) breaks the pool:
+    its job and every job not finished yet get ``finish(key, on_death(key, exc))``. On any
+    exception here, Ctrl-C included, the workers are killed at once (a job writing a file
+    leaves only its temporary file), the queued jobs dropped, and the exception raised.
+    """
+    # spawn, not fork: the parent may already run torch's thread pools, and CUDA needs it.
+    # The pool starts its processes from this thread (submit), which lives as long as the
+    # pool: PR_SET_PDEATHSIG fires when the creating thread ends, not only the process.
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=init_worker,
+        initargs=(os.getpid(),),
+    )
+    try:
+        futures = {pool.submit(fn, *args): key for key, args in jobs}
+        for future in as_completed(futures):
+            try:
+                result = future.result()
+            except BrokenProcessPool as exc:
+                result = on_death(futures[future], exc)
+            finish(futures[future], result)
+    except BaseException:
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            with contextlib.suppress(Exception):
+                process.kill()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+
+
+def init_worker(parent_pid: int) -> None:
+    """Worker set-up: die with the parent, leave SIGINT and SIGTERM to it, one torch and one
+    OpenCV thread (the processes use the cores)."""
+    # Ctrl-C reaches the whole process group, SIGTERM may too (systemd): the parent stops the
+    # run and kills the workers, so a worker never dies half-way through on its own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    die_with_parent(parent_pid)
+    import cv2
+    import torch
+
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
 
 
 def die_with_parent(parent_pid: int, interval: float = WATCHDOG_SECONDS) -> None:

@@ -11,7 +11,6 @@ release the GIL, and each clip's result depends on that clip alone).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
@@ -20,6 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from gamdss.data.cache import CacheEntry, FrameCache
+from gamdss.data.workers import default_workers
 from gamdss.op.windows import preset_windows
 from gamdss.reselection.clips import reselect_clips
 from gamdss.reselection.noise_aware import frames_needed
@@ -27,12 +27,6 @@ from gamdss.reselection.result import ClipReselection, annotated_indices
 from gamdss.settings.reselection import ReselectionSettings, preset
 
 DEFAULT_MAX_BATCH_BYTES = 256 * 2**20
-
-
-def default_workers() -> int:
-    """Threads :func:`reselect_cache` uses by default: min(4, CPUs this process may run on)."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return min(4, cpus or 1)
 
 
 def _select_entries(cache: FrameCache, clip_ids: Sequence[str] | None) -> list[CacheEntry]:
@@ -110,7 +104,7 @@ def reselect_cache(
       in batches of at most ``max_batch_bytes`` bytes of frames (a clip alone larger than
       that is a batch of its own; clips of different frame sizes never share a batch);
     - ``noise_aware`` runs :func:`gamdss.reselection.noise_aware.correct_keyframes` (CPU) one
-      clip at a time in ``workers`` threads (default :func:`default_workers`; 1 runs in the
+      clip at a time in ``workers`` threads (default :func:`gamdss.data.workers.default_workers`; 1 runs in the
       calling thread), with torch held to one intra-op thread meanwhile.
 
     Results come back in cache order; each is identical to reselecting that whole clip on its

@@ -1,0 +1,76 @@
+"""The process pool of preprocessing and the flow cache (``gamdss.data.workers``): every job
+finished once in the parent, workers set up to use one thread each and to leave signals to the
+parent, a worker that dies reported per job without a hang, an error that stops the run and
+leaves no process behind."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from gamdss.data import workers
+from process_helpers import alive, children, square_or_die, wait_until, worker_state
+
+
+def _no_workers_left() -> bool:
+    """No child of this process is alive but multiprocessing's resource tracker (started with
+    the first spawned process, it lives as long as this one)."""
+
+    def is_tracker(pid: int) -> bool:
+        try:
+            return b"resource_tracker" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return True  # gone
+
+    return wait_until(lambda: all(is_tracker(pid) for pid in alive(children(os.getpid()))))
+
+
+def _run(jobs, n_workers):
+    finished: dict = {}
+
+    def finish(key, result):
+        assert key not in finished, f"job {key} finished twice"
+        finished[key] = result
+
+    workers.run_in_processes(square_or_die, jobs, n_workers, finish, lambda key, exc: ("died", type(exc).__name__))
+    return finished
+
+
+def test_every_job_is_finished_once_with_its_result():
+    jobs = [(f"job{x}", (x,)) for x in range(7)]
+    assert _run(jobs, 2) == {f"job{x}": x * x for x in range(7)}
+    assert _no_workers_left()
+
+
+def test_workers_use_one_thread_and_leave_signals_to_the_parent():
+    finished = {}
+    workers.run_in_processes(worker_state, [(0, ()), (1, ())], 2, finished.__setitem__, lambda k, e: None)
+    assert finished == {k: (1, 1, True, True, os.getpid()) for k in (0, 1)}
+
+
+def test_a_worker_that_dies_is_reported_per_job_and_the_run_ends():
+    jobs = [(x, (x, 2)) for x in range(6)]  # job 2's worker exits at once
+    finished = _run(jobs, 2)
+    assert sorted(finished) == list(range(6))
+    assert finished[2] == ("died", "BrokenProcessPool")
+    assert all(finished[x] in (x * x, ("died", "BrokenProcessPool")) for x in range(6))
+    assert _no_workers_left()
+
+
+def test_an_error_of_a_job_stops_the_run_and_kills_the_workers(tmp_path):
+    """Job 1 takes 20 s and then writes a file; job -1 fails meanwhile: the run raises without
+    waiting for job 1, whose worker is killed before it writes."""
+    marker = tmp_path / "slow-job-finished"
+    jobs = [(x, (x, None, 1, str(marker))) for x in (1, -1, 2, 3, 4, 5)]
+    with pytest.raises(ValueError, match="job -1: negative"):
+        _run(jobs, 2)
+    assert _no_workers_left()
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("cpus, expected", [(1, 1), (3, 3), (4, 4), (64, 4)])
+def test_default_workers_is_min_4_and_the_cpus_this_process_may_use(monkeypatch, cpus, expected):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cpus)), raising=False)
+    assert workers.default_workers() == expected
