@@ -50,7 +50,16 @@ def _key(r) -> tuple:
     return r.reselected, tuple(None if math.isnan(c) else c for c in r.confidence)
 
 
-def test_threads_give_what_each_whole_clip_gives_alone(face_cache):
+@pytest.fixture()
+def three_torch_threads():
+    """torch at 3 intra-op threads during the test (so that a run that leaves 1 is seen)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)
+    yield 3
+    torch.set_num_threads(before)
+
+
+def test_threads_give_what_each_whole_clip_gives_alone(face_cache, three_torch_threads):
     settings = preset("recommended")
     expected = {}
     found = []
@@ -61,13 +70,12 @@ def test_threads_give_what_each_whole_clip_gives_alone(face_cache):
         expected[e.clip_id] = ((int(out.onset[0]), int(out.apex[0]), int(out.offset[0])), confidence)
         found.append(bool(out.eyes_found[0]))
     assert all(found)  # MTCNN ran on every clip and found its eyes
-    assert any(k[0][1] != (e.onset_index, e.apex_index)[1] for k, e in zip(expected.values(), face_cache.entries))
-    threads_before = torch.get_num_threads()
-    for workers in (1, 2, 3):
+    assert any(k[0][1] != e.apex_index for k, e in zip(expected.values(), face_cache.entries))  # apexes moved
+    for workers in (1, 2, 3, np.int64(2)):
         got = run.reselect_cache(face_cache, settings, workers=workers, progress=False)
         assert [r.clip_id for r in got] == [e.clip_id for e in face_cache.entries]
         assert {r.clip_id: _key(r) for r in got} == expected, workers
-        assert torch.get_num_threads() == threads_before
+        assert torch.get_num_threads() == three_torch_threads
     assert not [t for t in threading.enumerate() if t.name.startswith("gamdss-reselect")]
 
 
@@ -78,7 +86,7 @@ def test_workers_must_be_a_positive_integer(face_cache, workers):
 
 
 @pytest.mark.parametrize("error", [ValueError, KeyboardInterrupt])
-def test_a_failing_clip_stops_the_run_and_its_threads(face_cache, monkeypatch, error):
+def test_a_failing_clip_stops_the_run_and_its_threads(face_cache, monkeypatch, error, three_torch_threads):
     """The first error (a damaged clip, or Ctrl-C reaching a thread) is raised; clips not yet
     started are never started, no thread is left and torch's thread count is restored.
 
@@ -105,9 +113,53 @@ def test_a_failing_clip_stops_the_run_and_its_threads(face_cache, monkeypatch, e
 
     monkeypatch.setattr(run, "_reselect_batch", reselect_batch)
     monkeypatch.setattr(run, "ThreadPoolExecutor", Pool)
-    threads_before = torch.get_num_threads()
     with pytest.raises(error, match=ids[1]):
         run.reselect_cache(face_cache, workers=2, progress=False)
     assert set(ids[:2]) <= set(started) <= set(ids[:3])
-    assert torch.get_num_threads() == threads_before
+    assert torch.get_num_threads() == three_torch_threads
     assert not [t for t in threading.enumerate() if t.name.startswith("gamdss-reselect")]
+
+
+def test_each_clip_is_counted_as_it_ends_with_torch_on_one_thread(face_cache, monkeypatch, three_torch_threads):
+    """The progress bar moves as clips end, not when all have: the last clip waits until the
+    bar has counted another one. Every clip runs with torch on one intra-op thread."""
+    counted = threading.Event()
+    torch_threads = []
+    last = face_cache.entries[-1].clip_id
+    real = run._reselect_batch
+
+    class Bar:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def update(self, n):
+            counted.set()
+
+        def close(self):
+            pass
+
+    def reselect_batch(cache, entries, *args):
+        torch_threads.append(torch.get_num_threads())
+        if entries[0].clip_id == last:
+            assert counted.wait(timeout=60), "no clip was counted before the last one ended"
+        return real(cache, entries, *args)
+
+    monkeypatch.setattr(run, "tqdm", Bar)
+    monkeypatch.setattr(run, "_reselect_batch", reselect_batch)
+    assert len(run.reselect_cache(face_cache, workers=2)) == len(face_cache.entries)
+    assert torch_threads == [1] * len(face_cache.entries)
+
+
+def test_the_max_distance_op_runs_its_batches_in_the_calling_thread(face_cache, monkeypatch):
+    """``workers`` is for the noise-aware method: the op has threads of its own."""
+    threads = []
+    real = run._reselect_batch
+
+    def reselect_batch(*args):
+        threads.append(threading.current_thread())
+        return real(*args)
+
+    monkeypatch.setattr(run, "_reselect_batch", reselect_batch)
+    frame = int(np.prod(face_cache.entries[0].shape[1:]))
+    run.reselect_cache(face_cache, preset("paper"), workers=3, max_batch_bytes=frame, progress=False)
+    assert len(threads) == len(face_cache.entries) and set(threads) == {threading.main_thread()}

@@ -4,15 +4,17 @@
 :class:`~gamdss.settings.reselection.ReselectionSettings` (the paper's :func:`gamdss.reselect`
 or the noise-aware :func:`gamdss.reselection.noise_aware.correct_keyframes`) on every clip of a
 :class:`~gamdss.data.cache.FrameCache`, batched under a byte limit, reading from the
-memory-mapped clip files only the frames the method looks at. The noise-aware method runs
-clip by clip in a few threads side by side (its work is small torch and OpenCV calls that
-release the GIL, and each clip's result depends on that clip alone).
+memory-mapped clip files only the frames the method looks at. The max-distance op runs on
+batches of clips under a byte limit; the noise-aware method runs clip by clip in a few
+threads side by side (its work is mostly torch and OpenCV calls that release the GIL, and
+each clip's result depends on that clip alone).
 """
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor, as_completed
 
 import numpy as np
 import torch
@@ -118,19 +120,24 @@ def reselect_cache(
         raise TypeError(f"settings must be a ReselectionSettings, got {type(settings).__name__}")
     if int(max_batch_bytes) <= 0:
         raise ValueError(f"max_batch_bytes must be positive, got {max_batch_bytes}")
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+    if workers is not None:
+        try:
+            if isinstance(workers, bool) or operator.index(workers) < 1:
+                raise TypeError
+        except TypeError:
+            raise ValueError(f"workers must be an integer >= 1, got {workers!r}") from None
+        workers = operator.index(workers)
     entries = _select_entries(cache, clip_ids)
     spans = _spans(entries, settings)
     results: list[ClipReselection | None] = [None] * len(entries)
 
-    by_shape: dict[tuple[int, ...], list[int]] = {}
-    for i, e in enumerate(entries):
-        by_shape.setdefault(tuple(e.shape[1:]), []).append(i)
     plan: list[list[int]] = []
     if settings.method == "noise_aware":  # clip by clip: the method works on one clip at a time
         plan = [[i] for i in range(len(entries))]
     else:
+        by_shape: dict[tuple[int, ...], list[int]] = {}
+        for i, e in enumerate(entries):
+            by_shape.setdefault(tuple(e.shape[1:]), []).append(i)
         for shape, members in by_shape.items():
             frame_bytes = int(np.prod(shape))
             sizes = [(spans[i][1] - spans[i][0] + 1, frame_bytes) for i in members]
@@ -161,9 +168,14 @@ def _run_batches(
     finish: Callable[[list[int], list[ClipReselection]], None],
 ) -> None:
     """``finish(batch, run(batch))`` for every batch of ``plan``: in order in this thread when
-    ``threads`` is 1 (or there is one batch), else as they end in ``threads`` threads with
-    torch held to one intra-op thread (``finish`` still runs in this thread). The first error
-    (or Ctrl-C) cancels the batches not started, waits for those running and is raised."""
+    ``threads`` is 1 (or there is one batch), else as each ends, run in ``threads`` threads
+    (``finish`` still runs in this thread). The first error (or Ctrl-C) cancels the batches
+    not started, waits for those running and is raised.
+
+    Meanwhile torch is held to one intra-op thread: the clips' own save-and-restore of the
+    count then only ever sets 1, and no thread resizes torch's shared pool while another
+    uses it. The count is process-wide, so two such runs from two threads at once would
+    race on restoring it."""
     threads = min(threads, len(plan))
     if threads <= 1:
         for batch in plan:
@@ -173,14 +185,14 @@ def _run_batches(
     torch.set_num_threads(1)
     pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="gamdss-reselect")
     try:
-        pending = {pool.submit(run, batch): batch for batch in plan}
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_EXCEPTION)
-            for future in done:
-                finish(pending.pop(future), future.result())
+        futures = {pool.submit(run, batch): batch for batch in plan}
+        for future in as_completed(futures):
+            finish(futures[future], future.result())
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-        torch.set_num_threads(before)
+        try:
+            pool.shutdown(wait=True, cancel_futures=True)
+        finally:  # even when a second Ctrl-C interrupts the wait
+            torch.set_num_threads(before)
 
 
 def _span_frames(cache: FrameCache, entry: CacheEntry, span: tuple[int, int]):
