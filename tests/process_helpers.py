@@ -73,6 +73,12 @@ def square_or_die(x: int, die_at: int | None = None, slow_at: int | None = None,
     return x * x
 
 
+def pid_after(seconds: float) -> int:
+    """A job for the worker pool tests: this worker's pid, after ``seconds``."""
+    time.sleep(seconds)
+    return os.getpid()
+
+
 def worker_state() -> tuple[int, int, bool, bool, int]:
     """What a pool worker was set up with: torch and OpenCV threads, whether SIGINT and SIGTERM
     are ignored, and its parent's pid."""

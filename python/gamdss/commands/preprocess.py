@@ -134,7 +134,7 @@ def register(sub) -> None:
         "--workers",
         type=int,
         default=None,
-        help="processes (default: min(4, CPU count))",
+        help="processes (default: min(4, CPUs it may use))",
     )
     p.add_argument(
         "--full-frame-fallback",

@@ -92,7 +92,7 @@ def register(sub) -> None:
         "--workers",
         type=number_type("--workers", minimum=1, integer=True),
         default=None,
-        help="threads correcting clips side by side (noise-aware presets; default: min(4, CPU count))",
+        help="threads correcting clips side by side (noise-aware presets; default: min(4, CPUs it may use))",
     )
     add_run_flags(p, device="cpu or cuda (results are identical)", overwrite="replace existing output files")
     p.set_defaults(func=_run)

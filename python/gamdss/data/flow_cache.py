@@ -171,7 +171,7 @@ class FlowStore:
     def compute(self, pairs: Iterable[Pair], workers: int | None = None, progress: bool = True) -> FlowReport:
         """Compute and store the fields of ``pairs`` (clip id, src, dst) that are missing.
 
-        ``workers``: processes (default min(4, CPU count); 1 computes here; the pool is
+        ``workers``: processes (default min(4, CPUs it may use); 1 computes here; the pool is
         :func:`gamdss.data.workers.run_in_processes`). Returns what was done; clips that fail
         are listed in ``report.failed`` (with those left unfinished when a worker process
         dies) and the others are stored.

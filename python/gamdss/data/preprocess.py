@@ -117,7 +117,7 @@ class PreprocessConfig:
     (:mod:`gamdss.data.face`). ``margin``: added on each side of the face box, as a fraction
     of its longer side. ``detect_frames``: evenly spaced frames tried besides onset, apex and
     offset (``median`` only). ``min_face_size``: smallest face MTCNN looks for, in pixels.
-    ``device``: where MTCNN runs. ``workers``: processes (``None``: min(4, CPU count)).
+    ``device``: where MTCNN runs. ``workers``: processes (``None``: min(4, CPUs it may use)).
     ``full_frame_fallback``: use the whole frame for a clip without a face instead of failing.
     ``damaged_frames``: ``fail`` or ``repeat`` (see the module doc; not part of the cache
     header: clips record their own repairs).
@@ -267,7 +267,7 @@ def preprocess_clips(
     """Face-crop ``clips`` into the frame cache folder ``out``; returns what was done.
 
     ``size``: output ``(H, W)`` (an int means square). ``workers``: processes working on clips
-    (default min(4, CPU count); 1 runs in this process; more start fresh ``spawn`` processes, so
+    (default min(4, CPUs it may use); 1 runs in this process; more start fresh ``spawn`` processes, so
     a script calling this needs the ``if __name__ == "__main__":`` guard). Clips already
     complete in ``out`` with the same settings and source files are skipped. ``overwrite=True`` redoes every
     given clip and replaces a cache made with other settings (without it, such a cache, or a

@@ -1,8 +1,8 @@
 """Worker processes that end with their parent: the one process pool of preprocessing and
 of the flow cache (:func:`run_in_processes`), and how many workers a run uses by default.
 
-Kept apart from the pools' own modules so that a freshly spawned worker imports only this
-(and what its task needs), not the face detector or the model stack.
+Kept apart from the pools' own modules so that a freshly spawned worker's set-up imports
+only this (and torch and OpenCV); its task then imports what it needs.
 """
 
 from __future__ import annotations
@@ -46,9 +46,10 @@ def run_in_processes(
 
     ``fn`` reports its own per-job errors in its result; an exception it raises stops the
     run. A worker that dies (killed, out of memory, a crash in native code) breaks the pool:
-    its job and every job not finished yet get ``finish(key, on_death(key, exc))``. On any
-    exception here, Ctrl-C included, the workers are killed at once (a job writing a file
-    leaves only its temporary file), the queued jobs dropped, and the exception raised.
+    the other workers are killed at once, and its job and every job not finished yet get
+    ``finish(key, on_death(key, exc))``. On any exception here, Ctrl-C included, the workers
+    are killed at once, the queued jobs dropped, and the exception raised. A killed job that
+    was writing a file leaves only its temporary file.
     """
     # spawn, not fork: the parent may already run torch's thread pools, and CUDA needs it.
     # The pool starts its processes from this thread (submit), which lives as long as the
@@ -65,15 +66,23 @@ def run_in_processes(
             try:
                 result = future.result()
             except BrokenProcessPool as exc:
+                # The pool stops its other workers with SIGTERM, which they ignore, and then
+                # waits for them; one may wait forever on the queue lock the dead one held.
+                _kill_processes(pool)
                 result = on_death(futures[future], exc)
             finish(futures[future], result)
     except BaseException:
-        for process in list((getattr(pool, "_processes", None) or {}).values()):
-            with contextlib.suppress(Exception):
-                process.kill()
+        _kill_processes(pool)
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
+
+
+def _kill_processes(pool: ProcessPoolExecutor) -> None:
+    """SIGKILL every worker process of ``pool`` (those already gone are skipped)."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        with contextlib.suppress(Exception):
+            process.kill()
 
 
 def init_worker(parent_pid: int) -> None:
