@@ -46,8 +46,13 @@ def face_cache(tmp_path_factory):
     return FrameCache(root)
 
 
+def _no_nan(values) -> tuple:
+    """``values`` with NaN (not assessed) as None, so that equal results compare equal."""
+    return tuple(None if math.isnan(c) else c for c in values)
+
+
 def _key(r) -> tuple:
-    return r.reselected, tuple(None if math.isnan(c) else c for c in r.confidence)
+    return r.reselected, _no_nan(r.confidence)
 
 
 @pytest.fixture()
@@ -66,8 +71,8 @@ def test_threads_give_what_each_whole_clip_gives_alone(face_cache, three_torch_t
     for e in face_cache.entries:
         clip = torch.from_numpy(np.array(face_cache.frames(e)))
         out = correct_keyframes([clip], [e.onset_index], [e.apex_index], [e.offset_index], e.fps, settings=settings)
-        confidence = tuple(None if math.isnan(c) else c for c in out.confidence[0].tolist())
-        expected[e.clip_id] = ((int(out.onset[0]), int(out.apex[0]), int(out.offset[0])), confidence)
+        keyframes = (int(out.onset[0]), int(out.apex[0]), int(out.offset[0]))
+        expected[e.clip_id] = (keyframes, _no_nan(out.confidence[0].tolist()))
         found.append(bool(out.eyes_found[0]))
     assert all(found)  # MTCNN ran on every clip and found its eyes
     assert any(k[0][1] != e.apex_index for k, e in zip(expected.values(), face_cache.entries))  # apexes moved

@@ -52,7 +52,7 @@ from tqdm.auto import tqdm
 from gamdss.data.cache import FrameCache
 from gamdss.data.flow import compute_flow, flow_params, rgb_to_grey
 from gamdss.data.resize import resize_uint8
-from gamdss.data.workers import default_workers, run_in_processes
+from gamdss.data.workers import default_workers, run_in_processes, worker_died
 from gamdss.util import atomic, run_lock
 from gamdss.util.open_maps import OpenMaps
 
@@ -257,7 +257,7 @@ class FlowStore:
                     [(clip_id, (*args, clip_id, items)) for clip_id, items in jobs],
                     workers,
                     finish,
-                    lambda clip_id, exc: f"clip {clip_id}: the worker process died ({exc})",
+                    worker_died,
                 )
 
 

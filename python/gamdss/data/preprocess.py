@@ -66,7 +66,7 @@ from gamdss.data.face import (
     choose_box,
 )
 from gamdss.data.records import ClipRecord
-from gamdss.data.workers import default_workers, run_in_processes
+from gamdss.data.workers import default_workers, run_in_processes, worker_died
 from gamdss.settings import yaml_io
 from gamdss.util import atomic, run_lock
 from gamdss.util.devices import check_device
@@ -478,7 +478,7 @@ def _run_pool(todo, out, settings, config, finish) -> None:
         [(clip.clip_id, (clip, out, settings)) for clip in todo],
         min(config.num_workers, len(todo)),
         finish,
-        lambda clip_id, exc: f"clip {clip_id}: the worker process died ({exc})",
+        worker_died,
     )
 
 

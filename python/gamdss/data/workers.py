@@ -78,6 +78,11 @@ def run_in_processes(
     pool.shutdown(wait=True)
 
 
+def worker_died(key: Hashable, exc: BaseException) -> str:
+    """The per-job message for ``on_death`` of a pool whose jobs are clips keyed by clip id."""
+    return f"clip {key}: the worker process died ({exc})"
+
+
 def _kill_processes(pool: ProcessPoolExecutor) -> None:
     """SIGKILL every worker process of ``pool`` (those already gone are skipped)."""
     for process in list((getattr(pool, "_processes", None) or {}).values()):

@@ -3,8 +3,8 @@
 :func:`reselect_cache` runs the method of a
 :class:`~gamdss.settings.reselection.ReselectionSettings` (the paper's :func:`gamdss.reselect`
 or the noise-aware :func:`gamdss.reselection.noise_aware.correct_keyframes`) on every clip of a
-:class:`~gamdss.data.cache.FrameCache`, batched under a byte limit, reading from the
-memory-mapped clip files only the frames the method looks at. The max-distance op runs on
+:class:`~gamdss.data.cache.FrameCache`, reading from the memory-mapped clip files only the
+frames the method looks at. The max-distance op runs on
 batches of clips under a byte limit; the noise-aware method runs clip by clip in a few
 threads side by side (its work is mostly torch and OpenCV calls that release the GIL, and
 each clip's result depends on that clip alone).
@@ -106,8 +106,9 @@ def reselect_cache(
       in batches of at most ``max_batch_bytes`` bytes of frames (a clip alone larger than
       that is a batch of its own; clips of different frame sizes never share a batch);
     - ``noise_aware`` runs :func:`gamdss.reselection.noise_aware.correct_keyframes` (CPU) one
-      clip at a time in ``workers`` threads (default :func:`gamdss.data.workers.default_workers`; 1 runs in the
-      calling thread), with torch held to one intra-op thread meanwhile.
+      clip at a time in ``workers`` threads (default
+      :func:`gamdss.data.workers.default_workers`; 1 runs in the calling thread), with torch
+      held to one intra-op thread meanwhile.
 
     Results come back in cache order; each is identical to reselecting that whole clip on its
     own, whatever the batches and ``workers``.
@@ -122,11 +123,12 @@ def reselect_cache(
         raise ValueError(f"max_batch_bytes must be positive, got {max_batch_bytes}")
     if workers is not None:
         try:
-            if isinstance(workers, bool) or operator.index(workers) < 1:
-                raise TypeError
+            count = operator.index(workers)  # int or numpy integer
         except TypeError:
-            raise ValueError(f"workers must be an integer >= 1, got {workers!r}") from None
-        workers = operator.index(workers)
+            count = 0
+        if isinstance(workers, bool) or count < 1:
+            raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+        workers = count
     entries = _select_entries(cache, clip_ids)
     spans = _spans(entries, settings)
     results: list[ClipReselection | None] = [None] * len(entries)
