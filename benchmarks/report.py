@@ -248,7 +248,7 @@ def run_report(args: argparse.Namespace) -> int:
         "op, cold cache (ms)" if cold else "op (ms)",
     ]
     if cold:
-        head += ["read bandwidth, same rounds (GB/s)"]
+        head += ["read bandwidth, same rounds (GB/s)", "core speed, same rounds (GHz)"]
     head += [
         "roofline bound (ms)",
         "fraction of roofline",
@@ -270,8 +270,10 @@ def run_report(args: argparse.Namespace) -> int:
             pc, timed_bytes = paired_cold
             bws = pc.bandwidths()
             same_bw = timing.median(bws)
+            ghz = pc.core_ghz
             row += [
                 f"{same_bw / 1e9:.1f} ({min(bws) / 1e9:.0f}-{max(bws) / 1e9:.0f})",
+                f"{timing.median(ghz):.2f} ({min(ghz):.1f}-{max(ghz):.1f})",
                 f"{nbytes / same_bw * 1e3:.3g}",
                 f"{timing.median(pc.fractions(timed_bytes)):.0%}",
             ]
@@ -316,7 +318,10 @@ def run_report(args: argparse.Namespace) -> int:
             "`t.sum()` of the bandwidth probe, the fraction is taken per round and its median shown, "
             "with the probe's median (min-max) bandwidth over the same rounds; "
             '"fraction of the run\'s best bandwidth" sets the median cold call against the better '
-            "of the two best-of-10 probes above (shared machines change bandwidth within seconds)"
+            "of the two best-of-10 probes above (shared machines change bandwidth within seconds); "
+            '"core speed": dependent integer additions per ns (about the clock in GHz), timed just before '
+            "each cold call, median (min-max): a shared machine's cores also change speed, which stretches "
+            "the op's arithmetic and which the read bandwidth does not show"
             if cold
             else ""
         )

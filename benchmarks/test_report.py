@@ -27,6 +27,7 @@ def test_report_prints_the_paired_cold_roofline(capsys, monkeypatch):
     assert cells["machine"].startswith(report.cpu_model())
     assert cells["fraction of roofline"].endswith("%")
     assert float(cells["read bandwidth, same rounds (GB/s)"].split()[0]) > 0
+    assert float(cells["core speed, same rounds (GHz)"].split()[0]) > 0
     assert "each cold call of the op is followed at once by a cold" in out
 
 

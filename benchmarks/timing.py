@@ -8,7 +8,7 @@ import os
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -237,12 +237,14 @@ class Roofline:
 @dataclass(frozen=True)
 class PairedCold:
     """Cold calls of the op, each followed at once by a cold read of the bandwidth probe:
-    ``op_s[i]`` and ``probe_s[i]`` are one round's times, ``probe_bytes`` the probe's size."""
+    ``op_s[i]`` and ``probe_s[i]`` are one round's times, ``probe_bytes`` the probe's size,
+    ``core_ghz[i]`` the core's speed just before that round's call (gamdss_ext.core_speed_ghz)."""
 
     op_s: list[float]
     probe_s: list[float]
     probe_bytes: int
     result: object
+    core_ghz: list[float] = field(default_factory=list)
 
     def bandwidths(self) -> list[float]:
         """Read bandwidth of each round's probe, bytes per second."""
@@ -263,15 +265,21 @@ def time_cold_paired(
     within seconds (a 2-vCPU AMD EPYC here read 30-34 GB/s most of the time and 53-60 GB/s at
     other times, in the same process); a roofline from the best bandwidth of the run would
     set a call in one state against the bandwidth of another. The eviction (one thread,
-    about 100 ms) also gives torch's OpenMP threads time to stop spinning after the probe."""
+    about 100 ms) also gives torch's OpenMP threads time to stop spinning after the probe.
+    Between the eviction and the call, a chain of additions (about 1 ms, registers only)
+    times the core's speed: the machine's cores change speed too, which the bandwidth does
+    not show and the op's arithmetic feels."""
+    import gamdss_ext
+
     probe = torch.ones(nbytes // 4, dtype=torch.float32)
     result = None
     for _ in range(warmup):
         flusher()
         result = fn()
-    op_s, probe_s = [], []
+    op_s, probe_s, core_ghz = [], [], []
     for _ in range(rounds):
         flusher()
+        core_ghz.append(gamdss_ext.core_speed_ghz())
         t0 = time.perf_counter()
         result = fn()
         op_s.append(time.perf_counter() - t0)
@@ -279,4 +287,4 @@ def time_cold_paired(
         t0 = time.perf_counter()
         probe.sum()
         probe_s.append(time.perf_counter() - t0)
-    return PairedCold(op_s, probe_s, nbytes, result)
+    return PairedCold(op_s, probe_s, nbytes, result, core_ghz)

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "cpu/core_speed.h"
 #include "cpu/l2_cache.h"
 #include "cpu/pair_sums.h"
 
@@ -70,6 +71,15 @@ PYBIND11_MODULE(_C, m) {
       "Choose the CPU inner kernels: 'auto' (default), 'baseline', 'avx2' or 'avx512'.");
   m.def("cpu_kernel", [] { return std::string(gamdss::kernels::active_kernels().name); },
         "Name of the CPU inner kernels in use.");
+  m.def(
+      "core_speed_ghz",
+      [](int64_t n) {
+        if (n < 1) throw py::value_error("core_speed_ghz: n must be >= 1, got " + std::to_string(n));
+        py::gil_scoped_release release;
+        return gamdss::cpu::add_chain_per_ns(n);
+      },
+      py::arg("n"),
+      "Dependent integer additions per nanosecond over a chain of n (~ this core's clock in GHz now).");
   m.def("cpu_l2_bytes", &gamdss::cpu::l2_cache_bytes,
         "One core's L2 size in bytes as the op reads it (the C library), or -1 if unknown.");
 }

@@ -41,6 +41,26 @@ def test_cpu_l2_bytes_agrees_with_sysfs():
     assert gamdss_ext.cpu_l2_bytes() == expected
 
 
+def test_core_speed_is_the_additions_over_the_time_they_took():
+    # The chain's own time, n / speed, lies inside the call's wall time and, for 40 million
+    # additions (about 10-20 ms), is most of it.
+    import time
+
+    n = 40_000_000
+    t0 = time.perf_counter()
+    ghz = gamdss_ext.core_speed_ghz(n)
+    wall_ns = (time.perf_counter() - t0) * 1e9
+    assert 0 < n / ghz <= wall_ns
+    assert n / ghz >= 0.5 * wall_ns
+    assert gamdss_ext.core_speed_ghz(1) > 0
+
+
+@pytest.mark.parametrize("n", [0, -5])
+def test_core_speed_refuses_an_empty_chain(n):
+    with pytest.raises(ValueError, match=f"n must be >= 1, got {n}"):
+        gamdss_ext.core_speed_ghz(n)
+
+
 def test_the_cuda_build_follows_gamdss_cuda():
     # GAMDSS_CUDA=auto builds the kernels exactly when a toolkit and a CUDA build of torch are
     # present (CI's machine has both, so CI compiles them); OFF never; a skipped build says why.
