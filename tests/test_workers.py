@@ -104,3 +104,13 @@ def test_an_error_of_a_job_stops_the_run_and_kills_the_workers(tmp_path, no_work
 def test_default_workers_is_min_4_and_the_cpus_this_process_may_use(monkeypatch, cpus, expected):
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cpus)), raising=False)
     assert workers.default_workers() == expected
+
+
+def test_worker_died_names_the_clip_and_the_remedy_once():
+    from concurrent.futures.process import BrokenProcessPool
+
+    exc = BrokenProcessPool("A process in the process pool was terminated abruptly while the future was running")
+    message = workers.worker_died("s01/EP02_01f", exc)
+    assert message.startswith("clip s01/EP02_01f: ") and message.count("s01/EP02_01f") == 1
+    assert "the same command redoes it" in message
+    assert "terminated abruptly" not in message and "\n" not in message

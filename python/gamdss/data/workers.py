@@ -79,8 +79,11 @@ def run_in_processes(
 
 
 def worker_died(key: Hashable, exc: BaseException) -> str:
-    """The per-job message for ``on_death`` of a pool whose jobs are clips keyed by clip id."""
-    return f"clip {key}: the worker process died ({exc})"
+    """The per-job message for ``on_death`` of a pool whose jobs are clips keyed by clip id.
+
+    One short line per clip (``exc``, the pool's BrokenProcessPool, says nothing about the
+    clip): which clip, why it was not done and how to get it done."""
+    return f"clip {key}: not done, a worker process died (killed, out of memory or a crash); the same command redoes it"
 
 
 def _kill_processes(pool: ProcessPoolExecutor) -> None:
