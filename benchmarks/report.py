@@ -104,11 +104,12 @@ def measure_cold(
     candidate bytes of the clips they timed (the plan may time a subset)."""
     plan = timing.plan_for("op_cold", scale)
     run_case = case.subset(plan.clips)
+    timed_bytes = workloads.unique_candidate_bytes(run_case)
     pc = timing.time_cold_paired(
-        lambda: baselines.run_op(run_case), plan.rounds, plan.warmup, flusher, timing.probe_bytes(scale)
+        lambda: baselines.run_op(run_case), plan.rounds, plan.warmup, flusher, timing.probe_bytes(scale), timed_bytes
     )
     res = measured(case, run_case, plan, pc.op_s, pc.result, math.nan)
-    return res, (pc, workloads.unique_candidate_bytes(run_case))
+    return res, (pc, timed_bytes)
 
 
 def build_line() -> str:
@@ -252,6 +253,10 @@ def run_report(args: argparse.Namespace) -> int:
     head += [
         "roofline bound (ms)",
         "fraction of roofline",
+    ]
+    if cold:
+        head += ["plain read of the same bytes, paired"]
+    head += [
         "careful (ms)",
         "op vs careful",
         "released loop (ms)",
@@ -276,6 +281,7 @@ def run_report(args: argparse.Namespace) -> int:
                 f"{timing.median(ghz):.2f} ({min(ghz):.1f}-{max(ghz):.1f})",
                 f"{nbytes / same_bw * 1e3:.3g}",
                 f"{timing.median(pc.fractions(timed_bytes)):.0%}",
+                f"{timing.median(pc.same_fractions(timed_bytes)):.0%}",
             ]
         else:
             row += [f"{roof.bound_s * 1e3:.3g}", f"{roof.fraction(op_s):.0%}"]
@@ -321,7 +327,10 @@ def run_report(args: argparse.Namespace) -> int:
             "of the two best-of-10 probes above (shared machines change bandwidth within seconds); "
             '"core speed": dependent integer additions per ns (about the clock in GHz), timed just before '
             "each cold call, median (min-max): a shared machine's cores also change speed, which stretches "
-            "the op's arithmetic and which the read bandwidth does not show"
+            "the op's arithmetic and which the read bandwidth does not show; "
+            '"plain read of the same bytes": in the same rounds, a cold `t.sum()` of a float32 tensor '
+            "of as many bytes as the op reads, as a paired fraction of the roofline: what the simplest "
+            "read of that much memory reaches, start-up included"
             if cold
             else ""
         )

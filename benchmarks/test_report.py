@@ -15,6 +15,9 @@ def test_paired_fractions_hand_computed():
     assert [round(b) for b in pc.bandwidths()] == [20 * 10**9, 50 * 10**9]
     # bound 5 ms over 10 ms; 2 ms over 4 ms
     assert all(math.isclose(f, 0.5) for f in pc.fractions(10**8))
+    # a plain read of the same 0.1 GB in 20 ms and 4 ms: bounds 5 ms and 2 ms over them
+    pc = timing.PairedCold([0.010, 0.004], [0.05, 0.02], 10**9, None, same_s=[0.020, 0.004])
+    assert [round(f, 9) for f in pc.same_fractions(10**8)] == [0.25, 0.5]
 
 
 def test_report_prints_the_paired_cold_roofline(capsys, monkeypatch):
@@ -28,6 +31,7 @@ def test_report_prints_the_paired_cold_roofline(capsys, monkeypatch):
     assert cells["fraction of roofline"].endswith("%")
     assert float(cells["read bandwidth, same rounds (GB/s)"].split()[0]) > 0
     assert float(cells["core speed, same rounds (GHz)"].split()[0]) > 0
+    assert 0 < float(cells["plain read of the same bytes, paired"].rstrip("%"))
     assert "each cold call of the op is followed at once by a cold" in out
 
 

@@ -238,13 +238,21 @@ class Roofline:
 class PairedCold:
     """Cold calls of the op, each followed at once by a cold read of the bandwidth probe:
     ``op_s[i]`` and ``probe_s[i]`` are one round's times, ``probe_bytes`` the probe's size,
-    ``core_ghz[i]`` the core's speed just before that round's call (gamdss_ext.core_speed_ghz)."""
+    ``core_ghz[i]`` the core's speed just before that round's call (gamdss_ext.core_speed_ghz),
+    and ``same_s[i]`` (when measured) that round's cold ``t.sum()`` of as many bytes as the op
+    reads."""
 
     op_s: list[float]
     probe_s: list[float]
     probe_bytes: int
     result: object
     core_ghz: list[float] = field(default_factory=list)
+    same_s: list[float] = field(default_factory=list)
+
+    def same_fractions(self, nbytes: int) -> list[float]:
+        """Per round: the roofline fraction of a cold ``t.sum()`` of ``nbytes`` (``same_s``),
+        against that round's probe: what a plain read of the op's bytes reaches."""
+        return [nbytes / bw / t for bw, t in zip(self.bandwidths(), self.same_s, strict=True)]
 
     def bandwidths(self) -> list[float]:
         """Read bandwidth of each round's probe, bytes per second."""
@@ -257,7 +265,12 @@ class PairedCold:
 
 
 def time_cold_paired(
-    fn: Callable[[], object], rounds: int, warmup: int, flusher: CacheFlusher, nbytes: int
+    fn: Callable[[], object],
+    rounds: int,
+    warmup: int,
+    flusher: CacheFlusher,
+    nbytes: int,
+    same_bytes: int | None = None,
 ) -> PairedCold:
     """``rounds`` rounds of: evict the caches, time one call of ``fn``; evict again, time one
     ``t.sum()`` of a float32 tensor of ``nbytes`` (the bandwidth probe). The op and the probe
@@ -268,15 +281,19 @@ def time_cold_paired(
     about 100 ms) also gives torch's OpenMP threads time to stop spinning after the probe.
     Between the eviction and the call, a chain of additions (about 1 ms, registers only)
     times the core's speed: the machine's cores change speed too, which the bandwidth does
-    not show and the op's arithmetic feels."""
+    not show and the op's arithmetic feels. With ``same_bytes``, each round ends with one more
+    eviction and a timed cold ``t.sum()`` of a float32 tensor of that many bytes (the op's own
+    byte count): a plain read of the same amount, which pays the same start-up costs (cold
+    code, threads to wake, a short stream) that the 1 GiB probe spreads thin."""
     import gamdss_ext
 
     probe = torch.ones(nbytes // 4, dtype=torch.float32)
+    same = torch.ones(same_bytes // 4, dtype=torch.float32) if same_bytes else None
     result = None
     for _ in range(warmup):
         flusher()
         result = fn()
-    op_s, probe_s, core_ghz = [], [], []
+    op_s, probe_s, core_ghz, same_s = [], [], [], []
     for _ in range(rounds):
         flusher()
         core_ghz.append(gamdss_ext.core_speed_ghz())
@@ -287,4 +304,9 @@ def time_cold_paired(
         t0 = time.perf_counter()
         probe.sum()
         probe_s.append(time.perf_counter() - t0)
-    return PairedCold(op_s, probe_s, nbytes, result, core_ghz)
+        if same is not None:
+            flusher()
+            t0 = time.perf_counter()
+            same.sum()
+            same_s.append(time.perf_counter() - t0)
+    return PairedCold(op_s, probe_s, nbytes, result, core_ghz, same_s)
