@@ -74,7 +74,10 @@ PYBIND11_MODULE(_C, m) {
   m.def(
       "core_speed_ghz",
       [](int64_t n) {
-        if (n < 1) throw py::value_error("core_speed_ghz: n must be >= 1, got " + std::to_string(n));
+        if (n < 1 || n > gamdss::cpu::kMaxAddChain) {
+          throw py::value_error("core_speed_ghz: n must be in [1, " + std::to_string(gamdss::cpu::kMaxAddChain) +
+                                "], got " + std::to_string(n));
+        }
         py::gil_scoped_release release;
         return gamdss::cpu::add_chain_per_ns(n);
       },

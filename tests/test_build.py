@@ -42,22 +42,24 @@ def test_cpu_l2_bytes_agrees_with_sysfs():
 
 
 def test_core_speed_is_the_additions_over_the_time_they_took():
-    # The chain's own time, n / speed, lies inside the call's wall time and, for 40 million
-    # additions (about 10-20 ms), is most of it.
+    # The chain's own time, n / speed, lies inside the call's wall time and, for 80 million
+    # additions (20-40 ms at 2-4 GHz), is most of it.
+    import math
     import time
 
-    n = 40_000_000
+    n = 80_000_000
     t0 = time.perf_counter()
     ghz = gamdss_ext.core_speed_ghz(n)
     wall_ns = (time.perf_counter() - t0) * 1e9
     assert 0 < n / ghz <= wall_ns
-    assert n / ghz >= 0.5 * wall_ns
-    assert gamdss_ext.core_speed_ghz(1) > 0
+    assert n / ghz >= 0.3 * wall_ns
+    short = gamdss_ext.core_speed_ghz(8)
+    assert math.isfinite(short) and short >= 0  # 0.0 where the clock cannot see 8 additions
 
 
-@pytest.mark.parametrize("n", [0, -5])
-def test_core_speed_refuses_an_empty_chain(n):
-    with pytest.raises(ValueError, match=f"n must be >= 1, got {n}"):
+@pytest.mark.parametrize("n", [0, -5, 10**11 + 1])
+def test_core_speed_refuses_an_empty_or_endless_chain(n):
+    with pytest.raises(ValueError, match=rf"n must be in \[1, 100000000000\], got {n}"):
         gamdss_ext.core_speed_ghz(n)
 
 

@@ -114,3 +114,7 @@ def test_worker_died_names_the_clip_and_the_remedy_once():
     assert message.startswith("clip s01/EP02_01f: ") and message.count("s01/EP02_01f") == 1
     assert "the same command redoes it" in message
     assert "terminated abruptly" not in message and "\n" not in message
+    # a cause the pool attached (here a result that could not be unpickled) is kept, last line only
+    exc.__cause__ = RuntimeError("\n'''\nTraceback (most recent call last):\n  ...\nEOFError: Ran out of input\n'''")
+    message = workers.worker_died("s01/EP02_01f", exc)
+    assert "cause: EOFError: Ran out of input" in message and "\n" not in message

@@ -414,8 +414,8 @@ struct DynamicJob {
 // Calls f(i) for every i in [0, n) on the calling thread and up to threads - 1 helper
 // threads started for this call. Helpers kept asleep between calls were slower on a 2-vCPU
 // Zen 4 (2026-12-02): a woken helper was placed on the calling thread's CPU, the two shared
-// it while the other CPU stayed idle, and the caller started its items up to 5 ms late in a
-// 4 ms call; a new thread goes to the idle CPU.
+// it while the other CPU stayed idle, and the caller started its items 4-6 ms late in half
+// of the calls of a 4 ms workload; a new thread goes to the idle CPU.
 template <typename F>
 void for_each_dynamic(int64_t n, int64_t threads, const F& f) {
   const int64_t helpers = std::min(threads, n) - 1;

@@ -61,10 +61,11 @@ def cpu_l2_bytes() -> int:
 
 def core_speed_ghz(n: int = 2_000_000) -> float:
     """How fast the calling thread's core runs now, in GHz: ``n`` dependent integer additions
-    (one per clock cycle on any x86 core) are timed, and additions per nanosecond returned.
-    Frequency scaling, and on a shared virtual machine time taken by other guests, lower it;
-    ``benchmarks/report.py`` prints it beside the op's cold calls. ``n`` >= 1 (2 million
-    take about 1 ms at 2 GHz); raises ``ValueError`` otherwise. Releases the GIL."""
+    (register to register, one per clock cycle) are timed, and additions per nanosecond
+    returned. Frequency scaling, and on a shared virtual machine time taken by other guests,
+    lower it; ``benchmarks/report.py`` prints it beside the op's cold calls. ``n`` from 1 to
+    10**11 (2 million take about 1 ms at 2 GHz; under a million the clock's own overhead
+    dominates); raises ``ValueError`` otherwise. Releases the GIL."""
     return _C.core_speed_ghz(n)
 
 

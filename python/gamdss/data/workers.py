@@ -81,9 +81,15 @@ def run_in_processes(
 def worker_died(key: Hashable, exc: BaseException) -> str:
     """The per-job message for ``on_death`` of a pool whose jobs are clips keyed by clip id.
 
-    One short line per clip (``exc``, the pool's BrokenProcessPool, says nothing about the
-    clip): which clip, why it was not done and how to get it done."""
-    return f"clip {key}: not done, a worker process died (killed, out of memory or a crash); the same command redoes it"
+    One short line per clip: which clip, why it was not done and how to get it done. The
+    pool's BrokenProcessPool text is the same for every clip and is left out; the cause it
+    carries, when it has one (a result that could not be read back), is kept, as its last
+    line. (A worker whose set-up fails prints its own traceback on stderr.)"""
+    cause = exc.__cause__
+    # The pool wraps a cause's traceback in a fence of triple quotes; its last line is the error.
+    lines = [ln.strip() for ln in str(cause or "").splitlines() if ln.strip().strip("'\"")]
+    why = f"; cause: {lines[-1]}" if lines else ""
+    return f"clip {key}: not done, a worker process died (killed, out of memory or a crash{why}); the same command redoes it"
 
 
 def _kill_processes(pool: ProcessPoolExecutor) -> None:
