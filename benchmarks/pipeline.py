@@ -12,8 +12,9 @@ flow input, and drawing the augmentation), the collate, and
 :class:`gamdss.data.KeyframeTransform` on ``--device`` (resize when needed, normalise,
 augment, batched), up to the model's motion and still inputs, synchronised. The data is a
 synthetic frame cache (smooth random textures, ``--clips`` clips of ``--frames`` frames at
-``--size`` px) in a temporary folder; the flow cache is computed first (Farneback, timed
-separately: it is done once per clip and keyframe pair, not per epoch).
+``--size`` px) in a temporary folder; the flow cache is computed first (``--flow``: Farneback,
+the default, or TV-L1; timed separately: it is done once per clip and keyframe pair, not per
+epoch).
 
 ``--reference``: the per-sample path the pipeline replaced (resize, normalise and augment
 each sample in the DataLoader; flow by Farneback on every batch), for a before/after on the
@@ -38,12 +39,15 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import timing  # noqa: E402
 from gamdss.data.batch_transform import augment_one, draw_augment, resize_frames  # noqa: E402
 from gamdss.data.cache import CacheEntry, CacheWriter, file_stamp, write_clip_file  # noqa: E402
+from gamdss.data.flow import FLOW_METHODS  # noqa: E402
 from gamdss.data.flow_cache import FlowStore  # noqa: E402
 from gamdss.data.keyframes import KeyframeDataset, collate  # noqa: E402
 from gamdss.data.samples import Sample  # noqa: E402
 from gamdss.models.inputs import IMAGENET_MEAN, IMAGENET_STD, motion_inputs  # noqa: E402
 from gamdss.util.seeds import derive_seed  # noqa: E402
 from report import cpu_model  # noqa: E402
+
+FLOW_LABELS = {"farneback": "Farneback", "tvl1": "TV-L1"}
 
 EMOTIONS = ("happiness", "repression", "disgust", "surprise", "others")  # casme2-5's classes, in its order
 
@@ -181,6 +185,12 @@ def main(argv=None) -> int:
     ap.add_argument("--batches", type=int, default=20, help="timed batches per measurement")
     ap.add_argument("--workers", type=int, nargs="+", default=[0, 2], help="DataLoader worker counts to measure")
     ap.add_argument("--inputs", nargs="+", default=["difference", "flow"], choices=["difference", "flow"])
+    ap.add_argument(
+        "--flow",
+        default="farneback",
+        choices=list(FLOW_METHODS),
+        help="the flow method of the flow cache and of flow input (tvl1 needs opencv-contrib)",
+    )
     ap.add_argument("--reference", action="store_true", help="also time the per-sample path it replaced")
     ap.add_argument("--cache", type=Path, default=None, help="folder for the synthetic cache (default: temporary)")
     ap.add_argument(
@@ -212,7 +222,7 @@ def main(argv=None) -> int:
         print("|---|---|---|---|")
         for kind in args.inputs:
             if kind == "flow":
-                store = FlowStore(root, "farneback", size=args.size)
+                store = FlowStore(root, args.flow, size=args.size)
                 pairs = sorted(
                     {
                         (s.clip_id, a, b)
@@ -224,10 +234,12 @@ def main(argv=None) -> int:
                 store.compute(pairs, workers=os.cpu_count(), progress=False)
                 dt = time.perf_counter() - t0
                 print(
-                    f"| flow cache (once) | Farneback, {os.cpu_count()} processes | - | "
+                    f"| flow cache (once) | {FLOW_LABELS[args.flow]}, {os.cpu_count()} processes | - | "
                     f"{len(pairs) / 2 / dt:.0f} samples/s ({len(pairs) / dt:.0f} pairs/s) |"
                 )
-            ds = KeyframeDataset(samples, [root], image_size=args.size, input_kind=kind, augment=True, seed=0)
+            ds = KeyframeDataset(
+                samples, [root], image_size=args.size, input_kind=kind, flow=args.flow, augment=True, seed=0
+            )
             for w in args.workers:
                 rate = run(ds, device, args.batch, args.batches, w, reference=False, transform=False)
                 print(
