@@ -235,7 +235,8 @@ def main(argv=None) -> int:
                 dt = time.perf_counter() - t0
                 print(
                     f"| flow cache (once) | {FLOW_LABELS[args.flow]}, {os.cpu_count()} processes | - | "
-                    f"{len(pairs) / 2 / dt:.0f} samples/s ({len(pairs) / dt:.0f} pairs/s) |"
+                    f"{len(pairs) / 2 / dt:.3g} samples/s ({len(pairs) / dt:.3g} pairs/s; {len(pairs)} pairs in "
+                    f"{dt:.1f} s, the processes' start included) |"
                 )
             ds = KeyframeDataset(
                 samples, [root], image_size=args.size, input_kind=kind, flow=args.flow, augment=True, seed=0
