@@ -48,11 +48,14 @@ def test_core_speed_is_the_additions_over_the_time_they_took():
     import time
 
     n = 80_000_000
-    t0 = time.perf_counter()
-    ghz = gamdss_ext.core_speed_ghz(n)
-    wall_ns = (time.perf_counter() - t0) * 1e9
-    assert 0 < n / ghz <= wall_ns
-    assert n / ghz >= 0.3 * wall_ns
+    shares = []
+    for _ in range(3):  # the best of three: a busy machine may preempt us outside the chain
+        t0 = time.perf_counter()
+        ghz = gamdss_ext.core_speed_ghz(n)
+        wall_ns = (time.perf_counter() - t0) * 1e9
+        assert 0 < n / ghz <= wall_ns
+        shares.append(n / ghz / wall_ns)
+    assert max(shares) >= 0.3
     short = gamdss_ext.core_speed_ghz(8)
     assert math.isfinite(short) and short >= 0  # 0.0 where the clock cannot see 8 additions
 
