@@ -138,9 +138,19 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def run(ds, device, batch: int, batches: int, workers: int, reference: bool, transform: bool = True) -> float:
+def run(
+    ds,
+    device,
+    batch: int,
+    batches: int,
+    workers: int,
+    reference: bool,
+    transform: bool = True,
+    flow: str = "farneback",
+) -> float:
     """Samples per second over ``batches`` batches (after two warm-up batches). ``transform``
-    False: the DataLoader alone (the CPU's share of the work when the transform runs on a GPU)."""
+    False: the DataLoader alone (the CPU's share of the work when the transform runs on a GPU).
+    ``flow``: the flow method the per-sample reference path computes on every batch."""
     warm = 2
     sampler = torch.utils.data.RandomSampler(ds, replacement=True, num_samples=batch * (batches + warm))
     loader = torch.utils.data.DataLoader(
@@ -165,7 +175,7 @@ def run(ds, device, batch: int, batches: int, workers: int, reference: bool, tra
             if ds.input_kind == "difference":
                 rise, fall = motion_inputs(frames[:, 0], frames[:, 1], frames[:, 2])
             else:
-                rise, fall = motion_inputs(frames[:, 0], frames[:, 1], frames[:, 2], kind="flow")
+                rise, fall = motion_inputs(frames[:, 0], frames[:, 1], frames[:, 2], kind="flow", flow_method=flow)
         else:
             x = ds.transform(item[0], device)
             rise, fall = x.motion()
@@ -250,7 +260,7 @@ def main(argv=None) -> int:
                 print(f"| {kind} | DataLoader + batched transform on {device.type} | {w} | {rate:.0f} |", flush=True)
                 if args.reference:
                     batches = max(3, args.batches // 4)
-                    rate = run(ds, device, args.batch, batches, w, reference=True)
+                    rate = run(ds, device, args.batch, batches, w, reference=True, flow=args.flow)
                     print(f"| {kind} | per-sample path (before) | {w} | {rate:.0f} |", flush=True)
     print()
     print(f"- load average after: {os.getloadavg()[0]:.2f}")

@@ -114,7 +114,12 @@ def test_worker_died_names_the_clip_and_the_remedy_once():
     assert message.startswith("clip s01/EP02_01f: ") and message.count("s01/EP02_01f") == 1
     assert "the same command redoes it" in message
     assert "terminated abruptly" not in message and "\n" not in message
-    # a cause the pool attached (here a result that could not be unpickled) is kept, last line only
-    exc.__cause__ = RuntimeError("\n'''\nTraceback (most recent call last):\n  ...\nEOFError: Ran out of input\n'''")
+    # a cause the pool attached (here a result that could not be unpickled): its error, after
+    # the traceback, on one line, and no dead worker claimed
+    exc.__cause__ = RuntimeError(
+        "\n'''\nTraceback (most recent call last):\n  File \"x.py\", line 1, in f\n    g()\n"
+        "ValueError: first line of the message\nsecond line\n'''"
+    )
     message = workers.worker_died("s01/EP02_01f", exc)
-    assert "cause: EOFError: Ran out of input" in message and "\n" not in message
+    assert "(ValueError: first line of the message second line)" in message and "\n" not in message
+    assert "died" not in message and "retry" in message

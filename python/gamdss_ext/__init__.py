@@ -65,7 +65,8 @@ def core_speed_ghz(n: int = 2_000_000) -> float:
     returned. Frequency scaling, and on a shared virtual machine time taken by other guests,
     lower it; ``benchmarks/report.py`` prints it beside the op's cold calls. ``n`` from 1 to
     10**11 (2 million take about 1 ms at 2 GHz; under a million the clock's own overhead
-    dominates); raises ``ValueError`` otherwise. Releases the GIL."""
+    dominates); raises ``ValueError`` otherwise (``TypeError`` for a number that does not
+    fit in 64 bits). Releases the GIL."""
     return _C.core_speed_ghz(n)
 
 

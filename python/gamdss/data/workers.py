@@ -81,15 +81,29 @@ def run_in_processes(
 def worker_died(key: Hashable, exc: BaseException) -> str:
     """The per-job message for ``on_death`` of a pool whose jobs are clips keyed by clip id.
 
-    One short line per clip: which clip, why it was not done and how to get it done. The
-    pool's BrokenProcessPool text is the same for every clip and is left out; the cause it
-    carries, when it has one (a result that could not be read back), is kept, as its last
-    line. (A worker whose set-up fails prints its own traceback on stderr.)"""
-    cause = exc.__cause__
-    # The pool wraps a cause's traceback in a fence of triple quotes; its last line is the error.
-    lines = [ln.strip() for ln in str(cause or "").splitlines() if ln.strip().strip("'\"")]
-    why = f"; cause: {lines[-1]}" if lines else ""
-    return f"clip {key}: not done, a worker process died (killed, out of memory or a crash{why}); the same command redoes it"
+    One short line per clip: which clip, why it was not done and what to do. The pool's
+    BrokenProcessPool text is the same for every clip and is left out. When the pool carries
+    a cause (a result that could not be read back), the cause's error, after its traceback,
+    is given instead of a dead worker. (A worker whose set-up fails prints its own traceback
+    on stderr.)"""
+    cause = _error_of(exc.__cause__)
+    if cause:
+        return f"clip {key}: not done, the worker pool broke ({cause}); run the same command to retry"
+    return f"clip {key}: not done, a worker process died (killed, out of memory or a crash); the same command redoes it"
+
+
+def _error_of(cause: BaseException | None) -> str:
+    """The error of a pool's cause, one line: its text after the traceback's last indented
+    line, without the pool's fence of triple quotes; "" when there is none."""
+    if cause is None:
+        return ""
+    try:
+        lines = [ln for ln in str(cause).splitlines() if ln.strip().strip("'\"")]
+    except Exception:  # noqa: BLE001 - an odd cause must not stop the pool's loop
+        return ""
+    indented = [i for i, ln in enumerate(lines) if ln.startswith((" ", "\t"))]
+    tail = lines[indented[-1] + 1 :] if indented else lines
+    return " ".join(ln.strip() for ln in tail)
 
 
 def _kill_processes(pool: ProcessPoolExecutor) -> None:
