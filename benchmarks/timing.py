@@ -249,11 +249,6 @@ class PairedCold:
     core_ghz: list[float] = field(default_factory=list)
     same_s: list[float] = field(default_factory=list)
 
-    def same_fractions(self, nbytes: int) -> list[float]:
-        """Per round: the roofline fraction of a cold ``t.sum()`` of ``nbytes`` (``same_s``),
-        against that round's probe: what a plain read of the op's bytes reaches."""
-        return [nbytes / bw / t for bw, t in zip(self.bandwidths(), self.same_s, strict=True)]
-
     def bandwidths(self) -> list[float]:
         """Read bandwidth of each round's probe, bytes per second."""
         return [self.probe_bytes / t for t in self.probe_s]
@@ -261,7 +256,15 @@ class PairedCold:
     def fractions(self, nbytes: int) -> list[float]:
         """Per round: the roofline bound of ``nbytes`` at that round's bandwidth over that
         round's op time."""
-        return [nbytes / bw / t for bw, t in zip(self.bandwidths(), self.op_s, strict=True)]
+        return self._fractions(nbytes, self.op_s)
+
+    def same_fractions(self, nbytes: int) -> list[float]:
+        """Per round: the roofline fraction of a cold ``t.sum()`` of ``nbytes`` (``same_s``),
+        against that round's probe: what a plain read of the op's bytes reaches."""
+        return self._fractions(nbytes, self.same_s)
+
+    def _fractions(self, nbytes: int, seconds: list[float]) -> list[float]:
+        return [nbytes / bw / t for bw, t in zip(self.bandwidths(), seconds, strict=True)]
 
 
 def time_cold_paired(
@@ -300,13 +303,15 @@ def time_cold_paired(
         t0 = time.perf_counter()
         result = fn()
         op_s.append(time.perf_counter() - t0)
-        flusher()
-        t0 = time.perf_counter()
-        probe.sum()
-        probe_s.append(time.perf_counter() - t0)
+        probe_s.append(_cold_sum_seconds(flusher, probe))
         if same is not None:
-            flusher()
-            t0 = time.perf_counter()
-            same.sum()
-            same_s.append(time.perf_counter() - t0)
+            same_s.append(_cold_sum_seconds(flusher, same))
     return PairedCold(op_s, probe_s, nbytes, result, core_ghz, same_s)
+
+
+def _cold_sum_seconds(flusher: CacheFlusher, t: torch.Tensor) -> float:
+    """Seconds of one ``t.sum()`` right after evicting the caches."""
+    flusher()
+    t0 = time.perf_counter()
+    t.sum()
+    return time.perf_counter() - t0

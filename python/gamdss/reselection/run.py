@@ -133,8 +133,9 @@ def reselect_cache(
     spans = _spans(entries, settings)
     results: list[ClipReselection | None] = [None] * len(entries)
 
+    clip_by_clip = settings.method == "noise_aware"  # the method works on one clip at a time
     plan: list[list[int]] = []
-    if settings.method == "noise_aware":  # clip by clip: the method works on one clip at a time
+    if clip_by_clip:
         plan = [[i] for i in range(len(entries))]
     else:
         by_shape: dict[tuple[int, ...], list[int]] = {}
@@ -156,7 +157,7 @@ def reselect_cache(
         bar.update(len(batch))
 
     try:
-        threads = (workers or default_workers()) if settings.method == "noise_aware" else 1
+        threads = (workers or default_workers()) if clip_by_clip else 1
         _run_batches(plan, run, threads, finish)
     finally:
         bar.close()
