@@ -40,7 +40,7 @@ import timing  # noqa: E402
 from gamdss.data.batch_transform import augment_one, draw_augment, resize_frames  # noqa: E402
 from gamdss.data.cache import CacheEntry, CacheWriter, file_stamp, write_clip_file  # noqa: E402
 from gamdss.data.flow import FLOW_METHODS  # noqa: E402
-from gamdss.data.flow_cache import FlowStore  # noqa: E402
+from gamdss.data.flow_cache import FlowStore, flow_pairs  # noqa: E402
 from gamdss.data.keyframes import KeyframeDataset, collate  # noqa: E402
 from gamdss.data.samples import Sample  # noqa: E402
 from gamdss.models.inputs import IMAGENET_MEAN, IMAGENET_STD, motion_inputs  # noqa: E402
@@ -138,6 +138,11 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def flow_cache_pairs(samples: list[Sample]) -> list[tuple[str, int, int]]:
+    """(clip id, source, target) of every flow field the samples' flow input needs."""
+    return sorted({(s.clip_id, src, dst) for s in samples for src, dst in flow_pairs(s.annotated)})
+
+
 def run(
     ds,
     device,
@@ -233,13 +238,7 @@ def main(argv=None) -> int:
         for kind in args.inputs:
             if kind == "flow":
                 store = FlowStore(root, args.flow, size=args.size)
-                pairs = sorted(
-                    {
-                        (s.clip_id, a, b)
-                        for s in samples
-                        for a, b in ((s.annotated[0], s.annotated[1]), (s.annotated[2], s.annotated[1]))
-                    }
-                )
+                pairs = flow_cache_pairs(samples)
                 t0 = time.perf_counter()
                 store.compute(pairs, workers=os.cpu_count(), progress=False)
                 dt = time.perf_counter() - t0

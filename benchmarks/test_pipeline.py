@@ -18,11 +18,7 @@ def test_pipeline_reports_every_rate_for_the_chosen_flow_method(capsys, tmp_path
     assert pipeline.main([*argv, "--flow", flow, "--cache", str(tmp_path / "cache")]) == 0
     # the fields were computed with that method: its store holds every pair, the other's none
     samples = pipeline.make_cache(tmp_path / "again", 4, 6, 32)  # the same clips and keyframes
-    pairs = {
-        (s.clip_id, a, b)
-        for s in samples
-        for a, b in ((s.annotated[0], s.annotated[1]), (s.annotated[2], s.annotated[1]))
-    }
+    pairs = pipeline.flow_cache_pairs(samples)
     other = "farneback" if flow == "tvl1" else "tvl1"
     assert FlowStore(tmp_path / "cache", flow, size=32).missing(pairs) == []
     assert len(FlowStore(tmp_path / "cache", other, size=32).missing(pairs)) == len(pairs)
