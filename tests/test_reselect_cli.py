@@ -4,6 +4,9 @@ refusal to overwrite."""
 from __future__ import annotations
 
 import csv
+import json
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -220,3 +223,29 @@ def test_workers_change_nothing_in_the_files(cache):
         assert main(["reselect", str(cache.root), "--out", str(cache.root / f"w{workers}"), "--workers", workers]) == 0
     one, three = ((cache.root / f"w{w}" / "reselection.csv").read_bytes() for w in ("1", "3"))
     assert one == three and one.count(b"\n") == len(cache.entries) + 1
+
+
+def _modules_loaded_by_reselect(cache_root, preset_name: str) -> set[str]:
+    """Top-level packages in ``sys.modules`` after ``gamdss reselect CACHE --preset NAME``
+    ran in a fresh interpreter (exit 0)."""
+    script = (
+        "import json, sys\n"
+        "from gamdss.cli import main\n"
+        "rc = main(['reselect', sys.argv[1], '--preset', sys.argv[2], '--no-progress'])\n"
+        "print(json.dumps([rc, sorted({m.split('.')[0] for m in sys.modules})]))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(cache_root), preset_name], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rc, modules = json.loads(proc.stdout.splitlines()[-1])
+    assert rc == 0
+    return set(modules)
+
+
+def test_the_paper_preset_never_loads_the_face_detector(cache):
+    """Property: the max-distance method reads no face, so facenet-pytorch (and torchvision,
+    torch._dynamo with it: about 2.5 s) is not imported; the noise-aware method, which finds
+    the eyes with MTCNN, does import it (so the check can fail)."""
+    assert not {"facenet_pytorch", "torchvision"} & _modules_loaded_by_reselect(cache.root, "paper")
+    assert "facenet_pytorch" in _modules_loaded_by_reselect(cache.root, "recommended")

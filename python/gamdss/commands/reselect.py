@@ -61,6 +61,7 @@ def _run(args: argparse.Namespace) -> int:
             device=args.device,
             max_batch_bytes=max(1, int(args.max_batch_mb * 2**20)),
             workers=args.workers,
+            progress=not args.no_progress,
         )
         export = export_reselection(
             cache, results, out, settings, overwrite=args.overwrite, extra_settings={"device": args.device}
@@ -94,5 +95,10 @@ def register(sub) -> None:
         default=None,
         help="threads correcting clips side by side (noise-aware presets; default: min(4, CPUs it may use))",
     )
-    add_run_flags(p, device="cpu or cuda (results are identical)", overwrite="replace existing output files")
+    add_run_flags(
+        p,
+        device="cpu or cuda (results are identical)",
+        overwrite="replace existing output files",
+        progress_flag="--no-progress",
+    )
     p.set_defaults(func=_run)

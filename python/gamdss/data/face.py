@@ -38,7 +38,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from facenet_pytorch import MTCNN
 
 from gamdss.util.devices import check_device
 
@@ -110,6 +109,10 @@ class FaceDetector:
         self.device = str(device)
         self.threads = threads
         self.min_face_size = int(min_face_size)
+        # Imported here: facenet-pytorch pulls in torchvision and torch._dynamo (about 2.5 s),
+        # which commands that never detect a face (reselect --preset paper, train...) need not pay.
+        from facenet_pytorch import MTCNN
+
         self._mtcnn = MTCNN(
             keep_all=True, select_largest=False, min_face_size=min_face_size, device=torch.device(device)
         )

@@ -413,7 +413,7 @@ def _preprocess_locked(
                         )
                     )
             else:
-                report.failed.append(ClipFailure(clip_id, result))
+                report.failed.append(ClipFailure(clip_id, _without_clip_prefix(clip_id, result)))
             bar.update(1)
 
         if config.num_workers == 1 or len(todo) <= 1:
@@ -503,10 +503,14 @@ def _run_clip(clip: ClipRecord, out: Path, settings: dict[str, Any]) -> CacheEnt
     except atomic.DiskFullError:
         raise
     except Exception as exc:  # noqa: BLE001 - reported per clip, the run goes on
-        message = str(exc)
-        if clip.clip_id not in message:
-            message = f"clip {clip.clip_id}: {message}"
-        return f"{type(exc).__name__}: {message}"
+        return f"{type(exc).__name__}: {_without_clip_prefix(clip.clip_id, str(exc))}"
+
+
+def _without_clip_prefix(clip_id: str, message: str) -> str:
+    """``message`` without a leading ``clip <clip_id>: ``: a failure is always shown after its
+    clip id (``FAILED <clip>: <reason>``), so the reason need not name it again."""
+    prefix = f"clip {clip_id}: "
+    return message[len(prefix) :] if message.startswith(prefix) else message
 
 
 _DETECTORS: dict[tuple[str, int], FaceDetector] = {}
