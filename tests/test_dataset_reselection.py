@@ -10,7 +10,7 @@ import torch
 import gamdss.op.reference
 from cache_fixtures import first_frame_number, fixture_truth, make_cache
 from gamdss.data.cache import CacheEntry, CacheWriter, FrameCache, write_clip_file
-from gamdss.reselection.files import load_reselection, save_reselection
+from gamdss.reselection.files import load_reselection, recorded_settings, save_reselection
 from gamdss.reselection.result import ClipReselection, frame_numbers
 from gamdss.reselection.run import _batches, reselect_cache
 from gamdss.settings.reselection import ReselectionSettings
@@ -101,7 +101,7 @@ def test_subset_in_cache_order_and_unknown_id(cache):
 
 
 def test_frame_numbers_by_hand(cache):
-    e = cache.entries[2]
+    e = next(e for e in cache.entries if e.clip_id.endswith("/EP02"))  # the fixture's clip 2
     first = first_frame_number(2)  # 307
     assert frame_numbers(e, (0, 3, 29)) == (first, first + 3, first + 29)
     assert frame_numbers(e, (e.onset_index, e.apex_index, e.offset_index)) == (e.onset, e.apex, e.offset)
@@ -131,6 +131,11 @@ def test_bad_csv_names_file_and_line(tmp_path):
     (tmp_path / "other.csv").write_text("a,b\n1,2\n")
     with pytest.raises(ValueError, match="not a reselection results file"):
         load_reselection(tmp_path / "other.csv")
+    (tmp_path / "binary.csv").write_bytes(b"\xff\xfe\x00clip_id")
+    with pytest.raises(ValueError, match=r"binary\.csv: not a reselection results file \(not UTF-8 text"):
+        load_reselection(tmp_path / "binary.csv")
+    with pytest.raises(ValueError, match=r"binary\.csv: not a reselection results file \(not UTF-8 text"):
+        recorded_settings(tmp_path / "binary.csv")
 
 
 def test_annotation_not_among_frames_names_the_clip(tmp_path):

@@ -159,6 +159,29 @@ def test_cache_hit_miss_and_invalidation(tmp_path):
     assert (clip_id, src, dst) in fresh.missing(pairs)
 
 
+def test_a_clip_redone_after_the_store_read_the_manifest_fails_instead_of_storing_stale_keys(tmp_path):
+    """The store names the files from the manifest it read; when preprocessing redoes a clip
+    after that (new pixels), the flow of the new pixels must not be stored under the old
+    pixels' key: that clip fails with a reason, the others are stored."""
+    cache = make_cache(tmp_path / "cache", n_clips=2, size=32)
+    store = FlowStore(cache.root, "farneback")
+    pairs = _pairs(cache)
+    redone = pairs[0][0]
+    stale_paths = {p: store.path(*p) for p in pairs}  # the store has read the manifest
+    entry = cache[redone]
+    frames = 255 - np.array(cache.frames(redone))
+    rel, digest = write_clip_file(cache.root, redone, frames)
+    writer = CacheWriter(cache.root, cache.header)
+    writer.add(dataclasses.replace(entry, file=rel, sha256=digest, **file_stamp(cache.root / rel)))
+    writer.flush()
+    report = store.compute(pairs, workers=1, progress=False)
+    assert len(report.failed) == 1 and report.failed[0].startswith(f"clip {redone}: ValueError: its frames")
+    assert all(not stale_paths[p].exists() for p in pairs if p[0] == redone)
+    assert all(store.complete(*p) for p in pairs if p[0] != redone)
+    fresh = FlowStore(cache.root, "farneback")  # a new run keys the new pixels and stores them
+    assert not fresh.compute(pairs, workers=1, progress=False).failed
+
+
 def test_resume_after_partial_run_computes_only_what_is_missing(tmp_path):
     cache = make_cache(tmp_path / "cache", n_clips=3, size=32)
     store = FlowStore(cache, "farneback")

@@ -232,6 +232,28 @@ def test_bad_cache_dataset_is_named(toy, tmp_path):
         build_samples([toy["cache"]], get_protocol("samm-5"))
 
 
+def test_samples_do_not_depend_on_the_manifests_clip_order(toy, tmp_path):
+    """A cache made by several workers (or an older gamdss) may list its clips in any order;
+    the same clips must give the same samples in the same order, so a seed gives one run."""
+    import json
+    import shutil
+
+    from gamdss.data.cache import FrameCache
+    from gamdss.data.protocols import get_protocol
+
+    copy = tmp_path / "cache"
+    shutil.copytree(toy["cache"].root, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["clips"] = manifest["clips"][::-1]
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    reversed_cache = FrameCache(copy)
+    assert [e.clip_id for e in reversed_cache.entries] != [e.clip_id for e in toy["cache"].entries]
+    protocol = get_protocol("casme2-5")
+    original = build_samples([toy["cache"]], protocol)[0]
+    assert [s.key for s in build_samples([reversed_cache], protocol)[0]] == [s.key for s in original]
+    assert [s.key for s in original] == sorted(s.key for s in original)
+
+
 def test_flow_input_trains_and_predicts(toy, tmp_path):
     cfg = load_config(
         "tiny-cpu",

@@ -35,7 +35,9 @@ def test_writes_csv_settings_and_dataset_file(cache, capsys):
     expected = reselect_cache(cache, ReselectionSettings(lam_rise=0.3, lam_fall=0.3), progress=False)
     assert load_reselection(out / "reselection.csv") == expected
     rows = _rows(out / "reselection.csv")
-    for c, (row, r) in enumerate(zip(rows, expected)):
+    assert [row["clip_id"] for row in rows] == sorted(e.clip_id for e in cache.entries)
+    for row, r in zip(rows, expected):
+        c = int(row["clip_id"].split("/EP")[1])  # the fixture's clip number (ids <subject>/EP<c:02d>)
         first = first_frame_number(c)  # clip c's frame numbers start here
         assert row["dataset"] == "casme2" and row["subject"] == f"sub0{c % 3 + 1}"
         for j, k in enumerate(("onset", "apex", "offset")):
@@ -249,3 +251,18 @@ def test_the_paper_preset_never_loads_the_face_detector(cache):
     the eyes with MTCNN, does import it (so the check can fail)."""
     assert not {"facenet_pytorch", "torchvision"} & _modules_loaded_by_reselect(cache.root, "paper")
     assert "facenet_pytorch" in _modules_loaded_by_reselect(cache.root, "recommended")
+
+
+def test_a_second_run_into_a_folder_being_written_is_refused_not_mixed(cache, tmp_path, capsys):
+    """While one run writes an output folder (it holds the folder's lock), a second run into
+    the same folder stops with exit 1 and names the holder, writing nothing there."""
+    from gamdss.util import run_lock
+
+    out = tmp_path / "out"
+    with run_lock.hold(out, "gamdss reselect export"):
+        rc = main(["reselect", str(cache.root), "--preset", "paper", "--out", str(out), "--no-progress"])
+        err = capsys.readouterr().err
+        assert rc == 1 and f"{out} is in use by" in err and "gamdss reselect export" in err
+        assert [p.name for p in out.iterdir()] == [run_lock.LOCK_NAME]
+    assert main(["reselect", str(cache.root), "--preset", "paper", "--out", str(out), "--no-progress"]) == 0
+    assert (out / "reselection.csv").is_file() and not (out / run_lock.LOCK_NAME).exists()

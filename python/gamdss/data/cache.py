@@ -138,7 +138,24 @@ class CacheEntry:
             value = getattr(entry, name)
             if not _is_kind(value, kind):
                 raise TypeError(f"field {name!r} is {type(value).__name__} {value!r:.40}, expected {kind}")
+        _check_consistent(entry)
         return entry
+
+
+def _check_consistent(entry: CacheEntry) -> None:
+    """``ValueError`` when the entry's fields contradict each other: ``shape`` is not
+    ``[T, H, W, 3]`` with ``T`` its number of frame numbers, or a keyframe is not one of its
+    frame numbers (what every reader of the cache relies on)."""
+    shape, numbers = entry.shape, entry.frame_numbers
+    if len(shape) != 4 or shape[3] != 3 or shape[0] != len(numbers) or min(shape) < 1:
+        raise ValueError(f"shape {shape} is not [T, H, W, 3] with T = its {len(numbers)} frame numbers")
+    known = set(numbers)
+    for name in ("onset", "apex", "offset"):
+        frame = getattr(entry, name)
+        if frame not in known:
+            raise ValueError(
+                f"{name} {frame} is not one of its frame numbers ({numbers[0]}..{numbers[-1]}, {len(numbers)} frames)"
+            )
 
 
 #: the JSON kind of each typed entry field (checked by :meth:`CacheEntry.from_json`)
@@ -223,7 +240,8 @@ class FrameCache:
     """A finished (or partly finished) frame cache, opened for reading.
 
     ``header`` holds the settings it was made with (``dataset``, ``size`` as ``[H, W]``,
-    preprocessing options, gamdss version). Entries keep the order in which they were added.
+    preprocessing options, gamdss version). Entries keep the manifest's order (clip id order
+    in a manifest written by this version; earlier ones listed clips as they finished).
 
     Each clip is checked against its recorded sha256 the first time :meth:`frames` reads it
     (see the module doc): a ``stat`` when the file's size and mtime are the recorded ones,
@@ -242,7 +260,7 @@ class FrameCache:
             )
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ValueError(f"{path}: not valid JSON ({exc})") from exc
         if not isinstance(data, dict):
             raise ValueError(
@@ -263,7 +281,7 @@ class FrameCache:
         for k, e in enumerate(data["clips"]):
             try:
                 entry = CacheEntry.from_json(e)
-            except (TypeError, AttributeError) as exc:
+            except (TypeError, AttributeError, ValueError) as exc:
                 name = e.get("clip_id", "?") if isinstance(e, dict) else "?"
                 raise ValueError(
                     f"{path}: clip {k} ({name}) is not a valid entry ({exc}); preprocess again into a new folder"
@@ -429,7 +447,9 @@ class CacheWriter:
             "format": CACHE_FORMAT,
             "version": CACHE_VERSION,
             "header": self.header,
-            "clips": [e.to_json() for e in self._entries.values()],
+            # clip id order: the same clips give the same manifest, in whatever order the
+            # workers finished them or however often the run was resumed
+            "clips": [self._entries[c].to_json() for c in sorted(self._entries)],
         }
         atomic.write_text(self.root / MANIFEST, json.dumps(data, indent=1))
         self._dirty = False

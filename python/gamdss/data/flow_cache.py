@@ -248,13 +248,15 @@ class FlowStore:
                     report.failed.append(result)
                 bar.update(len(by_clip[clip_id]))
 
+            # each clip's pixel digest as the file names were made with it
+            digests = {clip_id: self.cache[clip_id].sha256 for clip_id, _ in jobs}
             if workers <= 1:
                 for clip_id, items in jobs:
-                    finish(clip_id, _compute_clip(*args, clip_id, items))
+                    finish(clip_id, _compute_clip(*args, clip_id, digests[clip_id], items))
             else:
                 run_in_processes(
                     _compute_clip,
-                    [(clip_id, (*args, clip_id, items)) for clip_id, items in jobs],
+                    [(clip_id, (*args, clip_id, digests[clip_id], items)) for clip_id, items in jobs],
                     workers,
                     finish,
                     worker_died,
@@ -262,12 +264,27 @@ class FlowStore:
 
 
 def _compute_clip(
-    cache_root: str, method: str, params: dict, size: int, clip_id: str, items: list[tuple[int, int, str]]
+    cache_root: str,
+    method: str,
+    params: dict,
+    size: int,
+    clip_id: str,
+    sha256: str,
+    items: list[tuple[int, int, str]],
 ) -> str | None:
     """Compute one clip's fields (``items``: src, dst, path) and write them; the error as one
-    line naming the clip, or None. A full disk is raised (it stops the run)."""
+    line naming the clip, or None. ``sha256``: the clip's pixel digest in the paths' keys; a
+    clip the frame cache now holds with other pixels (preprocessed again meanwhile) fails
+    rather than store their flow under the old pixels' key. A full disk is raised (it stops
+    the run)."""
     try:
-        frames = FrameCache(cache_root).frames(clip_id)
+        cache = FrameCache(cache_root)
+        if cache[clip_id].sha256 != sha256:
+            raise ValueError(
+                "its frames in the cache changed after this flow run began (preprocessed again?); "
+                "run the same command again"
+            )
+        frames = cache.frames(clip_id)
         needed = sorted({i for src, dst, _ in items for i in (src, dst)})
         for i in needed:
             if not 0 <= i < frames.shape[0]:

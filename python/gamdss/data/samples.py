@@ -47,7 +47,8 @@ def build_samples(
 ) -> tuple[list[Sample], list[dict[str, str]]]:
     """Labelled samples of all ``caches`` under ``protocol`` (a ``gamdss.data.protocols.Protocol``).
 
-    ``reselected`` maps (cache index, clip id) to reselected keyframes. Returns (samples,
+    ``reselected`` maps (cache index, clip id) to reselected keyframes. Samples come cache by
+    cache, each cache's in clip id order (whatever order its manifest lists them in). Returns (samples,
     dropped) where ``dropped`` lists the clips the protocol leaves out (``key``, ``emotion``,
     ``reason``). Raises ``ValueError`` naming the cache when its dataset is not one of the
     protocol's datasets, or when two caches hold the same clip key.
@@ -57,7 +58,9 @@ def build_samples(
     seen: set[str] = set()
     allowed = set(getattr(protocol, "datasets", ()) or ())
     for ci, cache in enumerate(caches):
-        for e in cache.entries:
+        # clip id order, not the manifest's: a cache made by several workers, or resumed,
+        # lists its clips as they finished, and the same seed must give the same run
+        for e in sorted(cache.entries, key=lambda entry: entry.clip_id):
             if allowed and e.dataset not in allowed:
                 raise ValueError(
                     f"cache {cache.root}: clip {e.clip_id} is from dataset {e.dataset!r}, "

@@ -18,7 +18,7 @@ from gamdss.data.records import AnnotationRecord, Correction
 from gamdss.reselection.files import RESULTS_CSV, SETTINGS_YAML, check_against_cache, reselection_rows, rows_to_csv
 from gamdss.reselection.result import ClipReselection, frame_numbers
 from gamdss.settings.reselection import KEYFRAMES, ReselectionSettings
-from gamdss.util import atomic
+from gamdss.util import atomic, run_lock
 
 
 def corrected_records(cache: FrameCache, results: Sequence[ClipReselection]) -> list:
@@ -144,9 +144,26 @@ def export_reselection(
       the readers identify its clips by the ``Original Onset`` (same clip ids and clip
       folders as the cache's source file) and read the reselected keyframes;
     - ``settings.yaml``: the settings, the cache, clip count, gamdss version.
+
+    Holds ``out``'s lock (:func:`gamdss.util.run_lock.hold`) meanwhile:
+    :class:`~gamdss.util.run_lock.FolderBusyError` when another run writes there.
     """
 
     out = Path(out)
+    # Two runs into one folder: the second is refused (FolderBusyError) rather than mixing
+    # its files with the first's.
+    with run_lock.hold(out, "gamdss reselect export"):
+        return _export_locked(cache, results, out, settings, overwrite, extra_settings)
+
+
+def _export_locked(
+    cache: FrameCache,
+    results: Sequence[ClipReselection],
+    out: Path,
+    settings: ReselectionSettings,
+    overwrite: bool,
+    extra_settings: dict[str, Any] | None,
+) -> ReselectionExport:
     atomic.refuse_any_existing(planned_outputs(cache, out), overwrite)
     check_against_cache(results, cache, "reselection results")
     rows = reselection_rows(results, cache, settings)

@@ -122,8 +122,11 @@ def recorded_settings(path: str | Path) -> ReselectionSettings | None:
             return ReselectionSettings.from_yaml(yaml_path)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{yaml_path}: not readable as the settings of {path.name}: {exc}") from None
-    with path.open(newline="", encoding="utf-8") as fh:
-        first = next(csv.DictReader(fh), None)
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            first = next(csv.DictReader(fh), None)
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not a reselection results file (not UTF-8 text: {exc})") from None
     if first and (first.get("method") or first.get("window")):
         return ReselectionSettings.from_csv_row(first)
     return None
@@ -132,6 +135,13 @@ def recorded_settings(path: str | Path) -> ReselectionSettings | None:
 def load_reselection(path: str | Path) -> list[ClipReselection]:
     """Read a CSV written by :func:`save_reselection` (extra columns are ignored)."""
     path = Path(path)
+    try:
+        return _read_reselection(path)
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not a reselection results file (not UTF-8 text: {exc})") from None
+
+
+def _read_reselection(path: Path) -> list[ClipReselection]:
     with path.open(newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         missing = [c for c in _CORE_COLUMNS if c not in (reader.fieldnames or [])]
