@@ -138,7 +138,16 @@ def test_bad_csv_names_file_and_line(tmp_path):
         recorded_settings(tmp_path / "binary.csv")
 
 
-def test_annotation_not_among_frames_names_the_clip(tmp_path):
+@pytest.mark.parametrize(
+    "onset, apex, offset, message",
+    [
+        # a keyframe outside the clip's frames: the manifest itself is refused, naming the clip
+        (10, 12, 40, r"clip 0 \(s1/bad\) is not a valid entry \(offset 40 is not one of its frame numbers"),
+        # keyframes among the frames but out of order: the reselection refuses, naming the clip
+        (15, 12, 16, r"clip s1/bad: onset=5, apex=2, offset=6 violates 0 <= onset <= apex <= offset"),
+    ],
+)
+def test_an_impossible_annotation_names_the_clip(tmp_path, onset, apex, offset, message):
     frames = np.zeros((8, 4, 4, 3), np.uint8)
     writer = CacheWriter(tmp_path, {"dataset": "casme2"})
     rel, digest = write_clip_file(tmp_path, "s1/bad", frames)
@@ -153,9 +162,9 @@ def test_annotation_not_among_frames_names_the_clip(tmp_path):
             fps=200.0,
             row=2,
             frame_numbers=list(range(10, 18)),
-            onset=10,
-            apex=12,
-            offset=40,
+            onset=onset,
+            apex=apex,
+            offset=offset,
             file=rel,
             shape=[8, 4, 4, 3],
             sha256=digest,
@@ -165,7 +174,8 @@ def test_annotation_not_among_frames_names_the_clip(tmp_path):
             box_method="fixture",
         )
     )
-    with pytest.raises(ValueError, match="s1/bad"):
+    writer.flush()
+    with pytest.raises(ValueError, match=message):
         reselect_cache(FrameCache(tmp_path), ReselectionSettings(), progress=False)
 
 

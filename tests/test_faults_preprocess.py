@@ -457,6 +457,29 @@ def casme2_one_truncated(tmp_path):
     return info
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_face_detector_that_cannot_be_imported_stops_the_run_once(tmp_path, workers):
+    """facenet-pytorch is imported when the first detector is made, inside a clip's work: a
+    broken installation is not that clip's fault, so the run stops with one line (exit 1)
+    instead of failing every clip and writing an empty cache."""
+    info = make_fixture("casme2", tmp_path / "data", frame_image=lambda n: face_frame(n, FRAME))
+    stub = tmp_path / "stub" / "facenet_pytorch"
+    stub.mkdir(parents=True)
+    (stub / "__init__.py").write_text("raise ImportError('facenet_pytorch is broken (test stub)')\n")
+    out = tmp_path / "cache"
+    env = python_env()
+    env["PYTHONPATH"] = os.pathsep.join([str(stub.parent), env["PYTHONPATH"]])
+    args = [str(a) for a in preprocess_args(info.root, out, "--workers", workers, "--no-progress")]
+    proc = subprocess.run(
+        [sys.executable, "-m", "gamdss.cli", "preprocess", *args], env=env, capture_output=True, text=True, timeout=300
+    )
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "FAILED" not in proc.stderr and lines[-1].startswith("gamdss preprocess: failed: ImportError: ")
+    assert "facenet_pytorch is broken (test stub)" in lines[-1]
+    assert not any((out / "clips").glob("*.npy"))
+
+
 def test_failed_clips_exit_1_with_the_failures_on_stderr(casme2_one_truncated, tmp_path, capsys):
     info = casme2_one_truncated
     out = tmp_path / "cache"

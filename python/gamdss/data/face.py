@@ -110,7 +110,7 @@ class FaceDetector:
         self.threads = threads
         self.min_face_size = int(min_face_size)
         # Imported here: facenet-pytorch pulls in torchvision and torch._dynamo (about 2.5 s),
-        # which commands that never detect a face (reselect --preset paper, train...) need not pay.
+        # which a command that never detects a face (reselect --preset paper) need not pay.
         from facenet_pytorch import MTCNN
 
         self._mtcnn = MTCNN(

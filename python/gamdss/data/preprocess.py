@@ -367,7 +367,7 @@ def _preprocess_locked(
                     ClipFailure(
                         clip.clip_id,
                         (
-                            f"clip {clip.clip_id}: the cache holds it made from other source frames "
+                            f"the cache holds it made from other source frames "
                             f"({len(entry.sources)} frames {entry.frame_numbers[0]}-{entry.frame_numbers[-1]}, now "
                             f"{len(clip)} frames {clip.frame_numbers[0]}-{clip.frame_numbers[-1]}); pass "
                             f"overwrite=True (--overwrite) to redo it"
@@ -497,10 +497,12 @@ def _settings(config: PreprocessConfig) -> dict[str, Any]:
 
 def _run_clip(clip: ClipRecord, out: Path, settings: dict[str, Any]) -> CacheEntry | str:
     """Process one clip; a per-clip error comes back as its message (so it never stops a run).
-    A full disk is not the clip's fault: :class:`~gamdss.util.atomic.DiskFullError` is raised."""
+    A full disk and a broken installation (a module that cannot be imported, such as
+    facenet-pytorch, imported when the first detector is made) are not the clip's fault:
+    :class:`~gamdss.util.atomic.DiskFullError` and ``ImportError`` are raised."""
     try:
         return process_clip(clip, out, **settings)
-    except atomic.DiskFullError:
+    except (atomic.DiskFullError, ImportError):
         raise
     except Exception as exc:  # noqa: BLE001 - reported per clip, the run goes on
         return f"{type(exc).__name__}: {_without_clip_prefix(clip.clip_id, str(exc))}"

@@ -150,23 +150,24 @@ def export_reselection(
     """
 
     out = Path(out)
-    # Two runs into one folder: the second is refused (FolderBusyError) rather than mixing
-    # its files with the first's.
+    check_against_cache(results, cache, "reselection results")
+    rows = reselection_rows(results, cache, settings)
+    # Two runs writing one folder at once: the second is refused (FolderBusyError) rather
+    # than mixing its files with the first's; holding the lock, it looks for files the first
+    # may have moved in just before.
     with run_lock.hold(out, "gamdss reselect export"):
-        return _export_locked(cache, results, out, settings, overwrite, extra_settings)
+        atomic.refuse_any_existing(planned_outputs(cache, out), overwrite)
+        return _write_set(cache, results, out, settings, rows, extra_settings)
 
 
-def _export_locked(
+def _write_set(
     cache: FrameCache,
     results: Sequence[ClipReselection],
     out: Path,
     settings: ReselectionSettings,
-    overwrite: bool,
+    rows: list[dict[str, Any]],
     extra_settings: dict[str, Any] | None,
 ) -> ReselectionExport:
-    atomic.refuse_any_existing(planned_outputs(cache, out), overwrite)
-    check_against_cache(results, cache, "reselection results")
-    rows = reselection_rows(results, cache, settings)
     written, skipped = [], []
     info = {
         "reselection": asdict(settings),
