@@ -4,21 +4,31 @@
 
     bash scripts/gpu_check.sh REPORT.md          # or: python benchmarks/gpu_check.py REPORT.md
 
-Steps (each a subprocess with its own time limit; the whole run stays under 8 minutes on an
-H100/H200, and a step that would not fit in what is left is skipped and listed):
+Steps (each a subprocess with its own time limit, the most wanted numbers first; the whole run
+stays under 8 minutes on an H100/H200: a step gets at most what is left of the budget, and one
+that would get under 10 s is listed as not run):
 
-1. ``cuda-tests``: ``pytest tests/test_cuda.py`` (the CUDA kernels against the reference).
-2. ``op-bench``: ``benchmarks/report.py --device cuda`` (the op against the plain-PyTorch methods).
+1. ``build``: the extension must load with its CUDA kernels under this Python and torch. A lent
+   GPU machine has its own Python and torch (and no virtual environment from here), so when it
+   does not load, it is built there with CMake for this GPU's architecture only (CUDA from the
+   ``nvcc`` on PATH, else /usr/local/cuda) and put beside the sources (``python/gamdss_ext``,
+   as a development build). When it cannot be built, no other step runs.
+2. ``cuda-tests``: ``pytest -k cuda`` over the test files with CUDA cases (the CUDA kernels
+   against the reference, bad inputs, ``torch.compile``, the released tie order).
 3. ``bandwidth``: a device-to-device copy probe (the card's memory bandwidth, read + write,
-   measured in this run) and the op on the CASME II-like workload (a) with its fraction of it.
-4. ``train-fp32``, ``train-amp``: a two-fold LOSO smoke run of the GAMDSS model (224 px, two
-   epochs) on a small synthetic cache, without and with mixed precision.
-5. ``pipeline``: ``benchmarks/pipeline.py --device cuda`` (samples/s delivered to the GPU).
-6. ``reselect-vs-epoch``: reselection of a whole synthetic CASME II-sized cache (255 clips of 64
+   measured in this run) and the op on the CASME II-like workload (a), one call at a time and
+   back to back on eight copies of it, with its fraction of that bandwidth.
+4. ``reselect-vs-epoch``: reselection of a whole synthetic CASME II-sized cache (255 clips of 64
    frames at 224 px) on the GPU against one training epoch over the same clips.
+5. ``train-fp32``, ``train-amp``: a two-fold LOSO smoke run of the GAMDSS model (224 px, two
+   epochs) on a small synthetic cache, without and with mixed precision.
+6. ``pipeline``: ``benchmarks/pipeline.py --device cuda`` (samples/s delivered to the GPU).
+7. ``op-bench``: ``benchmarks/report.py --device cuda`` (the op against the plain-PyTorch methods).
 
-Without a CUDA GPU (no ``nvidia-smi`` answering, or torch without CUDA) it prints one line,
-``no CUDA GPU: skipped``, writes it to the report, and exits 0. Exit 1 when a step failed.
+The report is rewritten (atomically) after every step, so a run stopped from outside keeps
+what it measured. Without a CUDA GPU (no ``nvidia-smi`` answering, or torch without CUDA) it
+prints one line, ``no CUDA GPU: skipped``, writes it to the report, and exits 0. Exit 1 when a
+step failed.
 """
 
 from __future__ import annotations
@@ -37,14 +47,23 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SKIP_LINE = "no CUDA GPU: skipped"
 TOTAL_BUDGET_S = 450  # the whole check: under 8 minutes with start-up and report
-STEPS = (  # name, time limit in seconds
-    ("cuda-tests", 75),
-    ("op-bench", 90),
-    ("bandwidth", 40),
+STEPS = (  # name, time limit in seconds; the most wanted numbers first
+    ("build", 240),
+    ("cuda-tests", 120),
+    ("bandwidth", 60),
+    ("reselect-vs-epoch", 90),
     ("train-fp32", 45),
     ("train-amp", 45),
     ("pipeline", 50),
-    ("reselect-vs-epoch", 90),
+    ("op-bench", 90),
+)
+#: test files with CUDA cases (``-k cuda`` picks them, and all of test_cuda.py)
+CUDA_TEST_FILES = (
+    "test_cuda.py",
+    "test_bad_inputs.py",
+    "test_compile.py",
+    "test_released_ties.py",
+    "test_reselect_cases.py",
 )
 
 
@@ -68,13 +87,15 @@ def _env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "python"), str(HERE), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env.setdefault("HF_HUB_OFFLINE", "1")
+    env["PYTHONUNBUFFERED"] = "1"  # a step stopped at its limit keeps what it printed
     return env
 
 
 def _command(step: str, work: Path, device: str, small: bool = False) -> list[str]:
     py = sys.executable
     if step == "cuda-tests":
-        return [py, "-m", "pytest", str(ROOT / "tests" / "test_cuda.py"), "-q", "-p", "no:cacheprovider"]
+        files = [str(ROOT / "tests" / name) for name in CUDA_TEST_FILES]
+        return [py, "-m", "pytest", *files, "-k", "cuda", "-q", "-p", "no:cacheprovider"]
     if step == "op-bench":
         return [py, str(HERE / "report.py"), "--device", "cuda"]
     if step == "pipeline":
@@ -93,6 +114,87 @@ def _sync(device) -> None:
 
     if torch.device(device).type == "cuda":
         torch.cuda.synchronize(device)
+
+
+LOAD_CHECK = (
+    "import gamdss_ext, torch; info = gamdss_ext.build_info(); "
+    "assert info['cuda_kernels'], 'built without its CUDA kernels: ' + repr(info.get('cuda_skipped_reason')); "
+    "print('gamdss_ext loads:', {k: info[k] for k in ('torch_version', 'cuda_archs', 'cxx_compiler')})"
+)
+
+
+def _loads(env: dict[str, str]) -> tuple[bool, str]:
+    """Whether gamdss_ext loads with its CUDA kernels in a fresh interpreter, and what it said."""
+    proc = subprocess.run([sys.executable, "-c", LOAD_CHECK], env=env, capture_output=True, text=True, timeout=120)
+    return proc.returncode == 0, (proc.stdout + proc.stderr).strip()
+
+
+def cuda_root() -> Path:
+    """The CUDA toolkit: the one whose ``nvcc`` is on PATH, else /usr/local/cuda."""
+    nvcc = shutil.which("nvcc")
+    return Path(nvcc).resolve().parent.parent if nvcc else Path("/usr/local/cuda")
+
+
+def tool(name: str, python: str) -> str | None:
+    """``name`` (cmake, ninja) beside ``python`` (the pip-installed ones), else on PATH."""
+    beside = Path(python).parent / name
+    return str(beside) if beside.is_file() else shutil.which(name)
+
+
+def cmake_commands(build_dir: Path, arch: str, python: str, jobs: int) -> list[list[str]]:
+    """Configure and build the extension for one CUDA architecture (``"9.0"``), CUDA required."""
+    cmake = tool("cmake", python) or "cmake"
+    ninja = tool("ninja", python)
+    generator = ["-G", "Ninja", f"-DCMAKE_MAKE_PROGRAM={ninja}"] if ninja else []
+    configure = [
+        cmake,
+        "-S",
+        str(ROOT),
+        "-B",
+        str(build_dir),
+        *generator,
+        "-DCMAKE_BUILD_TYPE=Release",
+        "-DGAMDSS_CUDA=ON",
+        f"-DGAMDSS_CUDA_ARCHS={arch}",
+        f"-DGAMDSS_CUDA_ROOT={cuda_root()}",
+        f"-DPython_EXECUTABLE={python}",
+    ]
+    return [configure, [cmake, "--build", str(build_dir), "--parallel", str(jobs)]]
+
+
+def step_build(device: str) -> None:
+    """Make sure the extension loads with its CUDA kernels; build it here if it does not."""
+    env = _env()
+    ok, said = _loads(env)
+    if ok:
+        print(said)
+        return
+    print(f"gamdss_ext does not load as it is ({said.splitlines()[-1] if said else 'no output'}); building it")
+    import torch
+
+    major, minor = torch.cuda.get_device_capability(torch.device(device))
+    arch = f"{major}.{minor}"
+    tag = f"cp{sys.version_info.major}{sys.version_info.minor}"
+    build_dir = ROOT / "build" / f"gpu-check-{tag}-sm{major}{minor}"
+    t0 = time.perf_counter()
+    for command in cmake_commands(build_dir, arch, sys.executable, os.cpu_count() or 1):
+        print("$", " ".join(command), flush=True)
+        proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+        if proc.returncode != 0:
+            print(_tail(proc.stdout + proc.stderr, 40))
+            raise SystemExit(f"build failed (exit {proc.returncode})")
+    target = ROOT / "python" / "gamdss_ext"
+    built = sorted(build_dir.glob("_C*.so")) + [build_dir / "_build_config.py"]
+    for path in built:
+        shutil.copy2(path, target / path.name)
+    print(
+        f"built for sm_{major}{minor} with {cuda_root()} in {time.perf_counter() - t0:.0f} s: "
+        f"{', '.join(p.name for p in built)} -> {target}"
+    )
+    ok, said = _loads(env)
+    print(said)
+    if not ok:
+        raise SystemExit("the extension built here does not load")
 
 
 def step_bandwidth(device: str, small: bool) -> None:
@@ -129,8 +231,39 @@ def step_bandwidth(device: str, small: bool) -> None:
     op_s = sorted(times)[len(times) // 2]
     read = workloads.unique_candidate_bytes(case)
     print(
-        f"op on workload {name} (uint8): {op_s * 1e3:.3f} ms median of 5, reads >= {read / 2**20:.0f} MiB of "
-        f"unique candidate frames: {read / op_s / 1e9:.0f} GB/s = {read / op_s / bandwidth:.0%} of the copy probe"
+        f"op on workload {name} (uint8), one call at a time (results back on the CPU): {op_s * 1e3:.3f} ms "
+        f"median of 5, reads >= {read / 2**20:.0f} MiB of unique candidate frames: {read / op_s / 1e9:.0f} GB/s "
+        f"= {read / op_s / bandwidth:.0%} of the copy probe"
+    )
+    # Back to back on eight copies of the workload (one call reads 8x the bytes), timed by CUDA
+    # events around 10 calls: the kernels' own speed, without a call's fixed costs.
+    import gamdss
+
+    copies = 2 if small else 8
+    x = case.x.repeat(copies, *([1] * (case.x.dim() - 1)))
+    packed = gamdss.op.packing.pack_clips(x, case.packed.lengths.repeat(copies))
+    ann, win = case.ann.repeat(copies, 1), case.win.repeat(copies, 1)
+    args = (packed.frames, packed.starts, packed.lengths, ann, win, "l2", 0, 0, 0)
+    torch.ops.gamdss.reselect(*args)
+    _sync(device)
+    if torch.device(device).type == "cuda":
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(10):
+            torch.ops.gamdss.reselect(*args)
+        end.record()
+        _sync(device)
+        call_s = start.elapsed_time(end) / 1e3 / 10
+    else:  # trying the step on the CPU (--small)
+        t0 = time.perf_counter()
+        for _ in range(10):
+            torch.ops.gamdss.reselect(*args)
+        call_s = (time.perf_counter() - t0) / 10
+    print(
+        f"op on {copies} copies of workload {name} ({case.batch * copies} clips), 10 calls back to back: "
+        f"{call_s * 1e3:.3f} ms per call, reads >= {copies * read / 2**20:.0f} MiB: "
+        f"{copies * read / call_s / 1e9:.0f} GB/s = {copies * read / call_s / bandwidth:.0%} of the copy probe "
+        f"(target: 50%)"
     )
 
 
@@ -235,44 +368,75 @@ def _tail(text: str, lines: int = 60) -> str:
 
 
 def run_check(report: Path, device: str, budget: float, small: bool = False) -> int:
+    """Run the steps in order within ``budget`` seconds, rewriting ``report`` after each."""
     started = time.perf_counter()
     env = _env()
-    sections, failed = [], []
-    with tempfile.TemporaryDirectory(prefix="gamdss-gpu-check-") as tmp:
-        work = Path(tmp)
-        for name, limit in STEPS:
-            left = budget - (time.perf_counter() - started)
-            if left < 10:
-                sections.append(f"## {name}\n\nnot run: the check's {budget:.0f} s were spent\n")
-                failed.append(name)
-                continue
-            limit = min(limit, left)
-            print(f"gpu check: {name} (limit {limit:.0f} s)", flush=True)
-            t0 = time.perf_counter()
-            try:
-                proc = subprocess.run(
-                    _command(name, work, device, small),
-                    cwd=ROOT,
-                    env=env,
-                    capture_output=True,
-                    text=True,
-                    timeout=limit,
-                )
-                status = "ok" if proc.returncode == 0 else f"FAILED (exit {proc.returncode})"
-                output = proc.stdout + ("\n" + proc.stderr if proc.returncode else "")
-            except subprocess.TimeoutExpired as exc:
-                status = f"FAILED (over its {limit:.0f} s limit)"
-                output = (exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-            seconds = time.perf_counter() - t0
-            if status != "ok":
-                failed.append(name)
-            sections.append(f"## {name}: {status}, {seconds:.1f} s\n\n```\n{_tail(output)}\n```\n")
+    sections: list[str] = []
+    failed: list[str] = []
+    try:
+        head = _header(device)
+    except Exception as exc:  # noqa: BLE001 - a bad --device must not cost the report
+        head = [f"- device {device}: {type(exc).__name__}: {exc}"]
+
+    def write(done: bool) -> None:
+        total = time.perf_counter() - started
+        state = "" if done else " (so far: the check is still running or was stopped)"
+        lines = [
+            "# gamdss GPU check",
+            "",
+            *head,
+            f"- total: {total:.0f} s{state}; failed: {', '.join(failed) or 'none'}",
+        ]
+        report.parent.mkdir(parents=True, exist_ok=True)
+        partial = report.with_name(report.name + ".partial")
+        partial.write_text("\n".join([*lines, "", *sections]), encoding="utf-8")
+        os.replace(partial, report)
+
+    try:
+        with tempfile.TemporaryDirectory(prefix="gamdss-gpu-check-", ignore_cleanup_errors=True) as tmp:
+            work = Path(tmp)
+            for name, limit in STEPS:
+                left = budget - (time.perf_counter() - started)
+                if "build" in failed:
+                    sections.append(f"## {name}\n\nnot run: the extension could not be built (see build)\n")
+                    failed.append(name)
+                    continue
+                if left < 10:
+                    sections.append(f"## {name}\n\nnot run: the check's {budget:.0f} s were spent\n")
+                    failed.append(name)
+                    continue
+                limit = min(limit, left)
+                print(f"gpu check: {name} (limit {limit:.0f} s)", flush=True)
+                status, seconds, output = _run_step(_command(name, work, device, small), env, limit)
+                if status != "ok":
+                    failed.append(name)
+                sections.append(f"## {name}: {status}, {seconds:.1f} s\n\n```\n{_tail(output)}\n```\n")
+                write(done=False)
+    finally:
+        write(done=True)
     total = time.perf_counter() - started
-    head = _header(device) + [f"- total: {total:.0f} s; failed: {', '.join(failed) or 'none'}", ""]
-    report.parent.mkdir(parents=True, exist_ok=True)
-    report.write_text("\n".join(["# gamdss GPU check", ""] + head + sections), encoding="utf-8")
     print(f"gpu check: {len(STEPS) - len(failed)} of {len(STEPS)} steps ok in {total:.0f} s; report: {report}")
     return 1 if failed else 0
+
+
+def _run_step(command: list[str], env: dict[str, str], limit: float) -> tuple[str, float, str]:
+    """(status, seconds, output) of one step's subprocess; stdout and stderr both kept when it
+    fails or runs over ``limit``."""
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=limit)
+        status = "ok" if proc.returncode == 0 else f"FAILED (exit {proc.returncode})"
+        output = proc.stdout + ("\n" + proc.stderr if proc.returncode else "")
+    except subprocess.TimeoutExpired as exc:
+        status = f"FAILED (over its {limit:.0f} s limit)"
+        output = "\n".join(_text(part) for part in (exc.stdout, exc.stderr) if part)
+    except OSError as exc:  # the command could not start
+        status, output = "FAILED (could not start)", str(exc)
+    return status, time.perf_counter() - t0, output
+
+
+def _text(part: str | bytes) -> str:
+    return part.decode("utf-8", errors="replace") if isinstance(part, bytes) else part
 
 
 def _header(device: str) -> list[str]:
@@ -297,7 +461,9 @@ def main(argv=None) -> int:
     if args.step:  # one in-process step (run by the check as a subprocess)
         sys.path.insert(0, str(HERE))
         work = args.work or Path(tempfile.mkdtemp(prefix="gamdss-gpu-step-"))
-        if args.step == "bandwidth":
+        if args.step == "build":
+            step_build(args.device)
+        elif args.step == "bandwidth":
             step_bandwidth(args.device, args.small)
         elif args.step in ("train-fp32", "train-amp"):
             step_train(args.device, args.step == "train-amp", args.small, work)
@@ -313,7 +479,7 @@ def main(argv=None) -> int:
         args.report.parent.mkdir(parents=True, exist_ok=True)
         args.report.write_text(f"# gamdss GPU check\n\n{SKIP_LINE}\n", encoding="utf-8")
         return 0
-    return run_check(args.report, args.device, args.budget)
+    return run_check(args.report, args.device, args.budget, args.small)
 
 
 if __name__ == "__main__":

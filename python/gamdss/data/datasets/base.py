@@ -16,8 +16,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
-import openpyxl
-
 from gamdss.data.records import AnnotationRecord, AnnotationReport, ClipRecord, Correction, ScanReport, SkippedRow
 from gamdss.util import atomic
 
@@ -766,6 +764,8 @@ class Dataset:
             for b, x in zip(body, extra_rows):
                 w.writerow(["" if v is None else v for v in b + x])
             return atomic.write_text(path, buf.getvalue())
+
+        import openpyxl  # here, not at the top: only writing .xlsx needs it
 
         wb = openpyxl.Workbook()
         ws = wb.active
