@@ -10,9 +10,9 @@ that would get under 10 s is listed as not run):
 
 1. ``build``: the extension must load with its CUDA kernels under this Python and torch. A lent
    GPU machine has its own Python and torch (and no virtual environment from here), so when it
-   does not load, it is built there with CMake for this GPU's architecture only (CUDA from the
-   ``nvcc`` on PATH, else /usr/local/cuda) and put beside the sources (``python/gamdss_ext``,
-   as a development build). When it cannot be built, no other step runs.
+   does not load, it is built there with CMake for this GPU's architecture only (the CUDA
+   toolkit found by :func:`cuda_root`) and put beside the sources (``python/gamdss_ext``, as a
+   development build). When it cannot be built, no other step runs.
 2. ``cuda-tests``: ``pytest -k cuda`` over the test files with CUDA cases (the CUDA kernels
    against the reference, bad inputs, ``torch.compile``, the released tie order).
 3. ``bandwidth``: a device-to-device copy probe (the card's memory bandwidth, read + write,
@@ -130,9 +130,19 @@ def _loads(env: dict[str, str]) -> tuple[bool, str]:
 
 
 def cuda_root() -> Path:
-    """The CUDA toolkit: the one whose ``nvcc`` is on PATH, else /usr/local/cuda."""
+    """The CUDA toolkit: the first of $CUDA_HOME, $CUDA_PATH, the folder above the ``nvcc`` on
+    PATH and /usr/local/cuda that holds ``bin/nvcc`` and ``include/cuda_runtime.h`` (an
+    ``nvcc`` on PATH may be a wrapper script elsewhere)."""
+    candidates = [os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH")]
     nvcc = shutil.which("nvcc")
-    return Path(nvcc).resolve().parent.parent if nvcc else Path("/usr/local/cuda")
+    if nvcc:
+        candidates.append(str(Path(nvcc).resolve().parent.parent))
+    candidates.append("/usr/local/cuda")
+    for candidate in filter(None, candidates):
+        root = Path(candidate)
+        if (root / "bin" / "nvcc").is_file() and (root / "include" / "cuda_runtime.h").is_file():
+            return root
+    return Path("/usr/local/cuda")
 
 
 def tool(name: str, python: str) -> str | None:
