@@ -98,3 +98,26 @@ def test_the_build_commands_target_one_architecture_with_cuda_required(tmp_path)
     assert "-DGAMDSS_CUDA=ON" in configure and "-DGAMDSS_CUDA_ARCHS=9.0" in configure
     assert f"-DPython_EXECUTABLE={sys.executable}" in configure and configure[configure.index("-S") + 1] == str(ROOT)
     assert build[1:] == ["--build", str(tmp_path / "b"), "--parallel", "16"] and build[0] == configure[0]
+
+
+def test_the_cuda_toolkit_is_one_that_holds_nvcc_and_its_headers(tmp_path, monkeypatch):
+    gpu_check = _gpu_check_module()
+    toolkit = tmp_path / "cuda-13.0"
+    (toolkit / "bin").mkdir(parents=True)
+    (toolkit / "include").mkdir()
+    (toolkit / "bin" / "nvcc").write_text("#!/bin/sh\n")
+    (toolkit / "bin" / "nvcc").chmod(0o755)
+    (toolkit / "include" / "cuda_runtime.h").write_text("")
+    wrapper = tmp_path / "wrapper" / "bin"  # an nvcc on PATH that is a script calling the real one
+    wrapper.mkdir(parents=True)
+    (wrapper / "nvcc").write_text(f'#!/bin/sh\nexec {toolkit}/bin/nvcc "$@"\n')
+    (wrapper / "nvcc").chmod(0o755)
+    monkeypatch.delenv("CUDA_PATH", raising=False)
+    monkeypatch.setenv("CUDA_HOME", str(toolkit))
+    monkeypatch.setenv("PATH", f"{wrapper}{os.pathsep}{os.environ['PATH']}")
+    assert gpu_check.cuda_root() == toolkit
+    monkeypatch.setenv("CUDA_HOME", str(tmp_path / "nowhere"))
+    monkeypatch.setenv("PATH", f"{toolkit / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    assert gpu_check.cuda_root() == toolkit  # found through the nvcc on PATH
+    monkeypatch.setenv("PATH", f"{wrapper}{os.pathsep}/nonexistent")
+    assert gpu_check.cuda_root() != wrapper.parent  # a wrapper's folder is no toolkit
