@@ -12,7 +12,7 @@ from cache_fixtures import first_frame_number, fixture_truth, make_cache
 from gamdss.data.cache import CacheEntry, CacheWriter, FrameCache, write_clip_file
 from gamdss.reselection.files import load_reselection, recorded_settings, save_reselection
 from gamdss.reselection.result import ClipReselection, frame_numbers
-from gamdss.reselection.run import _batches, reselect_cache
+from gamdss.reselection.run import _batches, _spans, reselect_cache
 from gamdss.settings.reselection import ReselectionSettings
 
 
@@ -75,6 +75,26 @@ def test_small_batches_give_the_same_results(cache):
             )
             == one
         )
+
+
+@pytest.mark.parametrize("limit_frames", [None, 7, 40])
+def test_each_clip_as_if_reselected_alone_from_all_its_frames(cache, limit_frames):
+    """Oracle: the float64 reference on each whole clip by itself. reselect_cache reads only
+    the frames the windows reach, packs clips of different spans into padded batches (the
+    frames past a span left unset) and shifts the indices back: none of it may show."""
+    settings = ReselectionSettings(lam_rise=0.3, lam_fall=0.3)
+    limit = {} if limit_frames is None else {"max_batch_bytes": limit_frames * 32 * 32 * 3}
+    got = reselect_cache(cache, settings, progress=False, **limit)
+    assert [r.clip_id for r in got] == [e.clip_id for e in cache.entries]
+    assert len({last - first for first, last in _spans(cache.entries, settings)}) > 1  # padding is exercised
+    for r in got:
+        entry = cache[r.clip_id]
+        frames = torch.from_numpy(np.array(cache.frames(entry)))
+        o, a, f = r.annotated
+        want = gamdss.op.reference.reselect([frames], [o], [a], [f], lam_rise=0.3, lam_fall=0.3)
+        assert r.reselected == (int(want.onset[0]), int(want.apex[0]), int(want.offset[0])), r.clip_id
+        assert r.rise_distance == pytest.approx(float(want.rise_distance[0]), rel=1e-12)
+        assert r.fall_distance == pytest.approx(float(want.fall_distance[0]), rel=1e-12)
 
 
 def test_batch_grouping():

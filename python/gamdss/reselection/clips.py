@@ -35,19 +35,22 @@ class ClipsResult(NamedTuple):
 
 
 def reselect_clips(
-    clips: Sequence[torch.Tensor],
+    clips: Sequence[torch.Tensor] | torch.Tensor,
     onset,
     apex,
     offset,
     fps,
     settings: ReselectionSettings,
     *,
+    lengths: Sequence[int] | None = None,
     clip_ids: Sequence[str] | None = None,
     eyes: Sequence[np.ndarray | None] | None = None,
     device: str = "cpu",
 ) -> ClipsResult:
-    """Reselect the keyframes of ``clips`` (uint8 ``[T_i, H, W, 3]`` tensors) from their
-    annotated ``onset``, ``apex``, ``offset`` (``B`` clip-relative indices) with ``settings``.
+    """Reselect the keyframes of ``clips`` (uint8 ``[T_i, H, W, 3]`` tensors, or one padded
+    ``[B, T, H, W, 3]`` tensor with each clip's real length in ``lengths``, read without a
+    copy by the max-distance op) from their annotated ``onset``, ``apex``, ``offset`` (``B``
+    clip-relative indices) with ``settings``.
 
     ``fps`` (one number or ``B``) is used by ``noise_aware`` (its windows are in ms), ``eyes``
     too (see :func:`gamdss.reselection.noise_aware.correct_keyframes`); ``device`` by ``max_distance``
@@ -57,16 +60,21 @@ def reselect_clips(
     """
     nan = torch.full((len(clips),), float("nan"), dtype=torch.float64)
     if settings.method == "noise_aware":
+        if isinstance(clips, torch.Tensor):  # the method works clip by clip: views of the padded clips
+            clips = [
+                clip[:n] for clip, n in zip(clips, lengths if lengths is not None else [clips.shape[1]] * len(clips))
+            ]
         out = correct_keyframes(clips, onset, apex, offset, fps, settings=settings, eyes=eyes, clip_ids=clip_ids)
         return ClipsResult(torch.stack([out.onset, out.apex, out.offset], dim=1), out.confidence, nan, nan.clone())
     run: Callable[..., Reselection] = reselect
     if settings.ties == "first_inserted":
         run = released_ties.reselect
     sel = run(
-        [c.to(device) for c in clips],
+        clips.to(device) if isinstance(clips, torch.Tensor) else [c.to(device) for c in clips],
         onset,
         apex,
         offset,
+        lengths=lengths,
         lam_rise=settings.lam_rise,
         lam_fall=settings.lam_fall,
         window=settings.window,

@@ -205,6 +205,21 @@ def _span_frames(cache: FrameCache, entry: CacheEntry, span: tuple[int, int]):
     return torch.from_numpy(np.array(cache.frames(entry)[first : last + 1]))
 
 
+def _padded_span_frames(
+    cache: FrameCache, entries: list[CacheEntry], spans: list[tuple[int, int]]
+) -> tuple[torch.Tensor, list[int]]:
+    """uint8 torch ``[B, longest span, H, W, 3]`` and each clip's span length: every span read
+    from its memory map straight into one buffer (the op packs a padded batch without a copy;
+    a list of spans would be copied again). The frames past a span stay zero, and their pages
+    are never touched."""
+
+    lengths = [last - first + 1 for first, last in spans]
+    frames = np.zeros((len(entries), max(lengths), *entries[0].shape[1:]), dtype=np.uint8)
+    for b, (entry, (first, last)) in enumerate(zip(entries, spans)):
+        frames[b, : lengths[b]] = cache.frames(entry)[first : last + 1]
+    return torch.from_numpy(frames), lengths
+
+
 def _reselect_batch(
     cache: FrameCache,
     entries: list[CacheEntry],
@@ -215,7 +230,12 @@ def _reselect_batch(
     """One batch through :func:`gamdss.reselection.clips.reselect_clips`, on the span frames only
     (annotations shifted into the span and the results shifted back)."""
 
-    clips = [_span_frames(cache, e, span) for e, span in zip(entries, spans)]
+    clips: list[torch.Tensor] | torch.Tensor
+    lengths: list[int] | None = None
+    if settings.method == "max_distance":  # one batch of clips of one frame size
+        clips, lengths = _padded_span_frames(cache, entries, spans)
+    else:
+        clips = [_span_frames(cache, e, span) for e, span in zip(entries, spans)]
     ann = [[k - span[0] for k in annotated_indices(e)] for e, span in zip(entries, spans)]
     out = reselect_clips(
         clips,
@@ -224,6 +244,7 @@ def _reselect_batch(
         [a[2] for a in ann],
         [e.fps for e in entries],
         settings,
+        lengths=lengths,
         clip_ids=[e.clip_id for e in entries],
         device=device,
     )
