@@ -61,9 +61,8 @@ def reselect_clips(
     nan = torch.full((len(clips),), float("nan"), dtype=torch.float64)
     if settings.method == "noise_aware":
         if isinstance(clips, torch.Tensor):  # the method works clip by clip: views of the padded clips
-            clips = [
-                clip[:n] for clip, n in zip(clips, lengths if lengths is not None else [clips.shape[1]] * len(clips))
-            ]
+            real = lengths if lengths is not None else [clips.shape[1]] * len(clips)
+            clips = [clip[:n] for clip, n in zip(clips, real)]
         out = correct_keyframes(clips, onset, apex, offset, fps, settings=settings, eyes=eyes, clip_ids=clip_ids)
         return ClipsResult(torch.stack([out.onset, out.apex, out.offset], dim=1), out.confidence, nan, nan.clone())
     run: Callable[..., Reselection] = reselect

@@ -126,7 +126,7 @@ def recorded_settings(path: str | Path) -> ReselectionSettings | None:
         with path.open(newline="", encoding="utf-8") as fh:
             first = next(csv.DictReader(fh), None)
     except UnicodeDecodeError as exc:
-        raise ValueError(f"{path}: not a reselection results file (not UTF-8 text: {exc})") from None
+        raise _not_text(path, exc) from None
     if first and (first.get("method") or first.get("window")):
         return ReselectionSettings.from_csv_row(first)
     return None
@@ -138,7 +138,11 @@ def load_reselection(path: str | Path) -> list[ClipReselection]:
     try:
         return _read_reselection(path)
     except UnicodeDecodeError as exc:
-        raise ValueError(f"{path}: not a reselection results file (not UTF-8 text: {exc})") from None
+        raise _not_text(path, exc) from None
+
+
+def _not_text(path: Path, exc: UnicodeDecodeError) -> ValueError:
+    return ValueError(f"{path}: not a reselection results file (not UTF-8 text: {exc})")
 
 
 def _read_reselection(path: Path) -> list[ClipReselection]:

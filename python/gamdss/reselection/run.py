@@ -198,20 +198,14 @@ def _run_batches(
             torch.set_num_threads(before)
 
 
-def _span_frames(cache: FrameCache, entry: CacheEntry, span: tuple[int, int]):
-    """uint8 torch ``[last - first + 1, H, W, 3]``: the span's frames, read from the memory map."""
-
-    first, last = span
-    return torch.from_numpy(np.array(cache.frames(entry)[first : last + 1]))
-
-
 def _padded_span_frames(
     cache: FrameCache, entries: list[CacheEntry], spans: list[tuple[int, int]]
 ) -> tuple[torch.Tensor, list[int]]:
     """uint8 torch ``[B, longest span, H, W, 3]`` and each clip's span length: every span read
-    from its memory map straight into one buffer (the op packs a padded batch without a copy;
-    a list of spans would be copied again). The frames past a span stay zero, and their pages
-    are never touched."""
+    from its memory map straight into one buffer (the max-distance op packs a padded batch
+    without a copy; a list of spans would be copied again; the noise-aware method takes views
+    of it, one clip each). The frames past a span stay zero, and their pages are never
+    touched."""
 
     lengths = [last - first + 1 for first, last in spans]
     frames = np.zeros((len(entries), max(lengths), *entries[0].shape[1:]), dtype=np.uint8)
@@ -230,12 +224,7 @@ def _reselect_batch(
     """One batch through :func:`gamdss.reselection.clips.reselect_clips`, on the span frames only
     (annotations shifted into the span and the results shifted back)."""
 
-    clips: list[torch.Tensor] | torch.Tensor
-    lengths: list[int] | None = None
-    if settings.method == "max_distance":  # one batch of clips of one frame size
-        clips, lengths = _padded_span_frames(cache, entries, spans)
-    else:
-        clips = [_span_frames(cache, e, span) for e, span in zip(entries, spans)]
+    clips, lengths = _padded_span_frames(cache, entries, spans)  # a batch has one frame size
     ann = [[k - span[0] for k in annotated_indices(e)] for e, span in zip(entries, spans)]
     out = reselect_clips(
         clips,
