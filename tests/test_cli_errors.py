@@ -298,7 +298,7 @@ def test_train_warns_when_reselection_files_override_the_config_settings(cache, 
 
 
 def test_audit_refuses_a_file_that_records_no_settings(cache, tmp_path, capsys):
-    from gamdss.reselection.files import save_reselection
+    from gamdss.data.reselection_files import save_reselection
     from gamdss.reselection.run import reselect_cache
     from gamdss.settings.reselection import preset
 
@@ -320,7 +320,7 @@ def test_audit_refuses_a_csv_that_is_not_a_reselection_file_with_status_2(cache,
 
 
 def test_duplicate_rows_of_one_clip_are_refused(cache):
-    from gamdss.reselection.files import check_against_cache
+    from gamdss.data.reselection_files import check_against_cache
     from gamdss.reselection.run import reselect_cache
     from gamdss.settings.reselection import preset
 

@@ -10,8 +10,8 @@ import torch
 import gamdss.op.reference
 from cache_fixtures import first_frame_number, fixture_truth, make_cache
 from gamdss.data.cache import CacheEntry, CacheWriter, FrameCache, write_clip_file
-from gamdss.reselection.files import load_reselection, recorded_settings, save_reselection
-from gamdss.reselection.result import ClipReselection, frame_numbers
+from gamdss.data.reselection_files import load_reselection, recorded_settings, save_reselection
+from gamdss.data.reselection_record import ClipReselection, frame_numbers
 from gamdss.reselection.run import _batches, _spans, reselect_cache
 from gamdss.settings.reselection import ReselectionSettings
 

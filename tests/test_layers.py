@@ -1,9 +1,10 @@
 """The package layers: which gamdss packages a package may import (read from the sources).
 
 The layers, lowest first: ``util`` (no MER knowledge) < ``settings`` < ``op`` < ``data``,
-``reselection``, ``spotting`` < ``models`` < ``train``, ``audit``, ``accuracy`` < ``commands``,
+``spotting`` < ``reselection`` < ``models`` < ``train``, ``audit``, ``accuracy`` < ``commands``,
 ``demo``, ``cli``. A package never imports one above it, so the data pipeline can be used
-without the model or the training code, and the op without the data pipeline."""
+without the reselection runs, the model or the training code, and the op without the data
+pipeline."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ LAYERS = [
     {"util"},
     {"settings"},
     {"op"},
-    {"data", "reselection", "spotting"},
+    {"data", "spotting"},
+    {"reselection"},
     {"models"},
     {"train", "audit", "accuracy"},
     {"commands", "demo", "cli"},

@@ -503,7 +503,7 @@ def test_overwrite_refuses_a_folder_that_is_not_a_run(tmp_path):
 
 def _toy_reselection(cache, path, **changes):
     """A `gamdss reselect`-style results file of ``cache`` (settings in its columns)."""
-    from gamdss.reselection.files import save_reselection
+    from gamdss.data.reselection_files import save_reselection
     from gamdss.reselection.run import reselect_cache
     from gamdss.settings.reselection import preset
 
@@ -532,7 +532,7 @@ def test_training_reads_a_reselect_output_instead_of_reselecting(toy, tmp_path):
 
 
 def test_the_runs_reselection_csv_is_the_reselect_scheme(toy):
-    from gamdss.reselection.files import load_reselection
+    from gamdss.data.reselection_files import load_reselection
 
     results = load_reselection(toy["out"] / "reselection.csv")  # the reader of `gamdss reselect` output
     assert {r.clip_id for r in results} == {e.clip_id for e in toy["cache"].entries}

@@ -13,7 +13,7 @@ import torch
 import gamdss.data
 from cache_fixtures import make_cache
 from gamdss.data import collate, keyframe_dataset
-from gamdss.reselection.files import save_reselection
+from gamdss.data.reselection_files import save_reselection
 from gamdss.reselection.run import reselect_cache
 from gamdss.settings.reselection import PRESETS
 

@@ -13,8 +13,8 @@ import yaml
 
 from cache_fixtures import first_frame_number, make_cache
 from gamdss.cli import main
+from gamdss.data.reselection_files import load_reselection
 from gamdss.reselection.export import ORIGINAL_COLUMNS
-from gamdss.reselection.files import load_reselection
 from gamdss.reselection.run import reselect_cache
 from gamdss.settings.reselection import ReselectionSettings
 

@@ -8,8 +8,8 @@ import io
 
 import pytest
 
-from gamdss.reselection.files import reselection_rows, rows_to_csv
-from gamdss.reselection.result import ClipReselection
+from gamdss.data.reselection_files import reselection_rows, rows_to_csv
+from gamdss.data.reselection_record import ClipReselection
 from gamdss.settings.reselection import PRESETS, ReselectionSettings, preset
 from gamdss.train.config import ReselectionConfig
 

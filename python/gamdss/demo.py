@@ -39,10 +39,10 @@ from gamdss.audit import audit_caches
 from gamdss.data.cache import FrameCache
 from gamdss.data.datasets import scan_dataset
 from gamdss.data.preprocess import preprocess_clips
+from gamdss.data.reselection_files import RESULTS_CSV
+from gamdss.data.reselection_record import frame_numbers
 from gamdss.data.synthetic import SyntheticConfig, make_dataset, read_ground_truth, write_dataset
 from gamdss.reselection.export import export_reselection
-from gamdss.reselection.files import RESULTS_CSV
-from gamdss.reselection.result import frame_numbers
 from gamdss.reselection.run import reselect_cache
 from gamdss.settings.reselection import preset as reselection_preset
 from gamdss.train.config import TrainConfig, load_config
@@ -305,7 +305,7 @@ def keyframe_errors(ground_truth: dict, cache, results) -> dict[str, dict[str, f
     """Mean |error| to the TRUE keyframes, in frames, of the annotation and the reselection.
 
     ``ground_truth``: clip id -> :class:`~gamdss.data.synthetic.GroundTruthRow` (dataset frame
-    numbers); ``results``: :class:`~gamdss.reselection.result.ClipReselection` per clip.
+    numbers); ``results``: :class:`~gamdss.data.reselection_record.ClipReselection` per clip.
     Returns ``{"annotated": {"onset": ..., "apex": ..., "offset": ...}, "reselected": {...}}``.
     """
     names = ("onset", "apex", "offset")

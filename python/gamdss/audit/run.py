@@ -15,11 +15,11 @@ import torch
 
 from gamdss.audit import plots, report, tables
 from gamdss.data.cache import FrameCache, clip_file_name
+from gamdss.data.reselection_files import check_against_cache, load_reselection, recorded_settings, save_reselection
+from gamdss.data.reselection_record import ClipReselection
 from gamdss.op.api import frame_distance_curves
 from gamdss.op.windows import preset_windows
-from gamdss.reselection.files import check_against_cache, load_reselection, recorded_settings, save_reselection
 from gamdss.reselection.noise_aware import apex_window_frames
-from gamdss.reselection.result import ClipReselection
 from gamdss.reselection.run import reselect_cache
 from gamdss.settings import yaml_io
 from gamdss.settings.reselection import KEYFRAMES, ReselectionSettings, preset

@@ -16,9 +16,9 @@ import numpy as np
 import torch
 
 from gamdss.data.cache import FrameCache
+from gamdss.data.reselection_files import reselection_rows
+from gamdss.data.reselection_record import ClipReselection
 from gamdss.op.windows import search_ranges
-from gamdss.reselection.files import reselection_rows
-from gamdss.reselection.result import ClipReselection
 from gamdss.settings.reselection import KEYFRAMES, ReselectionSettings
 
 ALL = "all clips"
@@ -27,7 +27,7 @@ ALL = "all clips"
 def displacement_rows(
     cache: FrameCache, results: Sequence[ClipReselection], settings: ReselectionSettings, cache_name: str
 ) -> list[dict[str, Any]]:
-    """One row per clip: :func:`gamdss.reselection.files.reselection_rows` plus ``cache``,
+    """One row per clip: :func:`gamdss.data.reselection_files.reselection_rows` plus ``cache``,
     the search ranges ``rise_range``/``fall_range`` (frames; ``max_distance`` only, empty for
     ``noise_aware``) and ``mean_abs_ms`` (the mean |displacement| over the three keyframes,
     the paper's Eq. 17)."""

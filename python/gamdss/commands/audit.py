@@ -24,7 +24,7 @@ ROW_GROUP_KEYS = ("dataset", "subject", "cache", "clip_id", "fps", "num_frames")
 
 def _check_inputs(args: argparse.Namespace, caches) -> None:
     """Raise ``ValueError``/``OSError`` naming the first bad argument, before anything runs."""
-    from gamdss.reselection.files import load_reselection
+    from gamdss.data.reselection_files import load_reselection
 
     check_device(args.device)
     reselection_settings(args)

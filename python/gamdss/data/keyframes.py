@@ -36,8 +36,8 @@ from gamdss.data.cache import FrameCache
 from gamdss.data.flow import FLOW_METHODS
 from gamdss.data.flow_cache import FlowStore, flow_pairs
 from gamdss.data.protocols import get_protocol
+from gamdss.data.reselection_files import check_against_cache, load_reselection
 from gamdss.data.samples import Keyframes, Sample, build_samples
-from gamdss.reselection.files import check_against_cache, load_reselection
 from gamdss.util.open_maps import OpenMaps
 from gamdss.util.seeds import derive_seed
 

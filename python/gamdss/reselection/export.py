@@ -15,8 +15,8 @@ import gamdss
 from gamdss.data.cache import FrameCache
 from gamdss.data.datasets import get_dataset
 from gamdss.data.records import AnnotationRecord, Correction
-from gamdss.reselection.files import RESULTS_CSV, SETTINGS_YAML, check_against_cache, reselection_rows, rows_to_csv
-from gamdss.reselection.result import ClipReselection, frame_numbers
+from gamdss.data.reselection_files import RESULTS_CSV, SETTINGS_YAML, check_against_cache, reselection_rows, rows_to_csv
+from gamdss.data.reselection_record import ClipReselection, frame_numbers
 from gamdss.settings.reselection import KEYFRAMES, ReselectionSettings
 from gamdss.util import atomic, run_lock
 

@@ -21,11 +21,11 @@ import torch
 from tqdm.auto import tqdm
 
 from gamdss.data.cache import CacheEntry, FrameCache
+from gamdss.data.reselection_record import ClipReselection, annotated_indices
 from gamdss.data.workers import default_workers
 from gamdss.op.windows import preset_windows
 from gamdss.reselection.clips import reselect_clips
 from gamdss.reselection.noise_aware import frames_needed
-from gamdss.reselection.result import ClipReselection, annotated_indices
 from gamdss.settings.reselection import ReselectionSettings, preset
 
 DEFAULT_MAX_BATCH_BYTES = 256 * 2**20

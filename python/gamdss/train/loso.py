@@ -14,7 +14,7 @@ Output folder::
                          fingerprint: a rerun whose caches now hold other clips, labels,
                          keyframes or pixels is refused unless overwrite=True
     reselection.csv      annotated and reselected keyframes of every clip (when enabled), in
-                         the columns of ``gamdss reselect`` (gamdss.reselection.files) plus
+                         the columns of ``gamdss reselect`` (gamdss.data.reselection_files) plus
                          ``cache`` (the cache's position in data.caches)
     folds/<subject>.json          one finished fold (written atomically when it finishes)
     folds/<subject>.features.npz  its held-out features (for t-SNE)
@@ -48,7 +48,7 @@ from tqdm.auto import tqdm
 from gamdss.data.cache import FrameCache
 from gamdss.data.keyframes import KeyframeDataset
 from gamdss.data.protocols import get_protocol, loso_folds
-from gamdss.reselection.files import rows_to_csv
+from gamdss.data.reselection_files import rows_to_csv
 from gamdss.train.config import RELEASED_NOTE, TrainConfig
 from gamdss.train.dataset import Sample, build_samples
 from gamdss.train.executors import make_executor

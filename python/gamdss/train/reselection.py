@@ -5,7 +5,7 @@ Either from ``gamdss reselect`` outputs (``reselection.files`` of the config: on
 it), or computed here with the function ``gamdss reselect`` runs
 (:func:`gamdss.reselection.run.reselect_cache`) and the preset and overrides of the config.
 Either way the run folder gets a ``reselection.csv`` in the one column scheme of
-:mod:`gamdss.reselection.files` (plus a ``cache`` column naming the cache's position in
+:mod:`gamdss.data.reselection_files` (plus a ``cache`` column naming the cache's position in
 ``data.caches``).
 """
 
@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from gamdss.data.cache import FrameCache
-from gamdss.reselection.files import check_against_cache, load_reselection, recorded_settings, reselection_rows
-from gamdss.reselection.result import ClipReselection
+from gamdss.data.reselection_files import check_against_cache, load_reselection, recorded_settings, reselection_rows
+from gamdss.data.reselection_record import ClipReselection
 from gamdss.reselection.run import reselect_cache
 from gamdss.settings.reselection import ReselectionSettings
 from gamdss.train.config import TrainConfig

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from gamdss.data.cache import FrameCache
-from gamdss.reselection.result import ClipReselection, annotated_indices, frame_numbers
+from gamdss.data.reselection_record import ClipReselection, annotated_indices, frame_numbers
 from gamdss.settings.reselection import KEYFRAMES, ReselectionSettings
 from gamdss.util import atomic, csv_rows
 
