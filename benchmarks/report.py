@@ -153,7 +153,7 @@ def main(argv=None) -> int:
     )
     ap.add_argument(
         "--cpu-kernel",
-        choices=("auto", "baseline", "avx2", "avx512"),
+        choices=("auto", "baseline", "avx2", "avxvnni", "avx512_ymm", "avx512"),
         default="auto",
         help="the op's CPU inner kernels (default: the best this CPU supports)",
     )

@@ -43,8 +43,10 @@ py::dict build_info() {
 #endif
   d["cuda_archs"] = split_archs(GAMDSS_CUDA_ARCHS);
   d["cxx_compiler"] = std::string(GAMDSS_CXX_COMPILER);
-#ifdef GAMDSS_HAVE_X86_KERNELS
-  d["cpu_kernel_variants"] = std::vector<std::string>{"baseline", "avx2", "avx512"};
+#if defined(GAMDSS_HAVE_X86_KERNELS) && defined(GAMDSS_HAVE_AVXVNNI_KERNEL)
+  d["cpu_kernel_variants"] = std::vector<std::string>{"baseline", "avx2", "avxvnni", "avx512_ymm", "avx512"};
+#elif defined(GAMDSS_HAVE_X86_KERNELS)
+  d["cpu_kernel_variants"] = std::vector<std::string>{"baseline", "avx2", "avx512_ymm", "avx512"};
 #else
   d["cpu_kernel_variants"] = std::vector<std::string>{"baseline"};
 #endif
@@ -68,7 +70,8 @@ PYBIND11_MODULE(_C, m) {
         }
       },
       py::arg("name"),
-      "Choose the CPU inner kernels: 'auto' (default), 'baseline', 'avx2' or 'avx512'.");
+      "Choose the CPU inner kernels: 'auto' (default), 'baseline', 'avx2', 'avxvnni', 'avx512_ymm' or "
+        "'avx512'.");
   m.def("cpu_kernel", [] { return std::string(gamdss::kernels::active_kernels().name); },
         "Name of the CPU inner kernels in use.");
   m.def(

@@ -20,6 +20,35 @@ def test_build_info_reports_the_running_torch():
     assert info["cpu_kernel"] in info["cpu_kernel_variants"]
 
 
+def _cpu_flags() -> set[str] | None:
+    """The CPU's feature flags as the Linux kernel lists them (/proc/cpuinfo), or None."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        return None
+    return None
+
+
+def test_the_default_cpu_kernel_is_the_best_this_cpu_runs():
+    """'auto' picks AVX-512 (VNNI) where the kernel lists avx512_vnni, else AVX2 with AVX-VNNI
+    where it lists avx_vnni, else AVX2, as the Linux kernel's own CPU flags say."""
+    flags = _cpu_flags()
+    info = gamdss_ext.build_info()
+    if flags is None or "avx512" not in info["cpu_kernel_variants"]:
+        pytest.skip("no /proc/cpuinfo flags, or no x86 vector kernels in this build")
+    if {"avx512_vnni", "avx512bw", "avx512vl"} <= flags:
+        expected = "avx512"
+    elif "avx_vnni" in flags and "avx2" in flags and "avxvnni" in info["cpu_kernel_variants"]:
+        expected = "avxvnni"
+    elif "avx2" in flags:
+        expected = "avx2"
+    else:
+        expected = "baseline"
+    assert info["cpu_kernel"] == expected
+
+
 def _sysfs_l2_bytes() -> int | None:
     """cpu0's level-2 cache size from Linux sysfs, or None where sysfs does not say."""
     base = Path("/sys/devices/system/cpu/cpu0/cache")

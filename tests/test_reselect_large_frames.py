@@ -172,3 +172,23 @@ def test_saturated_uint8_frames_exact_on_every_kernel(distance):
     d = 3 * 224 * 224
     expected = math.sqrt(d * 255.0**2) if distance == "l2" else 0.0
     assert torch.allclose(ref.rise_distance, torch.full((b,), expected, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("variant", gamdss_ext.build_info()["cpu_kernel_variants"])
+def test_every_compiled_kernel_matches_the_reference_or_says_why_not_here(variant):
+    """Each CPU inner kernel compiled in, alone, on full-size uint8 frames against the
+    reference; a kernel this CPU cannot run (e.g. AVX-VNNI on a CPU with AVX-512 and no
+    AVX-VNNI) is skipped with that reason, so a CPU that can run it checks it."""
+    if variant not in VARIANTS:
+        pytest.skip(f"the {variant!r} CPU kernel is compiled in, but this CPU lacks its instructions")
+    gen = torch.Generator().manual_seed(31)
+    b, t = 9, 24
+    x = torch.randint(0, 256, (b, t, 3, 224, 224), generator=gen, dtype=torch.uint8)
+    ann = torch.tensor([[2, 11, 20]] * b) + torch.randint(-2, 3, (b, 3), generator=gen)
+    kwargs = dict(lam_rise=0.5, lam_fall=0.5, window="symmetric", distance="l2", return_table=True)
+    try:
+        gamdss_ext.set_cpu_kernel(variant)
+        got = gamdss.reselect(x, ann[:, 0], ann[:, 1], ann[:, 2], **kwargs)
+    finally:
+        gamdss_ext.set_cpu_kernel("auto")
+    assert _same(got, reference.reselect(x, ann[:, 0], ann[:, 1], ann[:, 2], **kwargs))

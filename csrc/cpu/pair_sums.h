@@ -1,6 +1,6 @@
 // Sums over one block of frame elements, the inner loops of both CPU ops. No torch
-// headers: this interface is compiled once per instruction set (baseline, AVX2, AVX-512) and
-// chosen at run time.
+// headers: this interface is compiled once per instruction set (baseline, AVX2, AVX2 with
+// AVX-VNNI, AVX-512 VNNI on ymm, AVX-512) and chosen at run time.
 #pragma once
 
 #include <cstdint>
@@ -21,24 +21,24 @@ struct U8Moments {
 
 // uint8 Gram terms of one frame y against nx frames xs read before it, over elements
 // [0, n) (pointers already offset to the first element): y_m gets y's moments added (the sum
-// only with need_sum, or always by the AVX-512 and baseline variants) and, for i < nx,
+// only with need_sum, or always by the VNNI and baseline variants) and, for i < nx,
 // dot[i] += sum_k xs[i][k] y[k], all exact; x_sums[i] = sum_k xs[i][k] over the same
-// elements (the AVX-512 and baseline variants need it). With these the squared distance of
+// elements (the VNNI and baseline variants need it). With these the squared distance of
 // a pair is the exact |x|^2 + |y|^2 - 2 x.y and its sum of differences the difference of
 // sums. z (or null) is a companion frame whose moments go to z_m: a frame needed next, read
 // in the same call so that its memory reads overlap y's. The AVX2 variant reads y and z in
 // one pass, as two sequential streams; the AVX-512 one reads each in a light pass of its
-// own (see u8_stream_avx512 for why).
+// own (see u8_stream_vnni for why).
 using StreamU8 = void (*)(const uint8_t* y, const uint8_t* const* xs, const int64_t* x_sums, int nx,
                           const uint8_t* z, int64_t n, bool need_sum, U8Moments* y_m, U8Moments* z_m,
                           int64_t* dot);
 
 // uint8 dots of ny columns with the same nx rows over elements [0, n), exact:
 // dot[j * nx + i] += sum_k xs[i][k] ys[j][k]; x_sums[i] = sum_k xs[i][k] over the same
-// elements (the AVX-512 variant needs it). The AVX-512 and AVX2 variants have it (null in
+// elements (the VNNI variants need it). The vector variants have it (null in
 // the baseline): block_pairs_u8_streamed then reads a piece's frames for their moments
 // alone (u8_stream with no partners) and takes the dots of all its columns in one call,
-// which keeps the rows in L1 across the columns (see u8_dots_columns_avx512).
+// which keeps the rows in L1 across the columns (see u8_dots_columns_vnni).
 using DotsColumnsU8 = void (*)(const uint8_t* const* ys, int ny, const uint8_t* const* xs, const int64_t* x_sums,
                                int nx, int64_t n, int64_t* dot);
 
@@ -70,14 +70,22 @@ KernelSet kernels();
 namespace avx2 {
 KernelSet kernels();
 }
+namespace avxvnni {
+KernelSet kernels();
+}
+namespace avx512_ymm {
+KernelSet kernels();
+}
 namespace avx512 {
 KernelSet kernels();
 }
 
-// The kernels used now: AVX-512 (with VNNI) where the CPU has it, else AVX2 (with F16C)
-// where it has that, else baseline.
+// The kernels used now: AVX-512 (with VNNI) where the CPU has it, else AVX2 with AVX-VNNI
+// where it has that, else AVX2 (with F16C), else baseline. "avx512_ymm" (the AVX-VNNI
+// scheme on AVX-512 VNNI's 256-bit form) is chosen by name only.
 const KernelSet& active_kernels();
-// "auto", "baseline", "avx2" or "avx512"; returns false when the choice is unavailable here.
+// "auto", "baseline", "avx2", "avxvnni", "avx512_ymm" or "avx512"; returns false when the
+// choice is unavailable here.
 bool select_kernels(const char* name);
 
 }  // namespace gamdss::kernels

@@ -3,6 +3,10 @@
 #include <atomic>
 #include <cstring>
 
+#if defined(GAMDSS_HAVE_X86_KERNELS) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
+#endif
+
 namespace gamdss::kernels {
 namespace {
 
@@ -29,6 +33,18 @@ bool cpu_has_avx2() {
 #endif
 }
 
+// AVX-VNNI (the VEX vpdpbusd): CPUID leaf 7, subleaf 1, EAX bit 4; the OS's support of the
+// ymm state comes with the AVX2 check.
+bool cpu_has_avxvnni() {
+#if defined(GAMDSS_HAVE_AVXVNNI_KERNEL) && (defined(__GNUC__) || defined(__clang__))
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) == 0) return false;
+  return (eax & (1u << 4)) != 0 && cpu_has_avx2();
+#else
+  return false;
+#endif
+}
+
 const KernelSet& baseline_set() {
   static const KernelSet set = baseline::kernels();
   return set;
@@ -46,12 +62,22 @@ const KernelSet* available(const char* name) {
     static const KernelSet set = avx512::kernels();
     return &set;
   }
+  if (std::strcmp(name, "avx512_ymm") == 0 && cpu_has_avx512_vnni()) {
+    static const KernelSet set = avx512_ymm::kernels();
+    return &set;
+  }
+#endif
+#ifdef GAMDSS_HAVE_AVXVNNI_KERNEL
+  if (std::strcmp(name, "avxvnni") == 0 && cpu_has_avxvnni()) {
+    static const KernelSet set = avxvnni::kernels();
+    return &set;
+  }
 #endif
   return nullptr;
 }
 
 const KernelSet* best_set() {
-  for (const char* name : {"avx512", "avx2"}) {
+  for (const char* name : {"avx512", "avxvnni", "avx2"}) {
     if (const KernelSet* s = available(name)) return s;
   }
   return &baseline_set();

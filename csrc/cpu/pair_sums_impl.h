@@ -1,7 +1,8 @@
 // Implementation of pair_sums.h, included once per instruction set inside a namespace
-// (pair_sums_baseline.cpp, pair_sums_avx512.cpp). The portable loops write the summation
+// (pair_sums_baseline.cpp, pair_sums_avx2.cpp, pair_sums_avxvnni.cpp,
+// pair_sums_avx512_ymm.cpp, pair_sums_avx512.cpp). The portable loops write the summation
 // order out as independent lanes, which the compiler vectorises without reassociation;
-// the AVX-512 intrinsics follow exactly the same order.
+// the vector intrinsics follow exactly the same order.
 #pragma once
 
 #include <algorithm>
@@ -9,7 +10,13 @@
 #include <cstring>
 #include <type_traits>
 
-#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
+#if defined(GAMDSS_VNNI256_KERNEL)
+// The AVX2 kernels with the uint8 dots and moments of 256-bit vpdpbusd: AVX-VNNI (VEX,
+// pair_sums_avxvnni.cpp) or AVX-512 VNNI on ymm registers (EVEX, pair_sums_avx512_ymm.cpp).
+#include <immintrin.h>
+#define GAMDSS_AVX2 1
+#define GAMDSS_VNNI256 1
+#elif defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
 #include <immintrin.h>
 #define GAMDSS_AVX512 1
 #elif defined(__AVX2__) && defined(__F16C__)
@@ -90,11 +97,11 @@ int64_t u8_wrapped_tail(const uint8_t* x, const uint8_t* y, int64_t k0, int64_t 
 // ================================================================ uint8
 constexpr int kU8Lanes = 32;
 constexpr int64_t kU8Chunk = 8192;  // int32 lanes: 256 products of <= 65025 each
-// Bytes of each frame per step of the column dots (u8_dots_columns_avx512, _avx2): the rows'
+// Bytes of each frame per step of the column dots (u8_dots_columns_vnni, _avx2): the rows'
 // steps (up to 8 x 2 KiB) stay in L1 while every column passes over them.
 constexpr int64_t kColumnStepBytes = 2048;
 
-// The loop order of the column dots (u8_dots_columns_avx512, _avx2) over elements
+// The loop order of the column dots (u8_dots_columns_vnni, _avx2) over elements
 // [0, n_vec), a multiple of the vector width: rows in groups of up to MaxRows and columns in
 // groups of up to kMaxTile, taken in pairs over steps of kColumnStepBytes, so that within a
 // step each row is loaded from L2 (or further) once per group and then from L1 for every
@@ -214,11 +221,10 @@ inline void u8_wrapped_portable(bool x_minus_y, const uint8_t* x, const uint8_t*
 }
 
 #ifdef GAMDSS_AVX512
-// Vector steps (64 bytes for vpdpbusd, 32 for the wrap-around's vpdpwssd) between flushes
-// of the int32 lanes to int64: each step adds at most 4 products of magnitude <= 255 * 128
-// (vpdpbusd: moments and dots) or 2 squares <= 65025 (vpdpwssd) per lane, under the
-// 4 * 65025 of the bound below, so a lane stays below 2^31; the 16 lanes are added in int64
-// (their sum may not fit in int32).
+// 32-byte steps of the wrap-around's vpdpwssd between flushes of the int32 lanes to int64:
+// each step adds at most 2 squares <= 65025 per lane, under the 4 * 65025 of the bound
+// below, so a lane stays below 2^31; the 16 lanes are added in int64 (their sum may not fit
+// in int32).
 constexpr int64_t kAvxSteps = 2048;
 static_assert(kAvxSteps * 4 * 65025 < (int64_t{1} << 31));
 
@@ -227,115 +233,6 @@ inline int64_t avx512_sum_epi32_as_i64(__m512i v) {
                                                   _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(v, 1))));
 }
 
-// uint8 moments and dots with VNNI. Per 64 bytes, y made signed once (y - 128) serves every
-// dot, with the x on the unsigned side of vpdpbusd: sum x (y - 128) + 128 sum x = x.y; and
-// y against itself gives its square, |y|^2 = sum y (y - 128) + 128 sum y, with vpsadbw's
-// sum y. An int32 lane takes 4 products of magnitude <= 255 * 128 per step, at most
-// kAvxSteps steps between flushes to int64 (static_assert above), so the lanes are exact.
-struct Avx512Moments {
-  __m512i sum = _mm512_setzero_si512();     // int64 lanes (vpsadbw)
-  __m512i biased = _mm512_setzero_si512();  // int32 lanes: sum y (y - 128)
-
-  void add(__m512i bytes, __m512i signed_bytes) {
-    sum = _mm512_add_epi64(sum, _mm512_sad_epu8(bytes, _mm512_setzero_si512()));
-    biased = _mm512_dpbusd_epi32(biased, bytes, signed_bytes);
-  }
-  void flush(U8Moments* m) const {
-    const int64_t s = _mm512_reduce_add_epi64(sum);
-    m->sum += s;
-    m->sumsq += avx512_sum_epi32_as_i64(biased) + 128 * s;
-  }
-};
-
-// Moments of x over [0, n64), n64 a multiple of 64: a light loop (one load, four vector
-// operations per 64 bytes), so that with x in memory many lines are in flight.
-inline void u8_moments_avx512(const uint8_t* x, int64_t n64, U8Moments* m) {
-  const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
-  for (int64_t k0 = 0; k0 < n64; k0 += 64 * kAvxSteps) {
-    Avx512Moments acc;
-    const int64_t k1 = std::min(n64, k0 + 64 * kAvxSteps);
-    for (int64_t k = k0; k < k1; k += 64) {
-      const __m512i b = _mm512_loadu_si512(x + k);
-      acc.add(b, _mm512_xor_si512(b, bias));
-    }
-    acc.flush(m);
-  }
-}
-
-// u8_moments_avx512 over [0, n) with the scalar tail.
-inline void u8_moments_avx512_tail(const uint8_t* x, int64_t n, U8Moments* m) {
-  const int64_t n64 = n - n % 64;
-  u8_moments_avx512(x, n64, m);
-  for (int64_t t = n64; t < n; ++t) {
-    m->sum += x[t];
-    m->sumsq += static_cast<int64_t>(x[t]) * x[t];
-  }
-}
-
-// Dots of two columns (NC = 2) or one with NX rows over [k0, k1) (a multiple of 64 bytes),
-// added to int32 lanes that stay in memory between calls: lanes[j * NX + i] += the lanes of
-// xs[i] (ys[j] - 128). Each row's 64 bytes are loaded once for both columns. The caller
-// flushes the lanes to int64 at least every kAvxSteps steps of 64 bytes.
-template <int NC, int NX>
-void u8_dots_columns_avx512_tile(const uint8_t* const* ys, const uint8_t* const* xs, int64_t k0, int64_t k1,
-                                 __m512i* lanes) {
-  const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
-  __m512i acc[NC][NX];
-  for (int j = 0; j < NC; ++j) {
-    for (int i = 0; i < NX; ++i) acc[j][i] = _mm512_load_si512(lanes + j * NX + i);
-  }
-  for (int64_t k = k0; k < k1; k += 64) {
-    __m512i bs[NC];
-    for (int j = 0; j < NC; ++j) bs[j] = _mm512_xor_si512(_mm512_loadu_si512(ys[j] + k), bias);
-    for (int i = 0; i < NX; ++i) {
-      const __m512i x = _mm512_loadu_si512(xs[i] + k);
-      for (int j = 0; j < NC; ++j) acc[j][i] = _mm512_dpbusd_epi32(acc[j][i], x, bs[j]);
-    }
-  }
-  for (int j = 0; j < NC; ++j) {
-    for (int i = 0; i < NX; ++i) _mm512_store_si512(lanes + j * NX + i, acc[j][i]);
-  }
-}
-
-// DotsColumnsU8 with VNNI, in the loop order of for_each_column_tile with rows in groups of
-// up to 8: each load of a row serves two columns. The int32 lanes of a group are added to
-// int64 once per kAvxSteps steps of 64 bytes (128 KiB: once per piece of the benchmark's
-// workloads), not after every step: on Zen 4 that made the dots of a 32 KiB piece 8-16%
-// faster, and cold calls 3-7%.
-inline void u8_dots_columns_avx512(const uint8_t* const* ys, int ny, const uint8_t* const* xs, const int64_t* x_sums,
-                                   int nx, int64_t n, int64_t* dot) {
-  const int64_t n64 = n - n % 64;
-  for_each_column_tile<__m512i, kMaxTile>(
-      ys, ny, xs, nx, n64, 64 * kAvxSteps, dot,
-      [](auto nc, auto nx_tile, const uint8_t* const* y, const uint8_t* const* x, int64_t k0, int64_t k1,
-         __m512i* lanes) {
-        u8_dots_columns_avx512_tile<decltype(nc)::value, decltype(nx_tile)::value>(y, x, k0, k1, lanes);
-      },
-      avx512_sum_epi32_as_i64);
-  for (int j = 0; j < ny; ++j) {
-    for (int i = 0; i < nx; ++i) {
-      int64_t tail = 0;
-      for (int64_t t = n64; t < n; ++t) tail += static_cast<int64_t>(xs[i][t]) * (static_cast<int64_t>(ys[j][t]) - 128);
-      dot[j * nx + i] += tail + 128 * x_sums[i];
-    }
-  }
-}
-
-// u8_stream with VNNI. Memory reads and arithmetic are kept in separate passes: y's moments
-// (y from memory), then its dots with the xs (y now in L1/L2, the xs read just before), then
-// z's moments (z from memory). The op calls it with no xs and takes the dots of a piece's
-// columns together with u8_dots_columns_avx512. On Zen 4 (2026-12-01) separate light passes
-// were faster with cold frames than one pass reading y and z together (as the AVX2 variant
-// does) and than prefetching z or the next frame into L2 during the dots: a loop with many
-// instructions per cache line keeps few lines in flight, and a core then reads far below
-// its bandwidth. The moments by vpdpbusd (above) instead of widening to 16 bits and
-// vpdpwssd made whole cold calls 1-10% faster there.
-inline void u8_stream_avx512(const uint8_t* y, const uint8_t* const* xs, const int64_t* x_sums, int nx,
-                             const uint8_t* z, int64_t n, bool, U8Moments* y_m, U8Moments* z_m, int64_t* dot) {
-  u8_moments_avx512_tail(y, n, y_m);
-  if (nx > 0) u8_dots_columns_avx512(&y, 1, xs, x_sums, nx, n, dot);
-  if (z != nullptr) u8_moments_avx512_tail(z, n, z_m);
-}
 
 template <int NY, bool XMinusY>
 void u8_wrapped_avx512_tile(const uint8_t* x, const uint8_t* const* ys, int64_t n, int64_t* sq) {
@@ -560,6 +457,161 @@ inline void u8_stream_avx2(const uint8_t* y, const uint8_t* const* xs, const int
   if (nx > 0) u8_dots_columns_avx2(&y, 1, xs, nullptr, nx, n, dot);
 }
 #endif  // GAMDSS_AVX2
+
+#if defined(GAMDSS_AVX512) || defined(GAMDSS_VNNI256)
+// uint8 moments and dots with VNNI's vpdpbusd, on 64-byte (AVX-512) or 32-byte (AVX-VNNI, or
+// AVX-512 VNNI on ymm) vectors. Per vector, y made signed once (y - 128) serves every dot,
+// with the x on the unsigned side of vpdpbusd: sum x (y - 128) + 128 sum x = x.y; and y
+// against itself gives its square, |y|^2 = sum y (y - 128) + 128 sum y, with vpsadbw's sum
+// y. An int32 lane takes 4 products of magnitude <= 255 * 128 per step, at most kVnniSteps
+// steps between flushes to int64, so the lanes are exact.
+#ifdef GAMDSS_AVX512
+struct Vnni {
+  using Vec = __m512i;
+  static constexpr int64_t kBytes = 64;
+  static constexpr int kTileRows = kMaxTile;  // 2 x 8 accumulators of the 32 zmm registers
+  static Vec zero() { return _mm512_setzero_si512(); }
+  static Vec bias() { return _mm512_set1_epi8(static_cast<char>(0x80)); }
+  static Vec load(const uint8_t* p) { return _mm512_loadu_si512(p); }
+  static Vec load_lanes(const Vec* p) { return _mm512_load_si512(p); }
+  static void store_lanes(Vec* p, Vec v) { _mm512_store_si512(p, v); }
+  static Vec flip(Vec b, Vec bias) { return _mm512_xor_si512(b, bias); }
+  static Vec dot(Vec acc, Vec u, Vec s) { return _mm512_dpbusd_epi32(acc, u, s); }
+  static Vec add_sums(Vec sum, Vec bytes) { return _mm512_add_epi64(sum, _mm512_sad_epu8(bytes, zero())); }
+  static int64_t total_i64(Vec v) { return _mm512_reduce_add_epi64(v); }
+  static int64_t total_i32(Vec v) { return avx512_sum_epi32_as_i64(v); }
+};
+#else
+struct Vnni {
+  using Vec = __m256i;
+  static constexpr int64_t kBytes = 32;
+  // 2 x 6 accumulators, the two signed columns, a row and the bias fill the 16 ymm
+  // registers that AVX-VNNI (VEX) has.
+  static constexpr int kTileRows = 6;
+  static Vec zero() { return _mm256_setzero_si256(); }
+  static Vec bias() { return _mm256_set1_epi8(static_cast<char>(0x80)); }
+  static Vec load(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+  static Vec load_lanes(const Vec* p) { return _mm256_load_si256(p); }
+  static void store_lanes(Vec* p, Vec v) { _mm256_store_si256(p, v); }
+  static Vec flip(Vec b, Vec bias) { return _mm256_xor_si256(b, bias); }
+#if defined(__AVXVNNI__) && !defined(__AVX512VNNI__)
+  static Vec dot(Vec acc, Vec u, Vec s) { return _mm256_dpbusd_avx_epi32(acc, u, s); }
+#else
+  static Vec dot(Vec acc, Vec u, Vec s) { return _mm256_dpbusd_epi32(acc, u, s); }
+#endif
+  static Vec add_sums(Vec sum, Vec bytes) { return _mm256_add_epi64(sum, _mm256_sad_epu8(bytes, zero())); }
+  static int64_t total_i64(Vec v) {
+    const __m128i t = _mm_add_epi64(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    return _mm_cvtsi128_si64(t) + _mm_extract_epi64(t, 1);
+  }
+  static int64_t total_i32(Vec v) { return avx2_sum_epi32_as_i64(v); }
+};
+#endif
+
+constexpr int64_t kVnniSteps = 2048;
+static_assert(kVnniSteps * 4 * 255 * 128 < (int64_t{1} << 31));
+
+struct VnniMoments {
+  Vnni::Vec sum = Vnni::zero();     // int64 lanes (vpsadbw)
+  Vnni::Vec biased = Vnni::zero();  // int32 lanes: sum y (y - 128)
+
+  void add(Vnni::Vec bytes, Vnni::Vec signed_bytes) {
+    sum = Vnni::add_sums(sum, bytes);
+    biased = Vnni::dot(biased, bytes, signed_bytes);
+  }
+  void flush(U8Moments* m) const {
+    const int64_t s = Vnni::total_i64(sum);
+    m->sum += s;
+    m->sumsq += Vnni::total_i32(biased) + 128 * s;
+  }
+};
+
+// Moments of x over [0, n): a light loop (one load, four vector operations per vector), so
+// that with x in memory many lines are in flight; then the scalar tail.
+inline void u8_moments_vnni(const uint8_t* x, int64_t n, U8Moments* m) {
+  const Vnni::Vec bias = Vnni::bias();
+  const int64_t n_vec = n - n % Vnni::kBytes;
+  for (int64_t k0 = 0; k0 < n_vec; k0 += Vnni::kBytes * kVnniSteps) {
+    VnniMoments acc;
+    const int64_t k1 = std::min(n_vec, k0 + Vnni::kBytes * kVnniSteps);
+    for (int64_t k = k0; k < k1; k += Vnni::kBytes) {
+      const Vnni::Vec b = Vnni::load(x + k);
+      acc.add(b, Vnni::flip(b, bias));
+    }
+    acc.flush(m);
+  }
+  for (int64_t t = n_vec; t < n; ++t) {
+    m->sum += x[t];
+    m->sumsq += static_cast<int64_t>(x[t]) * x[t];
+  }
+}
+
+// Dots of two columns (NC = 2) or one with NX rows over [k0, k1) (a multiple of the vector
+// size), added to int32 lanes that stay in memory between calls: lanes[j * NX + i] += the
+// lanes of xs[i] (ys[j] - 128). Each row's vector is loaded once for both columns. The
+// caller flushes the lanes to int64 at least every kVnniSteps vectors.
+template <int NC, int NX>
+void u8_dots_columns_vnni_tile(const uint8_t* const* ys, const uint8_t* const* xs, int64_t k0, int64_t k1,
+                               Vnni::Vec* lanes) {
+  const Vnni::Vec bias = Vnni::bias();
+  Vnni::Vec acc[NC][NX];
+  for (int j = 0; j < NC; ++j) {
+    for (int i = 0; i < NX; ++i) acc[j][i] = Vnni::load_lanes(lanes + j * NX + i);
+  }
+  for (int64_t k = k0; k < k1; k += Vnni::kBytes) {
+    Vnni::Vec bs[NC];
+    for (int j = 0; j < NC; ++j) bs[j] = Vnni::flip(Vnni::load(ys[j] + k), bias);
+    for (int i = 0; i < NX; ++i) {
+      const Vnni::Vec x = Vnni::load(xs[i] + k);
+      for (int j = 0; j < NC; ++j) acc[j][i] = Vnni::dot(acc[j][i], x, bs[j]);
+    }
+  }
+  for (int j = 0; j < NC; ++j) {
+    for (int i = 0; i < NX; ++i) Vnni::store_lanes(lanes + j * NX + i, acc[j][i]);
+  }
+}
+
+// DotsColumnsU8 with VNNI, in the loop order of for_each_column_tile with rows in groups of
+// up to Vnni::kTileRows: each load of a row serves two columns. The int32 lanes of a group
+// are added to int64 once per kVnniSteps vectors (128 KiB with AVX-512: once per piece of
+// the benchmark's workloads), not after every step: on Zen 4 that made the dots of a 32
+// KiB piece 8-16% faster, and cold calls 3-7% (AVX-512).
+inline void u8_dots_columns_vnni(const uint8_t* const* ys, int ny, const uint8_t* const* xs, const int64_t* x_sums,
+                                 int nx, int64_t n, int64_t* dot) {
+  const int64_t n_vec = n - n % Vnni::kBytes;
+  for_each_column_tile<Vnni::Vec, Vnni::kTileRows>(
+      ys, ny, xs, nx, n_vec, Vnni::kBytes * kVnniSteps, dot,
+      [](auto nc, auto nx_tile, const uint8_t* const* y, const uint8_t* const* x, int64_t k0, int64_t k1,
+         Vnni::Vec* lanes) {
+        u8_dots_columns_vnni_tile<decltype(nc)::value, decltype(nx_tile)::value>(y, x, k0, k1, lanes);
+      },
+      Vnni::total_i32);
+  for (int j = 0; j < ny; ++j) {
+    for (int i = 0; i < nx; ++i) {
+      int64_t tail = 0;
+      for (int64_t t = n_vec; t < n; ++t) tail += static_cast<int64_t>(xs[i][t]) * (static_cast<int64_t>(ys[j][t]) - 128);
+      dot[j * nx + i] += tail + 128 * x_sums[i];
+    }
+  }
+}
+
+// u8_stream with VNNI. Memory reads and arithmetic are kept in separate passes: y's moments
+// (y from memory; with its sum, which the dots' correction needs), then its dots with the
+// xs (y now in L1/L2, the xs read just before), then z's moments (z from memory). The op
+// calls it with no xs and takes the dots of a piece's columns together with
+// u8_dots_columns_vnni. On Zen 4 (2026-12-01, AVX-512) separate light passes were faster
+// with cold frames than one pass reading y and z together (as the AVX2 variant does) and
+// than prefetching z or the next frame into L2 during the dots: a loop with many
+// instructions per cache line keeps few lines in flight, and a core then reads far below
+// its bandwidth. The moments by vpdpbusd (above) instead of widening to 16 bits and
+// vpdpwssd made whole cold calls 1-10% faster there.
+inline void u8_stream_vnni(const uint8_t* y, const uint8_t* const* xs, const int64_t* x_sums, int nx,
+                           const uint8_t* z, int64_t n, bool, U8Moments* y_m, U8Moments* z_m, int64_t* dot) {
+  u8_moments_vnni(y, n, y_m);
+  if (nx > 0) u8_dots_columns_vnni(&y, 1, xs, x_sums, nx, n, dot);
+  if (z != nullptr) u8_moments_vnni(z, n, z_m);
+}
+#endif  // GAMDSS_AVX512 || GAMDSS_VNNI256
 
 // ================================================================ floating
 constexpr int64_t kFloatChunk = 512;  // a multiple of both lane counts
@@ -977,7 +1029,9 @@ inline void pair_sums_float(Elem elem, Distance mode, const void* x, const void*
 
 inline KernelSet make_kernel_set(const char* name) {
 #ifdef GAMDSS_AVX512
-  return KernelSet{name, &u8_stream_avx512, &u8_dots_columns_avx512, &u8_wrapped_avx512, &pair_sums_float};
+  return KernelSet{name, &u8_stream_vnni, &u8_dots_columns_vnni, &u8_wrapped_avx512, &pair_sums_float};
+#elif defined(GAMDSS_VNNI256)
+  return KernelSet{name, &u8_stream_vnni, &u8_dots_columns_vnni, &u8_wrapped_avx2, &pair_sums_float};
 #elif defined(GAMDSS_AVX2)
   return KernelSet{name, &u8_stream_avx2, &u8_dots_columns_avx2, &u8_wrapped_avx2, &pair_sums_float};
 #else

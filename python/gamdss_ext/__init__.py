@@ -44,7 +44,9 @@ def build_info() -> dict:
 
 def set_cpu_kernel(name: str) -> None:
     """Choose the CPU inner kernels: ``"auto"`` (best this CPU supports), ``"baseline"``
-    (portable loops), ``"avx2"`` or ``"avx512"``. Raises ``ValueError`` if unavailable here."""
+    (portable loops), ``"avx2"``, ``"avxvnni"`` (AVX2 with AVX-VNNI's 256-bit dots),
+    ``"avx512_ymm"`` (the same scheme with AVX-512 VNNI on 256-bit registers; by name only)
+    or ``"avx512"``. Raises ``ValueError`` if unavailable here."""
     _C.set_cpu_kernel(name)
 
 
