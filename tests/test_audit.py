@@ -195,3 +195,22 @@ def test_settings_file_reads_back_through_the_one_yaml_mechanism(tiny, tiny_repo
     # the reselection.csv it wrote is the one scheme (reselect's), with the settings recorded
     assert ReselectionSettings.from_yaml(tiny_report.out / "settings.yaml") == PAPER_03
     assert "annotated_onset_index" in _rows(tiny_report.out / "reselection.csv")[0]
+
+
+def test_an_audit_stopped_midway_leaves_nothing_and_runs_again(tiny, tmp_path, monkeypatch):
+    """Ctrl-C while the curves are drawn (after the CSVs and histograms are written): the
+    report folder gets nothing, so the same call then runs without --overwrite."""
+    from gamdss.audit import plots
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    out = tmp_path / "audit"
+    with monkeypatch.context() as m:
+        m.setattr(plots, "distance_curves", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            audit_cache(tiny, out, settings=PAPER_03, progress=False)
+    assert not out.exists() or not any(out.iterdir())
+    assert not list(tmp_path.glob(".audit.partial-*"))  # the staging folder is gone too
+    rep = audit_cache(tiny, out, settings=PAPER_03, progress=False)
+    assert rep.report.is_file() and all((out / f).is_file() for f in rep.files)

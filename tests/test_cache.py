@@ -83,6 +83,26 @@ def test_a_truncated_clip_file_names_the_clip(tmp_path):
             lambda m: {**m, "clips": [{**m["clips"][0], "shape": [3, 4, 4]}]},
             r"\(sub01/EP01\) is not a valid entry \(shape \[3, 4, 4\] is not",
         ),
+        (
+            lambda m: {**m, "clips": [{**m["clips"][0], "fps": 0}]},
+            r"\(sub01/EP01\) is not a valid entry \(fps 0 is not a positive frame rate",
+        ),
+        (
+            lambda m: {**m, "clips": [{**m["clips"][0], "fps": -200.0}]},
+            r"\(sub01/EP01\) is not a valid entry \(fps -200.0 is not a positive frame rate",
+        ),
+        (
+            lambda m: {**m, "clips": [{**m["clips"][0], "frame_numbers": [10, 12, 11]}]},
+            r"\(sub01/EP01\) is not a valid entry \(its frame numbers do not increase",
+        ),
+        (
+            lambda m: {**m, "clips": [{**m["clips"][0], "frame_numbers": [10, 11, 11], "offset": 11}]},
+            r"\(sub01/EP01\) is not a valid entry \(its frame numbers do not increase",
+        ),
+        (
+            lambda m: {**m, "clips": [m["clips"][0], m["clips"][0]]},
+            r"clip 1 \(sub01/EP01\) is listed twice",
+        ),
     ],
 )
 def test_a_damaged_manifest_is_named(tmp_path, damage, message):

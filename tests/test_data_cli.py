@@ -116,16 +116,20 @@ def test_check_names_bad_paths_and_values(tmp_path, capsys):
     folder.mkdir()
     bad_yaml = tmp_path / "bad.yaml"
     bad_yaml.write_text("a: [\n")
+    a_file = tmp_path / "a-file.txt"
+    a_file.write_text("x")
     cases = [
         (["--corrections", str(bad_yaml)], "is not valid YAML"),
+        (["--json", str(a_file / "r.json")], f"--json's folder {a_file} is a file; give a folder"),
         (["--corrections", str(folder)], "is a folder, not a file"),
         (["--json", str(folder), "--overwrite"], "is a folder; give a file name"),
         (["--clip-margin", "-3"], "--clip-margin must be >= 0"),
     ]
     for extra, message in cases:
-        assert main(["data", "check", str(root), "--dataset", "samm", *extra]) != 0
-        err = capsys.readouterr().err
-        assert message in err and "Traceback" not in err
+        assert main(["data", "check", str(root), "--dataset", "samm", *extra]) == 2
+        cap = capsys.readouterr()
+        assert message in cap.err and "Traceback" not in cap.err
+        assert cap.out == ""  # refused before the check ran
     assert main(["data", "check", "--annotations", str(folder), "--dataset", "samm"]) != 0
     assert "is a folder, not a file" in capsys.readouterr().err
 

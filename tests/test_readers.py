@@ -465,3 +465,17 @@ def test_mmew_clip_in_another_emotion_folder(tmp_path):
     )
     rep = scan_dataset(tmp_path, "mmew", annotations=tmp_path / "MMEW_Micro_Exp.csv")
     assert rep.skipped == [] and rep.clips[0].frame_paths[0].parent == d
+
+
+def test_a_corrections_list_of_another_dataset_is_refused(fixtures, tmp_path):
+    """A list that declares it is for SAMM is not applied to CASME II (its subject and video
+    names could match rows by chance); a list named otherwise (``dataset: mine``) applies."""
+    entry = "  - {subject: '01', video: EP03_02, field: offset, original: 15, corrected: 14, reason: r}\n"
+    samm = tmp_path / "samm-list.yaml"
+    samm.write_text("dataset: SAMM\nversion: 1\ncorrections:\n" + entry, encoding="utf-8")
+    with pytest.raises(ValueError, match=r"samm-list.yaml is for dataset samm, not casme2"):
+        read_annotations(fixtures["casme2"].annotation_path, "casme2", corrections=samm)
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("dataset: mine\nversion: 1\ncorrections:\n" + entry, encoding="utf-8")
+    rep = read_annotations(fixtures["casme2"].annotation_path, "casme2", corrections=mine)
+    assert next(r for r in rep.records if r.video == "EP03_02").offset == 14

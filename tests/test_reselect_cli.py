@@ -115,6 +115,22 @@ def test_not_a_cache(tmp_path, capsys):
     assert "manifest.json is missing" in capsys.readouterr().err
 
 
+def test_a_cache_without_clips_is_refused(cache, tmp_path, capsys):
+    """An empty manifest (every clip failed in preprocessing, say): bad input naming the
+    cache, and no output folder (it used to end with exit 0 and a summary of nan)."""
+    import json
+    import shutil
+
+    empty = tmp_path / "empty"
+    shutil.copytree(cache.root, empty)
+    manifest = empty / "manifest.json"
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "clips": []}))
+    assert main(["reselect", str(empty), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"gamdss reselect: nothing to reselect: the cache {empty} holds no clips"]
+    assert not (tmp_path / "out").exists()
+
+
 def test_default_is_the_recommended_preset_with_confidences_that_reread(cache):
     """``gamdss reselect CACHE`` runs the noise-aware preset; its CSV carries a confidence per
     keyframe (apex and offset assessed, onset not), the exported file has the confidence

@@ -165,47 +165,53 @@ def audit_caches(
     settings = preset("recommended") if settings is None else settings
     loaded = _read_reselection_files(caches, reselection_csv)
     _check_curves_for(curves_for, caches, loaded)
-    writer = _Writer(out)
-    per_cache = _reselections(caches, names, settings, reselection_csv, loaded, writer, device, progress)
-    settings = per_cache[0][2]
-
-    rows = [
-        row
-        for (cache, results, s), name in zip(per_cache, names)
-        for row in tables.displacement_rows(cache, results, s, name)
-    ]
-    if not rows:
-        raise ValueError("nothing to audit: the caches (or reselection files) hold no clips")
-    keys = list(group_by) if group_by is not None else tables.default_group_keys(rows)
-    summary = tables.summary_rows(rows, keys, settings.move_z)
-    writer.subtitle = f"{len(rows)} clips of {', '.join(sorted({r['dataset'] for r in rows}))}; {settings.describe()}"
-    writer.csv("displacements.csv", rows)
-    writer.csv("summary.csv", summary)
-    wanted = _curve_targets(rows, curves_for)
-    sections = [
-        _summary_section(rows, summary, settings, names, len(caches)),
-        _histogram_section(rows, writer),
-        _apex_offset_section(rows, summary, settings, writer),
-        _group_section(rows, summary, keys, writer),
-        _curve_section(wanted, per_cache, names, writer),
-    ]
-    audit = AuditSettings(
-        settings,
-        [str(c.root) for c in caches],
-        None if reselection_csv is None else [str(p) for p in reselection_csv],
-        [c for _, c in wanted],
-        keys,
-        fmt,
-        datetime.datetime.now().isoformat(timespec="seconds"),
-    )
-    yaml_io.save(audit, out / "settings.yaml", overwrite=True)
-    writer.files.append("settings.yaml")
-    sections.append(_settings_section(settings, caches, reselection_csv, writer.files))
     name = "report.md" if fmt == "markdown" else "report.html"
-    atomic.write_text(
-        out / name, report.render(sections, "Annotation audit: GAMDSS keyframe reselection", fmt, base=out)
-    )
-    writer.files.append(name)
+    # Written as one set (atomic.output_set): a run stopped by an error or Ctrl-C leaves
+    # nothing in `out`, so the same command runs again; the report comes last.
+    with atomic.output_set(out, last=[name]) as staging:
+        writer = _Writer(staging)
+        per_cache = _reselections(caches, names, settings, reselection_csv, loaded, writer, device, progress)
+        settings = per_cache[0][2]
+
+        rows = [
+            row
+            for (cache, results, s), name in zip(per_cache, names)
+            for row in tables.displacement_rows(cache, results, s, name)
+        ]
+        if not rows:
+            raise ValueError("nothing to audit: the caches (or reselection files) hold no clips")
+        keys = list(group_by) if group_by is not None else tables.default_group_keys(rows)
+        summary = tables.summary_rows(rows, keys, settings.move_z)
+        writer.subtitle = (
+            f"{len(rows)} clips of {', '.join(sorted({r['dataset'] for r in rows}))}; {settings.describe()}"
+        )
+        writer.csv("displacements.csv", rows)
+        writer.csv("summary.csv", summary)
+        wanted = _curve_targets(rows, curves_for)
+        sections = [
+            _summary_section(rows, summary, settings, names, len(caches)),
+            _histogram_section(rows, writer),
+            _apex_offset_section(rows, summary, settings, writer),
+            _group_section(rows, summary, keys, writer),
+            _curve_section(wanted, per_cache, names, writer),
+        ]
+        audit = AuditSettings(
+            settings,
+            [str(c.root) for c in caches],
+            None if reselection_csv is None else [str(p) for p in reselection_csv],
+            [c for _, c in wanted],
+            keys,
+            fmt,
+            datetime.datetime.now().isoformat(timespec="seconds"),
+        )
+        yaml_io.save(audit, staging / "settings.yaml", overwrite=True)
+        writer.files.append("settings.yaml")
+        sections.append(_settings_section(settings, caches, reselection_csv, writer.files))
+        atomic.write_text(
+            staging / name,
+            report.render(sections, "Annotation audit: GAMDSS keyframe reselection", fmt, base=staging),
+        )
+        writer.files.append(name)
     return AuditReport(out, out / name, writer.files, rows, summary)
 
 

@@ -15,7 +15,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from gamdss.commands._common import BadInput, RunFailed, add_dataset_arguments, add_run_flags, error_text
+from gamdss.commands._common import (
+    BadInput,
+    RunFailed,
+    add_dataset_arguments,
+    add_run_flags,
+    check_out_folder,
+    error_text,
+)
 
 #: skipped rows (or clips) printed when nothing is usable; the rest are in the --json report.
 FIRST_REASONS = 5
@@ -274,6 +281,11 @@ def _check(args: argparse.Namespace) -> int:
         raise BadInput(f"--clip-margin must be >= 0, got {args.clip_margin}")
     if args.json is not None and Path(args.json).exists() and not args.overwrite:
         raise BadInput(f"{args.json} exists; pass --overwrite to replace it")
+    if args.json is not None:
+        try:  # its folder must be one or be makeable, before minutes of checking
+            check_out_folder(Path(args.json).parent, "--json's folder")
+        except NotADirectoryError as exc:
+            raise BadInput(exc) from None
     if args.decode and args.root is None:
         raise BadInput("--decode checks the frames under ROOT; give a dataset ROOT")
     try:

@@ -49,6 +49,8 @@ def _run(args: argparse.Namespace) -> int:
             check_out_folder(args.out)
         settings = reselection_settings(args)
         cache = FrameCache(args.cache)
+        if len(cache) == 0:
+            raise ValueError(f"nothing to reselect: the cache {cache.root} holds no clips")
         out = Path(args.out) if args.out else default_out(cache.root, settings)
         check_out_folder(out)
         atomic.refuse_any_existing(planned_outputs(cache, out), args.overwrite)

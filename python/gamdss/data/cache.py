@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import time
@@ -143,12 +144,17 @@ class CacheEntry:
 
 
 def _check_consistent(entry: CacheEntry) -> None:
-    """``ValueError`` when the entry's fields contradict each other: ``shape`` is not
-    ``[T, H, W, 3]`` with ``T`` its number of frame numbers, or a keyframe is not one of its
-    frame numbers (what every reader of the cache relies on)."""
+    """``ValueError`` when the entry's fields contradict each other or cannot be true:
+    ``shape`` is not ``[T, H, W, 3]`` with ``T`` its number of frame numbers, the frame
+    numbers do not increase, ``fps`` is not a positive finite number, or a keyframe is not
+    one of its frame numbers (what every reader of the cache relies on)."""
     shape, numbers = entry.shape, entry.frame_numbers
     if len(shape) != 4 or shape[3] != 3 or shape[0] != len(numbers) or min(shape) < 1:
         raise ValueError(f"shape {shape} is not [T, H, W, 3] with T = its {len(numbers)} frame numbers")
+    if not math.isfinite(entry.fps) or entry.fps <= 0:
+        raise ValueError(f"fps {entry.fps} is not a positive frame rate")
+    if any(b <= a for a, b in zip(numbers, numbers[1:])):
+        raise ValueError("its frame numbers do not increase from one frame to the next")
     known = set(numbers)
     for name in ("onset", "apex", "offset"):
         frame = getattr(entry, name)
@@ -286,6 +292,10 @@ class FrameCache:
                 raise ValueError(
                     f"{path}: clip {k} ({name}) is not a valid entry ({exc}); preprocess again into a new folder"
                 ) from None
+            if entry.clip_id in self._entries:
+                raise ValueError(
+                    f"{path}: clip {k} ({entry.clip_id}) is listed twice; preprocess again into a new folder"
+                )
             self._entries[entry.clip_id] = entry
 
     @property

@@ -320,7 +320,7 @@ class Dataset:
         context = self.read_context(path, book)
         entries = builtin_corrections(self.name)
         if corrections is not None:
-            entries = entries + load_corrections_file(corrections)
+            entries = entries + load_corrections_file(corrections, self.name)
         entries = [self._normalised_entry(e, context) for e in entries]
         # entry index -> None (applied to a row) or why a row of its clip was left alone
         outcome: dict[int, str | None] = {}

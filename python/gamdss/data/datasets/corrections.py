@@ -152,6 +152,12 @@ def parse_corrections(data: Any, origin: str) -> list[CorrectionEntry]:
     return out
 
 
+def _dataset_names() -> set[str]:
+    """The datasets' names: those of the shipped lists (one per dataset)."""
+    folder = resources.files("gamdss.data").joinpath("corrections")
+    return {f.name.removesuffix(".yaml") for f in folder.iterdir() if f.name.endswith(".yaml")}
+
+
 def builtin_corrections(dataset: str) -> list[CorrectionEntry]:
     """The corrections list shipped with gamdss for ``dataset`` (empty if none)."""
     res = resources.files("gamdss.data").joinpath("corrections", f"{dataset}.yaml")
@@ -160,8 +166,10 @@ def builtin_corrections(dataset: str) -> list[CorrectionEntry]:
     return parse_corrections(load_yaml(res.read_text(encoding="utf-8")), f"gamdss/data/corrections/{dataset}.yaml")
 
 
-def load_corrections_file(path: str | Path) -> list[CorrectionEntry]:
-    """A user's corrections list in the same YAML format."""
+def load_corrections_file(path: str | Path, dataset: str | None = None) -> list[CorrectionEntry]:
+    """A user's corrections list in the same YAML format. With ``dataset``, a list whose
+    ``dataset:`` names another of the datasets is a ``ValueError`` (it would match rows by
+    chance); any other name (``dataset: mine``) only names the list."""
     path = Path(path)
     problem = not_a_file(path)  # stat only: opening a FIFO would block
     if problem is not None:
@@ -170,4 +178,7 @@ def load_corrections_file(path: str | Path) -> list[CorrectionEntry]:
         data = load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ValueError(f"corrections list {path} is not valid YAML: {' '.join(str(exc).split())}") from None
+    declared = str(data.get("dataset", "")).strip().lower() if isinstance(data, dict) else ""
+    if dataset is not None and declared in _dataset_names() and declared != dataset.lower():
+        raise ValueError(f"corrections list {path} is for dataset {declared}, not {dataset}")
     return parse_corrections(data, str(path))
