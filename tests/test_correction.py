@@ -580,3 +580,23 @@ def test_move_offset_does_not_change_the_apex():
 def test_frames_too_small_to_register_are_refused():
     with pytest.raises(ValueError, match=r"clip 0: frames of 1x8 px are too small to register"):
         correct_keyframes([torch.zeros((20, 1, 8), dtype=torch.uint8)], [2], [6], [10], 200.0)
+
+
+def test_offset_is_kept_when_the_clip_ends_in_another_expression():
+    """The clip's end is the offset's neutral reference. With a second action held over the
+    last frames (frames 48..59 carry the bump at full strength), an offset marked inside the
+    first action (frame 32, which moves to 36 on the clean clip) is kept and not assessed:
+    measured against that end, the neutral frames after the first action would look like
+    expression and the offset would move late."""
+    frames, eyes = _bump_clip(peak=30)
+    face = make_face(0, (64, 64))
+    cx, cy = face.landmarks[2] + np.array([-6.0, 3.0])
+    ys, xs = np.mgrid[0:64, 0:64] + 0.5
+    blob = np.exp(-((xs - cx) ** 2 + (ys - cy) ** 2) / (2 * 2.5**2))
+    held = frames.numpy().astype(np.float64)
+    held[48:] += 40.0 * blob[None, ..., None]
+    held_end = torch.from_numpy(np.clip(np.rint(held), 0, 255).astype(np.uint8))
+    r = correct_keyframes([frames, held_end], [10, 10], [30, 30], [32, 32], FPS, eyes=[eyes, eyes])
+    _check_keyframe_rules(r, [10, 10], [32, 32])
+    assert r.offset.tolist() == [36, 32]
+    assert r.confidence[0, 2] > RECOMMENDED.offset_z and math.isnan(r.confidence[1, 2])

@@ -36,6 +36,9 @@ Per clip (frames uint8 ``[T, H, W, 3]`` RGB or ``[T, H, W]`` grey):
    sigma is still inside the expression: it moves later, to the first frame whose evidence
    is back within ``tie_z`` sigma of ``L``. An offset marked too late cannot be told from one
    marked right (the end of a gentle decay is below the noise), so it is never moved earlier.
+   The end must be neutral: when the frames of the reference before the onset are further
+   from the end reference (above ``L``) than half the apex is (the expression held to the
+   clip's end, or another one there), the offset is kept and not assessed (confidence NaN).
 8. Onset: kept as annotated. On the benchmark every onset rule tried (plateau edges of the
    evidence, in both directions) did worse than the annotation: a gentle rise stays below
    the noise for several frames after the true onset.
@@ -252,19 +255,35 @@ def evidence_curve(x: torch.Tensor, ref: torch.Tensor, weights: torch.Tensor) ->
 
 
 def correct_offset(
-    x: torch.Tensor, apex: int, offset: int, k: int, weights: torch.Tensor, settings: ReselectionSettings
+    x: torch.Tensor,
+    apex: int,
+    offset: int,
+    k: int,
+    weights: torch.Tensor,
+    settings: ReselectionSettings,
+    start: tuple[int, int] | None = None,
 ) -> tuple[int, float]:
     """Step 7 of the module docstring on grey frames ``x`` (``[T, h, w]``, indices relative to
-    ``x``): the offset and its confidence (NaN when the clip has too few frames after it)."""
+    ``x``): the offset and its confidence (NaN when the clip has too few frames after it, or
+    when its end is not neutral). ``start``: first and last frame (inclusive) of the neutral
+    reference before the onset. The end reference must be nearer that neutral start than the
+    apex: the start's evidence against it above ``L`` at most half the apex's (head drift
+    and flicker that the registration leaves add to both), else the clip's end holds the
+    expression still or another one, and an offset measured against it would move late."""
     n = int(x.shape[0])
     m = max(2, k)
     if n - 1 - offset < k + m:
         return offset, float("nan")
-    curve = evidence_curve(x[apex:], x[n - k :].mean(dim=0), weights)
+    end_ref = x[n - k :].mean(dim=0)
+    curve = evidence_curve(x[apex:], end_ref, weights)
     sigma = noise_floor(curve)
     if not math.isfinite(sigma):
         return offset, float("nan")
     level = float(np.median(curve[-k - m : -k]))
+    if start is not None:
+        before = evidence_curve(x[start[0] : start[1] + 1], end_ref, weights)
+        if float(np.median(before)) - level > 0.5 * (curve[0] - level):
+            return offset, float("nan")
     confidence = max(0.0, (curve[offset - apex] - level) / sigma)
     if confidence <= settings.offset_z:
         return offset, confidence
@@ -300,7 +319,8 @@ def correct_clip(
     new_apex, apex_conf = select_apex(evidence, apex, lo, hi, sigma, settings)
     new_offset, offset_conf = offset, float("nan")
     if settings.move_offset:
-        new_offset, offset_conf = correct_offset(x, new_apex - first, offset - first, k, weights, settings)
+        start = (ref_first - first, ref_last - first)
+        new_offset, offset_conf = correct_offset(x, new_apex - first, offset - first, k, weights, settings, start)
         new_offset += first
     return (onset, new_apex, new_offset), (float("nan"), apex_conf, offset_conf), sigma, evidence
 
