@@ -38,7 +38,7 @@ def default_out(cache_root: Path, settings) -> Path:
 def _run(args: argparse.Namespace) -> int:
     # deferred so that `gamdss --help` does not import torch
     from gamdss.data.cache import FrameCache
-    from gamdss.reselection.export import export_reselection, planned_outputs
+    from gamdss.reselection.export import export_reselection, find_source_file, planned_outputs
     from gamdss.reselection.run import reselect_cache
     from gamdss.util import atomic
 
@@ -53,7 +53,17 @@ def _run(args: argparse.Namespace) -> int:
             raise ValueError(f"nothing to reselect: the cache {cache.root} holds no clips")
         out = Path(args.out) if args.out else default_out(cache.root, settings)
         check_out_folder(out)
-        atomic.refuse_any_existing(planned_outputs(cache, out), args.overwrite)
+        annotations = None
+        if args.annotations is not None:
+            if len({e.dataset for e in cache.entries}) != 1:
+                raise ValueError("--annotations gives one file, but the cache holds clips of several datasets")
+            if not Path(args.annotations).is_file():
+                raise FileNotFoundError(f"--annotations {args.annotations} is not a file")
+            source, why = find_source_file(cache, cache.entries[0].dataset, args.annotations)
+            if source is None:
+                raise ValueError(f"--annotations {args.annotations}: {why}")
+            annotations = {cache.entries[0].dataset: source}
+        atomic.refuse_any_existing(planned_outputs(cache, out, annotations=annotations), args.overwrite)
     except (ValueError, OSError) as exc:  # FileExistsError included: the command needs --overwrite
         raise BadInput(exc) from exc
     try:
@@ -66,7 +76,13 @@ def _run(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
         )
         export = export_reselection(
-            cache, results, out, settings, overwrite=args.overwrite, extra_settings={"device": args.device}
+            cache,
+            results,
+            out,
+            settings,
+            overwrite=args.overwrite,
+            extra_settings={"device": args.device},
+            annotations=annotations,
         )
     except (FileNotFoundError, ValueError) as exc:  # a damaged or missing clip file of the cache
         raise BadInput(exc) from exc
@@ -85,6 +101,12 @@ def register(sub) -> None:
     p.add_argument("cache", help="frame cache folder (made by `gamdss preprocess`)")
     add_reselection_arguments(p)
     p.add_argument("--out", help="output folder (default: CACHE/reselection/<run name of the settings>)")
+    p.add_argument(
+        "--annotations",
+        metavar="FILE",
+        help="the dataset's annotation file the cache was made from, copied with the corrected keyframes "
+        "(default: found under the dataset root of the cached frames)",
+    )
     p.add_argument(
         "--max-batch-mb",
         type=number_type("--max-batch-mb", strict=True),

@@ -1,19 +1,33 @@
 """A reselection run's output folder: the results file, corrected annotation files in each
-dataset's own schema, and the settings."""
+dataset's own schema, and the settings.
+
+The corrected annotation file is the dataset's source annotation file (the one the cache was
+made from) with only the reselected keyframe cells changed and the ``Original ...`` and
+``... Confidence`` columns added (:meth:`Dataset.write_reselected`). The cache does not
+record that file's path: it is found from the clips' frame folders recorded in the cache
+(the dataset root whose layout puts each clip in its folder, then the annotation file under
+that root as ``gamdss preprocess`` finds it), or given (``annotations=``), and used only when
+every clip of the cache has its own row in it. Otherwise (frames moved, a file edited since)
+the file is written from the cache entries alone (:meth:`Dataset.write_annotations`) and the
+summary says so.
+"""
 
 from __future__ import annotations
 
 import datetime
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 import gamdss
-from gamdss.data.cache import FrameCache
+from gamdss.data.cache import CacheEntry, FrameCache
 from gamdss.data.datasets import get_dataset
+from gamdss.data.datasets.base import Dataset, ReselectedRow, RowMatchError
+from gamdss.data.datasets.frames import DirIndex
+from gamdss.data.datasets.tables import TableError
 from gamdss.data.records import AnnotationRecord, Correction
 from gamdss.data.reselection_files import RESULTS_CSV, SETTINGS_YAML, check_against_cache, reselection_rows, rows_to_csv
 from gamdss.data.reselection_record import ClipReselection, frame_numbers
@@ -78,6 +92,8 @@ class ReselectionExport:
     annotation_files: list[Path]
     skipped_exports: list[str]
     rows: list[dict[str, Any]]
+    #: per annotation file written from the cache entries alone, why it is not a drop-in
+    notes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         """Clips, how many moved per keyframe, mean |displacement| in frames and ms, and the
@@ -102,6 +118,7 @@ class ReselectionExport:
         for path in [self.results_csv, *self.annotation_files, self.settings_yaml]:
             lines.append(f"  wrote {path}")
         lines += [f"  not written: {why}" for why in self.skipped_exports]
+        lines += [f"  note: {why}" for why in self.notes]
         return "\n".join(lines)
 
 
@@ -117,11 +134,138 @@ def annotation_file_name(dataset: str) -> str:
     return f"{stem}_reselected.xlsx"
 
 
-def planned_outputs(cache: FrameCache, out: str | Path) -> list[Path]:
+def _entry_record(e: CacheEntry) -> AnnotationRecord:
+    """The cache entry as the reader's record of its clip (annotated keyframes)."""
+    return AnnotationRecord(
+        dataset=e.dataset,
+        subject=e.subject,
+        clip_id=e.clip_id,
+        video=e.video,
+        onset=e.onset,
+        apex=e.apex,
+        offset=e.offset,
+        emotion=e.emotion,
+        aus=tuple(e.aus),
+        fps=e.fps,
+        row=e.row,
+        meta=dict(e.meta),
+        corrections=tuple(Correction(**c) for c in e.corrections),
+    )
+
+
+def _row(e: CacheEntry, keyframes: Sequence[int] | None = None, values: Sequence[Any] = ()) -> ReselectedRow:
+    annotated = (e.onset, e.apex, e.offset)
+    return ReselectedRow(
+        clip_id=e.clip_id,
+        subject=e.subject,
+        video=e.video,
+        row=e.row,
+        annotated=annotated,
+        keyframes=tuple(keyframes) if keyframes is not None else annotated,  # type: ignore[arg-type]
+        corrections=tuple(Correction(**c) for c in e.corrections),
+        values=tuple(values),
+    )
+
+
+#: how many folders above a clip's frame folder its dataset root may be (CAS(ME)^3 raw
+#: ``ROOT/part_A/spNO.1/a/color``, MMEW ``ROOT/MMEW/Micro_Expression/<emotion>/<clip>``).
+_ROOT_LEVELS = 5
+
+
+def _candidate_roots(spec: Dataset, entries: Sequence[CacheEntry]) -> list[Path]:
+    """Folders from which the dataset's layout puts clips in the frame folders recorded in
+    the cache (the dataset root ``gamdss preprocess`` was given, or a folder inside it),
+    nearest to the frames first."""
+    index = DirIndex()
+    roots: list[Path] = []
+    looked = 0
+    for e in entries:
+        if not e.sources or not Path(e.sources[0]).is_absolute():
+            continue
+        folder = Path(e.sources[0]).parent
+        if not folder.is_dir():
+            continue
+        looked += 1
+        record = _entry_record(e)
+        for root in list(folder.parents)[:_ROOT_LEVELS]:
+            try:
+                found, _ = spec.locate_clip_dir(index, root, record)
+                same = found is not None and found.resolve() == folder.resolve()
+            except OSError:
+                same = False
+            if same and root not in roots:
+                roots.append(root)
+        if looked >= 3:
+            break
+    return roots
+
+
+def find_source_file(cache: FrameCache, dataset: str, annotations: str | Path | None = None) -> tuple[Path | None, str]:
+    """``(path, "")``: the annotation file that ``dataset``'s clips of ``cache`` were read
+    from, verified: each clip has its own row in it (:meth:`Dataset.match_rows`); or
+    ``(None, why)``. ``annotations``: the file to use (still verified); without it, the file
+    is found under the dataset root of the frame folders recorded in the cache
+    (:meth:`Dataset.find_annotation_file`, as ``gamdss preprocess`` finds it)."""
+    try:
+        spec = get_dataset(dataset)
+    except ValueError as exc:
+        return None, str(exc)
+    entries = [e for e in cache.entries if e.dataset == dataset]
+    clips = [_row(e) for e in entries]
+    if annotations is not None:
+        candidates = [Path(annotations)]
+    else:
+        candidates = []
+        for root in _candidate_roots(spec, entries):
+            try:
+                path = spec.find_annotation_file(root)
+            except (FileNotFoundError, OSError):
+                continue
+            if path not in candidates:
+                candidates.append(path)
+        if not candidates:
+            return None, (
+                "its source annotation file was not found (the cache does not record it, and no dataset "
+                "root holding the frame folders recorded in the cache has one)"
+            )
+    reasons = []
+    for path in candidates:
+        try:
+            spec.match_rows(path, clips)
+        except (RowMatchError, TableError, ValueError, OSError) as exc:
+            reasons.append(str(exc))
+            continue
+        return path, ""
+    return None, f"no annotation file matches the cache's clips: {'; '.join(reasons)}"
+
+
+@dataclass(frozen=True)
+class _Plan:
+    dataset: str
+    name: str
+    source: Path | None
+    why: str
+
+
+def _plans(cache: FrameCache, annotations: Mapping[str, str | Path] | None) -> list[_Plan]:
+    plans = []
+    for d in sorted({e.dataset for e in cache.entries}):
+        source, why = find_source_file(cache, d, (annotations or {}).get(d))
+        name = get_dataset(d).reselected_name(source) if source is not None else annotation_file_name(d)
+        plans.append(_Plan(d, name, source, why))
+    names = [p.name for p in plans]
+    # two datasets whose source files share a name: each keeps its dataset's own name
+    return [
+        p if names.count(p.name) == 1 else _Plan(p.dataset, f"{p.dataset}_{p.name}", p.source, p.why) for p in plans
+    ]
+
+
+def planned_outputs(
+    cache: FrameCache, out: str | Path, *, annotations: Mapping[str, str | Path] | None = None
+) -> list[Path]:
     """The files :func:`export_reselection` would write for ``cache`` into ``out``."""
     out = Path(out)
-    datasets = sorted({e.dataset for e in cache.entries})
-    return [out / RESULTS_CSV, *(out / annotation_file_name(d) for d in datasets), out / SETTINGS_YAML]
+    return [out / RESULTS_CSV, *(out / p.name for p in _plans(cache, annotations)), out / SETTINGS_YAML]
 
 
 def export_reselection(
@@ -132,17 +276,23 @@ def export_reselection(
     *,
     overwrite: bool = False,
     extra_settings: dict[str, Any] | None = None,
+    annotations: Mapping[str, str | Path] | None = None,
 ) -> ReselectionExport:
     """Write a reselection run's folder as one set (:func:`gamdss.util.atomic.output_set`: written
     into a staging folder, moved into ``out`` only when complete, ``settings.yaml`` last);
     refuses to replace existing files unless ``overwrite``:
 
     - ``reselection.csv``: :func:`reselection_rows` with the cache and the settings;
-    - per dataset in the cache, the corrected annotation file in the dataset's own schema
-      (reselected keyframes as onset/apex/offset, originals in ``Original Onset`` ...
-      columns), written by the dataset's reader (``get_dataset(name).write_annotations``);
-      the readers identify its clips by the ``Original Onset`` (same clip ids and clip
-      folders as the cache's source file) and read the reselected keyframes;
+    - per dataset in the cache, the corrected annotation file: the source annotation file
+      (:func:`find_source_file`; ``annotations`` maps a dataset to its file, else it is
+      found from the cache's frame folders) as ``<its name>_reselected.xlsx`` (``.csv`` for
+      a CSV) with every row, column and cell kept and only the reselected clips' keyframe
+      cells changed, ``Original Onset`` ... and ``Onset Confidence`` ... columns added
+      (:meth:`Dataset.write_reselected`); when no such file is found, written from the cache
+      entries alone (``get_dataset(name).write_annotations``, the official file's name;
+      :attr:`ReselectionExport.notes` says why). Either way the readers identify its clips by
+      the ``Original Onset`` (same clip ids and clip folders as the cache's source file) and
+      read the reselected keyframes;
     - ``settings.yaml``: the settings, the cache, clip count, gamdss version.
 
     Holds ``out``'s lock (:func:`gamdss.util.run_lock.hold`) meanwhile:
@@ -156,8 +306,9 @@ def export_reselection(
     # than mixing its files with the first's; holding the lock, it looks for files the first
     # may have moved in just before.
     with run_lock.hold(out, "gamdss reselect export"):
-        atomic.refuse_any_existing(planned_outputs(cache, out), overwrite)
-        return _write_set(cache, results, out, settings, rows, extra_settings)
+        plans = _plans(cache, annotations)
+        atomic.refuse_any_existing([out / RESULTS_CSV, *(out / p.name for p in plans), out / SETTINGS_YAML], overwrite)
+        return _write_set(cache, results, out, settings, rows, extra_settings, plans)
 
 
 def _write_set(
@@ -167,8 +318,11 @@ def _write_set(
     settings: ReselectionSettings,
     rows: list[dict[str, Any]],
     extra_settings: dict[str, Any] | None,
+    plans: Sequence[_Plan],
 ) -> ReselectionExport:
-    written, skipped = [], []
+    written: list[Path] = []
+    skipped: list[str] = []
+    notes: list[str] = []
     info = {
         "reselection": asdict(settings),
         "cache": str(cache.root.resolve()),
@@ -180,18 +334,34 @@ def _write_set(
     }
     with atomic.output_set(out, last=[SETTINGS_YAML]) as staging:
         atomic.write_text(staging / RESULTS_CSV, rows_to_csv(rows))
+        by_dataset = {p.dataset: p for p in plans}
         for dataset in sorted({cache[r.clip_id].dataset for r in results}):
             part = [r for r in results if cache[r.clip_id].dataset == dataset]
-            name = annotation_file_name(dataset)
+            plan = by_dataset[dataset]
+            name = plan.name
             try:
                 spec = get_dataset(dataset)
             except (ImportError, KeyError, ValueError) as exc:
                 skipped.append(f"{name} (no reader for dataset {dataset!r}: {exc})")
                 continue
-            spec.write_annotations(
-                corrected_records(cache, part), staging / name, extra_columns=original_columns(cache, part)
-            )
+            extra = original_columns(cache, part)
+            if plan.source is not None:
+                columns = list(extra)
+                clips = [
+                    _row(
+                        cache[r.clip_id], frame_numbers(cache[r.clip_id], r.reselected), [extra[c][i] for c in columns]
+                    )
+                    for i, r in enumerate(part)
+                ]
+                spec.write_reselected(plan.source, staging / name, clips, columns=columns)
+            else:
+                spec.write_annotations(corrected_records(cache, part), staging / name, extra_columns=extra)
+                notes.append(
+                    f"{name} is written from the cache's clips alone, not as a drop-in copy of the dataset's "
+                    f"annotation file ({plan.why}): rows the reader skipped, clips without cached frames and "
+                    f"columns outside the schema are not in it"
+                )
             written.append(out / name)
         atomic.write_text(staging / SETTINGS_YAML, yaml.safe_dump(info, sort_keys=False))
     results_csv, settings_yaml = out / RESULTS_CSV, out / SETTINGS_YAML
-    return ReselectionExport(out, results_csv, settings_yaml, written, skipped, rows)
+    return ReselectionExport(out, results_csv, settings_yaml, written, skipped, rows, notes)

@@ -149,6 +149,33 @@ def _reselection_corrections(originals: Mapping[str, int], frames: Mapping[str, 
     ]
 
 
+@dataclass(frozen=True)
+class ReselectedRow:
+    """One clip whose row :meth:`Dataset.write_reselected` rewrites.
+
+    ``subject``, ``video``, ``row``, ``annotated`` (onset, apex, offset) and ``corrections``
+    are the clip's as the reader gave them when the clip was cached (frame numbers after the
+    corrections); they find and verify the row. ``keyframes``: the (onset, apex, offset)
+    frame numbers to write; ``values``: one value per extra column (``None``: empty).
+    """
+
+    clip_id: str
+    subject: str
+    video: str
+    row: int
+    annotated: tuple[int, int, int]
+    keyframes: tuple[int, int, int]
+    corrections: tuple[Correction, ...] = ()
+    values: tuple[Any, ...] = ()
+
+
+class RowMatchError(ValueError):
+    """Clips that have no row of their own in an annotation file (see :meth:`Dataset.match_rows`)."""
+
+
+_KEYFRAMES = ("onset", "apex", "offset")
+
+
 class Dataset:
     """A micro-expression dataset: its annotation schema, fps and folder layout.
 
@@ -716,6 +743,166 @@ class Dataset:
         m = math.ceil(margin * (rec.offset - rec.onset))
         span = [(n, p) for n, p in frames if rec.onset - m <= n <= rec.offset + m]
         return ClipRecord(rec, tuple(p for _, p in span), tuple(n for n, _ in span))
+
+    # ----- rewriting the source file -----------------------------------------------------
+    def _source_table(self, path: Path) -> tuple[tables.Table, dict[str, Any], dict[int, tables.TableRow]]:
+        """The annotation table of ``path``, the read context and its rows by number (for a
+        headerless file, with the cells of its :data:`EXTRA_SHEET` merged in)."""
+        book = tables.read_sheets(path)
+        table = tables.read_table(
+            path,
+            self._aliases(),
+            self.required,
+            sheets=self.sheets,
+            headerless=[c.field for c in self.columns] if self.headerless else None,
+            all_sheets=book,
+        )
+        context = self.read_context(path, book)
+        extra = self._extra_sheet_cells(path, book) if self.headerless else {}
+        rows = {
+            r.number: tables.TableRow(r.number, {**r.cells, **extra.get(r.number, {})}) if r.number in extra else r
+            for r in table.rows
+        }
+        return table, context, rows
+
+    def _row_is(self, row: tables.TableRow, clip: ReselectedRow, context: Mapping[str, Any]) -> bool:
+        """True when ``row`` is ``clip``'s: the same subject and video as the reader normalises
+        them, and each keyframe cell holds the clip's annotated frame, or the value one of its
+        corrections started from (a typo the reader corrects)."""
+        if row.is_empty():
+            return False
+        identity = self._row_identity(row, row.cells, context)
+        if isinstance(identity, SkippedRow):
+            return False
+        subject, video = identity
+        if subject.lower() != clip.subject.lower() or video.lower() != clip.video.lower():
+            return False
+        for name, annotated in zip(_KEYFRAMES, clip.annotated):
+            cell = row.cells.get(name)
+            if parse_frame_number(cell)[0] == annotated:
+                continue
+            if not any(c.field == name and same_value(cell, c.original) for c in clip.corrections):
+                return False
+        return True
+
+    def match_rows(self, path: str | Path, clips: Sequence[ReselectedRow]) -> dict[str, int]:
+        """The spreadsheet row of each clip in the annotation file ``path``: the clip's
+        recorded row when that row is the clip's (:meth:`_row_is`: subject, video and
+        keyframes), else the one row of the file that is; never the order of the clips.
+
+        Raises:
+            RowMatchError: clips with no such row, or with several, or sharing one row.
+            tables.TableError: ``path`` cannot be read.
+        """
+        path = Path(path)
+        table, context, rows = self._source_table(path)
+        found: dict[str, int] = {}
+        owner: dict[int, str] = {}
+        problems: list[str] = []
+        for clip in clips:
+            row = rows.get(clip.row)
+            if row is not None and self._row_is(row, clip, context):
+                number = clip.row
+            else:
+                hits = [n for n, r in rows.items() if self._row_is(r, clip, context)]
+                if len(hits) != 1:
+                    what = "no row" if not hits else f"{len(hits)} rows ({', '.join(map(str, hits))})"
+                    problems.append(
+                        f"clip {clip.clip_id} (row {clip.row}, keyframes {'/'.join(map(str, clip.annotated))}): "
+                        f"{what} with its subject, filename and keyframes"
+                    )
+                    continue
+                number = hits[0]
+            if number in owner:
+                problems.append(f"clips {owner[number]} and {clip.clip_id} both match row {number}")
+                continue
+            owner[number] = clip.clip_id
+            found[clip.clip_id] = number
+        if problems:
+            more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+            raise RowMatchError(f"annotation file {path}: {'; '.join(problems[:3])}{more}")
+        return found
+
+    def reselected_name(self, source: str | Path) -> str:
+        """Name of the file :meth:`write_reselected` makes from ``source``:
+        ``<stem>_reselected`` with ``.xlsx`` (``.csv``/``.txt`` for a CSV with a header row)."""
+        source = Path(source)
+        return f"{source.stem}_reselected{tables.edited_suffix(source, self.headerless)}"
+
+    def write_reselected(
+        self,
+        source: str | Path,
+        path: str | Path,
+        clips: Sequence[ReselectedRow],
+        *,
+        columns: Sequence[str] = (),
+        overwrite: bool = False,
+    ) -> Path:
+        """Write the annotation file ``source`` to ``path`` with each clip's keyframes in its
+        row (:meth:`match_rows`) and ``columns`` (one value per clip, ``ReselectedRow.values``)
+        added: a drop-in replacement of ``source``.
+
+        Every row (in the file's order, rows the reader skips included), column and cell of
+        ``source`` is kept as it is, except the onset/apex/offset cells of the clips' rows
+        whose value is not the clip's keyframe: those get the keyframe, as text where the cell
+        was text. A keyframe cell that already holds the frame is left exactly as it was. The
+        ``columns`` go to the right of the header row (empty in the other rows); a headerless
+        file (CAS(ME)^2) gets them on the sheet :data:`EXTRA_SHEET` (``row``, ``subject``,
+        ``filename``, then ``columns``; one row per clip). Format by format, what cannot be
+        kept cell for cell is listed in :func:`tables.write_edited` (formulas become their
+        values; ``.xls`` becomes ``.xlsx`` without formatting). The file re-reads through
+        :meth:`read_annotations` to the same rows, with the clips' keyframes. Written
+        atomically.
+
+        Raises:
+            FileExistsError: ``path`` exists and ``overwrite`` is false.
+            RowMatchError: a clip has no row of its own in ``source``.
+            ValueError: a clip's ``values`` do not match ``columns``, or a column has a name
+                of the schema.
+        """
+        source = Path(source)
+        path = atomic.refuse_existing(path, overwrite)
+        schema_names = {n for c in self.columns for n in c.names()}
+        for name in columns:
+            if tables.normalise_name(name) in schema_names:
+                raise ValueError(f"extra column {name!r} clashes with a {self.name} schema column")
+        for clip in clips:
+            if len(clip.values) != len(columns):
+                raise ValueError(f"clip {clip.clip_id}: {len(clip.values)} values for {len(columns)} columns")
+        numbers = self.match_rows(source, clips)
+        table, _, rows = self._source_table(source)
+        cells: dict[tuple[int, int], Any] = {}
+        for clip in clips:
+            row = rows[numbers[clip.clip_id]]
+            for name, frame in zip(_KEYFRAMES, clip.keyframes):
+                old = row.cells.get(name)
+                if parse_frame_number(old)[0] == frame:
+                    continue  # left where it was: the cell stays as written
+                cells[(row.number, table.indices[name])] = str(frame) if isinstance(old, str) else int(frame)
+        by_row = {numbers[c.clip_id]: c for c in clips}
+        side = None
+        column_values: dict[int, Sequence[Any]] = {}
+        if self.headerless:
+            side = (
+                EXTRA_SHEET,
+                ["row", "subject", "filename", *columns],
+                [
+                    [n, rows[n].cells.get("subject"), rows[n].cells.get("video"), *by_row[n].values]
+                    for n in sorted(by_row)
+                ],
+            )
+        else:
+            column_values = {n: tuple(c.values) for n, c in by_row.items()}
+        edit = tables.TableEdit(
+            sheet=table.sheet,
+            header_row=table.header_row,
+            cells=cells,
+            columns=tuple(columns) if not self.headerless else (),
+            column_values=column_values,
+            side_sheet=side,
+            sheet_name=self.sheets[0],
+        )
+        return tables.write_edited(source, path, edit)
 
     # ----- writing --------------------------------------------------------------------
     def write_annotations(

@@ -14,7 +14,7 @@ import os
 import re
 import stat
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +56,8 @@ class Table:
     """Rows of one sheet, keyed by field name.
 
     ``header_row``: 1-based row number of the header (``None`` for a headerless sheet);
-    ``columns``: field -> the column's name as written in the file.
+    ``columns``: field -> the column's name as written in the file; ``indices``: field ->
+    its 0-based column index.
     """
 
     path: Path
@@ -64,6 +65,7 @@ class Table:
     header_row: int | None
     columns: dict[str, str]
     rows: list[TableRow]
+    indices: dict[str, int] = field(default_factory=dict)
 
 
 def _clean_cell(value: Any) -> Any:
@@ -216,7 +218,7 @@ def read_table(
             for k in range(r + 1, len(rows)):
                 cells = rows[k]
                 data.append(TableRow(k + 1, {fld: (cells[i] if i < len(cells) else None) for fld, i in found.items()}))
-            return Table(path, sheet or None, r + 1, columns, data)
+            return Table(path, sheet or None, r + 1, columns, data, dict(found))
     if headerless is not None:
         named = [s for s in order if normalise_name(s) in preferred]
         for sheet in named or order:
@@ -236,10 +238,247 @@ def read_table(
                     )
                 )
             return Table(
-                path, sheet or None, None, {fld: f"column {i + 1}" for i, fld in enumerate(headerless) if fld}, data
+                path,
+                sheet or None,
+                None,
+                {fld: f"column {i + 1}" for i, fld in enumerate(headerless) if fld},
+                data,
+                {fld: i for i, fld in enumerate(headerless) if fld},
             )
     wanted = ", ".join(f"{fld} (one of {sorted(aliases[fld])})" for fld in required)
     raise TableError(
         f"annotation file {path}: no header row with the columns {wanted} in the first "
         f"{HEADER_SEARCH_ROWS} rows of sheets {list(book)}"
     )
+
+
+# ----- editing a file cell by cell -------------------------------------------------------------
+@dataclass(frozen=True)
+class TableEdit:
+    """Changes to one annotation file for :func:`write_edited`; everything else is kept.
+
+    ``sheet``: the annotation sheet (``None``: a CSV's one table); ``header_row``: its 1-based
+    header row (``None``: headerless). ``cells``: ``(row, column)`` -> new value (1-based
+    spreadsheet row, 0-based column). ``columns``: names of the columns to add on the right of
+    the header row (a column of the same name, any case or punctuation, is reused);
+    ``column_values``: row -> one value per name of ``columns`` (rows not listed stay empty).
+    ``side_sheet``: ``(name, header, rows)`` of a sheet to write instead, for headerless files
+    (replaces a sheet of that name, keeping its rows whose first cell is not among the new
+    rows' first cells). ``sheet_name``: the sheet name a CSV's table gets when the file has
+    to become a workbook (a headerless CSV with a ``side_sheet``).
+    """
+
+    sheet: str | None
+    header_row: int | None
+    cells: Mapping[tuple[int, int], Any]
+    columns: Sequence[str] = ()
+    column_values: Mapping[int, Sequence[Any]] = field(default_factory=dict)
+    side_sheet: tuple[str, Sequence[str], Sequence[Sequence[Any]]] | None = None
+    sheet_name: str = "Sheet1"
+
+
+def edited_suffix(path: str | Path, needs_sheet: bool = False) -> str:
+    """The suffix :func:`write_edited` writes for the source ``path``: ``.csv``/``.txt`` stay
+    text unless a second sheet is needed (``needs_sheet``); everything else becomes ``.xlsx``."""
+    suffix = Path(path).suffix.lower()
+    return suffix if suffix in (".csv", ".txt") and not needs_sheet else ".xlsx"
+
+
+def write_edited(source: str | Path, dest: str | Path, edit: TableEdit) -> Path:
+    """Write ``source`` to ``dest`` with the changes of ``edit`` and nothing else changed:
+    every sheet, row, column and cell of ``source`` (types included: a number stays a
+    number, text stays text) in its place. Written atomically (:mod:`gamdss.util.atomic`).
+
+    What cannot be kept exactly, by format (``dest`` has :func:`edited_suffix`):
+
+    - ``.xlsx``/``.xlsm`` (openpyxl): cell values, types, styles, number formats, merged
+      cells, column widths, comments and every sheet are kept. A formula is written as its
+      last computed value (what pandas, openpyxl and gamdss's reader read; openpyxl cannot
+      write a formula together with its value); a formula that has no stored value (a file
+      written by a script) stays a formula. What openpyxl does not load is lost: images,
+      charts, pivot tables, macros (an ``.xlsm`` becomes an ``.xlsx``).
+    - ``.xls`` (read by xlrd, written as ``.xlsx``): every sheet and cell value (numbers,
+      text, booleans, dates as dates, error cells as their text such as ``#N/A``); a number
+      is an integer where it is whole (``.xls`` stores every number as a float). Formatting,
+      merged cells, column widths, comments and formulas (their values are kept) are not.
+    - ``.csv``/``.txt``: every cell's text, UTF-8 with the source's byte-order mark and line
+      ending; quoting is the csv module's minimal quoting (a needlessly quoted cell loses its
+      quotes, not its text). Rows from the header down are padded with empty cells to the
+      new columns. A headerless CSV that needs a ``side_sheet`` is written as ``.xlsx``
+      (its cells as text, the table on the sheet ``edit.sheet_name``).
+
+    Raises:
+        TableError: ``source`` cannot be read.
+    """
+    source, dest = Path(source), Path(dest)
+    from gamdss.util import atomic
+
+    problem = not_a_file(source)
+    if problem is not None:
+        raise TableError(f"annotation file {source} {problem}")
+    suffix = source.suffix.lower()
+    try:
+        if edited_suffix(source, edit.side_sheet is not None) != ".xlsx":
+            data = _edited_csv(source, edit)
+            return atomic.write_bytes(dest, data)
+        wb = _workbook_for_edit(source, edit.sheet_name)
+    except TableError:
+        raise
+    except Exception as exc:  # the libraries raise many kinds of errors for bad files
+        raise TableError(f"cannot read annotation file {source}: {type(exc).__name__}: {exc}") from exc
+    sheet = edit.sheet if edit.sheet else (edit.sheet_name if suffix in (".csv", ".txt") else None)
+    ws = wb[sheet] if sheet else wb.worksheets[0]
+    for (r, c), value in edit.cells.items():
+        _set_cell(ws.cell(row=r, column=c + 1), value)
+    if edit.columns and edit.header_row is not None:
+        hdr = edit.header_row
+        names = {normalise_name(ws.cell(row=hdr, column=c).value): c for c in range(1, ws.max_column + 1)}
+        names.pop("", None)
+        last = max((c.column for row in ws.iter_rows() for c in row if c.value is not None), default=0)
+        where = {}
+        for name in edit.columns:
+            if normalise_name(name) in names:
+                where[name] = names[normalise_name(name)]
+            else:
+                last += 1
+                where[name] = last
+                _set_cell(ws.cell(row=hdr, column=last), name)
+        for r, values in edit.column_values.items():
+            for name, value in zip(edit.columns, values):
+                _set_cell(ws.cell(row=r, column=where[name]), value)
+    if edit.side_sheet is not None:
+        _write_side_sheet(wb, *edit.side_sheet)
+    with atomic.atomic_path(dest) as tmp:
+        wb.save(tmp)
+    return dest
+
+
+def _set_cell(cell: Any, value: Any) -> None:
+    cell.value = value
+    if isinstance(value, str) and value.startswith("="):
+        cell.data_type = "s"  # text that looks like a formula stays text
+
+
+def _workbook_for_edit(source: Path, csv_sheet: str) -> Any:
+    """An openpyxl workbook holding ``source``'s cells (see :func:`write_edited`)."""
+    import openpyxl
+
+    suffix = source.suffix.lower()
+    if suffix in (".xlsx", ".xlsm"):
+        wb = openpyxl.load_workbook(source)
+        values = openpyxl.load_workbook(source, data_only=True)
+        for ws in wb.worksheets:
+            computed = values[ws.title]
+            for row in ws.iter_rows():
+                for cell in row:
+                    if cell.data_type == "f":
+                        value = computed[cell.coordinate].value
+                        if value is not None:
+                            _set_cell(cell, value)
+        return wb
+    wb = openpyxl.Workbook()
+    wb.remove(wb.active)
+    if suffix == ".xls":
+        import xlrd
+
+        book = xlrd.open_workbook(str(source))
+        for sh in book.sheets():
+            ws = wb.create_sheet(sh.name)
+            for r in range(sh.nrows):
+                for c in range(sh.ncols):
+                    value = _xls_value(book, sh.cell(r, c))
+                    if value is not None:
+                        _set_cell(ws.cell(row=r + 1, column=c + 1), value)
+        return wb
+    if suffix in (".csv", ".txt"):
+        ws = wb.create_sheet(csv_sheet)
+        with open(source, newline="", encoding="utf-8-sig") as f:
+            for r, row in enumerate(csv.reader(f), start=1):
+                for c, value in enumerate(row, start=1):
+                    if value != "":
+                        _set_cell(ws.cell(row=r, column=c), value)
+        return wb
+    raise TableError(f"annotation file {source}: unsupported type {suffix!r} (expected .xlsx, .xls or .csv)")
+
+
+def _xls_value(book: Any, cell: Any) -> Any:
+    import xlrd
+
+    if cell.ctype in (xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK):
+        return None
+    if cell.ctype == xlrd.XL_CELL_NUMBER:
+        return int(cell.value) if float(cell.value).is_integer() else float(cell.value)
+    if cell.ctype == xlrd.XL_CELL_DATE:
+        try:
+            return xlrd.xldate.xldate_as_datetime(cell.value, book.datemode)
+        except (ValueError, OverflowError, xlrd.xldate.XLDateError):
+            return cell.value
+    if cell.ctype == xlrd.XL_CELL_BOOLEAN:
+        return bool(cell.value)
+    if cell.ctype == xlrd.XL_CELL_ERROR:
+        return xlrd.error_text_from_code.get(cell.value, "#ERROR")
+    return cell.value
+
+
+def _write_side_sheet(wb: Any, name: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Sheet ``name`` with ``header`` and ``rows``, keeping the rows of an existing sheet of
+    that name (under the same column names) whose first cell no new row has."""
+    kept: list[list[Any]] = []
+    old = next((s for s in wb.sheetnames if normalise_name(s) == normalise_name(name)), None)
+    if old is not None:
+        values = [list(r) for r in wb[old].iter_rows(values_only=True)]
+        if values:
+            old_header = [normalise_name(h) for h in values[0]]
+            ours = {_clean_cell(r[0]) for r in rows}
+            for r in values[1:]:
+                if r and r[0] is not None and _clean_cell(r[0]) not in ours:
+                    kept.append(
+                        [
+                            r[old_header.index(normalise_name(h))] if normalise_name(h) in old_header else None
+                            for h in header
+                        ]
+                    )
+        wb.remove(wb[old])
+    ws = wb.create_sheet(name)
+    ws.append(list(header))
+    key = lambda r: _clean_cell(r[0]) if isinstance(_clean_cell(r[0]), int) else 0  # noqa: E731
+    for r in sorted([*kept, *(list(r) for r in rows)], key=key):
+        ws.append(r)
+
+
+def _edited_csv(source: Path, edit: TableEdit) -> bytes:
+    import codecs
+    import io
+
+    raw = source.read_bytes()
+    bom = raw.startswith(codecs.BOM_UTF8)
+    text = raw.decode("utf-8-sig")
+    newline = "\r\n" if "\r\n" in text else "\n"
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    for (r, c), value in edit.cells.items():
+        row = rows[r - 1]
+        row.extend([""] * (c + 1 - len(row)))
+        row[c] = "" if value is None else str(value)
+    if edit.columns and edit.header_row is not None:
+        hdr = edit.header_row - 1
+        names = {normalise_name(v): c for c, v in enumerate(rows[hdr]) if normalise_name(v)}
+        width = max(len(row) for row in rows[hdr:])
+        where = {}
+        for name in edit.columns:
+            if normalise_name(name) in names:
+                where[name] = names[normalise_name(name)]
+            else:
+                where[name] = width
+                width += 1
+        for k in range(hdr, len(rows)):
+            if rows[k]:  # a blank line stays blank
+                rows[k].extend([""] * (width - len(rows[k])))
+        for name in edit.columns:
+            if name not in names:
+                rows[hdr][where[name]] = name
+        for r, values in edit.column_values.items():
+            for name, value in zip(edit.columns, values):
+                rows[r - 1][where[name]] = "" if value is None else str(value)
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator=newline).writerows(rows)
+    return (codecs.BOM_UTF8 if bom else b"") + buf.getvalue().encode("utf-8")
