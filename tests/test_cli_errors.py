@@ -239,7 +239,7 @@ def test_train_overwrite_refuses_a_folder_that_is_not_a_run(cache, tmp_path, cap
         path.write_text(text)
     assert main([*_train_args(cache, out), "--overwrite"]) == 2
     line = _error(capsys)
-    assert str(out) in line and "not a gamdss training run" in line
+    assert str(out) in line and "not a gamdss training folder" in line
     assert {p: p.read_text() for p in files} == files
     assert sorted(p.name for p in out.rglob("*")) == ["a.json", "folds", "notes.txt", "reselection.csv"]
 

@@ -10,6 +10,7 @@ import torch
 import gamdss
 from gamdss.cli import main
 from gamdss.demo import MARKER, STEPS, DemoConfig, _recording, keyframe_errors, prepare_output, run_demo
+from gamdss.train.layout import PLAN_FORMAT
 from toy_clips import make_toy_clips
 
 
@@ -72,8 +73,10 @@ def _earlier_demo(out, interrupted_in: str | None = None) -> dict:
                 for rel in files:
                     path = out / name / rel
                     path.parent.mkdir(parents=True, exist_ok=True)
-                    path.write_text("the demo's")
-                    written[path] = "the demo's"
+                    # a run's plan carries the format tag that makes its folder a run
+                    text = json.dumps({"format": PLAN_FORMAT}) if rel == "plan.json" else "the demo's"
+                    path.write_text(text)
+                    written[path] = text
                 if name == interrupted_in:
                     raise KeyboardInterrupt
         except KeyboardInterrupt:
@@ -145,6 +148,11 @@ def test_demo_refuses_a_train_folder_that_is_not_a_run(tmp_path):
     with pytest.raises(FileExistsError, match="holds files but no training run"):
         prepare_output(out, overwrite=True)
     assert (out / "train" / "my_analysis.txt").read_text() == "precious"
+    # a file merely named plan.json (someone else's) does not make it a run
+    (out / "train" / "plan.json").write_text('{"resource": "terraform"}')
+    with pytest.raises(FileExistsError, match="holds files but no training run"):
+        prepare_output(out, overwrite=True)
+    assert (out / "train" / "plan.json").read_text() == '{"resource": "terraform"}'
 
 
 def test_demo_overwrite_never_deletes_the_users_files(tmp_path):

@@ -11,6 +11,7 @@ import pytest
 from gamdss.train import load_config
 from gamdss.train.config import RELEASED_NOTE
 from gamdss.train.dataset import KeyframeDataset, build_samples
+from gamdss.train.layout import fold_paths
 from gamdss.train.loso import prepare_run, run_loso
 from gamdss.train.seeds import fold_seed
 from train_fixtures import make_toy_cache, toy_overrides
@@ -424,7 +425,7 @@ def test_a_changed_keyframe_annotation_refuses_to_resume(tmp_path):
     assert (out / "results.json").read_text() == results
 
 
-def test_an_epoch_checkpoint_of_other_data_is_not_continued(tmp_path, monkeypatch):
+def test_an_epoch_checkpoint_of_other_data_is_not_continued(tmp_path, monkeypatch, capsys):
     import dataclasses
 
     from gamdss.train import fold as fold_module
@@ -440,8 +441,10 @@ def test_an_epoch_checkpoint_of_other_data_is_not_continued(tmp_path, monkeypatc
     # one training clip's pixels changed (another digest) while the fold was down
     changed = dataclasses.replace(payload.train[0], sha256="0" * 64)
     other = dataclasses.replace(payload, train=[changed, *payload.train[1:]])
-    with pytest.warns(UserWarning, match="data changed since it was written"):
-        result = fold_module.run_fold(other)
+    capsys.readouterr()
+    result = fold_module.run_fold(other)
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "data changed since it was written" in err[0] and payload.checkpoint in err[0]
     assert epochs_seen == [1, 2, 3]  # trained from scratch, not continued
     assert result.result["data_fingerprint"] != fold_module.fold_fingerprint(payload.train, payload.val, payload.test)
 
@@ -450,12 +453,13 @@ def _fake_run(out: Path, cfg) -> dict[Path, str]:
     """A run folder as an earlier run leaves it, plus files of the user's."""
     (out / "folds").mkdir(parents=True)
     cfg.save(out / "config.yaml")
+    fold = fold_paths(out, "s1")
     files = {
         out / "plan.json": "{}",
         out / "results.json": "{}",
         out / "table.md": "t",
-        out / "folds" / "s1-0.json": "{}",
-        out / "folds" / "s1-0.features.npz": "npz",
+        fold["json"]: "{}",
+        fold["features"]: "npz",
         out / "notes.txt": "mine",
         out / "folds" / "notes.txt": "mine too",
     }
@@ -479,7 +483,7 @@ def test_remove_outputs_deletes_only_the_runs_own_files(tmp_path):
 
     out = tmp_path / "run"
     _fake_run(out, load_config("tiny-cpu", toy_overrides(tmp_path / "cache", out)))
-    _remove_outputs(out)
+    _remove_outputs(out, ["s1"])
     assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == ["folds", "folds/notes.txt", "notes.txt"]
 
 
@@ -491,9 +495,9 @@ def test_overwrite_refuses_a_folder_that_is_not_a_run(tmp_path):
     (out / "reselection.csv").write_text("my table")
     (out / "folds" / "a.json").write_text("{}")
     cfg = load_config("tiny-cpu", toy_overrides(tmp_path / "cache", out))
-    with pytest.raises(FileExistsError, match="not a gamdss training run"):
+    with pytest.raises(FileExistsError, match="not a gamdss training folder"):
         _prepare_output(out, cfg, overwrite=True)
-    _remove_outputs(out)  # a no-op outside a run
+    _remove_outputs(out, ["a"])  # a no-op outside a run
     assert (out / "reselection.csv").read_text() == "my table" and (out / "folds" / "a.json").is_file()
     # an empty folder (or one with only empty folders) is fine
     empty = tmp_path / "empty"

@@ -95,9 +95,17 @@ def test_bad_overrides_raise_clear_errors(override, msg):
         load_config("tiny-cpu", [override])
 
 
-def test_fused_selection_needs_both_phases():
+def test_fused_selection_needs_both_phases_only_where_select_mode_is_used():
+    # inner_val selects epochs on select_mode: 'fused' needs both phases
     with pytest.raises(ConfigError, match="evaluation.select_mode"):
-        load_config("tiny-cpu", ["model.phases=[rise]"])
+        load_config("tiny-cpu", ["model.phases=[rise]", "evaluation.protocol=inner_val"])
+    # released reads it only to stop on when there is no rise branch
+    with pytest.raises(ConfigError, match="evaluation.select_mode"):
+        load_config("tiny-cpu", ["model.phases=[fall]", "evaluation.protocol=released"])
+    # honest never reads it; nor does released with a rise branch (it stops on rise)
+    for protocol in ("honest", "released"):
+        cfg = load_config("tiny-cpu", ["model.phases=[rise]", f"evaluation.protocol={protocol}"])
+        assert cfg.modes == ["rise"]
 
 
 def test_released_protocol_only_when_asked():

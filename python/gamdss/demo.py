@@ -46,8 +46,7 @@ from gamdss.reselection.export import export_reselection
 from gamdss.reselection.run import reselect_cache
 from gamdss.settings.reselection import preset as reselection_preset
 from gamdss.train.config import TrainConfig, load_config
-from gamdss.train.layout import RUN_MARKERS
-from gamdss.train.loso import run_loso
+from gamdss.train.loso import is_run, run_loso
 from gamdss.util import atomic
 from gamdss.util.devices import check_device
 from gamdss.util.run_lock import LOCK_NAME
@@ -257,7 +256,7 @@ def prepare_output(out: Path, overwrite: bool) -> None:
                 )
             unknown = [rel for rel in _files(target) if rel != LOCK_NAME]
             if name == "train":
-                if unknown and not any((target / m).is_file() for m in RUN_MARKERS):
+                if unknown and not is_run(target):
                     raise DemoOutputError(
                         f"{target} holds files but no training run (e.g. {unknown[0]}); the demo "
                         f"trains there: move them or choose another --out"

@@ -51,6 +51,7 @@ def _train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from gamdss.train.config import load_config
+    from gamdss.train.executors import FoldFailedError
     from gamdss.train.loso import run_loso
     from gamdss.util.run_lock import FolderBusyError
 
@@ -77,7 +78,10 @@ def _train(args: argparse.Namespace) -> int:
         results = run_loso(cfg, overwrite=args.overwrite, progress=not args.no_progress)
     except FolderBusyError as exc:  # the input is fine; the run cannot start now: 1
         return fail("train", exc, status=1)
-    # RunSetupError is a ValueError; DataChangedError a FileExistsError: the inputs, 2
+    except FoldFailedError as exc:  # raised while a fold trained, whatever its type: the run failed, 1
+        return fail("train", f"{exc}; finished folds are kept, rerun the same command to resume", status=1)
+    # Found before any fold trains: RunSetupError is a ValueError; DataChangedError and
+    # ConfigChangedError FileExistsErrors: the inputs, 2
     except (ValueError, FileExistsError, FileNotFoundError, NotADirectoryError) as exc:
         return fail("train", exc)
     except (OSError, RuntimeError) as exc:  # a full disk, an I/O error, out of memory: the run failed, 1

@@ -39,6 +39,8 @@ from .st_unit import STUnit, TimmTemporal, build_st_unit, build_temporal, count_
 
 __all__ = [
     "build_model",
+    "check_checkpoint",
+    "read_checkpoint",
     "list_models",
     "register_model",
     "GamdssModel",
@@ -121,11 +123,54 @@ def list_models() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def read_checkpoint(path: str) -> dict[str, torch.Tensor]:
+    """The state dict saved at ``path`` (a bare state dict, or one under ``"model"``), read
+    with ``weights_only=True`` (never runs code from the file); ``ValueError`` naming the file
+    when it is missing, damaged or not a state dict."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ValueError(f"checkpoint {path} does not exist") from None
+    except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a bad file; all mean: unusable
+        last = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
+        raise ValueError(f"checkpoint {path} does not load as a plain-data state dict ({last})") from None
+    if isinstance(state, dict) and isinstance(state.get("model"), dict):
+        state = state["model"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"checkpoint {path} is not a state dict of tensors")
+    return state
+
+
+def _mismatches(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> list[str]:
+    """What keeps ``state`` from loading strictly into ``model``: missing and unexpected keys,
+    and tensors of another shape (e.g. ``head.weight: [3, 256] in the file, [5, 256] here``)."""
+    own = model.state_dict()
+    out = [f"missing {k}" for k in own if k not in state]
+    out += [f"unexpected {k}" for k in state if k not in own]
+    out += [
+        f"{k}: {list(state[k].shape)} in the file, {list(v.shape)} in the model"
+        for k, v in own.items()
+        if k in state and state[k].shape != v.shape
+    ]
+    return out
+
+
+def check_checkpoint(model: torch.nn.Module, path: str, state: dict[str, torch.Tensor] | None = None) -> None:
+    """``ValueError`` naming ``path`` unless its state dict (``state`` when already read) fits
+    ``model`` (same keys and shapes); ``model`` may be on the meta device (nothing is copied
+    into it)."""
+    bad = _mismatches(model, read_checkpoint(path) if state is None else state)
+    if bad:
+        more = f" (and {len(bad) - 3} more)" if len(bad) > 3 else ""
+        raise ValueError(f"checkpoint {path} does not fit the model: {'; '.join(bad[:3])}{more}")
+
+
 def build_model(name: str, num_classes: int, *, checkpoint: str | None = None, **kwargs) -> GamdssModel:
     """Build the model registered as ``name`` (or ``timm:<timm name>``) for ``num_classes``.
 
     ``kwargs`` go to :class:`GamdssModel`. ``checkpoint``: path of a saved state dict to load
-    (strict). Raises ValueError for an unknown name, listing the known ones.
+    (strict; ``ValueError`` naming the file when it does not load or fit, see
+    :func:`check_checkpoint`). Raises ValueError for an unknown name, listing the known ones.
     """
     if name.startswith(TIMM_PREFIX):
         model = GamdssModel(num_classes, **_with_defaults(kwargs, temporal=name))
@@ -134,6 +179,7 @@ def build_model(name: str, num_classes: int, *, checkpoint: str | None = None, *
     else:
         raise ValueError(f"unknown model {name!r}; known: {list_models()} or '{TIMM_PREFIX}<timm model name>'")
     if checkpoint is not None:
-        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        model.load_state_dict(state.get("model", state) if isinstance(state, dict) else state)
+        state = read_checkpoint(checkpoint)
+        check_checkpoint(model, checkpoint, state)
+        model.load_state_dict(state)
     return model

@@ -15,6 +15,8 @@ Unknown keys and values of the wrong type raise a :class:`ConfigError` naming th
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -187,7 +189,11 @@ class RunConfig:
     (the paper-reproduction presets set it false: the released code trains in float32).
     ``tsne``: write the t-SNE plots of the held-out features (``tsne_<phase>.png/.csv``);
     false skips them (quick runs). ``num_threads``: torch CPU threads of a fold (0: torch's
-    default); t-SNE uses at most this many (at most 2 when 0).
+    default, which is the machine's core count); t-SNE uses at most this many (at most 2 when
+    0). It changes results (the thread count changes the order of float sums, so 1 and 2
+    threads give other probabilities): it is part of the comparable config (:func:`comparable`),
+    a run resumes only with the same value, and 0 resumes identically only on a machine with
+    as many cores.
     ``executor``: ``local`` (sequential) or ``ray`` (one task per fold; ``ray_address`` of an
     existing cluster or empty for a local instance). ``folds``: run only these subjects (in this
     order); empty for all. ``epoch_checkpoints``: save model and optimiser after every epoch so
@@ -331,8 +337,13 @@ class TrainConfig:
             "evaluation.select_metric",
             f"must be acc, uf1 or uar, got {self.evaluation.select_metric!r}",
         )
+        # select_mode is read by inner_val, and by released when there is no rise branch
+        # to stop on; elsewhere it is unused and not checked.
+        uses_select_mode = self.evaluation.protocol == "inner_val" or (
+            self.evaluation.protocol == "released" and "rise" not in self.model.phases
+        )
         check(
-            self.evaluation.select_mode in self.modes,
+            not uses_select_mode or self.evaluation.select_mode in self.modes,
             "evaluation.select_mode",
             f"must be one of the model's prediction modes {self.modes}, got {self.evaluation.select_mode!r}",
         )
@@ -348,6 +359,47 @@ class TrainConfig:
         )
         check(len(set(self.run.folds)) == len(self.run.folds), "run.folds", f"lists a subject twice: {self.run.folds}")
         check(self.run.num_threads >= 0, "run.num_threads", f"must be >= 0, got {self.run.num_threads}")
+
+
+#: Settings that change where or how fast a run goes, not its results: a run may resume
+#: with other values of these (``run.num_threads`` is not one: see :class:`RunConfig`).
+VOLATILE_KEYS = (
+    "run.executor",
+    "run.ray_address",
+    "run.folds",
+    "run.output_dir",
+    "run.tsne",
+    "name",
+    "description",
+)
+
+
+def comparable(cfg: TrainConfig) -> dict[str, Any]:
+    """The config's values that decide a run's results: :data:`VOLATILE_KEYS` left out, and
+    the reselection settings resolved (a preset plus overrides, or the same values spelled
+    out field by field as older configs did, compare equal)."""
+    data = cfg.to_dict()
+    r = cfg.reselection
+    data["reselection"] = {
+        "enabled": r.enabled,
+        "files": r.files,
+        "apply_to_test": r.apply_to_test,
+        "settings": None if r.files else dataclasses.asdict(r.settings()),
+    }
+    for key in VOLATILE_KEYS:
+        *parents, last = key.split(".")
+        node = data
+        for p in parents:
+            node = node[p]
+        node.pop(last, None)
+    return data
+
+
+def config_digest(cfg: TrainConfig) -> str:
+    """sha256 hex of :func:`comparable` (canonical JSON): equal for two configs exactly when
+    they give the same results; stored in every fold record and epoch checkpoint."""
+    text = json.dumps(comparable(cfg), sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def preset_names() -> list[str]:

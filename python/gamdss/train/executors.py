@@ -3,15 +3,48 @@
 An executor has ``run(fn, payloads, on_result)``: it calls ``fn(payload)`` for every payload,
 somewhere, and ``on_result(payload, output)`` **in this process** as each one finishes, so
 the results files are written by the same code whichever executor ran the folds.
+
+An exception raised while a fold trains (in ``fn``) ends the run with :class:`FoldFailedError`
+naming the fold's subject and the cause's last line (colour codes stripped), whichever executor
+ran it; folds finished before it are kept. Ctrl-C (``KeyboardInterrupt``) passes through.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def _last_line(exc: BaseException) -> str:
+    """``Type: message`` of the error behind ``exc`` (a Ray task error's ``cause`` when it
+    has one), its message cut to the last non-empty line, terminal colour codes removed."""
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, BaseException):
+        exc = cause
+    lines = [line.strip() for line in _ANSI.sub("", str(exc)).splitlines() if line.strip()]
+    name = type(exc).__name__
+    if not lines:
+        return name
+    return lines[-1] if lines[-1].startswith(f"{name}:") else f"{name}: {lines[-1]}"
+
+
+class FoldFailedError(RuntimeError):
+    """A fold raised while training: ``subject`` and ``cause`` (:func:`_last_line`)."""
+
+    def __init__(self, subject: str, exc: BaseException):
+        self.subject = subject
+        self.cause = _last_line(exc)
+        super().__init__(f"fold {subject} failed while training: {self.cause}")
+
+
+def _subject(payload: Any) -> str:
+    return str(getattr(payload, "subject", payload))
 
 
 class LocalExecutor:
@@ -21,7 +54,11 @@ class LocalExecutor:
 
     def run(self, fn: Callable[[Any], Any], payloads: Sequence[Any], on_result: Callable[[Any, Any], None]) -> None:
         for payload in payloads:
-            on_result(payload, fn(payload))
+            try:
+                output = fn(payload)
+            except Exception as exc:
+                raise FoldFailedError(_subject(payload), exc) from exc
+            on_result(payload, output)
 
 
 class RayExecutor:
@@ -89,7 +126,14 @@ class RayExecutor:
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
             for ref in done:
-                on_result(pending.pop(ref), ray.get(ref))
+                payload = pending.pop(ref)
+                try:
+                    output = ray.get(ref)
+                except Exception as exc:
+                    for other in pending:  # the run ends here: do not leave tasks training
+                        ray.cancel(other)
+                    raise FoldFailedError(_subject(payload), exc) from exc
+                on_result(payload, output)
 
 
 def make_executor(cfg) -> LocalExecutor | RayExecutor:

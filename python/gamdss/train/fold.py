@@ -4,9 +4,14 @@
 touches no shared state, so the local and the Ray executor run exactly the same code. Its
 randomness comes only from the fold seed (model initialisation, shuffling, augmentation,
 drop-path), so a fold's result does not depend on which folds ran before it or where.
-A mid-fold checkpoint is continued only when it was written for the same seed, config and
-data (:func:`gamdss.train.fingerprint.fold_fingerprint` of the fold's samples); the
-fingerprint is also stored in the fold's record (``data_fingerprint``).
+A mid-fold checkpoint is continued only when it was written for the same seed, comparable
+config (:func:`gamdss.train.config.config_digest`: settings that do not change results, such
+as ``run.folds`` or ``run.output_dir``, may differ) and data
+(:func:`gamdss.train.fingerprint.fold_fingerprint` of the fold's samples); otherwise one line
+on stderr says why it is not used, and the fold trains from epoch 1. The config digest and the
+data fingerprint are also stored in the fold's record (``config_digest``, ``data_fingerprint``).
+A checkpoint also records whether the released protocol's early stop fired at its epoch, so a
+fold resumed after that epoch does not train past the stop.
 
 Checkpoints hold only tensors and plain types (dicts, lists, tuples, str, numbers, bool,
 None) and are read with ``torch.load(..., weights_only=True)``, which never runs code from
@@ -32,10 +37,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from gamdss.models import build_model
+from gamdss.models import build_model, check_checkpoint
 from gamdss.models.gamdss import gamdss_loss, predict
 from gamdss.models.inputs import motion_inputs, still_inputs
-from gamdss.train.config import RELEASED_NOTE, ConfigError, TrainConfig
+from gamdss.train.config import RELEASED_NOTE, ConfigError, TrainConfig, config_digest
 from gamdss.train.dataset import KeyframeDataset, KeyframeTransform, Sample, collate
 from gamdss.train.fingerprint import fold_fingerprint
 from gamdss.train.metrics import confusion_matrix, metrics_from_confusion, released_fold_f1
@@ -44,7 +49,7 @@ from gamdss.util.devices import resolve_device
 from gamdss.util.seeds import derive_seed
 
 FOLD_FORMAT = "gamdss-loso-fold"
-FOLD_VERSION = 2  # 2: records carry ``data_fingerprint``
+FOLD_VERSION = 3  # 2: records carry ``data_fingerprint``; 3: and ``config_digest``
 
 
 @dataclass
@@ -138,7 +143,9 @@ def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
 CHECKPOINT_KEYS = (
     "seed",
     "config",
+    "config_digest",
     "fingerprint",
+    "stopped",
     "epoch",
     "model",
     "optimizer",
@@ -184,6 +191,7 @@ def _load_checkpoint(path: Path) -> dict[str, Any]:
 
 def _discard_checkpoint(path: Path, subject: str, reason: str) -> None:
     """Report ``path`` in one line on stderr and delete it (so the report does not repeat)."""
+    # Deleting loses nothing: the fold trains from epoch 1 and would overwrite it at its first epoch.
     print(
         f"gamdss: fold {subject}: discarding the epoch checkpoint {path} ({reason}); training the fold from epoch 1",
         file=sys.stderr,
@@ -237,12 +245,20 @@ def configured_model(cfg: TrainConfig, num_classes: int):
     )
 
 
-def check_model_config(cfg: TrainConfig) -> None:
-    """Build the configured model on the meta device (no memory, no RNG draws) so that a bad
-    ``model.name`` or ``model.kwargs`` is refused (``ConfigError``) before a run writes anything."""
+def check_model_config(cfg: TrainConfig, num_classes: int) -> None:
+    """Build the configured model for ``num_classes`` (the protocol's class count) on the meta
+    device (no memory, no RNG draws) so that a bad ``model.name`` or ``model.kwargs`` is
+    refused (``ConfigError``) before a run writes anything. A ``model.kwargs.checkpoint`` is
+    not loaded into the meta model: its tensors' names and shapes are compared with the
+    model's (:func:`gamdss.models.check_checkpoint`), and a mismatch names the file."""
     try:
         with torch.device("meta"):
-            configured_model(cfg, 2)
+            checkpoint = cfg.model.kwargs.get("checkpoint")
+            bare = TrainConfig.from_dict(cfg.to_dict())
+            bare.model.kwargs.pop("checkpoint", None)
+            model = configured_model(bare, num_classes)
+        if checkpoint is not None:
+            check_checkpoint(model, checkpoint)
     except (TypeError, ValueError, KeyError) as exc:
         raise ConfigError(f"model: {exc}") from None
 
@@ -282,6 +298,7 @@ class _Progress:
     released_preds: list[dict[str, np.ndarray]] = field(default_factory=list)
     best: dict[str, Any] = field(default_factory=lambda: {"score": -1.0, "epoch": 0, "state": None})
     start_epoch: int = 1
+    stopped: bool = False
 
 
 def _resume(
@@ -302,15 +319,17 @@ def _resume(
     except CheckpointError as exc:
         _discard_checkpoint(ckpt, payload.subject, str(exc))
         return parts, _Progress()
+    # Never continue weights trained on other clips, labels or keyframes, or another seed or
+    # comparable config: start over, and say so.
+    reason = ""
     if state["fingerprint"] != fingerprint:
-        # Never continue weights trained on other clips, labels or keyframes: start over.
-        warnings.warn(
-            f"fold {payload.subject}: ignoring the epoch checkpoint {ckpt} (the fold's data "
-            f"changed since it was written); training the fold from epoch 1",
-            stacklevel=3,
-        )
-        return parts, _Progress()
-    if state["seed"] != payload.seed or state["config"] != payload.config:
+        reason = "the fold's data changed since it was written"
+    elif state["seed"] != payload.seed:
+        reason = f"written for seed {state['seed']}, the fold's is {payload.seed}"
+    elif state["config_digest"] != config_digest(TrainConfig.from_dict(payload.config)):
+        reason = "written with another config (a setting that changes results differs)"
+    if reason:
+        _discard_checkpoint(ckpt, payload.subject, reason)
         return parts, _Progress()
     model, opt, sched, scaler = parts
     try:
@@ -323,6 +342,7 @@ def _resume(
             released_preds=[{m: np.asarray(v, dtype=np.int64) for m, v in e.items()} for e in state["released_preds"]],
             best=dict(state["best"]),
             start_epoch=int(state["epoch"]) + 1,
+            stopped=bool(state["stopped"]),
         )
         if not isinstance(progress.best["state"], (dict, type(None))) or not all(
             isinstance(h, dict) for h in progress.history
@@ -367,9 +387,11 @@ def run_fold(payload: FoldPayload) -> FoldOutput:
         progress.start_epoch,
     )
 
-    stop_early = False
+    # A checkpoint written at the released protocol's stopping epoch: the fold is done training.
+    stop_early = progress.stopped
+    digest = config_digest(cfg)
     bar = tqdm(
-        range(start_epoch, cfg.optim.epochs + 1),
+        range(start_epoch, cfg.optim.epochs + 1 if not stop_early else start_epoch),
         desc=f"fold {payload.subject}",
         unit="epoch",
         leave=False,
@@ -431,7 +453,9 @@ def run_fold(payload: FoldPayload) -> FoldOutput:
                 {
                     "seed": seed,
                     "config": payload.config,
+                    "config_digest": digest,
                     "fingerprint": fingerprint,
+                    "stopped": stop_early,
                     "epoch": epoch,
                     "model": model.state_dict(),
                     "optimizer": opt.state_dict(),
@@ -519,6 +543,7 @@ def _fold_record(
         "subject": payload.subject,
         "seed": payload.seed,
         "data_fingerprint": fingerprint,
+        "config_digest": config_digest(cfg),
         "protocol": protocol,
         "protocol_note": RELEASED_NOTE if protocol == "released" else "",
         "num_train": len(payload.train),

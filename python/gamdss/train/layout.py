@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
-#: Files whose presence marks a folder as a training run.
+#: Files a training run writes first (``demo`` looks for them). Their presence alone does
+#: not make a folder a run: :func:`gamdss.train.loso.is_run` reads them.
 RUN_MARKERS = ("config.yaml", "plan.json")
-#: Files and patterns a run writes into its folder (and a rerun with ``overwrite`` deletes).
+#: The ``format`` tag of a run's ``plan.json``.
+PLAN_FORMAT = "gamdss-loso-plan"
+#: Files a run writes into its folder whatever its config (a rerun with ``overwrite`` deletes them).
 OWNED_FILES = (
     "config.yaml",
     "plan.json",
@@ -22,9 +26,29 @@ OWNED_FILES = (
     "table.md",
     "table.tex",
 )
-OWNED_GLOBS = ("per_class_*.csv", "confusion_*.png", "tsne_*.png", "tsne_*.csv")
-#: Patterns of the per-fold files under ``folds/``.
-FOLD_GLOBS = ("*.json", "*.features.npz", "*.ckpt.pt")
+#: Every prediction mode and feature phase a run can write files for.
+ALL_MODES = ("rise", "fall", "fused")
+ALL_PHASES = ("rise", "fall")
+
+
+def tsne_files(out: Path, phase: str) -> tuple[Path, Path]:
+    """(PNG, CSV) of the t-SNE of ``phase``'s held-out features in run folder ``out``."""
+    return Path(out) / f"tsne_{phase}.png", Path(out) / f"tsne_{phase}.csv"
+
+
+def owned_paths(out: Path, subjects: Iterable[str]) -> list[Path]:
+    """The exact paths a run in ``out`` may have written, for any mode and phase, and the fold
+    files of ``subjects`` (never a file merely named like one: a user's
+    ``confusion_notes.png`` or ``folds/my.json`` is not here)."""
+    out = Path(out)
+    paths = [out / name for name in OWNED_FILES]
+    for m in ALL_MODES:
+        paths += [out / f"per_class_{m}.csv", out / f"confusion_{m}.png"]
+    for phase in ALL_PHASES:
+        paths += list(tsne_files(out, phase))
+    for subject in dict.fromkeys(subjects):
+        paths += list(fold_paths(out, subject).values())
+    return paths
 
 
 def safe_name(subject: str) -> str:

@@ -10,18 +10,25 @@ Output folder::
 
     config.yaml          the config the run used (a rerun with another config is refused
                          unless overwrite=True; the same config resumes)
-    plan.json            samples, labels, subjects, folds, dropped clips, and the data
-                         fingerprint: a rerun whose caches now hold other clips, labels,
-                         keyframes or pixels is refused unless overwrite=True
+    plan.json            format tag ``gamdss-loso-plan``, samples, labels, subjects, folds,
+                         dropped clips, and the data fingerprint: a rerun whose caches now hold
+                         other clips, labels, keyframes or pixels is refused unless overwrite=True
     reselection.csv      annotated and reselected keyframes of every clip (when enabled), in
                          the columns of ``gamdss reselect`` (gamdss.data.reselection_files) plus
                          ``cache`` (the cache's position in data.caches)
-    folds/<subject>.json          one finished fold (written atomically when it finishes)
+    folds/<subject>.json          one finished fold (written atomically when it finishes), with
+                                  the digest of the comparable config that trained it: a fold of
+                                  another config is refused unless overwrite=True
     folds/<subject>.features.npz  its held-out features (for t-SNE)
     folds/<subject>.ckpt.pt       mid-fold checkpoint (run.epoch_checkpoints; removed when done)
     .gamdss.lock         while a run writes the folder: its lock (gamdss.util.run_lock), naming it
     results.json, predictions.csv, folds.csv, table.md, table.tex, per_class_<mode>.csv,
     confusion_<mode>.png, tsne_<phase>.png/.csv      (see gamdss.train.results)
+
+A folder is a run only when its ``plan.json`` carries the format tag or its ``config.yaml``
+loads as a :class:`TrainConfig`; any other folder that holds files is refused, with or without
+``overwrite``. ``overwrite`` deletes only the exact file names a run writes (:func:`gamdss.train.
+layout.owned_paths`), never other files in the folder.
 
 Reselection happens once for every clip before any fold starts (read from ``gamdss
 reselect`` outputs named by ``reselection.files``, or computed with the same function:
@@ -49,12 +56,12 @@ from gamdss.data.cache import FrameCache
 from gamdss.data.keyframes import KeyframeDataset
 from gamdss.data.protocols import get_protocol, loso_folds
 from gamdss.data.reselection_files import rows_to_csv
-from gamdss.train.config import RELEASED_NOTE, TrainConfig
+from gamdss.train.config import RELEASED_NOTE, VOLATILE_KEYS, ConfigError, TrainConfig, comparable, config_digest
 from gamdss.train.dataset import Sample, build_samples
 from gamdss.train.executors import make_executor
 from gamdss.train.fingerprint import describe_changes, fold_fingerprint, samples_fingerprint
 from gamdss.train.fold import FOLD_FORMAT, FOLD_VERSION, FoldOutput, FoldPayload, check_model_config, run_fold
-from gamdss.train.layout import FOLD_GLOBS, OWNED_FILES, OWNED_GLOBS, RUN_MARKERS, fold_paths, safe_name
+from gamdss.train.layout import PLAN_FORMAT, RUN_MARKERS, fold_paths, owned_paths, safe_name
 from gamdss.train.reselection import ReselectionSourceError, run_keyframes
 from gamdss.train.results import write_results
 from gamdss.train.seeds import fold_seed
@@ -64,30 +71,20 @@ from gamdss.util.seeds import derive_seed
 
 __all__ = [
     "RUN_MARKERS",
+    "VOLATILE_KEYS",
+    "ConfigChangedError",
     "DataChangedError",
     "Fold",
     "RunPlan",
     "RunSetupError",
     "fold_paths",
+    "is_run",
     "load_fold",
     "prepare_run",
     "run_loso",
     "safe_name",
     "save_fold",
 ]
-
-# Settings that change where or how fast a run goes, not its results: a run may resume with
-# other values of these.
-VOLATILE_KEYS = (
-    "run.executor",
-    "run.ray_address",
-    "run.folds",
-    "run.output_dir",
-    "run.num_threads",
-    "run.tsne",
-    "name",
-    "description",
-)
 
 
 class RunSetupError(ValueError):
@@ -96,6 +93,10 @@ class RunSetupError(ValueError):
 
 class DataChangedError(FileExistsError):
     """The output folder holds a run (or folds) made from other data than the caches hold now."""
+
+
+class ConfigChangedError(FileExistsError):
+    """The output folder holds folds trained with another comparable config than this run's."""
 
 
 @dataclass
@@ -160,12 +161,12 @@ def prepare_run(cfg: TrainConfig, progress: bool = True) -> RunPlan:
             "data.caches is empty: give the frame cache folders made by `gamdss preprocess` "
             "(e.g. data.caches=[caches/casme2])"
         )
-    check_model_config(cfg)
-    caches = [FrameCache(p) for p in cfg.data.caches]
     try:
         protocol = get_protocol(cfg.data.protocol)
     except (KeyError, ValueError) as exc:
         raise RunSetupError(f"data.protocol: {exc}") from exc
+    check_model_config(cfg, len(protocol.classes))
+    caches = [FrameCache(p) for p in cfg.data.caches]
     keyframes = None
     if cfg.reselection.enabled:
         try:
@@ -214,27 +215,6 @@ def prepare_run(cfg: TrainConfig, progress: bool = True) -> RunPlan:
     )
 
 
-def _comparable(cfg: TrainConfig) -> dict[str, Any]:
-    """The config's values that decide a run's results: volatile keys left out, and the
-    reselection settings resolved (a preset plus overrides, or the same values spelled out
-    field by field as older configs did, compare equal)."""
-    data = cfg.to_dict()
-    r = cfg.reselection
-    data["reselection"] = {
-        "enabled": r.enabled,
-        "files": r.files,
-        "apply_to_test": r.apply_to_test,
-        "settings": None if r.files else asdict(r.settings()),
-    }
-    for key in VOLATILE_KEYS:
-        *parents, last = key.split(".")
-        node = data
-        for p in parents:
-            node = node[p]
-        node.pop(last, None)
-    return data
-
-
 def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:
     if isinstance(a, dict) and isinstance(b, dict):
         out = []
@@ -244,27 +224,59 @@ def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:
     return [] if a == b else [f"{prefix.rstrip('.')}: {a!r} -> {b!r}"]
 
 
-def _is_run(out: Path) -> bool:
-    """Whether ``out`` holds a training run (its ``config.yaml`` or ``plan.json``)."""
-    return any((out / name).is_file() for name in RUN_MARKERS)
+def _tagged_plan(out: Path) -> dict[str, Any] | None:
+    """``out/plan.json`` when it is a gamdss plan (carries :data:`PLAN_FORMAT`), else None."""
+    try:
+        data = json.loads((out / "plan.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) and data.get("format") == PLAN_FORMAT else None
+
+
+def _saved_config(out: Path) -> TrainConfig | None:
+    """``out/config.yaml`` as a :class:`TrainConfig`, or None when it is missing, empty, or
+    does not load as one (someone else's config.yaml)."""
+    path = out / "config.yaml"
+    try:
+        if not path.is_file() or not path.read_text(encoding="utf-8").strip():
+            return None
+        return TrainConfig.load(path)
+    except (OSError, UnicodeDecodeError, ConfigError):
+        return None
+
+
+def is_run(out: Path) -> bool:
+    """Whether ``out`` holds a gamdss training run: its ``plan.json`` carries the format tag
+    :data:`gamdss.train.layout.PLAN_FORMAT`, or its ``config.yaml`` loads as a
+    :class:`TrainConfig` (a run stopped before its plan, or one older than the tag). A file
+    merely named ``plan.json`` or ``config.yaml`` does not make a folder a run."""
+    out = Path(out)
+    return _tagged_plan(out) is not None or _saved_config(out) is not None
 
 
 def _prepare_output(out: Path, cfg: TrainConfig, overwrite: bool) -> None:
     """Refuse to mix runs: the same config resumes; another config needs ``overwrite``. A
-    folder that holds files but no run is refused even with ``overwrite`` (it is not ours to
-    clear). Checks only: :func:`_remove_outputs` clears a run once the new one is set up."""
+    folder that holds files but no run (:func:`is_run`) is refused even with ``overwrite`` (it
+    is not ours to clear). Checks only: :func:`_remove_outputs` clears a run once the new one
+    is set up."""
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"run.output_dir {out} is a file; choose a folder")
     if not out.is_dir() or not any(p.is_file() and p.name != run_lock.LOCK_NAME for p in out.rglob("*")):
         return
-    if not _is_run(out):
+    if not is_run(out):
         raise FileExistsError(
-            f"{out} holds files but is not a gamdss training run (no config.yaml or plan.json); "
-            f"--overwrite only replaces a previous run: choose another run.output_dir"
+            f"run.output_dir {out} is not a gamdss training folder (it holds files but no gamdss "
+            f"plan.json or config.yaml); --overwrite only replaces a previous run: choose another run.output_dir"
         )
     saved = out / "config.yaml"
     if not overwrite and saved.is_file():
-        diff = _differences(_comparable(TrainConfig.load(saved)), _comparable(cfg))
+        old = _saved_config(out)
+        if old is None:
+            raise FileExistsError(
+                f"{out} holds a gamdss run whose config.yaml does not load as a training config; "
+                f"choose another run.output_dir or pass overwrite=True (--overwrite) to replace the run"
+            )
+        diff = _differences(comparable(old), comparable(cfg))
         if diff:
             raise FileExistsError(
                 f"{out} holds a run with another config ({'; '.join(diff[:5])}); "
@@ -272,30 +284,30 @@ def _prepare_output(out: Path, cfg: TrainConfig, overwrite: bool) -> None:
             )
 
 
-def _remove_outputs(out: Path) -> None:
-    """Delete only the files a run writes (never anything else in the folder), and only when
-    ``out`` is a run."""
-    if not _is_run(out):
+def _remove_outputs(out: Path, subjects: list[str]) -> None:
+    """Delete only the exact files a run writes (:func:`gamdss.train.layout.owned_paths`: the
+    fold files of ``subjects`` and of the subjects the old ``plan.json`` lists), never
+    anything else in the folder, and only when ``out`` is a run."""
+    if not is_run(out):
         return
-    for name in OWNED_FILES:
-        (out / name).unlink(missing_ok=True)
-    for pattern in OWNED_GLOBS:
-        for p in out.glob(pattern):
-            p.unlink()
+    old = _tagged_plan(out) or {}
+    old_subjects = [str(f.get("subject")) for f in old.get("folds", []) if isinstance(f, dict)]
+    old_subjects += [str(x.get("subject")) for x in old.get("samples", []) if isinstance(x, dict)]
+    for path in owned_paths(out, [*subjects, *old_subjects]):
+        if path.is_file():
+            path.unlink()
     folds = out / "folds"
-    if folds.is_dir():
-        for pattern in FOLD_GLOBS:
-            for p in folds.glob(pattern):
-                if p.is_file():
-                    p.unlink()
-        if not any(folds.iterdir()):
-            folds.rmdir()
+    if folds.is_dir() and not any(folds.iterdir()):
+        folds.rmdir()
 
 
 def load_fold(out: Path, subject: str, cfg: TrainConfig, fingerprint: str | None = None) -> dict[str, Any] | None:
     """A finished fold's record, or None when the fold has not finished (or is unreadable, or
     from an older format). Raises :class:`DataChangedError` when ``fingerprint`` is given and
-    the fold was trained on other data (its ``data_fingerprint`` differs)."""
+    the fold was trained on other data (its ``data_fingerprint`` differs), and
+    :class:`ConfigChangedError` when it was trained with another comparable config (its
+    ``config_digest`` is not :func:`gamdss.train.config.config_digest` of ``cfg``), whether or
+    not the folder still holds the run's ``config.yaml``."""
     path = fold_paths(out, subject)["json"]
     if not path.is_file():
         return None
@@ -315,6 +327,12 @@ def load_fold(out: Path, subject: str, cfg: TrainConfig, fingerprint: str | None
             f"{path}: fold {subject} was trained on other clips, labels or keyframes than "
             f"the caches {cfg.data.caches} now give it; use --overwrite (overwrite=True) "
             f"or a new run.output_dir"
+        )
+    if data.get("config_digest") != config_digest(cfg):
+        raise ConfigChangedError(
+            f"{path}: fold {subject} was trained with another config than this run's (its "
+            f"config digest differs; settings such as optim.epochs or run.num_threads changed); "
+            f"use --overwrite (overwrite=True) or a new run.output_dir"
         )
     return data
 
@@ -347,6 +365,7 @@ def _payload(plan: RunPlan, fold: Fold, out: Path, progress: bool) -> FoldPayloa
 
 def _write_plan(out: Path, plan: RunPlan) -> None:
     data = {
+        "format": PLAN_FORMAT,
         "protocol": plan.config.evaluation.protocol,
         "fingerprint": plan.fingerprint,
         "class_names": plan.class_names,
@@ -448,7 +467,7 @@ def _run_locked(
     plan = prepare_run(cfg, progress=progress)
     # The old run is cleared only now that the new one is set up: a config or data error keeps it.
     if overwrite:
-        _remove_outputs(out)
+        _remove_outputs(out, sorted({s.subject for s in plan.samples}))
     else:
         check_same_data(out, plan)
     # Finished folds are checked against the plan before anything is written.

@@ -12,7 +12,9 @@ run folder (every one names the protocol that made it; the ``released`` protocol
 - ``table.md`` / ``table.tex``: the layout of the paper's Tables II-III (rows: model and mode;
   columns: dataset setting, ACC / UF1 / UAR in %);
 - ``per_class_<mode>.csv`` and ``confusion_<mode>.png``; ``tsne_<phase>.png`` / ``.csv``
-  (``run.tsne``).
+  (``run.tsne``). A phase this run writes no t-SNE for (``run.tsne`` false, or features
+  missing) loses the ``tsne_<phase>`` files an earlier run wrote, so none describes other
+  results.
 
 Modes are labelled so that they cannot be misread (:data:`MODE_LABELS`, :data:`MODE_NOTE`):
 ``fused (rise+fall)`` is the mean of both branches' probabilities. The paper's "full" model
@@ -32,7 +34,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from gamdss.train.config import RELEASED_NOTE, TrainConfig
-from gamdss.train.layout import fold_paths
+from gamdss.train.layout import ALL_PHASES, fold_paths, tsne_files
 from gamdss.train.metrics import confusion_matrix, metrics_from_confusion, pooled_metrics
 from gamdss.train.tsne import tsne_plot
 from gamdss.util import atomic
@@ -228,8 +230,11 @@ def write_results(out: str | Path, plan, records: Sequence[dict[str, Any]]) -> d
             out / f"confusion_{m}.png",
             title=f"{cfg.name}: {cfg.data.protocol}, {MODE_LABELS[m]}\n{_short(protocol)}",
         )
-    if cfg.run.tsne:
-        _write_tsne(out, records, plan, cfg)
+    written = _write_tsne(out, records, plan, cfg) if cfg.run.tsne else set()
+    for phase in ALL_PHASES:
+        if phase not in written:
+            for path in tsne_files(out, phase):
+                path.unlink(missing_ok=True)
     return results
 
 
@@ -358,22 +363,26 @@ def plot_confusion(cm: np.ndarray, class_names: Sequence[str], path: str | Path,
     return Path(path)
 
 
-def _write_tsne(out: Path, records, plan, cfg: TrainConfig) -> None:
+def _write_tsne(out: Path, records, plan, cfg: TrainConfig) -> set[str]:
+    """Write ``tsne_<phase>.png/.csv`` of every phase with features for all held-out samples;
+    returns the phases written."""
     feats: dict[str, list[np.ndarray]] = {}
     keys, labels = [], []
     for r in records:
         path = fold_paths(out, r["subject"])["features"]
         if not path.is_file():
-            return
+            return set()
         with np.load(path) as data:
             for phase in data.files:
                 feats.setdefault(phase, []).append(data[phase])
         keys += [t["key"] for t in r["test"]]
         labels += [t["label"] for t in r["test"]]
+    written = set()
     for phase, parts in feats.items():
         x = np.concatenate(parts)
         if len(x) != len(keys):
             continue
+        written.add(phase)
         tsne_plot(
             x,
             np.array(labels),
@@ -385,3 +394,4 @@ def _write_tsne(out: Path, records, plan, cfg: TrainConfig) -> None:
             threads=cfg.run.num_threads or 2,
             title=f"{cfg.name}: {cfg.data.protocol}, held-out {phase} features\n{_short(cfg.evaluation.protocol)}",
         )
+    return written
