@@ -506,3 +506,116 @@ def test_the_command_line_takes_the_annotation_file(casme2, tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0]
         assert not (tmp_path / "run2").exists()
+
+
+def test_a_merged_cell_at_the_sheets_right_edge_is_kept(casme2, tmp_path):
+    """A header merged across two columns right of the data (J1:K1), and a merge inside a
+    data row (J3:L3): the added columns go right of both, and every cell stays."""
+    info, _ = casme2
+    wb = openpyxl.load_workbook(info.annotation_path)
+    ws = wb["Sheet1"]
+    ws.cell(row=1, column=10, value="Notes")
+    ws.merge_cells("J1:K1")
+    ws.cell(row=3, column=10, value="see the video")
+    ws.merge_cells("J3:L3")
+    wb.save(info.annotation_path)
+    cache = cache_from_fixture(info.root, "casme2", tmp_path / "cache2")
+    results = planned_results(cache)
+    got = export(cache, results, tmp_path / "run")
+    assert got.notes == []
+    exported = got.annotation_files[0]
+    check_dropin(info.annotation_path, exported, "casme2", cache, results, sheet="Sheet1", header_row=1)
+    header = [c.value for c in openpyxl.load_workbook(exported)["Sheet1"][1]]
+    assert header[9] == "Notes" and header[12:15] == list(ORIGINAL_COLUMNS)
+
+
+def test_a_copy_with_other_labels_is_not_taken_for_the_source(casme2, tmp_path):
+    """The cache was made from the user's copy, whose one clip is 'surprise'; the official
+    file beside it has the same keyframes but 'happiness' there: the search must not copy
+    the official file (its labels would replace the user's); with no file that matches, the
+    export falls back and says why, naming the clip."""
+    info, cache = casme2
+    rows = read_cells(info.annotation_path)["Sheet1"]
+    clip = cache.entries[0]
+    k = next(i for i, r in enumerate(rows) if i > 0 and str(r[1]) == clip.video)
+    rows[k][8] = "surprise" if clip.emotion != "surprise" else "disgust"
+    mine = tmp_path / "mine" / "CASME2-coding-fixed.xlsx"
+    mine.parent.mkdir()
+    _write_xlsx(mine, {"Sheet1": rows})
+    entries = [
+        e if e.clip_id != clip.clip_id else CacheEntry.from_json({**e.to_json(), "emotion": rows[k][8]})
+        for e in cache.entries
+    ]
+    writer = CacheWriter(tmp_path / "cache-mine", dict(cache.header))
+    for e in entries:
+        shutil.copy(cache.root / e.file, (tmp_path / "cache-mine" / e.file).parent)
+        writer.add(e)
+    writer.flush()
+    mine_cache = FrameCache(tmp_path / "cache-mine")
+    results = planned_results(mine_cache)
+    got = export(mine_cache, results, tmp_path / "run")
+    assert len(got.notes) == 1 and clip.clip_id in got.notes[0] and rows[k][8] in got.notes[0]
+    # given explicitly, the user's copy is used
+    got = export(mine_cache, results, tmp_path / "run2", annotations={"casme2": mine})
+    assert got.notes == []
+    record = next(r for r in read_annotations(got.annotation_files[0], "casme2").records if r.clip_id == clip.clip_id)
+    assert record.emotion == rows[k][8]
+
+
+def test_a_csv_column_of_the_same_name_is_reused_not_renamed(tmp_path):
+    """A CSV (BOM, CRLF) that already has an `original_onset` column: its header cell stays as
+    written, the values go in it, and the bytes outside the reselected cells are kept."""
+    info = make_fixture("casme2", tmp_path / "data")
+    rows = read_cells(info.annotation_path)["Sheet1"]
+    rows = [[*("" if v is None else v for v in r), "original_onset" if i == 0 else ""] for i, r in enumerate(rows)]
+    source = info.root / "CASME2-coding-mine.csv"
+    text = "\r\n".join(",".join(str(v) for v in r) for r in rows) + "\r\n"
+    source.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    info.annotation_path.unlink()
+    cache = cache_from_fixture(info.root, "casme2", tmp_path / "cache")
+    got = export(cache, planned_results(cache), tmp_path / "run")
+    assert got.notes == []
+    out = got.annotation_files[0].read_bytes()
+    assert out.startswith(b"\xef\xbb\xbf") and b"\r\n" in out
+    header = out[3:].split(b"\r\n")[0].decode("utf-8").split(",")
+    assert header[len(rows[0]) - 1] == "original_onset" and header.count("Original Onset") == 0
+
+
+def test_rows_shifted_in_a_large_file_are_matched_in_linear_time(tmp_path):
+    """3,000 rows, every recorded row off by one (a line inserted at the top since caching):
+    each clip is found by content through an index of (subject, video), not by rescanning
+    the file per clip; counted, not timed: _row_is is called about once per clip."""
+    from gamdss.data.datasets import get_dataset
+    from gamdss.data.datasets.base import ReselectedRow
+
+    info = make_fixture("casme2", tmp_path / "data")
+    rows = read_cells(info.annotation_path)["Sheet1"]
+    header, body = rows[0], rows[1:]
+    big = [header] + [
+        [f"{1 + i // 100:02d}", f"EP{i:04d}", *r[2:]] for i, r in enumerate(body * (3000 // len(body) + 1))
+    ][:3000]
+    path = tmp_path / "big.xlsx"
+    _write_xlsx(path, {"Sheet1": big})
+    spec = get_dataset("casme2")
+    report = read_annotations(path, "casme2")
+    clips = [
+        ReselectedRow(
+            r.clip_id, r.subject, r.video, r.row + 1, (r.onset, r.apex, r.offset), (r.onset, r.apex, r.offset), (), ()
+        )
+        for r in report.records
+    ]
+    calls = 0
+    original = type(spec)._row_is
+
+    def counted(self, *args):
+        nonlocal calls
+        calls += 1
+        return original(self, *args)
+
+    type(spec)._row_is = counted
+    try:
+        found = spec.match_rows(path, clips)
+    finally:
+        type(spec)._row_is = original
+    assert found == {r.clip_id: r.row for r in report.records}
+    assert calls <= 3 * len(clips)

@@ -231,12 +231,34 @@ def find_source_file(cache: FrameCache, dataset: str, annotations: str | Path | 
     reasons = []
     for path in candidates:
         try:
-            spec.match_rows(path, clips)
+            rows = spec.match_rows(path, clips)
+            differing = _other_labels(spec, path, entries, rows)
         except (RowMatchError, TableError, ValueError, OSError) as exc:
             reasons.append(str(exc))
             continue
+        if differing:
+            reasons.append(f"annotation file {path}: {differing}")
+            continue
         return path, ""
     return None, f"no annotation file matches the cache's clips: {'; '.join(reasons)}"
+
+
+def _other_labels(spec: Dataset, path: Path, entries: Sequence[CacheEntry], rows: Mapping[str, int]) -> str:
+    """Where the reader's records of ``path`` (by the matched row numbers ``rows``) give a clip
+    another emotion or other AUs than the cache recorded: a file whose keyframes match but
+    whose labels were edited (another copy of the file) is not the cache's source. "" when
+    none differs."""
+    records = {r.row: r for r in spec.read_annotations(path).records}
+    for e in entries:
+        rec = records.get(rows[e.clip_id])
+        if rec is None:
+            return f"row {rows[e.clip_id]} ({e.clip_id}) is not a usable record"
+        if rec.emotion != e.emotion or tuple(rec.aus) != tuple(e.aus):
+            return (
+                f"clip {e.clip_id} is {rec.emotion!r} with AUs {list(rec.aus)} there, "
+                f"{e.emotion!r} with {list(e.aus)} in the cache"
+            )
+    return ""
 
 
 @dataclass(frozen=True)

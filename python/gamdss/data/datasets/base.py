@@ -785,6 +785,19 @@ class Dataset:
                 return False
         return True
 
+    def _rows_by_name(
+        self, rows: Mapping[int, tables.TableRow], context: Mapping[str, Any]
+    ) -> dict[tuple[str, str], list[int]]:
+        """Row numbers by (subject, video) as the reader normalises them (lower case)."""
+        out: dict[tuple[str, str], list[int]] = {}
+        for n, row in rows.items():
+            if row.is_empty():
+                continue
+            identity = self._row_identity(row, row.cells, context)
+            if not isinstance(identity, SkippedRow):
+                out.setdefault((identity[0].lower(), identity[1].lower()), []).append(n)
+        return out
+
     def match_rows(self, path: str | Path, clips: Sequence[ReselectedRow]) -> dict[str, int]:
         """The spreadsheet row of each clip in the annotation file ``path``: the clip's
         recorded row when that row is the clip's (:meth:`_row_is`: subject, video and
@@ -799,12 +812,16 @@ class Dataset:
         found: dict[str, int] = {}
         owner: dict[int, str] = {}
         problems: list[str] = []
+        by_name: dict[tuple[str, str], list[int]] | None = None  # built once, when first needed
         for clip in clips:
             row = rows.get(clip.row)
             if row is not None and self._row_is(row, clip, context):
                 number = clip.row
             else:
-                hits = [n for n, r in rows.items() if self._row_is(r, clip, context)]
+                if by_name is None:
+                    by_name = self._rows_by_name(rows, context)
+                named = by_name.get((clip.subject.lower(), clip.video.lower()), [])
+                hits = [n for n in named if self._row_is(rows[n], clip, context)]
                 if len(hits) != 1:
                     what = "no row" if not hits else f"{len(hits)} rows ({', '.join(map(str, hits))})"
                     problems.append(

@@ -335,6 +335,8 @@ def write_edited(source: str | Path, dest: str | Path, edit: TableEdit) -> Path:
         names = {normalise_name(ws.cell(row=hdr, column=c).value): c for c in range(1, ws.max_column + 1)}
         names.pop("", None)
         last = max((c.column for row in ws.iter_rows() for c in row if c.value is not None), default=0)
+        # the new columns go right of every merged range too (a merged cell cannot be written)
+        last = max(last, max((m.max_col for m in ws.merged_cells.ranges), default=0))
         where = {}
         for name in edit.columns:
             if normalise_name(name) in names:
@@ -474,7 +476,7 @@ def _edited_csv(source: Path, edit: TableEdit) -> bytes:
             if rows[k]:  # a blank line stays blank
                 rows[k].extend([""] * (width - len(rows[k])))
         for name in edit.columns:
-            if name not in names:
+            if normalise_name(name) not in names:
                 rows[hdr][where[name]] = name
         for r, values in edit.column_values.items():
             for name, value in zip(edit.columns, values):
