@@ -328,3 +328,47 @@ def test_a_model_checkpoint_is_checked_with_the_protocols_classes_and_named(cach
         bad = load_config("tiny-cpu", toy_overrides(cache, tmp_path / "run", *SMALL, f"model.kwargs.checkpoint={path}"))
         with pytest.raises(ConfigError, match=rf"checkpoint {path} {why}"):
             check_model_config(bad, 3)
+
+
+# ------------------------------------------------------------------------------ second review
+def test_overwrite_over_a_run_made_before_the_plan_tag_removes_its_other_subjects_folds(cache, finished, tmp_path):
+    """A run from before the format tag (plan.json without it) planned a subject the new run
+    does not: --overwrite removes that subject's fold files too (they would be stale)."""
+    out = _copy(finished, tmp_path / "run")
+    plan = json.loads((out / "plan.json").read_text())
+    plan.pop("format")
+    plan["folds"] = [*plan["folds"], {**plan["folds"][0], "subject": "casme2_sub09"}]
+    (out / "plan.json").write_text(json.dumps(plan))
+    from gamdss.train.layout import fold_paths
+
+    stale = fold_paths(out, "casme2_sub09")["json"]
+    stale.write_text("{}")
+    assert is_run(out)
+    run_loso(
+        load_config("tiny-cpu", toy_overrides(cache, out, *SMALL, "optim.lr=1e-3")), progress=False, overwrite=True
+    )
+    assert not stale.exists()
+
+
+def test_the_compared_config_holds_what_changes_results_and_nothing_else(cache, tmp_path):
+    """The digest: a model checkpoint counts by its bytes (another file at the same path is
+    another config; the same bytes elsewhere are not); with run.num_threads 0 the executor
+    counts (a Ray task runs one thread), with it set it does not; DataLoader workers and
+    epoch checkpoints do not change results (a fold trains the same with them) and do not
+    count."""
+
+    def digest(*extra: str) -> str:
+        return config_digest(load_config("tiny-cpu", toy_overrides(cache, tmp_path / "out", *SMALL, *extra)))
+
+    a, b = tmp_path / "a.pt", tmp_path / "b.pt"
+    a.write_bytes(b"weights one")
+    b.write_bytes(b"weights one")
+    assert digest(f"model.kwargs={{checkpoint: {a}}}") == digest(f"model.kwargs={{checkpoint: {b}}}")
+    first = digest(f"model.kwargs={{checkpoint: {a}}}")
+    a.write_bytes(b"weights two")
+    assert digest(f"model.kwargs={{checkpoint: {a}}}") != first
+    assert digest("run.num_threads=0", "run.executor=local") != digest("run.num_threads=0", "run.executor=ray")
+    assert digest("run.num_threads=2", "run.executor=local") == digest("run.num_threads=2", "run.executor=ray")
+    assert digest("data.num_workers=0", "run.epoch_checkpoints=false") == digest(
+        "data.num_workers=2", "run.epoch_checkpoints=true"
+    )

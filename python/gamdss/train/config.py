@@ -15,6 +15,7 @@ Unknown keys and values of the wrong type raise a :class:`ConfigError` naming th
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 from collections.abc import Sequence
@@ -193,7 +194,7 @@ class RunConfig:
     0). It changes results (the thread count changes the order of float sums, so 1 and 2
     threads give other probabilities): it is part of the comparable config (:func:`comparable`),
     a run resumes only with the same value, and 0 resumes identically only on a machine with
-    as many cores.
+    as many cores and with the same ``executor`` (a Ray task has one CPU, so one thread).
     ``executor``: ``local`` (sequential) or ``ray`` (one task per fold; ``ray_address`` of an
     existing cluster or empty for a local instance). ``folds``: run only these subjects (in this
     order); empty for all. ``epoch_checkpoints``: save model and optimiser after every epoch so
@@ -362,13 +363,16 @@ class TrainConfig:
 
 
 #: Settings that change where or how fast a run goes, not its results: a run may resume
-#: with other values of these (``run.num_threads`` is not one: see :class:`RunConfig`).
+#: with other values of these (``run.num_threads`` is not one: see :class:`RunConfig`; and
+#: ``run.executor`` counts where ``run.num_threads`` is 0).
 VOLATILE_KEYS = (
     "run.executor",
     "run.ray_address",
     "run.folds",
     "run.output_dir",
     "run.tsne",
+    "run.epoch_checkpoints",
+    "data.num_workers",
     "name",
     "description",
 )
@@ -386,13 +390,37 @@ def comparable(cfg: TrainConfig) -> dict[str, Any]:
         "apply_to_test": r.apply_to_test,
         "settings": None if r.files else dataclasses.asdict(r.settings()),
     }
+    checkpoint = (cfg.model.kwargs or {}).get("checkpoint")
+    if checkpoint is not None:  # the weights decide, not where they lie
+        data["model"]["kwargs"] = {**data["model"]["kwargs"], "checkpoint": _file_digest(str(checkpoint))}
     for key in VOLATILE_KEYS:
+        if key == "run.executor" and cfg.run.num_threads == 0:
+            continue  # with torch's default thread count, a Ray task (1 CPU) runs 1 thread
         *parents, last = key.split(".")
         node = data
         for p in parents:
             node = node[p]
         node.pop(last, None)
     return data
+
+
+def _file_digest(path: str) -> str:
+    """``sha256:<hex>`` of the file's bytes, or the path itself when it cannot be read (the
+    checks before training then name it)."""
+    try:
+        st = Path(path).stat()
+        return _file_digest_cached(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+    except OSError:
+        return path
+
+
+@functools.lru_cache(maxsize=8)
+def _file_digest_cached(path: str, size: int, mtime_ns: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return f"sha256:{h.hexdigest()}"
 
 
 def config_digest(cfg: TrainConfig) -> str:

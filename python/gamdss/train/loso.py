@@ -284,13 +284,23 @@ def _prepare_output(out: Path, cfg: TrainConfig, overwrite: bool) -> None:
             )
 
 
+def _plan_of_a_run(out: Path) -> dict[str, Any]:
+    """``out/plan.json`` of a folder known to be a run (:func:`is_run`), with or without the
+    format tag (runs made before the tag have none); {} when it is missing or unreadable."""
+    try:
+        data = json.loads((out / "plan.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def _remove_outputs(out: Path, subjects: list[str]) -> None:
     """Delete only the exact files a run writes (:func:`gamdss.train.layout.owned_paths`: the
     fold files of ``subjects`` and of the subjects the old ``plan.json`` lists), never
     anything else in the folder, and only when ``out`` is a run."""
     if not is_run(out):
         return
-    old = _tagged_plan(out) or {}
+    old = _plan_of_a_run(out)
     old_subjects = [str(f.get("subject")) for f in old.get("folds", []) if isinstance(f, dict)]
     old_subjects += [str(x.get("subject")) for x in old.get("samples", []) if isinstance(x, dict)]
     for path in owned_paths(out, [*subjects, *old_subjects]):
