@@ -619,3 +619,22 @@ def test_rows_shifted_in_a_large_file_are_matched_in_linear_time(tmp_path):
         type(spec)._row_is = original
     assert found == {r.clip_id: r.row for r in report.records}
     assert calls <= 3 * len(clips)
+
+
+def test_frames_recorded_by_relative_paths_are_found_from_the_same_folder(tmp_path, monkeypatch):
+    """`gamdss preprocess data/CASME2` records the frames relative to where it ran (as the
+    demo does): `gamdss reselect` run from there finds the source file; from elsewhere it
+    cannot, and falls back with its note."""
+    info = make_fixture("casme2", tmp_path / "data")
+    monkeypatch.chdir(tmp_path)
+    cache = cache_from_fixture(info.root.relative_to(tmp_path), "casme2", tmp_path / "cache")
+    assert not Path(cache.entries[0].sources[0]).is_absolute()
+    results = planned_results(cache)
+    got = export(cache, results, tmp_path / "run")
+    assert got.notes == []
+    check_dropin(info.annotation_path, got.annotation_files[0], "casme2", cache, results, sheet="Sheet1", header_row=1)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    got = export(cache, results, tmp_path / "run2")
+    assert len(got.notes) == 1 and "not found" in got.notes[0]

@@ -175,14 +175,15 @@ _ROOT_LEVELS = 5
 def _candidate_roots(spec: Dataset, entries: Sequence[CacheEntry]) -> list[Path]:
     """Folders from which the dataset's layout puts clips in the frame folders recorded in
     the cache (the dataset root ``gamdss preprocess`` was given, or a folder inside it),
-    nearest to the frames first."""
+    nearest to the frames first. A relative frame path (``gamdss preprocess`` given a
+    relative ROOT records it so) is taken from the current folder, as that run took it."""
     index = DirIndex()
     roots: list[Path] = []
     looked = 0
     for e in entries:
-        if not e.sources or not Path(e.sources[0]).is_absolute():
+        if not e.sources:
             continue
-        folder = Path(e.sources[0]).parent
+        folder = Path(e.sources[0]).absolute().parent
         if not folder.is_dir():
             continue
         looked += 1
