@@ -224,6 +224,13 @@ def test_demo_runs_every_step_in_a_reduced_configuration(tmp_path, capsys):
     manifest = json.loads((result.cache / "manifest.json").read_text())
     assert len(manifest["clips"]) == 6 and manifest["header"]["size"] == [32, 32]
     assert (result.reselection / "reselection.csv").is_file()
+    # the corrected annotation file is the drop-in copy of the demo dataset's own file
+    from gamdss.data.cache import FrameCache
+    from gamdss.reselection.export import find_source_file
+
+    source, why = find_source_file(FrameCache(result.cache), "casme2")
+    assert source is not None and source.parent == result.dataset, why
+    assert (result.reselection / f"{source.stem}_reselected.xlsx").is_file()
     assert result.audit_report.is_file()
     saved = json.loads((result.train_dir / "results.json").read_text())
     assert saved["protocol"] == "honest" and saved["num_folds"] == 2 and saved["num_samples"] == 6
