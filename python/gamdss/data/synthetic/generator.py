@@ -226,7 +226,12 @@ _BLINK_STREAM = 0xB11C
 
 @lru_cache(maxsize=64)
 def _face(subject: int, size: tuple[int, int]) -> FaceImage:
-    return make_face(subject, size)
+    """``make_face``, cached: its arrays are made read-only, since every clip of the subject
+    and size shares them (a write would change the clips made after it)."""
+    face = make_face(subject, size)
+    face.image.setflags(write=False)
+    face.landmarks.setflags(write=False)
+    return face
 
 
 def _frames(ms: float, fps: float) -> int:
@@ -249,7 +254,7 @@ def render_frames(
     centre, before the translation.
     """
     h, w = face.shape[:2]
-    img = torch.from_numpy(np.ascontiguousarray(face)).permute(2, 0, 1).to(torch.float32)[None]
+    img = torch.from_numpy(face.astype(np.float32)).permute(2, 0, 1)[None]  # a copy: the face may be read-only
     t = len(displacement)
     ys = torch.arange(h, dtype=torch.float32) + 0.5
     xs = torch.arange(w, dtype=torch.float32) + 0.5
