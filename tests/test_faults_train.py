@@ -116,6 +116,11 @@ def _damage(kind: str, path: Path, good: bytes) -> None:
         path.write_bytes(pickle.dumps({"model": np.float64}))  # a global the weights-only loader refuses
     elif kind == "not a checkpoint":
         torch.save({"weights": torch.zeros(3)}, path)
+    elif kind == "an older version's checkpoint":  # before the config digest and the released stop
+        path.write_bytes(good)
+        state = torch.load(path, weights_only=True)
+        del state["config_digest"], state["stopped"]
+        torch.save(state, path)
     elif kind == "another model's weights":  # loads, right fold, but its weights do not fit
         path.write_bytes(good)
         state = torch.load(path, weights_only=True)
@@ -129,7 +134,15 @@ def _no_checkpoint_written(path, state):
 
 @pytest.mark.parametrize(
     "kind",
-    ["random bytes", "truncated", "empty", "plain pickle with a global", "not a checkpoint", "another model's weights"],
+    [
+        "random bytes",
+        "truncated",
+        "empty",
+        "plain pickle with a global",
+        "not a checkpoint",
+        "an older version's checkpoint",
+        "another model's weights",
+    ],
 )
 def test_a_checkpoint_that_does_not_load_is_named_once_discarded_and_recomputed(
     small, good_checkpoint, tmp_path, capsys, monkeypatch, kind
@@ -146,6 +159,8 @@ def test_a_checkpoint_that_does_not_load_is_named_once_discarded_and_recomputed(
         fold_module.run_fold(payload)
     lines = _stderr_lines(capsys)
     assert len(lines) == 1 and str(ckpt) in lines[0] and "discarding" in lines[0], lines
+    if kind == "an older version's checkpoint":
+        assert "written by an older gamdss version (no config_digest, stopped)" in lines[0], lines
     assert not ckpt.exists()
     monkeypatch.undo()
     # ... and the fold is recomputed from epoch 1: the same result as without a checkpoint

@@ -184,8 +184,14 @@ def _load_checkpoint(path: Path) -> dict[str, Any]:
         MemoryError,
     ) as exc:
         raise CheckpointError(f"damaged or truncated ({type(exc).__name__})") from None
-    if not isinstance(state, dict) or any(k not in state for k in CHECKPOINT_KEYS):
-        raise CheckpointError("not a gamdss fold checkpoint (missing entries)")
+    if not isinstance(state, dict):
+        raise CheckpointError("not a gamdss fold checkpoint")
+    missing = [k for k in CHECKPOINT_KEYS if k not in state]
+    if missing and {"seed", "config", "epoch", "model"} <= set(state):
+        # written by an older gamdss (before the config digest and the released stop)
+        raise CheckpointError(f"written by an older gamdss version (no {', '.join(missing)})")
+    if missing:
+        raise CheckpointError(f"not a gamdss fold checkpoint (no {', '.join(missing)})")
     return state
 
 
