@@ -265,6 +265,12 @@ def check_rereads(source: Path, exported: Path, dataset: str, cache: FrameCache,
             assert new.original(name) == old.original(name)
 
 
+def check_export(source: Path, exported: Path, dataset: str, cache: FrameCache, results, *, sheet, header_row) -> None:
+    """:func:`check_dropin` and :func:`check_rereads` of one export."""
+    check_dropin(source, exported, dataset, cache, results, sheet=sheet, header_row=header_row)
+    check_rereads(source, exported, dataset, cache, results)
+
+
 # ----- the cases --------------------------------------------------------------------------------
 def _casme2_user_file(info) -> None:
     """The reviewer's CASME II file: rows reordered, an extra column with notes, AUs written
@@ -297,8 +303,7 @@ def test_casme2_user_file_is_kept_cell_for_cell(casme2, tmp_path):
     assert got.notes == []
     exported = tmp_path / "run" / "CASME2-coding-20190701_reselected.xlsx"
     assert got.annotation_files == [exported]
-    check_dropin(info.annotation_path, exported, "casme2", cache, results, sheet="Sheet1", header_row=1)
-    check_rereads(info.annotation_path, exported, "casme2", cache, results)
+    check_export(info.annotation_path, exported, "casme2", cache, results, sheet="Sheet1", header_row=1)
     values = read_cells(exported)["Sheet1"]
     # the reviewer's cells, by name: kept as written
     flat = [v for row in values for v in row]
@@ -320,8 +325,7 @@ def test_casme2_rows_moved_after_caching_are_found_by_content(casme2, tmp_path):
     got = export(cache, results, tmp_path / "run")
     assert got.notes == []
     exported = tmp_path / "run" / "CASME2-coding-20190701_reselected.xlsx"
-    check_dropin(info.annotation_path, exported, "casme2", cache, results, sheet="Sheet1", header_row=1)
-    check_rereads(info.annotation_path, exported, "casme2", cache, results)
+    check_export(info.annotation_path, exported, "casme2", cache, results, sheet="Sheet1", header_row=1)
 
 
 def test_casme2_through_the_command_line(casme2, tmp_path, capsys):
@@ -333,8 +337,7 @@ def test_casme2_through_the_command_line(casme2, tmp_path, capsys):
 
     results = load_reselection(out / "reselection.csv")
     exported = out / "CASME2-coding-20190701_reselected.xlsx"
-    check_dropin(info.annotation_path, exported, "casme2", cache, results, sheet="Sheet1", header_row=1)
-    check_rereads(info.annotation_path, exported, "casme2", cache, results)
+    check_export(info.annotation_path, exported, "casme2", cache, results, sheet="Sheet1", header_row=1)
 
 
 def test_samm_notes_block_and_extra_column(tmp_path):
@@ -351,8 +354,7 @@ def test_samm_notes_block_and_extra_column(tmp_path):
     got = export(cache, results, tmp_path / "run")
     assert got.notes == []
     exported = tmp_path / "run" / "SAMM_Micro_FACS_Codes_v2_reselected.xlsx"
-    check_dropin(info.annotation_path, exported, "samm", cache, results, sheet="FACS_Movement_Only", header_row=14)
-    check_rereads(info.annotation_path, exported, "samm", cache, results)
+    check_export(info.annotation_path, exported, "samm", cache, results, sheet="FACS_Movement_Only", header_row=14)
 
 
 def test_casme3_keeps_the_file_order_and_its_corrected_keyframes(tmp_path):
@@ -404,8 +406,7 @@ def test_every_dataset_fixture(name, tmp_path):
     src = read_cells(info.annotation_path)
     sheet = {"samm": "FACS_Movement_Only", "casme_sq": "CASFEcode_final", "casme3": "label"}.get(name, "Sheet1")
     header = {"samm": 14, "casme_sq": None}.get(name, 1)
-    check_rereads(info.annotation_path, exported, name, cache, results)
-    check_dropin(info.annotation_path, exported, name, cache, results, sheet=sheet, header_row=header)
+    check_export(info.annotation_path, exported, name, cache, results, sheet=sheet, header_row=header)
     if name == "casme_sq":
         assert read_cells(exported)["naming rule1"] == src["naming rule1"]
 
@@ -418,8 +419,7 @@ def test_xls_source_becomes_xlsx_with_the_same_values(tmp_path):
     assert got.notes == []
     exported = tmp_path / "run" / "CASME2-coding-20190701_reselected.xlsx"
     assert got.annotation_files == [exported]
-    check_dropin(info.annotation_path, exported, "casme2", cache, results, sheet="Sheet1", header_row=1)
-    check_rereads(info.annotation_path, exported, "casme2", cache, results)
+    check_export(info.annotation_path, exported, "casme2", cache, results, sheet="Sheet1", header_row=1)
 
 
 def test_csv_source_stays_csv(tmp_path):
@@ -437,8 +437,7 @@ def test_csv_source_stays_csv(tmp_path):
     assert got.notes == []
     exported = tmp_path / "run" / "CASME2-coding-mine_reselected.csv"
     assert got.annotation_files == [exported]
-    check_dropin(source, exported, "casme2", cache, results, sheet=None, header_row=1)
-    check_rereads(source, exported, "casme2", cache, results)
+    check_export(source, exported, "casme2", cache, results, sheet=None, header_row=1)
 
 
 def test_without_the_source_file_the_summary_says_so(casme2, tmp_path):

@@ -39,29 +39,7 @@ def corrected_records(cache: FrameCache, results: Sequence[ClipReselection]) -> 
     """:class:`~gamdss.data.records.AnnotationRecord` per result, with the reselected
     keyframes as onset/apex/offset (dataset frame numbers) and everything else (subject,
     video, emotion, AUs, fps, row, meta, the reader's corrections) from the cache entry."""
-
-    records = []
-    for r in results:
-        e = cache[r.clip_id]
-        onset, apex, offset = frame_numbers(e, r.reselected)
-        records.append(
-            AnnotationRecord(
-                dataset=e.dataset,
-                subject=e.subject,
-                clip_id=e.clip_id,
-                video=e.video,
-                onset=onset,
-                apex=apex,
-                offset=offset,
-                emotion=e.emotion,
-                aus=tuple(e.aus),
-                fps=e.fps,
-                row=e.row,
-                meta=dict(e.meta),
-                corrections=tuple(Correction(**c) for c in e.corrections),
-            )
-        )
-    return records
+    return [_entry_record(cache[r.clip_id], frame_numbers(cache[r.clip_id], r.reselected)) for r in results]
 
 
 ORIGINAL_COLUMNS = ("Original Onset", "Original Apex", "Original Offset")
@@ -134,16 +112,18 @@ def annotation_file_name(dataset: str) -> str:
     return f"{stem}_reselected.xlsx"
 
 
-def _entry_record(e: CacheEntry) -> AnnotationRecord:
-    """The cache entry as the reader's record of its clip (annotated keyframes)."""
+def _entry_record(e: CacheEntry, keyframes: Sequence[int] | None = None) -> AnnotationRecord:
+    """The cache entry as the reader's record of its clip, with ``keyframes`` (dataset frame
+    numbers; default: the annotated ones) as onset, apex and offset."""
+    onset, apex, offset = (e.onset, e.apex, e.offset) if keyframes is None else keyframes
     return AnnotationRecord(
         dataset=e.dataset,
         subject=e.subject,
         clip_id=e.clip_id,
         video=e.video,
-        onset=e.onset,
-        apex=e.apex,
-        offset=e.offset,
+        onset=onset,
+        apex=apex,
+        offset=offset,
         emotion=e.emotion,
         aus=tuple(e.aus),
         fps=e.fps,

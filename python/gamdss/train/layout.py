@@ -36,6 +36,11 @@ def tsne_files(out: Path, phase: str) -> tuple[Path, Path]:
     return Path(out) / f"tsne_{phase}.png", Path(out) / f"tsne_{phase}.csv"
 
 
+def mode_files(out: Path, mode: str) -> tuple[Path, Path]:
+    """(per-class CSV, confusion-matrix PNG) of prediction ``mode`` in run folder ``out``."""
+    return Path(out) / f"per_class_{mode}.csv", Path(out) / f"confusion_{mode}.png"
+
+
 def owned_paths(out: Path, subjects: Iterable[str]) -> list[Path]:
     """The exact paths a run in ``out`` may have written, for any mode and phase, and the fold
     files of ``subjects`` (never a file merely named like one: a user's
@@ -43,7 +48,7 @@ def owned_paths(out: Path, subjects: Iterable[str]) -> list[Path]:
     out = Path(out)
     paths = [out / name for name in OWNED_FILES]
     for m in ALL_MODES:
-        paths += [out / f"per_class_{m}.csv", out / f"confusion_{m}.png"]
+        paths += list(mode_files(out, m))
     for phase in ALL_PHASES:
         paths += list(tsne_files(out, phase))
     for subject in dict.fromkeys(subjects):

@@ -224,13 +224,20 @@ def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:
     return [] if a == b else [f"{prefix.rstrip('.')}: {a!r} -> {b!r}"]
 
 
-def _tagged_plan(out: Path) -> dict[str, Any] | None:
-    """``out/plan.json`` when it is a gamdss plan (carries :data:`PLAN_FORMAT`), else None."""
+def _read_plan(out: Path) -> dict[str, Any]:
+    """``out/plan.json`` as a mapping, whoever wrote it; {} when it is missing, unreadable or
+    not a JSON object."""
     try:
         data = json.loads((out / "plan.json").read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return None
-    return data if isinstance(data, dict) and data.get("format") == PLAN_FORMAT else None
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _tagged_plan(out: Path) -> dict[str, Any] | None:
+    """``out/plan.json`` when it is a gamdss plan (carries :data:`PLAN_FORMAT`), else None."""
+    data = _read_plan(out)
+    return data if data.get("format") == PLAN_FORMAT else None
 
 
 def _saved_config(out: Path) -> TrainConfig | None:
@@ -284,23 +291,13 @@ def _prepare_output(out: Path, cfg: TrainConfig, overwrite: bool) -> None:
             )
 
 
-def _plan_of_a_run(out: Path) -> dict[str, Any]:
-    """``out/plan.json`` of a folder known to be a run (:func:`is_run`), with or without the
-    format tag (runs made before the tag have none); {} when it is missing or unreadable."""
-    try:
-        data = json.loads((out / "plan.json").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def _remove_outputs(out: Path, subjects: list[str]) -> None:
     """Delete only the exact files a run writes (:func:`gamdss.train.layout.owned_paths`: the
     fold files of ``subjects`` and of the subjects the old ``plan.json`` lists), never
     anything else in the folder, and only when ``out`` is a run."""
     if not is_run(out):
         return
-    old = _plan_of_a_run(out)
+    old = _read_plan(out)  # with or without the tag: runs made before it have none
     old_subjects = [str(f.get("subject")) for f in old.get("folds", []) if isinstance(f, dict)]
     old_subjects += [str(x.get("subject")) for x in old.get("samples", []) if isinstance(x, dict)]
     for path in owned_paths(out, [*subjects, *old_subjects]):

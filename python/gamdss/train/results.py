@@ -34,7 +34,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from gamdss.train.config import RELEASED_NOTE, TrainConfig
-from gamdss.train.layout import ALL_PHASES, fold_paths, tsne_files
+from gamdss.train.layout import ALL_PHASES, fold_paths, mode_files, tsne_files
 from gamdss.train.metrics import confusion_matrix, metrics_from_confusion, pooled_metrics
 from gamdss.train.tsne import tsne_plot
 from gamdss.util import atomic
@@ -223,11 +223,12 @@ def write_results(out: str | Path, plan, records: Sequence[dict[str, Any]]) -> d
     atomic.write_text(out / "table.tex", tex)
     for m in modes:
         report = [{"protocol": protocol, **{k: v for k, v in row.items()}} for row in pooled[m]["per_class"]]
-        atomic.write_text(out / f"per_class_{m}.csv", rows_to_csv(report))
+        per_class_csv, confusion_png = mode_files(out, m)
+        atomic.write_text(per_class_csv, rows_to_csv(report))
         plot_confusion(
             np.array(pooled[m]["confusion_matrix"]),
             plan.class_names,
-            out / f"confusion_{m}.png",
+            confusion_png,
             title=f"{cfg.name}: {cfg.data.protocol}, {MODE_LABELS[m]}\n{_short(protocol)}",
         )
     written = _write_tsne(out, records, plan, cfg) if cfg.run.tsne else set()
@@ -387,8 +388,7 @@ def _write_tsne(out: Path, records, plan, cfg: TrainConfig) -> set[str]:
             x,
             np.array(labels),
             plan.class_names,
-            out / f"tsne_{phase}.png",
-            out / f"tsne_{phase}.csv",
+            *tsne_files(out, phase),
             keys=keys,
             protocol=cfg.evaluation.protocol,
             threads=cfg.run.num_threads or 2,

@@ -335,16 +335,7 @@ class Dataset:
             tables.TableError: the file cannot be read or has no recognisable header.
         """
         path = Path(path)
-        book = tables.read_sheets(path)
-        table = tables.read_table(
-            path,
-            self._aliases(),
-            self.required,
-            sheets=self.sheets,
-            headerless=[c.field for c in self.columns] if self.headerless else None,
-            all_sheets=book,
-        )
-        context = self.read_context(path, book)
+        book, table, context = self._read_table(path)
         entries = builtin_corrections(self.name)
         if corrections is not None:
             entries = entries + load_corrections_file(corrections, self.name)
@@ -744,10 +735,9 @@ class Dataset:
         span = [(n, p) for n, p in frames if rec.onset - m <= n <= rec.offset + m]
         return ClipRecord(rec, tuple(p for _, p in span), tuple(n for n, _ in span))
 
-    # ----- rewriting the source file -----------------------------------------------------
-    def _source_table(self, path: Path) -> tuple[tables.Table, dict[str, Any], dict[int, tables.TableRow]]:
-        """The annotation table of ``path``, the read context and its rows by number (for a
-        headerless file, with the cells of its :data:`EXTRA_SHEET` merged in)."""
+    def _read_table(self, path: Path) -> tuple[dict[str, list[list[Any]]], tables.Table, dict[str, Any]]:
+        """Every sheet of the annotation file ``path``, its annotation table (this dataset's
+        columns, sheets and header rules) and the read context (:meth:`read_context`)."""
         book = tables.read_sheets(path)
         table = tables.read_table(
             path,
@@ -757,7 +747,13 @@ class Dataset:
             headerless=[c.field for c in self.columns] if self.headerless else None,
             all_sheets=book,
         )
-        context = self.read_context(path, book)
+        return book, table, self.read_context(path, book)
+
+    # ----- rewriting the source file -----------------------------------------------------
+    def _source_table(self, path: Path) -> tuple[tables.Table, dict[str, Any], dict[int, tables.TableRow]]:
+        """The annotation table of ``path``, the read context and its rows by number (for a
+        headerless file, with the cells of its :data:`EXTRA_SHEET` merged in)."""
+        book, table, context = self._read_table(path)
         extra = self._extra_sheet_cells(path, book) if self.headerless else {}
         rows = {
             r.number: tables.TableRow(r.number, {**r.cells, **extra.get(r.number, {})}) if r.number in extra else r
