@@ -49,8 +49,8 @@ struct ReselectOutputs {
 ReselectOutputs allocate_reselect_outputs(const at::Tensor& frames, int64_t n_clips,
                                           int64_t table_o, int64_t table_a, int64_t table_f);
 
-// Validates starts [B], lengths [B], annotations [B,3] and windows [B,6] (int64, any
-// device: they are read on the host) against the frames, naming the clip and values of
+// Validates starts [B], lengths [B], annotations [B,3] and windows [B,6] (int64, on the
+// CPU or the frames' device: they are read on the host) against the frames, naming the clip and values of
 // anything invalid. Table sizes must be 0 (no tables) or cover every clip's windows.
 std::vector<ClipPlan> make_reselect_plan(const at::Tensor& frames, const at::Tensor& starts,
                                          const at::Tensor& lengths, const at::Tensor& annotations,

@@ -227,6 +227,47 @@ def test_meta_frames_give_shapes_only():
     assert all(t.device.type == "meta" for t in out)
 
 
+def test_an_index_tensor_on_the_meta_device_with_real_frames_is_refused():
+    """The dispatcher follows the meta index tensor to the shape-only implementation, which must
+    not hand back uninitialised tensors as if they were results."""
+    frames = torch.randint(0, 256, (5, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    st, ln = torch.tensor([0]), torch.tensor([5])
+    ann, win = torch.tensor([[0, 2, 4]]), torch.tensor([[0, 1, 1, 3, 3, 4]])
+    with pytest.raises(RuntimeError, match="frames are on cpu but an index tensor is on the meta device"):
+        torch.ops.gamdss.reselect(frames, st, ln, ann.to("meta"), win, "l2")
+    with pytest.raises(RuntimeError, match="frames are on cpu but an index tensor is on the meta device"):
+        torch.ops.gamdss.frame_distances(frames, st.to("meta"), ln, torch.tensor([0]), "l2", 5)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bool])
+def test_the_windows_wrapper_refuses_non_integer_indices(dtype):
+    """Float keyframes are not truncated onto other frames (the op itself takes int64 only)."""
+    packed = pack_clips(clips())
+    ann = keyframes([1, 2, 3], [8, 9, 10], [15, 16, 17], packed.lengths)
+    w = torch.tensor([[1, 3, 5, 10, 15, 19]] * 3)
+    with pytest.raises(TypeError, match=f"annotations must hold integers, got a {dtype}"):
+        reselect_windows(packed, ann.to(dtype), w)
+    with pytest.raises(TypeError, match=f"windows must hold integers, got a {dtype}"):
+        reselect_windows(packed, ann, w.to(dtype))
+    with pytest.raises(TypeError, match=f"reference must hold integers, got a {dtype}"):
+        frame_distances(packed, torch.tensor([0, 1, 2]).to(dtype))
+    assert reselect_windows(packed, ann.to(torch.int32), w.to(torch.int16)).apex.tolist() == (
+        reselect_windows(packed, ann, w).apex.tolist()
+    )
+
+
+def test_the_windows_wrapper_refuses_tables_over_the_limit(monkeypatch):
+    import gamdss.op.ops as ops
+
+    packed = pack_clips(clips())
+    ann = keyframes([1, 2, 3], [8, 9, 10], [15, 16, 17], packed.lengths)
+    w = torch.tensor([[1, 3, 5, 10, 15, 19]] * 3)  # 3 x 6 rise and 5 fall candidates per clip
+    monkeypatch.setattr(ops, "MAX_TABLE_BYTES", 8 * 3 * (3 * 6 + 5) - 1)
+    with pytest.raises(ValueError, match="return_table=True would allocate"):
+        reselect_windows(packed, ann, w, return_table=True)
+    assert reselect_windows(packed, ann, w).rise_table is None  # no table asked: no limit
+
+
 def test_frames_requiring_grad_are_accepted():
     x = torch.rand((1, 12, 4), requires_grad=True)
     out = gamdss.reselect(x, [1], [5], [9], lam_rise=0.5)

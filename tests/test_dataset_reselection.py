@@ -10,7 +10,7 @@ import torch
 import gamdss.op.reference
 from cache_fixtures import first_frame_number, fixture_truth, make_cache
 from gamdss.data.cache import CacheEntry, CacheWriter, FrameCache, write_clip_file
-from gamdss.data.reselection_files import load_reselection, recorded_settings, save_reselection
+from gamdss.data.reselection_files import check_against_cache, load_reselection, recorded_settings, save_reselection
 from gamdss.data.reselection_record import ClipReselection, frame_numbers
 from gamdss.reselection.run import _batches, _spans, reselect_cache
 from gamdss.settings.reselection import ReselectionSettings
@@ -141,6 +141,33 @@ def test_csv_round_trip(cache, tmp_path):
     assert load_reselection(path) == got[:1]
 
 
+def test_results_chosen_on_pixels_the_cache_no_longer_holds_are_refused(tmp_path):
+    """Preprocessed again (other pixels, the same keyframes): the old results file names the
+    clip instead of steering training to frames picked on pixels that are gone. A file without
+    the checksum column (written before it existed, or without the cache) is still read."""
+    import dataclasses
+
+    from gamdss.data.cache import file_stamp
+
+    cache = make_cache(tmp_path / "c", n_clips=3, size=16)
+    got = reselect_cache(cache, ReselectionSettings(), progress=False)
+    rich = save_reselection(got, tmp_path / "rich.csv", cache=cache)
+    plain = save_reselection(got, tmp_path / "plain.csv")
+    assert [r.clip_sha256 for r in load_reselection(rich)] == [cache[r.clip_id].sha256 for r in got]
+    check_against_cache(load_reselection(rich), cache)
+
+    writer = CacheWriter(cache.root, cache.header)
+    redone = cache.entries[1]
+    pixels = np.random.default_rng(1).integers(0, 256, size=redone.shape, dtype=np.uint8)
+    rel, digest = write_clip_file(cache.root, redone.clip_id, pixels)
+    writer.add(dataclasses.replace(redone, sha256=digest, **file_stamp(cache.root / rel)))
+    writer.flush()
+    again = FrameCache(cache.root)
+    with pytest.raises(ValueError, match=rf"rich\.csv: clip '{redone.clip_id}' was reselected on other pixels"):
+        check_against_cache(load_reselection(rich), again, str(rich))
+    check_against_cache(load_reselection(plain), again)  # nothing recorded to compare
+
+
 def test_bad_csv_names_file_and_line(tmp_path):
     r = ClipReselection("a/b", (1, 2, 3), (1, 2, 4), 1.5, 2.5)
     path = save_reselection([r], tmp_path / "r.csv")
@@ -207,6 +234,16 @@ def test_an_impossible_annotation_names_the_clip(tmp_path, onset, apex, offset, 
         ("onset", "7", "integer"),
         ("shape", "abc", "integer list"),
         ("clip_id", 3, "text"),
+        ("meta", ["ethnicity", "A"], "text map"),
+        ("meta", {"ethnicity": 3}, "text map"),
+        ("corrections", "none", "object list"),
+        ("corrections", ["onset 40"], "object list"),
+        ("box", [1, "2", 3, 4], "number list or null"),
+        ("face_prob", "high", "number or null"),
+        ("file_size", 1.5, "integer or null"),
+        ("source_modes", {"RGB": "40"}, "integer map"),
+        ("repaired_frames", {"frame": 3}, "object list"),
+        ("mixed_mode_frames", [3], "object list"),
     ],
 )
 def test_a_manifest_field_of_the_wrong_type_is_one_line_naming_it(tmp_path, field, value, kind):
@@ -222,3 +259,17 @@ def test_a_manifest_field_of_the_wrong_type_is_one_line_naming_it(tmp_path, fiel
     message = str(info.value)
     assert "\n" not in message and f"field '{field}'" in message and f"expected {kind}" in message
     assert "clip 1" in message and str(path) in message
+
+
+def test_a_manifest_correction_without_its_keys_is_one_line_naming_it(tmp_path):
+    import json
+
+    cache = make_cache(tmp_path / "cache", n_clips=2)
+    path = cache.root / "manifest.json"
+    data = json.loads(path.read_text())
+    data["clips"][0]["corrections"] = [{"field": "onset", "original": 41}]
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError) as info:
+        FrameCache(cache.root)
+    message = str(info.value)
+    assert "\n" not in message and "a correction has the keys" in message and "clip 0" in message

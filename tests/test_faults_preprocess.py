@@ -29,7 +29,7 @@ from PIL import Image
 from dataset_fixtures import _write_xlsx, make_fixture
 from face_frames import face_frame, write_frames
 from gamdss.cli import main
-from gamdss.data.cache import MANIFEST, ChecksumError, FrameCache
+from gamdss.data.cache import CACHE_VERSION, MANIFEST, ChecksumError, FrameCache
 from gamdss.data.preprocess import FAILURES_FILE, PreprocessInterrupted, preprocess_clips
 from gamdss.data.records import AnnotationRecord, ClipRecord
 from gamdss.util import atomic, run_lock
@@ -317,7 +317,14 @@ def test_an_old_cache_without_stamps_is_hashed_and_a_resumed_run_redoes_an_alter
     data = json.loads(manifest.read_text())
     data["version"] = 1
     for e in data["clips"]:
-        for key in ("file_size", "file_mtime_ns", "source_modes", "mixed_mode_frames", "repaired_frames"):
+        for key in (
+            "file_size",
+            "file_mtime_ns",
+            "source_modes",
+            "mixed_mode_frames",
+            "repaired_frames",
+            "source_stamps",
+        ):
             e.pop(key)
     manifest.write_text(json.dumps(data))
     cache = FrameCache(out)
@@ -332,7 +339,9 @@ def test_an_old_cache_without_stamps_is_hashed_and_a_resumed_run_redoes_an_alter
     assert report.already_done == ["sub01/EP00"] and report.done == ["sub01/EP01"]
     assert [u.clip_id for u in report.updated] == ["sub01/EP01"] and "checksum" in report.updated[0].reason
     upgraded = json.loads(manifest.read_text())
-    assert upgraded["version"] == 2 and all(e["file_size"] for e in upgraded["clips"])
+    assert upgraded["version"] == CACHE_VERSION and all(
+        e["file_size"] and e["source_stamps"] for e in upgraded["clips"]
+    )
     cache = FrameCache(out, verify=True)
     for entry in cache:
         cache.frames(entry)

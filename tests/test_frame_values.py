@@ -55,6 +55,42 @@ def test_float64_frames_take_values_float32_cannot():
     assert float(out.rise_distance[0]) == pytest.approx(float(ref.rise_distance[0])) == pytest.approx(4e30)
 
 
+@pytest.mark.parametrize("backend", [gamdss.reselect, gamdss.op.reference.reselect])
+def test_float64_frames_whose_centered_distance_would_overflow_are_refused(backend):
+    """The centered distance squares the sum of differences: with D = 3 elements, values at 0.9
+    of sqrt(max / D) / 2 keep the sum of squares finite but not its square (hand-computed:
+    lin = 3.6 b, lin^2 = 12.96 b^2 > max). Refused; at sqrt(max) / (2 D) every distance is
+    finite and the selection is the one the exact distances give."""
+    fmax = torch.finfo(torch.float64).max
+    v = 0.9 * (fmax / 3) ** 0.5 / 2
+    frames = torch.tensor([[-v, -v, 0.0], [v, v, 0.0], [-v, -v, 1e150]], dtype=torch.float64)
+    with pytest.raises(ValueError, match="clip 0: frame 0 has values up to .*overflowing float64"):
+        backend([frames], [0], [1], [2], lam_rise=1.0, lam_fall=0.0, distance="centered")
+    w = fmax**0.5 / 6
+    frames = torch.tensor([[-w, -w, 0.0], [w, w, 0.0], [-w, -w, w / 1e3]], dtype=torch.float64)
+    out = backend([frames], [0], [1], [2], lam_rise=1.0, lam_fall=0.0, distance="centered", return_table=True)
+    # By hand (e = 1e-3): d(0,1)^2 = 8 w^2 - (4 w)^2 / 3 = 8/3 w^2; d(0,2)^2 = e^2 w^2 (2/3);
+    # d(1,2)^2 = (8 + e^2) w^2 - (4 - e)^2 w^2 / 3 = (8/3 + 8e/3 + 2e^2/3) w^2, the largest.
+    table = out.rise_table[0]
+    assert torch.isfinite(table[~torch.isnan(table)]).all()
+    assert float(table[0, 1]) == pytest.approx((8 / 3) ** 0.5 * w, rel=1e-12)
+    assert float(table[1, 2]) == pytest.approx((8 / 3 + 8e-3 / 3 + 2e-6 / 3) ** 0.5 * w, rel=1e-12)
+    assert (out.onset.tolist(), out.apex.tolist()) == ([1], [2])
+
+
+def test_a_huge_lambda_reaches_the_whole_clip_instead_of_overflowing():
+    clip = torch.randint(0, 256, (10, 4, 4), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    whole = gamdss.reselect([clip], [2], [5], [7], lam_rise=1e3, lam_fall=1e3)
+    for lam in (1e19, 1e300):
+        out = gamdss.reselect([clip], [2], [5], [7], lam_rise=lam, lam_fall=lam)
+        assert out.windows.tolist() == whole.windows.tolist() == [[2, 9, 0, 9, 7, 9]]
+        assert (out.onset.tolist(), out.apex.tolist(), out.offset.tolist()) == (
+            whole.onset.tolist(),
+            whole.apex.tolist(),
+            whole.offset.tolist(),
+        )
+
+
 def test_distance_curves_refuse_nan_frames():
     clip = torch.zeros((5, 2, 2))
     clip[2, 1, 1] = float("nan")
@@ -63,7 +99,7 @@ def test_distance_curves_refuse_nan_frames():
 
 
 def test_tables_that_would_not_fit_are_refused_with_their_size(monkeypatch):
-    import gamdss.op.api as reselection
+    import gamdss.op.ops as reselection
 
     short = [torch.zeros((20, 2), dtype=torch.uint8) for _ in range(49)]
     long = torch.zeros((400, 2), dtype=torch.uint8)

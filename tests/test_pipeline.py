@@ -239,6 +239,24 @@ def test_epoch_changes_draws_and_worker_count_does_not(tmp_path):
     assert c == a
 
 
+@pytest.mark.parametrize("context", ["fork", "spawn"])
+def test_set_epoch_reaches_persistent_workers(tmp_path, context):
+    """Workers kept across epochs draw each epoch's augmentation, as a loader without workers does."""
+    _, ds = _dataset(tmp_path, augment=True, seed=5)
+    expected = []
+    for epoch in (0, 1, 2):
+        ds.set_epoch(epoch)
+        expected.append([float(ds[i].augment.angle) for i in range(len(ds))])
+    assert expected[0] != expected[1] != expected[2]
+    loader = torch.utils.data.DataLoader(
+        ds, batch_size=3, collate_fn=collate, num_workers=2, persistent_workers=True, multiprocessing_context=context
+    )
+    for epoch in (0, 1, 2):
+        ds.set_epoch(epoch)
+        got = torch.cat([batch.augment.angle for batch, _, _ in loader]).tolist()
+        assert got == expected[epoch], f"epoch {epoch}"
+
+
 def test_dataset_pickles_without_its_open_memory_maps(tmp_path):
     _, ds = _dataset(tmp_path, augment=False)
     before = ds[0].frames

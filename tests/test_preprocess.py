@@ -267,6 +267,69 @@ def test_changed_keyframes_redo_the_clip(tmp_path):
     assert again.already_done == ["sub01/EP01"] and not again.updated
 
 
+def test_a_repaired_source_frame_replaced_by_the_user_redoes_the_clip(tmp_path):
+    """A frame stood in for by its neighbour (repeat) and then restored is read again, not kept."""
+    out = tmp_path / "cache"
+    clip = face_clip(tmp_path, "EP01", n=4)
+    damaged = Path(clip.frame_paths[2])
+    good = damaged.read_bytes()
+    damaged.write_bytes(good[: len(good) // 3])
+    first = preprocess_clips(
+        [clip], out, dataset="synthetic", size=OUT, workers=1, damaged_frames="repeat", progress=False
+    )
+    assert first.repaired and FrameCache(out)["sub01/EP01"].repaired_frames
+
+    damaged.write_bytes(good)
+    report = preprocess_clips(
+        [clip], out, dataset="synthetic", size=OUT, workers=1, damaged_frames="repeat", progress=False
+    )
+    assert report.done == ["sub01/EP01"] and not report.already_done
+    assert "source frames changed" in report.updated[0].reason and damaged.name in report.updated[0].reason
+    cache = FrameCache(out)
+    entry = cache["sub01/EP01"]
+    assert not entry.repaired_frames
+    np.testing.assert_array_equal(cache.frames(entry), expected_frames(entry))  # the restored frame's own pixels
+    again = preprocess_clips([clip], out, dataset="synthetic", size=OUT, workers=1, progress=False)
+    assert again.already_done == ["sub01/EP01"] and not again.updated
+
+
+def test_a_failed_redo_removes_the_entry_it_no_longer_matches(tmp_path):
+    """Keyframes corrected onto a frame without a face: the redo fails, and the old entry (old
+    onset) does not stay in the cache for training to read."""
+    import dataclasses
+
+    frames = [blank_frame(0, SIZE)] + [face_frame(k, SIZE) for k in range(1, 4)]
+    clip = make_clip(tmp_path, "EP01", frames, keys=(1, 2, 3))
+    other = face_clip(tmp_path, "EP02", n=3)
+    out = tmp_path / "cache"
+    kw = dict(dataset="synthetic", size=OUT, workers=1, box_method="onset", progress=False)
+    preprocess_clips([clip, other], out, **kw)
+    assert FrameCache(out)["sub01/EP01"].onset == 41
+
+    corrected = dataclasses.replace(clip, annotation=dataclasses.replace(clip.annotation, onset=40))
+    report = preprocess_clips([corrected, other], out, **kw)
+    assert [f.clip_id for f in report.failed] == ["sub01/EP01"]
+    assert "earlier cache entry was removed" in report.failed[0].reason
+    cache = FrameCache(out)
+    assert "sub01/EP01" not in cache and "sub01/EP02" in cache
+    assert "nothing new was cached" not in report.failure_summary()  # EP02 is cached
+
+
+def test_a_cache_made_before_source_stamps_takes_them_on_resume(tmp_path):
+    out = tmp_path / "cache"
+    clip = face_clip(tmp_path, "EP01", n=3)
+    preprocess_clips([clip], out, dataset="synthetic", size=OUT, workers=1, progress=False)
+    manifest = out / "manifest.json"
+    data = json.loads(manifest.read_text())
+    data["version"] = 2
+    stamps = data["clips"][0].pop("source_stamps")
+    manifest.write_text(json.dumps(data))
+    assert FrameCache(out)["sub01/EP01"].source_stamps is None
+    report = preprocess_clips([clip], out, dataset="synthetic", size=OUT, workers=1, progress=False)
+    assert report.already_done == ["sub01/EP01"] and not report.updated
+    assert FrameCache(out)["sub01/EP01"].source_stamps == stamps
+
+
 def test_two_worker_processes_give_the_same_cache(tmp_path):
     clips = [face_clip(tmp_path, f"EP0{k}", n=3, seed=5 * k) for k in range(3)]
     report = preprocess_clips(clips, tmp_path / "cache", dataset="synthetic", size=OUT, workers=2, progress=False)

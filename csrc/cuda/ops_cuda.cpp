@@ -48,8 +48,9 @@ ReselectTuple reselect_cuda(const at::Tensor& frames, const at::Tensor& starts,
                             const at::Tensor& windows, c10::string_view distance, int64_t table_o,
                             int64_t table_a, int64_t table_f) {
   check_frames(frames, "reselect");
-  TORCH_CHECK(frames.is_cuda(), "gamdss.reselect: CUDA kernel called with frames on ",
-              frames.device());
+  // Reached with CPU frames when an index tensor is on a GPU (the dispatcher follows it).
+  TORCH_CHECK(frames.is_cuda(), "gamdss.reselect: frames are on ", frames.device(),
+              " but an index tensor is on a GPU; pass starts, lengths, annotations and windows on the CPU or on the frames' device");
   const Distance dist = parse_distance(distance, frames.scalar_type());
   const c10::cuda::CUDAGuard guard(frames.device());
   const auto plan = make_reselect_plan(frames, starts, lengths, annotations, windows, table_o,
@@ -87,8 +88,9 @@ at::Tensor frame_distances_cuda(const at::Tensor& frames, const at::Tensor& star
                                 const at::Tensor& lengths, const at::Tensor& reference,
                                 c10::string_view distance, int64_t max_length) {
   check_frames(frames, "frame_distances");
-  TORCH_CHECK(frames.is_cuda(), "gamdss.frame_distances: CUDA kernel called with frames on ",
-              frames.device());
+  // Reached with CPU frames when an index tensor is on a GPU (the dispatcher follows it).
+  TORCH_CHECK(frames.is_cuda(), "gamdss.frame_distances: frames are on ", frames.device(),
+              " but an index tensor is on a GPU; pass starts, lengths and reference on the CPU or on the frames' device");
   const Distance dist = parse_distance(distance, frames.scalar_type());
   const c10::cuda::CUDAGuard guard(frames.device());
   const auto plan = make_curve_plan(frames, starts, lengths, reference, max_length);

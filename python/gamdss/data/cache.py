@@ -31,20 +31,22 @@ import math
 import os
 import re
 import time
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from gamdss.data.records import Correction
 from gamdss.util import atomic
 
 CACHE_FORMAT = "gamdss-frame-cache"
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 # Versions this gamdss reads: 1 lacks the file stamps and frame notes (their defaults apply; a
-# version-1 entry is hashed in full when first read). A run that resumes one writes version 2.
-READABLE_VERSIONS = (1, 2)
+# version-1 entry is hashed in full when first read), 1 and 2 the source frames' stamps (a
+# resumed run records the sources as they are then). A run that resumes one writes version 3.
+READABLE_VERSIONS = (1, 2, 3)
 MANIFEST = "manifest.json"
 
 
@@ -82,6 +84,10 @@ class CacheEntry:
     (``frame``, ``file``, ``mode``), converted to RGB like the others. ``repaired_frames``:
     damaged or inconsistent source frames replaced by their nearest good neighbour
     (``--damaged-frames repeat``): ``frame``, ``file``, ``problem``, ``used_frame``, ``used``.
+
+    Since cache version 3 (``None`` in earlier entries): ``source_stamps``: ``[size, mtime_ns]``
+    of each source file when it was read (``[-1, -1]`` for one that could not be read), in
+    frame order; a resumed run redoes a clip whose sources changed since.
     """
 
     clip_id: str
@@ -110,6 +116,7 @@ class CacheEntry:
     source_modes: dict[str, int] = field(default_factory=dict)
     mixed_mode_frames: list[dict[str, Any]] = field(default_factory=list)
     repaired_frames: list[dict[str, Any]] = field(default_factory=list)
+    source_stamps: list[list[int]] | None = None
 
     @property
     def onset_index(self) -> int:
@@ -155,6 +162,11 @@ def _check_consistent(entry: CacheEntry) -> None:
         raise ValueError(f"fps {entry.fps} is not a positive frame rate")
     if any(b <= a for a, b in zip(numbers, numbers[1:])):
         raise ValueError("its frame numbers do not increase from one frame to the next")
+    if entry.source_stamps is not None and len(entry.source_stamps) != len(entry.sources):
+        raise ValueError(f"{len(entry.source_stamps)} source stamps for {len(entry.sources)} sources")
+    for c in entry.corrections:
+        if set(c) != _CORRECTION_KEYS:
+            raise ValueError(f"a correction has the keys {sorted(c)}, expected {sorted(_CORRECTION_KEYS)}")
     known = set(numbers)
     for name in ("onset", "apex", "offset"):
         frame = getattr(entry, name)
@@ -163,6 +175,9 @@ def _check_consistent(entry: CacheEntry) -> None:
                 f"{name} {frame} is not one of its frame numbers ({numbers[0]}..{numbers[-1]}, {len(numbers)} frames)"
             )
 
+
+#: the keys of each object of an entry's ``corrections``
+_CORRECTION_KEYS = {f.name for f in fields(Correction)}
 
 #: the JSON kind of each typed entry field (checked by :meth:`CacheEntry.from_json`)
 _FIELD_KINDS = {
@@ -183,19 +198,35 @@ _FIELD_KINDS = {
     "shape": "integer list",
     "aus": "text list",
     "sources": "text list",
+    "box": "number list or null",
+    "face_prob": "number or null",
+    "meta": "text map",
+    "corrections": "object list",
+    "file_size": "integer or null",
+    "file_mtime_ns": "integer or null",
+    "source_modes": "integer map",
+    "mixed_mode_frames": "object list",
+    "repaired_frames": "object list",
+    "source_stamps": "integer pair list or null",
 }
 
 
 def _is_kind(value: Any, kind: str) -> bool:
+    if kind.endswith(" or null"):
+        return value is None or _is_kind(value, kind.removesuffix(" or null"))
     integer = lambda v: isinstance(v, int) and not isinstance(v, bool)  # noqa: E731
-    if kind == "text":
-        return isinstance(value, str)
-    if kind == "integer":
-        return integer(value)
-    if kind == "number":
-        return (integer(value) or isinstance(value, float)) and value == value
-    item = integer if kind == "integer list" else (lambda v: isinstance(v, str))
-    return isinstance(value, list) and all(item(v) for v in value)
+    number = lambda v: (integer(v) or isinstance(v, float)) and v == v  # noqa: E731
+    text = lambda v: isinstance(v, str)  # noqa: E731
+    obj = lambda v: isinstance(v, dict) and all(text(k) for k in v)  # noqa: E731
+    pair = lambda v: isinstance(v, list) and len(v) == 2 and all(integer(x) for x in v)  # noqa: E731
+    one = {"text": text, "integer": integer, "number": number, "object": obj, "integer pair": pair}
+    if kind in one:
+        return one[kind](value)
+    item_kind, container = kind.rsplit(" ", 1)
+    item = one[item_kind]
+    if container == "list":
+        return isinstance(value, list) and all(item(v) for v in value)
+    return obj(value) and all(item(v) for v in value.values())  # "map": text keys
 
 
 def array_digest(frames: np.ndarray) -> str:
@@ -223,6 +254,19 @@ def file_stamp(path: str | Path) -> dict[str, int]:
     (record it in the entry right after :func:`write_clip_file`)."""
     st = os.stat(path)
     return {"file_size": int(st.st_size), "file_mtime_ns": int(st.st_mtime_ns)}
+
+
+def source_stamps(paths: Sequence[str | Path]) -> list[list[int]]:
+    """``[size, mtime_ns]`` of each source file (``[-1, -1]`` where ``stat`` fails)."""
+    stamps = []
+    for p in paths:
+        try:
+            st = os.stat(p)
+        except OSError:
+            stamps.append([-1, -1])
+        else:
+            stamps.append([int(st.st_size), int(st.st_mtime_ns)])
+    return stamps
 
 
 def stamp_matches(entry: CacheEntry, st: os.stat_result) -> bool:
@@ -433,6 +477,13 @@ class CacheWriter:
     def get(self, clip_id: str) -> CacheEntry | None:
         """The recorded entry of ``clip_id`` (``None`` when there is none)."""
         return self._entries.get(clip_id)
+
+    def discard(self, clip_id: str) -> bool:
+        """Drop the clip's entry (its file stays until a redo replaces it); whether it had one."""
+        if self._entries.pop(clip_id, None) is None:
+            return False
+        self._dirty = True
+        return True
 
     def add(self, entry: CacheEntry) -> None:
         """Record a finished clip (its file already written by :func:`write_clip_file`)."""

@@ -103,7 +103,9 @@ class KeyframeDataset(torch.utils.data.Dataset):
         self.use_reselected = bool(use_reselected)
         self.augment = bool(augment)
         self.seed = int(seed)
-        self.epoch = 0
+        # In shared memory, so that set_epoch reaches DataLoader workers that outlive an
+        # epoch (persistent_workers=True), which hold their own copy of the dataset.
+        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
         self.transform = KeyframeTransform(self.image_size, input_kind)
         self._caches: list[FrameCache] | None = None
         self._clips = OpenMaps()  # bounded: every open map holds a file descriptor
@@ -124,8 +126,15 @@ class KeyframeDataset(torch.utils.data.Dataset):
         state["_caches"], state["_clips"] = None, OpenMaps()
         return state
 
+    @property
+    def epoch(self) -> int:
+        """The epoch that seeds the augmentation draws (see :meth:`set_epoch`)."""
+        return int(self._epoch.item())
+
     def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
+        """Seed the next epoch's augmentation; seen by DataLoader workers already running
+        (``persistent_workers=True``) as well as by those started later."""
+        self._epoch.fill_(int(epoch))
 
     def __len__(self) -> int:
         return len(self.samples)

@@ -55,7 +55,15 @@ from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
 import gamdss
-from gamdss.data.cache import MANIFEST, CacheEntry, CacheWriter, FrameCache, file_stamp, write_clip_file
+from gamdss.data.cache import (
+    MANIFEST,
+    CacheEntry,
+    CacheWriter,
+    FrameCache,
+    file_stamp,
+    source_stamps,
+    write_clip_file,
+)
 from gamdss.data.face import (
     BOX_METHODS,
     DEFAULT_DETECT_FRAMES,
@@ -240,7 +248,7 @@ class PreprocessReport:
             return ""
         where = f"the FAILED lines above or {self.cache / FAILURES_FILE}"
         if not self.done and not self.already_done:
-            return f"every clip failed ({len(self.failed)} of {self.total}); nothing was cached; see {where}"
+            return f"every clip failed ({len(self.failed)} of {self.total}); nothing new was cached; see {where}"
         return (
             f"{len(self.failed)} of {self.total} clips failed; see {where}; the others are cached, and a "
             f"new run redoes only what is missing"
@@ -354,12 +362,20 @@ def _preprocess_locked(
             if entry.sources == [str(p) for p in clip.frame_paths] and entry.frame_numbers == list(clip.frame_numbers):
                 fields = annotation_fields(clip)
                 changed = sorted(k for k, v in fields.items() if getattr(entry, k) != v)
-                if not changed:
+                stamps = source_stamps(entry.sources)
+                touched = _changed_sources(entry, stamps)
+                if not changed and not touched:
                     report.already_done.append(clip.clip_id)
+                    if entry.source_stamps is None:  # a cache made before stamps: they are taken now
+                        pending_updates.append(dataclasses.replace(entry, source_stamps=stamps))
                     continue
-                report.updated.append(ClipFailure(clip.clip_id, f"annotation changed: {', '.join(changed)}"))
-                if any(k in KEYFRAME_FIELDS for k in changed):
-                    todo.append(clip)  # the face box is detected on the keyframes: redo the pixels
+                reasons = [f"annotation changed: {', '.join(changed)}"] if changed else []
+                if touched:
+                    more = f" and {len(touched) - 3} more" if len(touched) > 3 else ""
+                    reasons.append(f"source frames changed since it was cached: {', '.join(touched[:3])}{more}")
+                report.updated.append(ClipFailure(clip.clip_id, "; ".join(reasons)))
+                if touched or any(k in KEYFRAME_FIELDS for k in changed):
+                    todo.append(clip)  # new pixels, or a face box detected on other keyframes: redo
                 else:
                     pending_updates.append(dataclasses.replace(entry, **fields))
             else:
@@ -413,7 +429,10 @@ def _preprocess_locked(
                         )
                     )
             else:
-                report.failed.append(ClipFailure(clip_id, _without_clip_prefix(clip_id, result)))
+                reason = _without_clip_prefix(clip_id, result)
+                if writer.discard(clip_id):  # its entry no longer matches its annotation or sources
+                    reason += " (its earlier cache entry was removed: it no longer matched)"
+                report.failed.append(ClipFailure(clip_id, reason))
             bar.update(1)
 
         if config.num_workers == 1 or len(todo) <= 1:
@@ -422,6 +441,14 @@ def _preprocess_locked(
         else:
             _run_pool(todo, out, settings, config, finish)
     _write_failures(out, report)
+
+
+def _changed_sources(entry: CacheEntry, stamps: list[list[int]]) -> list[str]:
+    """File names of the entry's sources whose stamps differ from those it recorded (none for
+    an entry made before source stamps were recorded)."""
+    if entry.source_stamps is None:
+        return []
+    return [Path(p).name for p, old, new in zip(entry.sources, entry.source_stamps, stamps) if old != new]
 
 
 def _sort_report(report: PreprocessReport, ids: list[str]) -> None:
@@ -550,6 +577,7 @@ def process_clip(
     paths = list(clip.frame_paths)
     if not paths:
         raise FrameReadError(f"clip {clip.clip_id}: it has no frames")
+    stamps = source_stamps(paths)  # before reading: a file changed while read is redone next run
     source = ClipFrames(clip, damaged_frames)
 
     height, width = size
@@ -594,6 +622,7 @@ def process_clip(
         source_modes=dict(sorted(source.modes.items())),
         mixed_mode_frames=source.mixed_mode_frames(),
         repaired_frames=source.repairs(),
+        source_stamps=stamps,
     )
 
 

@@ -47,9 +47,10 @@ def reselection_rows(
     ``rise_distance``, ``fall_distance``. With ``cache``: ``dataset``, ``subject``,
     ``annotated_<k>_frame``/``reselected_<k>_frame`` (dataset frame numbers), ``fps``,
     ``num_frames``, ``shift_<k>_ms`` (frames x 1000 / fps) and ``shift_<k>_percent``
-    (|frames| / num_frames x 100, the paper's Eq. 15 with the cached clip length), and the
-    entry's ``meta`` as ``meta_<key>``. ``confidence_<k>``: evidence for the move in
-    noise-floor sds (empty where not assessed). With ``settings``: its fields and ``preset``
+    (|frames| / num_frames x 100, the paper's Eq. 15 with the cached clip length), the
+    entry's ``meta`` as ``meta_<key>``, and ``clip_sha256``, the sha256 of the cached pixels
+    the keyframes were chosen on (checked by :func:`check_against_cache`). ``confidence_<k>``:
+    evidence for the move in noise-floor sds (empty where not assessed). With ``settings``: its fields and ``preset``
     (the preset's name, empty for custom settings).
     """
     rows = []
@@ -84,6 +85,7 @@ def reselection_rows(
         if entry is not None:
             for key, value in sorted(entry.meta.items()):
                 row[f"meta_{key}"] = value
+            row["clip_sha256"] = entry.sha256
         rows.append(row)
     return rows
 
@@ -162,6 +164,7 @@ def _read_reselection(path: Path) -> list[ClipReselection]:
                         rise_distance=float(row["rise_distance"]),
                         fall_distance=float(row["fall_distance"]),
                         confidence=tuple(_float_or_nan(row.get(f"confidence_{k}")) for k in KEYFRAMES),
+                        clip_sha256=row.get("clip_sha256") or None,
                     )
                 )  # type: ignore[arg-type]
             except (TypeError, ValueError) as exc:
@@ -174,9 +177,10 @@ def _float_or_nan(text: str | None) -> float:
 
 
 def check_against_cache(results: Sequence[ClipReselection], cache: FrameCache, source: str = "results") -> None:
-    """Raise ``ValueError`` when a result's clip is missing from ``cache`` or its annotated
-    indices differ from the cache's (results of another cache or an older preprocessing), or
-    when a clip has more than one result (which one would be used is not for us to guess)."""
+    """Raise ``ValueError`` when a result's clip is missing from ``cache``, its annotated
+    indices differ from the cache's or it was chosen on other pixels (its ``clip_sha256``, where
+    recorded, is not the cache's: results of another cache or an older preprocessing), or when
+    a clip has more than one result (which one would be used is not for us to guess)."""
     seen: set[str] = set()
     for r in results:
         if r.clip_id in seen:
@@ -184,13 +188,19 @@ def check_against_cache(results: Sequence[ClipReselection], cache: FrameCache, s
         seen.add(r.clip_id)
         if r.clip_id not in cache:
             raise ValueError(f"{source}: clip {r.clip_id!r} is not in the cache {cache.root}")
-        ann = annotated_indices(cache[r.clip_id])
+        entry = cache[r.clip_id]
+        if r.clip_sha256 is not None and r.clip_sha256 != entry.sha256:
+            raise ValueError(
+                f"{source}: clip {r.clip_id!r} was reselected on other pixels (sha256 {r.clip_sha256[:12]}, the "
+                f"cache {cache.root} now holds {entry.sha256[:12]}: preprocessed again since); reselect it again"
+            )
+        ann = annotated_indices(entry)
         if ann != tuple(r.annotated):
             raise ValueError(
                 f"{source}: clip {r.clip_id!r} has annotated indices {tuple(r.annotated)}, "
                 f"the cache {cache.root} has {ann}"
             )
-        n = cache[r.clip_id].num_frames
+        n = entry.num_frames
         if not all(0 <= k < n for k in r.reselected):
             raise ValueError(
                 f"{source}: clip {r.clip_id!r} reselected indices {tuple(r.reselected)} are outside its {n} frames"

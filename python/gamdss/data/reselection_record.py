@@ -21,7 +21,9 @@ class ClipReselection:
     d(apex, offset) of the reselected frames, in grey levels (L2 over all uint8 elements;
     ``max_distance`` method only, NaN for ``noise_aware``). ``confidence`` per keyframe: the
     evidence for its move in noise-floor sds (``noise_aware``; NaN where not assessed, and for
-    ``max_distance``, which has no noise model).
+    ``max_distance``, which has no noise model). ``clip_sha256``: the sha256 of the cached
+    pixels they were chosen on, where known (read back from a results file; not compared by
+    ``==``).
     """
 
     clip_id: str
@@ -30,6 +32,7 @@ class ClipReselection:
     rise_distance: float = float("nan")
     fall_distance: float = float("nan")
     confidence: tuple[float, float, float] = (float("nan"), float("nan"), float("nan"))
+    clip_sha256: str | None = None
 
     def __eq__(self, other: object) -> bool:  # NaN confidences compare equal
         if not isinstance(other, ClipReselection):

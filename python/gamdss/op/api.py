@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from . import ops
-from .ops import table_sizes
+from .ops import check_table_size
 from .packing import (
     check_clip_list,
     check_distance,
@@ -72,28 +72,6 @@ def reselect_with(
     return out._replace(onset=out.onset + shift, apex=out.apex + shift, offset=out.offset + shift, windows=windows)
 
 
-#: the largest candidate tables ``return_table=True`` allocates (rise + fall, float64)
-MAX_TABLE_BYTES = 512 * 2**20
-
-
-def check_table_size(windows: torch.Tensor, limit: int | None = None) -> None:
-    """``ValueError`` when the padded candidate tables of ``windows`` (int64 ``[B, 6]``)
-    would take more than ``limit`` bytes (default :data:`MAX_TABLE_BYTES`): every clip's table is padded to the largest
-    windows of the batch, so one long clip among many short ones multiplies the size."""
-    limit = MAX_TABLE_BYTES if limit is None else limit
-    n_o, n_a, n_f = table_sizes(windows)
-    b = int(windows.shape[0])
-    size = 8 * b * (n_o * n_a + n_f)
-    if size > limit:
-        sizes = windows[:, 1::2] - windows[:, 0::2] + 1
-        worst = int((sizes[:, 0] * sizes[:, 1]).argmax())
-        raise ValueError(
-            f"return_table=True would allocate {size / 2**20:.0f} MiB ({b} clips padded to {n_o} x {n_a} "
-            f"rise and {n_f} fall candidates; clip {worst} has the largest windows), more than "
-            f"{limit / 2**20:.0f} MiB; ask for tables of fewer clips per call (e.g. that clip alone)"
-        )
-
-
 def reselect(
     clips,
     onset,
@@ -121,7 +99,7 @@ def reselect(
         the two frames) or ``"released_uint8"`` (the released code's wrapped uint8
         difference, for reproduction only).
     return_table: also return every candidate pair's distance (refused with the size when the
-        padded tables would exceed :data:`MAX_TABLE_BYTES`).
+        padded tables would exceed :data:`gamdss.op.ops.MAX_TABLE_BYTES`).
     clip_ids: optional names used in error messages.
 
     Floating frames with NaN or inf, or values so large that a distance would overflow its

@@ -11,12 +11,42 @@ from .packing import PackedClips, check_distance
 from .result import Reselection
 
 
+def _index_tensor(values: torch.Tensor, name: str) -> torch.Tensor:
+    """``values`` as int64 on the CPU; ``TypeError`` for floating or boolean values (never
+    truncated into other frames)."""
+    if values.is_floating_point() or values.is_complex() or values.dtype == torch.bool:
+        raise TypeError(f"{name} must hold integers, got a {values.dtype} tensor")
+    return values.to("cpu", torch.int64)
+
+
 def table_sizes(windows: torch.Tensor) -> tuple[int, int, int]:
     """Largest onset, apex and offset window sizes of int64 ``[B, 6]`` windows."""
     if windows.shape[0] == 0:
         return 0, 0, 0
     sizes = (windows[:, 1::2] - windows[:, 0::2] + 1).amax(dim=0)
     return int(sizes[0]), int(sizes[1]), int(sizes[2])
+
+
+#: the largest candidate tables ``return_table=True`` allocates (rise + fall, float64)
+MAX_TABLE_BYTES = 512 * 2**20
+
+
+def check_table_size(windows: torch.Tensor, limit: int | None = None) -> None:
+    """``ValueError`` when the padded candidate tables of ``windows`` (int64 ``[B, 6]``)
+    would take more than ``limit`` bytes (default :data:`MAX_TABLE_BYTES`): every clip's table is padded to the largest
+    windows of the batch, so one long clip among many short ones multiplies the size."""
+    limit = MAX_TABLE_BYTES if limit is None else limit
+    n_o, n_a, n_f = table_sizes(windows)
+    b = int(windows.shape[0])
+    size = 8 * b * (n_o * n_a + n_f)
+    if size > limit:
+        sizes = windows[:, 1::2] - windows[:, 0::2] + 1
+        worst = int((sizes[:, 0] * sizes[:, 1]).argmax())
+        raise ValueError(
+            f"return_table=True would allocate {size / 2**20:.0f} MiB ({b} clips padded to {n_o} x {n_a} "
+            f"rise and {n_f} fall candidates; clip {worst} has the largest windows), more than "
+            f"{limit / 2**20:.0f} MiB; ask for tables of fewer clips per call (e.g. that clip alone)"
+        )
 
 
 def reselect_windows(
@@ -34,11 +64,15 @@ def reselect_windows(
     annotations: int64 ``[B, 3]`` annotated (onset, apex, offset); they break exact ties.
     windows: int64 ``[B, 6]`` inclusive clip-relative windows (onset lo/hi, apex lo/hi,
         offset lo/hi), each inside ``[0, T-1]``, with onset_lo <= apex_hi.
-    Invalid windows raise ``RuntimeError`` naming the clip and the values.
+    Invalid windows raise ``RuntimeError`` naming the clip and the values; floating or
+    boolean annotations or windows ``TypeError``; tables over
+    :data:`MAX_TABLE_BYTES` ``ValueError`` with their size.
     """
     check_distance(distance, packed.frames.dtype)
-    annotations = annotations.to("cpu", torch.int64)
-    windows = windows.to("cpu", torch.int64)
+    annotations = _index_tensor(annotations, "annotations")
+    windows = _index_tensor(windows, "windows")
+    if return_table:
+        check_table_size(windows)
     sizes = table_sizes(windows) if return_table else (0, 0, 0)
     out = torch.ops.gamdss.reselect(
         packed.frames.detach(), packed.starts, packed.lengths, annotations, windows, distance, *sizes
@@ -60,5 +94,5 @@ def frame_distances(packed: PackedClips, reference: torch.Tensor, *, distance: s
     check_distance(distance, packed.frames.dtype)
     max_len = int(packed.lengths.max()) if packed.batch_size else 0
     return torch.ops.gamdss.frame_distances(
-        packed.frames.detach(), packed.starts, packed.lengths, reference.to("cpu", torch.int64), distance, max_len
+        packed.frames.detach(), packed.starts, packed.lengths, _index_tensor(reference, "reference"), distance, max_len
     )

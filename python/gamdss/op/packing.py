@@ -102,8 +102,10 @@ def check_frame_values(
     packed_from: torch.Tensor | None = None,
 ) -> None:
     """Floating frames must be finite and small enough that a distance cannot overflow its
-    accumulator (float32 for 16- and 32-bit input, float64 for float64): ``max |x| <=
-    sqrt(finfo(acc).max / D) / 2`` with ``D`` elements per frame. Otherwise ``ValueError``
+    accumulator: ``max |x| <= sqrt(finfo(float32).max / D) / 2`` for 16- and 32-bit input
+    (float32 sums of squares; the sum of differences is float64), ``max |x| <=
+    sqrt(finfo(float64).max) / (2 D)`` for float64 input (where the centered distance squares
+    the sum of differences), with ``D`` elements per frame. Otherwise ``ValueError``
     naming the clip and its clip-relative frame. Checked: frames ``first[b] .. last[b]``
     (int64 ``[B]``, clip-relative, inclusive; default every packed frame) of each clip, whose
     packed frames start at clip frame ``packed_from[b]`` (default 0). Integer frames are exact."""
@@ -112,7 +114,7 @@ def check_frame_values(
         return
     d = max(1, frames[0].numel())
     acc = torch.float64 if frames.dtype == torch.float64 else torch.float32
-    bound = (torch.finfo(acc).max / d) ** 0.5 / 2
+    bound = (torch.finfo(acc).max / d) ** 0.5 / 2 if acc == torch.float32 else torch.finfo(acc).max ** 0.5 / (2 * d)
     origin = torch.zeros_like(packed.starts) if packed_from is None else packed_from.to("cpu", torch.int64)
     lo = origin if first is None else first.to("cpu", torch.int64)
     hi = origin + packed.lengths - 1 if last is None else last.to("cpu", torch.int64)

@@ -23,7 +23,8 @@ from collections.abc import Iterator, Sequence
 import torch
 
 from . import ops, reference
-from .api import MAX_TABLE_BYTES, reselect_with
+from .api import reselect_with
+from .ops import MAX_TABLE_BYTES
 from .packing import PackedClips
 from .result import Reselection
 
@@ -31,7 +32,7 @@ from .result import Reselection
 def _chunks(windows: torch.Tensor, limit: int | None = None) -> Iterator[list[int]]:
     """Consecutive clip indices of int64 ``[B, 6]`` windows whose padded float64 tables (rise
     ``|O| x |A|`` and fall ``|F|``, each clip padded to the chunk's largest) fit in ``limit``
-    bytes (default :data:`gamdss.op.api.MAX_TABLE_BYTES`); a clip too large alone is a chunk alone."""
+    bytes (default :data:`gamdss.op.ops.MAX_TABLE_BYTES`); a clip too large alone is a chunk alone."""
     limit = MAX_TABLE_BYTES if limit is None else limit
     sizes = (windows[:, 1::2] - windows[:, 0::2] + 1).tolist()
     chunk: list[int] = []

@@ -17,11 +17,17 @@ def search_ranges(
     """``R_rise = int(lam_rise * (apex - onset))`` and ``R_fall = int(lam_fall * (offset - apex))``.
 
     The product is taken in IEEE double and truncated toward zero, exactly as Python's
-    ``int()`` does. Inputs are int64 ``[B]``; outputs int64 ``[B]``.
+    ``int()`` does, then capped at 2**62 (a range that long already reaches past any clip; a
+    huge lambda would otherwise overflow int64). Inputs are int64 ``[B]``; outputs int64 ``[B]``.
     """
-    rise = torch.trunc(float(lam_rise) * (apex - onset).to(torch.float64)).to(torch.int64)
-    fall = torch.trunc(float(lam_fall) * (offset - apex).to(torch.float64)).to(torch.int64)
-    return rise, fall
+
+    def scaled(lam: float, span: torch.Tensor) -> torch.Tensor:
+        return torch.trunc(float(lam) * span.to(torch.float64)).clamp(max=_RANGE_CAP).to(torch.int64)
+
+    return scaled(lam_rise, apex - onset), scaled(lam_fall, offset - apex)
+
+
+_RANGE_CAP = float(2**62)
 
 
 def preset_windows(
