@@ -309,6 +309,19 @@ def test_batch_equals_clip_by_clip_and_grey_equals_rgb():
     assert not unmasked.eyes_found.any()
 
 
+def test_numpy_clips_and_read_only_memory_maps_give_the_tensor_result(tmp_path):
+    """A cache's frames (a read-only numpy memory map) go in as they are."""
+    c = make_clip(BASE, seed=23, subject=1)
+    want = correct_keyframes([c.frames], [c.onset], [c.apex + 5], [c.offset], FPS, eyes=[_eyes(c)])
+    np.save(tmp_path / "clip.npy", c.frames.numpy())
+    mapped = np.load(tmp_path / "clip.npy", mmap_mode="r")
+    for clip in (c.frames.numpy(), mapped):
+        got = correct_keyframes([clip], [c.onset], [c.apex + 5], [c.offset], FPS, eyes=[_eyes(c)])
+        assert torch.equal(got.apex, want.apex) and torch.equal(got.offset, want.offset)
+        assert torch.equal(got.confidence.isnan(), want.confidence.isnan())
+        assert torch.allclose(got.confidence.nan_to_num(), want.confidence.nan_to_num())
+
+
 def test_local_change_is_found_inside_the_window_only():
     """A hand-made action (a bump rising to frame 30): found from 6 frames away; from
     further than the 60 ms window the apex moves at most to the window's edge; never past the
@@ -526,8 +539,8 @@ def test_bad_input_raises_value_error_naming_the_problem():
         correct_keyframes([f[None]], [o], [a], [e], FPS, eyes=eyes)
     with pytest.raises(ValueError, match=r"clip c7: frames must be .* got \(.*, 2\)"):
         correct_keyframes([f[..., :2]], [o], [a], [e], FPS, eyes=eyes, clip_ids=["c7"])
-    with pytest.raises(ValueError, match=r"frames must be .* got ndarray"):
-        correct_keyframes([f.numpy()], [o], [a], [e], FPS, eyes=eyes)
+    with pytest.raises(ValueError, match=r"frames must be .* got list"):
+        correct_keyframes([list(f)], [o], [a], [e], FPS, eyes=eyes)
     with pytest.raises(ValueError, match=rf"onset={a}, apex={o}, offset={e} violates 0 <= onset <= apex"):
         correct_keyframes([f], [a], [o], [e], FPS, eyes=eyes)
     with pytest.raises(ValueError, match=rf"offset={len(clip)} violates .* T={len(clip)}"):

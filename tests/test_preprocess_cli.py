@@ -150,3 +150,36 @@ def test_bad_flags_exit_2_before_the_scan(tmp_path, capsys, flag, value, culprit
     rc, out, err = run(capsys, tmp_path / "missing-root", "--dataset", "casme2", "--out", tmp_path / "c", flag, value)
     assert rc == 2 and culprit in err and len(err.strip().splitlines()) == 1
     assert "dataset" not in out  # nothing was scanned (the root does not even exist)
+
+
+def test_a_relative_dataset_root_is_recorded_absolute_and_old_relative_caches_resume(
+    casme2, tmp_path, capsys, monkeypatch
+):
+    """Source paths in the cache do not depend on the folder a later command runs from."""
+    import json
+    import os
+    import shutil
+
+    common = ["--dataset", "casme2", "--workers", "1", "--no-progress", "--detect-frames", "0", "--size", "32"]
+    monkeypatch.chdir(casme2.root.parent)
+    rc, _, err = run(capsys, casme2.root.name, "--out", tmp_path / "cache", *common)
+    assert rc == 0, err
+    manifest = tmp_path / "cache" / "manifest.json"
+    data = json.loads(manifest.read_text())
+    assert all(os.path.isabs(s) and os.path.isfile(s) for e in data["clips"] for s in e["sources"])
+
+    # A cache made before paths were absolute: resumed from the same folder, it is the same files.
+    for e in data["clips"]:
+        e["sources"] = [os.path.relpath(s) for s in e["sources"]]
+    manifest.write_text(json.dumps(data))
+    rc, out, err = run(capsys, casme2.root, "--out", tmp_path / "cache", *common)
+    assert rc == 0 and f"0 clip(s) written, {len(casme2.clip_ids)} already done, 0 failed" in out, err
+    assert all(os.path.isabs(s) for e in FrameCache(tmp_path / "cache") for s in e.sources)
+
+    # A copy of the dataset elsewhere is other files: refused, naming a file then and now.
+    copy = tmp_path / "copy"
+    shutil.copytree(casme2.root, copy)
+    rc, _, err = run(capsys, copy, "--out", tmp_path / "cache", *common)
+    assert rc == 1
+    line = next(x for x in err.splitlines() if "FAILED" in x)
+    assert "made from other source files (frame" in line and str(copy) in line and str(casme2.root) in line

@@ -359,7 +359,11 @@ def _preprocess_locked(
     for clip in clips:
         if not overwrite and writer.completed(clip.clip_id):
             entry = writer.get(clip.clip_id)
-            if entry.sources == [str(p) for p in clip.frame_paths] and entry.frame_numbers == list(clip.frame_numbers):
+            now = [str(p) for p in clip.frame_paths]
+            if entry.frame_numbers == list(clip.frame_numbers) and _same_files(entry.sources, now):
+                if entry.sources != now:  # the same files named another way (a cache made with relative paths)
+                    entry = dataclasses.replace(entry, sources=now)
+                    pending_updates.append(entry)
                 fields = annotation_fields(clip)
                 changed = sorted(k for k, v in fields.items() if getattr(entry, k) != v)
                 stamps = source_stamps(entry.sources)
@@ -379,17 +383,7 @@ def _preprocess_locked(
                 else:
                     pending_updates.append(dataclasses.replace(entry, **fields))
             else:
-                report.failed.append(
-                    ClipFailure(
-                        clip.clip_id,
-                        (
-                            f"the cache holds it made from other source frames "
-                            f"({len(entry.sources)} frames {entry.frame_numbers[0]}-{entry.frame_numbers[-1]}, now "
-                            f"{len(clip)} frames {clip.frame_numbers[0]}-{clip.frame_numbers[-1]}); pass "
-                            f"overwrite=True (--overwrite) to redo it"
-                        ),
-                    )
-                )
+                report.failed.append(ClipFailure(clip.clip_id, _other_sources(entry, clip)))
             continue
         if clip.clip_id in writer.mismatched:
             report.updated.append(ClipFailure(clip.clip_id, "its cache file did not match its checksum; redone"))
@@ -441,6 +435,28 @@ def _preprocess_locked(
         else:
             _run_pool(todo, out, settings, config, finish)
     _write_failures(out, report)
+
+
+def _same_files(recorded: list[str], now: list[str]) -> bool:
+    """Whether two lists of source paths name the same files: equal, or equal once resolved
+    (a relative path from the current folder, as caches made before paths were absolute hold)."""
+    if recorded == now:
+        return True
+    return len(recorded) == len(now) and all(os.path.realpath(a) == os.path.realpath(b) for a, b in zip(recorded, now))
+
+
+def _other_sources(entry: CacheEntry, clip: ClipRecord) -> str:
+    """Why a cached clip cannot be resumed: its frames, or the files they come from, differ."""
+    now = [str(p) for p in clip.frame_paths]
+    if entry.frame_numbers == list(clip.frame_numbers):
+        k = next(i for i, (a, b) in enumerate(zip(entry.sources, now)) if os.path.realpath(a) != os.path.realpath(b))
+        what = f"from other source files (frame {entry.frame_numbers[k]}: {entry.sources[k]} then, {now[k]} now)"
+    else:
+        what = (
+            f"from other source frames ({len(entry.sources)} frames {entry.frame_numbers[0]}-"
+            f"{entry.frame_numbers[-1]}, now {len(clip)} frames {clip.frame_numbers[0]}-{clip.frame_numbers[-1]})"
+        )
+    return f"the cache holds it made {what}; pass overwrite=True (--overwrite) to redo it"
 
 
 def _changed_sources(entry: CacheEntry, stamps: list[list[int]]) -> list[str]:

@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import cv2
 import numpy as np
@@ -344,8 +344,16 @@ def detect_eyes(images: Sequence[np.ndarray]) -> list[np.ndarray | None]:
     return [detector.eye_centres([image])[0] for image in images]
 
 
+def _as_tensor(clip: Any) -> Any:
+    """A numpy clip as a tensor (a read-only one, such as a cache's memory map, copied: torch
+    tensors are writable); anything else as it is, for the checks that follow."""
+    if isinstance(clip, np.ndarray):
+        return torch.from_numpy(clip if clip.flags.writeable else np.array(clip))
+    return clip
+
+
 def correct_keyframes(
-    clips: Sequence[torch.Tensor],
+    clips: Sequence[torch.Tensor | np.ndarray],
     onset,
     apex,
     offset,
@@ -358,7 +366,9 @@ def correct_keyframes(
 ) -> Correction:
     """Noise-aware correction of the annotated keyframes of each clip (module docstring).
 
-    clips: ``B`` tensors uint8 (or float, grey levels) ``[T_i, H, W, 3]`` RGB or ``[T_i, H, W]``.
+    clips: ``B`` tensors or numpy arrays (such as :meth:`FrameCache.frames
+        <gamdss.data.cache.FrameCache.frames>` returns), uint8 (or float, grey levels)
+        ``[T_i, H, W, 3]`` RGB or ``[T_i, H, W]``.
     onset, apex, offset: ``B`` clip-relative indices with ``0 <= onset <= apex <= offset < T_i``.
     fps: frame rate, one number or ``B`` numbers (windows are in milliseconds).
     settings: a :class:`ReselectionSettings` with ``method="noise_aware"`` (default: the
@@ -370,7 +380,7 @@ def correct_keyframes(
     settings = preset("recommended") if settings is None else settings
     if settings.method != "noise_aware":
         raise ValueError(f"correct_keyframes runs the noise_aware method, settings have method={settings.method!r}")
-    clips = list(clips)
+    clips = [_as_tensor(c) for c in clips]
     for i, c in enumerate(clips):
         if not isinstance(c, torch.Tensor) or c.dim() not in (3, 4) or (c.dim() == 4 and c.shape[-1] not in (1, 3)):
             name = clip_ids[i] if clip_ids is not None else i

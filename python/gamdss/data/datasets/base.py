@@ -662,7 +662,9 @@ class Dataset:
             PermissionError: ``root`` cannot be read.
             ValueError: a bad ``margin``.
         """
-        root = Path(root)
+        # Absolute (symlinks kept as named): the cache records the source frames' paths, which
+        # later commands (export, resume) read from wherever they run.
+        root = Path(root).absolute()
         if not root.is_dir():
             raise FileNotFoundError(f"dataset root {root} is not a folder")
         if margin < 0 or not math.isfinite(margin):
