@@ -51,6 +51,8 @@ napoleon_use_ivar = True  # "Attributes:" as fields, so a dataclass field is not
 
 nitpicky = False
 suppress_warnings = ["ref.python"]  # a name documented in two places resolves to either
+if autodoc_mock_imports:  # without the compiled module its own page section (op.rst) stays empty
+    suppress_warnings.append("autodoc.mocked_object")
 
 html_theme = "alabaster"
 html_title = "gamdss API reference"
