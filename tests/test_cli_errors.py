@@ -342,3 +342,112 @@ def test_an_unanticipated_failure_is_one_line_and_status_1(monkeypatch, capsys):
     line = _error(capsys)
     assert line.startswith("gamdss data: failed:") and "ZeroDivisionError" in line and "simulated bug" in line
     assert "GAMDSS_TRACEBACK" in line
+
+
+# ------------------------------------------------------------------ found by review (2026-12-02)
+@pytest.mark.parametrize("value", ["-1", "nan", "inf"])
+def test_preprocess_names_clip_margin_not_margin(tmp_path, capsys, value):
+    """preprocess has --margin too: a bad --clip-margin is told under its own flag, before the
+    dataset is read."""
+    out = tmp_path / "cache"
+    argv = ["preprocess", str(tmp_path / "dataset"), "--dataset", "casme2", "--out", str(out)]
+    assert main([*argv, "--clip-margin", value]) == 2
+    line = _error(capsys)
+    assert line.startswith("gamdss preprocess: --clip-margin ") and value in line
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "inf"])
+def test_preprocess_refuses_every_bad_face_margin(tmp_path, capsys, value):
+    (tmp_path / "dataset").mkdir()
+    out = tmp_path / "cache"
+    argv = ["preprocess", str(tmp_path / "dataset"), "--dataset", "casme2", "--out", str(out)]
+    assert main([*argv, "--margin", value]) == 2
+    line = _error(capsys)
+    assert line.startswith("gamdss preprocess: --margin must be a finite number >= 0") and value in line
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "inf"])
+def test_data_check_refuses_every_bad_clip_margin(tmp_path, capsys, value):
+    assert main(["data", "check", str(tmp_path), "--dataset", "casme2", "--clip-margin", value]) == 2
+    cap = capsys.readouterr()
+    lines = cap.err.strip().splitlines()
+    assert lines == [lines[0]] and lines[0].startswith("gamdss data check: --clip-margin ") and value in lines[0]
+    assert cap.out == ""  # refused before the check ran
+
+
+def test_preprocess_refuses_an_out_below_a_file_before_reading_the_dataset(tmp_path, capsys):
+    a_file = tmp_path / "afile"
+    a_file.write_text("mine")
+    out = a_file / "cache"
+    assert main(["preprocess", str(tmp_path / "dataset"), "--dataset", "casme2", "--out", str(out)]) == 2
+    line = _error(capsys)
+    assert line.startswith("gamdss preprocess: --out ") and str(a_file) in line and "is a file" in line
+    assert a_file.read_text() == "mine"
+
+
+@pytest.fixture(scope="module")
+def reselection_file(cache, tmp_path_factory):
+    """A ``gamdss reselect`` run of ``cache`` with the paper preset: its reselection.csv."""
+    from gamdss.reselection.export import export_reselection
+    from gamdss.reselection.run import reselect_cache
+    from gamdss.settings.reselection import preset
+
+    made = preset("paper")
+    out = tmp_path_factory.mktemp("resel") / "run"
+    export_reselection(cache, reselect_cache(cache, made, progress=False), out, made)
+    return out / "reselection.csv"
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--preset", "paper", "--lam-rise", "0.3"],
+        ["--preset", "recommended"],  # the default preset, given: still a setting the file overrides
+        ["--window", "released"],
+        ["--lam-fall", "0.2"],
+        ["--distance", "centered", "--ties", "nearest"],
+    ],
+)
+def test_audit_refuses_settings_flags_with_a_reselection_file(cache, reselection_file, tmp_path, capsys, flags):
+    """The file records its settings; flags that choose others were silently ignored (exit 0)."""
+    out = tmp_path / "audit"
+    argv = ["audit", str(cache.root), "--out", str(out), "--reselection", str(reselection_file), "--no-progress"]
+    assert main([*argv, *flags]) == 2
+    line = _error(capsys)
+    given = [f for f in flags if f.startswith("--")]
+    assert line.startswith("gamdss audit: " + ", ".join(given)) and "--reselection" in line
+    assert "drop" in line and "file" in line
+    assert not out.exists()
+
+
+def test_audit_of_a_reselection_file_without_settings_flags_runs(cache, reselection_file, tmp_path, capsys):
+    out = tmp_path / "audit"
+    argv = ["audit", str(cache.root), "--out", str(out), "--reselection", str(reselection_file), "--no-progress"]
+    assert main(argv) == 0
+    assert (out / "report.md").is_file()
+
+
+@pytest.mark.parametrize("text", ["", "# nothing yet\n", "null\n", "0\n", "- clips: 1\n"])
+def test_bench_refuses_an_empty_or_non_mapping_config(tmp_path, capsys, text):
+    """An empty config ran the whole default benchmark (exit 0); the flags keep a run short
+    should it start."""
+    config = tmp_path / "bench.yaml"
+    config.write_text(text)
+    out = tmp_path / "bench"
+    small = ["--clips", "1", "--fps", "200", "--confounders", "clean", "--no-progress"]
+    assert main(["bench", "keyframes", "--config", str(config), "--out", str(out), *small]) == 2
+    cap = capsys.readouterr()
+    lines = cap.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"gamdss bench keyframes: --config {config}: ")
+    assert ("empty config file" if text.strip() in ("", "# nothing yet", "null") else "mapping") in lines[0]
+    assert cap.out == "" and not out.exists()  # refused before the banner and the first clip
+
+
+def test_train_refuses_a_config_that_is_not_a_mapping(tmp_path, capsys):
+    config = tmp_path / "train.yaml"
+    config.write_text("0\n")
+    assert main(["train", str(config), "--print-config"]) == 2
+    line = _error(capsys)
+    assert line.startswith(f"gamdss train: {config}: ") and "mapping" in line

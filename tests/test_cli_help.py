@@ -11,6 +11,7 @@ import sys
 
 import pytest
 
+import gamdss
 from gamdss.cli import build_parser, main
 from gamdss.commands._common import BadInput, RunFailed, cli_wording, flag_wording, plain_text
 
@@ -36,7 +37,8 @@ COMMANDS = sorted(_parsers())
 
 
 def test_help_of_every_command_imports_no_torch():
-    """A property, not a timing: the help path never loads torch (nor the toolkit's modules)."""
+    """A property, not a timing: the help path (and ``--version``) never loads torch (nor the
+    toolkit's modules)."""
     script = (
         "import json, sys, contextlib, io\n"
         "from gamdss.cli import main\n"
@@ -46,6 +48,11 @@ def test_help_of_every_command_imports_no_torch():
         "            main([*words.split(), '--help'])\n"
         "        except SystemExit as e:\n"
         "            assert e.code == 0, (words, e.code)\n"
+        "    with contextlib.redirect_stdout(io.StringIO()):\n"
+        "        try:\n"
+        "            main(['--version'])\n"
+        "        except SystemExit as e:\n"
+        "            assert e.code == 0, ('--version', e.code)\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'numpy', 'matplotlib', 'cv2'))\n"
         "print(json.dumps(heavy))\n"
     )
@@ -62,7 +69,7 @@ def test_every_flag_has_help_and_no_markup(words):
     text = parser.format_help()
     assert not [m for m in MARKUP if m in text], text
     for action in parser._actions:
-        if action.help == argparse.SUPPRESS or isinstance(action, argparse._HelpAction):
+        if action.help == argparse.SUPPRESS or isinstance(action, argparse._HelpAction | argparse._VersionAction):
             continue
         if isinstance(action, argparse._SubParsersAction):  # each subcommand's one-line help
             assert all(choice.help for choice in action._choices_actions), words
@@ -149,3 +156,80 @@ def test_ctrl_c_is_130(monkeypatch, capsys):
     monkeypatch.setattr(bench, "_keyframes", interrupted)
     assert main(["bench", "keyframes"]) == 130
     assert capsys.readouterr().err.strip() == "gamdss bench keyframes: interrupted"
+
+
+# ------------------------------------------------------------------ found by review (2026-12-02)
+def test_version(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out == f"gamdss {gamdss.__version__}\n"
+    assert "--version" in build_parser().format_help()
+
+
+@pytest.mark.parametrize("words", COMMANDS)
+def test_every_command_has_a_description(words):
+    """``gamdss bench --help``, ``bench keyframes --help`` and ``data --help`` had none."""
+    assert _parsers()[words].description, f"gamdss {words} --help has no description"
+
+
+def test_bench_keyframes_help_names_its_outputs():
+    from gamdss.accuracy.keyframes import output_paths
+
+    text = " ".join(_parsers()["bench keyframes"].format_help().split())
+    names = [p.name for key, p in output_paths("x").items() if not key.startswith("plot_")]
+    assert names and all(name in text for name in names), text
+    assert "error_vs_lambda_" in text and "(default: bench_keyframes)" in text
+
+
+def test_train_help_names_its_default_folder_and_outputs():
+    from gamdss.train.config import RunConfig
+    from gamdss.train.layout import OWNED_FILES
+
+    text = " ".join(_parsers()["train"].format_help().split())
+    assert RunConfig().output_dir in text and "runs/<preset>" in text
+    assert all(name in text for name in OWNED_FILES), text
+
+
+def test_demo_threads_shows_its_default():
+    parser = _parsers()["demo"]
+    (threads,) = [a for a in parser._actions if "--threads" in a.option_strings]
+    assert "(default: 1)" in parser._get_formatter()._get_help_string(threads)
+
+
+def test_train_needs_only_its_config(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["train"])
+    assert info.value.code == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("gamdss train: the following arguments are required: config ") and "key=value" not in line
+
+
+#: each command with its required arguments and an unknown flag
+UNKNOWN_FLAG = {
+    "reselect": ["reselect", "cache", "--bogus"],
+    "audit": ["audit", "cache", "--bogus"],
+    "preprocess": ["preprocess", "root", "--dataset", "casme2", "--out", "cache", "--bogus"],
+    "train": ["train", "tiny-cpu", "--bogus"],
+    "demo": ["demo", "--bogus"],
+    "bench keyframes": ["bench", "keyframes", "--bogus"],
+    "data check": ["data", "check", "--dataset", "casme2", "--bogus"],
+}
+
+
+def test_unknown_flag_cases_cover_every_command():
+    leaves = {w for w in COMMANDS if w and not any(other.startswith(w + " ") for other in COMMANDS)}
+    assert set(UNKNOWN_FLAG) == leaves
+
+
+@pytest.mark.parametrize("words", sorted(UNKNOWN_FLAG))
+def test_an_unknown_flag_is_reported_under_its_command(capsys, words):
+    """Was ``gamdss: unrecognized arguments: --bogus (see gamdss --help)`` for every command."""
+    with pytest.raises(SystemExit) as info:
+        main(UNKNOWN_FLAG[words])
+    assert info.value.code == 2
+    cap = capsys.readouterr()
+    assert cap.err.strip().splitlines() == [
+        f"gamdss {words}: unrecognized arguments: --bogus (see gamdss {words} --help)"
+    ]
+    assert cap.out == ""

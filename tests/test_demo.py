@@ -268,3 +268,43 @@ def test_demo_command_refuses_a_foreign_folder(tmp_path, capsys):
     assert (tmp_path / "data.txt").read_text() == "user data"
     assert main(["demo", "--out", str(tmp_path / "new"), "--epochs", "0", "--quiet"]) == 2
     assert "epochs" in capsys.readouterr().err and not (tmp_path / "new").exists()
+
+
+# ------------------------------------------------------------------ found by review (2026-12-02)
+@pytest.mark.parametrize(
+    "flag, value",
+    [
+        ("--seed", "-5"),  # was: banner, [1/5] and the folder, then status 1
+        ("--clips-per-subject", "0"),
+        ("--frame-size", "32"),
+        ("--cache-size", "8"),
+        ("--threads", "-1"),
+        ("--subjects", "1"),
+        ("--epochs", "0"),
+        ("--device", "tpu"),  # was told after the banner said "running on tpu"
+    ],
+)
+def test_demo_checks_its_flags_before_printing_or_writing(tmp_path, capsys, flag, value):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), flag, value, "--no-progress"]) == 2
+    cap = capsys.readouterr()
+    lines = cap.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"gamdss demo: {flag} ") and value in lines[0]
+    assert "_" not in lines[0].split(":", 1)[1]  # flags, not DemoConfig field names
+    assert cap.out == "" and not out.exists()
+
+
+def test_demo_refuses_an_out_below_a_file_before_writing(tmp_path, capsys):
+    a_file = tmp_path / "afile"
+    a_file.write_text("mine")
+    assert main(["demo", "--out", str(a_file / "x"), "--no-progress"]) == 2  # was Errno 20, status 1
+    cap = capsys.readouterr()
+    lines = cap.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gamdss demo: --out ") and "is a file" in lines[0]
+    assert cap.out == "" and a_file.read_text() == "mine"
+
+
+def test_demo_config_refuses_a_negative_seed(tmp_path):
+    with pytest.raises(ValueError, match="seed must be >= 0"):
+        DemoConfig(out=tmp_path / "demo", seed=-1)
+    assert not (tmp_path / "demo").exists()

@@ -9,7 +9,8 @@ added to it instead of being refused.
 One exit-status rule for every command (see :mod:`gamdss.commands._common`): 0 done; 1 a run
 that failed or could not start; 2 bad input; 130 Ctrl-C. It is applied here, in one place:
 
-- a usage error (unknown flag, bad value) is one line on stderr, exit status 2;
+- a usage error (unknown flag, bad value) is one line on stderr, exit status 2, under the
+  command it was given to (``gamdss reselect: unrecognized arguments: --bogus``);
 - a command that raises :class:`~gamdss.commands._common.BadInput` (2) or
   :class:`~gamdss.commands._common.RunFailed` (1) ends with its message on one line,
   ``gamdss <command>: <message>``;
@@ -31,7 +32,7 @@ import os
 import pkgutil
 import sys
 
-from gamdss import commands
+from gamdss import __version__, commands
 from gamdss.commands._common import FAILED, INTERRUPTED, CommandError, Parser, report
 
 __all__ = ["build_parser", "main", "INTERRUPTED"]
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         "reselection, audits and LOSO training. Exit status: 0 done, 1 a run that failed or could not "
         "start, 2 bad input (one line on stderr), 130 Ctrl-C.",
     )
+    parser.add_argument("--version", action="version", version=f"gamdss {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         if info.name.startswith("_"):
@@ -57,6 +59,14 @@ def _command_words(args: argparse.Namespace | None) -> str:
     """``reselect``, ``bench keyframes``, ``data check``: the command as typed."""
     words = [getattr(args, key, None) for key in ("command", "benchmark", "data_command")]
     return " ".join(w for w in words if isinstance(w, str))
+
+
+def _command_parser(parser: argparse.ArgumentParser, words: str) -> argparse.ArgumentParser:
+    """The parser of the command ``words`` (``bench keyframes``) under ``parser``."""
+    for word in words.split():
+        action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        parser = action.choices[word]
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,7 +100,8 @@ def _main(argv: list[str] | None, parsed: list[argparse.Namespace]) -> int:
     if extra:
         dest = getattr(args, "trailing_positionals", None)
         if dest is None or any(e.startswith("-") for e in extra):
-            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+            command = _command_parser(parser, _command_words(args))
+            command.error(f"unrecognized arguments: {' '.join(extra)}")
         setattr(args, dest, [*(getattr(args, dest) or []), *extra])
     parsed.append(args)
     return int(args.func(args) or 0)

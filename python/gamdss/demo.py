@@ -97,6 +97,8 @@ class DemoConfig:
             problems.append(f"epochs must be >= 1, got {self.epochs}")
         if self.threads < 0:
             problems.append(f"threads must be >= 0, got {self.threads}")
+        if self.seed < 0:
+            problems.append(f"seed must be >= 0, got {self.seed}")
         try:
             reselection_preset(self.preset)
         except ValueError as exc:

@@ -25,7 +25,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from gamdss.settings.reselection import DISTANCES, PRESETS, TIES, WINDOWS
+from gamdss.settings.reselection import DEFAULT_PRESET, DISTANCES, PRESETS, TIES, WINDOWS
 
 DATASETS_HELP = "casme, casme2, samm, casme_sq, casme3, mmew or 4dme"
 
@@ -158,6 +158,19 @@ def add_dataset_arguments(p: argparse.ArgumentParser, *, root_optional: bool = F
     )
 
 
+def check_clip_margin(value: float) -> float:
+    """``value`` of ``--clip-margin`` if it is a finite number >= 0; else ``ValueError`` naming
+    the flag (the readers' own message says ``margin``, which ``gamdss preprocess`` has as
+    another flag)."""
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"--clip-margin must be >= 0 and finite, got {value}")
+    return value
+
+
+#: the ``dest`` of every flag :func:`add_reselection_arguments` adds: the flags that choose settings
+RESELECTION_FLAGS = ("preset", "window", "lam_rise", "lam_fall", "distance", "ties")
+
+
 def add_reselection_arguments(p: argparse.ArgumentParser) -> None:
     """``--preset`` and the overrides ``--window``, ``--lam-rise``, ``--lam-fall``,
     ``--distance``, ``--ties`` (paper-style presets) of :class:`gamdss.settings.reselection.ReselectionSettings`;
@@ -206,16 +219,13 @@ def add_reselection_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def reselection_settings(args: argparse.Namespace):
-    """The :class:`~gamdss.settings.reselection.ReselectionSettings` of ``--preset`` with the
-    given overrides; ``ValueError`` naming the flag when an override does not apply."""
+    """The :class:`~gamdss.settings.reselection.ReselectionSettings` of ``--preset`` (the
+    default preset when None) with the given overrides; ``ValueError`` naming the flag when an
+    override does not apply."""
     from gamdss.settings.reselection import preset
 
-    changes = {
-        name: getattr(args, name)
-        for name in ("window", "lam_rise", "lam_fall", "distance", "ties")
-        if getattr(args, name) is not None
-    }
-    base = preset(args.preset)
+    changes = {name: getattr(args, name) for name in RESELECTION_FLAGS[1:] if getattr(args, name) is not None}
+    base = preset(args.preset or DEFAULT_PRESET)
     if changes and base.method != "max_distance":
         flags = ", ".join("--" + n.replace("_", "-") for n in changes)
         raise ValueError(f"{flags} apply to the max-distance presets; add --preset paper (or released)")
@@ -310,6 +320,25 @@ def fail(command: str, message: str | BaseException, status: int = BAD_INPUT) ->
     """:func:`report` ``message`` and return ``status`` (default 2, bad input)."""
     report(command, message)
     return status
+
+
+def read_config_file(path: str | Path, instead: str, flag: str | None = None) -> dict:
+    """The settings mapping in the YAML config file ``path`` (given with ``flag``, when one);
+    ``ValueError`` naming the file when it is not YAML, is empty (or holds only comments) or
+    holds no mapping (``instead``: what to do instead, for the message). A config that sets
+    nothing is refused rather than run with every default, which is rarely what was meant."""
+    import yaml
+
+    where = f"{flag} {path}" if flag else str(path)
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{where}: not valid YAML ({exc})") from None
+    if data is None:
+        raise ValueError(f"{where}: empty config file ({instead})")
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: expected a mapping of settings, got {type(data).__name__} ({instead})")
+    return data
 
 
 def check_device(text: str, flag: str = "--device") -> str:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from gamdss.commands._common import (
+    RESELECTION_FLAGS,
     BadInput,
     RunFailed,
     add_reselection_arguments,
@@ -27,6 +28,12 @@ def _check_inputs(args: argparse.Namespace, caches) -> None:
     from gamdss.data.reselection_files import load_reselection
 
     check_device(args.device)
+    given = ["--" + name.replace("_", "-") for name in RESELECTION_FLAGS if getattr(args, name) is not None]
+    if args.reselection and given:
+        raise ValueError(
+            f"{', '.join(given)} cannot be combined with --reselection: the audit uses the settings its "
+            f"file(s) record; drop {'them' if len(given) > 1 else 'it'} (or drop --reselection to reselect)"
+        )
     reselection_settings(args)
     if args.out:
         check_out_folder(args.out)
@@ -107,11 +114,13 @@ def register(sub) -> None:
     p.add_argument("cache", nargs="+", help="frame cache folder(s); several are compared side by side")
     p.add_argument("--out", help="report folder (default: FIRST_CACHE/audit)")
     add_reselection_arguments(p)
+    p.set_defaults(preset=None)  # None: not given (the default preset), so that --reselection can refuse it
     p.add_argument(
         "--reselection",
         nargs="+",
         metavar="CSV",
-        help="reuse `gamdss reselect` results (reselection.csv, one per cache) instead of reselecting",
+        help="reuse `gamdss reselect` results (reselection.csv, one per cache) instead of reselecting, with the "
+        "settings they record (--preset and its overrides are then refused)",
     )
     p.add_argument(
         "--clips",

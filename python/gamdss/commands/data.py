@@ -20,6 +20,7 @@ from gamdss.commands._common import (
     RunFailed,
     add_dataset_arguments,
     add_run_flags,
+    check_clip_margin,
     check_out_folder,
     error_text,
 )
@@ -277,8 +278,10 @@ def _check(args: argparse.Namespace) -> int:
         raise BadInput("give a dataset ROOT, or --annotations FILE")
     if args.json is not None and Path(args.json).is_dir():
         raise BadInput(f"--json {args.json} is a folder; give a file name")
-    if args.clip_margin is not None and not args.clip_margin >= 0:
-        raise BadInput(f"--clip-margin must be >= 0, got {args.clip_margin}")
+    try:
+        check_clip_margin(args.clip_margin)
+    except ValueError as exc:
+        raise BadInput(exc) from None
     if args.json is not None and Path(args.json).exists() and not args.overwrite:
         raise BadInput(f"{args.json} exists; pass --overwrite to replace it")
     if args.json is not None:
@@ -314,7 +317,13 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def register(sub) -> None:
-    data = sub.add_parser("data", help="dataset readers: check a dataset copy or an annotation file")
+    data = sub.add_parser(
+        "data",
+        help="dataset readers: check a dataset copy or an annotation file",
+        description="What the dataset readers make of a copy of a dataset. SUBCOMMAND: check (gamdss data "
+        "check --help): the annotation rows that cannot be used and why, the corrections applied, the "
+        "frames found and the protocol counts, before preprocessing.",
+    )
     data_sub = data.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
     check = data_sub.add_parser(
         "check",

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from gamdss.commands._common import add_run_flags, size_type
+from gamdss.commands._common import (
+    BadInput,
+    add_run_flags,
+    check_device,
+    check_out_folder,
+    fail,
+    flag_wording,
+    size_type,
+)
 from gamdss.settings.reselection import PRESETS
 
 BANNER = (
@@ -17,19 +24,19 @@ BANNER = (
 )
 
 
-def _demo(args: argparse.Namespace) -> int:
-    import gamdss
-    import gamdss_ext
-    from gamdss.demo import DemoConfig, run_demo
+#: DemoConfig fields set by a flag of the same name (their errors name the flag)
+_FLAG_FIELDS = ("subjects", "clips_per_subject", "frame_size", "cache_size", "epochs", "seed", "threads")
 
-    info = gamdss_ext.build_info()
-    print(BANNER)
-    print(
-        f"\ngamdss {gamdss.__version__}, torch {info['torch_version']}, CPU kernel {info['cpu_kernel']}, "
-        f"CUDA kernels compiled: {info['cuda_kernels']}; running on {args.device}"
-    )
+
+def _config(args: argparse.Namespace):
+    """The :class:`~gamdss.demo.DemoConfig` of the flags; :class:`BadInput` naming the first
+    bad flag, before anything is printed or written."""
+    from gamdss.demo import DemoConfig
+
     try:
-        cfg = DemoConfig(
+        check_device(args.device)  # first: its message already names --device
+        check_out_folder(args.out)
+        return DemoConfig(
             out=args.out,
             subjects=args.subjects,
             clips_per_subject=args.clips_per_subject,
@@ -42,12 +49,25 @@ def _demo(args: argparse.Namespace) -> int:
             device=args.device,
             threads=args.threads,
         )
+    except NotADirectoryError as exc:
+        raise BadInput(exc) from exc
     except ValueError as exc:
-        print(f"gamdss demo: {exc}", file=sys.stderr)
-        return 2
-    from gamdss.commands._common import fail
+        raise BadInput(flag_wording(str(exc).removeprefix("demo settings: "), _FLAG_FIELDS)) from exc
+
+
+def _demo(args: argparse.Namespace) -> int:
+    import gamdss
+    import gamdss_ext
+    from gamdss.demo import run_demo
     from gamdss.util.run_lock import FolderBusyError
 
+    cfg = _config(args)
+    info = gamdss_ext.build_info()
+    print(BANNER)
+    print(
+        f"\ngamdss {gamdss.__version__}, torch {info['torch_version']}, CPU kernel {info['cpu_kernel']}, "
+        f"CUDA kernels compiled: {info['cuda_kernels']}; running on {args.device}"
+    )
     try:
         result = run_demo(cfg, overwrite=args.overwrite, progress=not args.no_progress)
     except FileExistsError as exc:
@@ -145,8 +165,8 @@ def register(sub) -> None:
         "--threads",
         type=int,
         default=1,
-        help="torch CPU threads of training (fixed so that a rerun prints the same numbers; 0: torch's default; "
-        "more than one thread is slower on a busy machine)",
+        help="torch CPU threads of training (fixed so that a rerun prints the same numbers; 0: as many as "
+        "torch picks for the machine; more than one thread is slower on a busy machine)",
     )
     add_run_flags(
         demo,

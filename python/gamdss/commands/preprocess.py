@@ -15,7 +15,17 @@ import argparse
 import sys
 from pathlib import Path
 
-from gamdss.commands._common import BadInput, RunFailed, add_dataset_arguments, add_run_flags, flag_wording, size_type
+from gamdss.commands._common import (
+    BadInput,
+    RunFailed,
+    add_dataset_arguments,
+    add_run_flags,
+    check_clip_margin,
+    check_out_folder,
+    cli_wording,
+    flag_wording,
+    size_type,
+)
 
 _size = size_type("--size")
 #: PreprocessConfig fields set by a flag of the same name (their errors name the flag)
@@ -45,6 +55,11 @@ def _preprocess(args: argparse.Namespace) -> int:
         check_device(config.device, "--device")
     except ValueError as exc:
         raise BadInput(flag_wording(str(exc), _FLAG_FIELDS)) from exc
+    try:  # not through flag_wording: a path may hold a field name
+        check_clip_margin(args.clip_margin)
+        check_out_folder(args.out)
+    except (ValueError, NotADirectoryError) as exc:
+        raise BadInput(exc) from exc
     try:
         scan = scan_dataset(
             args.root, args.dataset, annotations=args.annotations, margin=args.clip_margin, corrections=args.corrections
@@ -92,7 +107,7 @@ def _preprocess(args: argparse.Namespace) -> int:
     print(report.summary())
     if report.failed:
         for line in report.failure_lines():
-            print(f"  {' '.join(line.split())}", file=sys.stderr)
+            print(f"  {cli_wording(' '.join(line.split()))}", file=sys.stderr)
         raise RunFailed(report.failure_summary())
     return 0
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from gamdss.commands._common import add_run_flags, check_out_folder, fail
+from gamdss.commands._common import add_run_flags, check_out_folder, fail, read_config_file
 
 
 def summary_table(results: dict) -> str:
@@ -28,22 +28,15 @@ def summary_table(results: dict) -> str:
 
 def _config_file(name_or_path: str):
     """The YAML file of a preset name or path; ``FileNotFoundError``/``IsADirectoryError``/
-    ``ValueError`` naming CONFIG when it is missing, a folder or empty."""
+    ``ValueError`` naming CONFIG when it is missing, a folder, empty or not a mapping."""
     from pathlib import Path
-
-    import yaml
 
     from gamdss.train.config import resolve_config_path
 
     if Path(name_or_path).is_dir():
         raise IsADirectoryError(f"CONFIG {name_or_path} is a folder, not a YAML config file or a preset name")
     path = resolve_config_path(name_or_path)
-    try:
-        empty = yaml.safe_load(path.read_text(encoding="utf-8")) is None
-    except yaml.YAMLError:
-        empty = False  # load_config names the YAML error
-    if empty:
-        raise ValueError(f"{path}: empty config file (write the settings to change, or use a preset such as tiny-cpu)")
+    read_config_file(path, "write the settings to change, or use a preset such as tiny-cpu")
     return path
 
 
@@ -101,11 +94,21 @@ def register(sub) -> None:
         "casme3-3, megc2019, tiny-cpu) or a YAML file; override any setting with key=value, "
         "e.g. data.caches=[caches/casme2] optim.epochs=50. An interrupted run resumes when "
         "started again with the same config and output folder. One run at a time writes "
-        "an output folder: a second one is refused (exit status 1) while the first runs.",
+        "an output folder: a second one is refused (exit status 1) while the first runs.\n\n"
+        "The run folder is run.output_dir (--output): runs/<preset> for a preset (e.g. runs/casme2-5), "
+        "runs/gamdss for a YAML config that sets none. A run writes into it config.yaml (the config it "
+        "used), plan.json (samples, folds and the data fingerprint), reselection.csv (the keyframes "
+        "trained on, when reselection is enabled), folds/ (one record per finished fold, with its "
+        "held-out features), results.json, predictions.csv, folds.csv, table.md and table.tex (the "
+        "pooled results), per_class_<mode>.csv and confusion_<mode>.png per prediction mode and, "
+        "with run.tsne, tsne_<phase>.png/.csv.",
     )
     p.add_argument("config", help="preset name or path to a YAML config")
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides, values read as YAML")
-    p.add_argument("--output", help="run folder (run.output_dir)")
+    # default=[]: a positional with nargs="*" and no default counts as required in argparse
+    p.add_argument(
+        "overrides", nargs="*", default=[], metavar="key=value", help="dotted overrides, values read as YAML"
+    )
+    p.add_argument("--output", help="run folder (run.output_dir; default: the config's, runs/<preset> for a preset)")
     p.add_argument("--executor", choices=["local", "ray"], help="run.executor")
     p.add_argument("--ray-address", help="address of an existing Ray cluster (run.ray_address)")
     p.add_argument(

@@ -41,6 +41,7 @@ import contextlib
 import dataclasses
 import datetime as _dt
 import importlib.metadata
+import math
 import os
 import signal
 import threading
@@ -148,8 +149,8 @@ class PreprocessConfig:
         self.size = size
         if self.box_method not in BOX_METHODS:
             raise ValueError(f"box_method must be one of {', '.join(BOX_METHODS)}; got {self.box_method!r}")
-        if not (self.margin >= 0):
-            raise ValueError(f"margin must be >= 0, got {self.margin!r}")
+        if not (math.isfinite(self.margin) and self.margin >= 0):
+            raise ValueError(f"margin must be a finite number >= 0, got {self.margin!r}")
         if self.detect_frames < 0:
             raise ValueError(f"detect_frames must be >= 0, got {self.detect_frames!r}")
         if self.min_face_size < 1:
