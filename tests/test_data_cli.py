@@ -155,3 +155,40 @@ def test_an_annotation_file_of_another_dataset_exits_1_with_a_hint(fixtures, cap
     cap = capsys.readouterr()
     assert "did you mean --dataset casme3?" in cap.err and len(cap.err.strip().splitlines()) == 1
     assert "protocols" not in cap.out and "usable records: 0" in cap.out
+
+
+def test_a_file_named_for_another_dataset_gets_a_note_and_ties_go_to_it(fixtures, tmp_path, capsys):
+    """CASME II's file read as SAMM or CAS(ME)^2: the report notes whose file it is, and when
+    several readers find the same number of records the hint names the one the file is named for."""
+    from gamdss.data.datasets import DATASETS, get_dataset
+
+    info = fixtures["casme2"]
+    counts = {}
+    for name in DATASETS:
+        try:
+            counts[name] = len(get_dataset(name).read_annotations(info.annotation_path).records)
+        except Exception:  # noqa: BLE001 - readers of other layouts fail on it
+            counts[name] = 0
+    report = tmp_path / "report.json"
+    for other in ("samm", "casme_sq"):
+        rc = main(
+            [
+                "data",
+                "check",
+                "--annotations",
+                str(info.annotation_path),
+                "--dataset",
+                other,
+                "--json",
+                str(report),
+                "--overwrite",
+            ]
+        )
+        cap = capsys.readouterr()
+        assert json.loads(report.read_text())["file_named_for"] == ["casme2"]
+        assert f"note: its name is that of a casme2 annotation file, read here as {other}" in cap.out
+        if rc == 1:  # nothing usable as `other`: the hint names the best reader, casme2 on a tie
+            best = max(counts[n] for n in DATASETS if n != other)
+            assert counts["casme2"] == best and "did you mean --dataset casme2?" in cap.err
+    assert main(["data", "check", "--annotations", str(info.annotation_path), "--dataset", "casme2"]) == 0
+    assert "note:" not in capsys.readouterr().out

@@ -84,20 +84,23 @@ def _hint(rep: dict[str, Any], scan) -> str:
     if rep["usable_records"] == 0:
         if rep["rows"] == 0:
             return "the annotation file has no data rows"
-        best, most = None, 0
+        best, most = None, (0, False)
+        file_name = Path(rep["annotation_file"]).name
         for name in DATASETS:
             if name == rep["dataset"]:
                 continue
+            reader = get_dataset(name)
             try:
-                n = len(get_dataset(name).read_annotations(rep["annotation_file"]).records)
+                n = len(reader.read_annotations(rep["annotation_file"]).records)
             except Exception:  # noqa: BLE001 - another reader failing on the file is expected
                 n = 0
-            if n > most:
-                best, most = name, n
+            score = (n, reader.names_annotation_file(file_name))  # ties: the reader the file is named for
+            if n > 0 and score > most:
+                best, most = name, score
         if best is not None:
             return (
                 f"no row of the annotation file is usable as {rep['dataset']}; did you mean "
-                f"--dataset {best}? (that reader finds {most} usable records in it)"
+                f"--dataset {best}? (that reader finds {most[0]} usable records in it)"
             )
         return f"no row of the annotation file is usable as {rep['dataset']}"
     no_folder = [s for s in scan.skipped if s.kind == "no_folder"]
@@ -108,6 +111,16 @@ def _hint(rep: dict[str, Any], scan) -> str:
         if looked:
             where += f" (e.g. {looked})"
     return f"annotation file found ({rep['usable_records']} usable records) but no frames under ROOT {scan.root}{where}"
+
+
+def _named_for(ds, path: Path) -> list[str]:
+    """The other datasets whose annotation file name ``path`` has, when it is not one of ``ds``'s
+    names (a CASME II file read with ``--dataset samm``); empty otherwise."""
+    from gamdss.data.datasets import DATASETS, get_dataset
+
+    if ds.names_annotation_file(path.name):
+        return []
+    return [n for n in DATASETS if n != ds.name and get_dataset(n).names_annotation_file(path.name)]
 
 
 def _other_dataset_files(root: Path, dataset: str) -> str:
@@ -186,6 +199,9 @@ def _report(args: argparse.Namespace) -> dict[str, Any]:
             ],
             "frames_in_spans": sum(len(c) for c in scan.clips),
         }
+    named_for = _named_for(ds, ann.path)
+    if named_for:
+        out["file_named_for"] = named_for
     out["usable"] = bool(usable)
     if not usable:
         out["nothing_usable"] = _hint(out, scan)
@@ -209,6 +225,9 @@ def _print(rep: dict[str, Any], full_list: str) -> None:
     limit = None if rep["usable"] else FIRST_REASONS
     print(f"dataset {rep['dataset']} ({rep['fps']:g} fps)")
     print(f"annotation file: {rep['annotation_file']}")
+    if rep.get("file_named_for"):
+        names = " or ".join(rep["file_named_for"])
+        print(f"  note: its name is that of a {names} annotation file, read here as {rep['dataset']}: check --dataset")
     print(f"rows: {rep['rows']}, usable records: {rep['usable_records']}, skipped rows: {len(rep['skipped_rows'])}")
     _print_list(
         [

@@ -611,6 +611,14 @@ class Dataset:
             raise tables.TableError(f"subject metadata {origin}: no header row with a 'subject' column")
 
     # ----- frames on disk -------------------------------------------------------------
+    def names_annotation_file(self, file_name: str) -> bool:
+        """Whether ``file_name`` (a base name) is one of this dataset's annotation file names
+        (:attr:`annotation_names` or :attr:`annotation_patterns`, any case)."""
+        name = file_name.lower()
+        return name in (n.lower() for n in self.annotation_names) or any(
+            re.search(p, name) for p in self.annotation_patterns
+        )
+
     def find_annotation_file(self, root: str | Path, max_depth: int = 3) -> Path:
         """The annotation file under ``root`` (any of :attr:`annotation_names`, any case, up
         to ``max_depth`` folders deep; preferred names first, then the shallowest)."""
@@ -627,7 +635,7 @@ class Dataset:
                     continue
                 if f.lower() in wanted:
                     found.append((wanted.index(f.lower()), depth, f, Path(dirpath) / f))
-                elif any(re.search(p, f.lower()) for p in self.annotation_patterns):
+                elif self.names_annotation_file(f):
                     found.append((len(wanted), depth, f, Path(dirpath) / f))
         if not found:
             raise FileNotFoundError(
