@@ -621,19 +621,35 @@ def test_rows_shifted_in_a_large_file_are_matched_in_linear_time(tmp_path):
 
 
 def test_frames_recorded_by_relative_paths_are_found_from_the_same_folder(tmp_path, monkeypatch):
-    """`gamdss preprocess data/CASME2` records the frames relative to where it ran (as the
-    demo does): `gamdss reselect` run from there finds the source file; from elsewhere it
-    cannot, and falls back with its note."""
+    """`gamdss preprocess data/CASME2` now records absolute paths, so `gamdss reselect` finds
+    the source file from any folder. A cache made before that holds paths relative to where
+    preprocessing ran: found from there; from elsewhere the export falls back with its note."""
+    import json
+    import os
+
     info = make_fixture("casme2", tmp_path / "data")
     monkeypatch.chdir(tmp_path)
     cache = cache_from_fixture(info.root.relative_to(tmp_path), "casme2", tmp_path / "cache")
-    assert not Path(cache.entries[0].sources[0]).is_absolute()
+    assert all(Path(s).is_absolute() for e in cache.entries for s in e.sources)
     results = planned_results(cache)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    got = export(cache, results, tmp_path / "run0")
+    assert got.notes == []
+    check_dropin(info.annotation_path, got.annotation_files[0], "casme2", cache, results, sheet="Sheet1", header_row=1)
+
+    manifest = tmp_path / "cache" / "manifest.json"  # as an older gamdss wrote it
+    data = json.loads(manifest.read_text())
+    for e in data["clips"]:
+        e["sources"] = [os.path.relpath(s, tmp_path) for s in e["sources"]]
+    manifest.write_text(json.dumps(data))
+    cache = FrameCache(tmp_path / "cache")
+    assert not Path(cache.entries[0].sources[0]).is_absolute()
+    monkeypatch.chdir(tmp_path)
     got = export(cache, results, tmp_path / "run")
     assert got.notes == []
     check_dropin(info.annotation_path, got.annotation_files[0], "casme2", cache, results, sheet="Sheet1", header_row=1)
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
     got = export(cache, results, tmp_path / "run2")
     assert len(got.notes) == 1 and "not found" in got.notes[0]

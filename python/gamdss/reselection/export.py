@@ -155,8 +155,9 @@ _ROOT_LEVELS = 5
 def _candidate_roots(spec: Dataset, entries: Sequence[CacheEntry]) -> list[Path]:
     """Folders from which the dataset's layout puts clips in the frame folders recorded in
     the cache (the dataset root ``gamdss preprocess`` was given, or a folder inside it),
-    nearest to the frames first. A relative frame path (``gamdss preprocess`` given a
-    relative ROOT records it so) is taken from the current folder, as that run took it."""
+    nearest to the frames first. A relative frame path (recorded by gamdss before paths were
+    made absolute, when ``gamdss preprocess`` was given a relative ROOT) is taken from the
+    current folder, as that run took it."""
     index = DirIndex()
     roots: list[Path] = []
     looked = 0
