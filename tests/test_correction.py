@@ -315,7 +315,9 @@ def test_numpy_clips_and_read_only_memory_maps_give_the_tensor_result(tmp_path):
     want = correct_keyframes([c.frames], [c.onset], [c.apex + 5], [c.offset], FPS, eyes=[_eyes(c)])
     np.save(tmp_path / "clip.npy", c.frames.numpy())
     mapped = np.load(tmp_path / "clip.npy", mmap_mode="r")
-    for clip in (c.frames.numpy(), mapped):
+    reversed_rows = np.ascontiguousarray(c.frames.numpy()[:, ::-1])[:, ::-1]  # the same pixels, stride < 0
+    assert reversed_rows.strides[1] < 0
+    for clip in (c.frames.numpy(), mapped, reversed_rows):
         got = correct_keyframes([clip], [c.onset], [c.apex + 5], [c.offset], FPS, eyes=[_eyes(c)])
         assert torch.equal(got.apex, want.apex) and torch.equal(got.offset, want.offset)
         assert torch.equal(got.confidence.isnan(), want.confidence.isnan())

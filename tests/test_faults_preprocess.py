@@ -324,6 +324,7 @@ def test_an_old_cache_without_stamps_is_hashed_and_a_resumed_run_redoes_an_alter
             "mixed_mode_frames",
             "repaired_frames",
             "source_stamps",
+            "source_sha256",
         ):
             e.pop(key)
     manifest.write_text(json.dumps(data))

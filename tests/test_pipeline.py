@@ -257,6 +257,24 @@ def test_set_epoch_reaches_persistent_workers(tmp_path, context):
         assert got == expected[epoch], f"epoch {epoch}"
 
 
+def test_a_pickled_or_deep_copied_dataset_keeps_its_own_epoch_for_persistent_workers(tmp_path):
+    import copy
+
+    _, ds = _dataset(tmp_path, augment=True, seed=5)
+    for other in (pickle.loads(pickle.dumps(ds)), copy.deepcopy(ds)):
+        expected = []
+        for epoch in (0, 1):
+            other.set_epoch(epoch)
+            expected.append([float(other[i].augment.angle) for i in range(len(other))])
+        loader = torch.utils.data.DataLoader(
+            other, batch_size=3, collate_fn=collate, num_workers=2, persistent_workers=True
+        )
+        for epoch in (0, 1):
+            other.set_epoch(epoch)
+            assert torch.cat([b.augment.angle for b, _, _ in loader]).tolist() == expected[epoch], epoch
+        assert ds.epoch == 0  # the original is not touched by its copies
+
+
 def test_dataset_pickles_without_its_open_memory_maps(tmp_path):
     _, ds = _dataset(tmp_path, augment=False)
     before = ds[0].frames

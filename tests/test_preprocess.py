@@ -315,6 +315,53 @@ def test_a_failed_redo_removes_the_entry_it_no_longer_matches(tmp_path):
     assert "nothing new was cached" not in report.failure_summary()  # EP02 is cached
 
 
+def test_sources_touched_or_copied_without_their_times_are_not_redone(tmp_path):
+    """Other stamps but the same bytes (a `cp` without -p, a backup restored): kept, stamps updated."""
+    import os
+
+    out = tmp_path / "cache"
+    clip = face_clip(tmp_path, "EP01", n=3)
+    preprocess_clips([clip], out, dataset="synthetic", size=OUT, workers=1, progress=False)
+    before = FrameCache(out)["sub01/EP01"]
+    os.utime(clip.frame_paths[1], ns=(1, 1))
+    report = preprocess_clips([clip], out, dataset="synthetic", size=OUT, workers=1, progress=False)
+    assert report.already_done == ["sub01/EP01"] and not report.done and not report.updated
+    after = FrameCache(out)["sub01/EP01"]
+    assert after.source_stamps[1][1] == 1 and after.source_sha256 == before.source_sha256
+    assert after.sha256 == before.sha256
+
+
+def test_a_clip_redone_with_overwrite_keeps_its_entry_when_the_redo_fails(tmp_path, monkeypatch):
+    """Only an entry that no longer matches is dropped; a passing failure keeps a good one."""
+    out = tmp_path / "cache"
+    clips = [face_clip(tmp_path, "EP01", n=3), face_clip(tmp_path, "EP02", n=3, seed=5)]
+    preprocess_clips(clips, out, dataset="synthetic", size=OUT, workers=1, progress=False)
+
+    real = preprocess_module.process_clip
+
+    def flaky(clip, *a, **kw):
+        if clip.clip_id == "sub01/EP01":
+            raise RuntimeError("CUDA out of memory (transient)")
+        return real(clip, *a, **kw)
+
+    monkeypatch.setattr(preprocess_module, "process_clip", flaky)
+    report = preprocess_clips(clips, out, dataset="synthetic", size=OUT, workers=1, progress=False, overwrite=True)
+    assert [f.clip_id for f in report.failed] == ["sub01/EP01"] and "removed" not in report.failed[0].reason
+    assert "sub01/EP01" in FrameCache(out) and FrameCache(out).verify("sub01/EP01")
+
+
+def test_a_manifest_with_sources_that_do_not_match_its_frames_is_named(tmp_path):
+    out = tmp_path / "cache"
+    preprocess_clips([face_clip(tmp_path, "EP01", n=3)], out, dataset="synthetic", size=OUT, workers=1, progress=False)
+    manifest = out / "manifest.json"
+    data = json.loads(manifest.read_text())
+    data["clips"][0]["sources"].pop()
+    data["clips"][0]["source_stamps"].pop()
+    manifest.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=r"clip 0 \(sub01/EP01\) is not a valid entry \(2 sources for 3 frame numbers"):
+        FrameCache(out)
+
+
 def test_a_cache_made_before_source_stamps_takes_them_on_resume(tmp_path):
     out = tmp_path / "cache"
     clip = face_clip(tmp_path, "EP01", n=3)
@@ -323,11 +370,13 @@ def test_a_cache_made_before_source_stamps_takes_them_on_resume(tmp_path):
     data = json.loads(manifest.read_text())
     data["version"] = 2
     stamps = data["clips"][0].pop("source_stamps")
+    digest = data["clips"][0].pop("source_sha256")
     manifest.write_text(json.dumps(data))
     assert FrameCache(out)["sub01/EP01"].source_stamps is None
     report = preprocess_clips([clip], out, dataset="synthetic", size=OUT, workers=1, progress=False)
     assert report.already_done == ["sub01/EP01"] and not report.updated
     assert FrameCache(out)["sub01/EP01"].source_stamps == stamps
+    assert FrameCache(out)["sub01/EP01"].source_sha256 == digest
 
 
 def test_two_worker_processes_give_the_same_cache(tmp_path):

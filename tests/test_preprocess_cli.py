@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -176,10 +177,20 @@ def test_a_relative_dataset_root_is_recorded_absolute_and_old_relative_caches_re
     assert rc == 0 and f"0 clip(s) written, {len(casme2.clip_ids)} already done, 0 failed" in out, err
     assert all(os.path.isabs(s) for e in FrameCache(tmp_path / "cache") for s in e.sources)
 
-    # A copy of the dataset elsewhere is other files: refused, naming a file then and now.
+    # The dataset moved (a copy elsewhere, the same bytes): resumed, the paths updated.
     copy = tmp_path / "copy"
     shutil.copytree(casme2.root, copy)
-    rc, _, err = run(capsys, copy, "--out", tmp_path / "cache", *common)
+    rc, out, err = run(capsys, copy, "--out", tmp_path / "cache", *common)
+    assert rc == 0 and f"0 clip(s) written, {len(casme2.clip_ids)} already done, 0 failed" in out, err
+    assert "source files moved (the same bytes)" in out
+    assert all(s.startswith(str(copy)) for e in FrameCache(tmp_path / "cache") for s in e.sources)
+
+    # Other files under other paths: refused, naming a file then and now.
+    other = tmp_path / "other"
+    shutil.copytree(casme2.root, other)
+    first = FrameCache(tmp_path / "cache").entries[0].sources[0].replace(str(copy), str(other))
+    Path(first).write_bytes(Path(first).read_bytes() + b"\0")
+    rc, _, err = run(capsys, other, "--out", tmp_path / "cache", *common)
     assert rc == 1
     line = next(x for x in err.splitlines() if "FAILED" in x)
-    assert "made from other source files (frame" in line and str(copy) in line and str(casme2.root) in line
+    assert "made from other source files (frame" in line and str(other) in line and str(copy) in line

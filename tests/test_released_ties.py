@@ -58,6 +58,20 @@ def test_chunks_give_the_same_result(monkeypatch):
     _assert_same(released_ties.reselect(clips, onset, apex, offset, **kwargs), whole)
 
 
+def test_a_clip_whose_table_alone_is_over_the_limit_is_a_chunk_of_its_own(monkeypatch):
+    """The released preset needs the tables internally; a clip too large for the limit alone is
+    still reselected (as its own chunk), with or without tables asked for."""
+    import gamdss.op.ops as ops
+
+    clips, onset, apex, offset = _batch(2)
+    kwargs = dict(lam_rise=0.15, window="released", distance="released_uint8")
+    whole = released_ties.reselect(clips, onset, apex, offset, **kwargs)
+    monkeypatch.setattr(released_ties, "MAX_TABLE_BYTES", 8)
+    monkeypatch.setattr(ops, "MAX_TABLE_BYTES", 8)
+    assert all(len(c) == 1 for c in released_ties._chunks(whole.windows))
+    _assert_same(released_ties.reselect(clips, onset, apex, offset, **kwargs), whole)
+
+
 def test_floating_frames_go_to_the_reference():
     clips, onset, apex, offset = _batch(3, 10)
     clips = [c.to(torch.float32) / 255 for c in clips]

@@ -87,7 +87,9 @@ class CacheEntry:
 
     Since cache version 3 (``None`` in earlier entries): ``source_stamps``: ``[size, mtime_ns]``
     of each source file when it was read (``[-1, -1]`` for one that could not be read), in
-    frame order; a resumed run redoes a clip whose sources changed since.
+    frame order; ``source_sha256``: :func:`sources_digest` of those files. A resumed run redoes
+    a clip whose sources changed since (stamps first; the digest decides when only the stamps
+    or the paths differ, as after a copy or a move).
     """
 
     clip_id: str
@@ -117,6 +119,7 @@ class CacheEntry:
     mixed_mode_frames: list[dict[str, Any]] = field(default_factory=list)
     repaired_frames: list[dict[str, Any]] = field(default_factory=list)
     source_stamps: list[list[int]] | None = None
+    source_sha256: str | None = None
 
     @property
     def onset_index(self) -> int:
@@ -162,6 +165,8 @@ def _check_consistent(entry: CacheEntry) -> None:
         raise ValueError(f"fps {entry.fps} is not a positive frame rate")
     if any(b <= a for a, b in zip(numbers, numbers[1:])):
         raise ValueError("its frame numbers do not increase from one frame to the next")
+    if entry.sources and len(entry.sources) != len(numbers):
+        raise ValueError(f"{len(entry.sources)} sources for {len(numbers)} frame numbers")
     if entry.source_stamps is not None and len(entry.source_stamps) != len(entry.sources):
         raise ValueError(f"{len(entry.source_stamps)} source stamps for {len(entry.sources)} sources")
     for c in entry.corrections:
@@ -208,6 +213,7 @@ _FIELD_KINDS = {
     "mixed_mode_frames": "object list",
     "repaired_frames": "object list",
     "source_stamps": "integer pair list or null",
+    "source_sha256": "text or null",
 }
 
 
@@ -267,6 +273,21 @@ def source_stamps(paths: Sequence[str | Path]) -> list[list[int]]:
         else:
             stamps.append([int(st.st_size), int(st.st_mtime_ns)])
     return stamps
+
+
+def sources_digest(paths: Sequence[str | Path]) -> str:
+    """sha256 over the bytes of the source files, in order (each file's length first; a file
+    that cannot be read counts as missing)."""
+    h = hashlib.sha256()
+    for p in paths:
+        try:
+            data = Path(p).read_bytes()
+        except OSError:
+            h.update(b"missing\0")
+            continue
+        h.update(len(data).to_bytes(8, "little"))
+        h.update(data)
+    return h.hexdigest()
 
 
 def stamp_matches(entry: CacheEntry, st: os.stat_result) -> bool:

@@ -126,6 +126,13 @@ class KeyframeDataset(torch.utils.data.Dataset):
         state["_caches"], state["_clips"] = None, OpenMaps()
         return state
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        # A DataLoader worker receives the shared epoch; a plain pickle or a deep copy gets a
+        # private tensor, shared anew so that its own workers follow its set_epoch.
+        if not self._epoch.is_shared():
+            self._epoch.share_memory_()
+
     @property
     def epoch(self) -> int:
         """The epoch that seeds the augmentation draws (see :meth:`set_epoch`)."""

@@ -63,6 +63,7 @@ from gamdss.data.cache import (
     FrameCache,
     file_stamp,
     source_stamps,
+    sources_digest,
     write_clip_file,
 )
 from gamdss.data.face import (
@@ -357,42 +358,43 @@ def _preprocess_locked(
 
     todo: list[ClipRecord] = []
     pending_updates: list[CacheEntry] = []
+    stale: set[str] = set()  # queued because the entry no longer matches: dropped if the redo fails
     for clip in clips:
         if not overwrite and writer.completed(clip.clip_id):
             entry = writer.get(clip.clip_id)
-            now = [str(p) for p in clip.frame_paths]
-            if entry.frame_numbers == list(clip.frame_numbers) and _same_files(entry.sources, now):
-                if entry.sources != now:  # the same files named another way (a cache made with relative paths)
-                    entry = dataclasses.replace(entry, sources=now)
-                    pending_updates.append(entry)
-                fields = annotation_fields(clip)
-                changed = sorted(k for k, v in fields.items() if getattr(entry, k) != v)
-                stamps = source_stamps(entry.sources)
-                touched = _changed_sources(entry, stamps)
-                if not changed and not touched:
-                    report.already_done.append(clip.clip_id)
-                    if entry.source_stamps is None:  # a cache made before stamps: they are taken now
-                        pending_updates.append(dataclasses.replace(entry, source_stamps=stamps))
-                    continue
-                reasons = [f"annotation changed: {', '.join(changed)}"] if changed else []
-                if touched:
-                    more = f" and {len(touched) - 3} more" if len(touched) > 3 else ""
-                    reasons.append(f"source frames changed since it was cached: {', '.join(touched[:3])}{more}")
+            compared = _compare_sources(entry, clip)
+            if isinstance(compared, str):
+                report.failed.append(ClipFailure(clip.clip_id, compared))
+                continue
+            current, touched, reasons = compared
+            fields = annotation_fields(clip)
+            changed = sorted(k for k, v in fields.items() if getattr(current, k) != v)
+            if changed:
+                reasons.append(f"annotation changed: {', '.join(changed)}")
+            if touched:
+                more = f" and {len(touched) - 3} more" if len(touched) > 3 else ""
+                reasons.append(f"source frames changed since it was cached: {', '.join(touched[:3])}{more}")
+            if reasons:
                 report.updated.append(ClipFailure(clip.clip_id, "; ".join(reasons)))
-                if touched or any(k in KEYFRAME_FIELDS for k in changed):
-                    todo.append(clip)  # new pixels, or a face box detected on other keyframes: redo
-                else:
-                    pending_updates.append(dataclasses.replace(entry, **fields))
+            if touched or any(k in KEYFRAME_FIELDS for k in changed):
+                todo.append(clip)  # new pixels, or a face box detected on other keyframes: redo
+                stale.add(clip.clip_id)
+                continue
+            if changed:  # same pixels, new labels: only the manifest entry changes
+                current = dataclasses.replace(current, **fields)
             else:
-                report.failed.append(ClipFailure(clip.clip_id, _other_sources(entry, clip)))
+                report.already_done.append(clip.clip_id)
+            if current != entry:
+                pending_updates.append(current)
             continue
         if clip.clip_id in writer.mismatched:
             report.updated.append(ClipFailure(clip.clip_id, "its cache file did not match its checksum; redone"))
+            stale.add(clip.clip_id)
         todo.append(clip)
 
     settings = _settings(config)
 
-    for entry in pending_updates:  # same pixels, new labels: only the manifest entry changes
+    for entry in pending_updates:  # same pixels: new labels, paths or stamps
         writer.add(entry)
     with (
         writer,
@@ -425,7 +427,7 @@ def _preprocess_locked(
                     )
             else:
                 reason = _without_clip_prefix(clip_id, result)
-                if writer.discard(clip_id):  # its entry no longer matches its annotation or sources
+                if clip_id in stale and writer.discard(clip_id):  # it no longer matches its annotation or sources
                     reason += " (its earlier cache entry was removed: it no longer matched)"
                 report.failed.append(ClipFailure(clip_id, reason))
             bar.update(1)
@@ -446,11 +448,47 @@ def _same_files(recorded: list[str], now: list[str]) -> bool:
     return len(recorded) == len(now) and all(os.path.realpath(a) == os.path.realpath(b) for a, b in zip(recorded, now))
 
 
+def _compare_sources(entry: CacheEntry, clip: ClipRecord) -> tuple[CacheEntry, list[str], list[str]] | str:
+    """How the clip's source files compare with those its cache entry was made from.
+
+    Returns ``(entry, changed, notes)``: the entry with the current paths, stamps and digest
+    (the files are the same: the same paths, or the same bytes under other paths or times, as
+    after a move or a copy), the names of the files whose contents changed (the clip is redone)
+    and notes for the report. Returns the reason instead when the clip's frames or files are
+    others (then only ``--overwrite`` redoes it). The files are read (hashed) only where the
+    paths or stamps differ, or the entry has no digest yet (a cache made before version 3)."""
+    now = [str(p) for p in clip.frame_paths]
+    if entry.frame_numbers != list(clip.frame_numbers):
+        return _other_sources(entry, clip)
+    digest: list[str] = []  # computed at most once
+
+    def same_bytes() -> bool:
+        if entry.source_sha256 is None:
+            return False
+        digest[:] = digest or [sources_digest(now)]
+        return digest[0] == entry.source_sha256
+
+    notes = []
+    if not _same_files(entry.sources, now):
+        if not same_bytes():
+            return _other_sources(entry, clip)
+        notes.append("its source files moved (the same bytes): their paths are updated")
+    stamps = source_stamps(now)
+    touched = _changed_sources(entry, stamps)
+    if touched and same_bytes():
+        touched = []  # copied without their times: the same bytes
+    if touched:
+        return entry, touched, notes
+    recorded = digest[0] if digest else entry.source_sha256 or sources_digest(now)
+    return dataclasses.replace(entry, sources=now, source_stamps=stamps, source_sha256=recorded), [], notes
+
+
 def _other_sources(entry: CacheEntry, clip: ClipRecord) -> str:
     """Why a cached clip cannot be resumed: its frames, or the files they come from, differ."""
     now = [str(p) for p in clip.frame_paths]
-    if entry.frame_numbers == list(clip.frame_numbers):
-        k = next(i for i, (a, b) in enumerate(zip(entry.sources, now)) if os.path.realpath(a) != os.path.realpath(b))
+    pairs = zip(entry.frame_numbers, entry.sources, now)
+    k = next((k for k, (_, a, b) in enumerate(pairs) if os.path.realpath(a) != os.path.realpath(b)), None)
+    if entry.frame_numbers == list(clip.frame_numbers) and k is not None:
         what = f"from other source files (frame {entry.frame_numbers[k]}: {entry.sources[k]} then, {now[k]} now)"
     else:
         what = (
@@ -594,7 +632,8 @@ def process_clip(
     paths = list(clip.frame_paths)
     if not paths:
         raise FrameReadError(f"clip {clip.clip_id}: it has no frames")
-    stamps = source_stamps(paths)  # before reading: a file changed while read is redone next run
+    # before reading: a file changed while it is read is redone next run
+    stamps, sources_sha = source_stamps(paths), sources_digest(paths)
     source = ClipFrames(clip, damaged_frames)
 
     height, width = size
@@ -640,6 +679,7 @@ def process_clip(
         mixed_mode_frames=source.mixed_mode_frames(),
         repaired_frames=source.repairs(),
         source_stamps=stamps,
+        source_sha256=sources_sha,
     )
 
 

@@ -56,6 +56,7 @@ def reselect_windows(
     *,
     distance: str = "l2",
     return_table: bool = False,
+    check_size: bool = True,
 ) -> Reselection:
     """Reselection with explicit per-clip candidate windows (the low-level call).
 
@@ -65,13 +66,14 @@ def reselect_windows(
     windows: int64 ``[B, 6]`` inclusive clip-relative windows (onset lo/hi, apex lo/hi,
         offset lo/hi), each inside ``[0, T-1]``, with onset_lo <= apex_hi.
     Invalid windows raise ``RuntimeError`` naming the clip and the values; floating or
-    boolean annotations or windows ``TypeError``; tables over
-    :data:`MAX_TABLE_BYTES` ``ValueError`` with their size.
+    boolean annotations or windows ``TypeError``; tables over :data:`MAX_TABLE_BYTES`
+    ``ValueError`` with their size (``check_size=False``: no limit, for callers that size
+    their own batches).
     """
     check_distance(distance, packed.frames.dtype)
     annotations = _index_tensor(annotations, "annotations")
     windows = _index_tensor(windows, "windows")
-    if return_table:
+    if return_table and check_size:
         check_table_size(windows)
     sizes = table_sizes(windows) if return_table else (0, 0, 0)
     out = torch.ops.gamdss.reselect(

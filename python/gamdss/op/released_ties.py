@@ -68,7 +68,8 @@ def _chunk_first_inserted(
 ) -> Reselection:
     """One chunk of uint8 clips: the op for all, the reference again for the clips whose largest
     rise or fall distance occurs more than once (module docstring, steps 1-2)."""
-    out = ops.reselect_windows(packed, annotations, windows, distance=distance, return_table=True)
+    # chunks are sized by _chunks (a clip too large alone is a chunk alone): no second limit
+    out = ops.reselect_windows(packed, annotations, windows, distance=distance, return_table=True, check_size=False)
     assert out.rise_table is not None and out.fall_table is not None
     tied = (_max_is_shared(out.rise_table) | _max_is_shared(out.fall_table)).nonzero().flatten().cpu()
     if len(tied):

@@ -345,10 +345,12 @@ def detect_eyes(images: Sequence[np.ndarray]) -> list[np.ndarray | None]:
 
 
 def _as_tensor(clip: Any) -> Any:
-    """A numpy clip as a tensor (a read-only one, such as a cache's memory map, copied: torch
-    tensors are writable); anything else as it is, for the checks that follow."""
+    """A numpy clip as a tensor (copied where torch cannot take it as it is: read-only, as a
+    cache's memory map is, or with negative strides, as ``clip[::-1]`` has); anything else as
+    it is, for the checks that follow."""
     if isinstance(clip, np.ndarray):
-        return torch.from_numpy(clip if clip.flags.writeable else np.array(clip))
+        usable = clip.flags.writeable and all(s >= 0 for s in clip.strides)
+        return torch.from_numpy(clip if usable else np.array(clip))
     return clip
 
 
