@@ -350,6 +350,50 @@ def test_a_clip_redone_with_overwrite_keeps_its_entry_when_the_redo_fails(tmp_pa
     assert "sub01/EP01" in FrameCache(out) and FrameCache(out).verify("sub01/EP01")
 
 
+def test_a_failed_overwrite_of_a_changed_clip_removes_its_old_entry(tmp_path):
+    """--overwrite redoes every clip; one whose keyframes changed and whose redo fails must not
+    keep its old onset in the cache."""
+    import dataclasses
+
+    frames = [blank_frame(0, SIZE)] + [face_frame(k, SIZE) for k in range(1, 4)]
+    clip = make_clip(tmp_path, "EP01", frames, keys=(1, 2, 3))
+    out = tmp_path / "cache"
+    kw = dict(dataset="synthetic", size=OUT, workers=1, box_method="onset", progress=False)
+    preprocess_clips([clip], out, **kw)
+    corrected = dataclasses.replace(clip, annotation=dataclasses.replace(clip.annotation, onset=40))
+    report = preprocess_clips([corrected], out, overwrite=True, **kw)
+    assert [f.clip_id for f in report.failed] == ["sub01/EP01"] and "removed" in report.failed[0].reason
+    assert "sub01/EP01" not in FrameCache(out)
+
+
+def test_a_failed_redo_of_a_clip_whose_file_is_gone_removes_its_entry(tmp_path):
+    import os
+
+    clip = face_clip(tmp_path, "EP01", n=3)
+    out = tmp_path / "cache"
+    preprocess_clips([clip], out, dataset="synthetic", size=OUT, workers=1, progress=False)
+    (out / FrameCache(out)["sub01/EP01"].file).unlink()
+    os.unlink(clip.frame_paths[1])
+    report = preprocess_clips([clip], out, dataset="synthetic", size=OUT, workers=1, progress=False)
+    assert [f.clip_id for f in report.failed] == ["sub01/EP01"] and "removed" in report.failed[0].reason
+    assert "sub01/EP01" not in FrameCache(out)
+
+
+def test_a_relabelled_clip_counts_as_cached_in_the_failure_summary(tmp_path):
+    import dataclasses
+
+    frames = [blank_frame(0, SIZE)] + [face_frame(k, SIZE) for k in range(1, 4)]
+    bad = make_clip(tmp_path, "EP02", frames, keys=(0, 1, 3))  # no face on its onset: fails
+    good = face_clip(tmp_path, "EP01", n=3)
+    out = tmp_path / "cache"
+    kw = dict(dataset="synthetic", size=OUT, workers=1, box_method="onset", progress=False)
+    preprocess_clips([good], out, **kw)
+    relabelled = dataclasses.replace(good, annotation=dataclasses.replace(good.annotation, emotion="disgust"))
+    report = preprocess_clips([relabelled, bad], out, **kw)
+    assert [f.clip_id for f in report.failed] == ["sub01/EP02"]
+    assert "1 of 2 clips failed" in report.failure_summary() and "the others are cached" in report.failure_summary()
+
+
 def test_a_manifest_with_sources_that_do_not_match_its_frames_is_named(tmp_path):
     out = tmp_path / "cache"
     preprocess_clips([face_clip(tmp_path, "EP01", n=3)], out, dataset="synthetic", size=OUT, workers=1, progress=False)

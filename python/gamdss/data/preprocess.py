@@ -249,7 +249,9 @@ class PreprocessReport:
         if not self.failed:
             return ""
         where = f"the FAILED lines above or {self.cache / FAILURES_FILE}"
-        if not self.done and not self.already_done:
+        failed = {f.clip_id for f in self.failed}
+        relabelled = {u.clip_id for u in self.updated} - failed  # label-only updates stay cached
+        if not self.done and not self.already_done and not relabelled:
             return f"every clip failed ({len(self.failed)} of {self.total}); nothing new was cached; see {where}"
         return (
             f"{len(self.failed)} of {self.total} clips failed; see {where}; the others are cached, and a "
@@ -389,7 +391,11 @@ def _preprocess_locked(
             continue
         if clip.clip_id in writer.mismatched:
             report.updated.append(ClipFailure(clip.clip_id, "its cache file did not match its checksum; redone"))
-            stale.add(clip.clip_id)
+        entry = writer.get(clip.clip_id)
+        if entry is not None and (
+            not overwrite or not writer.completed(clip.clip_id) or _no_longer_matches(entry, clip)
+        ):
+            stale.add(clip.clip_id)  # its file is missing or damaged, or it was made from what changed
         todo.append(clip)
 
     settings = _settings(config)
@@ -468,12 +474,12 @@ def _compare_sources(entry: CacheEntry, clip: ClipRecord) -> tuple[CacheEntry, l
         digest[:] = digest or [sources_digest(now)]
         return digest[0] == entry.source_sha256
 
+    stamps = source_stamps(now)  # before any hashing: a file written meanwhile differs next time
     notes = []
     if not _same_files(entry.sources, now):
         if not same_bytes():
             return _other_sources(entry, clip)
         notes.append("its source files moved (the same bytes): their paths are updated")
-    stamps = source_stamps(now)
     touched = _changed_sources(entry, stamps)
     if touched and same_bytes():
         touched = []  # copied without their times: the same bytes
@@ -481,6 +487,17 @@ def _compare_sources(entry: CacheEntry, clip: ClipRecord) -> tuple[CacheEntry, l
         return entry, touched, notes
     recorded = digest[0] if digest else entry.source_sha256 or sources_digest(now)
     return dataclasses.replace(entry, sources=now, source_stamps=stamps, source_sha256=recorded), [], notes
+
+
+def _no_longer_matches(entry: CacheEntry, clip: ClipRecord) -> bool:
+    """Whether the entry was made from other frames, files or keyframes than the clip has now
+    (then a failed redo must not leave it in the cache)."""
+    compared = _compare_sources(entry, clip)
+    if isinstance(compared, str):
+        return True
+    current, touched, _ = compared
+    fields = annotation_fields(clip)
+    return bool(touched) or any(getattr(current, k) != fields[k] for k in KEYFRAME_FIELDS)
 
 
 def _other_sources(entry: CacheEntry, clip: ClipRecord) -> str:
