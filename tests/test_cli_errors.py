@@ -346,25 +346,21 @@ def test_an_unanticipated_failure_is_one_line_and_status_1(monkeypatch, capsys):
 
 # ------------------------------------------------------------------ found by review (2026-12-02)
 @pytest.mark.parametrize("value", ["-1", "nan", "inf"])
-def test_preprocess_names_clip_margin_not_margin(tmp_path, capsys, value):
-    """preprocess has --margin too: a bad --clip-margin is told under its own flag, before the
-    dataset is read."""
-    out = tmp_path / "cache"
-    argv = ["preprocess", str(tmp_path / "dataset"), "--dataset", "casme2", "--out", str(out)]
-    assert main([*argv, "--clip-margin", value]) == 2
-    line = _error(capsys)
-    assert line.startswith("gamdss preprocess: --clip-margin ") and value in line
-    assert not out.exists()
-
-
-@pytest.mark.parametrize("value", ["-1", "nan", "inf"])
-def test_preprocess_refuses_every_bad_face_margin(tmp_path, capsys, value):
+@pytest.mark.parametrize(
+    "flag, told",
+    [
+        # preprocess has both: a bad --clip-margin is told under its own flag, not as --margin
+        ("--clip-margin", "gamdss preprocess: --clip-margin "),
+        ("--margin", "gamdss preprocess: --margin must be a finite number >= 0"),
+    ],
+)
+def test_preprocess_names_each_bad_margin_by_its_flag_before_reading_the_dataset(tmp_path, capsys, flag, told, value):
     (tmp_path / "dataset").mkdir()
     out = tmp_path / "cache"
     argv = ["preprocess", str(tmp_path / "dataset"), "--dataset", "casme2", "--out", str(out)]
-    assert main([*argv, "--margin", value]) == 2
+    assert main([*argv, flag, value]) == 2
     line = _error(capsys)
-    assert line.startswith("gamdss preprocess: --margin must be a finite number >= 0") and value in line
+    assert line.startswith(told) and value in line
     assert not out.exists()
 
 

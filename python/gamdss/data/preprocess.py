@@ -40,6 +40,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as _dt
+import functools
 import importlib.metadata
 import math
 import os
@@ -364,30 +365,20 @@ def _preprocess_locked(
     for clip in clips:
         if not overwrite and writer.completed(clip.clip_id):
             entry = writer.get(clip.clip_id)
-            compared = _compare_sources(entry, clip)
-            if isinstance(compared, str):
-                report.failed.append(ClipFailure(clip.clip_id, compared))
+            resume = _resume(entry, clip)
+            if isinstance(resume, str):
+                report.failed.append(ClipFailure(clip.clip_id, resume))
                 continue
-            current, touched, reasons = compared
-            fields = annotation_fields(clip)
-            changed = sorted(k for k, v in fields.items() if getattr(current, k) != v)
-            if changed:
-                reasons.append(f"annotation changed: {', '.join(changed)}")
-            if touched:
-                more = f" and {len(touched) - 3} more" if len(touched) > 3 else ""
-                reasons.append(f"source frames changed since it was cached: {', '.join(touched[:3])}{more}")
-            if reasons:
-                report.updated.append(ClipFailure(clip.clip_id, "; ".join(reasons)))
-            if touched or any(k in KEYFRAME_FIELDS for k in changed):
-                todo.append(clip)  # new pixels, or a face box detected on other keyframes: redo
+            if resume.reasons:
+                report.updated.append(ClipFailure(clip.clip_id, "; ".join(resume.reasons)))
+            if resume.redo:
+                todo.append(clip)
                 stale.add(clip.clip_id)
                 continue
-            if changed:  # same pixels, new labels: only the manifest entry changes
-                current = dataclasses.replace(current, **fields)
-            else:
+            if not resume.changed:
                 report.already_done.append(clip.clip_id)
-            if current != entry:
-                pending_updates.append(current)
+            if resume.entry != entry:  # same pixels: new labels, paths or stamps
+                pending_updates.append(resume.entry)
             continue
         if clip.clip_id in writer.mismatched:
             report.updated.append(ClipFailure(clip.clip_id, "its cache file did not match its checksum; redone"))
@@ -466,13 +457,13 @@ def _compare_sources(entry: CacheEntry, clip: ClipRecord) -> tuple[CacheEntry, l
     now = [str(p) for p in clip.frame_paths]
     if entry.frame_numbers != list(clip.frame_numbers):
         return _other_sources(entry, clip)
-    digest: list[str] = []  # computed at most once
+
+    @functools.cache  # the files are read at most once
+    def digest_now() -> str:
+        return sources_digest(now)
 
     def same_bytes() -> bool:
-        if entry.source_sha256 is None:
-            return False
-        digest[:] = digest or [sources_digest(now)]
-        return digest[0] == entry.source_sha256
+        return entry.source_sha256 is not None and digest_now() == entry.source_sha256
 
     stamps = source_stamps(now)  # before any hashing: a file written meanwhile differs next time
     notes = []
@@ -485,26 +476,56 @@ def _compare_sources(entry: CacheEntry, clip: ClipRecord) -> tuple[CacheEntry, l
         touched = []  # copied without their times: the same bytes
     if touched:
         return entry, touched, notes
-    recorded = digest[0] if digest else entry.source_sha256 or sources_digest(now)
+    # the same bytes as recorded, or (an entry made before digests) the files as they are now
+    recorded = entry.source_sha256 or digest_now()
     return dataclasses.replace(entry, sources=now, source_stamps=stamps, source_sha256=recorded), [], notes
+
+
+@dataclasses.dataclass
+class _Resume:
+    """What a rerun does with a clip the cache already holds (:func:`_resume`)."""
+
+    # with the current source paths, stamps and digest where the files are the same, and (no
+    # redo) the current labels: the entry to record
+    entry: CacheEntry
+    changed: list[str]  # annotation fields that differ from the entry's
+    redo: bool  # new pixels, or a face box detected on other keyframes
+    reasons: list[str]  # for the report ("annotation changed: ...", "source frames changed ...")
+
+
+def _resume(entry: CacheEntry, clip: ClipRecord) -> _Resume | str:
+    """How the cached ``entry`` compares with ``clip`` as it is now: its sources
+    (:func:`_compare_sources`) and its annotation; the reason instead when it was made from
+    other frames or files."""
+    compared = _compare_sources(entry, clip)
+    if isinstance(compared, str):
+        return compared
+    current, touched, reasons = compared
+    fields = annotation_fields(clip)
+    changed = sorted(k for k, v in fields.items() if getattr(current, k) != v)
+    if changed:
+        reasons.append(f"annotation changed: {', '.join(changed)}")
+    if touched:
+        more = f" and {len(touched) - 3} more" if len(touched) > 3 else ""
+        reasons.append(f"source frames changed since it was cached: {', '.join(touched[:3])}{more}")
+    redo = bool(touched) or any(k in KEYFRAME_FIELDS for k in changed)
+    if changed and not redo:  # same pixels, new labels: only the manifest entry changes
+        current = dataclasses.replace(current, **fields)
+    return _Resume(current, changed, redo, reasons)
 
 
 def _no_longer_matches(entry: CacheEntry, clip: ClipRecord) -> bool:
     """Whether the entry was made from other frames, files or keyframes than the clip has now
     (then a failed redo must not leave it in the cache)."""
-    compared = _compare_sources(entry, clip)
-    if isinstance(compared, str):
-        return True
-    current, touched, _ = compared
-    fields = annotation_fields(clip)
-    return bool(touched) or any(getattr(current, k) != fields[k] for k in KEYFRAME_FIELDS)
+    resume = _resume(entry, clip)
+    return isinstance(resume, str) or resume.redo
 
 
 def _other_sources(entry: CacheEntry, clip: ClipRecord) -> str:
     """Why a cached clip cannot be resumed: its frames, or the files they come from, differ."""
     now = [str(p) for p in clip.frame_paths]
-    pairs = zip(entry.frame_numbers, entry.sources, now)
-    k = next((k for k, (_, a, b) in enumerate(pairs) if os.path.realpath(a) != os.path.realpath(b)), None)
+    pairs = zip(entry.sources, now)
+    k = next((k for k, (a, b) in enumerate(pairs) if os.path.realpath(a) != os.path.realpath(b)), None)
     if entry.frame_numbers == list(clip.frame_numbers) and k is not None:
         what = f"from other source files (frame {entry.frame_numbers[k]}: {entry.sources[k]} then, {now[k]} now)"
     else:

@@ -7,16 +7,8 @@ import torch
 
 import gamdss_ext  # noqa: F401  (loads the compiled ops)
 
-from .packing import PackedClips, check_distance
+from .packing import PackedClips, check_distance, int64_on_cpu
 from .result import Reselection
-
-
-def _index_tensor(values: torch.Tensor, name: str) -> torch.Tensor:
-    """``values`` as int64 on the CPU; ``TypeError`` for floating or boolean values (never
-    truncated into other frames)."""
-    if values.is_floating_point() or values.is_complex() or values.dtype == torch.bool:
-        raise TypeError(f"{name} must hold integers, got a {values.dtype} tensor")
-    return values.to("cpu", torch.int64)
 
 
 def table_sizes(windows: torch.Tensor) -> tuple[int, int, int]:
@@ -71,8 +63,8 @@ def reselect_windows(
     their own batches).
     """
     check_distance(distance, packed.frames.dtype)
-    annotations = _index_tensor(annotations, "annotations")
-    windows = _index_tensor(windows, "windows")
+    annotations = int64_on_cpu(annotations, "annotations")
+    windows = int64_on_cpu(windows, "windows")
     if return_table and check_size:
         check_table_size(windows)
     sizes = table_sizes(windows) if return_table else (0, 0, 0)
@@ -96,5 +88,5 @@ def frame_distances(packed: PackedClips, reference: torch.Tensor, *, distance: s
     check_distance(distance, packed.frames.dtype)
     max_len = int(packed.lengths.max()) if packed.batch_size else 0
     return torch.ops.gamdss.frame_distances(
-        packed.frames.detach(), packed.starts, packed.lengths, _index_tensor(reference, "reference"), distance, max_len
+        packed.frames.detach(), packed.starts, packed.lengths, int64_on_cpu(reference, "reference"), distance, max_len
     )

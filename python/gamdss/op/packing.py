@@ -152,12 +152,18 @@ def _check_dtype(frames: torch.Tensor) -> None:
         )
 
 
+def int64_on_cpu(values: torch.Tensor, name: str) -> torch.Tensor:
+    """An integer tensor as int64 on the CPU, its shape kept; ``TypeError`` naming ``name`` for
+    floating, complex or boolean values (never truncated onto other frames)."""
+    if values.is_floating_point() or values.is_complex() or values.dtype == torch.bool:
+        raise TypeError(f"{name} must hold integers, got a {values.dtype} tensor")
+    return values.detach().to("cpu", torch.int64)
+
+
 def _int_vector(values, name: str, batch: int) -> torch.Tensor:
     """Integer sequence or tensor -> int64 CPU ``[batch]``; rejects non-integers."""
     if isinstance(values, torch.Tensor):
-        if values.is_floating_point() or values.is_complex() or values.dtype == torch.bool:
-            raise TypeError(f"{name} must hold integers, got a {values.dtype} tensor")
-        t = values.detach().to("cpu", torch.int64).reshape(-1)
+        t = int64_on_cpu(values, name).reshape(-1)
     else:
         vals = list(values)
         for i, v in enumerate(vals):
