@@ -257,11 +257,11 @@ def test_set_epoch_reaches_persistent_workers(tmp_path, context):
         assert got == expected[epoch], f"epoch {epoch}"
 
 
-def test_a_pickled_or_deep_copied_dataset_keeps_its_own_epoch_for_persistent_workers(tmp_path):
+def test_a_pickled_or_copied_dataset_keeps_its_own_epoch_for_persistent_workers(tmp_path):
     import copy
 
     _, ds = _dataset(tmp_path, augment=True, seed=5)
-    for other in (pickle.loads(pickle.dumps(ds)), copy.deepcopy(ds)):
+    for other in (pickle.loads(pickle.dumps(ds)), copy.deepcopy(ds), copy.copy(ds)):
         expected = []
         for epoch in (0, 1):
             other.set_epoch(epoch)

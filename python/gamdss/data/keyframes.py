@@ -133,6 +133,14 @@ class KeyframeDataset(torch.utils.data.Dataset):
         if not self._epoch.is_shared():
             self._epoch.share_memory_()
 
+    def __copy__(self) -> KeyframeDataset:
+        # A shallow copy shares the samples and settings but not the epoch: its set_epoch
+        # must not change what the original (and the original's workers) draw.
+        new = type(self).__new__(type(self))
+        new.__dict__.update(self.__getstate__())
+        new._epoch = self._epoch.clone().share_memory_()
+        return new
+
     @property
     def epoch(self) -> int:
         """The epoch that seeds the augmentation draws (see :meth:`set_epoch`)."""
