@@ -233,3 +233,15 @@ def test_an_unknown_flag_is_reported_under_its_command(capsys, words):
         f"gamdss {words}: unrecognized arguments: --bogus (see gamdss {words} --help)"
     ]
     assert cap.out == ""
+
+
+@pytest.mark.parametrize("words", sorted(UNKNOWN_FLAG))
+def test_an_unknown_flag_before_the_command_is_reported_under_gamdss(capsys, words):
+    """``gamdss --bogus audit ...`` gave the flag to gamdss, not to the command."""
+    argv = ["--bogus", *(a for a in UNKNOWN_FLAG[words] if a != "--bogus")]
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    cap = capsys.readouterr()
+    assert cap.err.strip().splitlines() == ["gamdss: unrecognized arguments: --bogus (see gamdss --help)"]
+    assert cap.out == ""

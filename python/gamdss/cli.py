@@ -10,7 +10,8 @@ One exit-status rule for every command (see :mod:`gamdss.commands._common`): 0 d
 that failed or could not start; 2 bad input; 130 Ctrl-C. It is applied here, in one place:
 
 - a usage error (unknown flag, bad value) is one line on stderr, exit status 2, under the
-  command it was given to (``gamdss reselect: unrecognized arguments: --bogus``);
+  command it was given to (``gamdss reselect: unrecognized arguments: --bogus``; a flag
+  given before the command, ``gamdss --bogus reselect ...``, under ``gamdss``);
 - a command that raises :class:`~gamdss.commands._common.BadInput` (2) or
   :class:`~gamdss.commands._common.RunFailed` (1) ends with its message on one line,
   ``gamdss <command>: <message>``;
@@ -98,6 +99,12 @@ def _main(argv: list[str] | None, parsed: list[argparse.Namespace]) -> int:
     # command's flags come back as unknown and are handed to the command that collects them.
     args, extra = parser.parse_known_args(argv)
     if extra:
+        words = list(sys.argv[1:] if argv is None else argv)
+        command_words = _command_words(args).split()
+        before_command = words[: words.index(command_words[0])] if command_words and command_words[0] in words else []
+        if any(e in before_command for e in extra):
+            # ``gamdss --bogus audit ...``: the flag was given to gamdss itself, not to the command.
+            parser.error(f"unrecognized arguments: {' '.join(e for e in extra if e in before_command)}")
         dest = getattr(args, "trailing_positionals", None)
         if dest is None or any(e.startswith("-") for e in extra):
             command = _command_parser(parser, _command_words(args))
