@@ -66,6 +66,13 @@ def test_errors_name_the_class_and_the_file(tmp_path):
     bad.write_text("- 1\n- 2\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"bad\.yaml: expected a mapping of Cfg fields, got list"):
         Cfg.load(bad)
+    # A falsy scalar is not "no settings" (it was read as {} and loaded every default).
+    for text, kind in (("false\n", "bool"), ("0\n", "int"), ("''\n", "str"), ("[]\n", "list")):
+        bad.write_text(text, encoding="utf-8")
+        with pytest.raises(ValueError, match=rf"bad\.yaml: expected a mapping of Cfg fields, got {kind}"):
+            Cfg.load(bad)
+    bad.write_text("# nothing set yet\n", encoding="utf-8")
+    assert Cfg.load(bad) == Cfg()  # an empty file still gives the defaults
 
 
 def test_size_type():

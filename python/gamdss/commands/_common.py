@@ -327,18 +327,9 @@ def read_config_file(path: str | Path, instead: str, flag: str | None = None) ->
     ``ValueError`` naming the file when it is not YAML, is empty (or holds only comments) or
     holds no mapping (``instead``: what to do instead, for the message). A config that sets
     nothing is refused rather than run with every default, which is rarely what was meant."""
-    import yaml
+    from gamdss.settings.yaml_io import read_mapping
 
-    where = f"{flag} {path}" if flag else str(path)
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{where}: not valid YAML ({exc})") from None
-    if data is None:
-        raise ValueError(f"{where}: empty config file ({instead})")
-    if not isinstance(data, dict):
-        raise ValueError(f"{where}: expected a mapping of settings, got {type(data).__name__} ({instead})")
-    return data
+    return read_mapping(path, "settings", empty=False, label=f"{flag} {path}" if flag else None, hint=instead)
 
 
 def check_device(text: str, flag: str = "--device") -> str:

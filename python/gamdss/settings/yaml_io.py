@@ -151,16 +151,25 @@ def save(obj: Any, path: str | Path, *, overwrite: bool = False) -> Path:
     return atomic.write_text(atomic.refuse_existing(path, overwrite), dump(obj))
 
 
-def read_mapping(path: str | Path, what: str = "settings") -> dict[str, Any]:
-    """The YAML mapping in ``path`` (an empty file gives ``{}``); ``ValueError`` naming the file
-    when it is not YAML or holds something else (``what``: what the mapping should hold, for
-    the message)."""
+def read_mapping(
+    path: str | Path, what: str = "settings", *, empty: bool = True, label: str | None = None, hint: str = ""
+) -> dict[str, Any]:
+    """The YAML mapping in ``path``; ``ValueError`` naming the file (as ``label``, default the
+    path) when it is not YAML or holds something else than a mapping (``what``: what the
+    mapping should hold; ``hint``: what to do instead, both for the message). An empty file
+    (or one of comments only) gives ``{}``, or with ``empty=False`` is refused."""
+    where = label or str(path)
+    instead = f" ({hint})" if hint else ""
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not valid YAML ({exc})") from None
+        raise ValueError(f"{where}: not valid YAML ({exc})") from None
+    if data is None:
+        if empty:
+            return {}
+        raise ValueError(f"{where}: empty config file{instead}")
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a mapping of {what}, got {type(data).__name__}")
+        raise ValueError(f"{where}: expected a mapping of {what}, got {type(data).__name__}{instead}")
     return data
 
 
