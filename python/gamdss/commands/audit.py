@@ -108,6 +108,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def register(sub) -> None:
+    """Add the ``audit`` subcommand (keyframe audit of frame caches) to ``sub``, the subparsers of ``gamdss``."""
     p = sub.add_parser(
         "audit", help="report how far reselection moves the annotated keyframes (plots + CSV)", description=__doc__
     )

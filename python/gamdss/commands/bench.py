@@ -115,6 +115,7 @@ def _keyframes(args: argparse.Namespace) -> int:
 
 
 def register(sub) -> None:
+    """Add the ``bench`` subcommand (``bench keyframes``) to ``sub``, the subparsers of ``gamdss``."""
     bench = sub.add_parser(
         "bench",
         help="benchmarks on generated data with known answers",

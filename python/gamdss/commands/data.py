@@ -336,6 +336,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def register(sub) -> None:
+    """Add the ``data`` subcommand and its ``data check`` to ``sub``, the subparsers of ``gamdss``."""
     data = sub.add_parser(
         "data",
         help="dataset readers: check a dataset copy or an annotation file",

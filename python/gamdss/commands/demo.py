@@ -126,6 +126,7 @@ def chance_line(results: dict) -> str:
 
 
 def register(sub) -> None:
+    """Add the ``demo`` subcommand (the whole pipeline on generated data) to ``sub``, the subparsers of ``gamdss``."""
     demo = sub.add_parser(
         "demo",
         help="run the whole pipeline on a generated dataset (no data needed)",

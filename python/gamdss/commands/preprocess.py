@@ -113,6 +113,7 @@ def _preprocess(args: argparse.Namespace) -> int:
 
 
 def register(sub) -> None:
+    """Add the ``preprocess`` subcommand (dataset to frame cache) to ``sub``, the subparsers of ``gamdss``."""
     p = sub.add_parser(
         "preprocess",
         help="detect faces, crop and resize every clip of a dataset into a frame cache",

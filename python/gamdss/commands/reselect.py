@@ -93,6 +93,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def register(sub) -> None:
+    """Add the ``reselect`` subcommand (reselect a frame cache's keyframes) to ``sub``, the subparsers of ``gamdss``."""
     p = sub.add_parser(
         "reselect",
         help="re-select onset/apex/offset of every clip of a frame cache and write corrected annotation files",

@@ -86,6 +86,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def register(sub) -> None:
+    """Add the ``train`` subcommand (LOSO training) to ``sub``, the subparsers of ``gamdss``."""
     p = sub.add_parser(
         "train",
         help="LOSO training (honest protocol by default) with a preset or a YAML config",

@@ -42,6 +42,7 @@ class AugmentParams:
         return cls(**{f.name: torch.stack([getattr(p, f.name) for p in items]) for f in fields(cls)})
 
     def pin_memory(self) -> AugmentParams:
+        """A copy with every field in pinned memory (called by :meth:`KeyframeBatch.pin_memory`)."""
         return AugmentParams(**{f.name: getattr(self, f.name).pin_memory() for f in fields(self)})
 
 

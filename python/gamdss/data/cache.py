@@ -123,21 +123,26 @@ class CacheEntry:
 
     @property
     def onset_index(self) -> int:
+        """0-based position of ``onset`` in the clip (an index into the clip file's frames)."""
         return self.frame_numbers.index(self.onset)
 
     @property
     def apex_index(self) -> int:
+        """0-based position of ``apex`` in the clip."""
         return self.frame_numbers.index(self.apex)
 
     @property
     def offset_index(self) -> int:
+        """0-based position of ``offset`` in the clip."""
         return self.frame_numbers.index(self.offset)
 
     @property
     def num_frames(self) -> int:
+        """T, the number of cached frames (``shape[0]``)."""
         return int(self.shape[0])
 
     def to_json(self) -> dict[str, Any]:
+        """The entry as its manifest object (every field; the inverse of :meth:`from_json`)."""
         return asdict(self)
 
     @classmethod
@@ -301,6 +306,8 @@ def stamp_matches(entry: CacheEntry, st: os.stat_result) -> bool:
 
 
 def checksum_message(entry: CacheEntry, path: Path) -> str:
+    """The error text for a clip file at ``path`` that does not match ``entry``'s sha256, with
+    how to redo or restore it."""
     return (
         f"clip {entry.clip_id}: {path} does not match its checksum; rerun `gamdss preprocess` into "
         f"this cache to redo the clip (--overwrite redoes every clip) or restore the file"
@@ -365,10 +372,12 @@ class FrameCache:
 
     @property
     def entries(self) -> list[CacheEntry]:
+        """Every entry, in the manifest's order (a new list)."""
         return list(self._entries.values())
 
     @property
     def dataset(self) -> str:
+        """The dataset name recorded in the header (``""`` when there is none)."""
         return str(self.header.get("dataset", ""))
 
     def __len__(self) -> int:
@@ -515,6 +524,8 @@ class CacheWriter:
 
     @property
     def entries(self) -> list[CacheEntry]:
+        """The entries recorded so far, those of a resumed manifest included (a new list; the
+        manifest :meth:`flush` writes sorts them by clip id)."""
         return list(self._entries.values())
 
     def __enter__(self) -> CacheWriter:

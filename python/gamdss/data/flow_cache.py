@@ -132,6 +132,7 @@ class FlowStore:
 
     @property
     def cache(self) -> FrameCache:
+        """The frame cache the fields are computed from (opened on first use, once per process)."""
         if self._cache is None:
             self._cache = FrameCache(self.cache_root)
         return self._cache

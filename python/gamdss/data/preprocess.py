@@ -166,6 +166,7 @@ class PreprocessConfig:
 
     @property
     def num_workers(self) -> int:
+        """``workers``, or :func:`gamdss.data.workers.default_workers` when it is ``None``."""
         return self.workers if self.workers is not None else default_workers()
 
     def header(self, dataset: str) -> dict[str, Any]:
@@ -198,6 +199,9 @@ class PreprocessConfig:
 
 @dataclass(frozen=True)
 class ClipFailure:
+    """A clip id and one line about it: why it failed, or (in the other lists of
+    :class:`PreprocessReport`) what was updated, repaired or converted."""
+
     clip_id: str
     reason: str
 
@@ -226,6 +230,7 @@ class PreprocessReport:
 
     @property
     def ok(self) -> bool:
+        """True when no clip failed."""
         return not self.failed
 
     def summary(self) -> str:

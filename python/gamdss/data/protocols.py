@@ -22,6 +22,8 @@ from gamdss.data.datasets import DATASETS
 
 
 def normalise_emotion(emotion: str) -> str:
+    """The emotion as the mappings key it: lower case, runs of spaces as one, ``other`` as
+    ``others`` (``' Happy  Face'`` -> ``'happy face'``)."""
     e = " ".join(str(emotion).strip().lower().split())
     return "others" if e in ("other", "others") else e
 

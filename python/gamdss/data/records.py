@@ -152,14 +152,17 @@ class ClipRecord:
 
     @property
     def onset_index(self) -> int:
+        """0-based position of the onset frame in :attr:`frame_numbers`."""
         return self.index_of(self.annotation.onset)
 
     @property
     def apex_index(self) -> int:
+        """0-based position of the apex frame in :attr:`frame_numbers`."""
         return self.index_of(self.annotation.apex)
 
     @property
     def offset_index(self) -> int:
+        """0-based position of the offset frame in :attr:`frame_numbers`."""
         return self.index_of(self.annotation.offset)
 
     def __len__(self) -> int:

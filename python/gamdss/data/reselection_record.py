@@ -58,6 +58,7 @@ class ClipReselection:
 
     @property
     def moved(self) -> bool:
+        """True when reselection moved at least one of the three keyframes."""
         return self.reselected != self.annotated
 
 

@@ -39,6 +39,8 @@ class Sample:
     sha256: str = ""
 
     def keyframes(self, use_reselected: bool) -> Keyframes:
+        """Clip-relative (onset, apex, offset) indices: the reselected ones when
+        ``use_reselected`` and there are some, else the annotated ones."""
         return self.reselected if (use_reselected and self.reselected is not None) else self.annotated
 
 

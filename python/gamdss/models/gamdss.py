@@ -98,6 +98,7 @@ class GamdssModel(nn.Module):
 
     @property
     def has_spatial(self) -> bool:
+        """Whether the unit has the spatial ViT branch (then each enabled phase needs its still frame)."""
         return self.unit.spatial is not None
 
     def _phase(self, name: str, motion: Tensor | None, still: Tensor | None) -> tuple[Tensor | None, Tensor | None]:
@@ -121,6 +122,22 @@ class GamdssModel(nn.Module):
         rise_still: Tensor | None = None,
         fall_still: Tensor | None = None,
     ) -> GamdssOutput:
+        """Logits and pooled features of each enabled phase (one pass of the shared unit per phase).
+
+        rise_motion, fall_motion: float32 ``[N, in_chans, H, W]``: with ``in_chans=3`` the
+            differences apex − onset and apex − offset of ImageNet-normalised frames; with
+            ``in_chans=2`` the flows onset -> apex and offset -> apex (dx, dy, pixels at H x W
+            divided by any ``flow_scale``). None for a disabled phase.
+        rise_still, fall_still: float32 ``[N, 3, H, W]``, ImageNet-normalised resting frames
+            (onset; offset or apex, :func:`~gamdss.models.inputs.still_inputs`), resized inside
+            to the temporal map; needed for an enabled phase with a spatial branch, else ignored.
+
+        Returns a :class:`GamdssOutput`: logits ``[N, num_classes]`` and features
+        ``[N, feature_dim]`` per enabled phase, float32 (or the autocast dtype); None for a
+        disabled phase. H and W are free for RMT and CNN branches (``img_size`` for a
+        fixed-size timm branch). ``ValueError`` when an enabled phase lacks an input or the
+        motion input is not ``[N, in_chans, H, W]``.
+        """
         rise_logits, rise_features = self._phase("rise", rise_motion, rise_still)
         fall_logits, fall_features = self._phase("fall", fall_motion, fall_still)
         return GamdssOutput(rise_logits, fall_logits, rise_features, fall_features)

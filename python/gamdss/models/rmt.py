@@ -235,6 +235,8 @@ class RelativePosition(nn.Module):
         self.register_buffer("log_gamma", decay_log_gammas(num_heads, init_value, heads_range), persistent=False)
 
     def forward(self, height: int, width: int, dtype: torch.dtype) -> RetentionPrior:
+        """The prior of a ``height x width`` token grid: ``sin``/``cos`` ``[H, W, head_dim]`` in
+        ``dtype``; the decay mask(s) float32, axial or whole as built, on the buffer's device."""
         sin, cos = rope_sin_cos(height, width, self.head_dim, device=self.log_gamma.device, dtype=dtype)
         log_gamma = self.log_gamma.float()
         if self.axial:
@@ -257,6 +259,7 @@ class DepthwiseConv(nn.Module):
         self.conv = nn.Conv2d(dim, dim, kernel_size, padding=kernel_size // 2, groups=dim)
 
     def forward(self, x: Tensor) -> Tensor:
+        """``x`` ``[N, H, W, C]`` -> ``[N, H, W, C]``."""
         return self.conv(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
 
 
@@ -302,6 +305,9 @@ class AxialRetention(_Retention):
     """
 
     def forward(self, x: Tensor, prior: RetentionPrior) -> Tensor:
+        """``x`` float ``[N, H, W, C]`` (the block's LayerNorm output) -> ``[N, H, W, C]``; ``prior`` for
+        the same ``(H, W)`` from an axial :class:`RelativePosition` (masks ``[heads, H, H]``,
+        ``[heads, W, W]``)."""
         mask_h, mask_w = prior.mask
         q, k, v, lepe = self._qkv(x, prior)
         n, heads, h, w, d = q.shape
@@ -325,6 +331,8 @@ class WholeRetention(_Retention):
     """
 
     def forward(self, x: Tensor, prior: RetentionPrior) -> Tensor:
+        """``x`` float ``[N, H, W, C]`` (the block's LayerNorm output) -> ``[N, H, W, C]``; ``prior`` for
+        the same ``(H, W)`` from a whole :class:`RelativePosition` (mask ``[heads, H·W, H·W]``)."""
         q, k, v, lepe = self._qkv(x, prior)
         n, heads, h, w, d = q.shape
         out = _attend(q.flatten(2, 3), k.flatten(2, 3), v.flatten(2, 3), prior.mask)
@@ -342,6 +350,7 @@ class ConvFFN(nn.Module):
         self.fc2 = nn.Linear(hidden, dim)
 
     def forward(self, x: Tensor) -> Tensor:
+        """``x`` ``[N, H, W, dim]`` -> ``[N, H, W, dim]`` (hidden width ``hidden`` inside)."""
         x = self.act(self.fc1(x))
         return self.fc2(x + self.dwconv(x))
 
@@ -373,6 +382,8 @@ class RetentionBlock(nn.Module):
             self.gamma1 = self.gamma2 = None
 
     def forward(self, x: Tensor, prior: RetentionPrior) -> Tensor:
+        """``x`` ``[N, H, W, dim]`` -> ``[N, H, W, dim]``; ``prior``: the stage's
+        :class:`RetentionPrior` for ``(H, W)``."""
         x = x + self.cpe(x)
         y = self.retention(self.norm1(x), prior)
         x = x + self.drop_path(y if self.gamma1 is None else self.gamma1 * y)
@@ -401,6 +412,7 @@ class ConvStem(nn.Module):
         self.layers = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:
+        """``x`` float ``[N, in_chans, H, W]`` -> ``[N, dim, h, w]`` (NCHW), ``h = ceil(H / stride)``."""
         return self.layers(x)
 
 
@@ -413,6 +425,7 @@ class Downsample(nn.Module):
         self.norm = nn.BatchNorm2d(out_dim)
 
     def forward(self, x: Tensor) -> Tensor:
+        """``x`` ``[N, H, W, dim]`` -> ``[N, ceil(H/2), ceil(W/2), out_dim]`` (channels-last)."""
         return self.norm(self.conv(x.permute(0, 3, 1, 2))).permute(0, 2, 3, 1)
 
 
@@ -443,6 +456,8 @@ class RMTStage(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
+        """``x`` ``[N, H, W, in_dim]`` -> ``[N, h, w, dim]`` channels-last, ``(h, w)`` halved
+        (rounded up) when the stage downsamples, else ``(H, W)`` (then ``in_dim == dim``)."""
         if self.downsample is not None:
             x = self.downsample(x)
         prior = self.relpos(x.shape[1], x.shape[2], x.dtype)
@@ -502,6 +517,9 @@ class RMT(nn.Module):
         return outs
 
     def forward(self, x: Tensor) -> Tensor:
+        """``x`` float ``[N, in_chans, H, W]`` -> the last stage's map, contiguous
+        ``[N, embed_dims[-1], ceil(H / reduction), ceil(W / reduction)]`` (NCHW; 512 x 14 x 14
+        for the ``gamdss`` preset at 224 x 224). ``ValueError`` for another input layout."""
         if x.ndim != 4 or x.shape[1] != self.config.in_chans:
             raise ValueError(f"RMT input must be [N, {self.config.in_chans}, H, W], got {tuple(x.shape)}")
         return self.forward_stages(x)[-1].contiguous()

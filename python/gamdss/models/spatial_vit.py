@@ -97,6 +97,13 @@ class SpatialViT(nn.Module):
         )
 
     def forward(self, frame: Tensor, size: tuple[int, int] | None = None) -> Tensor:
+        """The spatial map of the resting frame, float ``[N, embed_dim, h, w]``.
+
+        frame: float ``[N, in_chans, H, W]``, ImageNet-normalised; resized to ``(h, w)``
+            when its size differs.
+        size: the output ``(h, w)`` (an int: square), normally the temporal map's size; None:
+            ``grid_size``.
+        """
         if frame.ndim != 4 or frame.shape[1] != self.in_chans:
             raise ValueError(
                 f"SpatialViT input (the resting frame) must be [N, {self.in_chans}, H, W], got {tuple(frame.shape)}"

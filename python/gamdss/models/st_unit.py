@@ -83,6 +83,9 @@ class TimmTemporal(nn.Module):
         self.proj = nn.Conv2d(self.channels, out_dim, kernel_size=1)
 
     def forward(self, x: Tensor) -> Tensor:
+        """``x`` float32 ``[N, in_chans, H, W]`` (exactly ``img_size`` when
+        :attr:`fixed_input_size`) -> float32 ``[N, out_dim, h, w]`` (or the autocast dtype), the
+        last feature map (NCHW) projected; ``h ≈ H / reduction``, ``w ≈ W / reduction``."""
         feat = self.backbone(x)[-1]
         if self.channels_last:
             feat = feat.permute(0, 3, 1, 2)
@@ -175,6 +178,12 @@ class STUnit(nn.Module):
         return x.mean(dim=(2, 3))
 
     def forward(self, motion: Tensor, still: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``(logits [N, num_classes], features [N, feature_dim])`` for one phase.
+
+        motion: float32 ``[N, in_chans, H, W]``, the phase's difference frame or flow.
+        still: float32 ``[N, 3, H', W']`` normalised resting frame (resized to the temporal
+            map), required iff the unit has a spatial branch; ignored otherwise.
+        """
         features = self.forward_features(motion, still)
         return self.head(features), features
 

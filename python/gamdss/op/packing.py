@@ -26,10 +26,13 @@ class PackedClips:
 
     @property
     def batch_size(self) -> int:
+        """B, the number of clips."""
         return int(self.starts.shape[0])
 
 
 def clip_name(b: int, clip_ids: Sequence[str] | None) -> str:
+    """How error messages name clip ``b`` of a batch: ``clip 3 ('sub01/EP02_01f')``, or ``clip 3``
+    without ``clip_ids``."""
     return f"clip {b} ({clip_ids[b]!r})" if clip_ids is not None else f"clip {b}"
 
 
@@ -209,6 +212,8 @@ def frame_index(values, name: str, lengths: torch.Tensor, clip_ids: Sequence[str
 
 
 def check_scale(value: float, name: str) -> float:
+    """``value`` as a float; ``TypeError`` unless it is an int or float (not a bool),
+    ``ValueError`` unless it is finite and ``>= 0`` (both naming ``name``)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{name} must be a number, got {value!r}")
     if not math.isfinite(value) or value < 0:
@@ -217,6 +222,8 @@ def check_scale(value: float, name: str) -> float:
 
 
 def check_distance(distance: str, dtype: torch.dtype) -> None:
+    """``ValueError`` unless ``distance`` is one of :data:`~gamdss.settings.reselection.DISTANCES`
+    and, for ``released_uint8``, the frames' ``dtype`` is uint8."""
     if distance not in DISTANCES:
         raise ValueError(f"unknown distance {distance!r}; expected one of {DISTANCES}")
     if distance == "released_uint8" and dtype != torch.uint8:

@@ -118,10 +118,14 @@ def reference_span(onset: int, k: int) -> tuple[int, int]:
 
 
 def reference_frames(fps: float, settings: ReselectionSettings) -> int:
+    """Length of the neutral reference in frames: ``settings.reference_ms`` at ``fps``, rounded,
+    at least 1."""
     return max(1, int(round(settings.reference_ms * fps / 1000.0)))
 
 
 def apex_window_frames(fps: float, settings: ReselectionSettings) -> int:
+    """Half-width of the apex search window in frames: ``settings.apex_window_ms`` at ``fps``,
+    rounded, at least 1."""
     return max(1, int(round(settings.apex_window_ms * fps / 1000.0)))
 
 

@@ -135,9 +135,11 @@ class ReselectionSettings:
         return next((name for name, s in PRESETS.items() if s == self), None)
 
     def replace(self, **changes: Any) -> ReselectionSettings:
+        """A copy with the fields in ``changes`` replaced (validated like any new settings)."""
         return replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
+        """Every field by name (the inverse of :meth:`from_dict`)."""
         return asdict(self)
 
     @classmethod

@@ -232,6 +232,7 @@ class TrainConfig:
 
     # ------------------------------------------------------------------ conversion
     def to_dict(self) -> dict[str, Any]:
+        """The config as a mapping of sections of plain values (:func:`gamdss.settings.yaml_io.to_dict`)."""
         return yaml_io.to_dict(self)
 
     @classmethod
@@ -244,6 +245,7 @@ class TrainConfig:
             raise ConfigError(str(exc)) from None
 
     def to_yaml(self) -> str:
+        """The YAML text :meth:`save` writes."""
         return yaml_io.dump(self)
 
     def save(self, path: str | Path) -> Path:
@@ -252,6 +254,8 @@ class TrainConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> TrainConfig:
+        """A config from a YAML file of sections (missing keys take the defaults);
+        :class:`ConfigError` naming the file when it is not such a file or a key is invalid."""
         try:
             data = yaml_io.read_mapping(path, "config sections")
         except ValueError as exc:
@@ -261,6 +265,7 @@ class TrainConfig:
     # ------------------------------------------------------------------ checks
     @property
     def is_released_protocol(self) -> bool:
+        """Whether ``evaluation.protocol`` is ``released`` (epochs chosen on the test subject)."""
         return self.evaluation.protocol == "released"
 
     @property

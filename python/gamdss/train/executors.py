@@ -53,6 +53,8 @@ class LocalExecutor:
     shows_fold_progress = True
 
     def run(self, fn: Callable[[Any], Any], payloads: Sequence[Any], on_result: Callable[[Any, Any], None]) -> None:
+        """``fn(payload)`` for each payload in turn, each followed by ``on_result(payload,
+        output)``; the first exception of ``fn`` ends the run as :class:`FoldFailedError`."""
         for payload in payloads:
             try:
                 output = fn(payload)
@@ -118,6 +120,9 @@ class RayExecutor:
         return 1 if torch.cuda.is_available() else 0
 
     def run(self, fn: Callable[[Any], Any], payloads: Sequence[Any], on_result: Callable[[Any, Any], None]) -> None:
+        """``fn(payload)`` for every payload as a Ray task (all submitted at once, no retries);
+        ``on_result(payload, output)`` here as each finishes, in finishing order. The first
+        failed task cancels the others and ends the run as :class:`FoldFailedError`."""
         if not payloads:
             return
         ray = self._init()

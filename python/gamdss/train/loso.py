@@ -127,6 +127,7 @@ class RunPlan:
 
     @property
     def num_classes(self) -> int:
+        """Number of classes of the protocol (the model's logits per sample)."""
         return len(self.class_names)
 
     @property

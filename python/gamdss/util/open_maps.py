@@ -28,6 +28,8 @@ class OpenMaps:
         self._maps: OrderedDict[Hashable, np.ndarray] = OrderedDict()
 
     def get(self, key: Hashable, open_fn: Callable[[], np.ndarray]) -> np.ndarray:
+        """The map held under ``key`` (now the most recently used), or ``open_fn()``'s, stored
+        under ``key``; the least recently used map is dropped when more than ``limit`` are held."""
         arr = self._maps.get(key)
         if arr is not None:
             self._maps.move_to_end(key)
@@ -42,4 +44,5 @@ class OpenMaps:
         return len(self._maps)
 
     def clear(self) -> None:
+        """Drop every held map (each file closes once no view of it is left)."""
         self._maps.clear()

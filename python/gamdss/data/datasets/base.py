@@ -59,6 +59,7 @@ class Column:
     aliases: tuple[str, ...] = ()
 
     def names(self) -> tuple[str, ...]:
+        """The header and aliases as matched against a file's header (:func:`tables.normalise_name`)."""
         return tuple(tables.normalise_name(n) for n in (self.header, *self.aliases) if n)
 
 
@@ -231,6 +232,7 @@ class Dataset:
         return subject_number(value, (self.subject_prefix,) if self.subject_prefix else ())
 
     def emotion_cell(self, record: AnnotationRecord) -> str:
+        """The emotion cell written for ``record``. Default: its emotion as read (lower case)."""
         return record.emotion
 
     def clip_rel(self, record: AnnotationRecord) -> tuple[str, ...]:
@@ -276,6 +278,9 @@ class Dataset:
         return f"<{type(self).__name__} {self.name!r}: {self.fps:g} fps>"
 
     def clip_id(self, subject: str, video: str, onset: int) -> str:
+        """The clip id: ``subject/video``, or ``subject/video/onset`` when
+        :attr:`several_per_video` (``onset``: the annotation's onset frame number, never a
+        reselected one)."""
         return f"{subject}/{video}/{onset}" if self.several_per_video else f"{subject}/{video}"
 
     def clip_dir(self, root: str | Path, record: AnnotationRecord) -> Path:
@@ -550,6 +555,7 @@ class Dataset:
         return frames
 
     def normalise_video(self, video: str, subject: str, context: Mapping[str, Any]) -> str:
+        """The video name from its cell's text (a layout hook). Default: the text unchanged."""
         return video
 
     # ----- subject metadata -----------------------------------------------------------

@@ -14,6 +14,8 @@ from .base import Column, Dataset
 
 
 class Casme(Dataset):
+    """The CASME reader (see the module doc for its file and layout)."""
+
     name = "casme"
     fps = 60.0
     annotation_names = (
@@ -42,4 +44,5 @@ class Casme(Dataset):
     subject_prefix = "sub"
 
     def frame_name(self, record: AnnotationRecord, frame_number: int) -> str:
+        """``<video>-{N}.jpg``, N unpadded."""
         return f"{record.video}-{frame_number}.jpg"

@@ -11,6 +11,8 @@ from .base import Column, Dataset
 
 
 class Casme2(Dataset):
+    """The CASME II reader (see the module doc for its file and layout)."""
+
     name = "casme2"
     fps = 200.0
     annotation_names = (

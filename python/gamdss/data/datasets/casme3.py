@@ -21,6 +21,8 @@ from .base import Column, Dataset
 
 
 class Casme3(Dataset):
+    """The CAS(ME)^3 Part A reader (see the module doc for its file and layout)."""
+
     name = "casme3"
     fps = 30.0
     annotation_names = (
@@ -46,6 +48,8 @@ class Casme3(Dataset):
     containers = ("part_A", "Part_A", "partA")
 
     def normalise_subject(self, value: Any, context: Mapping[str, Any]) -> str:
+        """``spNO.<n>`` from a number, ``'1'`` or any spelling of ``spNO.1`` (``'sp no 1'``);
+        ``ValueError`` for anything else."""
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return f"spNO.{int(value)}"
         text = str(value).strip()
@@ -57,9 +61,14 @@ class Casme3(Dataset):
         raise ValueError(f"{value!r} is not a CAS(ME)^3 subject such as 'spNO.1'")
 
     def clip_rel(self, record: AnnotationRecord) -> tuple[str, ...]:
+        """``(subject, video, 'color')``: the colour frames of the raw release."""
         return (record.subject, record.video, "color")
 
     def clip_dir_candidates(self, record: AnnotationRecord) -> list[tuple[str, ...]]:
+        """The raw layout's clip folder (inside each container, then under the root), then the
+        ME-clip release's ``<subject>_<video>_<onset>`` folder (the onset before any correction,
+        :meth:`AnnotationRecord.original`) under ``Part_A_ME_clip/frame``, ``Part_A_ME_clip``,
+        ``frame`` or the root."""
         rel = self.clip_rel(record)
         me_clip = f"{record.subject}_{record.video}_{record.original('onset')}"
         return (
@@ -69,4 +78,5 @@ class Casme3(Dataset):
         )
 
     def frame_name(self, record: AnnotationRecord, frame_number: int) -> str:
+        """``{N}.jpg``, N unpadded."""
         return f"{frame_number}.jpg"

@@ -47,6 +47,9 @@ def _stimulus_code(cell: Any) -> int | None:
 
 
 class CasmeSq(Dataset):
+    """The CAS(ME)^2 reader (see the module doc for its headerless file, naming rules and
+    layout)."""
+
     name = "casme_sq"
     fps = 30.0
     annotation_names = (
@@ -133,6 +136,8 @@ class CasmeSq(Dataset):
         return {"folders": folders, "codes": codes}
 
     def normalise_subject(self, value: Any, context: Mapping[str, Any]) -> str:
+        """The subject's folder: a folder name cell (``'s15'``) as ``s<NN>``; a subject id
+        through ``naming rule1`` (``context['folders']``), else ``s<NN>`` of the number itself."""
         if isinstance(value, str) and re.fullmatch(r"s\d+", value.strip(), re.I):
             return f"s{int(value.strip()[1:]):02d}"
         n = subject_number(value)
@@ -140,6 +145,8 @@ class CasmeSq(Dataset):
         return folder if folder else f"s{n:02d}"
 
     def subject_cell(self, record: AnnotationRecord) -> Any:
+        """The folder's number (``s15`` -> ``15``), which reads back to the same folder in a file
+        without ``naming rule1`` (as :meth:`write_annotations` writes it)."""
         return subject_number(record.subject, ("s",))
 
     def _code(self, record: AnnotationRecord) -> str | None:
@@ -151,6 +158,9 @@ class CasmeSq(Dataset):
         return None
 
     def read_annotations(self, path, *, corrections=None):
+        """As :meth:`Dataset.read_annotations`, and each record gets ``meta['stimulus_code']``
+        (``'0101'``) from ``naming rule2`` when its video, or its stimulus name (the video
+        without a trailing ``_<n>``), is listed there."""
         report = super().read_annotations(path, corrections=corrections)
         context = self.read_context(Path(path), tables.read_sheets(path)) if report.records else {}
         codes = context.get("codes", {})
@@ -172,11 +182,16 @@ class CasmeSq(Dataset):
         return {"naming rule2": [list(p) for p in pairs]} if pairs else {}
 
     def clip_rel(self, record: AnnotationRecord) -> tuple[str, ...]:
+        """``(subject, '<number>_<code>')`` (the start of the clip folder's name, e.g.
+        ``('s15', '15_0101')``), or ``(subject, video)`` when the stimulus code is unknown."""
         code = self._code(record)
         num = subject_number(record.subject, ("s",))
         return (record.subject, f"{num}_{code}" if code else record.video)
 
     def locate_clip_dir(self, index: DirIndex, root: Path, record: AnnotationRecord):
+        """The clip folder and the places looked at: in the subject folder (inside each
+        container, then under the root), the first folder whose name starts with
+        ``<number>_<code>`` or equals the video name, ignoring case."""
         tried = []
         code = self._code(record)
         num = subject_number(record.subject, ("s",))

@@ -69,6 +69,11 @@ def load_yaml(text: str) -> Any:
 
 @dataclass(frozen=True)
 class CorrectionEntry:
+    """One entry of a corrections list: in the row of ``subject`` and ``video`` whose ``field``
+    (one of :data:`FIELDS`) holds ``original``, write ``corrected``. ``reason``: why (with
+    the entry's ``reference`` appended, if any); ``source``: the list's name and version
+    (``casme3-corrections v1``); ``onset``: when set, only the row with that onset matches."""
+
     subject: str
     video: str
     field: str

@@ -19,6 +19,8 @@ from .base import Column, Dataset
 
 
 class FourDME(Dataset):
+    """The 4DME reader (see the module doc for its file and layout)."""
+
     name = "4dme"
     fps = 60.0
     annotation_names = (
@@ -41,11 +43,14 @@ class FourDME(Dataset):
     containers = ("gray_micro", "gray_micro_crop")
 
     def normalise_subject(self, value: Any, context: Mapping[str, Any]) -> str:
+        """The cell's text as written (``1.0`` -> ``'1'``)."""
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         return str(value).strip()
 
     def subject_cell(self, record: AnnotationRecord) -> Any:
+        """A number for an all-digit id without a leading zero (``'12'`` -> ``12``), else the id
+        as text (so ``'012'`` keeps its zero)."""
         return (
             int(record.subject)
             if re.fullmatch(r"\d+", record.subject) and not record.subject.startswith("0")

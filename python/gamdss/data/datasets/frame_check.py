@@ -65,6 +65,7 @@ class FrameProblem:
 
     @property
     def damaged(self) -> bool:
+        """Whether ``kind`` is one of :data:`DAMAGED_KINDS` (else it is inconsistent only)."""
         return self.kind in DAMAGED_KINDS
 
 

@@ -117,6 +117,7 @@ class DirIndex:
         return cur
 
     def subdirs(self, folder: Path) -> list[Path]:
+        """The subfolders of ``folder``, sorted by name (``[]`` when it does not exist or cannot be listed)."""
         return [Path(e.path) for e in self.entries(folder) if e.is_dir()]
 
     def frames(self, folder: Path, extensions: Iterable[str] = IMAGE_EXTENSIONS) -> list[tuple[int, Path]]:

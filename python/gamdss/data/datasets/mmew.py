@@ -19,6 +19,8 @@ from .frames import DirIndex
 
 
 class Mmew(Dataset):
+    """The MMEW reader (see the module doc for its file and layout)."""
+
     name = "mmew"
     fps = 90.0
     annotation_names = ("MMEW_Micro_Exp.xlsx", "MMEW_Micro_Exp.xls")
@@ -38,9 +40,12 @@ class Mmew(Dataset):
     subject_prefix = "S"
 
     def clip_rel(self, record: AnnotationRecord) -> tuple[str, ...]:
+        """``(emotion, video)``, the emotion as in the file (before corrections), lower case."""
         return (str(record.original("emotion")).strip().lower(), record.video)
 
     def locate_clip_dir(self, index: DirIndex, root: Path, record: AnnotationRecord) -> tuple[Path | None, list[str]]:
+        """As :meth:`Dataset.locate_clip_dir`; failing that, the clip's folder in any emotion
+        folder of a container (or of the root)."""
         found, tried = super().locate_clip_dir(index, root, record)
         if found is not None:
             return found, tried
@@ -56,4 +61,5 @@ class Mmew(Dataset):
         return None, tried
 
     def frame_name(self, record: AnnotationRecord, frame_number: int) -> str:
+        """``{N}.jpg``, N unpadded."""
         return f"{frame_number}.jpg"

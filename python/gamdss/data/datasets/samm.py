@@ -15,6 +15,8 @@ from .base import Column, Dataset
 
 
 class Samm(Dataset):
+    """The SAMM reader (see the module doc for its file and layout)."""
+
     name = "samm"
     fps = 200.0
     annotation_names = (
@@ -61,7 +63,9 @@ class Samm(Dataset):
     subject_digits = 3
 
     def emotion_cell(self, record: AnnotationRecord) -> str:
+        """The emotion capitalised, as the official file writes it (``'Happiness'``)."""
         return record.emotion[:1].upper() + record.emotion[1:]
 
     def frame_name(self, record: AnnotationRecord, frame_number: int) -> str:
+        """``<subject>_{N:05d}.jpg`` (``006_05562.jpg``)."""
         return f"{record.subject}_{frame_number:05d}.jpg"

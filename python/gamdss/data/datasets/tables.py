@@ -48,6 +48,7 @@ class TableRow:
     cells: Mapping[str, Any]
 
     def is_empty(self) -> bool:
+        """True when every cell is ``None`` or blank text."""
         return all(v is None or (isinstance(v, str) and not v.strip()) for v in self.cells.values())
 
 

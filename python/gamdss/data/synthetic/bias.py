@@ -110,6 +110,7 @@ class BiasModel:
         return oa, aa, fa
 
     def to_dict(self) -> dict[str, Any]:
+        """Every field by name, as plain values (for result files)."""
         return asdict(self)
 
 

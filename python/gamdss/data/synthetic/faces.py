@@ -92,6 +92,7 @@ class FaceImage:
 
     @property
     def interocular_px(self) -> float:
+        """Distance between the two eye landmarks, output pixels."""
         return float(np.linalg.norm(self.landmarks[1] - self.landmarks[0]))
 
 

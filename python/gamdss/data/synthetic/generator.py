@@ -186,14 +186,17 @@ class SyntheticClip:
 
     @property
     def onset(self) -> int:
+        """True onset, clip-relative 0-based frame index."""
         return self.truth[0]
 
     @property
     def apex(self) -> int:
+        """True apex, clip-relative 0-based frame index."""
         return self.truth[1]
 
     @property
     def offset(self) -> int:
+        """True offset, clip-relative 0-based frame index."""
         return self.truth[2]
 
 
@@ -215,6 +218,7 @@ class SyntheticSample:
 
     @property
     def truth(self) -> tuple[int, int, int]:
+        """The clip's true (onset, apex, offset), clip-relative 0-based frame indices."""
         return self.clip.truth
 
 

@@ -103,10 +103,12 @@ class GroundTruthRow:
 
     @property
     def truth(self) -> tuple[int, int, int]:
+        """True (onset, apex, offset), dataset frame numbers."""
         return self.true_onset, self.true_apex, self.true_offset
 
     @property
     def annotated(self) -> tuple[int, int, int]:
+        """Annotated (onset, apex, offset), dataset frame numbers."""
         return self.annotated_onset, self.annotated_apex, self.annotated_offset
 
 
