@@ -479,3 +479,22 @@ def test_a_corrections_list_of_another_dataset_is_refused(fixtures, tmp_path):
     mine.write_text("dataset: mine\nversion: 1\ncorrections:\n" + entry, encoding="utf-8")
     rep = read_annotations(fixtures["casme2"].annotation_path, "casme2", corrections=mine)
     assert next(r for r in rep.records if r.video == "EP03_02").offset == 14
+
+
+def test_casme_sq_records_with_stimulus_codes_are_not_written_to_a_csv(tmp_path):
+    """A CSV has no ``naming rule2`` sheet: the codes were dropped, and the written file read
+    back to records whose clip folders could not be found (``s15/disgust1_1`` for ``15_0101``)."""
+    rows = [[1, "disgust1_1", 10, 12, 15, "4", "negative", "micro-expression", None]]
+    path = tmp_path / "CAS(ME)^2code_final.xlsx"
+    _xlsx(path, {"CASFEcode_final": rows, "naming rule2": [[101, "disgust1"]]})
+    records = read_annotations(path, "casme_sq").records
+    ds = get_dataset("casme_sq")
+    assert ds.clip_rel(records[0]) == ("s01", "1_0101")
+    with pytest.raises(ValueError, match=r"out\.csv: .*'naming rule2'.*write \.xlsx"):
+        ds.write_annotations(records, tmp_path / "out.csv")
+    assert not (tmp_path / "out.csv").exists()
+    back = read_annotations(ds.write_annotations(records, tmp_path / "out.xlsx"), "casme_sq").records
+    assert [ds.clip_rel(r) for r in back] == [("s01", "1_0101")]
+    # records without codes still go to a CSV
+    plain = [type(r)(**{**r.__dict__, "meta": {}}) for r in records]
+    assert ds.write_annotations(plain, tmp_path / "plain.csv").exists()

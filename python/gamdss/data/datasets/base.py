@@ -947,13 +947,15 @@ class Dataset:
         ``.xlsx``: the official column names and order, the header where the official file
         has it (after the notes block for SAMM; no header row for CAS(ME)^2, whose extra
         columns then go to a second sheet ``gamdss_extra`` keyed by row); ``.csv``: the same
-        columns with a header row. ``extra_columns`` (name -> one value per record, e.g. the
-        original keyframes) are appended to the right. The file re-reads through
-        :meth:`read_annotations` to the same records. Written atomically.
+        columns with a header row, refused (``ValueError``) where the records need further
+        sheets (:meth:`extra_sheets`: CAS(ME)^2's stimulus codes). ``extra_columns`` (name ->
+        one value per record, e.g. the original keyframes) are appended to the right. The file
+        re-reads through :meth:`read_annotations` to the same records. Written atomically.
 
         Raises:
             FileExistsError: ``path`` exists and ``overwrite`` is false.
-            ValueError: an extra column has the wrong length or a schema column's name.
+            ValueError: an extra column has the wrong length or a schema column's name, or a
+                CSV cannot hold the records' further sheets.
         """
         path = atomic.refuse_existing(path, overwrite)
         suffix = path.suffix.lower()
@@ -970,6 +972,13 @@ class Dataset:
         body = [[self._cell_for(c, r) for c in self.columns] for r in records]
         extra_names = list(extra)
         extra_rows = [[extra[n][i] for n in extra_names] for i in range(len(records))]
+        sheets = self.extra_sheets(records)
+        if suffix == ".csv" and sheets:
+            raise ValueError(
+                f"write_annotations: {path.name}: these {self.name} records need the sheet(s) "
+                f"{', '.join(repr(n) for n in sheets)} to find their clip folders again, which a CSV "
+                "cannot hold; write .xlsx"
+            )
         if suffix == ".csv":
             import csv
             import io
@@ -1000,7 +1009,7 @@ class Dataset:
             ws.append(header + extra_names)
             for b, x in zip(body, extra_rows):
                 ws.append(b + list(x))
-        for name, rows in self.extra_sheets(records).items():
+        for name, rows in sheets.items():
             ws3 = wb.create_sheet(name)
             for row in rows:
                 ws3.append(list(row))
