@@ -615,3 +615,45 @@ def test_offset_is_kept_when_the_clip_ends_in_another_expression():
     _check_keyframe_rules(r, [10, 10], [32, 32])
     assert r.offset.tolist() == [36, 32]
     assert r.confidence[0, 2] > RECOMMENDED.offset_z and math.isnan(r.confidence[1, 2])
+
+
+@pytest.mark.parametrize("repeated", [4, 8])
+def test_an_end_of_repeated_frames_does_not_move_accurate_offsets(repeated):
+    """The clip's last frames all copies of one (damaged frames repaired by repeating their
+    neighbour, a frozen video): the end reference and the level made of copies had no noise,
+    every real frame looked far from neutral, and accurate offsets moved up to 10 frames late
+    with confidences of 10-13 sd."""
+    cfg = BASE.replace(head_motion_px=0.0)
+    clips = [make_clip(cfg, seed=s, subject=s % 6) for s in range(8)]
+    for c in clips:
+        first_copy = max(len(c) - repeated, c.offset + 2)  # copies after the expression only
+        c.frames[first_copy:] = c.frames[first_copy - 1]
+    r = _correct(clips)
+    assert r.offset.tolist() == [c.offset for c in clips]
+    assessed = ~torch.isnan(r.confidence[:, 2])
+    assert assessed.sum() >= 6 and (r.confidence[assessed, 2] <= RECOMMENDED.offset_z).all(), r.confidence[:, 2]
+
+
+def test_frames_repeated_by_a_raised_frame_rate_keep_the_noise_floor_and_the_keyframes():
+    """Every frame shown 3 times (3 x the frame rate): more than half the second differences
+    of the evidence were exactly 0, the floor collapsed to about 1e-6 of the curve, and a move
+    the intact clip rejects was made with thousands of sds."""
+    clips = [make_clip(BASE, seed=s, subject=s % 6) for s in range(4)]
+    early = [c.offset - (c.offset - c.apex) // 2 for c in clips]
+    late_apex = [min(c.offset, c.apex + 4) for c in clips]
+    intact = _correct(clips, apex=late_apex, offset=early)
+    rep = 3
+    frames = [np.repeat(np.asarray(c.frames), rep, axis=0) for c in clips]
+    tripled = correct_keyframes(
+        frames,
+        [c.onset * rep for c in clips],
+        [a * rep for a in late_apex],
+        [f * rep for f in early],
+        FPS * rep,
+        eyes=[_eyes(c) for c in clips],
+    )
+    # equal up to float32 rounding (the reference is the mean of 3 x as many frames)
+    np.testing.assert_allclose(tripled.noise_floor.numpy(), intact.noise_floor.numpy(), rtol=1e-4)
+    np.testing.assert_allclose(tripled.confidence[:, 1].numpy(), intact.confidence[:, 1].numpy(), rtol=1e-4)
+    # the same frames chosen (the first copy of each; a kept keyframe stays where it was)
+    assert [a // rep for a in tripled.apex.tolist()] == intact.apex.tolist()

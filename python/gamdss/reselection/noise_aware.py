@@ -23,7 +23,10 @@ Per clip (frames uint8 ``[T, H, W, 3]`` RGB or ``[T, H, W]`` grey):
    same way),
    so that a blink is neither evidence nor spoils the fit.
 5. Noise floor ``sigma``: the robust sd of ``E``'s frame-to-frame noise, from its second
-   differences (``1.4826 MAD / sqrt(6)``), from the clip itself.
+   differences (``1.4826 MAD / sqrt(6)``), from the clip itself. A frame identical to the one
+   before it (a damaged frame repaired by repeating its neighbour, a frozen video's end, a
+   frame rate raised by duplication) carries no noise of its own: the floor is measured on
+   the curve without such repeats.
 6. Apex: among candidates within ``apex_window_ms`` of the annotated apex (and inside the
    annotated onset..offset), the ones within ``tie_z sigma`` of the best are ties; the one
    nearest the annotation wins. It replaces the annotation only when its evidence exceeds
@@ -32,7 +35,9 @@ Per clip (frames uint8 ``[T, H, W, 3]`` RGB or ``[T, H, W]`` grey):
 7. Offset (one-sided): with a neutral reference from the clip's last ``reference_ms`` (the
    clip must extend past the expression, as cached clips with a margin do), the same evidence
    ``E_end(t)``; its neutral level ``L`` is the median over the frames just before that
-   reference. An annotated offset whose evidence exceeds ``L`` by more than ``offset_z``
+   reference. Both count distinct frames only (repeats left out, as for the floor): a
+   reference and a level made of copies of one frame would have no noise, and every real
+   frame would look far from neutral. An annotated offset whose evidence exceeds ``L`` by more than ``offset_z``
    sigma is still inside the expression: it moves later, to the first frame whose evidence
    is back within ``tie_z`` sigma of ``L``. An offset marked too late cannot be told from one
    marked right (the end of a gentle decay is below the noise), so it is never moved earlier.
@@ -224,6 +229,16 @@ def registered_residual(x: torch.Tensor, ref: torch.Tensor, weights: torch.Tenso
     return (diff - (jac @ theta).T).reshape(x.shape).to(torch.float32)
 
 
+def distinct_frames(x: torch.Tensor) -> np.ndarray:
+    """bool ``[T]``: which frames of ``x`` (``[T, h, w]``) differ from the frame before them
+    (the first frame always counts). A repeat is an exact copy, as a repaired damaged frame, a
+    frozen video or a duplicated frame is: it adds no independent sensor noise."""
+    keep = np.ones(int(x.shape[0]), dtype=bool)
+    if x.shape[0] > 1:
+        keep[1:] = (x[1:] != x[:-1]).flatten(1).any(dim=1).numpy()
+    return keep
+
+
 def noise_floor(evidence: np.ndarray) -> float:
     """Robust sd of a curve's frame-to-frame noise, never 0: ``1.4826 MAD / sqrt(6)`` of its
     second differences (a smooth rise or fall of the curve cancels there; independent noise
@@ -266,24 +281,31 @@ def correct_offset(
     weights: torch.Tensor,
     settings: ReselectionSettings,
     start: tuple[int, int] | None = None,
+    distinct: np.ndarray | None = None,
 ) -> tuple[int, float]:
     """Step 7 of the module docstring on grey frames ``x`` (``[T, h, w]``, indices relative to
-    ``x``): the offset and its confidence (NaN when the clip has too few frames after it, or
-    when its end is not neutral). ``start``: first and last frame (inclusive) of the neutral
-    reference before the onset. The end reference must be nearer that neutral start than the
-    apex: the start's evidence against it above ``L`` at most half the apex's (head drift
-    and flicker that the registration leaves add to both), else the clip's end holds the
-    expression still or another one, and an offset measured against it would move late."""
-    n = int(x.shape[0])
+    ``x``): the offset and its confidence (NaN when the clip has too few distinct frames after
+    it, or when its end is not neutral). ``start``: first and last frame (inclusive) of the
+    neutral reference before the onset. ``distinct``: bool ``[T]``, the frames that are not
+    repeats of the one before (:func:`distinct_frames`; default: computed from ``x``); the end
+    reference, the level and the noise floor use those only. The end reference must be nearer
+    that neutral start than the apex: the start's evidence against it above ``L`` at most
+    half the apex's (head drift and flicker that the registration leaves add to both), else
+    the clip's end holds the expression still or another one, and an offset measured against
+    it would move late."""
+    if distinct is None:
+        distinct = distinct_frames(x)
     m = max(2, k)
-    if n - 1 - offset < k + m:
+    after = np.flatnonzero(distinct[offset + 1 :]) + offset + 1
+    if after.size < k + m:
         return offset, float("nan")
-    end_ref = x[n - k :].mean(dim=0)
+    ref_frames, level_frames = after[-k:], after[-k - m : -k]
+    end_ref = x[torch.from_numpy(ref_frames)].mean(dim=0)
     curve = evidence_curve(x[apex:], end_ref, weights)
-    sigma = noise_floor(curve)
+    sigma = noise_floor(curve[distinct[apex:]])
     if not math.isfinite(sigma):
         return offset, float("nan")
-    level = float(np.median(curve[-k - m : -k]))
+    level = float(np.median(curve[level_frames - apex]))
     if start is not None:
         before = evidence_curve(x[start[0] : start[1] + 1], end_ref, weights)
         if float(np.median(before)) - level > 0.5 * (curve[0] - level):
@@ -291,7 +313,7 @@ def correct_offset(
     confidence = max(0.0, (curve[offset - apex] - level) / sigma)
     if confidence <= settings.offset_z:
         return offset, confidence
-    back = np.flatnonzero(curve[offset - apex : n - k - apex] <= level + settings.tie_z * sigma)
+    back = np.flatnonzero(curve[offset - apex : int(ref_frames[0]) - apex] <= level + settings.tie_z * sigma)
     return (offset + int(back[0]) if back.size else offset), confidence
 
 
@@ -317,14 +339,17 @@ def correct_clip(
     curve = evidence_curve(x, ref, weights)
     evidence = np.full(n, np.nan)
     evidence[first : last + 1] = curve
-    sigma = noise_floor(curve)
+    distinct = distinct_frames(x)
+    sigma = noise_floor(curve[distinct])
     w = apex_window_frames(fps, settings)
     lo, hi = max(onset, apex - w), min(offset, apex + w)
     new_apex, apex_conf = select_apex(evidence, apex, lo, hi, sigma, settings)
     new_offset, offset_conf = offset, float("nan")
     if settings.move_offset:
         start = (ref_first - first, ref_last - first)
-        new_offset, offset_conf = correct_offset(x, new_apex - first, offset - first, k, weights, settings, start)
+        new_offset, offset_conf = correct_offset(
+            x, new_apex - first, offset - first, k, weights, settings, start, distinct
+        )
         new_offset += first
     return (onset, new_apex, new_offset), (float("nan"), apex_conf, offset_conf), sigma, evidence
 
