@@ -653,3 +653,33 @@ def test_frames_recorded_by_relative_paths_are_found_from_the_same_folder(tmp_pa
     monkeypatch.chdir(elsewhere)
     got = export(cache, results, tmp_path / "run2")
     assert len(got.notes) == 1 and "not found" in got.notes[0]
+
+
+def test_a_cache_made_from_an_export_keeps_the_annotators_keyframes_as_original(casme2, tmp_path):
+    """A cache built from a ``gamdss reselect`` export, reselected again: the second file's
+    ``Original`` columns held the first run's output, and the annotators' values were gone."""
+    info, cache = casme2
+    first = planned_results(cache, seed=1)
+    assert any(r.moved for r in first)
+    export(cache, first, tmp_path / "run1")
+    exported = tmp_path / "run1" / "CASME2-coding-20190701_reselected.xlsx"
+    human = {r.clip_id: [cache[r.clip_id].frame_numbers[i] for i in r.annotated] for r in first}
+    shutil.copy(exported, info.annotation_path)  # the export in place of the annotation file
+    cache2 = cache_from_fixture(info.root, "casme2", tmp_path / "cache2")
+    assert {e.clip_id for e in cache2.entries} == set(human)
+    kept = [ClipReselection(e.clip_id, (a := (e.onset_index, e.apex_index, e.offset_index)), a) for e in cache2.entries]
+    got = export(cache2, kept, tmp_path / "run2")
+    assert len(got.notes) == 1 and "earlier gamdss reselect export" in got.notes[0]
+    rows = read_cells(tmp_path / "run2" / "CASME2-coding-20190701_reselected.xlsx")["Sheet1"]
+    header = rows[0]
+    cols = [header.index(c) for c in ORIGINAL_COLUMNS]
+    by_name = {(str(r[0]), str(r[1])): r for r in rows[1:]}
+    for e in cache2.entries:
+        row = next(r for (s, v), r in by_name.items() if v == e.video and e.subject.endswith(s.zfill(2)))
+        assert [row[c] for c in cols] == human[e.clip_id], e.clip_id
+    # and reading the second file gives the annotators' values as original()
+    records = read_annotations(tmp_path / "run2" / "CASME2-coding-20190701_reselected.xlsx", "casme2").records
+    cached = [rec for rec in records if rec.clip_id in human]
+    assert len(cached) == len(human)
+    for rec in cached:
+        assert [rec.original(k) for k in ("onset", "apex", "offset")] == human[rec.clip_id], rec.clip_id

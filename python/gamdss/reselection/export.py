@@ -25,7 +25,7 @@ import yaml
 import gamdss
 from gamdss.data.cache import CacheEntry, FrameCache
 from gamdss.data.datasets import get_dataset
-from gamdss.data.datasets.base import Dataset, ReselectedRow, RowMatchError
+from gamdss.data.datasets.base import RESELECT_SOURCE, Dataset, ReselectedRow, RowMatchError
 from gamdss.data.datasets.frames import DirIndex
 from gamdss.data.datasets.tables import TableError
 from gamdss.data.records import AnnotationRecord, Correction
@@ -48,16 +48,34 @@ CONFIDENCE_COLUMNS = ("Onset Confidence", "Apex Confidence", "Offset Confidence"
 
 def original_columns(cache: FrameCache, results: Sequence[ClipReselection]) -> dict[str, list[Any]]:
     """The extra columns of an exported annotation file, in the order of ``results``: the
-    annotated (pre-reselection) dataset frame numbers (``Original Onset``, ``Original Apex``,
-    ``Original Offset``) and each keyframe's confidence in noise-floor sds (``Onset
-    Confidence``...; empty where not assessed)."""
+    annotators' dataset frame numbers (``Original Onset``, ``Original Apex``, ``Original
+    Offset``: the annotated keyframes, or where the cache was made from an earlier ``gamdss
+    reselect`` export, the values that file kept as original, not its reselected ones) and
+    each keyframe's confidence in noise-floor sds (``Onset Confidence``...; this run's, empty
+    where not assessed)."""
     cols: dict[str, list[Any]] = {name: [] for name in ORIGINAL_COLUMNS + CONFIDENCE_COLUMNS}
     for r in results:
-        for name, fn in zip(ORIGINAL_COLUMNS, frame_numbers(cache[r.clip_id], r.annotated)):
+        entry = cache[r.clip_id]
+        for name, fn in zip(ORIGINAL_COLUMNS, annotators_frames(entry, r.annotated)):
             cols[name].append(fn)
         for name, c in zip(CONFIDENCE_COLUMNS, r.confidence):
             cols[name].append(None if c != c else round(float(c), 2))
     return cols
+
+
+def annotators_frames(entry: CacheEntry, annotated: Sequence[int]) -> list[int]:
+    """Dataset frame numbers of the clip-relative ``annotated`` (onset, apex, offset), except
+    where the entry's reader took a keyframe from a ``gamdss reselect`` export
+    (:data:`~gamdss.data.datasets.base.RESELECT_SOURCE`): there the annotators' value that the
+    export kept in its ``Original`` column."""
+    frames = frame_numbers(entry, annotated)
+    earlier = {c["field"]: c["original"] for c in entry.corrections if c.get("source") == RESELECT_SOURCE}
+    return [int(earlier.get(name, fn)) for name, fn in zip(("onset", "apex", "offset"), frames)]
+
+
+def from_an_earlier_export(entries: Sequence[CacheEntry]) -> bool:
+    """Whether any entry's keyframes were read from a ``gamdss reselect`` export that moved them."""
+    return any(c.get("source") == RESELECT_SOURCE for e in entries for c in e.corrections)
 
 
 @dataclass
@@ -364,6 +382,12 @@ def _write_set(
                     f"{name} is written from the cache's clips alone, not as a drop-in copy of the dataset's "
                     f"annotation file ({plan.why}): rows the reader skipped, clips without cached frames and "
                     f"columns outside the schema are not in it"
+                )
+            if from_an_earlier_export([cache[r.clip_id] for r in part]):
+                notes.append(
+                    f"{name}: the cache was made from an earlier gamdss reselect export; its 'Original' columns "
+                    "keep that file's original (the annotators') keyframes, and the confidences are this run's, "
+                    "measured from the keyframes that export held"
                 )
             written.append(out / name)
         atomic.write_text(staging / SETTINGS_YAML, yaml.safe_dump(info, sort_keys=False))
