@@ -273,3 +273,18 @@ def test_a_manifest_correction_without_its_keys_is_one_line_naming_it(tmp_path):
         FrameCache(cache.root)
     message = str(info.value)
     assert "\n" not in message and "a correction has the keys" in message and "clip 0" in message
+
+
+def test_results_with_keyframes_out_of_order_are_refused(tmp_path):
+    """An edited results file with its apex before its onset was accepted: training read an
+    apex before the onset, and the exported annotation file lost the clip when read back."""
+    import dataclasses
+
+    cache = make_cache(tmp_path / "c", n_clips=3, size=16)
+    got = reselect_cache(cache, ReselectionSettings(), progress=False)
+    check_against_cache(got, cache)
+    assert cache[got[1].clip_id].num_frames >= 4
+    for bad in ((2, 1, 3), (1, 3, 2), (3, 2, 1)):  # apex before onset; offset before apex; both
+        edited = [*got[:1], dataclasses.replace(got[1], reselected=bad), *got[2:]]
+        with pytest.raises(ValueError, match=rf"clip '{got[1].clip_id}' reselected indices .* not in order"):
+            check_against_cache(edited, cache, "edited.csv")

@@ -179,7 +179,8 @@ def _float_or_nan(text: str | None) -> float:
 def check_against_cache(results: Sequence[ClipReselection], cache: FrameCache, source: str = "results") -> None:
     """Raise ``ValueError`` when a result's clip is missing from ``cache``, its annotated
     indices differ from the cache's or it was chosen on other pixels (its ``clip_sha256``, where
-    recorded, is not the cache's: results of another cache or an older preprocessing), or when
+    recorded, is not the cache's: results of another cache or an older preprocessing), its
+    reselected indices are outside the clip or out of order (onset <= apex <= offset), or when
     a clip has more than one result (which one would be used is not for us to guess)."""
     seen: set[str] = set()
     for r in results:
@@ -204,4 +205,10 @@ def check_against_cache(results: Sequence[ClipReselection], cache: FrameCache, s
         if not all(0 <= k < n for k in r.reselected):
             raise ValueError(
                 f"{source}: clip {r.clip_id!r} reselected indices {tuple(r.reselected)} are outside its {n} frames"
+            )
+        onset, apex, offset = r.reselected
+        if not onset <= apex <= offset:
+            raise ValueError(
+                f"{source}: clip {r.clip_id!r} reselected indices {tuple(r.reselected)} are not in order "
+                "(onset <= apex <= offset)"
             )
