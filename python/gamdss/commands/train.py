@@ -45,6 +45,7 @@ def _train(args: argparse.Namespace) -> int:
 
     from gamdss.train.config import load_config
     from gamdss.train.executors import FoldFailedError
+    from gamdss.train.fold import DivergedError
     from gamdss.train.loso import run_loso
     from gamdss.util.run_lock import FolderBusyError
 
@@ -72,7 +73,11 @@ def _train(args: argparse.Namespace) -> int:
     except FolderBusyError as exc:  # the input is fine; the run cannot start now: 1
         return fail("train", exc, status=1)
     except FoldFailedError as exc:  # raised while a fold trained, whatever its type: the run failed, 1
-        return fail("train", f"{exc}; finished folds are kept, rerun the same command to resume", status=1)
+        if exc.cause.startswith(f"{DivergedError.__name__}:"):  # the same command diverges again
+            note = "finished folds are kept; another optim.lr is another config: use --overwrite or another --output"
+        else:
+            note = "finished folds are kept, rerun the same command to resume"
+        return fail("train", f"{exc}; {note}", status=1)
     # Found before any fold trains: RunSetupError is a ValueError; DataChangedError and
     # ConfigChangedError FileExistsErrors: the inputs, 2
     except (ValueError, FileExistsError, FileNotFoundError, NotADirectoryError) as exc:

@@ -18,10 +18,20 @@ None) and are read with ``torch.load(..., weights_only=True)``, which never runs
 the file: a checkpoint that does not load that way (damaged, truncated, not a checkpoint,
 or a pickle that would import or call anything) is reported in one line on stderr naming
 the file, deleted, and the fold is trained from epoch 1.
+
+A fold whose training diverges fails with :class:`DivergedError` (one line: the epoch, the
+loss or weights that became NaN or infinite, and what to lower) before it writes its epoch's
+checkpoint or its record, so it is never taken for a finished fold: an epoch fails when its
+mean training loss is not finite, or when the model's weights are not. With float16 AMP the
+gradient scaler skips steps whose loss or gradients overflow; those steps are left out of the
+epoch's loss (``skipped_steps`` in its history record), and the epoch fails only when every
+step was skipped. Held-out probabilities that are not finite are never written as predictions.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 import os
 import pickle
 import random
@@ -155,6 +165,64 @@ CHECKPOINT_KEYS = (
     "best",
     "released_preds",
 )
+
+
+class DivergedError(RuntimeError):
+    """A fold's training diverged: its loss, weights or held-out probabilities are NaN or
+    infinite (the message says which, at which epoch, and what to lower)."""
+
+
+def _diverged(cfg: TrainConfig, what: str) -> DivergedError:
+    return DivergedError(f"{what}: training diverged; lower optim.lr (now {cfg.optim.lr:g})")
+
+
+@dataclass
+class _EpochLoss:
+    """The mean training loss of an epoch. ``skippable``: a step whose loss is not finite was
+    skipped by float16 AMP's gradient scaler (its weights did not change), so it is counted in
+    ``skipped`` and left out of the mean; otherwise it makes the mean non-finite."""
+
+    skippable: bool
+    total: float = 0.0
+    count: int = 0
+    skipped: int = 0
+
+    def add(self, loss: float, n: int) -> None:
+        """Count one step's mean loss ``loss`` over ``n`` samples."""
+        if self.skippable and not math.isfinite(loss):
+            self.skipped += 1
+            return
+        self.total += loss * n
+        self.count += n
+
+    @property
+    def mean(self) -> float:
+        """The mean over the counted samples (0.0 when there were none)."""
+        return self.total / max(self.count, 1)
+
+    def check(self, cfg: TrainConfig, epoch: int) -> None:
+        """:class:`DivergedError` when the epoch's loss is not finite, or every step was skipped."""
+        loss = "CE(rise) + model.fall_weight * CE(fall)" if len(cfg.model.phases) == 2 else f"CE({cfg.model.phases[0]})"
+        if self.skipped and not self.count:
+            raise _diverged(cfg, f"the training loss ({loss}) of epoch {epoch} was NaN or infinite at every step")
+        if not math.isfinite(self.mean):
+            raise _diverged(cfg, f"the training loss ({loss}) of epoch {epoch} is {self.mean}")
+
+
+def _check_weights(model, cfg: TrainConfig, epoch: int) -> None:
+    """:class:`DivergedError` naming the first parameter or buffer of ``model`` that holds a
+    NaN or an infinity after ``epoch``."""
+    named = itertools.chain(model.named_parameters(), model.named_buffers())
+    for name, t in named:
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise _diverged(cfg, f"the model's weights ({name}) are NaN or infinite after epoch {epoch}")
+
+
+def _check_probs(probs: dict[str, np.ndarray], cfg: TrainConfig, epoch: int) -> None:
+    """:class:`DivergedError` when a mode's held-out probabilities are not all finite."""
+    for m, p in probs.items():
+        if not np.isfinite(p).all():
+            raise _diverged(cfg, f"the held-out {m} probabilities of epoch {epoch}'s model are NaN or infinite")
 
 
 class CheckpointError(ValueError):
@@ -419,7 +487,7 @@ def run_fold(payload: FoldPayload) -> FoldOutput:
             generator=torch.Generator().manual_seed(derive_seed("shuffle", seed, epoch)),
         )
         model.train()
-        total, count = 0.0, 0
+        epoch_loss = _EpochLoss(skippable=scaler.is_enabled())
         for frames, labels, _ in loader:
             labels = labels.to(device)
             out = _forward(model, frames, cfg, device, autocast)
@@ -428,9 +496,13 @@ def run_fold(payload: FoldPayload) -> FoldOutput:
             scaler.scale(loss).backward()
             scaler.step(opt)
             scaler.update()
-            total += float(loss.detach()) * len(labels)
-            count += len(labels)
-        record: dict[str, Any] = {"epoch": epoch, "lr": opt.param_groups[0]["lr"], "train_loss": total / max(count, 1)}
+            epoch_loss.add(float(loss.detach()), len(labels))
+        # A diverged epoch fails before its checkpoint: a rerun starts from the last sound one.
+        epoch_loss.check(cfg, epoch)
+        _check_weights(model, cfg, epoch)
+        record: dict[str, Any] = {"epoch": epoch, "lr": opt.param_groups[0]["lr"], "train_loss": epoch_loss.mean}
+        if epoch_loss.skipped:
+            record["skipped_steps"] = epoch_loss.skipped
         sched.step()
         if protocol == "inner_val":
             preds, _, _ = _evaluate(model, val_ds, cfg, device, autocast)
@@ -512,6 +584,7 @@ def _final_predictions(
         model.load_state_dict(best["state"])
         selected = {"epoch": best["epoch"], f"val_{cfg.evaluation.select_metric}": best["score"]}
     preds, probs, feats = _evaluate(model, test_ds, cfg, rt.device, rt.autocast, with_features=True)
+    _check_probs(probs, cfg, selected["epoch"])
 
     released: dict[str, Any] | None = None
     if protocol == "released" and released_preds:

@@ -44,6 +44,7 @@ the first (pid, host, start time). The operating system frees the lock however t
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -310,8 +311,8 @@ def _remove_outputs(out: Path, subjects: list[str]) -> None:
 
 
 def load_fold(out: Path, subject: str, cfg: TrainConfig, fingerprint: str | None = None) -> dict[str, Any] | None:
-    """A finished fold's record, or None when the fold has not finished (or is unreadable, or
-    from an older format). Raises :class:`DataChangedError` when ``fingerprint`` is given and
+    """A finished fold's record, or None when the fold has not finished (or is unreadable, from
+    an older format, or holds NaN or infinite probabilities: a diverged fold). Raises :class:`DataChangedError` when ``fingerprint`` is given and
     the fold was trained on other data (its ``data_fingerprint`` differs), and
     :class:`ConfigChangedError` when it was trained with another comparable config (its
     ``config_digest`` is not :func:`gamdss.train.config.config_digest` of ``cfg``), whether or
@@ -330,6 +331,8 @@ def load_fold(out: Path, subject: str, cfg: TrainConfig, fingerprint: str | None
         or data.get("seed") != fold_seed(cfg.run.seed, subject)
     ):
         return None
+    if not _finite_probs(data):  # written by a gamdss that recorded diverged folds: train it again
+        return None
     if fingerprint is not None and data.get("data_fingerprint") != fingerprint:
         raise DataChangedError(
             f"{path}: fold {subject} was trained on other clips, labels or keyframes than "
@@ -343,6 +346,14 @@ def load_fold(out: Path, subject: str, cfg: TrainConfig, fingerprint: str | None
             f"use --overwrite (overwrite=True) or a new run.output_dir"
         )
     return data
+
+
+def _finite_probs(record: dict[str, Any]) -> bool:
+    """Whether every held-out probability of a fold record is a finite number."""
+    try:
+        return all(math.isfinite(x) for t in record["test"] for p in t["probs"].values() for x in p)
+    except (KeyError, TypeError, AttributeError):
+        return False
 
 
 def save_fold(out: Path, output: FoldOutput) -> None:
