@@ -64,6 +64,7 @@ def make_cache(
     meta: Mapping[str, Mapping[str, str]] | None = None,
     amplitude: float = 60.0,
     fps: float | None = None,
+    noise_sd: float = 0.0,
 ) -> FrameCache:
     """Write a cache of ``n_clips`` generated clips into ``root`` and open it.
 
@@ -73,7 +74,9 @@ def make_cache(
     errors in ``[-annotation_error, annotation_error]``, kept ordered and inside the clip.
     ``meta`` maps a subject to its entry ``meta`` (e.g. ``{"sub01": {"ethnicity": "A"}}``).
     ``fps`` defaults to the dataset's (:data:`FPS`). The true indices are stored in the
-    header (read them with :func:`fixture_truth`). Deterministic from ``seed``.
+    header (read them with :func:`fixture_truth`). ``noise_sd``: grey levels of Gaussian
+    sensor noise per pixel and frame (0: neutral frames repeat exactly, which the noise-aware
+    correction takes for repeated frames). Deterministic from ``seed``.
     """
     if frames < 27:
         raise ValueError(f"frames={frames}: the fixture needs at least 27 frames per clip")
@@ -90,6 +93,8 @@ def make_cache(
         blob = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * (size / 6) ** 2))
         texture = 60 + 120 * rng.random((size, size, 3))
         clip = texture[None] + amplitude * profile[:, None, None, None] * blob[None, :, :, None]
+        if noise_sd > 0:
+            clip = clip + rng.normal(0.0, noise_sd, clip.shape)
         pixels = np.clip(np.rint(clip), 0, 255).astype(np.uint8)
         specs.append(
             (pixels, (onset, apex, offset), annotate_with_errors((onset, apex, offset), annotation_error, frames, rng))

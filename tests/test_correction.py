@@ -347,6 +347,18 @@ def test_local_change_is_found_inside_the_window_only():
     assert int(slow.apex) == 28
 
 
+def test_an_apex_window_under_half_a_frame_keeps_the_apex():
+    """``apex_window_ms`` 0 (or under half a frame) was widened to one frame each side: the
+    apex still moved while the settings said "apex within 0 ms"."""
+    frames, eyes = _bump_clip(peak=30)
+    for ms, apex in ((0.0, 29), (2.4, 29), (5.0, 30), (10.0, 30)):  # 200 fps: 5 ms per frame
+        settings = RECOMMENDED.replace(apex_window_ms=ms, move_z=1.0, tie_z=0.5)
+        r = correct_keyframes([frames], [10], [29], [50], FPS, eyes=[eyes], settings=settings)
+        assert int(r.apex) == apex, ms
+        if apex == 29:
+            assert float(r.confidence[0, 1]) == 0.0
+
+
 # --------------------------------------------------------------------------- (f) select_apex, noise_floor
 def test_select_apex_hand_computed():
     s = preset("recommended", move_z=6.0, tie_z=1.0)

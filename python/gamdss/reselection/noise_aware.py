@@ -130,8 +130,8 @@ def reference_frames(fps: float, settings: ReselectionSettings) -> int:
 
 def apex_window_frames(fps: float, settings: ReselectionSettings) -> int:
     """Half-width of the apex search window in frames: ``settings.apex_window_ms`` at ``fps``,
-    rounded, at least 1."""
-    return max(1, int(round(settings.apex_window_ms * fps / 1000.0)))
+    rounded; 0 (the apex stays where it was annotated) for a window under half a frame."""
+    return int(round(settings.apex_window_ms * fps / 1000.0))
 
 
 def grey_pooled(frames: torch.Tensor) -> tuple[torch.Tensor, int]:
