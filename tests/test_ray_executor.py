@@ -63,3 +63,19 @@ def test_each_fold_asks_for_one_gpu_when_cuda_is_available(monkeypatch, cuda):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
     assert RayExecutor().gpus_per_fold() == (1 if cuda else 0)
     assert RayExecutor(num_gpus_per_fold=0.5).gpus_per_fold() == 0.5
+
+
+@pytest.mark.parametrize(("device", "gpus"), [("cpu", 0), ("cuda", 1), ("cuda:1", 1), ("auto", 1)])
+def test_a_fold_asks_for_a_gpu_only_when_run_device_resolves_to_cuda(monkeypatch, device, gpus):
+    import torch
+
+    from gamdss.train.executors import make_executor
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # the driver has CUDA; the cluster may not
+    cfg = load_config("tiny-cpu", [f"run.device={device}", "run.executor=ray"])
+    assert make_executor(cfg).gpus_per_fold() == gpus
+
+
+def test_gpu_folds_on_a_local_instance_without_gpus_are_refused_not_left_waiting(ray_instance):
+    with pytest.raises(RuntimeError, match=r"asks Ray for 1 GPU .* local Ray instance has 0; set run\.device=cpu"):
+        RayExecutor(num_gpus_per_fold=1).run(str, ["casme2_sub01"], lambda p, o: None)

@@ -122,11 +122,21 @@ class RayExecutor:
     def run(self, fn: Callable[[Any], Any], payloads: Sequence[Any], on_result: Callable[[Any, Any], None]) -> None:
         """``fn(payload)`` for every payload as a Ray task (all submitted at once, no retries);
         ``on_result(payload, output)`` here as each finishes, in finishing order. The first
-        failed task cancels the others and ends the run as :class:`FoldFailedError`."""
+        failed task cancels the others and ends the run as :class:`FoldFailedError`. On a local
+        instance (no ``address``), tasks asking for more GPUs than it has are refused
+        (``RuntimeError``) before any is submitted; a cluster may add GPU nodes, so there they wait."""
         if not payloads:
             return
         ray = self._init()
-        task = ray.remote(num_gpus=self.gpus_per_fold(), num_cpus=self.num_cpus_per_fold, max_retries=0)(fn)
+        gpus = self.gpus_per_fold()
+        if gpus and not self.address:  # a local instance never grows: the tasks would wait forever
+            have = ray.cluster_resources().get("GPU", 0)
+            if have < gpus:
+                raise RuntimeError(
+                    f"each fold asks Ray for {gpus:g} GPU (run.device resolves to CUDA) but the local Ray "
+                    f"instance has {have:g}; set run.device=cpu or run where Ray sees a GPU"
+                )
+        task = ray.remote(num_gpus=gpus, num_cpus=self.num_cpus_per_fold, max_retries=0)(fn)
         pending = {task.remote(p): p for p in payloads}
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
@@ -141,8 +151,19 @@ class RayExecutor:
                 on_result(payload, output)
 
 
+def fold_gpus(device: str) -> float | None:
+    """GPUs a Ray fold task asks for to run on ``run.device`` ``device``: none for ``cpu``,
+    one for ``cuda``/``cuda:N``, and for ``auto`` None (:meth:`RayExecutor.gpus_per_fold`:
+    one when this machine has CUDA, as ``auto`` resolves here)."""
+    if device == "auto":
+        return None
+    return 1 if device.startswith("cuda") else 0
+
+
 def make_executor(cfg) -> LocalExecutor | RayExecutor:
-    """The executor ``cfg.run.executor`` names."""
+    """The executor ``cfg.run.executor`` names; a Ray fold asks for a GPU only when
+    ``run.device`` resolves to CUDA (:func:`fold_gpus`), so ``run.device=cpu`` runs on a
+    cluster without GPUs."""
     if cfg.run.executor == "ray":
-        return RayExecutor(address=cfg.run.ray_address)
+        return RayExecutor(address=cfg.run.ray_address, num_gpus_per_fold=fold_gpus(cfg.run.device))
     return LocalExecutor()
