@@ -372,3 +372,41 @@ def test_the_compared_config_holds_what_changes_results_and_nothing_else(cache, 
     assert digest("data.num_workers=0", "run.epoch_checkpoints=false") == digest(
         "data.num_workers=2", "run.epoch_checkpoints=true"
     )
+
+
+# ------------------------------------------------------------------------------ 10: CONFIG in the run folder
+def _train_with(config: Path, out: Path, *overrides: str) -> list[str]:
+    return ["train", str(config), *overrides, "--output", str(out), "--quiet"]
+
+
+def test_the_runs_own_config_given_as_config_is_never_rewritten(cache, finished, tmp_path, capsys):
+    out = _copy(finished, tmp_path / "moved")  # its config.yaml names the folder it was made in
+    own = out / "config.yaml"
+    before = own.read_bytes()
+    assert main(_train_with(own, out)) == 0  # the README's resume: the run's own config, as it is
+    assert own.read_bytes() == before
+    results = (out / "results.json").read_text()
+    # an override would have to be written into the run's record: refused, nothing written
+    assert main(_train_with(own, out, "optim.epochs=2")) == 2
+    line = _one_error_line(capsys)
+    assert f"CONFIG {own} is the run's own record of its config" in line
+    assert "optim.epochs: 1 -> 2" in line and "copy it elsewhere" in line
+    assert own.read_bytes() == before and (out / "results.json").read_text() == results
+    assert main(_train_with(own, out, "optim.epochs=2", "--overwrite")) == 2  # not even to replace the run
+    assert own.read_bytes() == before and (out / "results.json").read_text() == results
+
+
+def test_a_hand_written_config_in_the_run_folder_keeps_its_comments(cache, tmp_path, capsys):
+    out = tmp_path / "myexp"
+    out.mkdir()
+    own = out / "config.yaml"
+    cfg = load_config("tiny-cpu", toy_overrides(cache, out, *SMALL))
+    own.write_text("# my experiment: lr sweep, see notes.md\n" + cfg.to_yaml())
+    before = own.read_bytes()
+    assert main(_train_with(own, out, "run.folds=[casme2_sub01]")) == 2
+    assert "run.folds: [] -> ['casme2_sub01']" in _one_error_line(capsys)
+    assert own.read_bytes() == before and not (out / "plan.json").exists()
+    assert main(_train_with(own, out)) == 0
+    assert own.read_bytes() == before and (out / "results.json").is_file()
+    assert main(_train_with(own, out, "--overwrite")) == 0  # replaces the run, not its config file
+    assert own.read_bytes() == before

@@ -60,7 +60,8 @@ def _train(args: argparse.Namespace) -> int:
         if flag is not None:
             overrides.append(f"{key}={flag}")
     try:
-        cfg = load_config(_config_file(args.config), overrides)
+        config_file = _config_file(args.config)
+        cfg = load_config(config_file, overrides)
     except (ValueError, OSError) as exc:  # ConfigError is a ValueError
         return fail("train", exc)
     if args.print_config:
@@ -69,7 +70,7 @@ def _train(args: argparse.Namespace) -> int:
     out = Path(cfg.run.output_dir)
     try:
         check_out_folder(out, "run.output_dir")
-        results = run_loso(cfg, overwrite=args.overwrite, progress=not args.no_progress)
+        results = run_loso(cfg, overwrite=args.overwrite, progress=not args.no_progress, config_file=config_file)
     except FolderBusyError as exc:  # the input is fine; the run cannot start now: 1
         return fail("train", exc, status=1)
     except FoldFailedError as exc:  # raised while a fold trained, whatever its type: the run failed, 1

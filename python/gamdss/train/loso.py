@@ -9,7 +9,9 @@
 Output folder::
 
     config.yaml          the config the run used (a rerun with another config is refused
-                         unless overwrite=True; the same config resumes)
+                         unless overwrite=True; the same config resumes); left as it is when it
+                         already holds the run's config, and never rewritten when it is the
+                         CONFIG file the run was given (:func:`check_config_file`)
     plan.json            format tag ``gamdss-loso-plan``, samples, labels, subjects, folds,
                          dropped clips, and the data fingerprint: a rerun whose caches now hold
                          other clips, labels, keyframes or pixels is refused unless overwrite=True
@@ -45,6 +47,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -77,8 +80,10 @@ __all__ = [
     "DataChangedError",
     "Fold",
     "RunPlan",
+    "OwnConfigError",
     "RunSetupError",
     "fold_paths",
+    "check_config_file",
     "is_run",
     "load_fold",
     "prepare_run",
@@ -263,6 +268,55 @@ def is_run(out: Path) -> bool:
     return _tagged_plan(out) is not None or _saved_config(out) is not None
 
 
+def _settings(cfg: TrainConfig) -> dict[str, Any]:
+    """Every setting of ``cfg`` but ``run.output_dir``."""
+    data = cfg.to_dict()
+    data["run"].pop("output_dir", None)
+    return data
+
+
+def _same_config(saved: TrainConfig | None, cfg: TrainConfig) -> bool:
+    """Whether ``saved`` holds every setting of ``cfg`` (``run.output_dir`` compared as the
+    folder it names)."""
+    if saved is None:
+        return False
+    same_folder = Path(saved.run.output_dir).resolve() == Path(cfg.run.output_dir).resolve()
+    return same_folder and _settings(saved) == _settings(cfg)
+
+
+class OwnConfigError(ValueError):
+    """The CONFIG file is the run folder's own ``config.yaml`` and the run would change it."""
+
+
+def _is_own_config(out: Path, config_file: str | Path | None) -> bool:
+    """Whether ``config_file`` is the same file as ``out/config.yaml``."""
+    own = out / "config.yaml"
+    try:
+        return config_file is not None and own.is_file() and os.path.samefile(config_file, own)
+    except OSError:
+        return False
+
+
+def check_config_file(config_file: str | Path | None, cfg: TrainConfig) -> None:
+    """Refuse a run given its output folder's own ``config.yaml`` (the record of the run) as
+    its config file when its settings differ from the file's (overrides): a run never rewrites
+    the file it was given (:class:`OwnConfigError`, naming the settings that differ). Only
+    ``run.output_dir`` may differ (a moved run folder); resuming with the run's own config,
+    as it is, goes on and leaves the file as it is."""
+    out = Path(cfg.run.output_dir)
+    if not _is_own_config(out, config_file):
+        return
+    saved = _saved_config(out)
+    if saved is not None and _settings(saved) == _settings(cfg):
+        return
+    diff = _differences(_settings(saved), _settings(cfg)) if saved is not None else []
+    raise OwnConfigError(
+        f"CONFIG {config_file} is the run's own record of its config in {out}, and this run's settings "
+        f"differ from it ({'; '.join(diff[:5]) or 'it does not load'}); it is not rewritten: copy it "
+        f"elsewhere to edit it, or use another --output"
+    )
+
+
 def _prepare_output(out: Path, cfg: TrainConfig, overwrite: bool) -> None:
     """Refuse to mix runs: the same config resumes; another config needs ``overwrite``. A
     folder that holds files but no run (:func:`is_run`) is refused even with ``overwrite`` (it
@@ -293,17 +347,18 @@ def _prepare_output(out: Path, cfg: TrainConfig, overwrite: bool) -> None:
             )
 
 
-def _remove_outputs(out: Path, subjects: list[str]) -> None:
+def _remove_outputs(out: Path, subjects: list[str], keep: tuple[str, ...] = ()) -> None:
     """Delete only the exact files a run writes (:func:`gamdss.train.layout.owned_paths`: the
     fold files of ``subjects`` and of the subjects the old ``plan.json`` lists), never
-    anything else in the folder, and only when ``out`` is a run."""
+    anything else in the folder, and only when ``out`` is a run; ``keep``: names of files in
+    ``out`` to leave."""
     if not is_run(out):
         return
     old = _read_plan(out)  # with or without the tag: runs made before it have none
     old_subjects = [str(f.get("subject")) for f in old.get("folds", []) if isinstance(f, dict)]
     old_subjects += [str(x.get("subject")) for x in old.get("samples", []) if isinstance(x, dict)]
     for path in owned_paths(out, [*subjects, *old_subjects]):
-        if path.is_file():
+        if path.is_file() and not (path.parent == out and path.name in keep):
             path.unlink()
     folds = out / "folds"
     if folds.is_dir() and not any(folds.iterdir()):
@@ -428,6 +483,7 @@ def run_loso(
     progress: bool = True,
     executor=None,
     on_fold_done: Callable[[str, dict[str, Any]], None] | None = None,
+    config_file: str | Path | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) a LOSO training and write its results; returns the results dict.
 
@@ -437,6 +493,8 @@ def run_loso(
     ``overwrite=True`` starts afresh). ``executor``:
     an object with ``run(fn, payloads, on_result)`` (default from ``run.executor``).
     ``on_fold_done(subject, record)`` is called after each newly finished fold is saved.
+    ``config_file``: the YAML file ``cfg`` was loaded from, if any; when it is the output
+    folder's own ``config.yaml`` it is never rewritten (:func:`check_config_file`).
 
     The run holds the output folder's lock throughout (see the module doc): while another
     run writes the same folder this one raises :class:`gamdss.util.run_lock.FolderBusyError`
@@ -450,7 +508,7 @@ def run_loso(
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"run.output_dir {out} is a file; choose a folder")
     with run_lock.hold(out, "gamdss train"):
-        return _run_locked(out, cfg, overwrite, progress, executor, on_fold_done)
+        return _run_locked(out, cfg, overwrite, progress, executor, on_fold_done, config_file)
 
 
 def compute_flow_once(cfg: TrainConfig, plan: RunPlan, progress: bool) -> None:
@@ -480,13 +538,18 @@ def _run_locked(
     progress: bool,
     executor,
     on_fold_done: Callable[[str, dict[str, Any]], None] | None,
+    config_file: str | Path | None = None,
 ) -> dict[str, Any]:
     """:func:`run_loso` once it holds the lock of ``out``."""
+    check_config_file(config_file, cfg)
     _prepare_output(out, cfg, overwrite)
     plan = prepare_run(cfg, progress=progress)
+    # A config.yaml that already holds this config is left as it is (it may be the CONFIG
+    # file itself, with the user's comments).
+    keep_config = _is_own_config(out, config_file) or _same_config(_saved_config(out), cfg)
     # The old run is cleared only now that the new one is set up: a config or data error keeps it.
     if overwrite:
-        _remove_outputs(out, sorted({s.subject for s in plan.samples}))
+        _remove_outputs(out, sorted({s.subject for s in plan.samples}), keep=("config.yaml",) if keep_config else ())
     else:
         check_same_data(out, plan)
     # Finished folds are checked against the plan before anything is written.
@@ -500,7 +563,8 @@ def _run_locked(
             todo.append(fold)
     out.mkdir(parents=True, exist_ok=True)
     (out / "folds").mkdir(exist_ok=True)
-    cfg.save(out / "config.yaml")
+    if not keep_config:
+        cfg.save(out / "config.yaml")
     _write_plan(out, plan)
     if todo:
         compute_flow_once(cfg, plan, progress)
