@@ -410,3 +410,27 @@ def test_a_hand_written_config_in_the_run_folder_keeps_its_comments(cache, tmp_p
     assert own.read_bytes() == before and (out / "results.json").is_file()
     assert main(_train_with(own, out, "--overwrite")) == 0  # replaces the run, not its config file
     assert own.read_bytes() == before
+
+
+# ------------------------------------------------------------------------------ 11: run.folds subsets
+def test_a_run_folds_subset_pools_every_finished_fold_of_the_folder_and_says_when_some_are_missing(
+    cache, finished, tmp_path
+):
+    out = _copy(finished, tmp_path / "run")
+    full = {name: (out / name).read_text() for name in ("table.md", "table.tex", "predictions.csv", "folds.csv")}
+    trained: list[str] = []
+    cfg = load_config("tiny-cpu", toy_overrides(cache, out, *SMALL, "run.folds=[casme2_sub01]"))
+    results = run_loso(cfg, progress=False, on_fold_done=lambda s, r: trained.append(s))
+    assert trained == []  # finished: nothing trained, and the pooled results still cover both folds
+    assert results["num_folds"] == 2
+    assert (results["num_folds"], results["num_planned_folds"], results["missing_folds"]) == (2, 2, [])
+    assert {name: (out / name).read_text() for name in full} == full
+    assert "of 2 folds" not in (out / "table.md").read_text()
+    # without the other fold's record, the results say plainly that they cover one fold of two
+    for path in (out / "folds").glob("casme2_sub02-*"):
+        path.unlink()
+    results = run_loso(cfg, progress=False)
+    assert (results["num_folds"], results["num_planned_folds"], results["missing_folds"]) == (1, 2, ["casme2_sub02"])
+    note = "pooled over 1 of 2 folds, not all of the LOSO; not finished: casme2_sub02."
+    assert note in (out / "table.md").read_text() and note.replace("_", r"\_") in (out / "table.tex").read_text()
+    assert [len(f["test"]) > 0 for f in json.loads((out / "plan.json").read_text())["folds"]] == [True, True]

@@ -11,9 +11,10 @@ def summary_table(results: dict) -> str:
     """Plain-text table of pooled ACC / UF1 / UAR (%) per prediction mode."""
     from gamdss.train.results import MODE_LABELS
 
+    planned = results.get("num_planned_folds", results["num_folds"])
+    folds = f"{results['num_folds']} of {planned}" if results["num_folds"] < planned else f"{results['num_folds']}"
     lines = [
-        f"{'mode':<17} {'ACC':>7} {'UF1':>7} {'UAR':>7}   (pooled over {results['num_folds']} folds, "
-        f"{results['num_samples']} samples)"
+        f"{'mode':<17} {'ACC':>7} {'UF1':>7} {'UAR':>7}   (pooled over {folds} folds, {results['num_samples']} samples)"
     ]
     for mode, m in results["modes"].items():
         lines.append(f"{MODE_LABELS[mode]:<17} {100 * m['acc']:7.2f} {100 * m['uf1']:7.2f} {100 * m['uar']:7.2f}")

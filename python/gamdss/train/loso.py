@@ -12,7 +12,8 @@ Output folder::
                          unless overwrite=True; the same config resumes); left as it is when it
                          already holds the run's config, and never rewritten when it is the
                          CONFIG file the run was given (:func:`check_config_file`)
-    plan.json            format tag ``gamdss-loso-plan``, samples, labels, subjects, folds,
+    plan.json            format tag ``gamdss-loso-plan``, samples, labels, subjects, folds (all
+                         of them, also when ``run.folds`` trains some),
                          dropped clips, and the data fingerprint: a rerun whose caches now hold
                          other clips, labels, keyframes or pixels is refused unless overwrite=True
     reselection.csv      annotated and reselected keyframes of every clip (when enabled), in
@@ -25,7 +26,9 @@ Output folder::
     folds/<subject>.ckpt.pt       mid-fold checkpoint (run.epoch_checkpoints; removed when done)
     .gamdss.lock         while a run writes the folder: its lock (gamdss.util.run_lock), naming it
     results.json, predictions.csv, folds.csv, table.md, table.tex, per_class_<mode>.csv,
-    confusion_<mode>.png, tsne_<phase>.png/.csv      (see gamdss.train.results)
+    confusion_<mode>.png, tsne_<phase>.png/.csv      (see gamdss.train.results): pooled over
+                         every finished fold in the folder (a ``run.folds`` run adds its folds to
+                         those finished before), saying so when that is not every fold of the plan
 
 A folder is a run only when its ``plan.json`` carries the format tag or its ``config.yaml``
 loads as a :class:`TrainConfig`; any other folder that holds files is refused, with or without
@@ -130,6 +133,14 @@ class RunPlan:
     reselection: list[dict[str, Any]]
     reselection_settings: dict[str, Any] | None = None
     reselection_sources: list[str] = field(default_factory=list)
+    #: Every LOSO fold of the samples (``folds``: those this run trains, ``run.folds`` when
+    #: set); the pooled results cover every finished one. Empty: ``folds``.
+    all_folds: list[Fold] = field(default_factory=list)
+
+    @property
+    def planned_folds(self) -> list[Fold]:
+        """Every LOSO fold of the plan (:attr:`all_folds`, else :attr:`folds`)."""
+        return self.all_folds or self.folds
 
     @property
     def num_classes(self) -> int:
@@ -204,6 +215,7 @@ def prepare_run(cfg: TrainConfig, progress: bool = True) -> RunPlan:
         folds.append(
             Fold(subject=subject, train=train, test=test, val=val, seed=seed, fingerprint=fold_fingerprint(*pick))
         )
+    all_folds = folds
     if cfg.run.folds:
         by_subject = {f.subject: f for f in folds}
         unknown = [s for s in cfg.run.folds if s not in by_subject]
@@ -211,6 +223,7 @@ def prepare_run(cfg: TrainConfig, progress: bool = True) -> RunPlan:
             raise RunSetupError(f"run.folds names subjects {unknown} that have no fold; subjects: {sorted(by_subject)}")
         folds = [by_subject[s] for s in cfg.run.folds]
     return RunPlan(
+        all_folds=all_folds,
         config=cfg,
         samples=samples,
         dropped=dropped,
@@ -445,7 +458,7 @@ def _write_plan(out: Path, plan: RunPlan) -> None:
         "class_names": plan.class_names,
         "samples": [asdict(s) for s in plan.samples],
         "dropped": plan.dropped,
-        "folds": [asdict(f) for f in plan.folds],
+        "folds": [asdict(f) for f in plan.planned_folds],
         "reselection_settings": plan.reselection_settings,
         "reselection_sources": plan.reselection_sources,
     }
@@ -552,15 +565,14 @@ def _run_locked(
         _remove_outputs(out, sorted({s.subject for s in plan.samples}), keep=("config.yaml",) if keep_config else ())
     else:
         check_same_data(out, plan)
-    # Finished folds are checked against the plan before anything is written.
+    # Finished folds are checked against the plan before anything is written: those of every
+    # fold of the plan, so that the pooled results cover all finished folds, not only run.folds.
     records: dict[str, dict[str, Any]] = {}
-    todo = []
-    for fold in plan.folds:
+    for fold in plan.planned_folds:
         done = load_fold(out, fold.subject, cfg, fold.fingerprint)
         if done is not None:
             records[fold.subject] = done
-        else:
-            todo.append(fold)
+    todo = [f for f in plan.folds if f.subject not in records]
     out.mkdir(parents=True, exist_ok=True)
     (out / "folds").mkdir(exist_ok=True)
     if not keep_config:
@@ -569,7 +581,9 @@ def _run_locked(
     if todo:
         compute_flow_once(cfg, plan, progress)
     executor = executor or make_executor(cfg)
-    bar = tqdm(total=len(plan.folds), initial=len(records), desc="LOSO folds", unit="fold", disable=not progress)
+    bar = tqdm(
+        total=len(plan.folds), initial=len(plan.folds) - len(todo), desc="LOSO folds", unit="fold", disable=not progress
+    )
 
     def finished(payload: FoldPayload, output: FoldOutput) -> None:
         save_fold(out, output)
@@ -584,5 +598,5 @@ def _run_locked(
         )
     finally:
         bar.close()
-    ordered = [records[f.subject] for f in plan.folds]
+    ordered = [records[f.subject] for f in plan.planned_folds if f.subject in records]
     return write_results(out, plan, ordered)

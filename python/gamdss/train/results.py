@@ -10,7 +10,9 @@ run folder (every one names the protocol that made it; the ``released`` protocol
   prediction and class probabilities of each mode;
 - ``folds.csv``: one row per fold (per-fold scores are for inspection; the pooled ones are the result);
 - ``table.md`` / ``table.tex``: the layout of the paper's Tables II-III (rows: model and mode;
-  columns: dataset setting, ACC / UF1 / UAR in %);
+  columns: dataset setting, ACC / UF1 / UAR in %); when the results pool fewer folds than
+  the plan has (``num_folds`` of ``num_planned_folds`` in ``results.json``, ``missing_folds``
+  naming the others) both say so (:func:`coverage_note`);
 - ``per_class_<mode>.csv`` and ``confusion_<mode>.png``; ``tsne_<phase>.png`` / ``.csv``
   (``run.tsne``). A phase this run writes no t-SNE for (``run.tsne`` false, or features
   missing) loses the ``tsne_<phase>`` files an earlier run wrote, so none describes other
@@ -147,6 +149,7 @@ def write_results(out: str | Path, plan, records: Sequence[dict[str, Any]]) -> d
     protocol = cfg.evaluation.protocol
     described = protocol_description(protocol)
     modes = cfg.modes
+    planned = getattr(plan, "planned_folds", None) or getattr(plan, "folds", [])
     pooled = pool(records, modes, plan.num_classes, plan.class_names, protocol)
     datasets = sorted({t["dataset"] for r in records for t in r["test"]})
     per_dataset = {}
@@ -199,6 +202,8 @@ def write_results(out: str | Path, plan, records: Sequence[dict[str, Any]]) -> d
         "class_names": plan.class_names,
         "num_samples": int(sum(r["num_test"] for r in records)),
         "num_folds": len(records),
+        "num_planned_folds": len(planned),
+        "missing_folds": [f.subject for f in planned if f.subject not in {r["subject"] for r in records}],
         "num_dropped": len(plan.dropped),
         "modes": pooled,
         "per_dataset": per_dataset,
@@ -276,6 +281,20 @@ def _pct(x: float) -> str:
     return "-" if x is None or x != x else f"{100 * x:.2f}"
 
 
+def coverage_note(results: dict[str, Any]) -> str:
+    """``""`` when a run's results pool every fold of its plan; else one sentence saying how
+    many they pool (``"casme2-3: pooled over 4 of 5 folds; not finished: sub03."``)."""
+    planned, done = results.get("num_planned_folds"), results["num_folds"]
+    if planned is None or done >= planned:
+        return ""
+    missing = results.get("missing_folds", [])
+    listed = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
+    return (
+        f"{results['name']} ({results['setting']}): pooled over {done} of {planned} folds, not all of the "
+        f"LOSO; not finished: {listed}."
+    )
+
+
 def paper_tables(results: Sequence[dict[str, Any]]) -> tuple[str, str]:
     """Markdown and LaTeX tables of one or more runs in the layout of the paper's Tables II-III.
 
@@ -311,15 +330,27 @@ def paper_tables(results: Sequence[dict[str, Any]]) -> tuple[str, str]:
             cells += [_pct(m.get("acc")), _pct(m.get("uf1")), _pct(m.get("uar"))]
         md.append(f"| {row} | " + " | ".join(cells) + " |")
     md.append("")
-    md.append("ACC, UF1 (macro F1) and UAR (macro recall) in %, from predictions pooled over all LOSO folds.")
+    partial = [coverage_note(r) for r in results if coverage_note(r)]
+    if partial:
+        md += [f"**{note}**" for note in partial] + [""]
+    md.append(
+        "ACC, UF1 (macro F1) and UAR (macro recall) in %, from predictions pooled over "
+        + ("the finished LOSO folds (see above)." if partial else "all LOSO folds.")
+    )
     md.append(f"Modes: {MODE_NOTE}")
 
     esc = lambda t: t.replace("&", r"\&").replace("%", r"\%").replace("_", r"\_")  # noqa: E731
     tex = [
         f"% {described}.",
+        *(f"% {note}" for note in partial),
         r"\begin{table}[t]",
         r"\centering",
-        r"\caption{" + esc(described) + r". ACC, UF1 and UAR (\%) pooled over LOSO folds. " + esc(MODE_NOTE) + "}",
+        r"\caption{"
+        + esc(described)
+        + r". ACC, UF1 and UAR (\%) pooled over LOSO folds. "
+        + "".join(esc(note) + " " for note in partial)
+        + esc(MODE_NOTE)
+        + "}",
         r"\begin{tabular}{l" + "ccc" * len(settings) + "}",
         r"\hline",
         "Model & " + " & ".join(r"\multicolumn{3}{c}{" + esc(n) + "}" for n in names) + r" \\",
