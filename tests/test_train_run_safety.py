@@ -434,3 +434,32 @@ def test_a_run_folds_subset_pools_every_finished_fold_of_the_folder_and_says_whe
     note = "pooled over 1 of 2 folds, not all of the LOSO; not finished: casme2_sub02."
     assert note in (out / "table.md").read_text() and note.replace("_", r"\_") in (out / "table.tex").read_text()
     assert [len(f["test"]) > 0 for f in json.loads((out / "plan.json").read_text())["folds"]] == [True, True]
+
+
+# ------------------------------------------------------------------------------ 12: run.device=auto
+def test_a_resume_with_device_auto_never_mixes_cpu_folds_with_cuda_amp_folds(cache, tmp_path, monkeypatch, capsys):
+    from gamdss.train.loso import load_fold
+
+    out = tmp_path / "run"
+    auto = ("run.device=auto", "run.amp=true", "run.folds=[casme2_sub01]")
+    assert main(_train(cache, out, *auto)) == 0  # no CUDA here: cpu without AMP
+    capsys.readouterr()
+    path = next((out / "folds").glob("*.json"))
+    record = json.loads(path.read_text())
+    assert (record["device"], record["amp"]) == ("cpu", False)
+    cfg = load_config("tiny-cpu", toy_overrides(cache, out, *SMALL, *auto))
+    fold = prepare_run(cfg, progress=False).folds[0]
+    assert load_fold(out, fold.subject, cfg, fold.fingerprint) is not None
+    # resumed where auto gives CUDA with AMP: the finished CPU fold is not pooled with AMP ones
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    with pytest.raises(ConfigChangedError, match="trained on cpu without AMP and run.device=auto gives cuda with AMP"):
+        load_fold(out, fold.subject, cfg, fold.fingerprint)
+    monkeypatch.undo()
+    # started on a CUDA machine with AMP, resumed on this one
+    path.write_text(json.dumps({**record, "device": "cuda:0", "amp": True}))
+    before = _files(out)
+    assert main(_train(cache, out, *auto)) == 2
+    line = _one_error_line(capsys)
+    assert "trained on cuda with AMP and run.device=auto gives cpu without AMP here" in line
+    assert "resume where auto gives cuda (a machine with CUDA)" in line and "--overwrite" in line
+    assert _files(out) == before

@@ -57,6 +57,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from tqdm.auto import tqdm
 
 from gamdss.data.cache import FrameCache
@@ -384,7 +385,8 @@ def load_fold(out: Path, subject: str, cfg: TrainConfig, fingerprint: str | None
     the fold was trained on other data (its ``data_fingerprint`` differs), and
     :class:`ConfigChangedError` when it was trained with another comparable config (its
     ``config_digest`` is not :func:`gamdss.train.config.config_digest` of ``cfg``), whether or
-    not the folder still holds the run's ``config.yaml``."""
+    not the folder still holds the run's ``config.yaml``, or with ``run.device=auto`` on
+    another kind of device or with/without AMP than ``auto`` gives here."""
     path = fold_paths(out, subject)["json"]
     if not path.is_file():
         return None
@@ -413,7 +415,30 @@ def load_fold(out: Path, subject: str, cfg: TrainConfig, fingerprint: str | None
             f"config digest differs; settings such as optim.epochs or run.num_threads changed); "
             f"use --overwrite (overwrite=True) or a new run.output_dir"
         )
+    _check_same_runtime(path, data, cfg)
     return data
+
+
+def _runtime_name(kind: str, amp: bool) -> str:
+    return f"{kind} {'with' if amp else 'without'} AMP"
+
+
+def _check_same_runtime(path: Path, record: dict[str, Any], cfg: TrainConfig) -> None:
+    """With ``run.device=auto`` (the config digest holds the word, not the device), refuse a
+    finished fold trained on another kind of device (CPU/CUDA) or with/without AMP than
+    ``auto`` resolves to here: its results would be pooled with folds of another precision."""
+    if cfg.run.device != "auto" or not isinstance(record.get("device"), str):
+        return
+    kind = "cuda" if torch.cuda.is_available() else "cpu"
+    amp = bool(cfg.run.amp and kind == "cuda")
+    done_kind, done_amp = record["device"].split(":")[0], bool(record.get("amp"))
+    if (done_kind, done_amp) != (kind, amp):
+        raise ConfigChangedError(
+            f"{path}: fold {record['subject']} was trained on {_runtime_name(done_kind, done_amp)} and "
+            f"run.device=auto gives {_runtime_name(kind, amp)} here: its folds would mix devices and "
+            f"precision; resume where auto gives {done_kind} (a machine {'with' if done_kind == 'cuda' else 'without'} "
+            f"CUDA), or use --overwrite (overwrite=True) or a new run.output_dir"
+        )
 
 
 def _finite_probs(record: dict[str, Any]) -> bool:
