@@ -162,3 +162,39 @@ def test_a_saved_config_with_overrides_and_files_round_trips(tmp_path):
     again = TrainConfig.load(cfg.save(tmp_path / "c.yaml"))
     assert again == cfg and again.reselection.files == ["a/reselection.csv"]
     assert again.reselection.settings().window == "released"
+
+
+@pytest.mark.parametrize(
+    "override, msg",
+    [
+        ("model.fall_weight=-1", r"model.fall_weight: must be a finite number >= 0, got -1"),
+        ("model.fall_weight=.nan", r"model.fall_weight: must be a finite number >= 0, got nan"),
+        ("optim.lr=.inf", r"optim.lr: must be a finite number > 0, got inf"),
+        ("optim.weight_decay=.inf", r"optim.weight_decay: must be a finite number >= 0, got inf"),
+        ("optim.betas=[0.9, 1.5]", r"optim.betas: must each be in \[0, 1\), got \[0.9, 1.5\]"),
+        ("optim.betas=[-0.1, 0.999]", r"optim.betas: must each be in \[0, 1\)"),
+        ("optim.betas=[.nan, 0.999]", r"optim.betas: must each be in \[0, 1\)"),
+        ("run.device=cuda:x", r"run.device: must be auto, cpu, cuda or cuda:N, got 'cuda:x'"),
+        ("run.device=cudax", r"run.device: must be auto, cpu, cuda or cuda:N"),
+        ("run.device=GPU", r"run.device: must be auto, cpu, cuda or cuda:N"),
+    ],
+)
+def test_values_that_would_train_wrongly_are_refused_at_load_naming_the_key(override, msg):
+    with pytest.raises(ConfigError, match=msg):
+        load_config("tiny-cpu", [override])
+
+
+@pytest.mark.parametrize("device", ["auto", "cpu", "cuda", "cuda:0", "cuda:3"])
+def test_run_device_is_checked_for_its_form_not_for_this_machine(device):
+    # a CUDA device this machine lacks may be a Ray worker's: checked where the fold runs
+    assert load_config("tiny-cpu", [f"run.device={device}"]).run.device == device
+
+
+def test_a_bad_value_stops_gamdss_train_before_the_run_folder_is_written(tmp_path, capsys):
+    from gamdss.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", "tiny-cpu", "model.fall_weight=-1", "--output", str(out), "--quiet"]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("gamdss")]
+    assert len(err) == 1 and "model.fall_weight: must be a finite number >= 0" in err[0]
+    assert not out.exists()

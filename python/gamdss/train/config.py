@@ -18,6 +18,8 @@ import dataclasses
 import functools
 import hashlib
 import json
+import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +34,8 @@ from gamdss.settings.reselection import preset as reselection_preset
 PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 PROTOCOLS = ("honest", "inner_val", "released")
+#: What ``run.device`` may be (whether this machine has the device is checked where it runs).
+DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:[0-9]+)?")
 RELEASED_NOTE = "test-subject selection (optimistic; for comparison only)"
 
 
@@ -323,9 +327,27 @@ class TrainConfig:
         )
         check(self.optim.epochs >= 1, "optim.epochs", f"must be >= 1, got {self.optim.epochs}")
         check(self.optim.batch_size >= 1, "optim.batch_size", f"must be >= 1, got {self.optim.batch_size}")
-        check(self.optim.lr > 0, "optim.lr", f"must be > 0, got {self.optim.lr}")
-        check(self.optim.weight_decay >= 0, "optim.weight_decay", f"must be >= 0, got {self.optim.weight_decay}")
+        check(
+            math.isfinite(self.model.fall_weight) and self.model.fall_weight >= 0,
+            "model.fall_weight",
+            f"must be a finite number >= 0, got {self.model.fall_weight}",
+        )
+        check(
+            math.isfinite(self.optim.lr) and self.optim.lr > 0,
+            "optim.lr",
+            f"must be a finite number > 0, got {self.optim.lr}",
+        )
+        check(
+            math.isfinite(self.optim.weight_decay) and self.optim.weight_decay >= 0,
+            "optim.weight_decay",
+            f"must be a finite number >= 0, got {self.optim.weight_decay}",
+        )
         check(len(self.optim.betas) == 2, "optim.betas", f"must be two numbers, got {self.optim.betas}")
+        check(
+            all(0 <= b < 1 for b in self.optim.betas),
+            "optim.betas",
+            f"must each be in [0, 1), got {self.optim.betas}",
+        )
         check(0 < self.optim.gamma <= 1, "optim.gamma", f"must be in (0, 1], got {self.optim.gamma}")
         check(self.optim.decay_epochs >= 0, "optim.decay_epochs", f"must be >= 0, got {self.optim.decay_epochs}")
         check(
@@ -358,8 +380,9 @@ class TrainConfig:
             "run.executor",
             f"must be 'local' or 'ray', got {self.run.executor!r}",
         )
+        # The syntax only: a CUDA device this machine lacks may be a Ray worker's.
         check(
-            self.run.device == "auto" or self.run.device == "cpu" or self.run.device.startswith("cuda"),
+            DEVICE_PATTERN.fullmatch(self.run.device) is not None,
             "run.device",
             f"must be auto, cpu, cuda or cuda:N, got {self.run.device!r}",
         )
