@@ -18,7 +18,7 @@ ray = pytest.importorskip("ray", reason="ray is not installed")
 @pytest.fixture(scope="module")
 def ray_instance():
     try:
-        ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+        ray.init(num_cpus=1, num_gpus=0, include_dashboard=False, log_to_driver=False)  # 0 GPUs on any machine
     except Exception as exc:  # noqa: BLE001 - any start failure means: cannot test here
         pytest.skip(f"a local Ray instance cannot start here: {exc}")
     yield
@@ -79,3 +79,14 @@ def test_a_fold_asks_for_a_gpu_only_when_run_device_resolves_to_cuda(monkeypatch
 def test_gpu_folds_on_a_local_instance_without_gpus_are_refused_not_left_waiting(ray_instance):
     with pytest.raises(RuntimeError, match=r"asks Ray for 1 GPU .* local Ray instance has 0; set run\.device=cpu"):
         RayExecutor(num_gpus_per_fold=1).run(str, ["casme2_sub01"], lambda p, o: None)
+
+
+def test_a_fold_that_asks_for_no_gpu_sees_none(ray_instance):
+    """Ray leaves CUDA_VISIBLE_DEVICES alone for a task without GPUs: on a GPU node a
+    run.device=auto fold resolved to cuda (a GPU Ray never reserved) while the driver, without
+    CUDA, had decided cpu, and the next resume was refused for mixing devices."""
+    import os
+
+    seen = []  # os.getenv, not a function of this module: the workers cannot import the tests
+    RayExecutor(num_gpus_per_fold=0).run(os.getenv, ["CUDA_VISIBLE_DEVICES"], lambda p, o: seen.append(o))
+    assert seen == [""]

@@ -437,6 +437,9 @@ def test_a_run_folds_subset_pools_every_finished_fold_of_the_folder_and_says_whe
 
 
 # ------------------------------------------------------------------------------ 12: run.device=auto
+@pytest.mark.skipif(
+    torch.cuda.is_available(), reason="checks what run.device=auto records on a machine without CUDA (cpu, no AMP)"
+)
 def test_a_resume_with_device_auto_never_mixes_cpu_folds_with_cuda_amp_folds(cache, tmp_path, monkeypatch, capsys):
     from gamdss.train.loso import load_fold
 

@@ -76,7 +76,10 @@ def _train(args: argparse.Namespace) -> int:
         return fail("train", exc, status=1)
     except FoldFailedError as exc:  # raised while a fold trained, whatever its type: the run failed, 1
         if exc.cause.startswith(f"{DivergedError.__name__}:"):  # the same command diverges again
-            note = "finished folds are kept; another optim.lr is another config: use --overwrite or another --output"
+            note = (
+                "finished folds are kept; another optim.lr is another config: train it into another --output "
+                "(--overwrite would retrain every fold of this one)"
+            )
         else:
             note = "finished folds are kept, rerun the same command to resume"
         return fail("train", f"{exc}; {note}", status=1)

@@ -122,7 +122,8 @@ class RayExecutor:
     def run(self, fn: Callable[[Any], Any], payloads: Sequence[Any], on_result: Callable[[Any, Any], None]) -> None:
         """``fn(payload)`` for every payload as a Ray task (all submitted at once, no retries);
         ``on_result(payload, output)`` here as each finishes, in finishing order. The first
-        failed task cancels the others and ends the run as :class:`FoldFailedError`. On a local
+        failed task cancels the others and ends the run as :class:`FoldFailedError`. Tasks that
+        ask for no GPU see none (``CUDA_VISIBLE_DEVICES`` empty). On a local
         instance (no ``address``), tasks asking for more GPUs than it has are refused
         (``RuntimeError``) before any is submitted; a cluster may add GPU nodes, so there they wait."""
         if not payloads:
@@ -136,7 +137,13 @@ class RayExecutor:
                     f"each fold asks Ray for {gpus:g} GPU (run.device resolves to CUDA) but the local Ray "
                     f"instance has {have:g}; set run.device=cpu or run where Ray sees a GPU"
                 )
-        task = ray.remote(num_gpus=gpus, num_cpus=self.num_cpus_per_fold, max_retries=0)(fn)
+        options: dict[str, Any] = {"num_gpus": gpus, "num_cpus": self.num_cpus_per_fold, "max_retries": 0}
+        if not gpus:
+            # Ray (2.x) leaves CUDA_VISIBLE_DEVICES alone for a task that asks for no GPU: on a GPU
+            # node the fold would see one Ray never reserved, and run.device=auto resolve to cuda
+            # there while it resolved to cpu here. Hidden, the fold runs where it was decided.
+            options["runtime_env"] = {"env_vars": {"CUDA_VISIBLE_DEVICES": ""}}
+        task = ray.remote(**options)(fn)
         pending = {task.remote(p): p for p in payloads}
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)

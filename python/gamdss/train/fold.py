@@ -22,10 +22,11 @@ the file, deleted, and the fold is trained from epoch 1.
 A fold whose training diverges fails with :class:`DivergedError` (one line: the epoch, the
 loss or weights that became NaN or infinite, and what to lower) before it writes its epoch's
 checkpoint or its record, so it is never taken for a finished fold: an epoch fails when its
-mean training loss is not finite, or when the model's weights are not. With float16 AMP the
-gradient scaler skips steps whose loss or gradients overflow; those steps are left out of the
-epoch's loss (``skipped_steps`` in its history record), and the epoch fails only when every
-step was skipped. Held-out probabilities that are not finite are never written as predictions.
+mean training loss is not finite, or when the model's weights are not. With float16 AMP a
+step whose loss overflowed (the gradient scaler skips it) is left out of the epoch's loss and
+counted (``skipped_steps`` in its history record), and the epoch fails only when every step
+was; steps the scaler skips for overflowing gradients alone have a finite loss and count as
+usual (the scaler keeps the weights unchanged there). Held-out probabilities that are not finite are never written as predictions.
 """
 
 from __future__ import annotations
