@@ -107,7 +107,7 @@ def _main(argv: list[str] | None, parsed: list[argparse.Namespace]) -> int:
             parser.error(f"unrecognized arguments: {' '.join(e for e in extra if e in before_command)}")
         dest = getattr(args, "trailing_positionals", None)
         if dest is None or any(e.startswith("-") for e in extra):
-            command = _command_parser(parser, _command_words(args))
+            command = _command_parser(parser, " ".join(command_words))
             command.error(f"unrecognized arguments: {' '.join(extra)}")
         setattr(args, dest, [*(getattr(args, dest) or []), *extra])
     parsed.append(args)

@@ -68,14 +68,19 @@ def annotators_frames(entry: CacheEntry, annotated: Sequence[int]) -> list[int]:
     where the entry's reader took a keyframe from a ``gamdss reselect`` export
     (:data:`~gamdss.data.datasets.base.RESELECT_SOURCE`): there the annotators' value that the
     export kept in its ``Original`` column."""
-    frames = frame_numbers(entry, annotated)
-    earlier = {c["field"]: c["original"] for c in entry.corrections if c.get("source") == RESELECT_SOURCE}
-    return [int(earlier.get(name, fn)) for name, fn in zip(("onset", "apex", "offset"), frames)]
+    earlier = _earlier_export_originals(entry)
+    return [int(earlier.get(name, fn)) for name, fn in zip(KEYFRAMES, frame_numbers(entry, annotated))]
+
+
+def _earlier_export_originals(entry: CacheEntry) -> dict[str, int]:
+    """Keyframe name -> the annotators' frame number, for the keyframes the entry's reader took
+    from a ``gamdss reselect`` export that had moved them (none otherwise)."""
+    return {c["field"]: c["original"] for c in entry.corrections if c.get("source") == RESELECT_SOURCE}
 
 
 def from_an_earlier_export(entries: Sequence[CacheEntry]) -> bool:
     """Whether any entry's keyframes were read from a ``gamdss reselect`` export that moved them."""
-    return any(c.get("source") == RESELECT_SOURCE for e in entries for c in e.corrections)
+    return any(_earlier_export_originals(e) for e in entries)
 
 
 @dataclass

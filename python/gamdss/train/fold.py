@@ -292,6 +292,11 @@ class _Runtime:
         return torch.autocast("cuda", dtype=self.amp_dtype, enabled=True) if self.use_amp else _null()
 
 
+def uses_amp(cfg: TrainConfig, device: str) -> bool:
+    """Whether a fold on ``device`` (resolved, not ``auto``) autocasts: ``run.amp`` on CUDA only."""
+    return bool(cfg.run.amp and device.startswith("cuda"))
+
+
 def _runtime(cfg: TrainConfig) -> _Runtime:
     """Resolve the device, set the thread count and cuDNN determinism, choose the AMP dtype."""
     device = resolve_device(cfg.run.device)
@@ -300,7 +305,7 @@ def _runtime(cfg: TrainConfig) -> _Runtime:
     if device.startswith("cuda"):
         torch.backends.cudnn.deterministic = cfg.run.deterministic
         torch.backends.cudnn.benchmark = not cfg.run.deterministic
-    use_amp = bool(cfg.run.amp and device.startswith("cuda"))
+    use_amp = uses_amp(cfg, device)
     amp_dtype = torch.bfloat16 if (use_amp and torch.cuda.is_bf16_supported()) else torch.float16
     return _Runtime(device, use_amp, amp_dtype)
 

@@ -57,7 +57,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from tqdm.auto import tqdm
 
 from gamdss.data.cache import FrameCache
@@ -68,7 +67,15 @@ from gamdss.train.config import RELEASED_NOTE, VOLATILE_KEYS, ConfigError, Train
 from gamdss.train.dataset import Sample, build_samples
 from gamdss.train.executors import make_executor
 from gamdss.train.fingerprint import describe_changes, fold_fingerprint, samples_fingerprint
-from gamdss.train.fold import FOLD_FORMAT, FOLD_VERSION, FoldOutput, FoldPayload, check_model_config, run_fold
+from gamdss.train.fold import (
+    FOLD_FORMAT,
+    FOLD_VERSION,
+    FoldOutput,
+    FoldPayload,
+    check_model_config,
+    run_fold,
+    uses_amp,
+)
 from gamdss.train.layout import PLAN_FORMAT, RUN_MARKERS, fold_paths, owned_paths, safe_name
 from gamdss.train.reselection import ReselectionSourceError, run_keyframes
 from gamdss.train.results import write_results
@@ -429,8 +436,8 @@ def _check_same_runtime(path: Path, record: dict[str, Any], cfg: TrainConfig) ->
     ``auto`` resolves to here: its results would be pooled with folds of another precision."""
     if cfg.run.device != "auto" or not isinstance(record.get("device"), str):
         return
-    kind = "cuda" if torch.cuda.is_available() else "cpu"
-    amp = bool(cfg.run.amp and kind == "cuda")
+    device = resolve_device(cfg.run.device)
+    kind, amp = device.split(":")[0], uses_amp(cfg, device)
     done_kind, done_amp = record["device"].split(":")[0], bool(record.get("amp"))
     if (done_kind, done_amp) != (kind, amp):
         raise ConfigChangedError(

@@ -149,7 +149,8 @@ def write_results(out: str | Path, plan, records: Sequence[dict[str, Any]]) -> d
     protocol = cfg.evaluation.protocol
     described = protocol_description(protocol)
     modes = cfg.modes
-    planned = getattr(plan, "planned_folds", None) or getattr(plan, "folds", [])
+    planned = plan.planned_folds
+    finished = {r["subject"] for r in records}
     pooled = pool(records, modes, plan.num_classes, plan.class_names, protocol)
     datasets = sorted({t["dataset"] for r in records for t in r["test"]})
     per_dataset = {}
@@ -203,7 +204,7 @@ def write_results(out: str | Path, plan, records: Sequence[dict[str, Any]]) -> d
         "num_samples": int(sum(r["num_test"] for r in records)),
         "num_folds": len(records),
         "num_planned_folds": len(planned),
-        "missing_folds": [f.subject for f in planned if f.subject not in {r["subject"] for r in records}],
+        "missing_folds": [f.subject for f in planned if f.subject not in finished],
         "num_dropped": len(plan.dropped),
         "modes": pooled,
         "per_dataset": per_dataset,
@@ -330,7 +331,7 @@ def paper_tables(results: Sequence[dict[str, Any]]) -> tuple[str, str]:
             cells += [_pct(m.get("acc")), _pct(m.get("uf1")), _pct(m.get("uar"))]
         md.append(f"| {row} | " + " | ".join(cells) + " |")
     md.append("")
-    partial = [coverage_note(r) for r in results if coverage_note(r)]
+    partial = [note for note in map(coverage_note, results) if note]
     if partial:
         md += [f"**{note}**" for note in partial] + [""]
     md.append(
